@@ -1,0 +1,244 @@
+//! Runtime configuration of the engine: what an [`Account`] yields, already validated.
+//! (Parsing config.json, with its spellings and JSON paths, belongs to the server crate.)
+
+use crate::error::BifrostError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A secret string whose `Debug`/`Display` never show the value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is sent upstream.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// One API key of a provider.
+#[derive(Debug, Clone)]
+pub struct Key {
+    /// Stable identifier (config `id`, else generated from the provider and position).
+    pub id: String,
+    /// Human name, used in logs and attempt lists (never the value).
+    pub name: String,
+    pub value: Secret,
+    /// Models this key may serve; empty means all.
+    pub models: Vec<String>,
+    /// Relative weight for weighted random selection; 0 means "only if all are 0".
+    pub weight: f64,
+    pub enabled: bool,
+}
+
+impl Key {
+    /// A key allowing every model, weight 1.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self {
+            id: String::new(),
+            name: String::new(),
+            value: Secret::new(value),
+            models: Vec::new(),
+            weight: 1.0,
+            enabled: true,
+        }
+    }
+
+    pub fn with_models(mut self, models: &[&str]) -> Self {
+        self.models = models.iter().map(|m| (*m).to_owned()).collect();
+        self
+    }
+
+    pub fn with_weight(mut self, weight: f64) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    pub fn allows(&self, model: &str) -> bool {
+        self.enabled && (self.models.is_empty() || self.models.iter().any(|m| m == model))
+    }
+}
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiFormat {
+    /// OpenAI chat completions (`/v1/chat/completions`), Bearer auth.
+    OpenAi,
+    /// Anthropic Messages (`/v1/messages`), `x-api-key` auth.
+    Anthropic,
+}
+
+/// Timeouts, retries and upstream address of a provider.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Overrides the provider's default base URL (required for keyless local servers).
+    pub base_url: Option<String>,
+    /// Sent on every upstream request.
+    pub extra_headers: Vec<(String, String)>,
+    /// Whole-request timeout for non-streaming calls; time to first token for streams.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Longest gap between two stream chunks.
+    pub stream_idle_timeout: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    pub retry_backoff_initial: Duration,
+    pub retry_backoff_max: Duration,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            extra_headers: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            stream_idle_timeout: Duration::from_secs(60),
+            // Better than the original's 0: transient upstream failures are common.
+            max_retries: 2,
+            retry_backoff_initial: Duration::from_millis(500),
+            retry_backoff_max: Duration::from_millis(5000),
+        }
+    }
+}
+
+/// `concurrency` requests in flight to a provider at once, `buffer_size` more waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConcurrencyAndBufferSize {
+    pub concurrency: usize,
+    pub buffer_size: usize,
+}
+
+impl Default for ConcurrencyAndBufferSize {
+    fn default() -> Self {
+        Self {
+            concurrency: 1000,
+            buffer_size: 5000,
+        }
+    }
+}
+
+/// Makes a provider of any name speak a known format (any OpenAI-compatible server, say).
+#[derive(Debug, Clone)]
+pub struct CustomProviderConfig {
+    pub base_format: ApiFormat,
+    pub is_key_less: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProviderConfig {
+    pub network: NetworkConfig,
+    pub concurrency: ConcurrencyAndBufferSize,
+    pub custom: Option<CustomProviderConfig>,
+}
+
+/// Where the engine gets its providers, keys and provider settings from — the counterpart of
+/// the original's `schemas.Account`.
+pub trait Account: Send + Sync {
+    /// Names of the configured providers (`openai`, `anthropic`, a custom name, …).
+    fn configured_providers(&self) -> Vec<String>;
+    fn keys_for_provider(&self, provider: &str) -> Result<Vec<Key>, BifrostError>;
+    fn config_for_provider(&self, provider: &str) -> Result<ProviderConfig, BifrostError>;
+}
+
+/// An [`Account`] held in memory: what config.json and most embedders need.
+#[derive(Debug, Clone, Default)]
+pub struct StaticAccount {
+    providers: Vec<(String, ProviderConfig, Vec<Key>)>,
+}
+
+impl StaticAccount {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a provider with its settings and keys.
+    pub fn with_provider(
+        mut self,
+        name: impl Into<String>,
+        config: ProviderConfig,
+        keys: Vec<Key>,
+    ) -> Self {
+        let name = name.into();
+        self.providers.retain(|(n, _, _)| *n != name);
+        self.providers.push((name, config, keys));
+        self
+    }
+
+    fn find(&self, provider: &str) -> Result<&(String, ProviderConfig, Vec<Key>), BifrostError> {
+        self.providers
+            .iter()
+            .find(|(n, _, _)| n == provider)
+            .ok_or_else(|| {
+                BifrostError::invalid_request(format!("provider '{provider}' is not configured"))
+            })
+    }
+}
+
+impl Account for StaticAccount {
+    fn configured_providers(&self) -> Vec<String> {
+        self.providers.iter().map(|(n, _, _)| n.clone()).collect()
+    }
+
+    fn keys_for_provider(&self, provider: &str) -> Result<Vec<Key>, BifrostError> {
+        Ok(self.find(provider)?.2.clone())
+    }
+
+    fn config_for_provider(&self, provider: &str) -> Result<ProviderConfig, BifrostError> {
+        Ok(self.find(provider)?.1.clone())
+    }
+}
+
+/// Everything [`crate::Bifrost::init`] needs.
+#[derive(Clone)]
+pub struct BifrostConfig {
+    pub account: Arc<dyn Account>,
+    /// Capacity hint for pre-allocated request state (the seed's `initial_pool_size`).
+    pub initial_pool_size: usize,
+    /// When a provider's queue is full: fail at once (true) or wait until the deadline (false).
+    pub drop_excess_requests: bool,
+    /// How long [`crate::Bifrost::shutdown`] waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+}
+
+impl BifrostConfig {
+    pub fn new(account: impl Account + 'static) -> Self {
+        Self {
+            account: Arc::new(account),
+            initial_pool_size: 5000,
+            drop_excess_requests: false,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl fmt::Debug for BifrostConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BifrostConfig")
+            .field("providers", &self.account.configured_providers())
+            .field("initial_pool_size", &self.initial_pool_size)
+            .field("drop_excess_requests", &self.drop_excess_requests)
+            .finish()
+    }
+}

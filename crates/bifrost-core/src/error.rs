@@ -1,0 +1,409 @@
+//! One error type for the engine, classified by where it came from and what may be done about
+//! it (retry, fall back). The HTTP layer renders it in exactly one place.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of failure this is; decides status, retry and fallback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The client's request is malformed or names nothing we serve (never sent upstream).
+    InvalidRequest,
+    /// The request names a model no configured provider serves.
+    ModelNotFound,
+    /// No usable API key is configured for the provider/model.
+    MissingKey,
+    /// The provider's queue is full and `drop_excess_requests` is on.
+    QueueFull,
+    /// The request waited for a provider slot past its deadline.
+    QueueTimeout,
+    /// The engine is shutting down and takes no new work.
+    ShuttingDown,
+    /// Upstream rejected the request itself (400, 409, 413, 415, 422): another provider would too.
+    CallerFault,
+    /// Upstream 401/403.
+    Credential,
+    /// Upstream 402 / quota exhausted.
+    Quota,
+    /// Upstream 404 (model unknown to that provider).
+    ModelAccess,
+    /// Upstream 429.
+    RateLimited,
+    /// Upstream 5xx.
+    Transient,
+    /// Connection refused, reset, DNS or TLS failure.
+    Connection,
+    /// An upstream deadline passed (connect, first token, idle, total).
+    Timeout,
+    /// The upstream stream broke after it had started, or ended without its terminal marker.
+    StreamError,
+    /// The upstream answered something we could not understand.
+    BadUpstreamResponse,
+    /// A bug in the gateway.
+    Internal,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::InvalidRequest => "invalid_request",
+            ErrorClass::ModelNotFound => "model_not_found",
+            ErrorClass::MissingKey => "missing_api_key",
+            ErrorClass::QueueFull => "queue_full",
+            ErrorClass::QueueTimeout => "queue_timeout",
+            ErrorClass::ShuttingDown => "shutting_down",
+            ErrorClass::CallerFault => "caller_fault",
+            ErrorClass::Credential => "credential",
+            ErrorClass::Quota => "quota",
+            ErrorClass::ModelAccess => "model_access",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::Transient => "transient",
+            ErrorClass::Connection => "connection",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::StreamError => "stream_error",
+            ErrorClass::BadUpstreamResponse => "bad_upstream_response",
+            ErrorClass::Internal => "internal",
+        }
+    }
+
+    /// Worth another attempt at the same provider (after backoff).
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::RateLimited
+                | ErrorClass::Transient
+                | ErrorClass::Connection
+                | ErrorClass::Timeout
+                | ErrorClass::Credential
+        )
+    }
+
+    /// Another provider might succeed where this one failed.
+    pub fn allows_fallback(self) -> bool {
+        !matches!(
+            self,
+            ErrorClass::InvalidRequest | ErrorClass::CallerFault | ErrorClass::Internal
+        )
+    }
+}
+
+/// One attempt made for a request, listed in the error of a request whose attempts all failed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Attempt {
+    pub provider: String,
+    pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    pub status: u16,
+    pub class: &'static str,
+    pub latency_ms: u64,
+}
+
+/// The engine's error: an HTTP status, an OpenAI-style type/code/message, its class, and where
+/// it came from.
+#[derive(Debug, Clone)]
+pub struct BifrostError {
+    pub class: ErrorClass,
+    pub status: u16,
+    pub message: String,
+    /// OpenAI `error.type`.
+    pub error_type: Cow<'static, str>,
+    /// OpenAI `error.code`; the provider's own code when it sent one.
+    pub code: Option<String>,
+    /// OpenAI `error.param`, when known.
+    pub param: Option<String>,
+    /// True when the gateway produced the error, false when a provider did.
+    pub is_bifrost_error: bool,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// From the upstream's `Retry-After`, or our own advice (queue full).
+    pub retry_after: Option<Duration>,
+    /// Every attempt made, when more than one target or retry was tried.
+    pub attempts: Vec<Attempt>,
+}
+
+impl BifrostError {
+    fn gateway(class: ErrorClass, status: u16, error_type: &'static str, msg: String) -> Self {
+        Self {
+            class,
+            status,
+            message: msg,
+            error_type: Cow::Borrowed(error_type),
+            code: Some(class.as_str().to_owned()),
+            param: None,
+            is_bifrost_error: true,
+            provider: None,
+            model: None,
+            retry_after: None,
+            attempts: Vec::new(),
+        }
+    }
+
+    pub fn invalid_request(msg: impl Into<String>) -> Self {
+        Self::gateway(
+            ErrorClass::InvalidRequest,
+            400,
+            "invalid_request_error",
+            msg.into(),
+        )
+    }
+
+    pub fn model_not_found(msg: impl Into<String>) -> Self {
+        Self::gateway(
+            ErrorClass::ModelNotFound,
+            404,
+            "invalid_request_error",
+            msg.into(),
+        )
+    }
+
+    pub fn missing_key(msg: impl Into<String>) -> Self {
+        Self::gateway(
+            ErrorClass::MissingKey,
+            401,
+            "authentication_error",
+            msg.into(),
+        )
+    }
+
+    pub fn queue_full(provider: &str) -> Self {
+        let mut e = Self::gateway(
+            ErrorClass::QueueFull,
+            503,
+            "server_error",
+            format!(
+                "request dropped: the queue for provider '{provider}' is full \
+                 (drop_excess_requests is on); retry later"
+            ),
+        );
+        e.retry_after = Some(Duration::from_secs(1));
+        e.provider = Some(provider.to_owned());
+        e
+    }
+
+    pub fn queue_timeout(provider: &str, waited: Duration) -> Self {
+        let mut e = Self::gateway(
+            ErrorClass::QueueTimeout,
+            504,
+            "server_error",
+            format!(
+                "request timed out after {} ms waiting for a free slot at provider '{provider}'",
+                waited.as_millis()
+            ),
+        );
+        e.provider = Some(provider.to_owned());
+        e
+    }
+
+    pub fn shutting_down() -> Self {
+        let mut e = Self::gateway(
+            ErrorClass::ShuttingDown,
+            503,
+            "server_error",
+            "the gateway is shutting down and accepts no new requests".to_owned(),
+        );
+        e.retry_after = Some(Duration::from_secs(1));
+        e
+    }
+
+    pub fn connection(provider: &str, detail: impl fmt::Display) -> Self {
+        let mut e = Self::gateway(
+            ErrorClass::Connection,
+            502,
+            "server_error",
+            format!("could not reach provider '{provider}': {detail}"),
+        );
+        e.code = Some("upstream_connection_error".to_owned());
+        e.provider = Some(provider.to_owned());
+        e
+    }
+
+    /// `which` names the limit that fired: `connect`, `ttft`, `idle` or `total`.
+    pub fn timeout(provider: &str, which: &'static str, after: Duration) -> Self {
+        let what = match which {
+            "connect" => "connect timeout",
+            "ttft" => "time-to-first-token timeout",
+            "idle" => "stream idle timeout (no chunk)",
+            _ => "request timeout",
+        };
+        let mut e = Self::gateway(
+            ErrorClass::Timeout,
+            504,
+            "server_error",
+            format!(
+                "provider '{provider}' did not answer in time: {what} of {} ms exceeded",
+                after.as_millis()
+            ),
+        );
+        e.code = Some(format!("upstream_timeout_{which}"));
+        e.provider = Some(provider.to_owned());
+        e
+    }
+
+    pub fn stream_error(provider: &str, msg: impl Into<String>, code: &'static str) -> Self {
+        let mut e = Self::gateway(ErrorClass::StreamError, 502, "server_error", msg.into());
+        e.code = Some(code.to_owned());
+        e.provider = Some(provider.to_owned());
+        e
+    }
+
+    pub fn bad_upstream_response(provider: &str, detail: impl fmt::Display) -> Self {
+        let mut e = Self::gateway(
+            ErrorClass::BadUpstreamResponse,
+            502,
+            "server_error",
+            format!("provider '{provider}' sent a response the gateway could not read: {detail}"),
+        );
+        e.provider = Some(provider.to_owned());
+        e
+    }
+
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Self::gateway(ErrorClass::Internal, 500, "server_error", msg.into())
+    }
+
+    /// An error status from a provider, with its body parsed tolerantly: OpenAI's
+    /// `{"error":{"message","type","code"}}`, Anthropic's `{"type":"error","error":{…}}`, a bare
+    /// `{"message":…}`, or plain text all yield a well-formed error carrying the message.
+    pub fn upstream(
+        provider: &str,
+        status: u16,
+        body: &[u8],
+        retry_after: Option<Duration>,
+    ) -> Self {
+        let class = match status {
+            401 | 403 => ErrorClass::Credential,
+            402 => ErrorClass::Quota,
+            404 => ErrorClass::ModelAccess,
+            429 => ErrorClass::RateLimited,
+            408 => ErrorClass::Timeout,
+            400..=499 => ErrorClass::CallerFault,
+            _ => ErrorClass::Transient,
+        };
+        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        let err_obj = parsed.as_ref().and_then(|v| v.get("error")).or(parsed.as_ref());
+        let field = |name: &str| -> Option<String> {
+            match err_obj?.get(name)? {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            }
+        };
+        let message = field("message").unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if text.is_empty() {
+                format!("provider '{provider}' answered HTTP {status} with an empty body")
+            } else {
+                text.chars().take(2048).collect()
+            }
+        });
+        let default_type = match class {
+            ErrorClass::Credential => "authentication_error",
+            ErrorClass::RateLimited => "rate_limit_error",
+            ErrorClass::CallerFault | ErrorClass::ModelAccess => "invalid_request_error",
+            _ => "api_error",
+        };
+        Self {
+            class,
+            // 529 is Anthropic's "overloaded"; clients know 503.
+            status: if status == 529 { 503 } else { status },
+            message,
+            error_type: field("type")
+                .map(Cow::Owned)
+                .unwrap_or(Cow::Borrowed(default_type)),
+            code: field("code"),
+            param: field("param"),
+            is_bifrost_error: false,
+            provider: Some(provider.to_owned()),
+            model: None,
+            retry_after,
+            attempts: Vec::new(),
+        }
+    }
+
+    pub fn with_model(mut self, model: &str) -> Self {
+        self.model = Some(model.to_owned());
+        self
+    }
+
+    /// The OpenAI-style error body: `{"error":{"message","type","code","param"}, …}` plus the
+    /// gateway fields.
+    pub fn to_json(&self) -> Value {
+        let mut extra = serde_json::Map::new();
+        if let Some(p) = &self.provider {
+            extra.insert("provider".into(), Value::String(p.clone()));
+        }
+        if let Some(m) = &self.model {
+            extra.insert("model_requested".into(), Value::String(m.clone()));
+        }
+        if !self.attempts.is_empty() {
+            extra.insert(
+                "attempts".into(),
+                serde_json::to_value(&self.attempts).unwrap_or(Value::Null),
+            );
+        }
+        serde_json::json!({
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "code": self.code,
+                "param": self.param,
+            },
+            "is_bifrost_error": self.is_bifrost_error,
+            "status_code": self.status,
+            "extra_fields": extra,
+        })
+    }
+}
+
+impl fmt::Display for BifrostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.status, self.class.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for BifrostError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_openai_anthropic_and_text_error_bodies() {
+        let e = BifrostError::upstream(
+            "openai",
+            400,
+            br#"{"error":{"message":"bad temp","type":"invalid_request_error","code":"bad_param","param":"temperature"}}"#,
+            None,
+        );
+        assert_eq!((e.status, e.class), (400, ErrorClass::CallerFault));
+        assert_eq!(e.message, "bad temp");
+        assert_eq!(e.code.as_deref(), Some("bad_param"));
+        assert_eq!(e.param.as_deref(), Some("temperature"));
+
+        let e = BifrostError::upstream(
+            "anthropic",
+            529,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            None,
+        );
+        assert_eq!((e.status, e.class), (503, ErrorClass::Transient));
+        assert_eq!(e.error_type, "overloaded_error");
+
+        let e = BifrostError::upstream("x", 502, b"<html>bad gateway</html>", None);
+        assert_eq!(e.message, "<html>bad gateway</html>");
+        assert!(e.class.is_retryable() && e.class.allows_fallback());
+    }
+
+    #[test]
+    fn caller_faults_neither_retry_nor_fall_back() {
+        let e = BifrostError::upstream("openai", 422, b"{}", None);
+        assert!(!e.class.is_retryable());
+        assert!(!e.class.allows_fallback());
+    }
+}

@@ -1,0 +1,287 @@
+//! Anthropic Messages API (`/v1/messages`): requests and responses are translated to and from
+//! OpenAI's shape by the pure functions of [`request`], [`response`] and [`stream`].
+
+// `BifrostError` is the engine-wide error every provider returns (the `Provider` trait fixes
+// it); boxing it only inside this module would change nothing for callers.
+#![allow(clippy::result_large_err)]
+
+pub mod request;
+pub mod response;
+pub mod stream;
+
+use super::http::{EventStream, Upstream};
+use super::{CallContext, ChunkStream, Provider};
+use crate::error::BifrostError;
+use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest};
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// The API version this translation is written against.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+pub struct Anthropic {
+    upstream: Upstream,
+}
+
+impl Anthropic {
+    pub fn new(upstream: Upstream) -> Self {
+        Self { upstream }
+    }
+}
+
+/// Serializes the upstream body.
+pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, BifrostError> {
+    let body = request::to_anthropic(req, model, stream)?;
+    serde_json::to_vec(&body)
+        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
+}
+
+fn headers(cx: &CallContext<'_>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        HeaderName::from_static("anthropic-version"),
+        HeaderValue::from_static(ANTHROPIC_VERSION),
+    );
+    let key = cx.key.value.expose();
+    // Keyless setups (a local proxy holding the key) must not send an empty header.
+    if !key.is_empty() {
+        if let Ok(mut v) = HeaderValue::from_str(key) {
+            v.set_sensitive(true);
+            h.insert(HeaderName::from_static("x-api-key"), v);
+        }
+    }
+    h
+}
+
+/// What the chunk stream carries between polls.
+struct Pump {
+    events: EventStream,
+    state: stream::StreamState,
+    /// Chunks produced by the last event, not yet yielded.
+    pending: VecDeque<ChatCompletionChunk>,
+    /// An error was yielded: nothing more follows.
+    failed: bool,
+    name: Arc<str>,
+}
+
+/// Translates upstream events into chunks as they arrive.
+pub fn chunk_stream(name: &str, events: EventStream) -> ChunkStream {
+    let pump = Pump {
+        events,
+        state: stream::StreamState::default().with_provider(name),
+        pending: VecDeque::new(),
+        failed: false,
+        name: name.into(),
+    };
+    let stream = futures::stream::unfold(pump, |mut p| async move {
+        loop {
+            if let Some(chunk) = p.pending.pop_front() {
+                return Some((Ok(chunk), p));
+            }
+            // After message_stop the stream is complete; the upstream connection is dropped
+            // with the pump.
+            if p.failed || p.state.is_finished() {
+                return None;
+            }
+            match p.events.next().await {
+                None => {
+                    let e = BifrostError::stream_error(
+                        &p.name,
+                        format!("the stream from '{}' ended without message_stop", p.name),
+                        "upstream_stream_truncated",
+                    );
+                    p.failed = true;
+                    return Some((Err(e), p));
+                }
+                Some(Err(e)) => {
+                    p.failed = true;
+                    return Some((Err(e), p));
+                }
+                Some(Ok(ev)) => match p.state.on_event(&ev.event, &ev.data) {
+                    Ok(chunks) => p.pending.extend(chunks),
+                    Err(e) => {
+                        p.failed = true;
+                        return Some((Err(e), p));
+                    }
+                },
+            }
+        }
+    });
+    Box::pin(stream)
+}
+
+impl Provider for Anthropic {
+    fn name(&self) -> &str {
+        &self.upstream.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
+        Box::pin(async move {
+            let body = wire_body(cx.model, req, false)?;
+            let bytes = self.upstream.post_json(headers(&cx), body).await?;
+            response::from_anthropic(&self.upstream.name, &bytes)
+        })
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
+        Box::pin(async move {
+            let body = wire_body(cx.model, req, true)?;
+            let events = self.upstream.post_sse(headers(&cx), body).await?;
+            Ok(chunk_stream(&self.upstream.name, events))
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test's failure message
+mod tests {
+    use super::*;
+    use crate::config::Key;
+    use crate::error::ErrorClass;
+    use eventsource_stream::Eventsource;
+    use serde_json::{json, Value};
+
+    /// Events as `Upstream::post_sse` yields them, parsed by the same SSE parser.
+    fn event_stream(sse: &str) -> EventStream {
+        let bytes = futures::stream::iter(
+            sse.as_bytes()
+                .chunks(37) // arbitrary network-ish fragmentation
+                .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        );
+        Box::pin(bytes.eventsource().map(|ev| {
+            ev.map_err(|e| {
+                BifrostError::stream_error("anthropic", e.to_string(), "upstream_stream_error")
+            })
+        }))
+    }
+
+    async fn collect(sse: &str) -> Vec<Result<ChatCompletionChunk, BifrostError>> {
+        chunk_stream("anthropic", event_stream(sse)).collect().await
+    }
+
+    #[tokio::test]
+    async fn streams_the_same_chunks_as_the_state_machine() {
+        let sse = stream::tests::TEXT_AND_TOOLS;
+        let mut expected = Vec::new();
+        let mut state = stream::StreamState::new(0);
+        for block in sse.split("\n\n").filter(|b| !b.trim().is_empty()) {
+            let (event, data) = block.split_once('\n').unwrap();
+            let event = event.strip_prefix("event: ").unwrap();
+            let data = data.strip_prefix("data: ").unwrap();
+            expected.extend(state.on_event(event, data).unwrap());
+        }
+
+        let got: Vec<ChatCompletionChunk> = collect(sse)
+            .await
+            .into_iter()
+            .map(|c| {
+                let mut c = c.unwrap();
+                c.created = 0;
+                c
+            })
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(got.len(), 12);
+    }
+
+    #[tokio::test]
+    async fn nothing_after_message_stop_is_read() {
+        let sse = format!(
+            "{}event: error\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"api_error\",\"message\":\"late\"}}}}\n\n",
+            stream::tests::TEXT_AND_TOOLS
+        );
+        let items = collect(&sse).await;
+        assert!(items.iter().all(Result::is_ok));
+        assert!(items.last().unwrap().as_ref().unwrap().choices.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stream_without_message_stop_is_truncated() {
+        let cut = stream::tests::TEXT_AND_TOOLS
+            .split("event: message_delta")
+            .next()
+            .unwrap();
+        let items = collect(cut).await;
+        let (last, rest) = items.split_last().unwrap();
+        assert!(rest.iter().all(Result::is_ok));
+        let e = last.as_ref().unwrap_err();
+        assert_eq!(e.class, ErrorClass::StreamError);
+        assert_eq!(e.code.as_deref(), Some("upstream_stream_truncated"));
+        assert!(
+            e.message.contains("ended without message_stop"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_event_ends_the_stream_with_an_error() {
+        let sse = concat!(
+            "event: message_start\n",
+            "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+            "event: error\n",
+            "data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+            "event: content_block_start\n",
+            "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"never\"}}\n\n",
+        );
+        let items = collect(sse).await;
+        assert_eq!(items.len(), 2);
+        assert!(items[0].is_ok());
+        let e = items[1].as_ref().unwrap_err();
+        assert_eq!((e.status, e.class), (502, ErrorClass::Transient));
+        assert_eq!(e.error_type, "overloaded_error");
+    }
+
+    #[test]
+    fn headers_carry_version_and_a_sensitive_key_only_when_set() {
+        let key = Key::new("sk-ant-test");
+        let h = headers(&CallContext {
+            model: "claude",
+            key: &key,
+        });
+        assert_eq!(h["anthropic-version"], "2023-06-01");
+        assert_eq!(h["x-api-key"], "sk-ant-test");
+        assert!(h["x-api-key"].is_sensitive());
+
+        let empty = Key::new("");
+        let h = headers(&CallContext {
+            model: "claude",
+            key: &empty,
+        });
+        assert!(h.get("x-api-key").is_none());
+        assert!(h.get("authorization").is_none());
+    }
+
+    #[test]
+    fn wire_body_is_the_translated_request() {
+        let req: ChatRequest = serde_json::from_value(json!({
+            "model": "anthropic/claude-3-5-haiku", "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 10
+        }))
+        .unwrap();
+        let body: Value =
+            serde_json::from_slice(&wire_body("claude-3-5-haiku-20241022", &req, true).unwrap())
+                .unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "model": "claude-3-5-haiku-20241022",
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": 10,
+                "stream": true
+            })
+        );
+    }
+}

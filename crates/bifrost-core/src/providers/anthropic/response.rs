@@ -1,0 +1,314 @@
+//! Anthropic Messages response → OpenAI chat completion (pure).
+
+use crate::error::BifrostError;
+use crate::schemas::{
+    ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ToolCall, Usage,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The parts of an Anthropic `message` object the translation reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AnthropicResponse {
+    pub id: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub content: Vec<ContentBlock>,
+    #[serde(default)]
+    pub stop_reason: Option<String>,
+    #[serde(default)]
+    pub usage: AnthropicUsage,
+}
+
+/// One block of a response's `content`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+    },
+    /// `redacted_thinking`, server tool blocks and whatever Anthropic adds later: OpenAI's shape
+    /// has no place for them.
+    #[serde(other)]
+    Other,
+}
+
+/// Anthropic's token counts. The cache fields are absent or `null` when caching was not used.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub struct AnthropicUsage {
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    #[serde(default)]
+    pub output_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    /// OpenAI's usage. Anthropic's `input_tokens` excludes cached tokens, OpenAI's
+    /// `prompt_tokens` includes them, so both cache counts are added back.
+    pub fn to_openai(self) -> Usage {
+        let cached = self.cache_read_input_tokens.unwrap_or(0);
+        let prompt =
+            self.input_tokens.unwrap_or(0) + cached + self.cache_creation_input_tokens.unwrap_or(0);
+        let completion = self.output_tokens.unwrap_or(0);
+        let mut usage = Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..Usage::default()
+        };
+        if cached > 0 {
+            usage.extra.insert(
+                "prompt_tokens_details".into(),
+                json!({ "cached_tokens": cached }),
+            );
+        }
+        usage
+    }
+}
+
+/// Anthropic `stop_reason` → OpenAI `finish_reason`. Unknown reasons (`pause_turn`, future
+/// ones) read as a normal stop: the message that came is complete as far as OpenAI can say.
+pub fn finish_reason(stop_reason: &str) -> &'static str {
+    match stop_reason {
+        "max_tokens" => "length",
+        "tool_use" => "tool_calls",
+        "refusal" => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// Parses and translates a 2xx response body, stamped with the current time.
+pub fn from_anthropic(provider: &str, body: &[u8]) -> Result<ChatCompletion, BifrostError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| BifrostError::bad_upstream_response(provider, e))?;
+    // An error object inside a 2xx is still an error; it is the upstream's, not ours.
+    if value.get("type").and_then(Value::as_str) == Some("error") {
+        let mut e = BifrostError::upstream(provider, 500, body, None);
+        e.status = 502;
+        return Err(e);
+    }
+    let resp: AnthropicResponse = serde_json::from_value(value)
+        .map_err(|e| BifrostError::bad_upstream_response(provider, e))?;
+    Ok(from_anthropic_value(resp, unix_now()))
+}
+
+/// The mapping itself, with `created` given so tests are deterministic.
+pub fn from_anthropic_value(resp: AnthropicResponse, created: u64) -> ChatCompletion {
+    let mut text: Option<String> = None;
+    let mut reasoning: Option<String> = None;
+    let mut tool_calls = Vec::new();
+    for block in resp.content {
+        match block {
+            ContentBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(&t),
+            ContentBlock::Thinking { thinking } => reasoning
+                .get_or_insert_with(String::new)
+                .push_str(&thinking),
+            ContentBlock::ToolUse { id, name, input } => tool_calls.push(ToolCall {
+                id,
+                kind: "function".to_owned(),
+                function: FunctionCall {
+                    name,
+                    arguments: tool_arguments(&input),
+                },
+            }),
+            ContentBlock::Other => {}
+        }
+    }
+
+    let mut message = ChatMessage {
+        role: "assistant".to_owned(),
+        content: text.map(MessageContent::Text),
+        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+        ..ChatMessage::default()
+    };
+    if let Some(r) = reasoning {
+        message
+            .extra
+            .insert("reasoning_content".into(), Value::String(r));
+    }
+
+    ChatCompletion {
+        id: resp.id,
+        object: "chat.completion".to_owned(),
+        created,
+        model: resp.model,
+        choices: vec![Choice {
+            index: 0,
+            message,
+            // A finished, non-streamed message always has a reason in OpenAI's shape.
+            finish_reason: Some(
+                finish_reason(resp.stop_reason.as_deref().unwrap_or("")).to_owned(),
+            ),
+            ..Choice::default()
+        }],
+        usage: Some(resp.usage.to_openai()),
+        ..ChatCompletion::default()
+    }
+}
+
+/// OpenAI carries arguments as JSON text; a missing input is an empty object, not `null`.
+fn tool_arguments(input: &Value) -> String {
+    match input {
+        Value::Null => "{}".to_owned(),
+        v => v.to_string(),
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test's failure message
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    const CREATED: u64 = 1_750_000_000;
+
+    fn translate(body: Value) -> ChatCompletion {
+        from_anthropic_value(serde_json::from_value(body).unwrap(), CREATED)
+    }
+
+    #[test]
+    fn text() {
+        insta::assert_json_snapshot!(translate(json!({
+            "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-20250514",
+            "content": [
+                {"type": "text", "text": "Hello! "},
+                {"type": "text", "text": "How can I help you today?"}
+            ],
+            "stop_reason": "end_turn",
+            "stop_sequence": null,
+            "usage": {"input_tokens": 12, "cache_creation_input_tokens": 0,
+                      "cache_read_input_tokens": 0, "output_tokens": 10}
+        })));
+    }
+
+    #[test]
+    fn tool_use_and_text() {
+        insta::assert_json_snapshot!(translate(json!({
+            "id": "msg_01Aq9w938a90dw8q",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-20250514",
+            "content": [
+                {"type": "text", "text": "I'll check the weather in both cities."},
+                {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9",
+                 "name": "get_weather", "input": {"location": "San Francisco, CA", "unit": "celsius"}},
+                {"type": "tool_use", "id": "toolu_01B19q90qw90lq917835lq9",
+                 "name": "get_time", "input": {}}
+            ],
+            "stop_reason": "tool_use",
+            "stop_sequence": null,
+            "usage": {"input_tokens": 384, "output_tokens": 92}
+        })));
+    }
+
+    #[test]
+    fn thinking() {
+        insta::assert_json_snapshot!(translate(json!({
+            "id": "msg_01Thk",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-3-7-sonnet-20250219",
+            "content": [
+                {"type": "thinking", "thinking": "27 * 453 = 27 * 400 + 27 * 53 = 10800 + 1431.",
+                 "signature": "EuYBCkQYAiJAgCs1le6/Pol5Z4/JMomVOouGrWdhYNsH3ukzUECbB6iWrSQtsQuRHJID6lWV"},
+                {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"},
+                {"type": "text", "text": "27 × 453 = 12,231"}
+            ],
+            "stop_reason": "end_turn",
+            "stop_sequence": null,
+            "usage": {"input_tokens": 48, "output_tokens": 310}
+        })));
+    }
+
+    #[test]
+    fn cache_usage() {
+        insta::assert_json_snapshot!(translate(json!({
+            "id": "msg_01Cache",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-3-5-haiku-20241022",
+            "content": [{"type": "text", "text": "The contract's term is 24 months."}],
+            "stop_reason": "stop_sequence",
+            "stop_sequence": "\n\nHuman:",
+            "usage": {"input_tokens": 21, "cache_creation_input_tokens": 188,
+                      "cache_read_input_tokens": 1800, "output_tokens": 12}
+        })));
+    }
+
+    #[test]
+    fn max_tokens_stop_and_no_text() {
+        insta::assert_json_snapshot!(translate(json!({
+            "id": "msg_01Max",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-20250514",
+            "content": [],
+            "stop_reason": "max_tokens",
+            "stop_sequence": null,
+            "usage": {"input_tokens": 9, "cache_read_input_tokens": null, "output_tokens": 1}
+        })));
+    }
+
+    #[test]
+    fn stop_reasons() {
+        let cases = [
+            ("end_turn", "stop"),
+            ("stop_sequence", "stop"),
+            ("max_tokens", "length"),
+            ("tool_use", "tool_calls"),
+            ("refusal", "content_filter"),
+            ("pause_turn", "stop"),
+        ];
+        for (anthropic, openai) in cases {
+            assert_eq!(finish_reason(anthropic), openai, "{anthropic}");
+        }
+    }
+
+    #[test]
+    fn from_anthropic_parses_bytes_and_rejects_garbage() {
+        let body = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-3-5-haiku-20241022",
+            "content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn",
+            "usage":{"input_tokens":1,"output_tokens":1}}"#;
+        let c = from_anthropic("anthropic", body).unwrap();
+        assert_eq!(c.choices[0].message.text_content().as_deref(), Some("hi"));
+        assert!(c.created > 0);
+
+        let e = from_anthropic("anthropic", b"<html>").unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+
+        let e = from_anthropic(
+            "anthropic",
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.status, e.class), (502, ErrorClass::Transient));
+        assert_eq!(e.error_type, "overloaded_error");
+    }
+}

@@ -1,0 +1,444 @@
+//! Anthropic Messages SSE events → OpenAI `chat.completion.chunk`s, as a pure state machine:
+//! the provider feeds it one event at a time and forwards whatever chunks it returns.
+
+use super::response::{finish_reason, unix_now, AnthropicUsage};
+use crate::error::BifrostError;
+use crate::schemas::{
+    ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
+};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Translation state of one Anthropic stream.
+#[derive(Debug, Clone)]
+pub struct StreamState {
+    provider: String,
+    created: u64,
+    id: String,
+    model: String,
+    usage: AnthropicUsage,
+    /// Content-block index → OpenAI tool-call index, so a block's deltas keep its tool call's
+    /// index even when several tool calls interleave.
+    tool_index: HashMap<u64, u32>,
+    next_tool_index: u32,
+    finished: bool,
+}
+
+impl Default for StreamState {
+    fn default() -> Self {
+        Self::new(unix_now())
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageStart {
+    message: StartMessage,
+}
+
+#[derive(Deserialize)]
+struct StartMessage {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    usage: AnthropicUsage,
+}
+
+#[derive(Deserialize)]
+struct BlockStart {
+    index: u64,
+    content_block: StartBlock,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StartBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+    },
+    /// `thinking`, `redacted_thinking`, server tool blocks: their content (if any) arrives as
+    /// deltas or has no OpenAI equivalent.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct BlockDelta {
+    index: u64,
+    delta: DeltaBody,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum DeltaBody {
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    /// `signature_delta` (only needed to send thinking back to Anthropic) and future kinds.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct MessageDelta {
+    #[serde(default)]
+    delta: MessageDeltaBody,
+    #[serde(default)]
+    usage: AnthropicUsage,
+}
+
+#[derive(Deserialize, Default)]
+struct MessageDeltaBody {
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+impl StreamState {
+    /// A stream whose chunks carry `created` (unix seconds).
+    pub fn new(created: u64) -> Self {
+        Self {
+            provider: "anthropic".to_owned(),
+            created,
+            id: String::new(),
+            model: String::new(),
+            usage: AnthropicUsage::default(),
+            tool_index: HashMap::new(),
+            next_tool_index: 0,
+            finished: false,
+        }
+    }
+
+    /// Names the provider in errors (a custom provider may speak Anthropic's format).
+    pub fn with_provider(mut self, provider: &str) -> Self {
+        provider.clone_into(&mut self.provider);
+        self
+    }
+
+    /// True once `message_stop` arrived: the stream is complete.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Translates one SSE event (`event:` name and `data:` payload).
+    pub fn on_event(
+        &mut self,
+        event: &str,
+        data: &str,
+    ) -> Result<Vec<ChatCompletionChunk>, BifrostError> {
+        if self.finished {
+            // Nothing may follow message_stop; whatever does is not part of this message.
+            return Ok(Vec::new());
+        }
+        // Anthropic always names its events, and repeats the name as `type` in the data; a
+        // proxy that drops `event:` lines leaves the default name, so fall back to `type`.
+        let kind = if event.is_empty() || event == "message" {
+            serde_json::from_str::<Value>(data)
+                .ok()
+                .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default()
+        } else {
+            event.to_owned()
+        };
+
+        match kind.as_str() {
+            "message_start" => {
+                let start: MessageStart = self.parse(&kind, data)?;
+                self.id = start.message.id;
+                self.model = start.message.model;
+                self.usage = start.message.usage;
+                Ok(vec![self.chunk(ChunkDelta {
+                    role: Some("assistant".to_owned()),
+                    content: Some(String::new()),
+                    ..ChunkDelta::default()
+                })])
+            }
+            "content_block_start" => {
+                let start: BlockStart = self.parse(&kind, data)?;
+                match start.content_block {
+                    StartBlock::Text { text } if !text.is_empty() => Ok(vec![self.content(text)]),
+                    StartBlock::ToolUse { id, name } => {
+                        let index = self.next_tool_index;
+                        self.next_tool_index += 1;
+                        self.tool_index.insert(start.index, index);
+                        Ok(vec![self.tool_delta(ToolCallDelta {
+                            index,
+                            id: Some(id),
+                            kind: Some("function".to_owned()),
+                            function: Some(FunctionCallDelta {
+                                name: Some(name),
+                                arguments: Some(String::new()),
+                            }),
+                        })])
+                    }
+                    StartBlock::Text { .. } | StartBlock::Other => Ok(Vec::new()),
+                }
+            }
+            "content_block_delta" => {
+                let delta: BlockDelta = self.parse(&kind, data)?;
+                match delta.delta {
+                    DeltaBody::TextDelta { text } => Ok(vec![self.content(text)]),
+                    DeltaBody::InputJsonDelta { partial_json } => {
+                        let index = self.tool_index.get(&delta.index).copied().ok_or_else(|| {
+                            BifrostError::bad_upstream_response(
+                                &self.provider,
+                                format!(
+                                    "input_json_delta for content block {} which is not a tool_use block",
+                                    delta.index
+                                ),
+                            )
+                        })?;
+                        Ok(vec![self.tool_delta(ToolCallDelta {
+                            index,
+                            function: Some(FunctionCallDelta {
+                                name: None,
+                                arguments: Some(partial_json),
+                            }),
+                            ..ToolCallDelta::default()
+                        })])
+                    }
+                    DeltaBody::ThinkingDelta { thinking } => {
+                        let mut d = ChunkDelta::default();
+                        d.extra
+                            .insert("reasoning_content".into(), Value::String(thinking));
+                        Ok(vec![self.chunk(d)])
+                    }
+                    DeltaBody::Other => Ok(Vec::new()),
+                }
+            }
+            "message_delta" => {
+                let md: MessageDelta = self.parse(&kind, data)?;
+                // Counts in message_delta are cumulative; input counts appear here only when
+                // they changed (server tools), so keep message_start's otherwise.
+                let u = md.usage;
+                self.usage.output_tokens = u.output_tokens.or(self.usage.output_tokens);
+                self.usage.input_tokens = u.input_tokens.or(self.usage.input_tokens);
+                self.usage.cache_read_input_tokens = u
+                    .cache_read_input_tokens
+                    .or(self.usage.cache_read_input_tokens);
+                self.usage.cache_creation_input_tokens = u
+                    .cache_creation_input_tokens
+                    .or(self.usage.cache_creation_input_tokens);
+                Ok(match md.delta.stop_reason {
+                    Some(reason) => {
+                        let mut chunk = self.chunk(ChunkDelta::default());
+                        if let Some(choice) = chunk.choices.first_mut() {
+                            choice.finish_reason = Some(finish_reason(&reason).to_owned());
+                        }
+                        vec![chunk]
+                    }
+                    None => Vec::new(),
+                })
+            }
+            "message_stop" => {
+                self.finished = true;
+                Ok(vec![ChatCompletionChunk {
+                    choices: Vec::new(),
+                    usage: Some(self.usage.to_openai()),
+                    ..self.base()
+                }])
+            }
+            "error" => {
+                // The stream was accepted with a 200, so the failure is the upstream's, reported
+                // as a bad gateway; the error type (overloaded_error, …) stays as sent.
+                let mut e = BifrostError::upstream(&self.provider, 500, data.as_bytes(), None);
+                e.status = 502;
+                Err(e)
+            }
+            // `ping`, `content_block_stop` and events added after this was written.
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn parse<T: DeserializeOwned>(&self, kind: &str, data: &str) -> Result<T, BifrostError> {
+        serde_json::from_str(data).map_err(|e| {
+            BifrostError::bad_upstream_response(&self.provider, format!("{kind} event: {e}"))
+        })
+    }
+
+    fn base(&self) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".to_owned(),
+            created: self.created,
+            model: self.model.clone(),
+            ..ChatCompletionChunk::default()
+        }
+    }
+
+    fn chunk(&self, delta: ChunkDelta) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                ..ChunkChoice::default()
+            }],
+            ..self.base()
+        }
+    }
+
+    fn content(&self, text: String) -> ChatCompletionChunk {
+        self.chunk(ChunkDelta {
+            content: Some(text),
+            ..ChunkDelta::default()
+        })
+    }
+
+    fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
+        self.chunk(ChunkDelta {
+            tool_calls: Some(vec![call]),
+            ..ChunkDelta::default()
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test's failure message
+pub(crate) mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    pub(crate) const TEXT_AND_TOOLS: &str =
+        include_str!("../../../tests/fixtures/anthropic/stream_text_and_tools.sse");
+
+    const CREATED: u64 = 1_750_000_000;
+
+    /// `(event, data)` pairs of an SSE recording (one `data:` line per event, as Anthropic sends).
+    fn events(sse: &str) -> Vec<(String, String)> {
+        sse.split("\n\n")
+            .filter(|block| !block.trim().is_empty())
+            .map(|block| {
+                let mut event = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = v.to_owned();
+                    }
+                }
+                (event, data)
+            })
+            .collect()
+    }
+
+    fn translate(sse: &str) -> Vec<ChatCompletionChunk> {
+        let mut state = StreamState::new(CREATED);
+        let mut chunks = Vec::new();
+        for (event, data) in events(sse) {
+            assert!(!state.is_finished(), "event after message_stop");
+            chunks.extend(state.on_event(&event, &data).unwrap());
+        }
+        assert!(state.is_finished());
+        chunks
+    }
+
+    #[test]
+    fn text_and_interleaved_tool_calls() {
+        insta::assert_json_snapshot!(translate(TEXT_AND_TOOLS));
+    }
+
+    #[test]
+    fn thinking_then_text() {
+        let sse = r#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_01Thk","type":"message","role":"assistant","model":"claude-3-7-sonnet-20250219","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":48,"output_tokens":1}}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"27 * 453 = 10800"}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":" + 1431 = 12231."}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+event: content_block_start
+data: {"type":"content_block_start","index":1,"content_block":{"type":"text","text":"27 × 453"}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":" = 12,231"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":1}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},"usage":{"output_tokens":310}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+"#;
+        insta::assert_json_snapshot!(translate(sse));
+    }
+
+    #[test]
+    fn error_event_is_a_bad_gateway_keeping_the_upstream_type() {
+        let mut state = StreamState::new(CREATED).with_provider("claude-proxy");
+        let e = state
+            .on_event(
+                "error",
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            )
+            .unwrap_err();
+        assert_eq!((e.status, e.class), (502, ErrorClass::Transient));
+        assert_eq!(e.error_type, "overloaded_error");
+        assert_eq!(e.message, "Overloaded");
+        assert_eq!(e.provider.as_deref(), Some("claude-proxy"));
+        assert!(!e.is_bifrost_error);
+    }
+
+    #[test]
+    fn unnamed_events_fall_back_to_the_data_type_and_unknown_ones_are_ignored() {
+        let mut state = StreamState::new(CREATED);
+        let start = state
+            .on_event(
+                "message",
+                r#"{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":3}}}"#,
+            )
+            .unwrap();
+        assert_eq!(start.len(), 1);
+        assert_eq!(start[0].id, "msg_1");
+        assert!(state.on_event("ping", "").unwrap().is_empty());
+        assert!(state
+            .on_event("future_event", "not json")
+            .unwrap()
+            .is_empty());
+        let stop = state.on_event("", r#"{"type":"message_stop"}"#).unwrap();
+        assert!(stop[0].choices.is_empty());
+        assert_eq!(stop[0].usage.as_ref().map(|u| u.total_tokens), Some(3));
+        assert!(state.is_finished());
+    }
+
+    #[test]
+    fn malformed_known_events_are_bad_upstream_responses() {
+        let mut state = StreamState::new(CREATED);
+        let e = state.on_event("message_start", "{").unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+        let e = state
+            .on_event(
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":7,"delta":{"type":"input_json_delta","partial_json":"{"}}"#,
+            )
+            .unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+    }
+}

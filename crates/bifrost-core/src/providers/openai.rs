@@ -1,0 +1,175 @@
+//! OpenAI chat completions, and every OpenAI-compatible server: the request goes out as the
+//! client sent it (unknown fields included), with only the model and stream flags set.
+
+use super::http::Upstream;
+use super::{CallContext, ChunkStream, Provider};
+use crate::error::BifrostError;
+use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest, StreamOptions};
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use serde::Serialize;
+
+pub struct OpenAi {
+    upstream: Upstream,
+}
+
+impl OpenAi {
+    pub fn new(upstream: Upstream) -> Self {
+        Self { upstream }
+    }
+}
+
+/// The wire body: the client's request with the upstream model and our stream settings.
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    #[serde(flatten)]
+    req: &'a ChatRequest,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+/// Serializes the upstream body. Streams always ask for usage (accounting needs it); the engine
+/// drops the usage chunk again if the client did not ask for it.
+pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, BifrostError> {
+    let stream_options = stream.then(|| {
+        let mut o = req.stream_options.clone().unwrap_or_default();
+        o.include_usage = Some(true);
+        o
+    });
+    serde_json::to_vec(&WireRequest {
+        model,
+        req,
+        stream,
+        stream_options,
+    })
+    .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
+}
+
+fn auth_headers(cx: &CallContext<'_>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let key = cx.key.value.expose();
+    if !key.is_empty() {
+        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {key}")) {
+            v.set_sensitive(true);
+            h.insert(AUTHORIZATION, v);
+        }
+    }
+    h
+}
+
+/// Parses one SSE `data:` payload. `Ok(None)` is the `[DONE]` terminator.
+pub fn parse_chunk(provider: &str, data: &str) -> Result<Option<ChatCompletionChunk>, BifrostError> {
+    if data.trim() == "[DONE]" {
+        return Ok(None);
+    }
+    let chunk: ChatCompletionChunk = serde_json::from_str(data)
+        .map_err(|e| BifrostError::bad_upstream_response(provider, format!("stream chunk: {e}")))?;
+    // Some servers report failures inside a 200 stream.
+    if let Some(err) = chunk.extra.get("error") {
+        let body = serde_json::json!({ "error": err }).to_string();
+        let mut e = BifrostError::upstream(provider, 500, body.as_bytes(), None);
+        e.status = 502;
+        return Err(e);
+    }
+    Ok(Some(chunk))
+}
+
+impl Provider for OpenAi {
+    fn name(&self) -> &str {
+        &self.upstream.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
+        Box::pin(async move {
+            let body = wire_body(cx.model, req, false)?;
+            let bytes = self.upstream.post_json(auth_headers(&cx), body).await?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| BifrostError::bad_upstream_response(&self.upstream.name, e))
+        })
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
+        Box::pin(async move {
+            let body = wire_body(cx.model, req, true)?;
+            let events = self.upstream.post_sse(auth_headers(&cx), body).await?;
+            let name: std::sync::Arc<str> = self.upstream.name.as_str().into();
+            // State: (events, saw [DONE] or an error, i.e. nothing more to yield).
+            let stream = futures::stream::unfold((events, false), move |(mut events, finished)| {
+                let name = name.clone();
+                async move {
+                    if finished {
+                        return None;
+                    }
+                    loop {
+                        match events.next().await {
+                            None => {
+                                let e = BifrostError::stream_error(
+                                    &name,
+                                    format!("the stream from '{name}' ended without [DONE]"),
+                                    "upstream_stream_truncated",
+                                );
+                                return Some((Err(e), (events, true)));
+                            }
+                            Some(Err(e)) => return Some((Err(e), (events, true))),
+                            Some(Ok(ev)) => match parse_chunk(&name, &ev.data) {
+                                Ok(Some(chunk)) => return Some((Ok(chunk), (events, false))),
+                                Ok(None) => return None,
+                                Err(e) => return Some((Err(e), (events, true))),
+                            },
+                        }
+                    }
+                }
+            });
+            Ok(Box::pin(stream) as ChunkStream)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn wire_body_keeps_unknown_fields_and_sets_model_and_stream() {
+        let req: ChatRequest = serde_json::from_value(json!({
+            "provider": "openai", "model": "openai/gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": true, "fallbacks": ["anthropic/claude"],
+            "logit_bias": {"50256": -100}, "x_custom": true
+        }))
+        .unwrap();
+        let out: Value = serde_json::from_slice(&wire_body("gpt-4o-mini", &req, true).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": "hi"}],
+                "logit_bias": {"50256": -100}, "x_custom": true,
+                "stream": true, "stream_options": {"include_usage": true}
+            })
+        );
+        let out: Value = serde_json::from_slice(&wire_body("m", &req, false).unwrap()).unwrap();
+        assert!(out.get("stream").is_none() && out.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn error_inside_a_200_stream_is_an_error() {
+        let e = parse_chunk("openai", r#"{"error":{"message":"overloaded","type":"server_error"}}"#)
+            .unwrap_err();
+        assert_eq!(e.message, "overloaded");
+        assert!(parse_chunk("openai", "[DONE]").unwrap().is_none());
+    }
+}

@@ -1,0 +1,420 @@
+//! The unified schema: OpenAI chat completions is the lingua franca.
+//!
+//! Only the fields the gateway acts on (or that a translation needs) are typed; everything else
+//! is kept in `extra` maps and serialized back unchanged, so unknown request fields reach
+//! OpenAI-compatible upstreams as the client sent them.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// Extra JSON fields a struct does not model, kept for passthrough.
+pub type Extra = Map<String, Value>;
+
+/// A chat completion request in OpenAI's shape, plus the gateway's own routing fields
+/// (`provider`, `fallbacks`), which are never forwarded upstream.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ChatRequest {
+    /// The seed's spelling: a separate provider with a bare model.
+    #[serde(default, skip_serializing)]
+    pub provider: Option<String>,
+    /// `gpt-4o-mini`, or `openai/gpt-4o-mini` when `provider` is absent.
+    #[serde(skip_serializing)]
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    /// Decided by which engine call is made; the wire value is set per provider.
+    #[serde(default, skip_serializing)]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing)]
+    pub stream_options: Option<StreamOptions>,
+    /// Tried in order when the primary target fails with an error another provider could fix.
+    #[serde(default, skip_serializing, deserialize_with = "deserialize_fallbacks")]
+    pub fallbacks: Vec<Fallback>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    /// `"auto" | "none" | "required" | {"type":"function","function":{"name":…}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+
+    /// Everything else (`response_format`, `seed`, `logprobs`, vendor extensions, …).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ChatRequest {
+    /// A request for `model` at `provider` with the given messages.
+    pub fn new(
+        provider: impl Into<String>,
+        model: impl Into<String>,
+        messages: Vec<ChatMessage>,
+    ) -> Self {
+        Self {
+            provider: Some(provider.into()),
+            model: model.into(),
+            messages,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the client asked for the final usage chunk of a stream.
+    pub fn wants_stream_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct StreamOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_usage: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `stop` is a single string or a list of strings.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Stop::One(s) => vec![s],
+            Stop::Many(v) => v,
+        }
+    }
+}
+
+/// A fallback target: `"anthropic/claude-3-5-haiku"` or `{"provider":…,"model":…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fallback {
+    pub provider: Option<String>,
+    pub model: String,
+}
+
+fn deserialize_fallbacks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Fallback>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Object {
+            #[serde(default)]
+            provider: Option<String>,
+            model: String,
+        },
+    }
+    let raw: Option<Vec<Raw>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| match r {
+            Raw::Text(model) => Fallback {
+                provider: None,
+                model,
+            },
+            Raw::Object { provider, model } => Fallback { provider, model },
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ChatMessage {
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<MessageContent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ChatMessage {
+    /// A message with plain text content.
+    pub fn text(role: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: Some(MessageContent::Text(text.into())),
+            ..Self::default()
+        }
+    }
+
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::text("user", text)
+    }
+
+    pub fn system(text: impl Into<String>) -> Self {
+        Self::text("system", text)
+    }
+
+    /// The text of this message: the string content, or its text parts joined.
+    pub fn text_content(&self) -> Option<String> {
+        match self.content.as_ref()? {
+            MessageContent::Text(t) => Some(t.clone()),
+            MessageContent::Parts(parts) => {
+                let texts: Vec<&str> = parts.iter().filter_map(|p| p.text.as_deref()).collect();
+                (!texts.is_empty()).then(|| texts.join(""))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum MessageContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// One content part: `{"type":"text","text":…}`, `{"type":"image_url","image_url":{"url":…}}`,
+/// or any other type, kept as it came.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<ImageUrl>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Tool {
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionDef,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+fn function_type() -> String {
+    "function".to_owned()
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct FunctionDef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct FunctionCall {
+    pub name: String,
+    /// JSON text, as OpenAI sends it.
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// A non-streaming chat completion.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ChatCompletion {
+    pub id: String,
+    #[serde(default = "chat_completion_object")]
+    pub object: String,
+    #[serde(default)]
+    pub created: u64,
+    #[serde(default)]
+    pub model: String,
+    pub choices: Vec<Choice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+fn chat_completion_object() -> String {
+    "chat.completion".to_owned()
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Choice {
+    #[serde(default)]
+    pub index: u32,
+    pub message: ChatMessage,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// One streamed chunk (`chat.completion.chunk`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ChatCompletionChunk {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default = "chunk_object")]
+    pub object: String,
+    #[serde(default)]
+    pub created: u64,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+fn chunk_object() -> String {
+    "chat.completion.chunk".to_owned()
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub delta: ChunkDelta,
+    /// Always serialized (as `null` until the end), as OpenAI does.
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ChunkDelta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionCallDelta>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct FunctionCallDelta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+/// One entry of `GET /v1/models`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ModelInfo {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub owned_by: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let body = json!({
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hi", "x_msg": 1}],
+            "response_format": {"type": "json_object"},
+            "seed": 7,
+            "vendor_knob": {"a": [1, 2]}
+        });
+        let req: ChatRequest = serde_json::from_value(body).unwrap();
+        let out = serde_json::to_value(&req).unwrap();
+        assert_eq!(out["response_format"], json!({"type": "json_object"}));
+        assert_eq!(out["seed"], json!(7));
+        assert_eq!(out["vendor_knob"], json!({"a": [1, 2]}));
+        assert_eq!(out["messages"][0]["x_msg"], json!(1));
+        // Routing fields are the gateway's, never the upstream's.
+        assert!(out.get("model").is_none() && out.get("fallbacks").is_none());
+    }
+
+    #[test]
+    fn fallbacks_accept_strings_and_objects() {
+        let req: ChatRequest = serde_json::from_value(json!({
+            "model": "m", "messages": [],
+            "fallbacks": ["anthropic/claude-3-5-haiku", {"provider": "openai", "model": "gpt-4o"}]
+        }))
+        .unwrap();
+        assert_eq!(
+            req.fallbacks,
+            vec![
+                Fallback {
+                    provider: None,
+                    model: "anthropic/claude-3-5-haiku".into()
+                },
+                Fallback {
+                    provider: Some("openai".into()),
+                    model: "gpt-4o".into()
+                },
+            ]
+        );
+    }
+}

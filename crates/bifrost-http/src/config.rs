@@ -1,0 +1,581 @@
+//! config.json: raw serde structs that accept the seed's spellings and the original's newer
+//! ones, validated into the engine's typed configuration. Every error names its JSON path.
+
+use bifrost_core::{
+    providers, ApiFormat, ConcurrencyAndBufferSize, CustomProviderConfig, Key, NetworkConfig,
+    ProviderConfig, Secret,
+};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// A configuration error: the JSON path and what is wrong there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() || self.path == "." {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawConfig {
+    #[serde(rename = "$schema")]
+    _schema: Option<IgnoredAny>,
+    #[serde(default)]
+    providers: BTreeMap<String, RawProvider>,
+    initial_pool_size: Option<usize>,
+    drop_excess_requests: Option<bool>,
+    #[serde(default)]
+    client: RawClient,
+    // Sections that later features read; accepted now so existing files load.
+    encryption_key: Option<IgnoredAny>,
+    auth_config: Option<IgnoredAny>,
+    framework: Option<IgnoredAny>,
+    governance: Option<IgnoredAny>,
+    mcp: Option<IgnoredAny>,
+    vector_store: Option<IgnoredAny>,
+    config_store: Option<IgnoredAny>,
+    logs_store: Option<IgnoredAny>,
+    plugins: Option<IgnoredAny>,
+    websocket: Option<IgnoredAny>,
+    kv_store: Option<IgnoredAny>,
+    source_of_truth: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawClient {
+    initial_pool_size: Option<usize>,
+    drop_excess_requests: Option<bool>,
+    prometheus_labels: Option<Vec<String>>,
+    max_request_body_size_mb: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawProvider {
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    network_config: Option<RawNetwork>,
+    concurrency_and_buffer_size: Option<RawConcurrency>,
+    custom_provider_config: Option<RawCustom>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawKey {
+    id: Option<String>,
+    name: Option<String>,
+    value: Option<String>,
+    models: Option<Vec<String>>,
+    weight: Option<f64>,
+    enabled: Option<bool>,
+    #[serde(rename = "description")]
+    _description: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawNetwork {
+    base_url: Option<String>,
+    extra_headers: Option<BTreeMap<String, String>>,
+    /// The seed's spelling, in milliseconds.
+    timeout: Option<u64>,
+    default_request_timeout_in_seconds: Option<u64>,
+    /// The seed's spelling.
+    retries: Option<u32>,
+    max_retries: Option<u32>,
+    retry_backoff_initial: Option<u64>,
+    retry_backoff_initial_ms: Option<u64>,
+    retry_backoff_max: Option<u64>,
+    retry_backoff_max_ms: Option<u64>,
+    stream_idle_timeout_in_seconds: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawConcurrency {
+    concurrency: Option<usize>,
+    buffer_size: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawCustom {
+    base_provider_type: String,
+    #[serde(default)]
+    is_key_less: bool,
+}
+
+/// A provider ready for the engine.
+#[derive(Debug, Clone)]
+pub struct ProviderEntry {
+    pub name: String,
+    pub config: ProviderConfig,
+    pub keys: Vec<Key>,
+}
+
+/// The validated file.
+#[derive(Debug, Clone, Default)]
+pub struct FileConfig {
+    pub providers: Vec<ProviderEntry>,
+    pub initial_pool_size: Option<usize>,
+    pub drop_excess_requests: Option<bool>,
+    pub prometheus_labels: Vec<String>,
+    pub max_request_body_bytes: Option<usize>,
+    /// Non-fatal findings (unknown keys, deprecated forms) to log at startup.
+    pub warnings: Vec<String>,
+}
+
+/// Parses and validates config.json text. `env` looks variables up (the process environment
+/// in production, a map in tests).
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileConfig, ConfigError> {
+    let mut unknown = Vec::new();
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let tracked = serde_ignored::Deserializer::new(de, &mut on_unknown);
+    let raw: RawConfig = serde_path_to_error::deserialize(tracked)
+        .map_err(|e| err(e.path().to_string(), e.inner().to_string()))?;
+    let mut warnings: Vec<String> = unknown
+        .into_iter()
+        .map(|p| format!("{p}: unknown setting, ignored"))
+        .collect();
+    for (section, present) in [
+        ("governance", raw.governance.is_some()),
+        ("mcp", raw.mcp.is_some()),
+        ("plugins", raw.plugins.is_some()),
+        ("vector_store", raw.vector_store.is_some()),
+        ("config_store", raw.config_store.is_some()),
+        ("logs_store", raw.logs_store.is_some()),
+        ("auth_config", raw.auth_config.is_some()),
+        ("kv_store", raw.kv_store.is_some()),
+        ("encryption_key", raw.encryption_key.is_some()),
+        ("framework", raw.framework.is_some()),
+        ("websocket", raw.websocket.is_some()),
+        ("source_of_truth", raw.source_of_truth.is_some()),
+    ] {
+        if present {
+            warnings.push(format!("{section}: not supported by this version yet, ignored"));
+        }
+    }
+
+    let initial_pool_size = reconcile(
+        raw.initial_pool_size,
+        "initial_pool_size",
+        raw.client.initial_pool_size,
+        "client.initial_pool_size",
+    )?;
+    let drop_excess_requests = reconcile(
+        raw.drop_excess_requests,
+        "drop_excess_requests",
+        raw.client.drop_excess_requests,
+        "client.drop_excess_requests",
+    )?;
+    let max_request_body_bytes = match raw.client.max_request_body_size_mb {
+        Some(0) => {
+            return Err(err(
+                "client.max_request_body_size_mb",
+                "must be at least 1",
+            ))
+        }
+        Some(mb) => Some(usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
+        None => None,
+    };
+
+    let mut providers = Vec::new();
+    for (name, p) in raw.providers {
+        providers.push(provider(&name, p, env, &mut warnings)?);
+    }
+    Ok(FileConfig {
+        providers,
+        initial_pool_size,
+        drop_excess_requests,
+        prometheus_labels: raw.client.prometheus_labels.unwrap_or_default(),
+        max_request_body_bytes,
+        warnings,
+    })
+}
+
+/// The same setting under an old and a new name: equal values are fine, different ones are an
+/// error naming both paths.
+fn reconcile<T: PartialEq + fmt::Debug>(
+    a: Option<T>,
+    path_a: &str,
+    b: Option<T>,
+    path_b: &str,
+) -> Result<Option<T>, ConfigError> {
+    match (a, b) {
+        (Some(a), Some(b)) if a != b => Err(err(
+            path_a,
+            format!("{a:?} conflicts with {path_b} = {b:?}; set only one of them"),
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn provider(
+    name: &str,
+    raw: RawProvider,
+    env: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<ProviderEntry, ConfigError> {
+    let path = format!("providers.{name}");
+    let custom = match raw.custom_provider_config {
+        Some(c) => {
+            let base_format = match c.base_provider_type.as_str() {
+                "openai" => ApiFormat::OpenAi,
+                "anthropic" => ApiFormat::Anthropic,
+                other => {
+                    return Err(err(
+                        format!("{path}.custom_provider_config.base_provider_type"),
+                        format!("{other:?} is not supported; use \"openai\" or \"anthropic\""),
+                    ))
+                }
+            };
+            Some(CustomProviderConfig {
+                base_format,
+                is_key_less: c.is_key_less,
+            })
+        }
+        None => None,
+    };
+    // The in-process mock is set up by the server (see `mock_provider`).
+    if custom.is_none() && providers::known(name).is_none() && name != "mock" {
+        let known: Vec<&str> = providers::KNOWN.iter().map(|s| s.name).collect();
+        return Err(err(
+            path,
+            format!(
+                "unknown provider {name:?}; built-in providers are {}, or add a \
+                 custom_provider_config with a base_provider_type",
+                known.join(", ")
+            ),
+        ));
+    }
+
+    let network = network(&path, raw.network_config.unwrap_or_default())?;
+    let mut concurrency = ConcurrencyAndBufferSize::default();
+    if let Some(c) = raw.concurrency_and_buffer_size {
+        if let Some(n) = c.concurrency {
+            if n == 0 {
+                return Err(err(
+                    format!("{path}.concurrency_and_buffer_size.concurrency"),
+                    "must be at least 1",
+                ));
+            }
+            concurrency.concurrency = n;
+        }
+        if let Some(n) = c.buffer_size {
+            concurrency.buffer_size = n;
+        }
+    }
+    let config = ProviderConfig {
+        network,
+        concurrency,
+        custom,
+    };
+    let keyless = name == "mock"
+        || config.custom.as_ref().map_or_else(
+            || providers::known(name).is_some_and(|s| s.keyless),
+            |c| c.is_key_less,
+        );
+
+    let mut keys = Vec::new();
+    for (i, k) in raw.keys.into_iter().enumerate() {
+        let kpath = format!("{path}.keys[{i}]");
+        let value = match k.value.as_deref() {
+            Some(v) => resolve_env(v, &format!("{kpath}.value"), env)?,
+            None => String::new(),
+        };
+        if value.is_empty() && !keyless {
+            return Err(err(
+                format!("{kpath}.value"),
+                format!("the API key of provider {name:?} is empty"),
+            ));
+        }
+        let weight = k.weight.unwrap_or(1.0);
+        if !weight.is_finite() || weight < 0.0 {
+            return Err(err(
+                format!("{kpath}.weight"),
+                format!("must be a number ≥ 0, got {weight}"),
+            ));
+        }
+        let models = match k.models {
+            None => Vec::new(),
+            Some(m) if m.is_empty() => {
+                warnings.push(format!(
+                    "{kpath}.models: an empty list allows every model (deprecated; omit it or \
+                     use [\"*\"], and use \"enabled\": false to switch a key off)"
+                ));
+                Vec::new()
+            }
+            Some(m) if m.iter().any(|x| x == "*") => Vec::new(),
+            Some(m) => m,
+        };
+        let id = k.id.unwrap_or_else(|| format!("{name}-{i}"));
+        keys.push(Key {
+            name: k.name.unwrap_or_else(|| id.clone()),
+            id,
+            value: Secret::new(value),
+            models,
+            weight,
+            enabled: k.enabled.unwrap_or(true),
+        });
+    }
+    Ok(ProviderEntry {
+        name: name.to_owned(),
+        config,
+        keys,
+    })
+}
+
+fn network(path: &str, raw: RawNetwork) -> Result<NetworkConfig, ConfigError> {
+    let path = format!("{path}.network_config");
+    let p = |field: &str| format!("{path}.{field}");
+    let mut net = NetworkConfig::default();
+    if let Some(url) = raw.base_url {
+        let trimmed = url.trim();
+        if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+            return Err(err(
+                p("base_url"),
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
+        }
+        net.base_url = Some(trimmed.to_owned());
+    }
+    net.extra_headers = raw.extra_headers.unwrap_or_default().into_iter().collect();
+    let timeout_ms = reconcile(
+        raw.timeout,
+        &p("timeout"),
+        raw.default_request_timeout_in_seconds.map(|s| s * 1000),
+        &p("default_request_timeout_in_seconds"),
+    )?;
+    if let Some(ms) = timeout_ms {
+        if ms == 0 {
+            return Err(err(p("timeout"), "must be greater than 0"));
+        }
+        net.request_timeout = Duration::from_millis(ms);
+    }
+    if let Some(n) = reconcile(raw.retries, &p("retries"), raw.max_retries, &p("max_retries"))? {
+        net.max_retries = n;
+    }
+    if let Some(ms) = reconcile(
+        raw.retry_backoff_initial,
+        &p("retry_backoff_initial"),
+        raw.retry_backoff_initial_ms,
+        &p("retry_backoff_initial_ms"),
+    )? {
+        net.retry_backoff_initial = Duration::from_millis(ms);
+    }
+    if let Some(ms) = reconcile(
+        raw.retry_backoff_max,
+        &p("retry_backoff_max"),
+        raw.retry_backoff_max_ms,
+        &p("retry_backoff_max_ms"),
+    )? {
+        net.retry_backoff_max = Duration::from_millis(ms);
+    }
+    if net.retry_backoff_max < net.retry_backoff_initial {
+        return Err(err(
+            p("retry_backoff_max"),
+            "must not be smaller than retry_backoff_initial",
+        ));
+    }
+    if let Some(s) = raw.stream_idle_timeout_in_seconds {
+        if !(1..=3600).contains(&s) {
+            return Err(err(p("stream_idle_timeout_in_seconds"), "must be 1–3600"));
+        }
+        net.stream_idle_timeout = Duration::from_secs(s);
+    }
+    if let Some(ms) = raw.connect_timeout_ms {
+        net.connect_timeout = Duration::from_millis(ms.max(1));
+    }
+    Ok(net)
+}
+
+/// `env.NAME` reads the environment variable NAME; anything else is the literal value.
+fn resolve_env(
+    value: &str,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    match value.strip_prefix("env.") {
+        Some(var) if !var.is_empty() => env(var).ok_or_else(|| {
+            err(
+                path,
+                format!("environment variable {var} is not set (referenced as \"env.{var}\")"),
+            )
+        }),
+        _ => Ok(value.to_owned()),
+    }
+}
+
+/// With no config file: one provider per built-in whose API key variable is set, each key
+/// allowing every model.
+pub fn detect_providers(env: &dyn Fn(&str) -> Option<String>) -> Vec<ProviderEntry> {
+    let mut out = Vec::new();
+    for spec in providers::KNOWN {
+        let Some((var, value)) = spec
+            .env_keys
+            .iter()
+            .find_map(|v| env(v).filter(|x| !x.trim().is_empty()).map(|x| (*v, x)))
+        else {
+            continue;
+        };
+        let mut key = Key::new(value.trim());
+        key.id = format!("{}-env", spec.name);
+        key.name = var.to_owned();
+        out.push(ProviderEntry {
+            name: spec.name.to_owned(),
+            config: ProviderConfig::default(),
+            keys: vec![key],
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+    }
+
+    const SEED_HIGH_PERF: &str = r#"{
+  "providers": {
+    "openai": {
+      "keys": [
+        {
+          "value": "env.OPENAI_API_KEY",
+          "models": ["gpt-4o-mini", "gpt-4o"],
+          "weight": 1.0
+        }
+      ],
+      "concurrency_and_buffer_size": {
+        "concurrency": 25,
+        "buffer_size": 300
+      },
+      "network_config": {
+        "timeout": 60000,
+        "retries": 3
+      }
+    }
+  },
+  "initial_pool_size": 20000,
+  "drop_excess_requests": false
+}"#;
+
+    #[test]
+    fn the_seed_config_loads_as_printed() {
+        let c = parse(SEED_HIGH_PERF, &env_of(&[("OPENAI_API_KEY", "sk-test")])).unwrap();
+        assert_eq!(c.initial_pool_size, Some(20000));
+        assert_eq!(c.drop_excess_requests, Some(false));
+        let p = &c.providers[0];
+        assert_eq!(p.name, "openai");
+        assert_eq!(p.keys[0].value.expose(), "sk-test");
+        assert_eq!(p.keys[0].models, vec!["gpt-4o-mini", "gpt-4o"]);
+        assert_eq!(p.config.network.request_timeout, Duration::from_secs(60));
+        assert_eq!(p.config.network.max_retries, 3);
+        assert_eq!(
+            p.config.concurrency,
+            ConcurrencyAndBufferSize {
+                concurrency: 25,
+                buffer_size: 300
+            }
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn a_missing_env_variable_names_path_and_variable() {
+        let e = parse(SEED_HIGH_PERF, &env_of(&[])).unwrap_err();
+        assert_eq!(e.path, "providers.openai.keys[0].value");
+        assert!(e.message.contains("OPENAI_API_KEY"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_name_the_json_path() {
+        let e = parse(
+            r#"{"providers":{"openai":{"keys":[{"value":"k","weight":"heavy"}]}}}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "providers.openai.keys[0].weight");
+        let e = parse(r#"{"providers":{"nope":{"keys":[]}}}"#, &env_of(&[])).unwrap_err();
+        assert_eq!(e.path, "providers.nope");
+    }
+
+    #[test]
+    fn newer_spellings_load_and_conflicts_fail() {
+        let c = parse(
+            r#"{"client":{"initial_pool_size":100,"drop_excess_requests":true,
+                "prometheus_labels":["team-id"],"max_request_body_size_mb":2},
+               "providers":{"anthropic":{"keys":[{"value":"k"}],
+                "network_config":{"default_request_timeout_in_seconds":5,"max_retries":0,
+                  "retry_backoff_initial_ms":10,"retry_backoff_max":20,
+                  "base_url":"http://127.0.0.1:1/"}}}}"#,
+            &env_of(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.initial_pool_size, Some(100));
+        assert_eq!(c.drop_excess_requests, Some(true));
+        assert_eq!(c.max_request_body_bytes, Some(2 * 1024 * 1024));
+        let n = &c.providers[0].config.network;
+        assert_eq!(n.request_timeout, Duration::from_secs(5));
+        assert_eq!(n.max_retries, 0);
+        assert_eq!(n.retry_backoff_initial, Duration::from_millis(10));
+
+        let e = parse(
+            r#"{"initial_pool_size":1,"client":{"initial_pool_size":2}}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "initial_pool_size");
+        assert!(e.message.contains("client.initial_pool_size"));
+        let e = parse(
+            r#"{"providers":{"openai":{"keys":[{"value":"k"}],"network_config":{"timeout":1000,"default_request_timeout_in_seconds":2}}}}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "providers.openai.network_config.timeout");
+    }
+
+    #[test]
+    fn unknown_keys_warn_and_empty_model_lists_allow_all() {
+        let c = parse(
+            r#"{"surprise":1,"providers":{"openai":{"keys":[{"value":"k","models":[],"colour":"red"}]}}}"#,
+            &env_of(&[]),
+        )
+        .unwrap();
+        assert!(c.warnings.iter().any(|w| w.starts_with("surprise")));
+        assert!(c.warnings.iter().any(|w| w.contains("colour")));
+        assert!(c.providers[0].keys[0].models.is_empty());
+    }
+
+    #[test]
+    fn detection_reads_provider_key_variables() {
+        let found = detect_providers(&env_of(&[
+            ("ANTHROPIC_KEY", "a"),
+            ("OPENAI_API_KEY", "o"),
+            ("GROQ_API_KEY", " "),
+        ]));
+        let names: Vec<&str> = found.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["openai", "anthropic"]);
+        assert_eq!(found[1].keys[0].value.expose(), "a");
+    }
+}

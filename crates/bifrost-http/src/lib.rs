@@ -1,0 +1,208 @@
+//! The `bifrost-http` gateway: config loading, the HTTP routes, and serving with a draining
+//! shutdown. The engine (`bifrost-core`) does the routing; this crate speaks HTTP.
+
+pub mod cli;
+pub mod config;
+mod routes;
+
+use anyhow::Context as _;
+use bifrost_core::{ApiFormat, Bifrost, BifrostConfig, CustomProviderConfig, StaticAccount};
+use bifrost_mock::{MockConfig, MockServer};
+use cli::Cli;
+use config::{FileConfig, ProviderEntry};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use routes::router;
+
+/// Server-level settings the routes need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_request_body_bytes: usize,
+    /// Custom Prometheus label names (`-prometheus-labels`, `client.prometheus_labels`),
+    /// normalised (`team-id` → `team_id`); the metrics layer reads them.
+    pub prometheus_labels: Vec<String>,
+}
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Bifrost,
+    pub settings: Arc<Settings>,
+}
+
+/// A gateway ready to serve.
+pub struct Gateway {
+    pub state: AppState,
+    /// Where the configuration came from, for the startup log.
+    pub source: String,
+    pub warnings: Vec<String>,
+    /// The in-process mock provider, when the configuration uses one.
+    pub mock: Option<MockServer>,
+}
+
+const DEFAULT_BODY_LIMIT: usize = 100 * 1024 * 1024;
+/// How long a shutdown waits for in-flight requests before exiting anyway.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The app directory: `-app-dir`, else `$XDG_CONFIG_HOME/bifrost`, else `~/.config/bifrost`,
+/// else `./bifrost-data`.
+pub fn app_dir(cli: &Cli) -> PathBuf {
+    if let Some(d) = &cli.app_dir {
+        return d.clone();
+    }
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("bifrost");
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".config").join("bifrost"),
+        None => PathBuf::from("bifrost-data"),
+    }
+}
+
+impl Gateway {
+    /// Loads the configuration the command line points at (or detects providers from the
+    /// environment) and builds the engine. `env` looks up environment variables.
+    pub async fn load(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let path = match &cli.config {
+            Some(p) => Some(p.clone()),
+            None => Some(app_dir(cli).join("config.json")).filter(|p| p.is_file()),
+        };
+        let (mut file, source) = match path {
+            Some(p) => (read_config(&p, env)?, format!("config file {}", p.display())),
+            None => {
+                let mut detected = config::detect_providers(env);
+                let names: Vec<String> = detected.iter().map(|p| p.name.clone()).collect();
+                // Always serve the in-process mock, so a first request works with no key at all.
+                detected.push(ProviderEntry {
+                    name: "mock".to_owned(),
+                    config: Default::default(),
+                    keys: Vec::new(),
+                });
+                let source = if names.is_empty() {
+                    "no config file and no provider API key in the environment; serving the \
+                     built-in mock provider only"
+                        .to_owned()
+                } else {
+                    format!(
+                        "no config file; providers detected from the environment: {}",
+                        names.join(", ")
+                    )
+                };
+                (
+                    FileConfig {
+                        providers: detected,
+                        ..FileConfig::default()
+                    },
+                    source,
+                )
+            }
+        };
+
+        let mut mock = None;
+        for p in &mut file.providers {
+            if p.name == "mock" && p.config.network.base_url.is_none() {
+                let server = MockServer::start(MockConfig {
+                    require_auth: false,
+                    ..MockConfig::default()
+                })
+                .await
+                .context("starting the in-process mock provider")?;
+                p.config.network.base_url = Some(server.url());
+                p.config.custom = Some(CustomProviderConfig {
+                    base_format: ApiFormat::OpenAi,
+                    is_key_less: true,
+                });
+                mock = Some(server);
+            } else if p.name == "mock" && p.config.custom.is_none() {
+                // A `mock` with its own base_url is an external bifrost-mock binary.
+                p.config.custom = Some(CustomProviderConfig {
+                    base_format: ApiFormat::OpenAi,
+                    is_key_less: true,
+                });
+            }
+        }
+
+        let mut account = StaticAccount::new();
+        for p in file.providers {
+            account = account.with_provider(p.name, p.config, p.keys);
+        }
+        let mut engine_cfg = BifrostConfig::new(account);
+        // The command line wins over the file for the life of the process.
+        engine_cfg.initial_pool_size = cli
+            .pool_size
+            .or(file.initial_pool_size)
+            .unwrap_or(engine_cfg.initial_pool_size);
+        engine_cfg.drop_excess_requests = cli
+            .drop_excess_requests
+            .or(file.drop_excess_requests)
+            .unwrap_or(false);
+        engine_cfg.shutdown_timeout = DRAIN_TIMEOUT;
+        let engine = Bifrost::init(engine_cfg).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+
+        let mut labels: Vec<String> = Vec::new();
+        for l in cli.prometheus_labels.iter().chain(&file.prometheus_labels) {
+            let l = l.trim().to_ascii_lowercase().replace('-', "_");
+            if !l.is_empty() && !labels.contains(&l) {
+                labels.push(l);
+            }
+        }
+        Ok(Self {
+            state: AppState {
+                engine,
+                settings: Arc::new(Settings {
+                    max_request_body_bytes: file
+                        .max_request_body_bytes
+                        .unwrap_or(DEFAULT_BODY_LIMIT),
+                    prometheus_labels: labels,
+                }),
+            },
+            source,
+            warnings: file.warnings,
+            mock,
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
+    /// (up to [`DRAIN_TIMEOUT`]) and returns.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let engine = self.state.engine.clone();
+        let app = router(self.state);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        });
+        let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
+        tokio::select! {
+            res = &mut server => return res,
+            () = shutdown => {}
+        }
+        tracing::info!("shutting down: draining in-flight requests");
+        let _ = stop_tx.send(());
+        let drained = async {
+            let all_done = engine.shutdown().await;
+            let _ = (&mut server).await;
+            all_done
+        };
+        match tokio::time::timeout(DRAIN_TIMEOUT, drained).await {
+            Ok(true) => tracing::info!("all in-flight requests finished"),
+            _ => tracing::warn!("drain timeout reached; exiting with requests still open"),
+        }
+        if let Some(m) = self.mock {
+            m.shutdown();
+        }
+        Ok(())
+    }
+}
+
+fn read_config(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    config::parse(&text, env).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+}

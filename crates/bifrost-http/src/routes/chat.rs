@@ -1,0 +1,126 @@
+//! `POST /v1/chat/completions`, JSON and SSE.
+
+use super::{error_response, request_id, X_REQUEST_ID};
+use crate::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bifrost_core::{BifrostError, ChatRequest, ResponseMeta};
+use futures::StreamExt;
+
+pub async fn chat_completions(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let rid = request_id(&headers);
+    let mut resp = match handle(&st, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = %e, "chat completion failed");
+            error_response(&e)
+        }
+    };
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), rid);
+    resp
+}
+
+async fn handle(st: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Response, BifrostError> {
+    let body = body.map_err(|rej| match rej {
+        BytesRejection::FailedToBufferBody(ref inner)
+            if matches!(
+                inner,
+                axum::extract::rejection::FailedToBufferBody::LengthLimitError(_)
+            ) =>
+        {
+            let mut e = BifrostError::invalid_request(format!(
+                "request body is larger than the limit of {} bytes (client.max_request_body_size_mb)",
+                st.settings.max_request_body_bytes
+            ));
+            e.status = 413;
+            e.code = Some("request_too_large".to_owned());
+            e
+        }
+        other => BifrostError::invalid_request(format!("could not read the request body: {other}")),
+    })?;
+    let req: ChatRequest = serde_json::from_slice(&body)
+        .map_err(|e| BifrostError::invalid_request(format!("invalid JSON body: {e}")))?;
+
+    if req.stream == Some(true) {
+        let out = st.engine.chat_completion_stream(req).await?;
+        let mut resp = sse_response(out.body);
+        add_meta(resp.headers_mut(), &out.meta);
+        Ok(resp)
+    } else {
+        let out = st.engine.chat_completion(req).await?;
+        let json = serde_json::to_vec(&out.body)
+            .map_err(|e| BifrostError::internal(format!("serializing the response failed: {e}")))?;
+        let mut resp = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            json,
+        )
+            .into_response();
+        add_meta(resp.headers_mut(), &out.meta);
+        Ok(resp)
+    }
+}
+
+/// Who answered, and how many attempts it took.
+fn add_meta(h: &mut HeaderMap, meta: &ResponseMeta) {
+    let mut put = |name: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(name, v);
+        }
+    };
+    put("x-bf-provider", &meta.provider);
+    put("x-bf-model", &meta.model);
+    if let Some(k) = &meta.key_id {
+        put("x-bf-key-id", k);
+    }
+    put("x-bf-fallback-index", &meta.fallback_index.to_string());
+    put("x-bf-retries", &meta.attempts.saturating_sub(1).to_string());
+}
+
+/// Each chunk is written as `data: <json>\n\n` the moment it arrives; a clean end adds
+/// `data: [DONE]`, a failure one error event and no `[DONE]`.
+fn sse_response(stream: bifrost_core::ChatStream) -> Response {
+    // State: (chunks, finished).
+    let events = futures::stream::unfold((stream, false), |(mut stream, finished)| async move {
+        if finished {
+            return None;
+        }
+        let (bytes, finished) = match stream.next().await {
+            Some(Ok(chunk)) => match serde_json::to_vec(&chunk) {
+                Ok(json) => (frame(&json), false),
+                Err(e) => (error_frame(&BifrostError::internal(format!("serializing a chunk failed: {e}"))), true),
+            },
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "stream failed after it started");
+                (error_frame(&e), true)
+            }
+            None => (Bytes::from_static(b"data: [DONE]\n\n"), true),
+        };
+        Some((Ok::<_, std::convert::Infallible>(bytes), (stream, finished)))
+    });
+    let mut resp = Response::new(Body::from_stream(events));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+fn frame(json: &[u8]) -> Bytes {
+    let mut buf = Vec::with_capacity(json.len() + 8);
+    buf.extend_from_slice(b"data: ");
+    buf.extend_from_slice(json);
+    buf.extend_from_slice(b"\n\n");
+    Bytes::from(buf)
+}
+
+fn error_frame(e: &BifrostError) -> Bytes {
+    frame(e.to_json().to_string().as_bytes())
+}

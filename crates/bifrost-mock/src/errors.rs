@@ -1,0 +1,74 @@
+//! Provider-shaped error responses.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Which provider's error shape to answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    OpenAi,
+    Anthropic,
+}
+
+/// `{"error":{"message","type","code"}}` or
+/// `{"type":"error","error":{"type","message"}}`, depending on `flavor`.
+pub(crate) fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response {
+    let body = match flavor {
+        Flavor::OpenAi => {
+            let (kind, code) = openai_kind(status);
+            json!({"error": {"message": message, "type": kind, "code": code}})
+        }
+        Flavor::Anthropic => {
+            json!({"type": "error", "error": {"type": anthropic_kind(status), "message": message}})
+        }
+    };
+    (status, Json(body)).into_response()
+}
+
+/// An injected failure; carries retry hints for the statuses that have them.
+pub(crate) fn injected_failure(
+    flavor: Flavor,
+    status: u16,
+    retry_after: Option<Duration>,
+) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = error_response(flavor, status, "mock: injected failure");
+    let retryable = matches!(status.as_u16(), 429 | 503 | 529);
+    if let (true, Some(after)) = (retryable, retry_after) {
+        // Round up: a client honouring the hint must not retry early.
+        let millis = u64::try_from(after.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        let headers = response.headers_mut();
+        headers.insert("retry-after", HeaderValue::from(millis.div_ceil(1000)));
+        headers.insert("retry-after-ms", HeaderValue::from(millis));
+    }
+    response
+}
+
+fn openai_kind(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("invalid_request_error", "invalid_request"),
+        401 => ("invalid_request_error", "invalid_api_key"),
+        403 => ("invalid_request_error", "permission_denied"),
+        404 => ("invalid_request_error", "not_found"),
+        429 => ("requests", "rate_limit_exceeded"),
+        503 | 529 => ("server_error", "overloaded"),
+        _ => ("server_error", "server_error"),
+    }
+}
+
+fn anthropic_kind(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        _ => "api_error",
+    }
+}

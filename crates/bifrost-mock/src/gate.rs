@@ -1,0 +1,79 @@
+//! The prologue every inference request goes through: accounting, recording,
+//! latency, authentication and failure injection.
+
+use std::sync::Arc;
+
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use bytes::Bytes;
+
+use crate::config::MockConfig;
+use crate::errors::{error_response, injected_failure, Flavor};
+use crate::state::{Counters, MockState};
+
+/// Token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Value of a non-empty `x-api-key` header.
+pub(crate) fn x_api_key(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("x-api-key")?.to_str().ok()?.trim();
+    (!value.is_empty()).then_some(value)
+}
+
+/// Runs the shared prologue and returns the config the request must be served
+/// with, or the response that ends it (401, 400, injected failure).
+pub(crate) async fn admit(
+    state: &MockState,
+    flavor: Flavor,
+    uri: Uri,
+    headers: HeaderMap,
+    body: &Bytes,
+) -> Result<Arc<MockConfig>, Response> {
+    let key = match flavor {
+        Flavor::OpenAi => bearer_token(&headers),
+        // Anthropic also accepts bearer tokens (OAuth); x-api-key wins.
+        Flavor::Anthropic => x_api_key(&headers).or_else(|| bearer_token(&headers)),
+    }
+    .map(str::to_owned);
+    let missing_version = flavor == Flavor::Anthropic && !headers.contains_key("anthropic-version");
+
+    // One config snapshot per request, so a concurrent `set_config` never
+    // mixes knobs within one response.
+    let config = state.load_config();
+    state.record(uri, headers, body.clone(), key.as_deref());
+
+    let delay = config.response_delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+
+    if config.require_auth && key.is_none() {
+        let message = match flavor {
+            Flavor::OpenAi => "mock: missing `Authorization: Bearer <key>` header",
+            Flavor::Anthropic => "mock: missing `x-api-key` header",
+        };
+        return Err(error_response(flavor, StatusCode::UNAUTHORIZED, message));
+    }
+    if missing_version {
+        return Err(error_response(
+            flavor,
+            StatusCode::BAD_REQUEST,
+            "anthropic-version: header is required",
+        ));
+    }
+    if config.should_fail(key.as_deref()) {
+        Counters::incr(&state.counters().failures_injected);
+        return Err(injected_failure(
+            flavor,
+            config.fail_status,
+            config.retry_after,
+        ));
+    }
+    Ok(config)
+}
