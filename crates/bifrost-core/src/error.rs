@@ -104,9 +104,12 @@ pub struct Attempt {
 }
 
 /// The engine's error: an HTTP status, an OpenAI-style type/code/message, its class, and where
-/// it came from.
+/// it came from. Boxed, so `Result<_, BifrostError>` stays one pointer wide on the hot path.
 #[derive(Debug, Clone)]
-pub struct BifrostError {
+pub struct BifrostError(Box<ErrorDetails>);
+
+#[derive(Debug, Clone)]
+pub struct ErrorDetails {
     pub class: ErrorClass,
     pub status: u16,
     pub message: String,
@@ -126,9 +129,22 @@ pub struct BifrostError {
     pub attempts: Vec<Attempt>,
 }
 
+impl std::ops::Deref for BifrostError {
+    type Target = ErrorDetails;
+    fn deref(&self) -> &ErrorDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for BifrostError {
+    fn deref_mut(&mut self) -> &mut ErrorDetails {
+        &mut self.0
+    }
+}
+
 impl BifrostError {
     fn gateway(class: ErrorClass, status: u16, error_type: &'static str, msg: String) -> Self {
-        Self {
+        Self(Box::new(ErrorDetails {
             class,
             status,
             message: msg,
@@ -140,7 +156,7 @@ impl BifrostError {
             model: None,
             retry_after: None,
             attempts: Vec::new(),
-        }
+        }))
     }
 
     pub fn invalid_request(msg: impl Into<String>) -> Self {
@@ -285,7 +301,10 @@ impl BifrostError {
             _ => ErrorClass::Transient,
         };
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
-        let err_obj = parsed.as_ref().and_then(|v| v.get("error")).or(parsed.as_ref());
+        let err_obj = parsed
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .or(parsed.as_ref());
         let field = |name: &str| -> Option<String> {
             match err_obj?.get(name)? {
                 Value::String(s) => Some(s.clone()),
@@ -308,7 +327,7 @@ impl BifrostError {
             ErrorClass::CallerFault | ErrorClass::ModelAccess => "invalid_request_error",
             _ => "api_error",
         };
-        Self {
+        Self(Box::new(ErrorDetails {
             class,
             // 529 is Anthropic's "overloaded"; clients know 503.
             status: if status == 529 { 503 } else { status },
@@ -323,7 +342,7 @@ impl BifrostError {
             model: None,
             retry_after,
             attempts: Vec::new(),
-        }
+        }))
     }
 
     pub fn with_model(mut self, model: &str) -> Self {
@@ -363,7 +382,13 @@ impl BifrostError {
 
 impl fmt::Display for BifrostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.status, self.class.as_str(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.status,
+            self.class.as_str(),
+            self.message
+        )
     }
 }
 

@@ -168,7 +168,10 @@ impl Bifrost {
 
     /// Requests in flight to `provider` right now (holding a concurrency slot).
     pub fn in_flight(&self, provider: &str) -> Option<usize> {
-        self.inner.providers.get(provider).map(|p| p.queue.in_flight())
+        self.inner
+            .providers
+            .get(provider)
+            .map(|p| p.queue.in_flight())
     }
 
     /// `(provider, concurrency, buffer_size)` of every provider.
@@ -320,7 +323,11 @@ impl Bifrost {
             .order
             .iter()
             .filter_map(|n| providers.get(n))
-            .filter(|p| p.keys.iter().any(|k| k.enabled && k.models.iter().any(|m| m == model)));
+            .filter(|p| {
+                p.keys
+                    .iter()
+                    .any(|k| k.enabled && k.models.iter().any(|m| m == model))
+            });
         match (serving.next(), serving.next()) {
             (Some(state), None) => Ok(Target {
                 provider: state,
@@ -415,8 +422,7 @@ impl Bifrost {
                 .acquire(deadline, self.inner.drop_excess_requests)
                 .await?;
 
-            let (key_index, key) = match routing::keys::select(&p.keys, &target.model, &excluded)
-            {
+            let (key_index, key) = match routing::keys::select(&p.keys, &target.model, &excluded) {
                 Some(i) => (Some(i), &p.keys[i]),
                 None if p.keyless => (None, &keyless_key),
                 None if !excluded.is_empty() => {
@@ -459,7 +465,10 @@ impl Bifrost {
                 model: target.model.clone(),
                 key_name: key_index.map(|_| key.name.clone()),
                 status,
-                class: result.as_ref().err().map_or("success", |e| e.class.as_str()),
+                class: result
+                    .as_ref()
+                    .err()
+                    .map_or("success", |e| e.class.as_str()),
                 latency_ms: started.elapsed().as_millis() as u64,
             });
             let err = match result {
@@ -471,7 +480,10 @@ impl Bifrost {
                 return Err(err);
             }
             // A key-level failure: this request tries another key if there is one.
-            if matches!(err.class, ErrorClass::RateLimited | ErrorClass::Credential | ErrorClass::Quota) {
+            if matches!(
+                err.class,
+                ErrorClass::RateLimited | ErrorClass::Credential | ErrorClass::Quota
+            ) {
                 if let Some(i) = key_index {
                     excluded.push(i);
                 }
@@ -498,9 +510,13 @@ impl Bifrost {
 /// may be retried or fall back.
 async fn first_chunk(mut stream: ChunkStream) -> Result<ChunkStream, BifrostError> {
     match stream.next().await {
-        Some(Ok(chunk)) => Ok(Box::pin(futures::stream::once(async { Ok(chunk) }).chain(stream))),
+        Some(Ok(chunk)) => Ok(Box::pin(
+            futures::stream::once(async { Ok(chunk) }).chain(stream),
+        )),
         Some(Err(e)) => Err(e),
-        None => Err(BifrostError::internal("provider stream ended before it began")),
+        None => Err(BifrostError::internal(
+            "provider stream ended before it began",
+        )),
     }
 }
 

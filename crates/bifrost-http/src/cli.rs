@@ -67,7 +67,11 @@ const FLAGS: &[Flag] = &[
 pub fn usage() -> String {
     let mut out = String::from("Usage of bifrost-http:\n");
     for f in FLAGS {
-        let arg = if f.arg.is_empty() { String::new() } else { format!(" {}", f.arg) };
+        let arg = if f.arg.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", f.arg)
+        };
         out.push_str(&format!("  -{}{}\n    \t{}\n", f.name, arg, f.help));
     }
     out
@@ -85,8 +89,9 @@ fn parse_bool(flag: &str, v: &str) -> Result<bool, CliError> {
 }
 
 fn parse_num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, CliError> {
-    v.parse()
-        .map_err(|_| CliError::Invalid(format!("invalid value {v:?} for flag -{flag}: parse error")))
+    v.parse().map_err(|_| {
+        CliError::Invalid(format!("invalid value {v:?} for flag -{flag}: parse error"))
+    })
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -145,8 +150,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, CliError> {
                 "debug" | "info" | "warn" | "error" | "trace" => cli.log_level = value,
                 _ => {
                     return Err(CliError::Invalid(format!(
-                        "invalid value {value:?} for flag -log-level: use debug, info, warn or error"
-                    )))
+                    "invalid value {value:?} for flag -log-level: use debug, info, warn or error"
+                )))
                 }
             },
             "log-style" => match value.as_str() {
@@ -157,7 +162,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, CliError> {
                     )))
                 }
             },
-            _ => return Err(CliError::Invalid(format!("flag provided but not defined: -{name}"))),
+            _ => {
+                return Err(CliError::Invalid(format!(
+                    "flag provided but not defined: -{name}"
+                )))
+            }
         }
     }
     Ok(cli)
@@ -187,18 +196,32 @@ mod tests {
 
     #[test]
     fn go_flag_conventions() {
-        let cli = parse(args("--port=9000 -drop-excess-requests -host 0.0.0.0 -log-style pretty")).unwrap();
+        let cli = parse(args(
+            "--port=9000 -drop-excess-requests -host 0.0.0.0 -log-style pretty",
+        ))
+        .unwrap();
         assert_eq!((cli.port, cli.host.as_str()), (9000, "0.0.0.0"));
         assert_eq!(cli.drop_excess_requests, Some(true));
         assert_eq!(cli.log_style, "pretty");
         assert_eq!(parse(args("-h")), Err(CliError::Help));
         assert_eq!(parse(args("--help")), Err(CliError::Help));
         assert!(matches!(parse(args("-nope")), Err(CliError::Invalid(m)) if m.contains("-nope")));
-        assert!(matches!(parse(args("-port")), Err(CliError::Invalid(m)) if m.contains("needs an argument")));
-        assert!(matches!(parse(args("-port abc")), Err(CliError::Invalid(_))));
-        assert!(matches!(parse(args("-drop-excess-requests=maybe")), Err(CliError::Invalid(_))));
+        assert!(
+            matches!(parse(args("-port")), Err(CliError::Invalid(m)) if m.contains("needs an argument"))
+        );
+        assert!(matches!(
+            parse(args("-port abc")),
+            Err(CliError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(args("-drop-excess-requests=maybe")),
+            Err(CliError::Invalid(_))
+        ));
         // A boolean never takes the next argument as its value.
-        assert!(matches!(parse(args("-drop-excess-requests false")), Err(CliError::Invalid(_))));
+        assert!(matches!(
+            parse(args("-drop-excess-requests false")),
+            Err(CliError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -170,7 +170,9 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
         ("source_of_truth", raw.source_of_truth.is_some()),
     ] {
         if present {
-            warnings.push(format!("{section}: not supported by this version yet, ignored"));
+            warnings.push(format!(
+                "{section}: not supported by this version yet, ignored"
+            ));
         }
     }
 
@@ -187,12 +189,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
         "client.drop_excess_requests",
     )?;
     let max_request_body_bytes = match raw.client.max_request_body_size_mb {
-        Some(0) => {
-            return Err(err(
-                "client.max_request_body_size_mb",
-                "must be at least 1",
-            ))
-        }
+        Some(0) => return Err(err("client.max_request_body_size_mb", "must be at least 1")),
         Some(mb) => Some(usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
         None => None,
     };
@@ -370,7 +367,12 @@ fn network(path: &str, raw: RawNetwork) -> Result<NetworkConfig, ConfigError> {
         }
         net.request_timeout = Duration::from_millis(ms);
     }
-    if let Some(n) = reconcile(raw.retries, &p("retries"), raw.max_retries, &p("max_retries"))? {
+    if let Some(n) = reconcile(
+        raw.retries,
+        &p("retries"),
+        raw.max_retries,
+        &p("max_retries"),
+    )? {
         net.max_retries = n;
     }
     if let Some(ms) = reconcile(
@@ -453,7 +455,12 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     const SEED_HIGH_PERF: &str = r#"{

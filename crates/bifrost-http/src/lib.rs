@@ -71,7 +71,10 @@ impl Gateway {
             None => Some(app_dir(cli).join("config.json")).filter(|p| p.is_file()),
         };
         let (mut file, source) = match path {
-            Some(p) => (read_config(&p, env)?, format!("config file {}", p.display())),
+            Some(p) => (
+                read_config(&p, env)?,
+                format!("config file {}", p.display()),
+            ),
             None => {
                 let mut detected = config::detect_providers(env);
                 let names: Vec<String> = detected.iter().map(|p| p.name.clone()).collect();

@@ -18,7 +18,10 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&cli.log_level, &cli.log_style);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("failed to start the async runtime: {e}");
@@ -83,7 +86,9 @@ async fn shutdown_signal() {
 fn init_tracing(level: &str, style: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if style == "pretty" {
         builder.init();
     } else {

@@ -9,8 +9,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const SEED_BODY: &str =
-    r#"{"provider":"openai","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
+const SEED_BODY: &str = r#"{"provider":"openai","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
 
 /// openai and anthropic providers at two mocks; `net` is spliced into both network_configs.
 fn two_providers(openai: &MockServer, anthropic: &MockServer, net: &str) -> String {
@@ -64,7 +63,11 @@ async fn seed_body_through_openai_provider() {
     let seen = oa.last_request().unwrap();
     assert_eq!(seen.body["model"], "gpt-4o-mini");
     assert!(seen.body.get("provider").is_none());
-    let auth = seen.headers.iter().find(|(k, _)| k == "authorization").unwrap();
+    let auth = seen
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap();
     assert_eq!(auth.1, "Bearer sk-openai");
     gw.stop().await;
 }
@@ -101,7 +104,10 @@ async fn anthropic_through_the_openai_api() {
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["object"], "chat.completion");
-    assert_eq!(body["choices"][0]["message"]["content"], "Mock reply to: Hi there");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Mock reply to: Hi there"
+    );
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert!(body["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
     let seen = an.last_request().unwrap();
@@ -130,10 +136,14 @@ async fn anthropic_tool_calls_come_back_as_openai_tool_calls() {
     let body: Value = resp.json().await.unwrap();
     let call = &body["choices"][0]["message"]["tool_calls"][0];
     assert_eq!(call["function"]["name"], "get_weather");
-    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(args, json!({"location": "Paris"}));
     assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
-    assert_eq!(an.last_request().unwrap().body["tool_choice"], json!({"type": "any"}));
+    assert_eq!(
+        an.last_request().unwrap().body["tool_choice"],
+        json!({"type": "any"})
+    );
 
     // And streamed: the tool call arrives as deltas with one index.
     let mut streamed = req.clone();
@@ -150,7 +160,10 @@ async fn anthropic_tool_calls_come_back_as_openai_tool_calls() {
         }
     }
     assert_eq!(name, "get_weather");
-    assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"location": "Paris"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&args).unwrap(),
+        json!({"location": "Paris"})
+    );
     assert_eq!(events.last().unwrap().data, "[DONE]");
     gw.stop().await;
 }
@@ -183,7 +196,11 @@ async fn assert_streams_chunk_by_chunk(model: &str) {
     let text: String = events[..events.len() - 1]
         .iter()
         .map(|e| serde_json::from_str::<Value>(&e.data).unwrap())
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(text, "Mock reply to: count to six");
     // No usage chunk unless asked for.
@@ -229,7 +246,10 @@ async fn stream_usage_only_when_asked() {
         .await;
         let usage_chunk: Value = serde_json::from_str(&events[events.len() - 2].data).unwrap();
         assert_eq!(usage_chunk["choices"], json!([]), "{model}");
-        assert!(usage_chunk["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{model}");
+        assert!(
+            usage_chunk["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+            "{model}"
+        );
     }
     gw.stop().await;
 }
@@ -256,7 +276,10 @@ async fn broken_upstream_stream_ends_with_an_error_event_not_done() {
         .await;
         assert_eq!(resp.status(), 200, "{model}");
         let events = read_sse(resp).await;
-        assert!(events.iter().all(|e| e.data != "[DONE]"), "{model}: {events:?}");
+        assert!(
+            events.iter().all(|e| e.data != "[DONE]"),
+            "{model}: {events:?}"
+        );
         let last: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
         assert!(last["error"]["message"].is_string(), "{model}: {last}");
     }
@@ -271,7 +294,12 @@ async fn fallback_to_second_provider_when_first_answers_500() {
         fail_status: 500,
         ..MockConfig::default()
     });
-    let gw = start(&two_providers(&oa, &an, r#","retries":1,"retry_backoff_initial":1,"retry_backoff_max":2"#)).await;
+    let gw = start(&two_providers(
+        &oa,
+        &an,
+        r#","retries":1,"retry_backoff_initial":1,"retry_backoff_max":2"#,
+    ))
+    .await;
     let resp = post(
         &gw,
         r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
@@ -350,7 +378,12 @@ async fn retries_follow_the_configured_count() {
         fail_status: 502,
         ..MockConfig::default()
     });
-    let gw = start(&two_providers(&oa, &an, r#","retries":3,"retry_backoff_initial":1,"retry_backoff_max":5"#)).await;
+    let gw = start(&two_providers(
+        &oa,
+        &an,
+        r#","retries":3,"retry_backoff_initial":1,"retry_backoff_max":5"#,
+    ))
+    .await;
     let resp = post(&gw, SEED_BODY).await;
     assert_eq!(resp.status(), 502);
     assert_eq!(oa.stats().requests, 4);
@@ -381,7 +414,13 @@ async fn upstream_timeout_is_a_504_naming_the_limit() {
     assert_eq!(resp.status(), 504);
     assert!(t.elapsed() < Duration::from_secs(2));
     let body: Value = resp.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("200 ms"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("200 ms"),
+        "{body}"
+    );
     gw.stop().await;
 }
 
@@ -437,7 +476,11 @@ async fn full_queue_without_drop_waits_for_a_slot() {
     assert_eq!(a.unwrap().status(), 200);
     assert_eq!(b.unwrap().status(), 200);
     // concurrency 1: the second waited for the first.
-    assert!(t.elapsed() >= Duration::from_millis(600), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        t.elapsed()
+    );
     gw.stop().await;
 }
 
@@ -465,17 +508,27 @@ async fn client_errors_get_clear_statuses() {
     }
     let (s, b) = send(&gw, "{not json").await;
     check(400, "invalid_request")((s, b.clone()));
-    assert!(b["error"]["message"].as_str().unwrap().contains("line 1"), "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("line 1"),
+        "{b}"
+    );
     let (s, b) = send(&gw, r#"{"messages":[]}"#).await;
     check(400, "invalid_request")((s, b.clone()));
-    assert!(b["error"]["message"].as_str().unwrap().contains("model"), "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("model"),
+        "{b}"
+    );
     check(400, "invalid_request")(
         send(&gw, r#"{"provider":"nope","model":"m","messages":[]}"#).await,
     );
     check(400, "invalid_request")(send(&gw, r#"{"model":"groq/llama","messages":[]}"#).await);
     check(404, "model_not_found")(send(&gw, r#"{"model":"who-knows","messages":[]}"#).await);
     check(401, "missing_api_key")(
-        send(&gw, r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#).await,
+        send(
+            &gw,
+            r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .await,
     );
     let big = format!(
         r#"{{"model":"openai/gpt-4o","messages":[{{"role":"user","content":"{}"}}]}}"#,
@@ -483,12 +536,24 @@ async fn client_errors_get_clear_statuses() {
     );
     check(413, "request_too_large")(send(&gw, big).await);
     // A bare model listed by exactly one provider's keys needs no prefix.
-    let (s, _) = send(&gw, r#"{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}"#).await;
+    let (s, _) = send(
+        &gw,
+        r#"{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}"#,
+    )
+    .await;
     assert_eq!(s, 200);
     // Unknown route, wrong method.
-    let r = client().get(format!("{}/v1/nothing", gw.url)).send().await.unwrap();
+    let r = client()
+        .get(format!("{}/v1/nothing", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let r = client().get(format!("{}/v1/chat/completions", gw.url)).send().await.unwrap();
+    let r = client()
+        .get(format!("{}/v1/chat/completions", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(oa.stats().requests + an.stats().requests, 1);
     gw.stop().await;
@@ -524,13 +589,20 @@ async fn env_references_resolve_at_load() {
     let gw = start_with(&config, &[("MY_TEAM_KEY", "sk-from-env")], Cli::default()).await;
     assert_eq!(post(&gw, SEED_BODY).await.status(), 200);
     let seen = oa.last_request().unwrap();
-    let auth = seen.headers.iter().find(|(k, _)| k == "authorization").unwrap();
+    let auth = seen
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap();
     assert_eq!(auth.1, "Bearer sk-from-env");
     gw.stop().await;
 
     let err = load(&config, &[], Cli::default()).await.err().unwrap();
     let msg = format!("{err:#}");
-    assert!(msg.contains("MY_TEAM_KEY") && msg.contains("providers.openai.keys[0].value"), "{msg}");
+    assert!(
+        msg.contains("MY_TEAM_KEY") && msg.contains("providers.openai.keys[0].value"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -553,7 +625,11 @@ async fn models_and_health() {
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec!["openai/gpt-4o-mini", "openai/gpt-4o"]);
-    let health = client().get(format!("{}/health", gw.url)).send().await.unwrap();
+    let health = client()
+        .get(format!("{}/health", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     gw.stop().await;
 }
@@ -575,7 +651,10 @@ async fn no_config_serves_the_builtin_mock() {
     .await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["choices"][0]["message"]["content"], "Mock reply to: Hello!");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Mock reply to: Hello!"
+    );
     gw.stop().await;
 }
 

@@ -5,10 +5,10 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::errors::{error_response, Flavor};
+use crate::errors::{encode_failure, error_response, Flavor};
 use crate::gate::admit;
 use crate::reply::{
     completion_tokens, input_chars, last_user_text, prompt_tokens, reply_text, split_pieces,
@@ -19,6 +19,7 @@ use crate::stream::{sse_response, Frame};
 
 /// Text of the reply that precedes a tool call.
 const TOOL_PREAMBLE: &str = "Let me check.";
+const TOOL_USE_ID: &str = "toolu_mock_1";
 /// The tool input, streamed in these two `input_json_delta` pieces.
 const TOOL_INPUT_PIECES: [&str; 2] = [r#"{"location":"#, r#""Paris"}"#];
 
@@ -44,6 +45,208 @@ struct Tool {
     name: Option<String>,
 }
 
+// Typed replies: no intermediate maps on the per-chunk path, and the field
+// order of the real API (`type` first in every event).
+
+#[derive(Serialize)]
+struct MessageReply<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<ContentBlock<'a>>,
+    stop_reason: Option<&'static str>,
+    stop_sequence: Option<&'static str>,
+    usage: Usage,
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct Usage {
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ContentBlock<'a> {
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'static str,
+        name: &'a str,
+        input: Value,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockDelta<'a> {
+    TextDelta { text: &'a str },
+    InputJsonDelta { partial_json: &'a str },
+}
+
+#[derive(Serialize)]
+struct StopInfo {
+    stop_reason: &'static str,
+    stop_sequence: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct OutputUsage {
+    output_tokens: u64,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event<'a> {
+    MessageStart {
+        message: MessageReply<'a>,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: ContentBlock<'a>,
+    },
+    Ping,
+    ContentBlockDelta {
+        index: u32,
+        delta: BlockDelta<'a>,
+    },
+    ContentBlockStop {
+        index: u32,
+    },
+    MessageDelta {
+        delta: StopInfo,
+        usage: OutputUsage,
+    },
+    MessageStop,
+}
+
+impl Event<'_> {
+    /// The SSE `event:` name, equal to the `type` tag.
+    fn name(&self) -> &'static str {
+        match self {
+            Event::MessageStart { .. } => "message_start",
+            Event::ContentBlockStart { .. } => "content_block_start",
+            Event::Ping => "ping",
+            Event::ContentBlockDelta { .. } => "content_block_delta",
+            Event::ContentBlockStop { .. } => "content_block_stop",
+            Event::MessageDelta { .. } => "message_delta",
+            Event::MessageStop => "message_stop",
+        }
+    }
+
+    fn frame(&self) -> serde_json::Result<Frame> {
+        // Deltas are the content chunks the stream knobs count.
+        let content = matches!(self, Event::ContentBlockDelta { .. });
+        Frame::event(self.name(), self, content)
+    }
+}
+
+/// Everything a reply is made of, shared by the streaming and plain shapes.
+struct Reply<'a> {
+    id: &'a str,
+    model: &'a str,
+    text: &'a str,
+    /// Name of the tool to call, if the reply is a tool call.
+    tool: Option<&'a str>,
+    usage: Usage,
+}
+
+impl Reply<'_> {
+    fn stop_reason(&self) -> &'static str {
+        if self.tool.is_some() {
+            "tool_use"
+        } else {
+            "end_turn"
+        }
+    }
+
+    fn message(&self) -> MessageReply<'_> {
+        let mut content = vec![ContentBlock::Text { text: self.text }];
+        if let Some(name) = self.tool {
+            content.push(ContentBlock::ToolUse {
+                id: TOOL_USE_ID,
+                name,
+                input: json!({"location": "Paris"}),
+            });
+        }
+        MessageReply {
+            id: self.id,
+            kind: "message",
+            role: "assistant",
+            model: self.model,
+            content,
+            stop_reason: Some(self.stop_reason()),
+            stop_sequence: None,
+            usage: self.usage,
+        }
+    }
+
+    /// The real API's event sequence: message_start, (block start, deltas,
+    /// block stop) per content block with a ping after the first block start,
+    /// message_delta, message_stop.
+    fn stream_frames(&self, chunks: usize) -> serde_json::Result<Vec<Frame>> {
+        let pieces = split_pieces(self.text, chunks);
+        let mut frames = Vec::with_capacity(pieces.len() + 12);
+        let start = MessageReply {
+            content: Vec::new(),
+            stop_reason: None,
+            // The real API reports a placeholder output count here.
+            usage: Usage {
+                output_tokens: 1,
+                ..self.usage
+            },
+            ..self.message()
+        };
+        frames.push(Event::MessageStart { message: start }.frame()?);
+        let text_block = ContentBlock::Text { text: "" };
+        frames.push(
+            Event::ContentBlockStart {
+                index: 0,
+                content_block: text_block,
+            }
+            .frame()?,
+        );
+        frames.push(Event::Ping.frame()?);
+        for text in pieces {
+            let delta = BlockDelta::TextDelta { text };
+            frames.push(Event::ContentBlockDelta { index: 0, delta }.frame()?);
+        }
+        frames.push(Event::ContentBlockStop { index: 0 }.frame()?);
+        if let Some(name) = self.tool {
+            let tool_block = ContentBlock::ToolUse {
+                id: TOOL_USE_ID,
+                name,
+                input: json!({}),
+            };
+            frames.push(
+                Event::ContentBlockStart {
+                    index: 1,
+                    content_block: tool_block,
+                }
+                .frame()?,
+            );
+            for partial_json in TOOL_INPUT_PIECES {
+                let delta = BlockDelta::InputJsonDelta { partial_json };
+                frames.push(Event::ContentBlockDelta { index: 1, delta }.frame()?);
+            }
+            frames.push(Event::ContentBlockStop { index: 1 }.frame()?);
+        }
+        let delta = StopInfo {
+            stop_reason: self.stop_reason(),
+            stop_sequence: None,
+        };
+        let usage = OutputUsage {
+            output_tokens: self.usage.output_tokens,
+        };
+        frames.push(Event::MessageDelta { delta, usage }.frame()?);
+        frames.push(Event::MessageStop.frame()?);
+        Ok(frames)
+    }
+}
+
 /// `POST /v1/messages`.
 pub(crate) async fn messages(
     State(state): State<MockState>,
@@ -65,125 +268,38 @@ pub(crate) async fn messages(
         return bad_request("max_tokens: Field required");
     }
 
-    let model = request.model.unwrap_or_else(|| "mock-model".to_owned());
     let user_text = last_user_text(&request.messages);
-    let tools = request.tools.unwrap_or_default();
+    let tools = request.tools.as_deref().unwrap_or_default();
     // The tool call names the first tool offered.
-    let tool_name = wants_tool_call(!tools.is_empty(), &user_text).then(|| {
-        tools
-            .into_iter()
-            .next()
-            .and_then(|t| t.name)
-            .unwrap_or_default()
-    });
-
-    let text = match tool_name {
+    let tool = wants_tool_call(!tools.is_empty(), &user_text)
+        .then(|| tools.first().and_then(|t| t.name.as_deref()).unwrap_or(""));
+    let text = match tool {
         Some(_) => TOOL_PREAMBLE.to_owned(),
         None => reply_text(&user_text, config.response_size),
     };
     let system_chars = request.system.as_ref().map_or(0, Content::char_count);
-    let input_tokens = prompt_tokens(input_chars(&request.messages) + system_chars);
-    let output_tokens = completion_tokens(&text)
-        + if tool_name.is_some() {
-            completion_tokens(&TOOL_INPUT_PIECES.concat())
-        } else {
-            0
-        };
-    let stop_reason = if tool_name.is_some() {
-        "tool_use"
+    let tool_tokens = if tool.is_some() {
+        completion_tokens(&TOOL_INPUT_PIECES.concat())
     } else {
-        "end_turn"
+        0
     };
     let id = format!("msg_mock_{}", state.next_id());
+    let reply = Reply {
+        id: &id,
+        model: request.model.as_deref().unwrap_or("mock-model"),
+        text: &text,
+        tool,
+        usage: Usage {
+            input_tokens: prompt_tokens(input_chars(&request.messages) + system_chars),
+            output_tokens: completion_tokens(&text) + tool_tokens,
+        },
+    };
 
     if !request.stream.unwrap_or(false) {
-        let mut content = vec![json!({"type": "text", "text": text})];
-        if let Some(name) = &tool_name {
-            content.push(json!({
-                "type": "tool_use",
-                "id": "toolu_mock_1",
-                "name": name,
-                "input": {"location": "Paris"},
-            }));
-        }
-        let body = json!({
-            "id": id,
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": content,
-            "stop_reason": stop_reason,
-            "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
-        });
-        return Json(body).into_response();
+        return Json(reply.message()).into_response();
     }
-
-    let pieces = split_pieces(&text, config.chunks);
-    let mut frames = Vec::with_capacity(pieces.len() + 12);
-    let message = json!({
-        "id": id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [],
-        "stop_reason": null,
-        "stop_sequence": null,
-        // The real API reports a placeholder output count here.
-        "usage": {"input_tokens": input_tokens, "output_tokens": 1},
-    });
-    let event = |name: &str, data: Value| Frame::event(name, &data, false);
-    let content_event = |data: Value| Frame::event("content_block_delta", &data, true);
-
-    frames.push(event(
-        "message_start",
-        json!({"type": "message_start", "message": message}),
-    ));
-    frames.push(event(
-        "content_block_start",
-        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-    ));
-    frames.push(event("ping", json!({"type": "ping"})));
-    for piece in pieces {
-        frames.push(content_event(json!({
-            "type": "content_block_delta",
-            "index": 0,
-            "delta": {"type": "text_delta", "text": piece},
-        })));
+    match reply.stream_frames(config.chunks) {
+        Ok(frames) => sse_response(frames, &config, state.counters().clone()),
+        Err(err) => encode_failure(Flavor::Anthropic, &err),
     }
-    frames.push(event(
-        "content_block_stop",
-        json!({"type": "content_block_stop", "index": 0}),
-    ));
-    if let Some(name) = &tool_name {
-        frames.push(event(
-            "content_block_start",
-            json!({
-                "type": "content_block_start",
-                "index": 1,
-                "content_block": {"type": "tool_use", "id": "toolu_mock_1", "name": name, "input": {}},
-            }),
-        ));
-        for piece in TOOL_INPUT_PIECES {
-            frames.push(content_event(json!({
-                "type": "content_block_delta",
-                "index": 1,
-                "delta": {"type": "input_json_delta", "partial_json": piece},
-            })));
-        }
-        frames.push(event(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 1}),
-        ));
-    }
-    frames.push(event(
-        "message_delta",
-        json!({
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": null},
-            "usage": {"output_tokens": output_tokens},
-        }),
-    ));
-    frames.push(event("message_stop", json!({"type": "message_stop"})));
-    sse_response(frames, &config, state.counters().clone())
 }

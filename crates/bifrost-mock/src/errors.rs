@@ -72,3 +72,14 @@ fn anthropic_kind(status: StatusCode) -> &'static str {
         _ => "api_error",
     }
 }
+
+/// 500 for a reply that could not be encoded (not expected to happen: every
+/// reply type serializes infallibly in practice, but the API is fallible).
+pub(crate) fn encode_failure(flavor: Flavor, err: &serde_json::Error) -> Response {
+    tracing::error!("bifrost-mock: cannot encode reply: {err}");
+    error_response(
+        flavor,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "mock: cannot encode reply",
+    )
+}

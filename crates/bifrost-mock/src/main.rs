@@ -40,6 +40,21 @@ enum Command {
     Help,
 }
 
+/// Flags that take a value (the others are `-no-auth` and `-h`/`--help`).
+const VALUE_FLAGS: &[&str] = &[
+    "host",
+    "port",
+    "latency-ms",
+    "jitter-ms",
+    "chunk-delay-ms",
+    "chunks",
+    "fail-rate",
+    "fail-status",
+    "retry-after-ms",
+    "response-size",
+    "workers",
+];
+
 fn parse_num<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
     value
         .parse()
@@ -79,6 +94,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
                 };
                 continue;
             }
+            _ if !VALUE_FLAGS.contains(&name) => return Err(format!("unknown flag {arg:?}")),
             _ => {}
         }
         let value = match inline {
@@ -118,6 +134,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
                 }
                 parsed.workers = Some(workers);
             }
+            // Only reachable if VALUE_FLAGS lists a flag handled nowhere.
             _ => return Err(format!("unknown flag {arg:?}")),
         }
     }
@@ -228,7 +245,8 @@ mod tests {
     fn help_and_errors() {
         assert!(matches!(parse(&["-h"]), Ok(Command::Help)));
         assert!(matches!(parse(&["--help"]), Ok(Command::Help)));
-        assert!(parse(&["-bogus", "1"]).is_err());
+        assert!(parse(&["-bogus", "1"]).is_err_and(|e| e.contains("unknown flag")));
+        assert!(parse(&["-bogus"]).is_err_and(|e| e.contains("unknown flag")));
         assert!(parse(&["-port"]).is_err());
         assert!(parse(&["-port", "x"]).is_err());
         assert!(parse(&["-fail-rate", "2"]).is_err());

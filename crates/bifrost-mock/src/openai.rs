@@ -5,10 +5,10 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::errors::{error_response, Flavor};
+use crate::errors::{encode_failure, error_response, Flavor};
 use crate::gate::{admit, bearer_token, x_api_key};
 use crate::reply::{
     completion_tokens, input_chars, last_user_text, prompt_tokens, reply_text, split_pieces,
@@ -37,6 +37,136 @@ struct StreamOptions {
     include_usage: Option<bool>,
 }
 
+// Replies are typed rather than `json!` values: they serialize without
+// intermediate maps (chunks are the mock's hot path) and keep the field order
+// of the real API.
+
+#[derive(Serialize, Clone, Copy)]
+struct Usage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ChatCompletion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [Choice<'a>; 1],
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    message: AssistantMessage<'a>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct AssistantMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: &'a [ChunkChoice<'a>],
+    /// Absent without `include_usage`; with it, `null` on every chunk but the
+    /// final usage chunk, like the real API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<Usage>>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize, Default)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+}
+
+/// What every chunk of one stream shares.
+struct StreamHeader<'a> {
+    id: &'a str,
+    created: u64,
+    model: &'a str,
+    include_usage: bool,
+}
+
+impl StreamHeader<'_> {
+    fn frame(
+        &self,
+        choices: &[ChunkChoice<'_>],
+        usage: Option<Usage>,
+        content: bool,
+    ) -> serde_json::Result<Frame> {
+        let chunk = Chunk {
+            id: self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: self.model,
+            choices,
+            usage: self.include_usage.then_some(usage),
+        };
+        Frame::data(&chunk, content)
+    }
+
+    fn delta_frame(
+        &self,
+        delta: Delta<'_>,
+        finish_reason: Option<&'static str>,
+        content: bool,
+    ) -> serde_json::Result<Frame> {
+        let choice = ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason,
+        };
+        self.frame(&[choice], None, content)
+    }
+}
+
+/// role chunk, content chunks, finish chunk, optional usage chunk, `[DONE]`.
+fn stream_frames(
+    header: &StreamHeader<'_>,
+    pieces: &[&str],
+    usage: Usage,
+) -> serde_json::Result<Vec<Frame>> {
+    let mut frames = Vec::with_capacity(pieces.len() + 4);
+    let role = Delta {
+        role: Some("assistant"),
+        content: Some(""),
+    };
+    frames.push(header.delta_frame(role, None, false)?);
+    for piece in pieces {
+        let delta = Delta {
+            role: None,
+            content: Some(piece),
+        };
+        frames.push(header.delta_frame(delta, None, true)?);
+    }
+    frames.push(header.delta_frame(Delta::default(), Some("stop"), false)?);
+    if header.include_usage {
+        frames.push(header.frame(&[], Some(usage), false)?);
+    }
+    frames.push(Frame::raw(b"data: [DONE]\n\n"));
+    Ok(frames)
+}
+
 /// `POST /v1/chat/completions` and `POST /chat/completions`.
 pub(crate) async fn chat_completions(
     State(state): State<MockState>,
@@ -56,70 +186,51 @@ pub(crate) async fn chat_completions(
         }
     };
 
-    let model = request.model.unwrap_or_else(|| "mock-model".to_owned());
+    let model = request.model.as_deref().unwrap_or("mock-model");
     let text = reply_text(&last_user_text(&request.messages), config.response_size);
-    let prompt = prompt_tokens(input_chars(&request.messages));
-    let completion = completion_tokens(&text);
-    let usage = json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    });
+    let prompt_tokens = prompt_tokens(input_chars(&request.messages));
+    let completion_tokens = completion_tokens(&text);
+    let usage = Usage {
+        prompt_tokens,
+        completion_tokens,
+        total_tokens: prompt_tokens + completion_tokens,
+    };
     let id = format!("chatcmpl-mock-{}", state.next_id());
     let created = unix_now();
 
     if !request.stream.unwrap_or(false) {
-        let body = json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
+        let reply = ChatCompletion {
+            id: &id,
+            object: "chat.completion",
+            created,
+            model,
+            choices: [Choice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: &text,
+                },
+                finish_reason: "stop",
             }],
-            "usage": usage,
-        });
-        return Json(body).into_response();
+            usage,
+        };
+        return Json(reply).into_response();
     }
 
-    let include_usage = request
-        .stream_options
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    let chunk = |choices: Value, usage: Option<&Value>| {
-        let mut chunk = json!({
-            "id": id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": choices,
-        });
-        // Like the real API: with include_usage every chunk carries a
-        // `usage` field, null except on the final usage chunk.
-        if include_usage {
-            chunk["usage"] = usage.cloned().unwrap_or(Value::Null);
-        }
-        chunk
+    let header = StreamHeader {
+        id: &id,
+        created,
+        model,
+        include_usage: request
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
     };
-    let choice = |delta: Value, finish_reason: Value| json!([{"index": 0, "delta": delta, "finish_reason": finish_reason}]);
-
-    let pieces = split_pieces(&text, config.chunks);
-    let mut frames = Vec::with_capacity(pieces.len() + 4);
-    let first = choice(json!({"role": "assistant", "content": ""}), Value::Null);
-    frames.push(Frame::data(&chunk(first, None), false));
-    for piece in pieces {
-        let delta = choice(json!({"content": piece}), Value::Null);
-        frames.push(Frame::data(&chunk(delta, None), true));
+    match stream_frames(&header, &split_pieces(&text, config.chunks), usage) {
+        Ok(frames) => sse_response(frames, &config, state.counters().clone()),
+        Err(err) => encode_failure(Flavor::OpenAi, &err),
     }
-    let last = choice(json!({}), json!("stop"));
-    frames.push(Frame::data(&chunk(last, None), false));
-    if include_usage {
-        frames.push(Frame::data(&chunk(json!([]), Some(&usage)), false));
-    }
-    frames.push(Frame::raw(b"data: [DONE]\n\n"));
-    sse_response(frames, &config, state.counters().clone())
 }
 
 /// `GET /v1/models`. Counted and recorded like other API requests, but exempt

@@ -1,5 +1,7 @@
 //! Request parsing shared by both APIs and the deterministic reply rules.
 
+use std::borrow::Cow;
+
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
@@ -11,6 +13,7 @@ use serde::Deserialize;
 pub(crate) enum Content {
     Text(String),
     Blocks(Vec<Block>),
+    // Never read: the variant only exists to accept (and skip) other shapes.
     #[allow(dead_code)]
     Other(IgnoredAny),
 }
@@ -26,14 +29,14 @@ pub(crate) struct Block {
 impl Content {
     /// The text of the content: the string itself or the text parts joined by
     /// a single space.
-    pub(crate) fn text(&self) -> String {
+    pub(crate) fn text(&self) -> Cow<'_, str> {
         match self {
-            Content::Text(s) => s.clone(),
+            Content::Text(s) => Cow::Borrowed(s),
             Content::Blocks(blocks) => {
                 let parts: Vec<&str> = blocks.iter().filter_map(|b| b.text.as_deref()).collect();
-                parts.join(" ")
+                Cow::Owned(parts.join(" "))
             }
-            Content::Other(_) => String::new(),
+            Content::Other(_) => Cow::Borrowed(""),
         }
     }
 
@@ -61,14 +64,13 @@ pub(crate) struct Message {
 }
 
 /// Text of the last `user` message, or "" when there is none.
-pub(crate) fn last_user_text(messages: &[Message]) -> String {
+pub(crate) fn last_user_text(messages: &[Message]) -> Cow<'_, str> {
     messages
         .iter()
         .rev()
         .find(|m| m.role.as_deref() == Some("user"))
         .and_then(|m| m.content.as_ref())
-        .map(Content::text)
-        .unwrap_or_default()
+        .map_or(Cow::Borrowed(""), Content::text)
 }
 
 /// Total text characters of all messages.

@@ -10,7 +10,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::Response;
 use bytes::Bytes;
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::config::MockConfig;
 use crate::state::Counters;
@@ -25,19 +25,29 @@ pub(crate) struct Frame {
 
 impl Frame {
     /// `data: <json>\n\n` (OpenAI style).
-    pub(crate) fn data(json: &Value, content: bool) -> Self {
-        Self {
-            bytes: Bytes::from(format!("data: {json}\n\n")),
+    pub(crate) fn data(json: &impl Serialize, content: bool) -> serde_json::Result<Self> {
+        let mut buf = b"data: ".to_vec();
+        serde_json::to_writer(&mut buf, json)?;
+        buf.extend_from_slice(b"\n\n");
+        Ok(Self {
+            bytes: Bytes::from(buf),
             content,
-        }
+        })
     }
 
     /// `event: <name>\ndata: <json>\n\n` (Anthropic style).
-    pub(crate) fn event(name: &str, json: &Value, content: bool) -> Self {
-        Self {
-            bytes: Bytes::from(format!("event: {name}\ndata: {json}\n\n")),
+    pub(crate) fn event(
+        name: &str,
+        json: &impl Serialize,
+        content: bool,
+    ) -> serde_json::Result<Self> {
+        let mut buf = format!("event: {name}\ndata: ").into_bytes();
+        serde_json::to_writer(&mut buf, json)?;
+        buf.extend_from_slice(b"\n\n");
+        Ok(Self {
+            bytes: Bytes::from(buf),
             content,
-        }
+        })
     }
 
     /// A pre-encoded non-content frame such as `data: [DONE]\n\n`.

@@ -54,10 +54,18 @@ impl Upstream {
 
     /// A non-streaming call: the whole exchange (connect to last byte) within the request
     /// timeout. Returns the body of a 2xx answer.
-    pub async fn post_json(&self, headers: HeaderMap, body: Vec<u8>) -> Result<Bytes, BifrostError> {
+    pub async fn post_json(
+        &self,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Bytes, BifrostError> {
         let timeout = self.net.request_timeout;
         let call = async {
-            let resp = self.request(headers, body).send().await.map_err(|e| self.transport(e))?;
+            let resp = self
+                .request(headers, body)
+                .send()
+                .await
+                .map_err(|e| self.transport(e))?;
             let resp = self.check_status(resp).await?;
             resp.bytes().await.map_err(|e| self.transport(e))
         };
@@ -69,10 +77,18 @@ impl Upstream {
     /// A streaming call: resolves when 2xx headers arrive (within the request timeout); the
     /// first event must then come within the request timeout too, later ones within the idle
     /// timeout.
-    pub async fn post_sse(&self, headers: HeaderMap, body: Vec<u8>) -> Result<EventStream, BifrostError> {
+    pub async fn post_sse(
+        &self,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<EventStream, BifrostError> {
         let ttft = self.net.request_timeout;
         let resp = tokio::time::timeout(ttft, async {
-            let resp = self.request(headers, body).send().await.map_err(|e| self.transport(e))?;
+            let resp = self
+                .request(headers, body)
+                .send()
+                .await
+                .map_err(|e| self.transport(e))?;
             self.check_status(resp).await
         })
         .await
@@ -82,31 +98,39 @@ impl Upstream {
         let idle = self.net.stream_idle_timeout;
         let events = resp.bytes_stream().eventsource();
         // State: (events, first event pending, stream finished).
-        let stream = futures::stream::unfold((events, true, false), move |(mut events, first, done)| {
-            let name = name.clone();
-            async move {
-                if done {
-                    return None;
+        let stream =
+            futures::stream::unfold((events, true, false), move |(mut events, first, done)| {
+                let name = name.clone();
+                async move {
+                    if done {
+                        return None;
+                    }
+                    let (limit, which) = if first {
+                        (ttft, "ttft")
+                    } else {
+                        (idle, "idle")
+                    };
+                    let item = match tokio::time::timeout(limit, events.next()).await {
+                        Err(_) => Err(BifrostError::timeout(&name, which, limit)),
+                        Ok(None) => return None,
+                        Ok(Some(Ok(ev))) => Ok(ev),
+                        Ok(Some(Err(e))) => Err(BifrostError::stream_error(
+                            &name,
+                            format!("upstream stream from '{name}' broke: {e}"),
+                            "upstream_stream_error",
+                        )),
+                    };
+                    let failed = item.is_err();
+                    Some((item, (events, false, failed)))
                 }
-                let (limit, which) = if first { (ttft, "ttft") } else { (idle, "idle") };
-                let item = match tokio::time::timeout(limit, events.next()).await {
-                    Err(_) => Err(BifrostError::timeout(&name, which, limit)),
-                    Ok(None) => return None,
-                    Ok(Some(Ok(ev))) => Ok(ev),
-                    Ok(Some(Err(e))) => Err(BifrostError::stream_error(
-                        &name,
-                        format!("upstream stream from '{name}' broke: {e}"),
-                        "upstream_stream_error",
-                    )),
-                };
-                let failed = item.is_err();
-                Some((item, (events, false, failed)))
-            }
-        });
+            });
         Ok(Box::pin(stream))
     }
 
-    async fn check_status(&self, resp: reqwest::Response) -> Result<reqwest::Response, BifrostError> {
+    async fn check_status(
+        &self,
+        resp: reqwest::Response,
+    ) -> Result<reqwest::Response, BifrostError> {
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -132,7 +156,11 @@ impl Upstream {
         } else if e.is_decode() || e.is_body() {
             BifrostError::stream_error(
                 &self.name,
-                format!("reading the response of '{}' failed: {}", self.name, root_cause(&e)),
+                format!(
+                    "reading the response of '{}' failed: {}",
+                    self.name,
+                    root_cause(&e)
+                ),
                 "upstream_stream_error",
             )
         } else {

@@ -13,7 +13,7 @@ use futures::Stream;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use http::Upstream;
+pub use http::{EventStream, Upstream};
 
 /// Chunks of one upstream stream, already translated to OpenAI's chunk shape.
 pub type ChunkStream =
@@ -109,7 +109,11 @@ pub const KNOWN: &[ProviderSpec] = &[
     openai_compat("groq", "https://api.groq.com/openai", &["GROQ_API_KEY"]),
     openai_compat("cerebras", "https://api.cerebras.ai", &["CEREBRAS_API_KEY"]),
     openai_compat("xai", "https://api.x.ai", &["XAI_API_KEY"]),
-    openai_compat("openrouter", "https://openrouter.ai/api", &["OPENROUTER_API_KEY"]),
+    openai_compat(
+        "openrouter",
+        "https://openrouter.ai/api",
+        &["OPENROUTER_API_KEY"],
+    ),
     openai_compat(
         "fireworks",
         "https://api.fireworks.ai/inference",
@@ -118,15 +122,27 @@ pub const KNOWN: &[ProviderSpec] = &[
     openai_compat("parasail", "https://api.parasail.io", &["PARASAIL_API_KEY"]),
     ProviderSpec {
         chat_path: "/chat/completions",
-        ..openai_compat("perplexity", "https://api.perplexity.ai", &["PERPLEXITY_API_KEY"])
+        ..openai_compat(
+            "perplexity",
+            "https://api.perplexity.ai",
+            &["PERPLEXITY_API_KEY"],
+        )
     },
     openai_compat(
         "nebius",
         "https://api.tokenfactory.nebius.com",
         &["NEBIUS_API_KEY"],
     ),
-    openai_compat("deepseek", "https://api.deepseek.com", &["DEEPSEEK_API_KEY"]),
-    openai_compat("together", "https://api.together.xyz", &["TOGETHER_API_KEY"]),
+    openai_compat(
+        "deepseek",
+        "https://api.deepseek.com",
+        &["DEEPSEEK_API_KEY"],
+    ),
+    openai_compat(
+        "together",
+        "https://api.together.xyz",
+        &["TOGETHER_API_KEY"],
+    ),
     keyless_local("ollama"),
     keyless_local("sgl"),
     keyless_local("vllm"),

@@ -1,7 +1,7 @@
 //! OpenAI chat completions, and every OpenAI-compatible server: the request goes out as the
 //! client sent it (unknown fields included), with only the model and stream flags set.
 
-use super::http::Upstream;
+use super::http::{EventStream, Upstream};
 use super::{CallContext, ChunkStream, Provider};
 use crate::error::BifrostError;
 use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest, StreamOptions};
@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde::Serialize;
+use std::sync::Arc;
 
 pub struct OpenAi {
     upstream: Upstream,
@@ -62,7 +63,10 @@ fn auth_headers(cx: &CallContext<'_>) -> HeaderMap {
 }
 
 /// Parses one SSE `data:` payload. `Ok(None)` is the `[DONE]` terminator.
-pub fn parse_chunk(provider: &str, data: &str) -> Result<Option<ChatCompletionChunk>, BifrostError> {
+pub fn parse_chunk(
+    provider: &str,
+    data: &str,
+) -> Result<Option<ChatCompletionChunk>, BifrostError> {
     if data.trim() == "[DONE]" {
         return Ok(None);
     }
@@ -104,39 +108,41 @@ impl Provider for OpenAi {
         Box::pin(async move {
             let body = wire_body(cx.model, req, true)?;
             let events = self.upstream.post_sse(auth_headers(&cx), body).await?;
-            let name: std::sync::Arc<str> = self.upstream.name.as_str().into();
-            // State: (events, saw [DONE] or an error, i.e. nothing more to yield).
-            let stream = futures::stream::unfold((events, false), move |(mut events, finished)| {
-                let name = name.clone();
-                async move {
-                    if finished {
-                        return None;
-                    }
-                    loop {
-                        match events.next().await {
-                            None => {
-                                let e = BifrostError::stream_error(
-                                    &name,
-                                    format!("the stream from '{name}' ended without [DONE]"),
-                                    "upstream_stream_truncated",
-                                );
-                                return Some((Err(e), (events, true)));
-                            }
-                            Some(Err(e)) => return Some((Err(e), (events, true))),
-                            Some(Ok(ev)) => match parse_chunk(&name, &ev.data) {
-                                Ok(Some(chunk)) => return Some((Ok(chunk), (events, false))),
-                                Ok(None) => return None,
-                                Err(e) => return Some((Err(e), (events, true))),
-                            },
-                        }
-                    }
-                }
-            });
-            Ok(Box::pin(stream) as ChunkStream)
+            Ok(chunk_stream(&self.upstream.name, events))
         })
     }
 }
 
+/// Parses upstream events into chunks as they arrive; `[DONE]` ends the stream, and an end
+/// without it is a truncation error.
+pub fn chunk_stream(name: &str, events: EventStream) -> ChunkStream {
+    let name: Arc<str> = name.into();
+    // State: (events, provider name, nothing more to yield).
+    let stream = futures::stream::unfold(
+        (events, name, false),
+        |(mut events, name, finished)| async move {
+            if finished {
+                return None;
+            }
+            let item = match events.next().await {
+                None => Err(BifrostError::stream_error(
+                    &name,
+                    format!("the stream from '{name}' ended without [DONE]"),
+                    "upstream_stream_truncated",
+                )),
+                Some(Err(e)) => Err(e),
+                Some(Ok(ev)) => match parse_chunk(&name, &ev.data) {
+                    Ok(Some(chunk)) => Ok(chunk),
+                    Ok(None) => return None,
+                    Err(e) => Err(e),
+                },
+            };
+            let finished = item.is_err();
+            Some((item, (events, name, finished)))
+        },
+    );
+    Box::pin(stream)
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,7 +157,8 @@ mod tests {
             "logit_bias": {"50256": -100}, "x_custom": true
         }))
         .unwrap();
-        let out: Value = serde_json::from_slice(&wire_body("gpt-4o-mini", &req, true).unwrap()).unwrap();
+        let out: Value =
+            serde_json::from_slice(&wire_body("gpt-4o-mini", &req, true).unwrap()).unwrap();
         assert_eq!(
             out,
             json!({
@@ -167,8 +174,11 @@ mod tests {
 
     #[test]
     fn error_inside_a_200_stream_is_an_error() {
-        let e = parse_chunk("openai", r#"{"error":{"message":"overloaded","type":"server_error"}}"#)
-            .unwrap_err();
+        let e = parse_chunk(
+            "openai",
+            r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.message, "overloaded");
         assert!(parse_chunk("openai", "[DONE]").unwrap().is_none());
     }

@@ -62,7 +62,9 @@ mod tests {
         fastrand::seed(7);
         let keys = [key(3.0, &[]), key(1.0, &[])];
         let n = 40_000;
-        let a = (0..n).filter(|_| select(&keys, "m", &[]) == Some(0)).count();
+        let a = (0..n)
+            .filter(|_| select(&keys, "m", &[]) == Some(0))
+            .count();
         let share = a as f64 / n as f64;
         assert!((share - 0.75).abs() < 0.01, "share of key A was {share}");
     }
@@ -84,7 +86,9 @@ mod tests {
     fn all_zero_weights_mean_uniform_and_zero_loses_to_positive() {
         fastrand::seed(3);
         let zeros = [key(0.0, &[]), key(0.0, &[])];
-        let a = (0..10_000).filter(|_| select(&zeros, "m", &[]) == Some(0)).count();
+        let a = (0..10_000)
+            .filter(|_| select(&zeros, "m", &[]) == Some(0))
+            .count();
         assert!((4_500..5_500).contains(&a), "{a}");
         let mixed = [key(0.0, &[]), key(1.0, &[])];
         assert!((0..1000).all(|_| select(&mixed, "m", &[]) == Some(1)));

@@ -27,7 +27,10 @@ pub async fn chat_completions(
     resp
 }
 
-async fn handle(st: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Response, BifrostError> {
+async fn handle(
+    st: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, BifrostError> {
     let body = body.map_err(|rej| match rej {
         BytesRejection::FailedToBufferBody(ref inner)
             if matches!(
@@ -59,7 +62,10 @@ async fn handle(st: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Re
             .map_err(|e| BifrostError::internal(format!("serializing the response failed: {e}")))?;
         let mut resp = (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             json,
         )
             .into_response();
@@ -95,7 +101,12 @@ fn sse_response(stream: bifrost_core::ChatStream) -> Response {
         let (bytes, finished) = match stream.next().await {
             Some(Ok(chunk)) => match serde_json::to_vec(&chunk) {
                 Ok(json) => (frame(&json), false),
-                Err(e) => (error_frame(&BifrostError::internal(format!("serializing a chunk failed: {e}"))), true),
+                Err(e) => (
+                    error_frame(&BifrostError::internal(format!(
+                        "serializing a chunk failed: {e}"
+                    ))),
+                    true,
+                ),
             },
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "stream failed after it started");
@@ -107,7 +118,10 @@ fn sse_response(stream: bifrost_core::ChatStream) -> Response {
     });
     let mut resp = Response::new(Body::from_stream(events));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp

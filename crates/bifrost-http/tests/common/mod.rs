@@ -51,7 +51,10 @@ pub async fn load(config: &str, env: &[(&str, &str)], cli: Cli) -> anyhow::Resul
         config: Some(config_file(config)),
         ..cli
     };
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
     let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     Gateway::load(&cli, &lookup).await
 }

@@ -3,7 +3,6 @@
 
 // `BifrostError` is the engine-wide error every provider returns (the `Provider` trait fixes
 // it); boxing it only inside this module would change nothing for callers.
-#![allow(clippy::result_large_err)]
 
 pub mod request;
 pub mod response;
@@ -144,7 +143,6 @@ impl Provider for Anthropic {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is the test's failure message
 mod tests {
     use super::*;
     use crate::config::Key;

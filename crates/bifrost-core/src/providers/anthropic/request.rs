@@ -398,7 +398,6 @@ fn translate_tool_choice(tc: &Value) -> Result<Value, BifrostError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is the test's failure message
 mod tests {
     use super::*;
     use serde_json::json;

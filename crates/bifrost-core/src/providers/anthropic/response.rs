@@ -179,7 +179,6 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is the test's failure message
 mod tests {
     use super::*;
     use crate::error::ErrorClass;

@@ -306,7 +306,6 @@ impl StreamState {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is the test's failure message
 pub(crate) mod tests {
     use super::*;
     use crate::error::ErrorClass;

@@ -1,0 +1,191 @@
+//! The `bifrost-http` binary as a user runs it: the seed's command line and config file,
+//! `--help`, bad flags, and a draining shutdown on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bifrost_mock::{MockConfig, MockServer};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bifrost-http");
+
+/// The seed's "High-Performance Server Configuration", exactly as printed.
+const SEED_CONFIG: &str = r#"{
+  "providers": {
+    "openai": {
+      "keys": [
+        {
+          "value": "env.OPENAI_API_KEY",
+          "models": ["gpt-4o-mini", "gpt-4o"],
+          "weight": 1.0
+        }
+      ],
+      "concurrency_and_buffer_size": {
+        "concurrency": 25,
+        "buffer_size": 300
+      },
+      "network_config": {
+        "timeout": 60000,
+        "retries": 3
+      }
+    }
+  },
+  "initial_pool_size": 20000,
+  "drop_excess_requests": false
+}"#;
+
+const SEED_BODY: &str = r#"{"provider":"openai","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Running {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary with the seed's flags (on a free port) and waits until `/health` answers.
+async fn start_seed_command(config: &str) -> Running {
+    let path = common::config_file(config);
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "-config",
+            path.to_str().unwrap(),
+            "-port",
+            &port.to_string(),
+        ])
+        .args(["-pool-size", "25000", "-drop-excess-requests=false"])
+        .args(["-prometheus-labels", "team-id,service-id"])
+        .env("OPENAI_API_KEY", "sk-anything")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let running = Running { child, url };
+    let t = Instant::now();
+    loop {
+        if let Ok(r) = reqwest::get(format!("{}/health", running.url)).await {
+            assert_eq!(r.status(), 200);
+            return running;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "gateway did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn seed_command_and_config_start_and_serve_health() {
+    let gw = start_seed_command(SEED_CONFIG).await;
+    let body: serde_json::Value = reqwest::get(format!("{}/health", gw.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests_then_exits_zero() {
+    let mock = MockServer::start(MockConfig {
+        latency: Duration::from_millis(800),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let config = SEED_CONFIG.replace(
+        r#""timeout": 60000,"#,
+        &format!(r#""timeout": 60000, "base_url": "{}","#, mock.url()),
+    );
+    let mut gw = start_seed_command(&config).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let in_flight = tokio::spawn(reqwest::Client::new().post(&url).body(SEED_BODY).send());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = gw.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+
+    // The request accepted before the signal is answered in full.
+    let resp = in_flight.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Mock reply to: Hello!"
+    );
+
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = gw.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    // Nothing listens any more.
+    assert!(reqwest::get(format!("{}/health", gw.url)).await.is_err());
+}
+
+#[test]
+fn help_lists_flags_and_bad_flags_exit_2() {
+    let out = Command::new(BIN).arg("-h").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let usage = String::from_utf8_lossy(&out.stderr);
+    for flag in [
+        "-config",
+        "-port",
+        "-host",
+        "-pool-size",
+        "-drop-excess-requests",
+        "-prometheus-labels",
+        "-app-dir",
+        "-log-level",
+        "-log-style",
+    ] {
+        assert!(usage.contains(flag), "{flag} missing from usage:\n{usage}");
+    }
+    let out = Command::new(BIN).arg("-no-such-flag").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-no-such-flag"));
+}
+
+#[test]
+fn a_bad_config_fails_at_start_naming_the_path() {
+    let path = common::config_file(SEED_CONFIG);
+    let out = Command::new(BIN)
+        .args(["-config", path.to_str().unwrap(), "-port", "0"])
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("providers.openai.keys[0].value") && err.contains("OPENAI_API_KEY"),
+        "{err}"
+    );
+}
