@@ -2,6 +2,8 @@
 //! (Parsing config.json, with its spellings and JSON paths, belongs to the server crate.)
 
 use crate::error::BifrostError;
+use crate::routing::aliases::ModelAlias;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +107,10 @@ pub struct NetworkConfig {
     pub max_retries: u32,
     pub retry_backoff_initial: Duration,
     pub retry_backoff_max: Duration,
+    /// Upstream connections per host at most (caps the in-flight slots).
+    pub max_conns_per_host: usize,
+    /// Speak HTTP/2 without TLS negotiation (h2c prior knowledge) to the upstream.
+    pub enforce_http2: bool,
 }
 
 impl Default for NetworkConfig {
@@ -119,6 +125,8 @@ impl Default for NetworkConfig {
             max_retries: 2,
             retry_backoff_initial: Duration::from_millis(500),
             retry_backoff_max: Duration::from_millis(5000),
+            max_conns_per_host: 5000,
+            enforce_http2: false,
         }
     }
 }
@@ -146,10 +154,29 @@ pub struct CustomProviderConfig {
     pub is_key_less: bool,
 }
 
+/// How long a key stays out of rotation after it failed in a way that is the key's fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyHealthConfig {
+    /// After a 429 without `Retry-After`.
+    pub rate_limit_cooldown: Duration,
+    /// After a 401/403 (credentials) or 402 (quota).
+    pub auth_failure_cooldown: Duration,
+}
+
+impl Default for KeyHealthConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_cooldown: Duration::from_secs(10),
+            auth_failure_cooldown: Duration::from_secs(300),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ProviderConfig {
     pub network: NetworkConfig,
     pub concurrency: ConcurrencyAndBufferSize,
+    pub key_health: KeyHealthConfig,
     pub custom: Option<CustomProviderConfig>,
 }
 
@@ -214,12 +241,16 @@ impl Account for StaticAccount {
 #[derive(Clone)]
 pub struct BifrostConfig {
     pub account: Arc<dyn Account>,
-    /// Capacity hint for pre-allocated request state (the seed's `initial_pool_size`).
+    /// The seed's `initial_pool_size`: how many idle keep-alive connections each provider keeps
+    /// to its upstream, ready for the next burst (see `http_client` in lib.rs for why this is
+    /// the pool that matters in Rust).
     pub initial_pool_size: usize,
     /// When a provider's queue is full: fail at once (true) or wait until the deadline (false).
     pub drop_excess_requests: bool,
     /// How long [`crate::Bifrost::shutdown`] waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// Public model names mapped to weighted targets and fallbacks.
+    pub aliases: HashMap<String, ModelAlias>,
 }
 
 impl BifrostConfig {
@@ -229,6 +260,7 @@ impl BifrostConfig {
             initial_pool_size: 5000,
             drop_excess_requests: false,
             shutdown_timeout: Duration::from_secs(30),
+            aliases: HashMap::new(),
         }
     }
 }

@@ -31,8 +31,10 @@ pub enum ErrorClass {
     Quota,
     /// Upstream 404 (model unknown to that provider).
     ModelAccess,
-    /// Upstream 429.
+    /// Upstream 429, or every key of the provider cooling down after one.
     RateLimited,
+    /// Upstream refused the content (content policy / safety filter): another provider may not.
+    ContentFilter,
     /// Upstream 5xx.
     Transient,
     /// Connection refused, reset, DNS or TLS failure.
@@ -61,6 +63,7 @@ impl ErrorClass {
             ErrorClass::Quota => "quota",
             ErrorClass::ModelAccess => "model_access",
             ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::ContentFilter => "content_filter",
             ErrorClass::Transient => "transient",
             ErrorClass::Connection => "connection",
             ErrorClass::Timeout => "timeout",
@@ -88,6 +91,22 @@ impl ErrorClass {
             self,
             ErrorClass::InvalidRequest | ErrorClass::CallerFault | ErrorClass::Internal
         )
+    }
+
+    /// How much an error of this class tells the caller, to choose the answer when every
+    /// target failed: what a provider said about the request beats what the gateway saw.
+    pub fn informativeness(self) -> u8 {
+        match self {
+            ErrorClass::CallerFault | ErrorClass::ContentFilter | ErrorClass::InvalidRequest => 9,
+            ErrorClass::Credential | ErrorClass::Quota | ErrorClass::ModelAccess => 8,
+            ErrorClass::RateLimited => 7,
+            ErrorClass::Transient | ErrorClass::BadUpstreamResponse | ErrorClass::StreamError => 6,
+            ErrorClass::Timeout => 5,
+            ErrorClass::Connection => 4,
+            ErrorClass::QueueFull | ErrorClass::QueueTimeout => 3,
+            ErrorClass::MissingKey | ErrorClass::ModelNotFound => 2,
+            ErrorClass::ShuttingDown | ErrorClass::Internal => 1,
+        }
     }
 }
 
@@ -226,6 +245,24 @@ impl BifrostError {
         e
     }
 
+    /// Every key that could serve the request is cooling down after a rate limit.
+    pub fn all_keys_cooling(provider: &str, wait: Duration) -> Self {
+        let mut e = Self::gateway(
+            ErrorClass::RateLimited,
+            429,
+            "rate_limit_error",
+            format!(
+                "every API key of provider '{provider}' is cooling down after rate limits or \
+                 auth failures; the first is usable again in {} ms",
+                wait.as_millis()
+            ),
+        );
+        e.code = Some("upstream_rate_limited".to_owned());
+        e.retry_after = Some(wait);
+        e.provider = Some(provider.to_owned());
+        e
+    }
+
     pub fn connection(provider: &str, detail: impl fmt::Display) -> Self {
         let mut e = Self::gateway(
             ErrorClass::Connection,
@@ -321,6 +358,11 @@ impl BifrostError {
                 text.chars().take(2048).collect()
             }
         });
+        let class = if class == ErrorClass::CallerFault && is_content_filter(err_obj) {
+            ErrorClass::ContentFilter
+        } else {
+            class
+        };
         let default_type = match class {
             ErrorClass::Credential => "authentication_error",
             ErrorClass::RateLimited => "rate_limit_error",
@@ -380,6 +422,17 @@ impl BifrostError {
     }
 }
 
+/// Providers report refused content as a 400 with a recognisable code or type.
+fn is_content_filter(err: Option<&Value>) -> bool {
+    let Some(err) = err else { return false };
+    ["code", "type"].iter().any(|f| {
+        err.get(*f).and_then(Value::as_str).is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("content_filter") || v.contains("content_policy") || v.contains("safety")
+        })
+    })
+}
+
 impl fmt::Display for BifrostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -423,6 +476,18 @@ mod tests {
         let e = BifrostError::upstream("x", 502, b"<html>bad gateway</html>", None);
         assert_eq!(e.message, "<html>bad gateway</html>");
         assert!(e.class.is_retryable() && e.class.allows_fallback());
+    }
+
+    #[test]
+    fn content_filter_refusals_may_fall_back() {
+        let e = BifrostError::upstream(
+            "azure",
+            400,
+            br#"{"error":{"message":"filtered","code":"content_filter"}}"#,
+            None,
+        );
+        assert_eq!((e.status, e.class), (400, ErrorClass::ContentFilter));
+        assert!(e.class.allows_fallback() && !e.class.is_retryable());
     }
 
     #[test]

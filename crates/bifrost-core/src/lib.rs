@@ -30,17 +30,20 @@ pub mod schemas;
 
 pub use config::{
     Account, ApiFormat, BifrostConfig, ConcurrencyAndBufferSize, CustomProviderConfig, Key,
-    NetworkConfig, ProviderConfig, Secret, StaticAccount,
+    KeyHealthConfig, NetworkConfig, ProviderConfig, Secret, StaticAccount,
 };
 pub use error::{Attempt, BifrostError, ErrorClass};
+pub use routing::aliases::{AliasTarget, ModelAlias};
 pub use schemas::{ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ModelInfo};
 
 use futures::{Stream, StreamExt};
 use providers::{CallContext, ChunkStream, Provider};
 use queue::{Permit, ProviderQueue};
+use routing::keys::{KeySet, Selection};
+use routing::sticky::StickyTable;
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -57,23 +60,43 @@ struct Inner {
     providers: HashMap<String, ProviderState>,
     /// Provider names in configuration order (for listings).
     order: Vec<String>,
+    aliases: HashMap<String, ModelAlias>,
     drop_excess_requests: bool,
     initial_pool_size: usize,
     shutdown_timeout: Duration,
     closing: AtomicBool,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// Streams whose consumer went away before the end.
+    cancelled_streams: AtomicU64,
 }
 
 struct ProviderState {
     name: String,
     provider: Arc<dyn Provider>,
-    keys: Vec<Key>,
+    keys: KeySet,
     keyless: bool,
     network: NetworkConfig,
+    key_health: KeyHealthConfig,
     limits: ConcurrencyAndBufferSize,
     queue: ProviderQueue,
+    sticky: StickyTable,
 }
+
+/// Per-request routing options (the `x-bf-*` headers of the HTTP API).
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// Use exactly this configured key (by id), on the primary target.
+    pub key_id: Option<String>,
+    /// Use exactly this configured key (by name); `key_id` wins.
+    pub key_name: Option<String>,
+    /// Keep using one key for this conversation (primary target only).
+    pub session_id: Option<String>,
+    /// How long a session keeps its key (default 1 h).
+    pub session_ttl: Option<Duration>,
+}
+
+const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
 
 /// A successful answer and who produced it.
 #[derive(Debug)]
@@ -87,11 +110,11 @@ pub struct ResponseMeta {
     pub provider: String,
     pub model: String,
     pub key_id: Option<String>,
-    /// 0 for the primary target, i+1 for `fallbacks[i]`.
+    /// 0 for the primary target, i+1 for the i-th fallback.
     pub fallback_index: usize,
     /// Upstream attempts made in all, this one included.
     pub attempts: usize,
-    /// Time spent waiting for a provider slot.
+    /// Time spent waiting for a provider slot by the attempt that answered.
     pub queue_wait: Duration,
 }
 
@@ -101,6 +124,7 @@ struct Target<'a> {
     model: String,
 }
 
+#[derive(Clone, Copy)]
 enum Mode {
     Unary,
     Stream,
@@ -112,7 +136,8 @@ enum Output {
 }
 
 impl Bifrost {
-    /// Builds every configured provider (one connection pool each) and its queue.
+    /// Builds every configured provider (its connection pool, keys and queue) and checks that
+    /// every alias target names a configured provider.
     pub fn init(config: BifrostConfig) -> Result<Self, BifrostError> {
         let account = &config.account;
         let mut providers = HashMap::new();
@@ -120,32 +145,68 @@ impl Bifrost {
         for name in account.configured_providers() {
             let pcfg = account.config_for_provider(&name)?;
             let keys = account.keys_for_provider(&name)?;
-            let client = http_client(&pcfg)?;
-            let (provider, keyless) = providers::build(&name, &pcfg, client)?;
+            let clients = http_clients(&pcfg, config.initial_pool_size)?;
+            let (provider, keyless) = providers::build(&name, &pcfg, clients)?;
+            // Without more connections than this, more slots would only queue inside the pool.
+            let limits = ConcurrencyAndBufferSize {
+                concurrency: pcfg
+                    .concurrency
+                    .concurrency
+                    .min(pcfg.network.max_conns_per_host.max(1)),
+                ..pcfg.concurrency
+            };
             let state = ProviderState {
                 name: name.clone(),
                 provider,
-                keys,
+                keys: KeySet::new(keys),
                 keyless,
-                queue: ProviderQueue::new(&name, pcfg.concurrency),
+                queue: ProviderQueue::new(&name, limits),
                 network: pcfg.network,
-                limits: pcfg.concurrency,
+                key_health: pcfg.key_health,
+                limits,
+                sticky: StickyTable::default(),
             };
             order.push(name.clone());
             providers.insert(name, state);
         }
-        Ok(Self {
+        let engine = Self {
             inner: Arc::new(Inner {
                 providers,
                 order,
+                aliases: config.aliases,
                 drop_excess_requests: config.drop_excess_requests,
                 initial_pool_size: config.initial_pool_size,
                 shutdown_timeout: config.shutdown_timeout,
                 closing: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
+                cancelled_streams: AtomicU64::new(0),
             }),
-        })
+        };
+        for (alias, def) in &engine.inner.aliases {
+            if def.targets.is_empty() {
+                return Err(BifrostError::invalid_request(format!(
+                    "model alias '{alias}' has no targets"
+                )));
+            }
+            let all = def
+                .targets
+                .iter()
+                .map(|t| (t.provider.as_deref(), &t.model));
+            let fbs = def
+                .fallbacks
+                .iter()
+                .map(|f| (f.provider.as_deref(), &f.model));
+            for (provider, model) in all.chain(fbs) {
+                engine.resolve_direct(provider, model).map_err(|e| {
+                    BifrostError::invalid_request(format!(
+                        "model alias '{alias}': target '{model}': {}",
+                        e.message
+                    ))
+                })?;
+            }
+        }
+        Ok(engine)
     }
 
     /// Configured provider names, in configuration order.
@@ -174,6 +235,18 @@ impl Bifrost {
             .map(|p| p.queue.in_flight())
     }
 
+    /// Streams whose consumer left before the stream ended.
+    pub fn cancelled_streams(&self) -> u64 {
+        self.inner.cancelled_streams.load(Ordering::Relaxed)
+    }
+
+    /// Whether `key_id` of `provider` is out of rotation right now.
+    pub fn key_cooling(&self, provider: &str, key_id: &str) -> Option<bool> {
+        let p = self.inner.providers.get(provider)?;
+        let i = p.keys.find(Some(key_id), None)?;
+        Some(p.keys.is_cooling(i))
+    }
+
     /// `(provider, concurrency, buffer_size)` of every provider.
     pub fn limits(&self) -> Vec<(String, ConcurrencyAndBufferSize)> {
         self.inner
@@ -183,44 +256,70 @@ impl Bifrost {
             .collect()
     }
 
-    /// The models the configured keys name, as `provider/model`. A provider whose keys allow
-    /// every model contributes nothing here (it cannot be enumerated without asking upstream).
+    /// The models the configured keys name, as `provider/model`, then the aliases. A provider
+    /// whose keys allow every model contributes nothing here (it cannot be enumerated without
+    /// asking upstream).
     pub fn models(&self) -> Vec<ModelInfo> {
         let mut out: Vec<ModelInfo> = Vec::new();
+        let mut push = |id: String, owned_by: &str| {
+            if !out.iter().any(|m| m.id == id) {
+                out.push(ModelInfo {
+                    id,
+                    object: "model",
+                    created: 0,
+                    owned_by: owned_by.to_owned(),
+                });
+            }
+        };
         for name in &self.inner.order {
             let Some(p) = self.inner.providers.get(name) else {
                 continue;
             };
-            for model in p.keys.iter().filter(|k| k.enabled).flat_map(|k| &k.models) {
-                let id = format!("{name}/{model}");
-                if !out.iter().any(|m| m.id == id) {
-                    out.push(ModelInfo {
-                        id,
-                        object: "model",
-                        created: 0,
-                        owned_by: name.clone(),
-                    });
-                }
+            for model in p
+                .keys
+                .keys()
+                .iter()
+                .filter(|k| k.enabled)
+                .flat_map(|k| &k.models)
+            {
+                push(format!("{name}/{model}"), name);
             }
+        }
+        let mut aliases: Vec<&String> = self.inner.aliases.keys().collect();
+        aliases.sort();
+        for a in aliases {
+            push(a.clone(), "bifrost");
         }
         out
     }
 
     /// A chat completion.
     ///
-    /// The request path, in order: admission (refused once shutdown began) → resolve the target
-    /// (`provider` field, `provider/model` prefix, or the one provider whose keys list the model)
-    /// and the fallbacks → for each target in turn: wait for a slot in the provider's queue →
-    /// select a key → call the provider (translation happens inside it) → on failure, retry
-    /// per the error's class with backoff, on another key where the key was at fault → on
-    /// final failure, fall back to the next target if the class allows. Future stages (plugin
+    /// The request path, in order: admission (refused once shutdown began) → resolve the
+    /// targets: the primary (`provider` field, `provider/model` prefix, model alias, or the one
+    /// provider whose keys list the model), then the request's `fallbacks`, then the alias's
+    /// other targets and fallbacks → for each target in turn: wait for a slot in the provider's
+    /// queue → select a key (pinned, sticky, or weighted random among healthy keys) → call the
+    /// provider (translation happens inside it) → on failure, classify: cool the key down if it
+    /// was the key's fault, retry with backoff if the class allows (on another key for key
+    /// faults), else fall back to the next target if the class allows. Future stages (plugin
     /// pre/post hooks for governance, cache and logging) wrap the per-target step.
     pub async fn chat_completion(
         &self,
         req: ChatRequest,
     ) -> Result<BifrostResponse<ChatCompletion>, BifrostError> {
+        self.chat_completion_with(req, &RequestOptions::default())
+            .await
+    }
+
+    /// [`Bifrost::chat_completion`] with per-request routing options.
+    pub async fn chat_completion_with(
+        &self,
+        req: ChatRequest,
+        opts: &RequestOptions,
+    ) -> Result<BifrostResponse<ChatCompletion>, BifrostError> {
         let _guard = self.admit()?;
-        match self.run(&req, Mode::Unary).await? {
+        match self.run(&req, opts, Mode::Unary).await? {
             (Output::Unary(body), meta) => Ok(BifrostResponse { body, meta }),
             (Output::Stream(..), _) => Err(BifrostError::internal("stream for a unary call")),
         }
@@ -229,19 +328,34 @@ impl Bifrost {
     /// A streaming chat completion. Resolves once a provider has produced its first chunk, so
     /// retries and fallbacks cover every failure before the client sees a byte; after that,
     /// a failure is the stream's last item and the stream ends (never a fake end of stream).
+    ///
+    /// The stream holds its provider slot until it ends: an open stream is real upstream
+    /// concurrency (a provider's limits count it), so releasing the slot once the stream is
+    /// established, as the original does, would let `concurrency` be exceeded without bound.
     pub async fn chat_completion_stream(
         &self,
         req: ChatRequest,
     ) -> Result<BifrostResponse<ChatStream>, BifrostError> {
+        self.chat_completion_stream_with(req, &RequestOptions::default())
+            .await
+    }
+
+    /// [`Bifrost::chat_completion_stream`] with per-request routing options.
+    pub async fn chat_completion_stream_with(
+        &self,
+        req: ChatRequest,
+        opts: &RequestOptions,
+    ) -> Result<BifrostResponse<ChatStream>, BifrostError> {
         let guard = self.admit()?;
         let include_usage = req.wants_stream_usage();
-        match self.run(&req, Mode::Stream).await? {
+        match self.run(&req, opts, Mode::Stream).await? {
             (Output::Stream(inner, permit), meta) => Ok(BifrostResponse {
                 body: ChatStream {
                     inner,
                     include_usage,
+                    finished: false,
                     _permit: permit,
-                    _guard: guard,
+                    guard,
                 },
                 meta,
             }),
@@ -277,13 +391,13 @@ impl Bifrost {
         })
     }
 
-    /// Resolves `model` (and an explicit `provider`) to a configured provider and the model
-    /// name that provider knows.
-    fn resolve<'a>(
-        &'a self,
+    /// Resolves a provider and model without aliases: the `provider` field (model verbatim),
+    /// a configured `provider/` prefix, or the one provider whose keys list the model.
+    fn resolve_direct(
+        &self,
         provider: Option<&str>,
         model: &str,
-    ) -> Result<Target<'a>, BifrostError> {
+    ) -> Result<Target<'_>, BifrostError> {
         let providers = &self.inner.providers;
         let not_configured = |p: &str| {
             BifrostError::invalid_request(format!(
@@ -325,6 +439,7 @@ impl Bifrost {
             .filter_map(|n| providers.get(n))
             .filter(|p| {
                 p.keys
+                    .keys()
                     .iter()
                     .any(|k| k.enabled && k.models.iter().any(|m| m == model))
             });
@@ -346,29 +461,65 @@ impl Bifrost {
         }
     }
 
+    /// Every target of one entry (the request's model or a fallback): an alias expands to its
+    /// targets in try-order, then its own fallbacks.
+    fn expand<'a>(
+        &'a self,
+        provider: Option<&str>,
+        model: &str,
+        out: &mut Vec<Target<'a>>,
+    ) -> Result<(), BifrostError> {
+        // An explicit provider or a provider prefix wins over an alias of the same name.
+        let has_prefix = model
+            .split_once('/')
+            .is_some_and(|(p, _)| self.inner.providers.contains_key(p));
+        let alias = (provider.is_none() && !has_prefix)
+            .then(|| self.inner.aliases.get(model))
+            .flatten();
+        let Some(alias) = alias else {
+            out.push(self.resolve_direct(provider, model)?);
+            return Ok(());
+        };
+        for t in alias.ordered_targets() {
+            out.push(self.resolve_direct(t.provider.as_deref(), &t.model)?);
+        }
+        for f in &alias.fallbacks {
+            out.push(self.resolve_direct(f.provider.as_deref(), &f.model)?);
+        }
+        Ok(())
+    }
+
     async fn run(
         &self,
         req: &ChatRequest,
+        opts: &RequestOptions,
         mode: Mode,
     ) -> Result<(Output, ResponseMeta), BifrostError> {
-        let primary = self
-            .resolve(req.provider.as_deref(), &req.model)
+        let mut targets = Vec::with_capacity(1 + req.fallbacks.len());
+        self.expand(req.provider.as_deref(), &req.model, &mut targets)
             .map_err(|e| e.with_model(&req.model))?;
-        let mut targets = vec![primary];
+        // The request's own fallbacks come right after the primary, before an alias's siblings.
+        let mut explicit = Vec::new();
         for (i, fb) in req.fallbacks.iter().enumerate() {
-            let t = self
-                .resolve(fb.provider.as_deref(), &fb.model)
+            self.expand(fb.provider.as_deref(), &fb.model, &mut explicit)
                 .map_err(|mut e| {
                     e.message = format!("fallbacks[{i}]: {}", e.message);
                     e
                 })?;
-            targets.push(t);
         }
+        let rest = targets.split_off(1);
+        targets.extend(explicit);
+        targets.extend(rest);
 
         let mut attempts = Vec::new();
         let mut errors: Vec<BifrostError> = Vec::new();
         for (index, target) in targets.iter().enumerate() {
-            match self.try_target(target, req, &mode, &mut attempts).await {
+            // Pins and sessions are about the primary target's keys.
+            let opts = if index == 0 { Some(opts) } else { None };
+            match self
+                .try_target(target, req, opts, mode, &mut attempts)
+                .await
+            {
                 Ok((out, key_id, queue_wait)) => {
                     let meta = ResponseMeta {
                         provider: target.provider.name.clone(),
@@ -386,20 +537,88 @@ impl Bifrost {
                     if stop {
                         break;
                     }
+                    tracing::debug!(
+                        from = %target.provider.name,
+                        next = ?targets.get(index + 1).map(|t| &t.provider.name),
+                        "falling back"
+                    );
                 }
             }
         }
-        // The primary's error, unless a later target failed in a way no fallback may continue
-        // from (then that is the answer the client must see).
-        let mut err = match errors.last() {
-            Some(last) if !last.class.allows_fallback() => errors.pop(),
-            _ => errors.into_iter().next(),
-        }
-        .unwrap_or_else(|| BifrostError::internal("no target was tried"));
+        // The error that tells the caller most; among equals, the earliest (the primary's).
+        let mut err = errors
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, e)| (e.class.informativeness(), std::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
+            .map(|i| errors.swap_remove(i))
+            .unwrap_or_else(|| BifrostError::internal("no target was tried"));
         if attempts.len() > 1 {
             err.attempts = attempts;
         }
         Err(err)
+    }
+
+    /// Chooses the key for an attempt: a pinned key, a session's key, or a weighted random
+    /// healthy one.
+    fn choose_key(
+        &self,
+        p: &ProviderState,
+        model: &str,
+        excluded: &[usize],
+        opts: Option<&RequestOptions>,
+        first_attempt: bool,
+    ) -> Result<Option<usize>, BifrostError> {
+        if let Some(o) = opts.filter(|o| o.key_id.is_some() || o.key_name.is_some()) {
+            let pinned = p
+                .keys
+                .find(o.key_id.as_deref(), o.key_name.as_deref())
+                .filter(|i| p.keys.get(*i).allows(model));
+            return match pinned {
+                Some(i) if !excluded.contains(&i) => Ok(Some(i)),
+                Some(_) => Err(BifrostError::missing_key(format!(
+                    "the pinned key of provider '{}' has failed for this request",
+                    p.name
+                ))),
+                None => Err(BifrostError::invalid_request(format!(
+                    "the key pinned by x-bf-api-key{} is not among the keys of provider '{}' \
+                     that allow model '{model}'",
+                    if o.key_id.is_some() { "-id" } else { "" },
+                    p.name
+                ))),
+            };
+        }
+        let session = opts.and_then(|o| o.session_id.as_deref().map(|s| (s, o.session_ttl)));
+        if let (Some((sid, _)), true) = (session, first_attempt) {
+            // A session's key is reused while it is healthy; otherwise a new one is stored.
+            if let Some(i) = p.sticky.get(sid, model) {
+                let usable = p.keys.keys().get(i).is_some_and(|k| k.allows(model))
+                    && !p.keys.is_cooling(i)
+                    && !excluded.contains(&i);
+                if usable {
+                    return Ok(Some(i));
+                }
+            }
+        }
+        match p.keys.select(model, excluded) {
+            Selection::Key(i) => {
+                if let Some((sid, ttl)) = session {
+                    p.sticky
+                        .put(sid, model, i, ttl.unwrap_or(DEFAULT_SESSION_TTL));
+                }
+                Ok(Some(i))
+            }
+            Selection::AllCooling(wait) => Err(BifrostError::all_keys_cooling(&p.name, wait)),
+            Selection::NoKey if p.keyless => Ok(None),
+            Selection::NoKey if !excluded.is_empty() => Err(BifrostError::missing_key(format!(
+                "every API key of provider '{}' for model '{model}' has failed for this request",
+                p.name
+            ))),
+            Selection::NoKey => Err(BifrostError::missing_key(format!(
+                "no API key is configured for provider '{}' that allows model '{model}'",
+                p.name
+            ))),
+        }
     }
 
     /// Attempts one target: queue, key, call; retries per the error class.
@@ -407,7 +626,8 @@ impl Bifrost {
         &self,
         target: &Target<'_>,
         req: &ChatRequest,
-        mode: &Mode,
+        opts: Option<&RequestOptions>,
+        mode: Mode,
         attempts: &mut Vec<Attempt>,
     ) -> Result<(Output, Option<String>, Duration), BifrostError> {
         let p = target.provider;
@@ -416,29 +636,14 @@ impl Bifrost {
         let mut excluded: Vec<usize> = Vec::new();
         let mut retry = 0u32;
         loop {
+            let key_index = self.choose_key(p, &target.model, &excluded, opts, retry == 0)?;
+            let key = key_index.map_or(&keyless_key, |i| p.keys.get(i));
             let deadline = Instant::now() + net.request_timeout;
             let (permit, queue_wait) = p
                 .queue
                 .acquire(deadline, self.inner.drop_excess_requests)
                 .await?;
 
-            let (key_index, key) = match routing::keys::select(&p.keys, &target.model, &excluded) {
-                Some(i) => (Some(i), &p.keys[i]),
-                None if p.keyless => (None, &keyless_key),
-                None if !excluded.is_empty() => {
-                    // Every key that could serve this model has failed for this request.
-                    return Err(BifrostError::missing_key(format!(
-                        "every API key of provider '{}' for model '{}' has failed for this request",
-                        p.name, target.model
-                    )));
-                }
-                None => {
-                    return Err(BifrostError::missing_key(format!(
-                        "no API key is configured for provider '{}' that allows model '{}'",
-                        p.name, target.model
-                    )));
-                }
-            };
             let cx = CallContext {
                 model: &target.model,
                 key,
@@ -456,15 +661,11 @@ impl Bifrost {
                     Err(e) => Err(e),
                 },
             };
-            let status = match &result {
-                Ok(_) => 200,
-                Err(e) => e.status,
-            };
             attempts.push(Attempt {
                 provider: p.name.clone(),
                 model: target.model.clone(),
                 key_name: key_index.map(|_| key.name.clone()),
-                status,
+                status: result.as_ref().map_or_else(|e| e.status, |_| 200),
                 class: result
                     .as_ref()
                     .err()
@@ -475,33 +676,51 @@ impl Bifrost {
                 Ok(out) => return Ok((out, key_index.map(|_| key.id.clone()), queue_wait)),
                 Err(e) => e,
             };
+            drop(permit);
+
+            // A failure that is the key's fault takes the key out of rotation for everyone,
+            // and this request moves on to another key.
+            let key_fault = match err.class {
+                ErrorClass::RateLimited => {
+                    Some(err.retry_after.unwrap_or(p.key_health.rate_limit_cooldown))
+                }
+                ErrorClass::Credential | ErrorClass::Quota => {
+                    Some(p.key_health.auth_failure_cooldown)
+                }
+                _ => None,
+            };
+            if let (Some(period), Some(i)) = (key_fault, key_index) {
+                if !err.is_bifrost_error {
+                    p.keys.cool_down(i, period);
+                    tracing::debug!(provider = %p.name, key = %key.name, ?period, "key cooling down");
+                }
+                excluded.push(i);
+            }
             let retry_after_too_long = err.retry_after.is_some_and(|d| d > retry::MAX_RETRY_AFTER);
             if !err.class.is_retryable() || retry >= net.max_retries || retry_after_too_long {
                 return Err(err);
             }
-            // A key-level failure: this request tries another key if there is one.
-            if matches!(
-                err.class,
-                ErrorClass::RateLimited | ErrorClass::Credential | ErrorClass::Quota
-            ) {
-                if let Some(i) = key_index {
-                    excluded.push(i);
-                }
-                if routing::keys::select(&p.keys, &target.model, &excluded).is_none() {
-                    return Err(err);
-                }
+            let pinned = opts.is_some_and(|o| o.key_id.is_some() || o.key_name.is_some());
+            let other_key = key_fault.is_some()
+                && !pinned
+                && matches!(p.keys.select(&target.model, &excluded), Selection::Key(_));
+            if key_fault.is_some() && !other_key {
+                // No healthy key is left: the provider's answer stands (or a fallback takes
+                // over).
+                return Err(err);
             }
             retry += 1;
             tracing::debug!(provider = %p.name, retry, error = %err, "retrying");
-            // The slot is not held while sleeping: other requests may use it.
-            drop(permit);
-            let delay = retry::delay(
-                retry,
-                err.retry_after,
-                net.retry_backoff_initial,
-                net.retry_backoff_max,
-            );
-            tokio::time::sleep(delay).await;
+            // Another key can be tried at once; the same upstream gets time to recover.
+            if !other_key {
+                let delay = retry::delay(
+                    retry,
+                    err.retry_after,
+                    net.retry_backoff_initial,
+                    net.retry_backoff_max,
+                );
+                tokio::time::sleep(delay).await;
+            }
         }
     }
 }
@@ -520,14 +739,53 @@ async fn first_chunk(mut stream: ChunkStream) -> Result<ChunkStream, BifrostErro
     }
 }
 
-fn http_client(pcfg: &ProviderConfig) -> Result<reqwest::Client, BifrostError> {
-    reqwest::Client::builder()
-        .connect_timeout(pcfg.network.connect_timeout)
-        .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(30))
-        .user_agent(concat!("bifrost-rs/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| BifrostError::internal(format!("building the HTTP client failed: {e}")))
+/// HTTP/2 peers commonly allow 100 concurrent streams per connection; beyond that a single
+/// connection queues requests silently, so plan one connection per this many slots.
+const H2_STREAMS_PER_CONNECTION: usize = 100;
+const MAX_CLIENT_SHARDS: usize = 64;
+
+/// The provider's connection pools. `initial_pool_size` is the number of idle keep-alive
+/// connections kept per upstream host: Rust needs no object pools to spare a garbage
+/// collector, but a warm connection spares a TCP (and TLS) handshake on the next burst, which
+/// is the memory-for-speed trade the seed's knob describes.
+fn http_clients(
+    pcfg: &ProviderConfig,
+    pool_size: usize,
+) -> Result<Vec<reqwest::Client>, BifrostError> {
+    let net = &pcfg.network;
+    let may_multiplex = net.enforce_http2
+        || net
+            .base_url
+            .as_deref()
+            .is_none_or(|u| u.starts_with("https://"));
+    let slots = pcfg
+        .concurrency
+        .concurrency
+        .min(net.max_conns_per_host)
+        .max(1);
+    let shards = if may_multiplex {
+        slots
+            .div_ceil(H2_STREAMS_PER_CONNECTION)
+            .clamp(1, MAX_CLIENT_SHARDS)
+    } else {
+        1
+    };
+    (0..shards)
+        .map(|_| {
+            let mut b = reqwest::Client::builder()
+                .connect_timeout(net.connect_timeout)
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(pool_size.div_ceil(shards))
+                .user_agent(concat!("bifrost-rs/", env!("CARGO_PKG_VERSION")));
+            if net.enforce_http2 {
+                b = b.http2_prior_knowledge();
+            }
+            b.build().map_err(|e| {
+                BifrostError::internal(format!("building the HTTP client failed: {e}"))
+            })
+        })
+        .collect()
 }
 
 /// Counts a request (or open stream) as in flight until dropped, for a draining shutdown.
@@ -548,8 +806,9 @@ impl Drop for InFlightGuard {
 pub struct ChatStream {
     inner: ChunkStream,
     include_usage: bool,
+    finished: bool,
     _permit: Permit,
-    _guard: InFlightGuard,
+    guard: InFlightGuard,
 }
 
 impl Stream for ChatStream {
@@ -557,15 +816,31 @@ impl Stream for ChatStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            match self.inner.as_mut().poll_next(cx) {
+            let item = self.inner.as_mut().poll_next(cx);
+            match item {
                 // Usage is always requested upstream; the client gets it only if it asked.
                 Poll::Ready(Some(Ok(c)))
                     if !self.include_usage && c.choices.is_empty() && c.usage.is_some() =>
                 {
                     continue
                 }
+                Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
+                    self.finished = true;
+                    return item;
+                }
                 other => return other,
             }
+        }
+    }
+}
+
+impl Drop for ChatStream {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.guard
+                .inner
+                .cancelled_streams
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 }

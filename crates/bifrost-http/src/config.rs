@@ -1,9 +1,10 @@
 //! config.json: raw serde structs that accept the seed's spellings and the original's newer
 //! ones, validated into the engine's typed configuration. Every error names its JSON path.
 
+use bifrost_core::schemas::Fallback;
 use bifrost_core::{
-    providers, ApiFormat, ConcurrencyAndBufferSize, CustomProviderConfig, Key, NetworkConfig,
-    ProviderConfig, Secret,
+    providers, AliasTarget, ApiFormat, ConcurrencyAndBufferSize, CustomProviderConfig, Key,
+    KeyHealthConfig, ModelAlias, NetworkConfig, ProviderConfig, Secret,
 };
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -68,6 +69,33 @@ struct RawClient {
     drop_excess_requests: Option<bool>,
     prometheus_labels: Option<Vec<String>>,
     max_request_body_size_mb: Option<u64>,
+    #[serde(default)]
+    model_aliases: BTreeMap<String, RawAlias>,
+}
+
+/// `"gpt-4o": "openai/gpt-4o"`, `[{"target":…,"weight":…}]`, or
+/// `{"targets":[…], "fallbacks":["provider/model", …]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawAlias {
+    One(String),
+    Weighted(Vec<RawAliasTarget>),
+    Full {
+        targets: Vec<RawAliasTarget>,
+        #[serde(default)]
+        fallbacks: Vec<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct RawAliasTarget {
+    target: String,
+    #[serde(default = "one")]
+    weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +105,13 @@ struct RawProvider {
     network_config: Option<RawNetwork>,
     concurrency_and_buffer_size: Option<RawConcurrency>,
     custom_provider_config: Option<RawCustom>,
+    key_health: Option<RawKeyHealth>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawKeyHealth {
+    rate_limit_cooldown_ms: Option<u64>,
+    auth_failure_cooldown_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +142,8 @@ struct RawNetwork {
     retry_backoff_max_ms: Option<u64>,
     stream_idle_timeout_in_seconds: Option<u64>,
     connect_timeout_ms: Option<u64>,
+    max_conns_per_host: Option<usize>,
+    enforce_http2: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,6 +175,7 @@ pub struct FileConfig {
     pub drop_excess_requests: Option<bool>,
     pub prometheus_labels: Vec<String>,
     pub max_request_body_bytes: Option<usize>,
+    pub aliases: Vec<(String, ModelAlias)>,
     /// Non-fatal findings (unknown keys, deprecated forms) to log at startup.
     pub warnings: Vec<String>,
 }
@@ -198,8 +236,13 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
     for (name, p) in raw.providers {
         providers.push(provider(&name, p, env, &mut warnings)?);
     }
+    let mut aliases = Vec::new();
+    for (name, a) in raw.client.model_aliases {
+        aliases.push((name.clone(), alias(&name, a)?));
+    }
     Ok(FileConfig {
         providers,
+        aliases,
         initial_pool_size,
         drop_excess_requests,
         prometheus_labels: raw.client.prometheus_labels.unwrap_or_default(),
@@ -280,9 +323,19 @@ fn provider(
             concurrency.buffer_size = n;
         }
     }
+    let mut key_health = KeyHealthConfig::default();
+    if let Some(h) = raw.key_health {
+        if let Some(ms) = h.rate_limit_cooldown_ms {
+            key_health.rate_limit_cooldown = Duration::from_millis(ms);
+        }
+        if let Some(ms) = h.auth_failure_cooldown_ms {
+            key_health.auth_failure_cooldown = Duration::from_millis(ms);
+        }
+    }
     let config = ProviderConfig {
         network,
         concurrency,
+        key_health,
         custom,
     };
     let keyless = name == "mock"
@@ -406,7 +459,62 @@ fn network(path: &str, raw: RawNetwork) -> Result<NetworkConfig, ConfigError> {
     if let Some(ms) = raw.connect_timeout_ms {
         net.connect_timeout = Duration::from_millis(ms.max(1));
     }
+    if let Some(n) = raw.max_conns_per_host {
+        if !(1..=10_000).contains(&n) {
+            return Err(err(p("max_conns_per_host"), "must be 1–10000"));
+        }
+        net.max_conns_per_host = n;
+    }
+    if let Some(b) = raw.enforce_http2 {
+        net.enforce_http2 = b;
+    }
     Ok(net)
+}
+
+fn alias(name: &str, raw: RawAlias) -> Result<ModelAlias, ConfigError> {
+    let path = format!("client.model_aliases.{name}");
+    let (targets, fallbacks) = match raw {
+        RawAlias::One(t) => (
+            vec![RawAliasTarget {
+                target: t,
+                weight: 1.0,
+            }],
+            Vec::new(),
+        ),
+        RawAlias::Weighted(t) => (t, Vec::new()),
+        RawAlias::Full { targets, fallbacks } => (targets, fallbacks),
+    };
+    if targets.is_empty() {
+        return Err(err(path, "an alias needs at least one target"));
+    }
+    let mut out = ModelAlias::default();
+    for (i, t) in targets.into_iter().enumerate() {
+        if !t.weight.is_finite() || t.weight < 0.0 {
+            return Err(err(
+                format!("{path}.targets[{i}].weight"),
+                "must be a number ≥ 0",
+            ));
+        }
+        if !t.target.contains('/') {
+            return Err(err(
+                format!("{path}.targets[{i}].target"),
+                format!("{:?} must name a provider, as \"provider/model\"", t.target),
+            ));
+        }
+        out.targets.push(AliasTarget {
+            provider: None,
+            model: t.target,
+            weight: t.weight,
+        });
+    }
+    out.fallbacks = fallbacks
+        .into_iter()
+        .map(|model| Fallback {
+            provider: None,
+            model,
+        })
+        .collect();
+    Ok(out)
 }
 
 /// `env.NAME` reads the environment variable NAME; anything else is the literal value.

@@ -143,6 +143,7 @@ impl Gateway {
             .or(file.drop_excess_requests)
             .unwrap_or(false);
         engine_cfg.shutdown_timeout = DRAIN_TIMEOUT;
+        engine_cfg.aliases = file.aliases.into_iter().collect();
         let engine = Bifrost::init(engine_cfg).map_err(|e| anyhow::anyhow!("{}", e.message))?;
 
         let mut labels: Vec<String> = Vec::new();

@@ -93,7 +93,9 @@ impl MockServer {
         let app = router(state.clone());
         let (shutdown, stopped) = oneshot::channel::<()>();
         // Streams are many small writes; Nagle would hold them back.
-        let listener = listener.tap_io(|tcp| {
+        let counters = state.counters().clone();
+        let listener = listener.tap_io(move |tcp| {
+            state::Counters::incr(&counters.connections);
             if let Err(err) = tcp.set_nodelay(true) {
                 tracing::debug!("bifrost-mock: set_nodelay failed: {err}");
             }

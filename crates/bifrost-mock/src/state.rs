@@ -24,6 +24,8 @@ pub struct MockStats {
     pub streams_completed: u64,
     /// Streams whose client went away before the terminal event.
     pub streams_aborted: u64,
+    /// TCP connections accepted (a client that keeps connections alive opens few).
+    pub connections: u64,
     /// Requests per API key value (Bearer token or `x-api-key`).
     pub requests_by_key: BTreeMap<String, u64>,
 }
@@ -66,6 +68,7 @@ pub(crate) struct Counters {
     pub(crate) streams_started: AtomicU64,
     pub(crate) streams_completed: AtomicU64,
     pub(crate) streams_aborted: AtomicU64,
+    pub(crate) connections: AtomicU64,
 }
 
 impl Counters {
@@ -134,6 +137,7 @@ impl MockState {
             streams_started: c.streams_started.load(Ordering::Relaxed),
             streams_completed: c.streams_completed.load(Ordering::Relaxed),
             streams_aborted: c.streams_aborted.load(Ordering::Relaxed),
+            connections: c.connections.load(Ordering::Relaxed),
             requests_by_key: lock(&self.inner.by_key).clone(),
         }
     }
@@ -147,6 +151,7 @@ impl MockState {
             &c.streams_started,
             &c.streams_completed,
             &c.streams_aborted,
+            &c.connections,
         ] {
             counter.store(0, Ordering::Relaxed);
         }

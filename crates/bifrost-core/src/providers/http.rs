@@ -7,6 +7,8 @@ use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One provider's endpoint and connection pool.
@@ -14,7 +16,10 @@ use std::time::Duration;
 pub struct Upstream {
     pub name: String,
     pub url: String,
-    client: reqwest::Client,
+    /// Several clients (hence connections) when the upstream may multiplex with HTTP/2, so no
+    /// single connection hits the peer's concurrent-stream limit; picked round robin.
+    clients: Arc<[reqwest::Client]>,
+    next: Arc<AtomicUsize>,
     pub net: NetworkConfig,
     /// `network_config.extra_headers`, parsed once.
     extra_headers: HeaderMap,
@@ -24,7 +29,7 @@ pub struct Upstream {
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, BifrostError>> + Send + 'static>>;
 
 impl Upstream {
-    pub fn new(name: &str, url: String, client: reqwest::Client, net: NetworkConfig) -> Self {
+    pub fn new(name: &str, url: String, clients: Vec<reqwest::Client>, net: NetworkConfig) -> Self {
         let mut extra_headers = HeaderMap::new();
         for (k, v) in &net.extra_headers {
             if let (Ok(k), Ok(v)) = (
@@ -37,14 +42,16 @@ impl Upstream {
         Self {
             name: name.to_owned(),
             url,
-            client,
+            clients: clients.into(),
+            next: Arc::new(AtomicUsize::new(0)),
             net,
             extra_headers,
         }
     }
 
     fn request(&self, headers: HeaderMap, body: Vec<u8>) -> reqwest::RequestBuilder {
-        self.client
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len().max(1);
+        self.clients[i]
             .post(&self.url)
             .headers(self.extra_headers.clone())
             .headers(headers)

@@ -204,10 +204,10 @@ fn join_chat_url(base: &str, format: ApiFormat) -> String {
 pub fn build(
     name: &str,
     config: &ProviderConfig,
-    client: reqwest::Client,
+    clients: Vec<reqwest::Client>,
 ) -> Result<(Arc<dyn Provider>, bool), BifrostError> {
     let (format, keyless, url) = resolve_spec(name, config)?;
-    let upstream = Upstream::new(name, url, client, config.network.clone());
+    let upstream = Upstream::new(name, url, clients, config.network.clone());
     let provider: Arc<dyn Provider> = match format {
         ApiFormat::OpenAi => Arc::new(openai::OpenAi::new(upstream)),
         ApiFormat::Anthropic => Arc::new(anthropic::Anthropic::new(upstream)),

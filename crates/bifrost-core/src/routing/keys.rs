@@ -1,52 +1,144 @@
-//! Weighted random key selection. Allocation-free and lock-free: two passes over the provider's
-//! key slice, skipping keys that do not allow the model or that this request already ruled out.
+//! Weighted random key selection with key health. Allocation-free and lock-free: two passes
+//! over the provider's key slice, skipping keys that do not allow the model, that this request
+//! already ruled out, or that are cooling down after a rate limit or an auth failure.
 
 use crate::config::Key;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-/// Picks a key for `model` among `keys`, skipping indexes in `excluded`.
-///
-/// Keys are drawn with probability proportional to `weight`; when every candidate weighs 0 they
-/// are drawn uniformly (as in the original). Float weights are used directly, so a weight of
-/// 0.001 is small rather than, as in the original's ×100 truncation, never chosen.
-pub fn select(keys: &[Key], model: &str, excluded: &[usize]) -> Option<usize> {
-    let candidate = |i: usize, k: &Key| k.allows(model) && !excluded.contains(&i);
-    let (mut count, mut total) = (0usize, 0.0f64);
-    let mut last = None;
-    for (i, k) in keys.iter().enumerate() {
-        if candidate(i, k) {
-            count += 1;
-            total += k.weight.max(0.0);
-            last = Some(i);
+/// A provider's keys and their health.
+#[derive(Debug)]
+pub struct KeySet {
+    keys: Vec<Key>,
+    /// Per key: cooling down until this many ms after `epoch` (0 = healthy).
+    cool_until_ms: Vec<AtomicU64>,
+    epoch: Instant,
+}
+
+/// The outcome of a selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    Key(usize),
+    /// No key allows this model (or every one was ruled out by this request).
+    NoKey,
+    /// Keys allow the model but all cool down; the first recovers after this long.
+    AllCooling(Duration),
+}
+
+impl KeySet {
+    pub fn new(keys: Vec<Key>) -> Self {
+        let cool_until_ms = keys.iter().map(|_| AtomicU64::new(0)).collect();
+        Self {
+            keys,
+            cool_until_ms,
+            epoch: Instant::now(),
         }
     }
-    match count {
-        0 => return None,
-        1 => return last,
-        _ => {}
+
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
     }
-    if total <= 0.0 {
-        let mut nth = fastrand::usize(..count);
-        for (i, k) in keys.iter().enumerate() {
+
+    pub fn get(&self, i: usize) -> &Key {
+        &self.keys[i]
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Takes key `i` out of rotation for `period` (a later deadline never moves earlier).
+    pub fn cool_down(&self, i: usize, period: Duration) {
+        let until = self.now_ms() + period.as_millis() as u64;
+        if let Some(c) = self.cool_until_ms.get(i) {
+            c.fetch_max(until.max(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether key `i` is out of rotation right now.
+    pub fn is_cooling(&self, i: usize) -> bool {
+        self.cool_until_ms
+            .get(i)
+            .is_some_and(|c| c.load(Ordering::Relaxed) > self.now_ms())
+    }
+
+    /// The index of the key with this id, or else this name.
+    pub fn find(&self, id: Option<&str>, name: Option<&str>) -> Option<usize> {
+        if let Some(id) = id {
+            return self.keys.iter().position(|k| k.id == id);
+        }
+        let name = name?;
+        self.keys.iter().position(|k| k.name == name)
+    }
+
+    /// Picks a key for `model`, skipping indexes in `excluded` and keys cooling down.
+    ///
+    /// Keys are drawn with probability proportional to `weight`; when every candidate weighs
+    /// 0 they are drawn uniformly (as in the original). Float weights are used directly, so a
+    /// weight of 0.001 is small rather than, as in the original's ×100 truncation, never
+    /// chosen.
+    pub fn select(&self, model: &str, excluded: &[usize]) -> Selection {
+        let now = self.now_ms();
+        let mut soonest = u64::MAX;
+        let mut candidate = |i: usize, k: &Key| {
+            if !k.allows(model) || excluded.contains(&i) {
+                return false;
+            }
+            let until = self.cool_until_ms[i].load(Ordering::Relaxed);
+            if until > now {
+                soonest = soonest.min(until);
+                return false;
+            }
+            true
+        };
+        let (mut count, mut total) = (0usize, 0.0f64);
+        let mut last = 0;
+        for (i, k) in self.keys.iter().enumerate() {
             if candidate(i, k) {
-                if nth == 0 {
-                    return Some(i);
+                count += 1;
+                total += k.weight.max(0.0);
+                last = i;
+            }
+        }
+        match count {
+            0 if soonest != u64::MAX => {
+                return Selection::AllCooling(Duration::from_millis(soonest - now))
+            }
+            0 => return Selection::NoKey,
+            1 => return Selection::Key(last),
+            _ => {}
+        }
+        // Second pass: the candidate set is the same, re-derived without the cooling lookups'
+        // side effects mattering.
+        let is_candidate = |i: usize, k: &Key| {
+            k.allows(model)
+                && !excluded.contains(&i)
+                && self.cool_until_ms[i].load(Ordering::Relaxed) <= now
+        };
+        if total <= 0.0 {
+            let mut nth = fastrand::usize(..count);
+            for (i, k) in self.keys.iter().enumerate() {
+                if is_candidate(i, k) {
+                    if nth == 0 {
+                        return Selection::Key(i);
+                    }
+                    nth -= 1;
                 }
-                nth -= 1;
+            }
+            return Selection::Key(last);
+        }
+        let mut r = fastrand::f64() * total;
+        for (i, k) in self.keys.iter().enumerate() {
+            if k.weight > 0.0 && is_candidate(i, k) {
+                r -= k.weight;
+                if r < 0.0 {
+                    return Selection::Key(i);
+                }
             }
         }
-        return last;
+        // Float rounding can leave r marginally ≥ 0 after the last key.
+        Selection::Key(last)
     }
-    let mut r = fastrand::f64() * total;
-    for (i, k) in keys.iter().enumerate() {
-        if candidate(i, k) && k.weight > 0.0 {
-            r -= k.weight;
-            if r < 0.0 {
-                return Some(i);
-            }
-        }
-    }
-    // Float rounding can leave r marginally ≥ 0 after the last key.
-    last
 }
 
 #[cfg(test)]
@@ -57,14 +149,19 @@ mod tests {
         Key::new("k").with_weight(weight).with_models(models)
     }
 
+    fn pick(set: &KeySet, model: &str) -> Option<usize> {
+        match set.select(model, &[]) {
+            Selection::Key(i) => Some(i),
+            _ => None,
+        }
+    }
+
     #[test]
     fn weights_three_to_one_split_about_75_25() {
         fastrand::seed(7);
-        let keys = [key(3.0, &[]), key(1.0, &[])];
+        let set = KeySet::new(vec![key(3.0, &[]), key(1.0, &[])]);
         let n = 40_000;
-        let a = (0..n)
-            .filter(|_| select(&keys, "m", &[]) == Some(0))
-            .count();
+        let a = (0..n).filter(|_| pick(&set, "m") == Some(0)).count();
         let share = a as f64 / n as f64;
         assert!((share - 0.75).abs() < 0.01, "share of key A was {share}");
     }
@@ -73,24 +170,39 @@ mod tests {
     fn model_lists_exclusions_and_disabled_keys_filter_candidates() {
         let mut off = key(5.0, &[]);
         off.enabled = false;
-        let keys = [key(1.0, &["gpt-4o"]), off, key(1.0, &["gpt-4o-mini"])];
+        let set = KeySet::new(vec![key(1.0, &["gpt-4o"]), off, key(1.0, &["gpt-4o-mini"])]);
         for _ in 0..100 {
-            assert_eq!(select(&keys, "gpt-4o-mini", &[]), Some(2));
-            assert_eq!(select(&keys, "gpt-4o", &[]), Some(0));
+            assert_eq!(pick(&set, "gpt-4o-mini"), Some(2));
+            assert_eq!(pick(&set, "gpt-4o"), Some(0));
         }
-        assert_eq!(select(&keys, "gpt-4o", &[0]), None);
-        assert_eq!(select(&keys, "o1", &[]), None);
+        assert_eq!(set.select("gpt-4o", &[0]), Selection::NoKey);
+        assert_eq!(set.select("o1", &[]), Selection::NoKey);
     }
 
     #[test]
     fn all_zero_weights_mean_uniform_and_zero_loses_to_positive() {
         fastrand::seed(3);
-        let zeros = [key(0.0, &[]), key(0.0, &[])];
-        let a = (0..10_000)
-            .filter(|_| select(&zeros, "m", &[]) == Some(0))
-            .count();
+        let zeros = KeySet::new(vec![key(0.0, &[]), key(0.0, &[])]);
+        let a = (0..10_000).filter(|_| pick(&zeros, "m") == Some(0)).count();
         assert!((4_500..5_500).contains(&a), "{a}");
-        let mixed = [key(0.0, &[]), key(1.0, &[])];
-        assert!((0..1000).all(|_| select(&mixed, "m", &[]) == Some(1)));
+        let mixed = KeySet::new(vec![key(0.0, &[]), key(1.0, &[])]);
+        assert!((0..1000).all(|_| pick(&mixed, "m") == Some(1)));
+    }
+
+    #[test]
+    fn cooling_keys_leave_rotation_and_come_back() {
+        let set = KeySet::new(vec![key(1.0, &[]), key(1.0, &[])]);
+        set.cool_down(0, Duration::from_millis(60));
+        assert!((0..200).all(|_| pick(&set, "m") == Some(1)));
+        set.cool_down(1, Duration::from_millis(500));
+        match set.select("m", &[]) {
+            Selection::AllCooling(d) => assert!(d <= Duration::from_millis(60), "{d:?}"),
+            other => panic!("{other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(70));
+        assert_eq!(pick(&set, "m"), Some(0));
+        // A shorter cooldown never shortens a longer one.
+        set.cool_down(1, Duration::from_millis(1));
+        assert!(set.is_cooling(1));
     }
 }

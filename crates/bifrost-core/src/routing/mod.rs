@@ -1,3 +1,5 @@
-//! Choosing where a request goes: which provider and model, and which key.
+//! Choosing where a request goes: which provider and model (aliases), and which key.
 
+pub mod aliases;
 pub mod keys;
+pub mod sticky;

@@ -7,8 +7,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bifrost_core::{BifrostError, ChatRequest, ResponseMeta};
+use bifrost_core::{BifrostError, ChatRequest, RequestOptions, ResponseMeta};
 use futures::StreamExt;
+use std::time::Duration;
 
 pub async fn chat_completions(
     State(st): State<AppState>,
@@ -16,7 +17,7 @@ pub async fn chat_completions(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let rid = request_id(&headers);
-    let mut resp = match handle(&st, body).await {
+    let mut resp = match handle(&st, &headers, body).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(error = %e, "chat completion failed");
@@ -27,8 +28,36 @@ pub async fn chat_completions(
     resp
 }
 
+/// Routing options from `x-bf-api-key`, `x-bf-api-key-id`, `x-bf-session-id` and
+/// `x-bf-session-ttl` (seconds).
+fn options(headers: &HeaderMap) -> Result<RequestOptions, BifrostError> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let session_ttl = match text("x-bf-session-ttl") {
+        Some(v) => Some(Duration::from_secs(v.parse::<u64>().map_err(|_| {
+            BifrostError::invalid_request(format!(
+                "x-bf-session-ttl must be a number of seconds, got {v:?}"
+            ))
+        })?)),
+        None => None,
+    };
+    Ok(RequestOptions {
+        key_id: text("x-bf-api-key-id"),
+        key_name: text("x-bf-api-key"),
+        session_id: text("x-bf-session-id"),
+        session_ttl,
+    })
+}
+
 async fn handle(
     st: &AppState,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, BifrostError> {
     let body = body.map_err(|rej| match rej {
@@ -51,13 +80,14 @@ async fn handle(
     let req: ChatRequest = serde_json::from_slice(&body)
         .map_err(|e| BifrostError::invalid_request(format!("invalid JSON body: {e}")))?;
 
+    let opts = options(headers)?;
     if req.stream == Some(true) {
-        let out = st.engine.chat_completion_stream(req).await?;
+        let out = st.engine.chat_completion_stream_with(req, &opts).await?;
         let mut resp = sse_response(out.body);
         add_meta(resp.headers_mut(), &out.meta);
         Ok(resp)
     } else {
-        let out = st.engine.chat_completion(req).await?;
+        let out = st.engine.chat_completion_with(req, &opts).await?;
         let json = serde_json::to_vec(&out.body)
             .map_err(|e| BifrostError::internal(format!("serializing the response failed: {e}")))?;
         let mut resp = (

@@ -1,0 +1,467 @@
+//! Reliability under upstream faults: retries, key health, fallbacks, queues, timeouts,
+//! aliases, pinning, sessions and connection reuse — client → gateway → mock over loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bifrost_http::cli::Cli;
+use bifrost_mock::{MockConfig, MockServer};
+use common::*;
+use futures::future::join_all;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BODY: &str = r#"{"provider":"openai","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
+
+async fn mock(cfg: MockConfig) -> MockServer {
+    MockServer::start(cfg).await.unwrap()
+}
+
+fn flaky(rate: f64, status: u16) -> MockConfig {
+    MockConfig {
+        fail_rate: rate,
+        fail_status: status,
+        ..MockConfig::default()
+    }
+}
+
+async fn post_with(gw: &TestGateway, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+/// Sends `n` requests, `parallel` at a time; returns the statuses.
+async fn blast(gw: &TestGateway, body: &str, n: usize, parallel: usize) -> Vec<u16> {
+    let url = Arc::new(format!("{}/v1/chat/completions", gw.url));
+    let c = client();
+    let mut statuses = Vec::with_capacity(n);
+    for batch in (0..n).collect::<Vec<_>>().chunks(parallel) {
+        let futs = batch.iter().map(|_| {
+            let (c, url, body) = (c.clone(), url.clone(), body.to_owned());
+            async move {
+                c.post(url.as_str())
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        });
+        statuses.extend(join_all(futs).await);
+    }
+    statuses
+}
+
+fn success_share(statuses: &[u16]) -> f64 {
+    statuses.iter().filter(|s| **s == 200).count() as f64 / statuses.len() as f64
+}
+
+#[tokio::test]
+async fn thirty_percent_500s_are_absorbed_by_retries_and_a_fallback() {
+    let (a, b) = (mock(flaky(0.3, 500)).await, mock(flaky(0.3, 500)).await);
+    let net = r#""retry_backoff_initial":1,"retry_backoff_max":4"#;
+    let config = format!(
+        r#"{{"providers":{{
+          "openai":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}","retries":2,{net}}}}},
+          "anthropic":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}","retries":2,{net}}}}}}}}}"#,
+        a.url(),
+        b.url()
+    );
+    let gw = start(&config).await;
+    // Retries alone: each request has 3 independent tries, so 1 − 0.3³ = 97.3% succeed.
+    let alone = blast(&gw, BODY, 2000, 50).await;
+    let share = success_share(&alone);
+    assert!((0.955..=0.99).contains(&share), "retries alone: {share}");
+    assert!(alone.iter().all(|s| *s == 200 || *s == 500));
+    // Every failed request made exactly 3 attempts: 1 + 2 retries.
+    let failed = alone.iter().filter(|s| **s == 500).count() as u64;
+    let st = a.stats();
+    assert_eq!(st.failures_injected, st.requests - 2000 + failed);
+
+    // With a fallback provider, 6 tries: 1 − 0.3⁶ = 99.93%.
+    let with_fallback = blast(
+        &gw,
+        r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
+            "fallbacks":["anthropic/claude-3-5-haiku-latest"]}"#,
+        2000,
+        50,
+    )
+    .await;
+    let share = success_share(&with_fallback);
+    assert!(share >= 0.998, "with a fallback: {share}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_rate_limited_key_cools_down_and_comes_back() {
+    let up = mock(MockConfig {
+        fail_keys: vec!["sk-a".into()],
+        fail_status: 429,
+        retry_after: Some(Duration::from_secs(2)),
+        ..MockConfig::default()
+    })
+    .await;
+    // Key A is heavily preferred, so the first request surely meets its 429.
+    let config = format!(
+        r#"{{"providers":{{"openai":{{"keys":[
+            {{"id":"a","value":"sk-a","weight":1000}},{{"id":"b","value":"sk-b","weight":1}}],
+            "network_config":{{"base_url":"{}"}}}}}}}}"#,
+        up.url()
+    );
+    let gw = start(&config).await;
+    let t0 = Instant::now();
+    let resp = post_with(&gw, BODY, &[]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-bf-key-id"], "b");
+    assert_eq!(resp.headers()["x-bf-retries"], "1");
+    let statuses = blast(&gw, BODY, 20, 5).await;
+    assert!(statuses.iter().all(|s| *s == 200));
+    let by_key = up.stats().requests_by_key;
+    assert_eq!(by_key.get("sk-a"), Some(&1), "A left rotation: {by_key:?}");
+    assert_eq!(by_key.get("sk-b"), Some(&21));
+
+    // After Retry-After, A is back (and now healthy upstream).
+    up.set_config(MockConfig::default());
+    let left = Duration::from_millis(2100).saturating_sub(t0.elapsed());
+    tokio::time::sleep(left).await;
+    blast(&gw, BODY, 10, 5).await;
+    assert!(up.stats().requests_by_key["sk-a"] >= 9);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn all_keys_rate_limited_gives_429_with_the_soonest_retry_after() {
+    let up = mock(MockConfig {
+        fail_keys: vec!["sk-a".into(), "sk-b".into()],
+        fail_status: 429,
+        retry_after: Some(Duration::from_secs(3)),
+        ..MockConfig::default()
+    })
+    .await;
+    let config = format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"value":"sk-a"}},{{"value":"sk-b"}}],
+            "network_config":{{"base_url":"{}"}}}}}}}}"#,
+        up.url()
+    );
+    let gw = start(&config).await;
+    let resp = post_with(&gw, BODY, &[]).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "3");
+    assert_eq!(up.stats().requests, 2, "both keys tried once");
+    // Now every key cools down: the gateway answers itself, without calling upstream.
+    let resp = post_with(&gw, BODY, &[]).await;
+    assert_eq!(resp.status(), 429);
+    let ra: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3).contains(&ra), "{ra}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_rate_limited");
+    assert_eq!(up.stats().requests, 2);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_primary_falls_back() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let up = mock(MockConfig::default()).await;
+    let config = format!(
+        r#"{{"providers":{{
+          "openai":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{dead}","retries":1,"retry_backoff_initial":1,"retry_backoff_max":2}}}},
+          "anthropic":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}"}}}}}}}}"#,
+        up.url()
+    );
+    let gw = start(&config).await;
+    let resp = post_with(
+        &gw,
+        r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
+            "fallbacks":["anthropic/claude-3-5-haiku-latest"]}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-bf-provider"], "anthropic");
+    // Without a fallback: 502 naming the connection failure.
+    let resp = post_with(&gw, BODY, &[]).await;
+    assert_eq!(resp.status(), 502);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_connection_error");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn queued_requests_wait_then_time_out_at_the_deadline() {
+    let up = mock(MockConfig {
+        latency: Duration::from_millis(250),
+        ..MockConfig::default()
+    })
+    .await;
+    let config = format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],
+            "concurrency_and_buffer_size":{{"concurrency":1,"buffer_size":5}},
+            "network_config":{{"base_url":"{}","timeout":400,"retries":0}}}}}}}}"#,
+        up.url()
+    );
+    let gw = start(&config).await;
+    let t = Instant::now();
+    let mut statuses = blast(&gw, BODY, 3, 3).await;
+    statuses.sort();
+    // One runs at once, one waits its turn (250 ms < 400 ms), the third would wait 500 ms.
+    assert_eq!(statuses, vec![200, 200, 504], "after {:?}", t.elapsed());
+    let resp = {
+        let r = blast(&gw, BODY, 1, 1).await;
+        r[0]
+    };
+    assert_eq!(resp, 200);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn stalls_before_the_first_token_and_mid_stream_are_timeouts() {
+    let up = mock(MockConfig {
+        stall_before_first_chunk: Some(Duration::from_secs(3)),
+        ..MockConfig::default()
+    })
+    .await;
+    let config = format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],
+            "network_config":{{"base_url":"{}","timeout":300,"retries":0,"stream_idle_timeout_in_seconds":1}}}}}}}}"#,
+        up.url()
+    );
+    let gw = start(&config).await;
+    let stream_body = r#"{"model":"openai/m","stream":true,"messages":[{"role":"user","content":"hi there you"}]}"#;
+    let t = Instant::now();
+    let resp = post_with(&gw, stream_body, &[]).await;
+    assert_eq!(resp.status(), 504);
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_timeout_ttft");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("time-to-first-token"));
+
+    up.set_config(MockConfig {
+        chunks: 6,
+        stall_after_chunks: Some((2, Duration::from_secs(5))),
+        ..MockConfig::default()
+    });
+    let t = Instant::now();
+    let resp = post_with(&gw, stream_body, &[]).await;
+    assert_eq!(resp.status(), 200);
+    let events = read_sse(resp).await;
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(events.iter().all(|e| e.data != "[DONE]"));
+    let last: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
+    assert_eq!(last["error"]["code"], "upstream_timeout_idle", "{last}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn weights_three_to_one_hold_end_to_end() {
+    let up = mock(MockConfig::default()).await;
+    let config = format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"value":"sk-a","weight":3}},{{"value":"sk-b","weight":1}}],
+            "network_config":{{"base_url":"{}"}}}}}}}}"#,
+        up.url()
+    );
+    let gw = start(&config).await;
+    let statuses = blast(&gw, BODY, 4000, 64).await;
+    assert!(statuses.iter().all(|s| *s == 200));
+    let by_key = up.stats().requests_by_key;
+    let share = by_key["sk-a"] as f64 / 4000.0;
+    assert!((share - 0.75).abs() <= 0.03, "{share} {by_key:?}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn pinned_keys_and_sticky_sessions() {
+    let up = mock(MockConfig::default()).await;
+    let config = format!(
+        r#"{{"providers":{{"openai":{{"keys":[
+            {{"id":"k1","name":"first","value":"sk-1"}},{{"id":"k2","name":"second","value":"sk-2"}},
+            {{"id":"k3","name":"third","value":"sk-3"}}],
+            "network_config":{{"base_url":"{}"}}}}}}}}"#,
+        up.url()
+    );
+    let gw = start(&config).await;
+    for _ in 0..10 {
+        let r = post_with(&gw, BODY, &[("x-bf-api-key-id", "k2")]).await;
+        assert_eq!(r.headers()["x-bf-key-id"], "k2");
+        let r = post_with(&gw, BODY, &[("x-bf-api-key", "third")]).await;
+        assert_eq!(r.headers()["x-bf-key-id"], "k3");
+    }
+    let r = post_with(&gw, BODY, &[("x-bf-api-key-id", "nope")]).await;
+    assert_eq!(r.status(), 400);
+
+    // One session keeps one key; many sessions spread over all keys.
+    let mut first = None;
+    for _ in 0..20 {
+        let r = post_with(&gw, BODY, &[("x-bf-session-id", "conv-1")]).await;
+        let k = r.headers()["x-bf-key-id"].to_str().unwrap().to_owned();
+        assert_eq!(first.get_or_insert(k.clone()), &k);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        let sid = format!("conv-x{i}");
+        let r = post_with(&gw, BODY, &[("x-bf-session-id", &sid)]).await;
+        seen.insert(r.headers()["x-bf-key-id"].to_str().unwrap().to_owned());
+    }
+    assert_eq!(seen.len(), 3);
+    // A malformed TTL is the client's mistake.
+    let r = post_with(
+        &gw,
+        BODY,
+        &[("x-bf-session-ttl", "abc"), ("x-bf-session-id", "s")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn model_aliases_route_bare_names_with_weights_and_fallbacks() {
+    let (a, b) = (
+        mock(MockConfig::default()).await,
+        mock(MockConfig::default()).await,
+    );
+    let config = format!(
+        r#"{{"client":{{"model_aliases":{{
+              "gpt-4o":"openai/gpt-4o",
+              "chat-default":{{"targets":[{{"target":"openai/gpt-4o-mini","weight":3}},
+                                          {{"target":"anthropic/claude-3-5-haiku-latest","weight":1}}]}},
+              "safe":{{"targets":[{{"target":"openai/gpt-4o-mini"}}],"fallbacks":["anthropic/claude-3-5-haiku-latest"]}}}}}},
+            "providers":{{
+              "openai":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}","retries":0}}}},
+              "anthropic":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}","retries":0}}}}}}}}"#,
+        a.url(),
+        b.url()
+    );
+    let gw = start(&config).await;
+    let r = post_with(
+        &gw,
+        r#"{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-bf-model"], "gpt-4o");
+    assert_eq!(a.last_request().unwrap().body["model"], "gpt-4o");
+
+    let statuses = blast(
+        &gw,
+        r#"{"model":"chat-default","messages":[{"role":"user","content":"x"}]}"#,
+        400,
+        40,
+    )
+    .await;
+    assert!(statuses.iter().all(|s| *s == 200));
+    let to_openai = a.stats().requests - 1;
+    let share = to_openai as f64 / 400.0;
+    assert!((share - 0.75).abs() < 0.08, "{share}");
+
+    a.set_config(flaky(1.0, 503));
+    let r = post_with(
+        &gw,
+        r#"{"model":"safe","messages":[{"role":"user","content":"x"}]}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-bf-provider"], "anthropic");
+
+    let models: Value = client()
+        .get(format!("{}/v1/models", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["chat-default", "gpt-4o", "safe"]);
+    gw.stop().await;
+
+    // An alias naming an unconfigured provider is a start-up error.
+    let bad = r#"{"client":{"model_aliases":{"x":"groq/llama"}},"providers":{}}"#;
+    let e = load(bad, &[], Cli::default()).await.err().unwrap();
+    assert!(format!("{e:#}").contains("model alias 'x'"), "{e:#}");
+}
+
+#[tokio::test]
+async fn upstream_connections_are_kept_alive_and_pool_size_bounds_idle_ones() {
+    let up = mock(MockConfig {
+        latency: Duration::from_millis(20),
+        ..MockConfig::default()
+    })
+    .await;
+    let config = format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}"}}}}}}}}"#,
+        up.url()
+    );
+    // Sequential requests share one upstream connection.
+    let gw = start(&config).await;
+    blast(&gw, BODY, 30, 1).await;
+    assert_eq!(up.stats().connections, 1);
+    // Bursts of 16: a warm pool of 64 serves every burst after the first without new
+    // connections…
+    blast(&gw, BODY, 16 * 4, 16).await;
+    let big_pool = up.stats().connections;
+    assert!(big_pool <= 17, "{big_pool}");
+    gw.stop().await;
+
+    // …while -pool-size 2 keeps only two idle, so each burst reconnects.
+    up.reset_stats();
+    let cli = Cli {
+        pool_size: Some(2),
+        ..Cli::default()
+    };
+    let gw = start_with(&config, &[], cli).await;
+    blast(&gw, BODY, 16 * 4, 16).await;
+    let small_pool = up.stats().connections;
+    assert!(small_pool >= 16 + 3 * 12, "{small_pool}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn http2_upstreams_get_several_connections() {
+    let up = mock(MockConfig {
+        latency: Duration::from_millis(200),
+        ..MockConfig::default()
+    })
+    .await;
+    let config = format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],
+            "concurrency_and_buffer_size":{{"concurrency":300,"buffer_size":10}},
+            "network_config":{{"base_url":"{}","enforce_http2":true}}}}}}}}"#,
+        up.url()
+    );
+    let gw = start(&config).await;
+    let t = Instant::now();
+    let statuses = blast(&gw, BODY, 300, 300).await;
+    assert!(statuses.iter().all(|s| *s == 200));
+    // 300 slots over HTTP/2: three connections, so none carries more than 100 streams.
+    assert_eq!(up.stats().connections, 3);
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+    gw.stop().await;
+}
