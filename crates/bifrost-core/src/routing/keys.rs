@@ -12,7 +12,65 @@ pub struct KeySet {
     keys: Vec<Key>,
     /// Per key: cooling down until this many ms after `epoch` (0 = healthy).
     cool_until_ms: Vec<AtomicU64>,
+    /// The latest of those deadlines, 0 once it has passed: while no key cools down (the
+    /// common case) selection reads no clock.
+    any_cooling_until_ms: AtomicU64,
     epoch: Instant,
+    /// Precomputed draws for the common case (no exclusions, no key cooling down): one table
+    /// per model named in some key's `models`, and one for every other model.
+    tables: Vec<(String, DrawTable)>,
+    default_table: DrawTable,
+}
+
+/// The candidate keys of one model, as cumulative weights.
+#[derive(Debug, Default)]
+struct DrawTable {
+    /// `(cumulative weight scaled to the u32 range, key index)`; with all weights 0, every
+    /// entry has weight 1. Integer thresholds let a draw be one raw random u32.
+    entries: Vec<(u32, usize)>,
+}
+
+impl DrawTable {
+    fn build(keys: &[Key], model: &str) -> Self {
+        let candidates: Vec<usize> = (0..keys.len()).filter(|i| keys[*i].allows(model)).collect();
+        let all_zero = candidates.iter().all(|i| keys[*i].weight <= 0.0);
+        let weight = |i: usize| {
+            if all_zero {
+                1.0
+            } else {
+                keys[i].weight.max(0.0)
+            }
+        };
+        let total: f64 = candidates.iter().map(|i| weight(*i)).sum();
+        let mut cum = 0.0;
+        let mut entries: Vec<(u32, usize)> = candidates
+            .into_iter()
+            .filter(|i| weight(*i) > 0.0)
+            .map(|i| {
+                cum += weight(i);
+                ((cum / total * f64::from(u32::MAX)) as u32, i)
+            })
+            .collect();
+        if let Some(last) = entries.last_mut() {
+            last.0 = u32::MAX;
+        }
+        Self { entries }
+    }
+
+    fn draw(&self) -> Selection {
+        match self.entries.as_slice() {
+            [] => Selection::NoKey,
+            [(_, only)] => Selection::Key(*only),
+            entries => {
+                let r = fastrand::u32(..);
+                let i = entries
+                    .iter()
+                    .position(|(cum, _)| r < *cum)
+                    .unwrap_or(entries.len() - 1);
+                Selection::Key(entries[i].1)
+            }
+        }
+    }
 }
 
 /// The outcome of a selection.
@@ -28,10 +86,34 @@ pub enum Selection {
 impl KeySet {
     pub fn new(keys: Vec<Key>) -> Self {
         let cool_until_ms = keys.iter().map(|_| AtomicU64::new(0)).collect();
+        let mut named: Vec<&str> = keys
+            .iter()
+            .flat_map(|k| k.models.iter().map(String::as_str))
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        let tables = named
+            .iter()
+            .map(|m| ((*m).to_owned(), DrawTable::build(&keys, m)))
+            .collect();
+        // A model no key names is served by the keys that allow every model.
+        let default_table = DrawTable::build(
+            &keys
+                .iter()
+                .map(|k| Key {
+                    enabled: k.enabled && k.models.is_empty(),
+                    ..k.clone()
+                })
+                .collect::<Vec<_>>(),
+            "",
+        );
         Self {
             keys,
             cool_until_ms,
+            any_cooling_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            tables,
+            default_table,
         }
     }
 
@@ -52,6 +134,8 @@ impl KeySet {
         let until = self.now_ms() + period.as_millis() as u64;
         if let Some(c) = self.cool_until_ms.get(i) {
             c.fetch_max(until.max(1), Ordering::Relaxed);
+            self.any_cooling_until_ms
+                .fetch_max(until.max(1), Ordering::Relaxed);
         }
     }
 
@@ -71,14 +155,38 @@ impl KeySet {
         self.keys.iter().position(|k| k.name == name)
     }
 
-    /// Picks a key for `model`, skipping indexes in `excluded` and keys cooling down.
+    /// Picks a key for `model`, skipping indexes in `excluded` and keys cooling down. Without
+    /// exclusions or cooldowns this is one table lookup and one random draw.
     ///
     /// Keys are drawn with probability proportional to `weight`; when every candidate weighs
     /// 0 they are drawn uniformly (as in the original). Float weights are used directly, so a
     /// weight of 0.001 is small rather than, as in the original's ×100 truncation, never
     /// chosen.
     pub fn select(&self, model: &str, excluded: &[usize]) -> Selection {
-        let now = self.now_ms();
+        let any = self.any_cooling_until_ms.load(Ordering::Relaxed);
+        if any == 0 && excluded.is_empty() {
+            let table = self
+                .tables
+                .iter()
+                .find(|(m, _)| m == model)
+                .map_or(&self.default_table, |(_, t)| t);
+            return table.draw();
+        }
+        let now = if any == 0 {
+            0
+        } else {
+            let now = self.now_ms();
+            if now >= any {
+                // Every cooldown is over; later selections skip the clock again.
+                let _ = self.any_cooling_until_ms.compare_exchange(
+                    any,
+                    0,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+            }
+            now
+        };
         let mut soonest = u64::MAX;
         let mut candidate = |i: usize, k: &Key| {
             if !k.allows(model) || excluded.contains(&i) {
@@ -187,6 +295,41 @@ mod tests {
         assert!((4_500..5_500).contains(&a), "{a}");
         let mixed = KeySet::new(vec![key(0.0, &[]), key(1.0, &[])]);
         assert!((0..1000).all(|_| pick(&mixed, "m") == Some(1)));
+    }
+
+    #[test]
+    fn fast_and_slow_paths_agree_on_candidates_and_weights() {
+        fastrand::seed(5);
+        let set = KeySet::new(vec![
+            key(1.0, &["a"]),
+            key(3.0, &[]),
+            key(0.0, &["a", "b"]),
+            key(2.0, &["b"]),
+        ]);
+        let count = |model: &str, excluded: &[usize]| {
+            let mut n = [0usize; 4];
+            for _ in 0..20_000 {
+                if let Selection::Key(i) = set.select(model, excluded) {
+                    n[i] += 1;
+                }
+            }
+            n
+        };
+        // "a": keys 0 (w1) and 1 (w3, all models); key 2 weighs 0 so loses to positive weights.
+        let fast = count("a", &[]);
+        assert_eq!(fast[2] + fast[3], 0);
+        assert!((fast[1] as f64 / 20_000.0 - 0.75).abs() < 0.02, "{fast:?}");
+        // The slow path (an exclusion that removes nothing relevant) draws the same way.
+        let slow = count("a", &[3]);
+        assert!((slow[1] as f64 / 20_000.0 - 0.75).abs() < 0.02, "{slow:?}");
+        // An unnamed model only reaches keys that allow every model.
+        assert_eq!(count("zzz", &[]), [0, 20_000, 0, 0]);
+        // Only zero-weight candidates: uniform.
+        let set = KeySet::new(vec![key(0.0, &["c"]), key(0.0, &["c"])]);
+        let zeros = (0..10_000)
+            .filter(|_| set.select("c", &[]) == Selection::Key(0))
+            .count();
+        assert!((4_500..5_500).contains(&zeros), "{zeros}");
     }
 
     #[test]
