@@ -2,6 +2,7 @@
 //! (Parsing config.json, with its spellings and JSON paths, belongs to the server crate.)
 
 use crate::error::BifrostError;
+use crate::observe::{NoopObserver, Observer};
 use crate::routing::aliases::ModelAlias;
 use std::collections::HashMap;
 use std::fmt;
@@ -251,6 +252,8 @@ pub struct BifrostConfig {
     pub shutdown_timeout: Duration,
     /// Public model names mapped to weighted targets and fallbacks.
     pub aliases: HashMap<String, ModelAlias>,
+    /// Receives the engine's events (attempts, queue waits, retries, …), e.g. for metrics.
+    pub observer: Arc<dyn Observer>,
 }
 
 impl BifrostConfig {
@@ -261,6 +264,7 @@ impl BifrostConfig {
             drop_excess_requests: false,
             shutdown_timeout: Duration::from_secs(30),
             aliases: HashMap::new(),
+            observer: Arc::new(NoopObserver),
         }
     }
 }

@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod error;
+pub mod observe;
 pub mod providers;
 pub mod queue;
 pub mod retry;
@@ -33,10 +34,12 @@ pub use config::{
     KeyHealthConfig, NetworkConfig, ProviderConfig, Secret, StaticAccount,
 };
 pub use error::{Attempt, BifrostError, ErrorClass};
+pub use observe::{AttemptEvent, NoopObserver, Observer, StageTimes};
 pub use routing::aliases::{AliasTarget, ModelAlias};
 pub use schemas::{ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ModelInfo};
 
 use futures::{Stream, StreamExt};
+use observe::{StageClock, CHAT_COMPLETION, CHAT_COMPLETION_STREAM};
 use providers::{CallContext, ChunkStream, Provider};
 use queue::{Permit, ProviderQueue};
 use routing::keys::{KeySet, Selection};
@@ -69,6 +72,7 @@ struct Inner {
     idle: Notify,
     /// Streams whose consumer went away before the end.
     cancelled_streams: AtomicU64,
+    observer: Arc<dyn Observer>,
 }
 
 struct ProviderState {
@@ -94,6 +98,8 @@ pub struct RequestOptions {
     pub session_id: Option<String>,
     /// How long a session keeps its key (default 1 h).
     pub session_ttl: Option<Duration>,
+    /// Values of the configured custom metric labels, handed to the [`Observer`].
+    pub labels: Vec<String>,
 }
 
 const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
@@ -116,6 +122,17 @@ pub struct ResponseMeta {
     pub attempts: usize,
     /// Time spent waiting for a provider slot by the attempt that answered.
     pub queue_wait: Duration,
+    /// Time spent in upstream calls, over all attempts (to the first chunk, for streams).
+    pub upstream_time: Duration,
+    /// Time spent sleeping between retries.
+    pub backoff_time: Duration,
+}
+
+/// Time accounting of one request across its attempts.
+#[derive(Default)]
+struct Spent {
+    upstream: Duration,
+    backoff: Duration,
 }
 
 /// Where one attempt goes.
@@ -181,6 +198,7 @@ impl Bifrost {
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 cancelled_streams: AtomicU64::new(0),
+                observer: config.observer,
             }),
         };
         for (alias, def) in &engine.inner.aliases {
@@ -233,6 +251,26 @@ impl Bifrost {
             .providers
             .get(provider)
             .map(|p| p.queue.in_flight())
+    }
+
+    /// Requests waiting for a slot at `provider` right now.
+    pub fn queued(&self, provider: &str) -> Option<usize> {
+        self.inner.providers.get(provider).map(|p| p.queue.queued())
+    }
+
+    /// `(key name, cooling down)` for every key of `provider`.
+    pub fn key_states(&self, provider: &str) -> Vec<(String, bool)> {
+        self.inner
+            .providers
+            .get(provider)
+            .map_or_else(Vec::new, |p| {
+                p.keys
+                    .keys()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (k.name.clone(), p.keys.is_cooling(i)))
+                    .collect()
+            })
     }
 
     /// Streams whose consumer left before the stream ended.
@@ -354,6 +392,10 @@ impl Bifrost {
                     inner,
                     include_usage,
                     finished: false,
+                    usage_reported: false,
+                    provider: meta.provider.clone(),
+                    model: meta.model.clone(),
+                    labels: opts.labels.clone(),
                     _permit: permit,
                     guard,
                 },
@@ -513,13 +555,26 @@ impl Bifrost {
 
         let mut attempts = Vec::new();
         let mut errors: Vec<BifrostError> = Vec::new();
+        let mut spent = Spent::default();
         for (index, target) in targets.iter().enumerate() {
+            if index > 0 {
+                let from = &targets[index - 1].provider.name;
+                self.inner.observer.fallback(from, &target.provider.name);
+            }
             // Pins and sessions are about the primary target's keys.
-            let opts = if index == 0 { Some(opts) } else { None };
-            match self
-                .try_target(target, req, opts, mode, &mut attempts)
-                .await
-            {
+            let pin = if index == 0 { Some(opts) } else { None };
+            let attempt = self
+                .try_target(
+                    target,
+                    req,
+                    pin,
+                    &opts.labels,
+                    mode,
+                    &mut attempts,
+                    &mut spent,
+                )
+                .await;
+            match attempt {
                 Ok((out, key_id, queue_wait)) => {
                     let meta = ResponseMeta {
                         provider: target.provider.name.clone(),
@@ -528,6 +583,8 @@ impl Bifrost {
                         fallback_index: index,
                         attempts: attempts.len(),
                         queue_wait,
+                        upstream_time: spent.upstream,
+                        backoff_time: spent.backoff,
                     };
                     return Ok((out, meta));
                 }
@@ -622,45 +679,99 @@ impl Bifrost {
     }
 
     /// Attempts one target: queue, key, call; retries per the error class.
+    #[allow(clippy::too_many_arguments)]
     async fn try_target(
         &self,
         target: &Target<'_>,
         req: &ChatRequest,
         opts: Option<&RequestOptions>,
+        labels: &[String],
         mode: Mode,
         attempts: &mut Vec<Attempt>,
+        spent: &mut Spent,
     ) -> Result<(Output, Option<String>, Duration), BifrostError> {
         let p = target.provider;
         let net = &p.network;
+        let observer = &*self.inner.observer;
+        let request_type = match mode {
+            Mode::Unary => CHAT_COMPLETION,
+            Mode::Stream => CHAT_COMPLETION_STREAM,
+        };
         let keyless_key = Key::new("");
         let mut excluded: Vec<usize> = Vec::new();
         let mut retry = 0u32;
         loop {
+            let t = Instant::now();
             let key_index = self.choose_key(p, &target.model, &excluded, opts, retry == 0)?;
+            let key_selection = t.elapsed();
             let key = key_index.map_or(&keyless_key, |i| p.keys.get(i));
             let deadline = Instant::now() + net.request_timeout;
-            let (permit, queue_wait) = p
+            let (permit, queue_wait) = match p
                 .queue
                 .acquire(deadline, self.inner.drop_excess_requests)
-                .await?;
+                .await
+            {
+                Ok(acquired) => acquired,
+                Err(e) => {
+                    let reason = match e.class {
+                        ErrorClass::QueueFull => "queue_full",
+                        _ => "queue_timeout",
+                    };
+                    observer.dropped(&p.name, reason);
+                    return Err(e);
+                }
+            };
+            observer.queue_wait(&p.name, queue_wait);
 
+            let clock = StageClock::default();
             let cx = CallContext {
                 model: &target.model,
                 key,
+                clock: &clock,
             };
             let started = Instant::now();
             let mut permit = Some(permit);
             let result = match mode {
                 Mode::Unary => p.provider.chat(cx, req).await.map(Output::Unary),
                 Mode::Stream => match p.provider.chat_stream(cx, req).await {
-                    Ok(stream) => match (first_chunk(stream).await, permit.take()) {
-                        (Ok(s), Some(permit)) => Ok(Output::Stream(s, permit)),
-                        (Ok(_), None) => Err(BifrostError::internal("stream permit missing")),
-                        (Err(e), _) => Err(e),
-                    },
+                    Ok(stream) => {
+                        let t = Instant::now();
+                        let first = first_chunk(stream).await;
+                        // Waiting for the first chunk is part of the upstream exchange.
+                        clock.record(observe::Stage::Http, t.elapsed());
+                        match (first, permit.take()) {
+                            (Ok(s), Some(permit)) => Ok(Output::Stream(s, permit)),
+                            (Ok(_), None) => Err(BifrostError::internal("stream permit missing")),
+                            (Err(e), _) => Err(e),
+                        }
+                    }
                     Err(e) => Err(e),
                 },
             };
+            let latency = started.elapsed();
+            spent.upstream += latency;
+            observer.attempt(&AttemptEvent {
+                provider: &p.name,
+                model: &target.model,
+                request_type,
+                status: result.as_ref().map_or_else(|e| e.status, |_| 200),
+                error: result.as_ref().err().map(|e| e.class),
+                latency,
+                stages: clock.times(key_selection),
+                labels,
+            });
+            if let Ok(Output::Unary(body)) = &result {
+                if let Some(u) = &body.usage {
+                    observer.tokens(
+                        &p.name,
+                        &target.model,
+                        request_type,
+                        labels,
+                        u.prompt_tokens,
+                        u.completion_tokens,
+                    );
+                }
+            }
             attempts.push(Attempt {
                 provider: p.name.clone(),
                 model: target.model.clone(),
@@ -670,7 +781,7 @@ impl Bifrost {
                     .as_ref()
                     .err()
                     .map_or("success", |e| e.class.as_str()),
-                latency_ms: started.elapsed().as_millis() as u64,
+                latency_ms: latency.as_millis() as u64,
             });
             let err = match result {
                 Ok(out) => return Ok((out, key_index.map(|_| key.id.clone()), queue_wait)),
@@ -692,6 +803,7 @@ impl Bifrost {
             if let (Some(period), Some(i)) = (key_fault, key_index) {
                 if !err.is_bifrost_error {
                     p.keys.cool_down(i, period);
+                    observer.key_cooldown(&p.name, &key.name, err.class);
                     tracing::debug!(provider = %p.name, key = %key.name, ?period, "key cooling down");
                 }
                 excluded.push(i);
@@ -710,6 +822,7 @@ impl Bifrost {
                 return Err(err);
             }
             retry += 1;
+            observer.retry(&p.name, err.class);
             tracing::debug!(provider = %p.name, retry, error = %err, "retrying");
             // Another key can be tried at once; the same upstream gets time to recover.
             if !other_key {
@@ -720,6 +833,7 @@ impl Bifrost {
                     net.retry_backoff_max,
                 );
                 tokio::time::sleep(delay).await;
+                spent.backoff += delay;
             }
         }
     }
@@ -807,6 +921,10 @@ pub struct ChatStream {
     inner: ChunkStream,
     include_usage: bool,
     finished: bool,
+    usage_reported: bool,
+    provider: String,
+    model: String,
+    labels: Vec<String>,
     _permit: Permit,
     guard: InFlightGuard,
 }
@@ -817,6 +935,19 @@ impl Stream for ChatStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             let item = self.inner.as_mut().poll_next(cx);
+            if let Poll::Ready(Some(Ok(c))) = &item {
+                if let (Some(u), false) = (&c.usage, self.usage_reported) {
+                    self.usage_reported = true;
+                    self.guard.inner.observer.tokens(
+                        &self.provider,
+                        &self.model,
+                        CHAT_COMPLETION_STREAM,
+                        &self.labels,
+                        u.prompt_tokens,
+                        u.completion_tokens,
+                    );
+                }
+            }
             match item {
                 // Usage is always requested upstream; the client gets it only if it asked.
                 Poll::Ready(Some(Ok(c)))

@@ -4,6 +4,7 @@
 
 use crate::config::ConcurrencyAndBufferSize;
 use crate::error::BifrostError;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -13,6 +14,17 @@ pub struct ProviderQueue {
     concurrency: usize,
     in_flight: Arc<Semaphore>,
     waiting: Arc<Semaphore>,
+    /// Requests waiting right now (for the queue-depth gauge).
+    queued: AtomicUsize,
+}
+
+/// Counts a waiter while it exists, whichever way the wait ends.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A slot at the provider; the slot frees when this is dropped (end of the call, or of the
@@ -29,6 +41,7 @@ impl ProviderQueue {
             concurrency: limits.concurrency.max(1),
             in_flight: Arc::new(Semaphore::new(limits.concurrency.max(1))),
             waiting: Arc::new(Semaphore::new(limits.buffer_size)),
+            queued: AtomicUsize::new(0),
         }
     }
 
@@ -44,6 +57,8 @@ impl ProviderQueue {
             return Ok((Permit { _permit: p }, Duration::ZERO));
         }
         let start = Instant::now();
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let _queued = Queued(&self.queued);
         let timeout = || BifrostError::queue_timeout(&self.provider, start.elapsed());
         let deadline = tokio::time::Instant::from_std(deadline);
         let place = match self.waiting.clone().try_acquire_owned() {
@@ -74,6 +89,11 @@ impl ProviderQueue {
             .map_err(|_| BifrostError::shutting_down())?;
         drop(place);
         Ok((Permit { _permit: permit }, start.elapsed()))
+    }
+
+    /// Requests waiting for a slot right now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Requests in flight upstream right now.

@@ -3,6 +3,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod metrics;
+pub mod pprof;
 mod routes;
 
 use anyhow::Context as _;
@@ -31,6 +33,7 @@ pub struct Settings {
 pub struct AppState {
     pub engine: Bifrost,
     pub settings: Arc<Settings>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// A gateway ready to serve.
@@ -128,6 +131,15 @@ impl Gateway {
             }
         }
 
+        let mut labels: Vec<String> = Vec::new();
+        for l in cli.prometheus_labels.iter().chain(&file.prometheus_labels) {
+            let l = l.trim().to_ascii_lowercase().replace('-', "_");
+            if !l.is_empty() && !labels.contains(&l) {
+                labels.push(l);
+            }
+        }
+        let metrics = Arc::new(metrics::Metrics::new(&labels).map_err(|e| anyhow::anyhow!(e))?);
+
         let mut account = StaticAccount::new();
         for p in file.providers {
             account = account.with_provider(p.name, p.config, p.keys);
@@ -144,15 +156,9 @@ impl Gateway {
             .unwrap_or(false);
         engine_cfg.shutdown_timeout = DRAIN_TIMEOUT;
         engine_cfg.aliases = file.aliases.into_iter().collect();
+        engine_cfg.observer = metrics.clone();
         let engine = Bifrost::init(engine_cfg).map_err(|e| anyhow::anyhow!("{}", e.message))?;
 
-        let mut labels: Vec<String> = Vec::new();
-        for l in cli.prometheus_labels.iter().chain(&file.prometheus_labels) {
-            let l = l.trim().to_ascii_lowercase().replace('-', "_");
-            if !l.is_empty() && !labels.contains(&l) {
-                labels.push(l);
-            }
-        }
         Ok(Self {
             state: AppState {
                 engine,
@@ -162,6 +168,7 @@ impl Gateway {
                         .unwrap_or(DEFAULT_BODY_LIMIT),
                     prometheus_labels: labels,
                 }),
+                metrics,
             },
             source,
             warnings: file.warnings,

@@ -7,6 +7,7 @@ pub mod openai;
 
 use crate::config::{ApiFormat, Key, ProviderConfig};
 use crate::error::BifrostError;
+use crate::observe::StageClock;
 use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest};
 use futures::future::BoxFuture;
 use futures::Stream;
@@ -25,6 +26,8 @@ pub struct CallContext<'a> {
     /// The model as the upstream knows it (no `provider/` prefix).
     pub model: &'a str,
     pub key: &'a Key,
+    /// Where the provider records its stage timings.
+    pub clock: &'a StageClock,
 }
 
 pub trait Provider: Send + Sync {

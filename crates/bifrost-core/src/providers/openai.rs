@@ -4,12 +4,14 @@
 use super::http::{EventStream, Upstream};
 use super::{CallContext, ChunkStream, Provider};
 use crate::error::BifrostError;
+use crate::observe::Stage;
 use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest, StreamOptions};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde::Serialize;
 use std::sync::Arc;
+use std::time::Instant;
 
 pub struct OpenAi {
     upstream: Upstream,
@@ -93,10 +95,17 @@ impl Provider for OpenAi {
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
         Box::pin(async move {
+            let t = Instant::now();
             let body = wire_body(cx.model, req, false)?;
+            cx.clock.record(Stage::Marshaling, t.elapsed());
+            let t = Instant::now();
             let bytes = self.upstream.post_json(auth_headers(&cx), body).await?;
-            serde_json::from_slice(&bytes)
-                .map_err(|e| BifrostError::bad_upstream_response(&self.upstream.name, e))
+            cx.clock.record(Stage::Http, t.elapsed());
+            let t = Instant::now();
+            let parsed = serde_json::from_slice(&bytes)
+                .map_err(|e| BifrostError::bad_upstream_response(&self.upstream.name, e));
+            cx.clock.record(Stage::Parsing, t.elapsed());
+            parsed
         })
     }
 
@@ -106,8 +115,12 @@ impl Provider for OpenAi {
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
         Box::pin(async move {
+            let t = Instant::now();
             let body = wire_body(cx.model, req, true)?;
+            cx.clock.record(Stage::Marshaling, t.elapsed());
+            let t = Instant::now();
             let events = self.upstream.post_sse(auth_headers(&cx), body).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
             Ok(chunk_stream(&self.upstream.name, events))
         })
     }

@@ -1,31 +1,88 @@
 //! `POST /v1/chat/completions`, JSON and SSE.
 
-use super::{error_response, request_id, X_REQUEST_ID};
+use super::{error_response, request_id, Endpoint, MetricLabels, X_REQUEST_ID};
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bifrost_core::{BifrostError, ChatRequest, RequestOptions, ResponseMeta};
 use futures::StreamExt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub async fn chat_completions(
     State(st): State<AppState>,
+    Extension(MetricLabels(labels)): Extension<MetricLabels>,
+    Extension(Endpoint(endpoint)): Extension<Endpoint>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let start = Instant::now();
     let rid = request_id(&headers);
-    let mut resp = match handle(&st, &headers, body).await {
-        Ok(r) => r,
+    let rid_text = rid.to_str().unwrap_or("");
+    let mut resp = match handle(&st, &headers, labels, body).await {
+        Ok((resp, meta, stream)) => {
+            let elapsed = start.elapsed();
+            // What the gateway itself added: everything but upstream calls and retry sleeps.
+            let overhead = elapsed.saturating_sub(meta.upstream_time + meta.backoff_time);
+            st.metrics.overhead(&endpoint, stream, overhead);
+            tracing::info!(
+                request_id = rid_text,
+                provider = %meta.provider,
+                model = %meta.model,
+                status = 200,
+                stream,
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                overhead_us = overhead.as_micros() as u64,
+                prompt_tokens = meta.usage.map(|u| u.0),
+                completion_tokens = meta.usage.map(|u| u.1),
+                attempts = meta.attempts,
+                "request"
+            );
+            resp
+        }
         Err(e) => {
-            tracing::debug!(error = %e, "chat completion failed");
+            tracing::info!(
+                request_id = rid_text,
+                provider = e.provider.as_deref().unwrap_or(""),
+                model = e.model.as_deref().unwrap_or(""),
+                status = e.status,
+                code = e.code.as_deref().unwrap_or(""),
+                latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+                attempts = e.attempts.len().max(usize::from(!e.is_bifrost_error)),
+                error = %e.message,
+                "request failed"
+            );
             error_response(&e)
         }
     };
     resp.headers_mut().insert(X_REQUEST_ID.clone(), rid);
     resp
+}
+
+/// What the log line and metrics need about a successful answer.
+struct Answered {
+    provider: String,
+    model: String,
+    attempts: usize,
+    upstream_time: Duration,
+    backoff_time: Duration,
+    /// `(prompt, completion)` tokens, when known at this point (not for streams).
+    usage: Option<(u64, u64)>,
+}
+
+impl Answered {
+    fn new(meta: &ResponseMeta, usage: Option<(u64, u64)>) -> Self {
+        Self {
+            provider: meta.provider.clone(),
+            model: meta.model.clone(),
+            attempts: meta.attempts,
+            upstream_time: meta.upstream_time,
+            backoff_time: meta.backoff_time,
+            usage,
+        }
+    }
 }
 
 /// Routing options from `x-bf-api-key`, `x-bf-api-key-id`, `x-bf-session-id` and
@@ -52,14 +109,16 @@ fn options(headers: &HeaderMap) -> Result<RequestOptions, BifrostError> {
         key_name: text("x-bf-api-key"),
         session_id: text("x-bf-session-id"),
         session_ttl,
+        labels: Vec::new(),
     })
 }
 
 async fn handle(
     st: &AppState,
     headers: &HeaderMap,
+    labels: Vec<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, BifrostError> {
+) -> Result<(Response, Answered, bool), BifrostError> {
     let body = body.map_err(|rej| match rej {
         BytesRejection::FailedToBufferBody(ref inner)
             if matches!(
@@ -80,12 +139,13 @@ async fn handle(
     let req: ChatRequest = serde_json::from_slice(&body)
         .map_err(|e| BifrostError::invalid_request(format!("invalid JSON body: {e}")))?;
 
-    let opts = options(headers)?;
+    let mut opts = options(headers)?;
+    opts.labels = labels;
     if req.stream == Some(true) {
         let out = st.engine.chat_completion_stream_with(req, &opts).await?;
         let mut resp = sse_response(out.body);
         add_meta(resp.headers_mut(), &out.meta);
-        Ok(resp)
+        Ok((resp, Answered::new(&out.meta, None), true))
     } else {
         let out = st.engine.chat_completion_with(req, &opts).await?;
         let json = serde_json::to_vec(&out.body)
@@ -100,7 +160,12 @@ async fn handle(
         )
             .into_response();
         add_meta(resp.headers_mut(), &out.meta);
-        Ok(resp)
+        let usage = out
+            .body
+            .usage
+            .as_ref()
+            .map(|u| (u.prompt_tokens, u.completion_tokens));
+        Ok((resp, Answered::new(&out.meta, usage), false))
     }
 }
 

@@ -3,13 +3,16 @@
 mod chat;
 
 use crate::AppState;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::HttpBody;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bifrost_core::BifrostError;
 use serde_json::json;
+use std::time::Instant;
 
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_request_body_bytes;
@@ -18,10 +21,64 @@ pub fn router(state: AppState) -> Router {
         .route("/chat/completions", post(chat::chat_completions))
         .route("/v1/models", get(models))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// The custom metric label values of a request, computed once by [`track`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MetricLabels(pub Vec<String>);
+
+/// The route template a request matched (`other` for none), for metric labels.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint(pub String);
+
+/// Counts and times every HTTP exchange by route template, method and status.
+async fn track(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().clone();
+    let request_size = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let labels = st.metrics.label_values(|name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    req.extensions_mut().insert(MetricLabels(labels.clone()));
+    req.extensions_mut().insert(Endpoint(endpoint.clone()));
+    let resp = next.run(req).await;
+    st.metrics.http(
+        &endpoint,
+        method.as_str(),
+        resp.status().as_u16(),
+        start.elapsed(),
+        request_size,
+        resp.body().size_hint().exact(),
+        &labels,
+    );
+    resp
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        st.metrics.render(&st.engine),
+    )
+        .into_response()
 }
 
 pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

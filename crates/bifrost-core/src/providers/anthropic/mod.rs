@@ -11,12 +11,14 @@ pub mod stream;
 use super::http::{EventStream, Upstream};
 use super::{CallContext, ChunkStream, Provider};
 use crate::error::BifrostError;
+use crate::observe::Stage;
 use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The API version this translation is written against.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -36,6 +38,22 @@ pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>
     let body = request::to_anthropic(req, model, stream)?;
     serde_json::to_vec(&body)
         .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
+}
+
+/// [`wire_body`], recording translation and serialization as separate stages.
+fn timed_wire_body(
+    cx: &CallContext<'_>,
+    req: &ChatRequest,
+    stream: bool,
+) -> Result<Vec<u8>, BifrostError> {
+    let t = Instant::now();
+    let body = request::to_anthropic(req, cx.model, stream)?;
+    cx.clock.record(Stage::Formatting, t.elapsed());
+    let t = Instant::now();
+    let bytes = serde_json::to_vec(&body)
+        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")));
+    cx.clock.record(Stage::Marshaling, t.elapsed());
+    bytes
 }
 
 fn headers(cx: &CallContext<'_>) -> HeaderMap {
@@ -123,9 +141,14 @@ impl Provider for Anthropic {
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
         Box::pin(async move {
-            let body = wire_body(cx.model, req, false)?;
+            let body = timed_wire_body(&cx, req, false)?;
+            let t = Instant::now();
             let bytes = self.upstream.post_json(headers(&cx), body).await?;
-            response::from_anthropic(&self.upstream.name, &bytes)
+            cx.clock.record(Stage::Http, t.elapsed());
+            let t = Instant::now();
+            let out = response::from_anthropic(&self.upstream.name, &bytes);
+            cx.clock.record(Stage::Parsing, t.elapsed());
+            out
         })
     }
 
@@ -135,8 +158,10 @@ impl Provider for Anthropic {
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
         Box::pin(async move {
-            let body = wire_body(cx.model, req, true)?;
+            let body = timed_wire_body(&cx, req, true)?;
+            let t = Instant::now();
             let events = self.upstream.post_sse(headers(&cx), body).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
             Ok(chunk_stream(&self.upstream.name, events))
         })
     }

@@ -1,0 +1,545 @@
+//! Prometheus metrics: the seed's names (`bifrost_upstream_requests_total`,
+//! `bifrost_upstream_latency_seconds`, `http_requests_total`, a `queue_wait_time` histogram),
+//! the original's companions, the seed's stage table and the gateway overhead, encoded by the
+//! `prometheus` crate in text format 0.0.4.
+//!
+//! Cardinality is bounded: default labels come from configuration (providers, models, request
+//! types, statuses); each custom label (`-prometheus-labels`) keeps at most
+//! [`MAX_LABEL_VALUES`] distinct values, and a value longer than [`MAX_LABEL_LEN`] bytes, not
+//! printable ASCII, or beyond the cap is reported as `other`.
+
+use bifrost_core::observe::{AttemptEvent, Observer};
+use bifrost_core::{Bifrost, ErrorClass};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::collections::HashSet;
+use std::sync::RwLock;
+use std::time::Duration;
+
+pub const MAX_LABEL_VALUES: usize = 1000;
+pub const MAX_LABEL_LEN: usize = 128;
+pub const OVERFLOW_VALUE: &str = "other";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 90.0,
+];
+const HTTP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const SIZE_BUCKETS: &[f64] = &[1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+/// Fine enough to see microseconds: the seed's stage table is in µs.
+const MICRO_BUCKETS: &[f64] = &[
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.05,
+    0.1, 0.5, 1.0, 5.0, 10.0,
+];
+
+/// One custom label's distinct values seen so far.
+struct LabelCap {
+    name: String,
+    seen: RwLock<HashSet<String>>,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    custom: Vec<LabelCap>,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    http_request_size: HistogramVec,
+    http_response_size: HistogramVec,
+    upstream_requests: IntCounterVec,
+    upstream_latency: HistogramVec,
+    success: IntCounterVec,
+    errors: IntCounterVec,
+    input_tokens: IntCounterVec,
+    output_tokens: IntCounterVec,
+    retries: IntCounterVec,
+    fallbacks: IntCounterVec,
+    dropped: IntCounterVec,
+    key_cooldowns: IntCounterVec,
+    queue_wait: HistogramVec,
+    stage: HistogramVec,
+    overhead: HistogramVec,
+    label_overflow: IntCounterVec,
+    queue_depth: IntGaugeVec,
+    active: IntGaugeVec,
+    key_healthy: IntGaugeVec,
+}
+
+fn labels<'a>(fixed: &[&'static str], custom: &'a [String]) -> Vec<&'a str> {
+    fixed
+        .iter()
+        .copied()
+        .chain(custom.iter().map(String::as_str))
+        .collect()
+}
+
+impl Metrics {
+    /// `custom` are normalised custom label names (`team_id`); they must not collide with a
+    /// default label.
+    pub fn new(custom: &[String]) -> Result<Self, String> {
+        const RESERVED: &[&str] = &[
+            "endpoint",
+            "path",
+            "method",
+            "status",
+            "provider",
+            "model",
+            "is_success",
+            "status_code",
+            "error_class",
+            "stage",
+            "stream",
+            "reason",
+            "key_name",
+            "from_provider",
+            "to_provider",
+            "label",
+            "version",
+        ];
+        for c in custom {
+            if RESERVED.contains(&c.as_str()) {
+                return Err(format!(
+                    "custom Prometheus label {c:?} collides with a built-in label; rename it"
+                ));
+            }
+            if !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                || c.starts_with(|ch: char| ch.is_ascii_digit())
+            {
+                return Err(format!(
+                    "custom Prometheus label {c:?} is not a valid label name"
+                ));
+            }
+        }
+        let registry = Registry::new();
+        let r = &registry;
+        let with = |fixed: &[&'static str]| labels(fixed, custom);
+        let http_requests = counter(
+            r,
+            "http_requests_total",
+            "HTTP requests by route template, method and status.",
+            &with(&["endpoint", "path", "method", "status"]),
+        )?;
+        let upstream_requests = counter(
+            r,
+            "bifrost_upstream_requests_total",
+            "Upstream attempts by provider, model, request type and outcome.",
+            &with(&["provider", "model", "method", "status", "status_code"]),
+        )?;
+        let success = counter(
+            r,
+            "bifrost_success_requests_total",
+            "Successful upstream attempts.",
+            &with(&["provider", "model", "method"]),
+        )?;
+        let errors = counter(
+            r,
+            "bifrost_error_requests_total",
+            "Failed upstream attempts by status code and error class.",
+            &with(&["provider", "model", "method", "status_code", "error_class"]),
+        )?;
+        let input_tokens = counter(
+            r,
+            "bifrost_input_tokens_total",
+            "Prompt tokens reported by providers.",
+            &with(&["provider", "model", "method"]),
+        )?;
+        let output_tokens = counter(
+            r,
+            "bifrost_output_tokens_total",
+            "Completion tokens reported by providers.",
+            &with(&["provider", "model", "method"]),
+        )?;
+        let retries = counter(
+            r,
+            "bifrost_request_retries_total",
+            "Retries by provider and the error class that caused them.",
+            &["provider", "error_class"],
+        )?;
+        let fallbacks = counter(
+            r,
+            "bifrost_fallbacks_total",
+            "Requests handed from a failed target to the next.",
+            &["from_provider", "to_provider"],
+        )?;
+        let dropped = counter(
+            r,
+            "bifrost_dropped_requests_total",
+            "Requests refused by a provider queue (queue_full, queue_timeout).",
+            &["provider", "reason"],
+        )?;
+        let key_cooldowns = counter(
+            r,
+            "bifrost_key_rotation_events_total",
+            "Keys taken out of rotation after a failure that was the key's fault.",
+            &["provider", "key_name", "reason"],
+        )?;
+        let label_overflow = counter(
+            r,
+            "bifrost_metric_label_overflow_total",
+            "Custom label values folded into \"other\" (too long or beyond the cap).",
+            &["label"],
+        )?;
+        let http_duration = histogram(
+            r,
+            "http_request_duration_seconds",
+            "Time to response headers, by route template.",
+            &with(&["endpoint", "method", "status"]),
+            HTTP_BUCKETS,
+        )?;
+        let http_request_size = histogram(
+            r,
+            "http_request_size_bytes",
+            "Request body sizes.",
+            &with(&["endpoint", "method"]),
+            SIZE_BUCKETS,
+        )?;
+        let http_response_size = histogram(
+            r,
+            "http_response_size_bytes",
+            "Response body sizes (non-streaming responses).",
+            &with(&["endpoint", "method", "status"]),
+            SIZE_BUCKETS,
+        )?;
+        let upstream_latency = histogram(
+            r,
+            "bifrost_upstream_latency_seconds",
+            "Upstream attempt latency (to the first chunk, for streams).",
+            &with(&["provider", "model", "method", "is_success"]),
+            LATENCY_BUCKETS,
+        )?;
+        let queue_wait = histogram(
+            r,
+            "bifrost_queue_wait_time_seconds",
+            "Time requests waited for a provider slot.",
+            &["provider"],
+            MICRO_BUCKETS,
+        )?;
+        let stage = histogram(
+            r,
+            "bifrost_stage_duration_seconds",
+            "The seed's stages per upstream attempt: queue_wait, key_selection, \
+             message_formatting, json_marshaling, http_request, response_parsing.",
+            &["provider", "stage"],
+            MICRO_BUCKETS,
+        )?;
+        let overhead = histogram(
+            r,
+            "bifrost_gateway_overhead_seconds",
+            "Time in the gateway minus time waiting on upstreams and between retries.",
+            &["endpoint", "stream"],
+            MICRO_BUCKETS,
+        )?;
+        let queue_depth = gauge(
+            r,
+            "bifrost_queue_depth",
+            "Requests waiting for a provider slot.",
+            &["provider"],
+        )?;
+        let active = gauge(
+            r,
+            "bifrost_active_requests",
+            "Requests holding a provider slot (in flight upstream).",
+            &["provider"],
+        )?;
+        let key_healthy = gauge(
+            r,
+            "bifrost_provider_key_healthy",
+            "1 if the key is in rotation, 0 while it cools down.",
+            &["provider", "key_name"],
+        )?;
+        gauge(
+            r,
+            "bifrost_build_info",
+            "Build information; always 1.",
+            &["version"],
+        )?
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            registry,
+            custom: custom
+                .iter()
+                .map(|name| LabelCap {
+                    name: name.clone(),
+                    seen: RwLock::new(HashSet::new()),
+                })
+                .collect(),
+            http_requests,
+            http_duration,
+            http_request_size,
+            http_response_size,
+            upstream_requests,
+            upstream_latency,
+            success,
+            errors,
+            input_tokens,
+            output_tokens,
+            retries,
+            fallbacks,
+            dropped,
+            key_cooldowns,
+            queue_wait,
+            stage,
+            overhead,
+            label_overflow,
+            queue_depth,
+            active,
+            key_healthy,
+        })
+    }
+
+    pub fn custom_label_names(&self) -> impl Iterator<Item = &str> {
+        self.custom.iter().map(|c| c.name.as_str())
+    }
+
+    /// The values of the custom labels for a request, from `x-bf-prom-<name>` headers (with
+    /// `-` or `_`), capped as the module documentation says. Missing headers give "".
+    pub fn label_values(&self, header: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        self.custom
+            .iter()
+            .map(|cap| {
+                let dashed = format!("x-bf-prom-{}", cap.name.replace('_', "-"));
+                let under = format!("x-bf-prom-{}", cap.name);
+                let Some(v) = header(&dashed).or_else(|| header(&under)) else {
+                    return String::new();
+                };
+                self.cap_value(cap, v)
+            })
+            .collect()
+    }
+
+    fn cap_value(&self, cap: &LabelCap, v: String) -> String {
+        let printable = v.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if v.len() > MAX_LABEL_LEN || !printable {
+            self.label_overflow.with_label_values(&[&cap.name]).inc();
+            return OVERFLOW_VALUE.to_owned();
+        }
+        if cap.seen.read().is_ok_and(|s| s.contains(&v)) {
+            return v;
+        }
+        let Ok(mut seen) = cap.seen.write() else {
+            return OVERFLOW_VALUE.to_owned();
+        };
+        if seen.contains(&v) || seen.len() < MAX_LABEL_VALUES {
+            seen.insert(v.clone());
+            v
+        } else {
+            self.label_overflow.with_label_values(&[&cap.name]).inc();
+            OVERFLOW_VALUE.to_owned()
+        }
+    }
+
+    /// One finished HTTP exchange.
+    #[allow(clippy::too_many_arguments)]
+    pub fn http(
+        &self,
+        endpoint: &str,
+        method: &str,
+        status: u16,
+        duration: Duration,
+        request_size: Option<u64>,
+        response_size: Option<u64>,
+        custom: &[String],
+    ) {
+        let status = status.to_string();
+        let c = custom.iter().map(String::as_str);
+        let l: Vec<&str> = [endpoint, endpoint, method, status.as_str()]
+            .into_iter()
+            .chain(c.clone())
+            .collect();
+        self.http_requests.with_label_values(&l).inc();
+        let l: Vec<&str> = [endpoint, method, status.as_str()]
+            .into_iter()
+            .chain(c.clone())
+            .collect();
+        self.http_duration
+            .with_label_values(&l)
+            .observe(duration.as_secs_f64());
+        if let Some(size) = response_size {
+            self.http_response_size
+                .with_label_values(&l)
+                .observe(size as f64);
+        }
+        if let Some(size) = request_size {
+            let l: Vec<&str> = [endpoint, method].into_iter().chain(c).collect();
+            self.http_request_size
+                .with_label_values(&l)
+                .observe(size as f64);
+        }
+    }
+
+    /// Time in the gateway that was not spent waiting on an upstream.
+    pub fn overhead(&self, endpoint: &str, stream: bool, d: Duration) {
+        self.overhead
+            .with_label_values(&[endpoint, if stream { "true" } else { "false" }])
+            .observe(d.as_secs_f64());
+    }
+
+    /// The exposition, with the gauges read from the engine first.
+    pub fn render(&self, engine: &Bifrost) -> Vec<u8> {
+        for p in engine.providers() {
+            self.queue_depth
+                .with_label_values(&[p])
+                .set(engine.queued(p).unwrap_or(0) as i64);
+            self.active
+                .with_label_values(&[p])
+                .set(engine.in_flight(p).unwrap_or(0) as i64);
+            for (name, cooling) in engine.key_states(p) {
+                self.key_healthy
+                    .with_label_values(&[p.as_str(), name.as_str()])
+                    .set(i64::from(!cooling));
+            }
+        }
+        let mut out = Vec::with_capacity(16 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!("encoding metrics failed: {e}");
+        }
+        out
+    }
+}
+
+fn error_label(class: ErrorClass) -> &'static str {
+    class.as_str()
+}
+
+impl Observer for Metrics {
+    fn attempt(&self, ev: &AttemptEvent<'_>) {
+        let status = if ev.error.is_none() {
+            "success"
+        } else {
+            "error"
+        };
+        let code = ev.status.to_string();
+        let c = ev.labels.iter().map(String::as_str);
+        let l: Vec<&str> = [
+            ev.provider,
+            ev.model,
+            ev.request_type,
+            status,
+            code.as_str(),
+        ]
+        .into_iter()
+        .chain(c.clone())
+        .collect();
+        self.upstream_requests.with_label_values(&l).inc();
+        let is_success = if ev.error.is_none() { "true" } else { "false" };
+        let l: Vec<&str> = [ev.provider, ev.model, ev.request_type, is_success]
+            .into_iter()
+            .chain(c.clone())
+            .collect();
+        self.upstream_latency
+            .with_label_values(&l)
+            .observe(ev.latency.as_secs_f64());
+        match ev.error {
+            None => {
+                let l: Vec<&str> = [ev.provider, ev.model, ev.request_type]
+                    .into_iter()
+                    .chain(c)
+                    .collect();
+                self.success.with_label_values(&l).inc();
+            }
+            Some(class) => {
+                let l: Vec<&str> = [
+                    ev.provider,
+                    ev.model,
+                    ev.request_type,
+                    code.as_str(),
+                    error_label(class),
+                ]
+                .into_iter()
+                .chain(c)
+                .collect();
+                self.errors.with_label_values(&l).inc();
+            }
+        }
+        let s = &ev.stages;
+        for (stage, d) in [
+            ("key_selection", s.key_selection),
+            ("message_formatting", s.message_formatting),
+            ("json_marshaling", s.json_marshaling),
+            ("http_request", s.http_request),
+            ("response_parsing", s.response_parsing),
+        ] {
+            self.stage
+                .with_label_values(&[ev.provider, stage])
+                .observe(d.as_secs_f64());
+        }
+    }
+
+    fn queue_wait(&self, provider: &str, waited: Duration) {
+        let secs = waited.as_secs_f64();
+        self.queue_wait.with_label_values(&[provider]).observe(secs);
+        self.stage
+            .with_label_values(&[provider, "queue_wait"])
+            .observe(secs);
+    }
+
+    fn dropped(&self, provider: &str, reason: &'static str) {
+        self.dropped.with_label_values(&[provider, reason]).inc();
+    }
+
+    fn retry(&self, provider: &str, class: ErrorClass) {
+        self.retries
+            .with_label_values(&[provider, error_label(class)])
+            .inc();
+    }
+
+    fn fallback(&self, from: &str, to: &str) {
+        self.fallbacks.with_label_values(&[from, to]).inc();
+    }
+
+    fn key_cooldown(&self, provider: &str, key_name: &str, class: ErrorClass) {
+        self.key_cooldowns
+            .with_label_values(&[provider, key_name, error_label(class)])
+            .inc();
+    }
+
+    fn tokens(
+        &self,
+        provider: &str,
+        model: &str,
+        request_type: &'static str,
+        labels: &[String],
+        input: u64,
+        output: u64,
+    ) {
+        let l: Vec<&str> = [provider, model, request_type]
+            .into_iter()
+            .chain(labels.iter().map(String::as_str))
+            .collect();
+        self.input_tokens.with_label_values(&l).inc_by(input);
+        self.output_tokens.with_label_values(&l).inc_by(output);
+    }
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, String> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).map_err(|e| e.to_string())?;
+    r.register(Box::new(c.clone())).map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> Result<HistogramVec, String> {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    let h = HistogramVec::new(opts, labels).map_err(|e| e.to_string())?;
+    r.register(Box::new(h.clone())).map_err(|e| e.to_string())?;
+    Ok(h)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntGaugeVec, String> {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).map_err(|e| e.to_string())?;
+    r.register(Box::new(g.clone())).map_err(|e| e.to_string())?;
+    Ok(g)
+}
