@@ -51,6 +51,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 /// The engine. Cheap to clone; all clones share providers, queues and connection pools.
 #[derive(Clone)]
@@ -729,26 +730,68 @@ impl Bifrost {
                 key,
                 clock: &clock,
             };
+            // One span per upstream attempt, with GenAI semantic-convention attributes; its
+            // target is off unless trace export is on, so it costs nothing otherwise. Integers
+            // are recorded as i64: the exporter would turn unsigned ones into strings.
+            let span = tracing::info_span!(
+                target: "bifrost_otel",
+                "bifrost.attempt",
+                otel.name = %format_args!("chat {}", target.model),
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                gen_ai.operation.name = "chat",
+                gen_ai.provider.name = %p.name,
+                gen_ai.request.model = %target.model,
+                gen_ai.request.max_tokens = req.max_completion_tokens.or(req.max_tokens).map(i64::from),
+                gen_ai.request.temperature = req.temperature,
+                gen_ai.usage.input_tokens = tracing::field::Empty,
+                gen_ai.usage.output_tokens = tracing::field::Empty,
+                http.response.status_code = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+                bifrost.retry = i64::from(retry),
+                bifrost.key_name = %key.name,
+                bifrost.stream = matches!(mode, Mode::Stream),
+            );
             let started = Instant::now();
             let mut permit = Some(permit);
-            let result = match mode {
-                Mode::Unary => p.provider.chat(cx, req).await.map(Output::Unary),
-                Mode::Stream => match p.provider.chat_stream(cx, req).await {
-                    Ok(stream) => {
-                        let t = Instant::now();
-                        let first = first_chunk(stream).await;
-                        // Waiting for the first chunk is part of the upstream exchange.
-                        clock.record(observe::Stage::Http, t.elapsed());
-                        match (first, permit.take()) {
-                            (Ok(s), Some(permit)) => Ok(Output::Stream(s, permit)),
-                            (Ok(_), None) => Err(BifrostError::internal("stream permit missing")),
-                            (Err(e), _) => Err(e),
+            let call = async {
+                match mode {
+                    Mode::Unary => p.provider.chat(cx, req).await.map(Output::Unary),
+                    Mode::Stream => match p.provider.chat_stream(cx, req).await {
+                        Ok(stream) => {
+                            let t = Instant::now();
+                            let first = first_chunk(stream).await;
+                            // Waiting for the first chunk is part of the upstream exchange.
+                            clock.record(observe::Stage::Http, t.elapsed());
+                            match (first, permit.take()) {
+                                (Ok(s), Some(permit)) => Ok(Output::Stream(s, permit)),
+                                (Ok(_), None) => {
+                                    Err(BifrostError::internal("stream permit missing"))
+                                }
+                                (Err(e), _) => Err(e),
+                            }
                         }
-                    }
-                    Err(e) => Err(e),
-                },
+                        Err(e) => Err(e),
+                    },
+                }
             };
+            let result = call.instrument(span.clone()).await;
             let latency = started.elapsed();
+            match &result {
+                Ok(out) => {
+                    span.record("http.response.status_code", 200);
+                    if let Output::Unary(ChatCompletion { usage: Some(u), .. }) = out {
+                        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                        span.record("gen_ai.usage.input_tokens", int(u.prompt_tokens));
+                        span.record("gen_ai.usage.output_tokens", int(u.completion_tokens));
+                    }
+                }
+                Err(e) => {
+                    span.record("http.response.status_code", i64::from(e.status));
+                    span.record("error.type", e.class.as_str());
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
             spent.upstream += latency;
             observer.attempt(&AttemptEvent {
                 provider: &p.name,

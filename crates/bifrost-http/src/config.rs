@@ -1,6 +1,7 @@
 //! config.json: raw serde structs that accept the seed's spellings and the original's newer
 //! ones, validated into the engine's typed configuration. Every error names its JSON path.
 
+use crate::otel::{self, OtelConfig};
 use bifrost_core::schemas::Fallback;
 use bifrost_core::{
     providers, AliasTarget, ApiFormat, ConcurrencyAndBufferSize, CustomProviderConfig, Key,
@@ -57,10 +58,34 @@ struct RawConfig {
     vector_store: Option<IgnoredAny>,
     config_store: Option<IgnoredAny>,
     logs_store: Option<IgnoredAny>,
-    plugins: Option<IgnoredAny>,
+    plugins: Option<Vec<RawPlugin>>,
     websocket: Option<IgnoredAny>,
     kv_store: Option<IgnoredAny>,
     source_of_truth: Option<IgnoredAny>,
+}
+
+/// One `plugins` entry, as the original writes it. Only `otel` is implemented; its `config` is
+/// read by [`otel_plugin`], other plugins' is ignored.
+#[derive(Debug, Deserialize)]
+struct RawPlugin {
+    enabled: Option<bool>,
+    name: String,
+    #[serde(rename = "path")]
+    _path: Option<IgnoredAny>,
+    #[serde(rename = "version")]
+    _version: Option<IgnoredAny>,
+    config: Option<serde_json::Value>,
+}
+
+/// The `config` of the `otel` plugin.
+#[derive(Debug, Default, Deserialize)]
+struct RawOtel {
+    collector_url: Option<String>,
+    protocol: Option<String>,
+    service_name: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    trace_type: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,6 +201,12 @@ pub struct FileConfig {
     pub prometheus_labels: Vec<String>,
     pub max_request_body_bytes: Option<usize>,
     pub aliases: Vec<(String, ModelAlias)>,
+    /// OpenTelemetry trace export from an enabled `otel` plugin entry (the `OTEL_*` variables
+    /// fill what it leaves out).
+    pub otel: Option<OtelConfig>,
+    /// An `otel` plugin entry says `"enabled": false`: the `OTEL_*` variables must not turn
+    /// export on either.
+    pub otel_disabled: bool,
     /// Non-fatal findings (unknown keys, deprecated forms) to log at startup.
     pub warnings: Vec<String>,
 }
@@ -196,7 +227,6 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
     for (section, present) in [
         ("governance", raw.governance.is_some()),
         ("mcp", raw.mcp.is_some()),
-        ("plugins", raw.plugins.is_some()),
         ("vector_store", raw.vector_store.is_some()),
         ("config_store", raw.config_store.is_some()),
         ("logs_store", raw.logs_store.is_some()),
@@ -232,6 +262,37 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
         None => None,
     };
 
+    let mut otel = None;
+    let mut otel_disabled = false;
+    for (i, plugin) in raw.plugins.into_iter().flatten().enumerate() {
+        let path = format!("plugins[{i}]");
+        if plugin.name != "otel" {
+            warnings.push(format!(
+                "{path}: plugin {:?} is not supported by this version yet, ignored",
+                plugin.name
+            ));
+            continue;
+        }
+        match plugin.enabled {
+            Some(true) => {}
+            Some(false) => {
+                otel_disabled = true;
+                continue;
+            }
+            None => {
+                warnings.push(format!(
+                    "{path}.enabled: not set, so the otel plugin is off (set \"enabled\": true)"
+                ));
+                otel_disabled = true;
+                continue;
+            }
+        }
+        if otel.is_some() {
+            return Err(err(path, "a second enabled otel plugin; keep only one"));
+        }
+        otel = Some(otel_plugin(&path, plugin.config, env, &mut warnings)?);
+    }
+
     let mut providers = Vec::new();
     for (name, p) in raw.providers {
         providers.push(provider(&name, p, env, &mut warnings)?);
@@ -247,7 +308,105 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
         drop_excess_requests,
         prometheus_labels: raw.client.prometheus_labels.unwrap_or_default(),
         max_request_body_bytes,
+        otel,
+        otel_disabled,
         warnings,
+    })
+}
+
+/// An enabled `otel` plugin entry at `path`. Settings it leaves out come from the standard
+/// `OTEL_*` variables.
+fn otel_plugin(
+    path: &str,
+    config: Option<serde_json::Value>,
+    env: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<OtelConfig, ConfigError> {
+    let cpath = format!("{path}.config");
+    let raw: RawOtel = match config {
+        None | Some(serde_json::Value::Null) => RawOtel::default(),
+        Some(value) => {
+            let mut unknown = Vec::new();
+            let mut on_unknown = |p: serde_ignored::Path<'_>| unknown.push(p.to_string());
+            let tracked = serde_ignored::Deserializer::new(value, &mut on_unknown);
+            let raw = serde_path_to_error::deserialize(tracked).map_err(|e| {
+                let inner = e.path().to_string();
+                let at = if inner == "." {
+                    cpath.clone()
+                } else {
+                    format!("{cpath}.{inner}")
+                };
+                err(at, e.inner().to_string())
+            })?;
+            warnings.extend(
+                unknown
+                    .into_iter()
+                    .map(|p| format!("{cpath}.{p}: unknown setting, ignored")),
+            );
+            raw
+        }
+    };
+    match raw.protocol.as_deref().map(str::trim) {
+        None | Some("http" | "http/protobuf") => {}
+        Some(other) => {
+            return Err(err(
+                format!("{cpath}.protocol"),
+                format!(
+                    "{other:?} is not supported; only \"http\" (OTLP over HTTP with protobuf) \
+                     is, usually on port 4318"
+                ),
+            ))
+        }
+    }
+    match raw.trace_type.as_deref() {
+        None | Some("genai_extension") => {}
+        Some(other) => warnings.push(format!(
+            "{cpath}.trace_type: {other:?} is not supported; spans use the OpenTelemetry GenAI \
+             conventions (\"genai_extension\")"
+        )),
+    }
+    let endpoint = match raw.collector_url.as_deref().map(str::trim) {
+        Some(url) if !url.is_empty() => {
+            let upath = format!("{cpath}.collector_url");
+            otel::check_url(url, &upath)?;
+            otel::append_traces_path(url)
+        }
+        _ => {
+            let from_env = otel::env_endpoint(env)?.ok_or_else(|| {
+                err(
+                    format!("{cpath}.collector_url"),
+                    "required (e.g. \"http://localhost:4318\"), unless \
+                     OTEL_EXPORTER_OTLP_ENDPOINT is set",
+                )
+            })?;
+            if raw.protocol.is_none() {
+                otel::env_protocol(env)?;
+            }
+            from_env
+        }
+    };
+    let service_name = raw
+        .service_name
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| env("OTEL_SERVICE_NAME").filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| otel::DEFAULT_SERVICE_NAME.to_owned());
+    let mut headers = otel::env_headers(env);
+    for (name, value) in raw.headers {
+        let hpath = format!("{cpath}.headers.{name}");
+        if axum::http::HeaderName::try_from(name.as_str()).is_err() {
+            return Err(err(hpath, "not a valid HTTP header name"));
+        }
+        let value = resolve_env(&value, &hpath, env)?;
+        if axum::http::HeaderValue::try_from(value.as_str()).is_err() {
+            return Err(err(hpath, "not a valid HTTP header value"));
+        }
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
+        headers.push((name, value));
+    }
+    Ok(OtelConfig {
+        endpoint,
+        service_name,
+        headers,
     })
 }
 
@@ -692,5 +851,88 @@ mod tests {
         let names: Vec<&str> = found.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, vec!["openai", "anthropic"]);
         assert_eq!(found[1].keys[0].value.expose(), "a");
+    }
+
+    #[test]
+    fn the_otel_plugin_loads_and_other_plugins_warn() {
+        let c = parse(
+            r#"{"plugins":[
+                {"enabled":true,"name":"otel","config":{"collector_url":"http://collector:4318",
+                  "protocol":"http","service_name":"gw","trace_type":"genai_extension",
+                  "headers":{"authorization":"env.OTEL_TOKEN","x-team":"t1"}}},
+                {"enabled":true,"name":"semanticcache","config":{"ttl":5}}]}"#,
+            &env_of(&[
+                ("OTEL_TOKEN", "Bearer s3cret"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=env,x-env=1"),
+                ("OTEL_SERVICE_NAME", "ignored"),
+            ]),
+        )
+        .unwrap();
+        let o = c.otel.unwrap();
+        assert_eq!(o.endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(o.service_name, "gw");
+        let h: BTreeMap<_, _> = o.headers.into_iter().collect();
+        assert_eq!(h["authorization"], "Bearer s3cret");
+        assert_eq!(h["x-team"], "t1", "config.json wins over the environment");
+        assert_eq!(h["x-env"], "1");
+        assert!(!c.otel_disabled);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].starts_with("plugins[1]"), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn the_otel_plugin_rejects_grpc_and_bad_settings_by_path() {
+        let e = parse(
+            r#"{"plugins":[{"enabled":true,"name":"otel","config":{"collector_url":"http://c:4317","protocol":"grpc"}}]}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "plugins[0].config.protocol");
+        assert!(e.message.contains("only \"http\""), "{e}");
+        let e = parse(
+            r#"{"plugins":[{"enabled":false,"name":"x"},{"enabled":true,"name":"otel","config":{"collector_url":"c:4318"}}]}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "plugins[1].config.collector_url");
+        let e = parse(
+            r#"{"plugins":[{"enabled":true,"name":"otel","config":{"collector_url":"http://c","headers":{"k":7}}}]}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "plugins[0].config.headers.k");
+        let e = parse(
+            r#"{"plugins":[{"enabled":true,"name":"otel","config":{"collector_url":"http://c","headers":{"k":"env.NOPE"}}}]}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "plugins[0].config.headers.k");
+        assert!(e.message.contains("NOPE"), "{e}");
+        let e = parse(
+            r#"{"plugins":[{"enabled":true,"name":"otel","config":{}}]}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "plugins[0].config.collector_url");
+    }
+
+    #[test]
+    fn the_otel_plugin_falls_back_on_the_environment_or_stays_off() {
+        let c = parse(
+            r#"{"plugins":[{"enabled":true,"name":"otel","config":{"colour":"red"}}]}"#,
+            &env_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318")]),
+        )
+        .unwrap();
+        assert_eq!(c.otel.unwrap().endpoint, "http://env:4318/v1/traces");
+        assert!(c
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("plugins[0].config.colour")));
+        let c = parse(
+            r#"{"plugins":[{"enabled":false,"name":"otel","config":{"collector_url":"http://c"}}]}"#,
+            &env_of(&[]),
+        )
+        .unwrap();
+        assert!(c.otel.is_none() && c.otel_disabled);
     }
 }

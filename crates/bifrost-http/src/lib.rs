@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod otel;
 pub mod pprof;
 mod routes;
 
@@ -44,6 +45,9 @@ pub struct Gateway {
     pub warnings: Vec<String>,
     /// The in-process mock provider, when the configuration uses one.
     pub mock: Option<MockServer>,
+    /// OpenTelemetry trace export, from config.json's `otel` plugin or the `OTEL_*`
+    /// variables; [`otel::init`] installs it.
+    pub otel: Option<otel::OtelConfig>,
 }
 
 const DEFAULT_BODY_LIMIT: usize = 100 * 1024 * 1024;
@@ -105,6 +109,13 @@ impl Gateway {
                     source,
                 )
             }
+        };
+
+        // config.json's otel plugin wins; without one, the standard variables decide.
+        let otel = match file.otel.take() {
+            Some(o) => Some(o),
+            None if file.otel_disabled => None,
+            None => otel::OtelConfig::from_env(env).map_err(|e| anyhow::anyhow!("{e}"))?,
         };
 
         let mut mock = None;
@@ -173,6 +184,7 @@ impl Gateway {
             source,
             warnings: file.warnings,
             mock,
+            otel,
         })
     }
 

@@ -1,6 +1,7 @@
 //! `bifrost-http`: the gateway binary.
 
 use bifrost_http::cli::{self, CliError};
+use bifrost_http::otel::{self, Telemetry};
 use bifrost_http::Gateway;
 use std::process::ExitCode;
 
@@ -23,7 +24,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&cli.log_level, &cli.log_style);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -34,19 +34,38 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let mut telemetry = None;
+    let code = match runtime.block_on(run(cli, &mut telemetry)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("bifrost-http: {e:#}");
             ExitCode::FAILURE
         }
+    };
+    drop(runtime);
+    // Sends the spans still queued for export (bounded wait).
+    if let Some(Err(e)) = telemetry.map(Telemetry::shutdown) {
+        eprintln!("bifrost-http: {e:#}");
     }
+    code
 }
 
-async fn run(cli: cli::Cli) -> anyhow::Result<()> {
+async fn run(cli: cli::Cli, telemetry: &mut Option<Telemetry>) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok();
-    let gateway = Gateway::load(&cli, &env).await?;
+    // Logging starts once the configuration is read, since it also sets up the trace exporter
+    // the configuration describes; a configuration error is still logged (and printed).
+    let loaded = Gateway::load(&cli, &env).await;
+    let otel_config = loaded.as_ref().ok().and_then(|g| g.otel.as_ref());
+    *telemetry = Some(otel::init(&cli.log_level, &cli.log_style, otel_config)?);
+    let gateway = loaded?;
+    if let Some(o) = &gateway.otel {
+        tracing::info!(
+            endpoint = %o.endpoint,
+            service_name = %o.service_name,
+            "exporting traces over OTLP/HTTP"
+        );
+    }
     for w in &gateway.warnings {
         tracing::warn!("{w}");
     }
@@ -86,18 +105,5 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
-    }
-}
-
-fn init_tracing(level: &str, style: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if style == "pretty" {
-        builder.init();
-    } else {
-        builder.json().init();
     }
 }

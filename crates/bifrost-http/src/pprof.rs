@@ -89,19 +89,64 @@ async fn cpu_profile(RawQuery(query): RawQuery) -> Response {
     // Symbolizing is CPU-bound; the guard (still sampling) and the slot move along so the next
     // profile cannot start before this one is finished.
     let built = tokio::task::spawn_blocking(move || {
-        let report = guard.report().build();
+        let report = guard
+            .report()
+            .frames_post_processor(drop_sampler_frames)
+            .build();
         drop(guard);
         drop(slot);
-        let profile = report.map_err(|e| e.to_string())?.pprof();
-        let raw = pprof::protos::Message::write_to_bytes(&profile.map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-        gzip(&raw).map_err(|e| e.to_string())
+        let mut profile = report?.pprof()?;
+        // A sample caught entirely inside the sampler has no frames left: nothing to show.
+        profile.sample.retain(|s| !s.location_id.is_empty());
+        name_main_binary(&mut profile);
+        anyhow::Ok(gzip(&pprof::protos::Message::write_to_bytes(&profile)?)?)
     })
     .await;
     match built {
         Ok(Ok(body)) => profile_response(body),
-        Ok(Err(e)) => internal(format!("cannot build the CPU profile: {e}")),
+        Ok(Err(e)) => internal(format!("cannot build the CPU profile: {e:#}")),
         Err(e) => internal(format!("cannot build the CPU profile: {e}")),
+    }
+}
+
+/// Each sample starts inside the `SIGPROF` handler's own unwinder (pprof only drops the handler
+/// frame itself), which would take all the flat time; drop those leaf frames.
+fn drop_sampler_frames(frames: &mut pprof::Frames) {
+    let is_sampler = |s: &pprof::Symbol| {
+        let name = s.name();
+        [
+            "backtrace::backtrace::",
+            "<pprof::backtrace::",
+            "pprof::profiler::",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+    };
+    let own = frames
+        .frames
+        .iter()
+        .take_while(|f| !f.is_empty() && f.iter().all(is_sampler))
+        .count();
+    frames.frames.drain(..own);
+}
+
+/// pprof-rs writes no mapping, so `go tool pprof` warns "Main binary filename not available";
+/// name this executable, marked symbolized, as the one mapping.
+fn name_main_binary(profile: &mut pprof::protos::Profile) {
+    let exe = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut mapping = pprof::protos::Mapping::new();
+    mapping.id = 1;
+    mapping.memory_limit = u64::MAX;
+    mapping.filename = profile.string_table.len() as i64;
+    mapping.has_functions = true;
+    mapping.has_filenames = true;
+    mapping.has_line_numbers = true;
+    profile.string_table.push(exe);
+    profile.mapping.push(mapping);
+    for l in &mut profile.location {
+        l.mapping_id = 1;
     }
 }
 
@@ -110,10 +155,9 @@ fn parse_seconds(query: Option<&str>) -> Result<u64, String> {
     let value = query
         .unwrap_or("")
         .split('&')
-        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-        .filter(|(k, _)| *k == "seconds")
-        .map(|(_, v)| v)
-        .last();
+        .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+        .rfind(|(k, _)| *k == "seconds")
+        .map(|(_, v)| v);
     let Some(value) = value else {
         return Ok(DEFAULT_SECONDS);
     };
@@ -139,20 +183,57 @@ async fn heap_profile() -> Response {
              in through JEMALLOC_SYS_WITH_MALLOC_CONF in .cargo/config.toml)",
         );
     };
-    let ctl = ctl.clone().lock_owned().await;
+    let mut ctl = ctl.clone().lock_owned().await;
     if !ctl.activated() {
         return not_implemented(
             "heap profiling is off: jemalloc sampling is inactive (prof_active:false)",
         );
     }
     // Dumping writes a temporary file and symbolizes: blocking work.
-    let mut ctl = ctl;
-    match tokio::task::spawn_blocking(move || ctl.dump_pprof()).await {
-        // `dump_pprof` returns the profile already gzipped.
+    match tokio::task::spawn_blocking(move || finish_heap_profile(&ctl.dump_pprof()?)).await {
         Ok(Ok(body)) => profile_response(body),
         Ok(Err(e)) => internal(format!("cannot dump the heap profile: {e:#}")),
         Err(e) => internal(format!("cannot dump the heap profile: {e}")),
     }
+}
+
+/// Allocator frames (jemalloc's sampler and entry points, also the static ones that tail calls
+/// leave as the outermost, and the Rust allocation shims) at the leaf of every heap sample;
+/// `go tool pprof` drops the outermost frame fully matching this and everything beneath it.
+#[cfg(not(target_env = "msvc"))]
+const HEAP_DROP_FRAMES: &str =
+    "_rjem_.*|prof_.*|imalloc.*|ialloc.*|irallocx.*|do_rallocx|\
+     (__rustc::)?__rust_(alloc|alloc_zeroed|realloc)|__rdl_.*|<tikv_jemallocator::Jemalloc as core::alloc::global::GlobalAlloc>::.*|\
+     alloc::alloc::.*|<alloc::alloc::Global as core::alloc::Allocator>::.*";
+
+/// `jemalloc_pprof` returns the profile gzipped and symbolized, but marks only some mappings
+/// so: `go tool pprof` then re-symbolizes from the binary on disk when it finds it (as with
+/// `localhost`), and its DWARF reader loses most Rust names. Marks them all; sets `drop_frames`.
+#[cfg(not(target_env = "msvc"))]
+fn finish_heap_profile(gz: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use pprof::protos::Message as _;
+    use std::io::Read as _;
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(gz).read_to_end(&mut raw)?;
+    let mut profile = pprof::protos::Profile::parse_from_bytes(&raw)?;
+    // One mapping per ELF segment, which `go tool pprof` merges by file: mark them by file.
+    let symbolized: std::collections::HashSet<i64> = profile
+        .location
+        .iter()
+        .filter(|l| !l.line.is_empty())
+        .filter_map(|l| profile.mapping.iter().find(|m| m.id == l.mapping_id))
+        .map(|m| m.filename)
+        .collect();
+    for m in &mut profile.mapping {
+        if symbolized.contains(&m.filename) {
+            m.has_functions = true;
+            m.has_filenames = true;
+            m.has_line_numbers = true;
+        }
+    }
+    profile.drop_frames = i64::try_from(profile.string_table.len())?;
+    profile.string_table.push(HEAP_DROP_FRAMES.to_owned());
+    Ok(gzip(&profile.write_to_bytes()?)?)
 }
 
 #[cfg(target_env = "msvc")]

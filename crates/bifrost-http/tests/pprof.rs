@@ -57,7 +57,7 @@ fn function_names(p: &Profile) -> Vec<&str> {
 fn sample_types(p: &Profile) -> Vec<&str> {
     p.sample_type
         .iter()
-        .map(|t| p.string_table[t.type_ as usize].as_str())
+        .map(|t| p.string_table[t.ty as usize].as_str())
         .collect()
 }
 
@@ -122,6 +122,7 @@ async fn cpu_profile_has_named_samples_and_runs_one_at_a_time() {
     assert!(!profile.sample.is_empty(), "no samples");
     assert_eq!(sample_types(&profile), ["samples", "cpu"]);
     assert_eq!(profile.period, 10_000_000, "100 Hz");
+    assert!(profile.mapping[0].has_functions, "marked symbolized");
     let names = function_names(&profile);
     assert!(
         names.iter().any(|n| n.contains("burn_cpu")),
@@ -129,6 +130,24 @@ async fn cpu_profile_has_named_samples_and_runs_one_at_a_time() {
         names.len(),
         &names[..names.len().min(20)]
     );
+
+    // The sampler's own unwinding frames are gone from the leaves.
+    for s in &profile.sample {
+        let leaf = profile
+            .location
+            .iter()
+            .find(|l| l.id == s.location_id[0])
+            .unwrap();
+        for line in &leaf.line {
+            let f = profile
+                .function
+                .iter()
+                .find(|f| f.id == line.function_id)
+                .unwrap();
+            let name = &profile.string_table[f.name as usize];
+            assert!(!name.starts_with("backtrace::backtrace::"), "leaf {name}");
+        }
+    }
 
     // The slot is free again.
     let resp = client
@@ -179,8 +198,14 @@ fn retain_heap() -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heap_profile_is_active_and_symbolized() {
     // The options baked in by .cargo/config.toml took effect.
-    assert!(tikv_jemalloc_ctl::opt::prof::read().unwrap(), "opt.prof");
-    assert_eq!(tikv_jemalloc_ctl::opt::lg_prof_sample::read().unwrap(), 19);
+    assert!(
+        tikv_jemalloc_ctl::profiling::prof::read().unwrap(),
+        "opt.prof"
+    );
+    assert_eq!(
+        tikv_jemalloc_ctl::profiling::lg_prof_sample::read().unwrap(),
+        19
+    );
     assert!(bifrost_http::pprof::heap_profiling_active());
 
     let retained = retain_heap();
@@ -192,6 +217,11 @@ async fn heap_profile_is_active_and_symbolized() {
     drop(std::hint::black_box(retained));
 
     assert_eq!(sample_types(&profile), ["inuse_space"]);
+    let drop_frames = &profile.string_table[profile.drop_frames as usize];
+    assert!(drop_frames.contains("_rjem_"), "{drop_frames:?}");
+    // Marked symbolized, so `go tool pprof` keeps these names rather than re-reading the binary.
+    let main = &profile.mapping[0];
+    assert!(main.has_functions && main.has_filenames && main.has_line_numbers);
     assert!(!profile.sample.is_empty(), "no samples");
     let total: i64 = profile.sample.iter().map(|s| s.value[0]).sum();
     assert!(total >= 32 << 20, "in-use bytes {total} < 32 MiB");
@@ -201,6 +231,52 @@ async fn heap_profile_is_active_and_symbolized() {
         "no retain_heap among {} functions: {:?}",
         names.len(),
         &names[..names.len().min(20)]
+    );
+}
+
+/// Re-runs [`heap_disarmed_child`] in a child process whose jemalloc starts with sampling off,
+/// as `_RJEM_MALLOC_CONF=prof_active:false` does for the gateway.
+#[test]
+fn a_disarmed_heap_profiler_answers_501() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "heap_disarmed_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("_RJEM_MALLOC_CONF", "prof_active:false")
+        .env("PPROF_TEST_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
+#[tokio::test]
+async fn heap_disarmed_child() {
+    if std::env::var_os("PPROF_TEST_CHILD").is_none() {
+        return;
+    }
+    assert!(!bifrost_http::pprof::heap_profiling_active());
+    let url = serve().await;
+    let resp = reqwest::get(format!("{url}/debug/pprof/heap"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 501);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "profiling_unavailable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("prof_active:false"),
+        "{body}"
     );
 }
 

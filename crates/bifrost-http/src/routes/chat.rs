@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bifrost_core::{BifrostError, ChatRequest, RequestOptions, ResponseMeta};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 pub async fn chat_completions(
     State(st): State<AppState>,
@@ -21,7 +22,36 @@ pub async fn chat_completions(
     let start = Instant::now();
     let rid = request_id(&headers);
     let rid_text = rid.to_str().unwrap_or("");
-    let mut resp = match handle(&st, &headers, labels, body).await {
+    // The request's trace span; attempts are its children (see the engine).
+    let span = tracing::info_span!(
+        target: "bifrost_otel",
+        "bifrost.request",
+        otel.name = %format_args!("POST {endpoint}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = "POST",
+        http.route = %endpoint,
+        http.response.status_code = tracing::field::Empty,
+        bifrost.request_id = rid_text,
+        gen_ai.provider.name = tracing::field::Empty,
+        gen_ai.response.model = tracing::field::Empty,
+    );
+    crate::otel::set_parent(&span, &headers);
+    let outcome = handle(&st, &headers, labels, body)
+        .instrument(span.clone())
+        .await;
+    match &outcome {
+        Ok((_, meta, _)) => {
+            span.record("http.response.status_code", 200);
+            span.record("gen_ai.provider.name", meta.provider.as_str());
+            span.record("gen_ai.response.model", meta.model.as_str());
+        }
+        Err(e) => {
+            span.record("http.response.status_code", i64::from(e.status));
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+    let mut resp = match outcome {
         Ok((resp, meta, stream)) => {
             let elapsed = start.elapsed();
             // What the gateway itself added: everything but upstream calls and retry sleeps.

@@ -26,6 +26,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(limit))
+        // Profiles take seconds by design: kept out of the request metrics.
+        .merge(crate::pprof::router())
         .with_state(state)
 }
 

@@ -270,9 +270,11 @@ mod tests {
     #[test]
     fn headers_carry_version_and_a_sensitive_key_only_when_set() {
         let key = Key::new("sk-ant-test");
+        let clock = crate::observe::StageClock::default();
         let h = headers(&CallContext {
             model: "claude",
             key: &key,
+            clock: &clock,
         });
         assert_eq!(h["anthropic-version"], "2023-06-01");
         assert_eq!(h["x-api-key"], "sk-ant-test");
@@ -282,6 +284,7 @@ mod tests {
         let h = headers(&CallContext {
             model: "claude",
             key: &empty,
+            clock: &clock,
         });
         assert!(h.get("x-api-key").is_none());
         assert!(h.get("authorization").is_none());

@@ -1,0 +1,702 @@
+//! `bifrost-bench`: black-box benchmarks of the gateway (run it through `bench/run.sh`).
+//!
+//! Method: for each scenario the same open-loop load (oha at a fixed rate with latency
+//! correction) goes (a) straight at the mock provider, (b) through the gateway, and (c) through
+//! nginx as a plain reverse proxy when nginx is installed; overhead = gateway − direct per
+//! percentile. The mock and the load generator share CPU 0, the gateway (or nginx) has CPU 1 to
+//! itself with one worker thread, so the two paths differ only by the proxy. The gateway's peak
+//! RSS and CPU come from /proc, its stage timings from its own /metrics.
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MOCK_PORT: u16 = 19090;
+const GATEWAY_PORT: u16 = 18080;
+const NGINX_PORT: u16 = 18081;
+
+struct Options {
+    bin_dir: PathBuf,
+    duration: u64,
+    warmup: u64,
+    scenarios: Vec<String>,
+    out: Option<PathBuf>,
+    /// Another OpenAI-compatible gateway to measure instead of ours (its own upstream config
+    /// must point at the mock on MOCK_PORT).
+    target_url: Option<String>,
+}
+
+#[derive(Clone)]
+struct Scenario {
+    name: &'static str,
+    what: &'static str,
+    rate: Option<u32>,
+    connections: u32,
+    mock_latency_ms: u64,
+    stream: bool,
+    /// OpenAI request through the gateway, Anthropic format upstream.
+    anthropic: bool,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let s = |name, what, rate, connections, mock_latency_ms| Scenario {
+        name,
+        what,
+        rate,
+        connections,
+        mock_latency_ms,
+        stream: false,
+        anthropic: false,
+    };
+    vec![
+        s("rate-1k", "1,000 RPS, mock 0 ms", Some(1000), 64, 0),
+        s("rate-5k", "5,000 RPS, mock 0 ms", Some(5000), 128, 0),
+        s(
+            "slow-5k",
+            "5,000 RPS, mock 1 s (≈5,000 in flight)",
+            Some(5000),
+            7000,
+            1000,
+        ),
+        s(
+            "saturation",
+            "max throughput, 64 connections, mock 0 ms",
+            None,
+            64,
+            0,
+        ),
+        Scenario {
+            stream: true,
+            ..s(
+                "stream-1k",
+                "streaming, 1,000 RPS, mock 0 ms, 5 chunks",
+                Some(1000),
+                64,
+                0,
+            )
+        },
+        Scenario {
+            anthropic: true,
+            ..s(
+                "anthropic-1k",
+                "OpenAI request → Anthropic upstream, 1,000 RPS",
+                Some(1000),
+                64,
+                0,
+            )
+        },
+    ]
+}
+
+/// One oha run's figures.
+#[derive(Debug, Default, Clone)]
+struct Run {
+    rps: f64,
+    success: f64,
+    non_2xx: u64,
+    /// p50, p90, p99, p99.9 in seconds (first byte for streams, else whole response).
+    pct: [f64; 4],
+    /// Whole-response percentiles for streams.
+    total_pct: [f64; 4],
+    peak_rss_kb: u64,
+    cpu_cores: f64,
+}
+
+fn main() -> Result<()> {
+    let opts = parse_args()?;
+    let mut report = String::new();
+    writeln!(report, "{}", machine_description())?;
+    let nginx = which("nginx");
+    let run_all = opts.scenarios.iter().any(|s| s == "all");
+    for sc in scenarios() {
+        if !run_all && !opts.scenarios.iter().any(|s| s == sc.name) {
+            continue;
+        }
+        eprintln!("== {} ({})", sc.name, sc.what);
+        let section = run_scenario(&opts, &sc, nginx.as_deref())
+            .with_context(|| format!("scenario {}", sc.name))?;
+        report.push_str(&section);
+        eprintln!("{section}");
+    }
+    if run_all || opts.scenarios.iter().any(|s| s == "idle") {
+        let idle = idle(&opts)?;
+        report.push_str(&idle);
+        eprintln!("{idle}");
+    }
+    println!("{report}");
+    if let Some(out) = &opts.out {
+        std::fs::write(out, &report).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
+
+fn parse_args() -> Result<Options> {
+    let mut o = Options {
+        bin_dir: PathBuf::from("target/release"),
+        duration: 30,
+        warmup: 5,
+        scenarios: vec!["all".into()],
+        out: None,
+        target_url: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().context(format!("{a} needs a value"));
+        match a.as_str() {
+            "--bin-dir" => o.bin_dir = PathBuf::from(val()?),
+            "--duration" => o.duration = val()?.parse()?,
+            "--warmup" => o.warmup = val()?.parse()?,
+            "--scenarios" => o.scenarios = val()?.split(',').map(str::to_owned).collect(),
+            "--out" => o.out = Some(PathBuf::from(val()?)),
+            "--target-url" => o.target_url = Some(val()?),
+            "-h" | "--help" => {
+                println!(
+                    "bifrost-bench [--duration S] [--warmup S] [--scenarios all|{}|idle,…] \
+                     [--out FILE] [--target-url URL] [--bin-dir DIR]",
+                    scenarios()
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join("|")
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(o)
+}
+
+fn which(bin: &str) -> Option<String> {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .output()
+        .ok()?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!path.is_empty()).then_some(path)
+}
+
+fn machine_description() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(str::to_owned))
+        .unwrap_or_default();
+    format!(
+        "Machine: {cpu}, {cores} cores, {mem}, Linux {}. Load generator (oha) and mock on CPU 0; \
+         gateway / nginx on CPU 1 with one worker.\n",
+        kernel.trim()
+    )
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(cpu: u32, bin: &str, args: &[String], env: &[(&str, &str)]) -> Result<Proc> {
+    let mut cmd = Command::new("taskset");
+    cmd.arg("-c").arg(cpu.to_string()).arg(bin).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {bin}"))?;
+    Ok(Proc(child))
+}
+
+fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let status = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+fn wait_ready(port: u16, path: &str) -> Result<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        if matches!(http_get(port, path), Ok((s, _)) if s < 500 && s > 0) {
+            return Ok(t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    bail!("nothing answered on port {port}")
+}
+
+fn start_mock(opts: &Options, latency_ms: u64) -> Result<Proc> {
+    let bin = opts.bin_dir.join("bifrost-mock");
+    let p = spawn(
+        0,
+        &bin.to_string_lossy(),
+        &[
+            "-port".into(),
+            MOCK_PORT.to_string(),
+            "-latency-ms".into(),
+            latency_ms.to_string(),
+            "-no-auth".into(),
+        ],
+        &[],
+    )?;
+    wait_ready(MOCK_PORT, "/health")?;
+    Ok(p)
+}
+
+fn gateway_config(upstream: &str) -> String {
+    format!(
+        r#"{{"providers":{{
+          "openai":{{"keys":[{{"value":"sk-bench"}}],
+            "concurrency_and_buffer_size":{{"concurrency":10000,"buffer_size":10000}},
+            "network_config":{{"base_url":"{upstream}","timeout":30000,"max_conns_per_host":10000}}}},
+          "anthropic":{{"keys":[{{"value":"sk-bench"}}],
+            "concurrency_and_buffer_size":{{"concurrency":10000,"buffer_size":10000}},
+            "network_config":{{"base_url":"{upstream}","timeout":30000,"max_conns_per_host":10000}}}}}},
+          "initial_pool_size":10000}}"#
+    )
+}
+
+fn start_gateway(opts: &Options) -> Result<Proc> {
+    let dir = std::env::temp_dir().join("bifrost-bench");
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        gateway_config(&format!("http://127.0.0.1:{MOCK_PORT}")),
+    )?;
+    let bin = opts.bin_dir.join("bifrost-http");
+    let p = spawn(
+        1,
+        &bin.to_string_lossy(),
+        &[
+            "-config".into(),
+            config.to_string_lossy().into_owned(),
+            "-port".into(),
+            GATEWAY_PORT.to_string(),
+            "-log-level".into(),
+            "warn".into(),
+        ],
+        &[("TOKIO_WORKER_THREADS", "1")],
+    )?;
+    wait_ready(GATEWAY_PORT, "/health")?;
+    Ok(p)
+}
+
+fn start_nginx(nginx: &str) -> Result<(Proc, PathBuf)> {
+    let dir = std::env::temp_dir().join("bifrost-bench-nginx");
+    std::fs::create_dir_all(&dir)?;
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log warn;\n\
+             events {{ worker_connections 20000; }}\n\
+             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
+               upstream mock {{ server 127.0.0.1:{MOCK_PORT}; keepalive 1024; }}\n\
+               server {{ listen 127.0.0.1:{NGINX_PORT}; keepalive_requests 1000000;\n\
+                 location / {{ proxy_pass http://mock; proxy_http_version 1.1;\n\
+                   proxy_set_header Connection \"\"; proxy_buffering off; }} }} }}\n",
+            d = dir.display()
+        ),
+    )?;
+    let p = spawn(
+        1,
+        nginx,
+        &["-c".into(), conf.to_string_lossy().into_owned()],
+        &[],
+    )?;
+    wait_ready(NGINX_PORT, "/health")?;
+    Ok((p, dir))
+}
+
+/// Reads a process's CPU time (user + system, in seconds) and peak RSS (kB) from /proc.
+fn proc_stats(pid: u32) -> (f64, u64) {
+    let ticks = 100.0; // USER_HZ on Linux.
+    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / ticks)
+        })
+        .unwrap_or(0.0);
+    let hwm = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0);
+    (cpu, hwm)
+}
+
+fn oha(url: &str, body: &str, sc: &Scenario, seconds: u64) -> Result<Value> {
+    let mut cmd = Command::new("taskset");
+    cmd.args([
+        "-c",
+        "0",
+        "oha",
+        "--no-tui",
+        "--output-format",
+        "json",
+        "-w",
+    ])
+    .args([
+        "-z",
+        &format!("{seconds}s"),
+        "-c",
+        &sc.connections.to_string(),
+    ])
+    .args([
+        "-m",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        body,
+    ]);
+    if let Some(rate) = sc.rate {
+        cmd.args(["-q", &rate.to_string(), "--latency-correction"]);
+    }
+    let out = cmd
+        .arg(url)
+        .output()
+        .context("running oha (bench/run.sh installs it)")?;
+    if !out.status.success() {
+        bail!("oha failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).context("parsing oha's JSON output")
+}
+
+fn figures(v: &Value, stream: bool) -> Run {
+    let pct = |key: &str| -> [f64; 4] {
+        let p = &v[key];
+        let g = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
+        [g("p50"), g("p90"), g("p99"), g("p99.9")]
+    };
+    let codes = v["statusCodeDistribution"].as_object();
+    let non_2xx = codes.map_or(0, |c| {
+        c.iter()
+            .filter(|(k, _)| !k.starts_with('2'))
+            .map(|(_, n)| n.as_u64().unwrap_or(0))
+            .sum()
+    });
+    Run {
+        rps: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
+        success: v["summary"]["successRate"].as_f64().unwrap_or(0.0),
+        non_2xx,
+        pct: if stream {
+            pct("firstBytePercentiles")
+        } else {
+            pct("latencyPercentiles")
+        },
+        total_pct: pct("latencyPercentiles"),
+        ..Run::default()
+    }
+}
+
+/// Warm-up, then a measured run; the proxy's CPU and peak RSS are sampled from /proc.
+fn measure(opts: &Options, url: &str, body: &str, sc: &Scenario, pid: Option<u32>) -> Result<Run> {
+    oha(url, body, sc, opts.warmup)?;
+    let before = pid.map(proc_stats);
+    let v = oha(url, body, sc, opts.duration)?;
+    let mut run = figures(&v, sc.stream);
+    if let (Some(pid), Some((cpu0, _))) = (pid, before) {
+        let (cpu1, hwm) = proc_stats(pid);
+        run.cpu_cores = (cpu1 - cpu0) / opts.duration as f64;
+        run.peak_rss_kb = hwm;
+    }
+    Ok(run)
+}
+
+/// The request body: the same conversation whichever path it takes.
+fn body_for(sc: &Scenario, direct: bool) -> String {
+    let model = match (sc.anthropic, direct) {
+        (true, true) => "claude-3-5-haiku-latest",
+        (true, false) => "anthropic/claude-3-5-haiku-latest",
+        (false, true) => "gpt-4o-mini",
+        (false, false) => "openai/gpt-4o-mini",
+    };
+    let max_tokens = if sc.anthropic {
+        r#","max_tokens":64"#
+    } else {
+        ""
+    };
+    let stream = if sc.stream { r#","stream":true"# } else { "" };
+    format!(
+        r#"{{"model":"{model}"{max_tokens}{stream},"messages":[{{"role":"user","content":"Hello!"}}]}}"#
+    )
+}
+
+fn path_for(sc: &Scenario, direct: bool) -> &'static str {
+    if sc.anthropic && direct {
+        "/v1/messages"
+    } else {
+        "/v1/chat/completions"
+    }
+}
+
+fn us(s: f64) -> String {
+    if s.is_nan() {
+        "–".into()
+    } else {
+        format!("{:.0}", s * 1e6)
+    }
+}
+
+fn run_scenario(opts: &Options, sc: &Scenario, nginx: Option<&str>) -> Result<String> {
+    let _mock = start_mock(opts, sc.mock_latency_ms)?;
+    let direct_url = format!("http://127.0.0.1:{MOCK_PORT}{}", path_for(sc, true));
+    let direct = measure(opts, &direct_url, &body_for(sc, true), sc, None)?;
+
+    let (gw, stages) = match &opts.target_url {
+        Some(url) => (
+            measure(
+                opts,
+                &format!("{url}/v1/chat/completions"),
+                &body_for(sc, false),
+                sc,
+                None,
+            )?,
+            String::new(),
+        ),
+        None => {
+            let g = start_gateway(opts)?;
+            let run = measure(
+                opts,
+                &format!("http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions"),
+                &body_for(sc, false),
+                sc,
+                Some(g.0.id()),
+            )?;
+            let stages = stage_table(GATEWAY_PORT).unwrap_or_default();
+            (run, stages)
+        }
+    };
+    let nginx_run = match (nginx, sc.anthropic) {
+        (Some(bin), false) => {
+            let (p, _dir) = start_nginx(bin)?;
+            Some(measure(
+                opts,
+                &format!("http://127.0.0.1:{NGINX_PORT}{}", path_for(sc, true)),
+                &body_for(sc, true),
+                sc,
+                Some(p.0.id()),
+            )?)
+        }
+        _ => None,
+    };
+
+    let mut out = String::new();
+    let measure_of = if sc.stream {
+        "time to first byte"
+    } else {
+        "latency"
+    };
+    writeln!(out, "\n### {} — {}\n", sc.name, sc.what)?;
+    writeln!(
+        out,
+        "| path | achieved RPS | success | non-2xx | {measure_of} p50 / p90 / p99 / p99.9 (µs) | overhead p50 / p90 / p99 / p99.9 (µs) | proxy CPU (cores) | proxy peak RSS |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|")?;
+    let row = |out: &mut String, name: &str, r: &Run, base: Option<&Run>| -> std::fmt::Result {
+        let lat = r.pct.iter().map(|p| us(*p)).collect::<Vec<_>>().join(" / ");
+        let over = base.map_or("–".into(), |b| {
+            r.pct
+                .iter()
+                .zip(b.pct.iter())
+                .map(|(a, b)| us(a - b))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        });
+        let rss = if r.peak_rss_kb > 0 {
+            format!("{:.1} MB", r.peak_rss_kb as f64 / 1024.0)
+        } else {
+            "–".into()
+        };
+        let cpu = if base.is_some() {
+            format!("{:.2}", r.cpu_cores)
+        } else {
+            "–".into()
+        };
+        writeln!(
+            out,
+            "| {name} | {:.0} | {:.2}% | {} | {lat} | {over} | {cpu} | {rss} |",
+            r.rps,
+            r.success * 100.0,
+            r.non_2xx
+        )
+    };
+    row(&mut out, "direct → mock", &direct, None)?;
+    let gw_name = if opts.target_url.is_some() {
+        "target gateway"
+    } else {
+        "bifrost-http"
+    };
+    row(&mut out, gw_name, &gw, Some(&direct))?;
+    if let Some(n) = &nginx_run {
+        row(&mut out, "nginx (floor)", n, Some(&direct))?;
+    }
+    if sc.rate.is_none() {
+        writeln!(
+            out,
+            "\nSaturation: gateway {:.0} RPS = {:.0}% of direct {:.0} RPS{}.",
+            gw.rps,
+            100.0 * gw.rps / direct.rps.max(1.0),
+            direct.rps,
+            nginx_run.as_ref().map_or(String::new(), |n| format!(
+                "; nginx {:.0} RPS = {:.0}%",
+                n.rps,
+                100.0 * n.rps / direct.rps.max(1.0)
+            ))
+        )?;
+    }
+    if sc.stream {
+        let total = |r: &Run| {
+            r.total_pct
+                .iter()
+                .map(|p| us(*p))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        writeln!(
+            out,
+            "\nWhole stream p50 / p90 / p99 / p99.9 (µs): direct {}; gateway {}.",
+            total(&direct),
+            total(&gw)
+        )?;
+    }
+    if let (Some(n), true) = (&nginx_run, sc.rate.is_some()) {
+        let ratio = (gw.pct[0] - direct.pct[0]) / (n.pct[0] - direct.pct[0]);
+        if ratio.is_finite() && ratio > 0.0 {
+            writeln!(
+                out,
+                "\nGateway overhead p50 / nginx overhead p50 = {ratio:.1}×."
+            )?;
+        }
+    }
+    if let Some(rate) = sc.rate {
+        let ok = gw.rps >= 0.995 * f64::from(rate) && gw.non_2xx == 0 && gw.success >= 1.0;
+        if !ok {
+            writeln!(
+                out,
+                "\n**Invalid run**: below 99.5% of the target rate or non-2xx answers."
+            )?;
+        }
+    }
+    out.push_str(&stages);
+    Ok(out)
+}
+
+/// The seed's stage table, read off the gateway's /metrics: mean of each stage.
+fn stage_table(port: u16) -> Result<String> {
+    let (_, text) = http_get(port, "/metrics")?;
+    let mut sums: Vec<(String, f64, f64)> = Vec::new();
+    for line in text.lines() {
+        for (suffix, is_sum) in [("_sum{", true), ("_count{", false)] {
+            let prefix = format!("bifrost_stage_duration_seconds{suffix}");
+            if let Some(rest) = line.strip_prefix(&prefix) {
+                let stage = rest
+                    .split("stage=\"")
+                    .nth(1)
+                    .and_then(|s| s.split('"').next())
+                    .unwrap_or("")
+                    .to_owned();
+                let v: f64 = line
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0);
+                match sums.iter_mut().find(|(s, _, _)| *s == stage) {
+                    Some(e) if is_sum => e.1 += v,
+                    Some(e) => e.2 += v,
+                    None if is_sum => sums.push((stage, v, 0.0)),
+                    None => sums.push((stage, 0.0, v)),
+                }
+            }
+        }
+    }
+    let overhead = |suffix: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("bifrost_gateway_overhead_seconds_{suffix}")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let mut out = String::from("\nGateway stage means from its /metrics (µs): ");
+    let order = [
+        "queue_wait",
+        "key_selection",
+        "message_formatting",
+        "json_marshaling",
+        "http_request",
+        "response_parsing",
+    ];
+    let cells: Vec<String> = order
+        .iter()
+        .filter_map(|s| {
+            let (_, sum, n) = sums.iter().find(|(n, _, _)| n == s)?;
+            Some(format!("{s} {:.2}", sum / n.max(1.0) * 1e6))
+        })
+        .collect();
+    out.push_str(&cells.join(", "));
+    let (s, n) = (overhead("sum"), overhead("count"));
+    if n > 0.0 {
+        write!(out, "; in-process overhead mean {:.1}", s / n * 1e6)?;
+    }
+    out.push_str(".\n");
+    Ok(out)
+}
+
+/// Idle RSS and time to ready.
+fn idle(opts: &Options) -> Result<String> {
+    let _mock = start_mock(opts, 0)?;
+    let t = Instant::now();
+    let g = start_gateway(opts)?;
+    let ready = t.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", g.0.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    Ok(format!(
+        "\n### idle\n\nReady to serve {:.0} ms after start (process spawn to first /health 200); idle RSS {:.1} MB.\n",
+        ready.as_secs_f64() * 1000.0,
+        rss as f64 / 1024.0
+    ))
+}
