@@ -340,8 +340,27 @@ fn start_nginx(nginx: &str) -> Result<(Proc, PathBuf)> {
     Ok((p, dir))
 }
 
-/// Reads a process's CPU time (user + system, in seconds) and peak RSS (kB) from /proc.
+/// CPU time (s) and peak RSS (kB) of a process and its children (nginx's workers), from /proc.
 fn proc_stats(pid: u32) -> (f64, u64) {
+    let children = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok())
+                == Some(pid)
+        });
+    std::iter::once(pid)
+        .chain(children)
+        .map(one_proc_stats)
+        .fold((0.0, 0), |(c, r), (c1, r1)| (c + c1, r + r1))
+}
+
+/// One process's CPU time (user + system, s) and peak RSS (kB).
+fn one_proc_stats(pid: u32) -> (f64, u64) {
     let ticks = 100.0; // USER_HZ on Linux.
     let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()

@@ -210,6 +210,9 @@ pub fn build(
     clients: Vec<reqwest::Client>,
 ) -> Result<(Arc<dyn Provider>, bool), BifrostError> {
     let (format, keyless, url) = resolve_spec(name, config)?;
+    let url = reqwest::Url::parse(&url).map_err(|e| {
+        BifrostError::invalid_request(format!("provider '{name}': bad URL {url:?}: {e}"))
+    })?;
     let upstream = Upstream::new(name, url, clients, config.network.clone());
     let provider: Arc<dyn Provider> = match format {
         ApiFormat::OpenAi => Arc::new(openai::OpenAi::new(upstream)),
