@@ -207,7 +207,18 @@ fn machine_description() -> String {
 struct Proc(Child);
 
 impl Drop for Proc {
+    /// SIGTERM first: nginx's master stops its workers then (a SIGKILLed master leaves them
+    /// running, still holding the port); SIGKILL after 3 s.
     fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(3) {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -382,6 +393,8 @@ fn one_proc_stats(pid: u32) -> (f64, u64) {
 }
 
 fn oha(url: &str, body: &str, sc: &Scenario, seconds: u64) -> Result<Value> {
+    // Straight to the mock's Anthropic endpoint, the client must speak Anthropic's headers.
+    let anthropic_direct = url.ends_with("/v1/messages");
     let mut cmd = Command::new("taskset");
     cmd.args([
         "-c",
@@ -409,6 +422,9 @@ fn oha(url: &str, body: &str, sc: &Scenario, seconds: u64) -> Result<Value> {
     if let Some(rate) = sc.rate {
         cmd.args(["-q", &rate.to_string(), "--latency-correction"]);
     }
+    if anthropic_direct {
+        cmd.args(["-H", "anthropic-version: 2023-06-01", "-H", "x-api-key: sk-bench"]);
+    }
     let out = cmd
         .arg(url)
         .output()
@@ -419,7 +435,7 @@ fn oha(url: &str, body: &str, sc: &Scenario, seconds: u64) -> Result<Value> {
     serde_json::from_slice(&out.stdout).context("parsing oha's JSON output")
 }
 
-fn figures(v: &Value, stream: bool) -> Run {
+fn figures(v: &Value, stream: bool, seconds: u64) -> Run {
     let pct = |key: &str| -> [f64; 4] {
         let p = &v[key];
         let g = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
@@ -432,8 +448,11 @@ fn figures(v: &Value, stream: bool) -> Run {
             .map(|(_, n)| n.as_u64().unwrap_or(0))
             .sum()
     });
+    // oha's own rate divides by the time including the wait for the last answers (1 s with a
+    // slow mock); the offered rate is what the measured window saw.
+    let answered: u64 = codes.map_or(0, |c| c.values().filter_map(Value::as_u64).sum());
     Run {
-        rps: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
+        rps: answered as f64 / seconds as f64,
         success: v["summary"]["successRate"].as_f64().unwrap_or(0.0),
         non_2xx,
         pct: if stream {
@@ -451,7 +470,7 @@ fn measure(opts: &Options, url: &str, body: &str, sc: &Scenario, pid: Option<u32
     oha(url, body, sc, opts.warmup)?;
     let before = pid.map(proc_stats);
     let v = oha(url, body, sc, opts.duration)?;
-    let mut run = figures(&v, sc.stream);
+    let mut run = figures(&v, sc.stream, opts.duration);
     if let (Some(pid), Some((cpu0, _))) = (pid, before) {
         let (cpu1, hwm) = proc_stats(pid);
         run.cpu_cores = (cpu1 - cpu0) / opts.duration as f64;
