@@ -361,7 +361,14 @@ fn proc_stats(pid: u32) -> (f64, u64) {
         .filter(|child| {
             std::fs::read_to_string(format!("/proc/{child}/stat"))
                 .ok()
-                .and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok())
+                .and_then(|s| {
+                    s.rsplit_once(')')?
+                        .1
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse()
+                        .ok()
+                })
                 == Some(pid)
         });
     std::iter::once(pid)
@@ -423,7 +430,12 @@ fn oha(url: &str, body: &str, sc: &Scenario, seconds: u64) -> Result<Value> {
         cmd.args(["-q", &rate.to_string(), "--latency-correction"]);
     }
     if anthropic_direct {
-        cmd.args(["-H", "anthropic-version: 2023-06-01", "-H", "x-api-key: sk-bench"]);
+        cmd.args([
+            "-H",
+            "anthropic-version: 2023-06-01",
+            "-H",
+            "x-api-key: sk-bench",
+        ]);
     }
     let out = cmd
         .arg(url)

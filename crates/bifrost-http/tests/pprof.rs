@@ -207,6 +207,8 @@ async fn heap_profile_is_active_and_symbolized() {
         19
     );
     assert!(bifrost_http::pprof::heap_profiling_active());
+    // Freed memory is returned while idle (RSS falls back after a burst).
+    assert!(tikv_jemalloc_ctl::background_thread::read().unwrap());
 
     let retained = retain_heap();
     let url = serve().await;
