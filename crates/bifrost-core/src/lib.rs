@@ -908,7 +908,7 @@ const MAX_CLIENT_SHARDS: usize = 64;
 fn http_clients(
     pcfg: &ProviderConfig,
     pool_size: usize,
-) -> Result<Vec<reqwest::Client>, BifrostError> {
+) -> Result<Vec<providers::HttpClient>, BifrostError> {
     let net = &pcfg.network;
     let may_multiplex = net.enforce_http2
         || net
@@ -927,22 +927,9 @@ fn http_clients(
     } else {
         1
     };
-    (0..shards)
-        .map(|_| {
-            let mut b = reqwest::Client::builder()
-                .connect_timeout(net.connect_timeout)
-                .tcp_nodelay(true)
-                .pool_idle_timeout(Duration::from_secs(30))
-                .pool_max_idle_per_host(pool_size.div_ceil(shards))
-                .user_agent(concat!("bifrost-rs/", env!("CARGO_PKG_VERSION")));
-            if net.enforce_http2 {
-                b = b.http2_prior_knowledge();
-            }
-            b.build().map_err(|e| {
-                BifrostError::internal(format!("building the HTTP client failed: {e}"))
-            })
-        })
-        .collect()
+    Ok((0..shards)
+        .map(|_| providers::http_client(net, pool_size.div_ceil(shards)))
+        .collect())
 }
 
 /// Counts a request (or open stream) as in flight until dropped, for a draining shutdown.

@@ -14,7 +14,7 @@ use futures::Stream;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use http::{EventStream, Upstream};
+pub use http::{http_client, EventStream, HttpClient, Upstream};
 
 /// Chunks of one upstream stream, already translated to OpenAI's chunk shape.
 pub type ChunkStream =
@@ -207,10 +207,10 @@ fn join_chat_url(base: &str, format: ApiFormat) -> String {
 pub fn build(
     name: &str,
     config: &ProviderConfig,
-    clients: Vec<reqwest::Client>,
+    clients: Vec<http::HttpClient>,
 ) -> Result<(Arc<dyn Provider>, bool), BifrostError> {
     let (format, keyless, url) = resolve_spec(name, config)?;
-    let url = reqwest::Url::parse(&url).map_err(|e| {
+    let url = url.parse::<::http::Uri>().map_err(|e| {
         BifrostError::invalid_request(format!("provider '{name}': bad URL {url:?}: {e}"))
     })?;
     let upstream = Upstream::new(name, url, clients, config.network.clone());

@@ -8,7 +8,7 @@ use crate::observe::Stage;
 use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest, StreamOptions};
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;

@@ -15,7 +15,7 @@ use crate::observe::Stage;
 use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest};
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
