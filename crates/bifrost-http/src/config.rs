@@ -733,29 +733,7 @@ pub(crate) mod tests {
         }
     }
 
-    const SEED_HIGH_PERF: &str = r#"{
-  "providers": {
-    "openai": {
-      "keys": [
-        {
-          "value": "env.OPENAI_API_KEY",
-          "models": ["gpt-4o-mini", "gpt-4o"],
-          "weight": 1.0
-        }
-      ],
-      "concurrency_and_buffer_size": {
-        "concurrency": 25,
-        "buffer_size": 300
-      },
-      "network_config": {
-        "timeout": 60000,
-        "retries": 3
-      }
-    }
-  },
-  "initial_pool_size": 20000,
-  "drop_excess_requests": false
-}"#;
+    const SEED_HIGH_PERF: &str = include_str!("../tests/fixtures/seed-config.json");
 
     #[test]
     fn the_seed_config_loads_as_printed() {

@@ -609,21 +609,7 @@ async fn env_references_resolve_at_load() {
 async fn models_and_health() {
     let (oa, an) = mocks().await;
     let gw = start(&two_providers(&oa, &an, "")).await;
-    let models: Value = client()
-        .get(format!("{}/v1/models", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(models["object"], "list");
-    let ids: Vec<&str> = models["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = model_ids(&gw).await;
     assert_eq!(ids, vec!["openai/gpt-4o-mini", "openai/gpt-4o"]);
     let health = client()
         .get(format!("{}/health", gw.url))

@@ -11,29 +11,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_bifrost-http");
 
 /// The seed's "High-Performance Server Configuration", exactly as printed.
-const SEED_CONFIG: &str = r#"{
-  "providers": {
-    "openai": {
-      "keys": [
-        {
-          "value": "env.OPENAI_API_KEY",
-          "models": ["gpt-4o-mini", "gpt-4o"],
-          "weight": 1.0
-        }
-      ],
-      "concurrency_and_buffer_size": {
-        "concurrency": 25,
-        "buffer_size": 300
-      },
-      "network_config": {
-        "timeout": 60000,
-        "retries": 3
-      }
-    }
-  },
-  "initial_pool_size": 20000,
-  "drop_excess_requests": false
-}"#;
+const SEED_CONFIG: &str = include_str!("fixtures/seed-config.json");
 
 const SEED_BODY: &str = r#"{"provider":"openai","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
 

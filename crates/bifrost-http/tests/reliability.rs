@@ -381,20 +381,7 @@ async fn model_aliases_route_bare_names_with_weights_and_fallbacks() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-bf-provider"], "anthropic");
 
-    let models: Value = client()
-        .get(format!("{}/v1/models", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = models["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = model_ids(&gw).await;
     assert_eq!(ids, vec!["chat-default", "gpt-4o", "safe"]);
     gw.stop().await;
 

@@ -126,3 +126,22 @@ pub fn provider_json(base_url: &str, extra: &str) -> String {
             "network_config":{{"base_url":"{base_url}","retry_backoff_initial":5,"retry_backoff_max":20{extra}}}}}"#
     )
 }
+
+/// The ids `GET /v1/models` lists, after checking its list shape.
+pub async fn model_ids(gw: &TestGateway) -> Vec<String> {
+    let models: serde_json::Value = client()
+        .get(format!("{}/v1/models", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["object"], "list");
+    models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
