@@ -363,6 +363,92 @@ pub struct FunctionCallDelta {
     pub arguments: Option<String>,
 }
 
+/// An embeddings request in OpenAI's shape (`POST /v1/embeddings`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct EmbeddingRequest {
+    #[serde(default, skip_serializing)]
+    pub provider: Option<String>,
+    #[serde(skip_serializing)]
+    pub model: String,
+    pub input: EmbeddingInput,
+    /// `float` (default) or `base64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding_format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing, deserialize_with = "deserialize_fallbacks")]
+    pub fallbacks: Vec<Fallback>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `input`: one text, several texts, or token arrays.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum EmbeddingInput {
+    Text(String),
+    Texts(Vec<String>),
+    Tokens(Vec<u32>),
+    TokenBatches(Vec<Vec<u32>>),
+}
+
+impl Default for EmbeddingInput {
+    fn default() -> Self {
+        Self::Texts(Vec::new())
+    }
+}
+
+impl EmbeddingInput {
+    /// The texts to embed; `None` for token input, which only OpenAI-style servers accept.
+    pub fn texts(&self) -> Option<Vec<&str>> {
+        match self {
+            Self::Text(t) => Some(vec![t.as_str()]),
+            Self::Texts(v) => Some(v.iter().map(String::as_str).collect()),
+            Self::Tokens(_) | Self::TokenBatches(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct EmbeddingResponse {
+    #[serde(default = "list_object")]
+    pub object: String,
+    pub data: Vec<Embedding>,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<EmbeddingUsage>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+fn list_object() -> String {
+    "list".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Embedding {
+    #[serde(default = "embedding_object")]
+    pub object: String,
+    pub index: u32,
+    /// A float array, or a base64 string when `encoding_format` is `base64`.
+    pub embedding: Value,
+}
+
+fn embedding_object() -> String {
+    "embedding".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct EmbeddingUsage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
 /// One entry of `GET /v1/models`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct ModelInfo {

@@ -2,6 +2,9 @@
 //! module as pure functions. A new provider adds its module and one line in [`KNOWN`].
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod cohere;
+pub mod gemini;
 mod http;
 pub mod openai;
 

@@ -1,0 +1,1 @@
+//! bedrock response translation.

@@ -1,0 +1,1 @@
+//! cohere stream translation.
