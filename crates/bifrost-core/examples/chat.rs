@@ -31,8 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ..NetworkConfig::default()
                 },
                 custom: Some(CustomProviderConfig {
-                    base_format: ApiFormat::OpenAi,
                     is_key_less: true,
+                    ..CustomProviderConfig::new(ApiFormat::OpenAi)
                 }),
                 ..ProviderConfig::default()
             };

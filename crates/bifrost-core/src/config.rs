@@ -53,6 +53,69 @@ pub struct Key {
     /// Relative weight for weighted random selection; 0 means "only if all are 0".
     pub weight: f64,
     pub enabled: bool,
+    /// Model → upstream deployment (Azure deployment, Bedrock inference profile, Vertex
+    /// endpoint). When non-empty, the key serves only the mapped models.
+    pub deployments: HashMap<String, String>,
+    /// Where the credentials of Azure, Bedrock and Vertex keys live.
+    pub cloud: Option<CloudKeyConfig>,
+}
+
+/// Provider-specific credentials and addressing of one key.
+#[derive(Debug, Clone)]
+pub enum CloudKeyConfig {
+    Azure(AzureKeyConfig),
+    Bedrock(BedrockKeyConfig),
+    Vertex(VertexKeyConfig),
+}
+
+/// The original's default Azure OpenAI API version.
+pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
+
+#[derive(Debug, Clone)]
+pub struct AzureKeyConfig {
+    /// `https://<resource>.openai.azure.com`.
+    pub endpoint: String,
+    pub api_version: String,
+    /// Microsoft Entra ID client credentials, used instead of the `api-key` value.
+    pub entra: Option<EntraCredentials>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntraCredentials {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scopes: Vec<String>,
+    /// The token endpoint; defaults to Microsoft's for the tenant (overridable for sovereign
+    /// clouds and tests).
+    pub token_url: Option<String>,
+    /// Shared by every clone of the key, so all requests reuse one token.
+    pub token: Arc<TokenCache>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BedrockKeyConfig {
+    pub access_key: String,
+    pub secret_key: Secret,
+    pub session_token: Option<Secret>,
+    /// Default `us-east-1`.
+    pub region: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct VertexKeyConfig {
+    pub project_id: String,
+    /// `us-central1`, or `global`.
+    pub region: String,
+    /// The service-account JSON.
+    pub auth_credentials: Secret,
+    pub token: Arc<TokenCache>,
+}
+
+/// A cached OAuth access token, refreshed single-flight shortly before it expires.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    pub(crate) slot: tokio::sync::Mutex<Option<(Secret, std::time::Instant)>>,
 }
 
 impl Key {
@@ -65,6 +128,8 @@ impl Key {
             models: Vec::new(),
             weight: 1.0,
             enabled: true,
+            deployments: HashMap::new(),
+            cloud: None,
         }
     }
 
@@ -78,8 +143,20 @@ impl Key {
         self
     }
 
+    pub fn with_cloud(mut self, cloud: CloudKeyConfig) -> Self {
+        self.cloud = Some(cloud);
+        self
+    }
+
     pub fn allows(&self, model: &str) -> bool {
-        self.enabled && (self.models.is_empty() || self.models.iter().any(|m| m == model))
+        self.enabled
+            && (self.models.is_empty() || self.models.iter().any(|m| m == model))
+            && (self.deployments.is_empty() || self.deployments.contains_key(model))
+    }
+
+    /// The upstream name of `model` for this key: its deployment if mapped.
+    pub fn deployment<'a>(&'a self, model: &'a str) -> &'a str {
+        self.deployments.get(model).map_or(model, String::as_str)
     }
 }
 
@@ -90,6 +167,59 @@ pub enum ApiFormat {
     OpenAi,
     /// Anthropic Messages (`/v1/messages`), `x-api-key` auth.
     Anthropic,
+    /// Google Gemini API (`/v1beta/models/{m}:generateContent`), `x-goog-api-key` auth.
+    Gemini,
+    /// AWS Bedrock Converse (`/model/{id}/converse`), SigV4 or API-key auth.
+    Bedrock,
+    /// Cohere v2 (`/v2/chat`), Bearer auth.
+    Cohere,
+    /// Azure OpenAI: OpenAI bodies at per-key deployment URLs, `api-key` or Entra auth.
+    Azure,
+    /// Vertex AI: Gemini and Anthropic models with a service-account token.
+    Vertex,
+}
+
+impl ApiFormat {
+    /// The `base_provider_type` spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "openai" => Self::OpenAi,
+            "anthropic" => Self::Anthropic,
+            "gemini" => Self::Gemini,
+            "bedrock" => Self::Bedrock,
+            "cohere" => Self::Cohere,
+            _ => return None,
+        })
+    }
+}
+
+/// The operations a provider can be asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RequestType {
+    ChatCompletion,
+    ChatCompletionStream,
+    Embedding,
+}
+
+impl RequestType {
+    pub const ALL: [RequestType; 3] = [
+        Self::ChatCompletion,
+        Self::ChatCompletionStream,
+        Self::Embedding,
+    ];
+
+    /// The config spelling (`allowed_requests`, `request_path_overrides`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ChatCompletion => "chat_completion",
+            Self::ChatCompletionStream => "chat_completion_stream",
+            Self::Embedding => "embedding",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
 }
 
 /// Timeouts, retries and upstream address of a provider.
@@ -153,6 +283,21 @@ impl Default for ConcurrencyAndBufferSize {
 pub struct CustomProviderConfig {
     pub base_format: ApiFormat,
     pub is_key_less: bool,
+    /// Request types this provider may serve; `None` means all its format supports.
+    pub allowed_requests: Option<Vec<RequestType>>,
+    /// Paths (under `base_url`) replacing the format's default per request type.
+    pub request_path_overrides: HashMap<RequestType, String>,
+}
+
+impl CustomProviderConfig {
+    pub fn new(base_format: ApiFormat) -> Self {
+        Self {
+            base_format,
+            is_key_less: false,
+            allowed_requests: None,
+            request_path_overrides: HashMap::new(),
+        }
+    }
 }
 
 /// How long a key stays out of rotation after it failed in a way that is the key's fault.

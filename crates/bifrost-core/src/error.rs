@@ -315,6 +315,20 @@ impl BifrostError {
         e
     }
 
+    /// The provider does not offer this operation (or its configuration forbids it): never
+    /// forwarded; another provider may still serve it.
+    pub fn unsupported(provider: &str, operation: &str) -> Self {
+        let mut e = Self::gateway(
+            ErrorClass::ModelAccess,
+            400,
+            "invalid_request_error",
+            format!("provider '{provider}' does not support the {operation} operation"),
+        );
+        e.code = Some("unsupported_operation".into());
+        e.provider = Some(provider.to_owned());
+        e
+    }
+
     pub fn internal(msg: impl Into<String>) -> Self {
         Self::gateway(ErrorClass::Internal, 500, "server_error", msg.into())
     }

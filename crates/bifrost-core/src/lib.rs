@@ -30,16 +30,20 @@ pub mod routing;
 pub mod schemas;
 
 pub use config::{
-    Account, ApiFormat, BifrostConfig, ConcurrencyAndBufferSize, CustomProviderConfig, Key,
-    KeyHealthConfig, NetworkConfig, ProviderConfig, Secret, StaticAccount,
+    Account, ApiFormat, AzureKeyConfig, BedrockKeyConfig, BifrostConfig, CloudKeyConfig,
+    ConcurrencyAndBufferSize, CustomProviderConfig, EntraCredentials, Key, KeyHealthConfig,
+    NetworkConfig, ProviderConfig, RequestType, Secret, StaticAccount, VertexKeyConfig,
 };
 pub use error::{Attempt, BifrostError, ErrorClass};
 pub use observe::{AttemptEvent, NoopObserver, Observer, StageTimes};
 pub use routing::aliases::{AliasTarget, ModelAlias};
-pub use schemas::{ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ModelInfo};
+pub use schemas::{
+    ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, EmbeddingInput,
+    EmbeddingRequest, EmbeddingResponse, ModelInfo,
+};
 
 use futures::{Stream, StreamExt};
-use observe::{StageClock, CHAT_COMPLETION, CHAT_COMPLETION_STREAM};
+use observe::{StageClock, CHAT_COMPLETION, CHAT_COMPLETION_STREAM, EMBEDDING};
 use providers::{CallContext, ChunkStream, Provider};
 use queue::{Permit, ProviderQueue};
 use routing::keys::{KeySet, Selection};
@@ -81,6 +85,9 @@ struct ProviderState {
     provider: Arc<dyn Provider>,
     keys: KeySet,
     keyless: bool,
+    /// What this provider may be asked for (its format's operations, narrowed by
+    /// `allowed_requests`).
+    supported: Vec<RequestType>,
     network: NetworkConfig,
     key_health: KeyHealthConfig,
     limits: ConcurrencyAndBufferSize,
@@ -146,11 +153,53 @@ struct Target<'a> {
 enum Mode {
     Unary,
     Stream,
+    Embed,
+}
+
+impl Mode {
+    fn request_type(self) -> RequestType {
+        match self {
+            Mode::Unary => RequestType::ChatCompletion,
+            Mode::Stream => RequestType::ChatCompletionStream,
+            Mode::Embed => RequestType::Embedding,
+        }
+    }
+}
+
+/// The client's request, whichever operation it is.
+#[derive(Clone, Copy)]
+enum Req<'r> {
+    Chat(&'r ChatRequest),
+    Embed(&'r EmbeddingRequest),
+}
+
+impl<'r> Req<'r> {
+    fn provider(self) -> Option<&'r str> {
+        match self {
+            Req::Chat(r) => r.provider.as_deref(),
+            Req::Embed(r) => r.provider.as_deref(),
+        }
+    }
+
+    fn model(self) -> &'r str {
+        match self {
+            Req::Chat(r) => &r.model,
+            Req::Embed(r) => &r.model,
+        }
+    }
+
+    fn fallbacks(self) -> &'r [schemas::Fallback] {
+        match self {
+            Req::Chat(r) => &r.fallbacks,
+            Req::Embed(r) => &r.fallbacks,
+        }
+    }
 }
 
 enum Output {
     Unary(ChatCompletion),
     Stream(ChunkStream, Permit),
+    Embedding(EmbeddingResponse),
 }
 
 impl Bifrost {
@@ -164,7 +213,7 @@ impl Bifrost {
             let pcfg = account.config_for_provider(&name)?;
             let keys = account.keys_for_provider(&name)?;
             let clients = http_clients(&pcfg, config.initial_pool_size)?;
-            let (provider, keyless) = providers::build(&name, &pcfg, clients)?;
+            let built = providers::build(&name, &pcfg, clients)?;
             // Without more connections than this, more slots would only queue inside the pool.
             let limits = ConcurrencyAndBufferSize {
                 concurrency: pcfg
@@ -175,9 +224,10 @@ impl Bifrost {
             };
             let state = ProviderState {
                 name: name.clone(),
-                provider,
+                provider: built.provider,
                 keys: KeySet::new(keys),
-                keyless,
+                keyless: built.keyless,
+                supported: built.supported,
                 queue: ProviderQueue::new(&name, limits),
                 network: pcfg.network,
                 key_health: pcfg.key_health,
@@ -319,7 +369,7 @@ impl Bifrost {
                 .keys()
                 .iter()
                 .filter(|k| k.enabled)
-                .flat_map(|k| &k.models)
+                .flat_map(|k| k.models.iter().chain(k.deployments.keys()))
             {
                 push(format!("{name}/{model}"), name);
             }
@@ -358,9 +408,31 @@ impl Bifrost {
         opts: &RequestOptions,
     ) -> Result<BifrostResponse<ChatCompletion>, BifrostError> {
         let _guard = self.admit()?;
-        match self.run(&req, opts, Mode::Unary).await? {
+        match self.run(Req::Chat(&req), opts, Mode::Unary).await? {
             (Output::Unary(body), meta) => Ok(BifrostResponse { body, meta }),
-            (Output::Stream(..), _) => Err(BifrostError::internal("stream for a unary call")),
+            _ => Err(BifrostError::internal("stream for a unary call")),
+        }
+    }
+
+    /// Embeddings (`/v1/embeddings`), with the same routing, keys, queues, retries and
+    /// fallbacks as a chat completion.
+    pub async fn embedding(
+        &self,
+        req: EmbeddingRequest,
+    ) -> Result<BifrostResponse<EmbeddingResponse>, BifrostError> {
+        self.embedding_with(req, &RequestOptions::default()).await
+    }
+
+    /// [`Bifrost::embedding`] with per-request routing options.
+    pub async fn embedding_with(
+        &self,
+        req: EmbeddingRequest,
+        opts: &RequestOptions,
+    ) -> Result<BifrostResponse<EmbeddingResponse>, BifrostError> {
+        let _guard = self.admit()?;
+        match self.run(Req::Embed(&req), opts, Mode::Embed).await? {
+            (Output::Embedding(body), meta) => Ok(BifrostResponse { body, meta }),
+            _ => Err(BifrostError::internal("chat result for an embedding")),
         }
     }
 
@@ -387,7 +459,7 @@ impl Bifrost {
     ) -> Result<BifrostResponse<ChatStream>, BifrostError> {
         let guard = self.admit()?;
         let include_usage = req.wants_stream_usage();
-        match self.run(&req, opts, Mode::Stream).await? {
+        match self.run(Req::Chat(&req), opts, Mode::Stream).await? {
             (Output::Stream(inner, permit), meta) => Ok(BifrostResponse {
                 body: ChatStream {
                     inner,
@@ -402,7 +474,7 @@ impl Bifrost {
                 },
                 meta,
             }),
-            (Output::Unary(_), _) => Err(BifrostError::internal("unary result for a stream")),
+            _ => Err(BifrostError::internal("unary result for a stream")),
         }
     }
 
@@ -481,10 +553,11 @@ impl Bifrost {
             .iter()
             .filter_map(|n| providers.get(n))
             .filter(|p| {
-                p.keys
-                    .keys()
-                    .iter()
-                    .any(|k| k.enabled && k.models.iter().any(|m| m == model))
+                p.keys.keys().iter().any(|k| {
+                    k.enabled
+                        && (k.models.iter().any(|m| m == model)
+                            || k.deployments.contains_key(model))
+                })
             });
         match (serving.next(), serving.next()) {
             (Some(state), None) => Ok(Target {
@@ -534,16 +607,16 @@ impl Bifrost {
 
     async fn run(
         &self,
-        req: &ChatRequest,
+        req: Req<'_>,
         opts: &RequestOptions,
         mode: Mode,
     ) -> Result<(Output, ResponseMeta), BifrostError> {
-        let mut targets = Vec::with_capacity(1 + req.fallbacks.len());
-        self.expand(req.provider.as_deref(), &req.model, &mut targets)
-            .map_err(|e| e.with_model(&req.model))?;
+        let mut targets = Vec::with_capacity(1 + req.fallbacks().len());
+        self.expand(req.provider(), req.model(), &mut targets)
+            .map_err(|e| e.with_model(req.model()))?;
         // The request's own fallbacks come right after the primary, before an alias's siblings.
         let mut explicit = Vec::new();
-        for (i, fb) in req.fallbacks.iter().enumerate() {
+        for (i, fb) in req.fallbacks().iter().enumerate() {
             self.expand(fb.provider.as_deref(), &fb.model, &mut explicit)
                 .map_err(|mut e| {
                     e.message = format!("fallbacks[{i}]: {}", e.message);
@@ -684,7 +757,7 @@ impl Bifrost {
     async fn try_target(
         &self,
         target: &Target<'_>,
-        req: &ChatRequest,
+        req: Req<'_>,
         opts: Option<&RequestOptions>,
         labels: &[String],
         mode: Mode,
@@ -697,6 +770,18 @@ impl Bifrost {
         let request_type = match mode {
             Mode::Unary => CHAT_COMPLETION,
             Mode::Stream => CHAT_COMPLETION_STREAM,
+            Mode::Embed => EMBEDDING,
+        };
+        if !p.supported.contains(&mode.request_type()) {
+            return Err(BifrostError::unsupported(&p.name, request_type));
+        }
+        let (max_tokens, temperature, operation) = match req {
+            Req::Chat(r) => (
+                r.max_completion_tokens.or(r.max_tokens).map(i64::from),
+                r.temperature,
+                "chat",
+            ),
+            Req::Embed(_) => (None, None, "embeddings"),
         };
         let keyless_key = Key::new("");
         let mut excluded: Vec<usize> = Vec::new();
@@ -736,14 +821,14 @@ impl Bifrost {
             let span = tracing::info_span!(
                 target: "bifrost_otel",
                 "bifrost.attempt",
-                otel.name = %format_args!("chat {}", target.model),
+                otel.name = %format_args!("{operation} {}", target.model),
                 otel.kind = "client",
                 otel.status_code = tracing::field::Empty,
-                gen_ai.operation.name = "chat",
+                gen_ai.operation.name = operation,
                 gen_ai.provider.name = %p.name,
                 gen_ai.request.model = %target.model,
-                gen_ai.request.max_tokens = req.max_completion_tokens.or(req.max_tokens).map(i64::from),
-                gen_ai.request.temperature = req.temperature,
+                gen_ai.request.max_tokens = max_tokens,
+                gen_ai.request.temperature = temperature,
                 gen_ai.usage.input_tokens = tracing::field::Empty,
                 gen_ai.usage.output_tokens = tracing::field::Empty,
                 http.response.status_code = tracing::field::Empty,
@@ -755,9 +840,14 @@ impl Bifrost {
             let started = Instant::now();
             let mut permit = Some(permit);
             let call = async {
-                match mode {
-                    Mode::Unary => p.provider.chat(cx, req).await.map(Output::Unary),
-                    Mode::Stream => match p.provider.chat_stream(cx, req).await {
+                match (mode, req) {
+                    (Mode::Embed, Req::Embed(req)) => {
+                        p.provider.embed(cx, req).await.map(Output::Embedding)
+                    }
+                    (Mode::Unary, Req::Chat(req)) => {
+                        p.provider.chat(cx, req).await.map(Output::Unary)
+                    }
+                    (Mode::Stream, Req::Chat(req)) => match p.provider.chat_stream(cx, req).await {
                         Ok(stream) => {
                             let t = Instant::now();
                             let first = first_chunk(stream).await;
@@ -773,6 +863,7 @@ impl Bifrost {
                         }
                         Err(e) => Err(e),
                     },
+                    _ => Err(BifrostError::internal("request does not match its mode")),
                 }
             };
             let result = call.instrument(span.clone()).await;
@@ -803,17 +894,23 @@ impl Bifrost {
                 stages: clock.times(key_selection),
                 labels,
             });
-            if let Ok(Output::Unary(body)) = &result {
-                if let Some(u) = &body.usage {
-                    observer.tokens(
-                        &p.name,
-                        &target.model,
-                        request_type,
-                        labels,
-                        u.prompt_tokens,
-                        u.completion_tokens,
-                    );
-                }
+            let used = match &result {
+                Ok(Output::Unary(body)) => body
+                    .usage
+                    .as_ref()
+                    .map(|u| (u.prompt_tokens, u.completion_tokens)),
+                Ok(Output::Embedding(body)) => body.usage.as_ref().map(|u| (u.prompt_tokens, 0)),
+                _ => None,
+            };
+            if let Some((prompt, completion)) = used {
+                observer.tokens(
+                    &p.name,
+                    &target.model,
+                    request_type,
+                    labels,
+                    prompt,
+                    completion,
+                );
             }
             attempts.push(Attempt {
                 provider: p.name.clone(),

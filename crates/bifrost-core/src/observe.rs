@@ -9,6 +9,7 @@ use std::time::Duration;
 /// The request type, as the `method` label of the original's metrics names it.
 pub const CHAT_COMPLETION: &str = "chat_completion";
 pub const CHAT_COMPLETION_STREAM: &str = "chat_completion_stream";
+pub const EMBEDDING: &str = "embedding";
 
 /// The seed's stage table, measured per upstream attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -2,10 +2,12 @@
 //! ones, validated into the engine's typed configuration. Every error names its JSON path.
 
 use crate::otel::{self, OtelConfig};
+use bifrost_core::config::AZURE_DEFAULT_API_VERSION;
 use bifrost_core::schemas::Fallback;
 use bifrost_core::{
-    providers, AliasTarget, ApiFormat, ConcurrencyAndBufferSize, CustomProviderConfig, Key,
-    KeyHealthConfig, ModelAlias, NetworkConfig, ProviderConfig, Secret,
+    providers, AliasTarget, ApiFormat, AzureKeyConfig, BedrockKeyConfig, CloudKeyConfig,
+    ConcurrencyAndBufferSize, CustomProviderConfig, EntraCredentials, Key, KeyHealthConfig,
+    ModelAlias, NetworkConfig, ProviderConfig, RequestType, Secret, VertexKeyConfig,
 };
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -149,6 +151,42 @@ struct RawKey {
     enabled: Option<bool>,
     #[serde(rename = "description")]
     _description: Option<IgnoredAny>,
+    azure_key_config: Option<RawAzure>,
+    bedrock_key_config: Option<RawBedrock>,
+    vertex_key_config: Option<RawVertex>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawAzure {
+    endpoint: Option<String>,
+    deployments: Option<BTreeMap<String, String>>,
+    api_version: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    tenant_id: Option<String>,
+    scopes: Option<Vec<String>>,
+    /// RS addition: the Entra token endpoint (sovereign clouds, tests).
+    token_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawBedrock {
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    session_token: Option<String>,
+    region: Option<String>,
+    deployments: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawVertex {
+    project_id: Option<String>,
+    #[serde(rename = "project_number")]
+    _project_number: Option<IgnoredAny>,
+    region: Option<String>,
+    /// The service-account JSON, as a string or an object.
+    auth_credentials: Option<serde_json::Value>,
+    deployments: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,6 +220,9 @@ struct RawCustom {
     base_provider_type: String,
     #[serde(default)]
     is_key_less: bool,
+    /// Request type → allowed; `null` (absent) allows all.
+    allowed_requests: Option<BTreeMap<String, bool>>,
+    request_path_overrides: Option<BTreeMap<String, String>>,
 }
 
 /// A provider ready for the engine.
@@ -436,20 +477,49 @@ fn provider(
     let path = format!("providers.{name}");
     let custom = match raw.custom_provider_config {
         Some(c) => {
-            let base_format = match c.base_provider_type.as_str() {
-                "openai" => ApiFormat::OpenAi,
-                "anthropic" => ApiFormat::Anthropic,
-                other => {
-                    return Err(err(
-                        format!("{path}.custom_provider_config.base_provider_type"),
-                        format!("{other:?} is not supported; use \"openai\" or \"anthropic\""),
-                    ))
-                }
+            let cpath = format!("{path}.custom_provider_config");
+            let base_format = ApiFormat::parse(&c.base_provider_type).ok_or_else(|| {
+                err(
+                    format!("{cpath}.base_provider_type"),
+                    format!(
+                        "{:?} is not supported; use one of \"openai\", \"anthropic\", \
+                         \"gemini\", \"bedrock\", \"cohere\"",
+                        c.base_provider_type
+                    ),
+                )
+            })?;
+            let request_type = |field: &str, name: &str| {
+                RequestType::parse(name).ok_or_else(|| {
+                    let all: Vec<&str> = RequestType::ALL.iter().map(|t| t.as_str()).collect();
+                    err(
+                        format!("{cpath}.{field}.{name}"),
+                        format!("unknown request type; use one of {}", all.join(", ")),
+                    )
+                })
             };
-            Some(CustomProviderConfig {
-                base_format,
-                is_key_less: c.is_key_less,
-            })
+            let mut custom = CustomProviderConfig::new(base_format);
+            custom.is_key_less = c.is_key_less;
+            if let Some(allowed) = c.allowed_requests {
+                let mut list = Vec::new();
+                for (name, on) in allowed {
+                    let t = request_type("allowed_requests", &name)?;
+                    if on {
+                        list.push(t);
+                    }
+                }
+                custom.allowed_requests = Some(list);
+            }
+            for (name, path) in c.request_path_overrides.unwrap_or_default() {
+                let t = request_type("request_path_overrides", &name)?;
+                if !path.starts_with('/') {
+                    return Err(err(
+                        format!("{cpath}.request_path_overrides.{name}"),
+                        format!("{path:?} must start with '/'"),
+                    ));
+                }
+                custom.request_path_overrides.insert(t, path);
+            }
+            Some(custom)
         }
         None => None,
     };
@@ -510,7 +580,19 @@ fn provider(
             Some(v) => resolve_env(v, &format!("{kpath}.value"), env)?,
             None => String::new(),
         };
-        if value.is_empty() && !keyless {
+        let format = config
+            .custom
+            .as_ref()
+            .map(|c| c.base_format)
+            .or_else(|| providers::known(name).map(|s| s.format));
+        let (cloud, deployments) = cloud_config(name, format, &kpath, &k, env)?;
+        // Azure, Bedrock and Vertex keys may carry their credentials in the sub-config.
+        let credentials_elsewhere = match &cloud {
+            Some(CloudKeyConfig::Azure(a)) => a.entra.is_some(),
+            Some(CloudKeyConfig::Bedrock(_) | CloudKeyConfig::Vertex(_)) => true,
+            None => false,
+        };
+        if value.is_empty() && !keyless && !credentials_elsewhere {
             return Err(err(
                 format!("{kpath}.value"),
                 format!("the API key of provider {name:?} is empty"),
@@ -543,6 +625,8 @@ fn provider(
             models,
             weight,
             enabled: k.enabled.unwrap_or(true),
+            deployments,
+            cloud,
         });
     }
     Ok(ProviderEntry {
@@ -550,6 +634,155 @@ fn provider(
         config,
         keys,
     })
+}
+
+type Deployments = std::collections::HashMap<String, String>;
+
+/// A key's `azure_key_config` / `bedrock_key_config` / `vertex_key_config`, which must match
+/// the provider's format; secret fields accept `env.VAR`.
+fn cloud_config(
+    provider: &str,
+    format: Option<ApiFormat>,
+    kpath: &str,
+    k: &RawKey,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Option<CloudKeyConfig>, Deployments), ConfigError> {
+    let secret = |v: &Option<String>, field: &str| -> Result<String, ConfigError> {
+        match v {
+            Some(v) => resolve_env(v, &format!("{kpath}.{field}"), env),
+            None => Ok(String::new()),
+        }
+    };
+    let wrong = |field: &str| {
+        err(
+            format!("{kpath}.{field}"),
+            format!("provider {provider:?} does not use {field}"),
+        )
+    };
+    let deployments = |d: &Option<BTreeMap<String, String>>| -> Deployments {
+        d.clone().unwrap_or_default().into_iter().collect()
+    };
+    if let Some(a) = &k.azure_key_config {
+        if format != Some(ApiFormat::Azure) {
+            return Err(wrong("azure_key_config"));
+        }
+        let p = "azure_key_config";
+        let endpoint = secret(&a.endpoint, &format!("{p}.endpoint"))?;
+        let client_id = secret(&a.client_id, &format!("{p}.client_id"))?;
+        let entra = if client_id.is_empty() {
+            None
+        } else {
+            let tenant_id = secret(&a.tenant_id, &format!("{p}.tenant_id"))?;
+            let client_secret = secret(&a.client_secret, &format!("{p}.client_secret"))?;
+            if tenant_id.is_empty() || client_secret.is_empty() {
+                return Err(err(
+                    format!("{kpath}.{p}"),
+                    "Entra ID auth needs client_id, client_secret and tenant_id",
+                ));
+            }
+            Some(EntraCredentials {
+                tenant_id,
+                client_id,
+                client_secret: Secret::new(client_secret),
+                scopes: a.scopes.clone().unwrap_or_default(),
+                token_url: a.token_url.clone(),
+                token: Default::default(),
+            })
+        };
+        let cfg = AzureKeyConfig {
+            endpoint,
+            api_version: a
+                .api_version
+                .clone()
+                .unwrap_or_else(|| AZURE_DEFAULT_API_VERSION.to_owned()),
+            entra,
+        };
+        return Ok((
+            Some(CloudKeyConfig::Azure(cfg)),
+            deployments(&a.deployments),
+        ));
+    }
+    if let Some(b) = &k.bedrock_key_config {
+        if format != Some(ApiFormat::Bedrock) {
+            return Err(wrong("bedrock_key_config"));
+        }
+        let p = "bedrock_key_config";
+        let session_token = secret(&b.session_token, &format!("{p}.session_token"))?;
+        let cfg = BedrockKeyConfig {
+            access_key: secret(&b.access_key, &format!("{p}.access_key"))?,
+            secret_key: Secret::new(secret(&b.secret_key, &format!("{p}.secret_key"))?),
+            session_token: (!session_token.is_empty()).then(|| Secret::new(session_token)),
+            region: secret(&b.region, &format!("{p}.region"))?,
+        };
+        if cfg.access_key.is_empty() != cfg.secret_key.is_empty() {
+            return Err(err(
+                format!("{kpath}.{p}"),
+                "set both access_key and secret_key, or neither (to use the AWS environment)",
+            ));
+        }
+        return Ok((
+            Some(CloudKeyConfig::Bedrock(cfg)),
+            deployments(&b.deployments),
+        ));
+    }
+    if let Some(v) = &k.vertex_key_config {
+        if format != Some(ApiFormat::Vertex) {
+            return Err(wrong("vertex_key_config"));
+        }
+        let p = "vertex_key_config";
+        let credentials = match &v.auth_credentials {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => {
+                resolve_env(s, &format!("{kpath}.{p}.auth_credentials"), env)?
+            }
+            Some(obj @ serde_json::Value::Object(_)) => obj.to_string(),
+            Some(_) => {
+                return Err(err(
+                    format!("{kpath}.{p}.auth_credentials"),
+                    "must be the service-account JSON, as a string or an object",
+                ))
+            }
+        };
+        if !credentials.is_empty() {
+            providers::auth::ServiceAccount::parse(&credentials)
+                .map_err(|e| err(format!("{kpath}.{p}.auth_credentials"), e.message.clone()))?;
+        }
+        let project_id = secret(&v.project_id, &format!("{p}.project_id"))?;
+        if project_id.is_empty() {
+            return Err(err(format!("{kpath}.{p}.project_id"), "is required"));
+        }
+        let cfg = VertexKeyConfig {
+            project_id,
+            region: secret(&v.region, &format!("{p}.region"))?,
+            auth_credentials: Secret::new(credentials),
+            token: Default::default(),
+        };
+        return Ok((
+            Some(CloudKeyConfig::Vertex(cfg)),
+            deployments(&v.deployments),
+        ));
+    }
+    match format {
+        Some(ApiFormat::Azure) => Err(err(
+            format!("{kpath}.azure_key_config"),
+            "an Azure key needs azure_key_config with its endpoint",
+        )),
+        Some(ApiFormat::Vertex) => Err(err(
+            format!("{kpath}.vertex_key_config"),
+            "a Vertex key needs vertex_key_config with its project_id",
+        )),
+        // Credentials from the AWS environment (or a Bedrock API key in `value`).
+        Some(ApiFormat::Bedrock) => Ok((
+            Some(CloudKeyConfig::Bedrock(BedrockKeyConfig {
+                access_key: String::new(),
+                secret_key: Secret::default(),
+                session_token: None,
+                region: String::new(),
+            })),
+            Deployments::new(),
+        )),
+        _ => Ok((None, Deployments::new())),
+    }
 }
 
 fn network(path: &str, raw: RawNetwork) -> Result<NetworkConfig, ConfigError> {

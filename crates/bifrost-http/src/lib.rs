@@ -129,15 +129,15 @@ impl Gateway {
                 .context("starting the in-process mock provider")?;
                 p.config.network.base_url = Some(server.url());
                 p.config.custom = Some(CustomProviderConfig {
-                    base_format: ApiFormat::OpenAi,
                     is_key_less: true,
+                    ..CustomProviderConfig::new(ApiFormat::OpenAi)
                 });
                 mock = Some(server);
             } else if p.name == "mock" && p.config.custom.is_none() {
                 // A `mock` with its own base_url is an external bifrost-mock binary.
                 p.config.custom = Some(CustomProviderConfig {
-                    base_format: ApiFormat::OpenAi,
                     is_key_less: true,
+                    ..CustomProviderConfig::new(ApiFormat::OpenAi)
                 });
             }
         }

@@ -42,6 +42,10 @@ pub struct MockConfig {
     pub require_auth: bool,
     /// Model ids listed by `GET /v1/models`.
     pub models: Vec<String>,
+    /// When set, the Entra token endpoint accepts only this client secret.
+    pub oauth_client_secret: Option<String>,
+    /// When set, the Google token endpoint verifies assertions with this RSA public key (PEM).
+    pub google_public_key_pem: Option<String>,
 }
 
 impl Default for MockConfig {
@@ -69,6 +73,8 @@ impl Default for MockConfig {
             .into_iter()
             .map(String::from)
             .collect(),
+            oauth_client_secret: None,
+            google_public_key_pem: None,
         }
     }
 }

@@ -18,6 +18,7 @@
 //! ```
 
 mod anthropic;
+mod cloud;
 mod config;
 mod errors;
 mod gate;
@@ -37,6 +38,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub use cloud::TOKEN_REQUESTS;
 pub use config::MockConfig;
 pub use state::{MockState, MockStats, RecordedRequest};
 
@@ -51,6 +53,21 @@ pub fn router(state: MockState) -> Router {
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/models", get(openai::models))
+        .route("/v1/embeddings", post(cloud::embeddings))
+        .route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(cloud::azure_chat),
+        )
+        .route(
+            "/openai/deployments/{deployment}/embeddings",
+            post(cloud::azure_embeddings),
+        )
+        .route(
+            "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{model_action}",
+            post(cloud::vertex_anthropic),
+        )
+        .route("/{tenant}/oauth2/v2.0/token", post(cloud::entra_token))
+        .route("/token", post(cloud::google_token))
         .route("/health", get(|| async { "ok" }))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

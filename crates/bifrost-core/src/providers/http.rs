@@ -49,12 +49,10 @@ pub fn http_client(net: &NetworkConfig, max_idle: usize) -> HttpClient {
 const GATEWAY_USER_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("bifrost-rs/", env!("CARGO_PKG_VERSION")));
 
-/// One provider's endpoint and connection pool.
+/// One provider's connection pool and network settings; each call names its URL.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub name: String,
-    /// Parsed once.
-    pub url: Uri,
     /// Several clients (hence connections) when the upstream may multiplex with HTTP/2, so no
     /// single connection hits the peer's concurrent-stream limit; picked round robin.
     clients: Arc<[HttpClient]>,
@@ -67,8 +65,14 @@ pub struct Upstream {
 /// Upstream SSE events; ends with an error if the stream stalls or breaks.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, BifrostError>> + Send + 'static>>;
 
+/// Raw upstream body chunks (binary framings such as AWS event-stream), with the same
+/// first-byte and idle deadlines as [`EventStream`].
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BifrostError>> + Send + 'static>>;
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
 impl Upstream {
-    pub fn new(name: &str, url: Uri, clients: Vec<HttpClient>, net: NetworkConfig) -> Self {
+    pub fn new(name: &str, clients: Vec<HttpClient>, net: NetworkConfig) -> Self {
         let mut extra_headers = HeaderMap::new();
         for (k, v) in &net.extra_headers {
             if let (Ok(k), Ok(v)) = (
@@ -80,7 +84,6 @@ impl Upstream {
         }
         Self {
             name: name.to_owned(),
-            url,
             clients: clients.into(),
             next: Arc::new(AtomicUsize::new(0)),
             net,
@@ -88,17 +91,19 @@ impl Upstream {
         }
     }
 
-    /// Sends the POST; resolves with the response head.
+    /// Sends the POST; resolves with the response head. `headers` win over the defaults
+    /// (a form POST sets its own content type).
     async fn send(
         &self,
+        url: &Uri,
         headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, BifrostError> {
         let mut req = Request::new(Full::new(Bytes::from(body)));
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.url.clone();
+        *req.uri_mut() = url.clone();
         let h = req.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(CONTENT_TYPE, JSON);
         h.insert(USER_AGENT, GATEWAY_USER_AGENT);
         for (k, v) in &self.extra_headers {
             h.insert(k, v.clone());
@@ -115,12 +120,15 @@ impl Upstream {
     /// timeout. Returns the body of a 2xx answer.
     pub async fn post_json(
         &self,
+        url: &Uri,
         headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<Bytes, BifrostError> {
         let timeout = self.net.request_timeout;
         let call = async {
-            let resp = self.check_status(self.send(headers, body).await?).await?;
+            let resp = self
+                .check_status(self.send(url, headers, body).await?)
+                .await?;
             resp.into_body()
                 .collect()
                 .await
@@ -137,19 +145,70 @@ impl Upstream {
     /// timeout.
     pub async fn post_sse(
         &self,
+        url: &Uri,
         headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<EventStream, BifrostError> {
+        let resp = self.stream_head(url, headers, body).await?;
+        let events = resp.into_body().into_data_stream().eventsource();
+        Ok(self.with_deadlines(events, |e, name| {
+            BifrostError::stream_error(
+                name,
+                format!("upstream stream from '{name}' broke: {e}"),
+                "upstream_stream_error",
+            )
+        }))
+    }
+
+    /// A streaming call with a binary body: chunks as they arrive, under the same deadlines
+    /// as [`Upstream::post_sse`].
+    pub async fn post_stream(
+        &self,
+        url: &Uri,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<ByteStream, BifrostError> {
+        let resp = self.stream_head(url, headers, body).await?;
+        let chunks = resp.into_body().into_data_stream();
+        Ok(self.with_deadlines(chunks, |e, name| {
+            BifrostError::stream_error(
+                name,
+                format!("upstream stream from '{name}' broke: {e}"),
+                "upstream_stream_error",
+            )
+        }))
+    }
+
+    async fn stream_head(
+        &self,
+        url: &Uri,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, BifrostError> {
         let ttft = self.net.request_timeout;
-        let resp = tokio::time::timeout(ttft, async {
-            self.check_status(self.send(headers, body).await?).await
+        tokio::time::timeout(ttft, async {
+            self.check_status(self.send(url, headers, body).await?)
+                .await
         })
         .await
-        .map_err(|_| BifrostError::timeout(&self.name, "ttft", ttft))??;
+        .map_err(|_| BifrostError::timeout(&self.name, "ttft", ttft))?
+    }
 
+    /// The first item within the request timeout, later ones within the idle timeout; an
+    /// error item ends the stream.
+    fn with_deadlines<S, T, E>(
+        &self,
+        events: S,
+        on_error: fn(&E, &str) -> BifrostError,
+    ) -> Pin<Box<dyn Stream<Item = Result<T, BifrostError>> + Send + 'static>>
+    where
+        S: Stream<Item = Result<T, E>> + Send + Unpin + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let ttft = self.net.request_timeout;
         let name = self.name.clone();
         let idle = self.net.stream_idle_timeout;
-        let events = resp.into_body().into_data_stream().eventsource();
         // State: (events, first event pending, stream finished).
         let stream =
             futures::stream::unfold((events, true, false), move |(mut events, first, done)| {
@@ -167,17 +226,13 @@ impl Upstream {
                         Err(_) => Err(BifrostError::timeout(&name, which, limit)),
                         Ok(None) => return None,
                         Ok(Some(Ok(ev))) => Ok(ev),
-                        Ok(Some(Err(e))) => Err(BifrostError::stream_error(
-                            &name,
-                            format!("upstream stream from '{name}' broke: {e}"),
-                            "upstream_stream_error",
-                        )),
+                        Ok(Some(Err(e))) => Err(on_error(&e, &name)),
                     };
                     let failed = item.is_err();
                     Some((item, (events, false, failed)))
                 }
             });
-        Ok(Box::pin(stream))
+        Box::pin(stream)
     }
 
     async fn check_status(

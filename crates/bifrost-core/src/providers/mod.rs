@@ -2,22 +2,27 @@
 //! module as pure functions. A new provider adds its module and one line in [`KNOWN`].
 
 pub mod anthropic;
+pub mod auth;
+pub mod azure;
 pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
 mod http;
 pub mod openai;
+pub mod vertex;
 
-use crate::config::{ApiFormat, Key, ProviderConfig};
+use crate::config::{ApiFormat, Key, ProviderConfig, RequestType};
 use crate::error::BifrostError;
 use crate::observe::StageClock;
-use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest};
+use crate::schemas::{
+    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse,
+};
 use futures::future::BoxFuture;
 use futures::Stream;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use http::{http_client, EventStream, HttpClient, Upstream};
+pub use http::{http_client, ByteStream, EventStream, HttpClient, Upstream};
 
 /// Chunks of one upstream stream, already translated to OpenAI's chunk shape.
 pub type ChunkStream =
@@ -50,6 +55,28 @@ pub trait Provider: Send + Sync {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>>;
+
+    fn embed<'a>(
+        &'a self,
+        _cx: CallContext<'a>,
+        _req: &'a EmbeddingRequest,
+    ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
+        Box::pin(async move { Err(BifrostError::unsupported(self.name(), "embedding")) })
+    }
+}
+
+use RequestType::{ChatCompletion as Chat, ChatCompletionStream as ChatStream, Embedding};
+
+/// What each wire format's adapter implements.
+pub const fn format_requests(format: ApiFormat) -> &'static [RequestType] {
+    match format {
+        ApiFormat::OpenAi
+        | ApiFormat::Azure
+        | ApiFormat::Gemini
+        | ApiFormat::Cohere
+        | ApiFormat::Vertex => &[Chat, ChatStream, Embedding],
+        ApiFormat::Anthropic | ApiFormat::Bedrock => &[Chat, ChatStream],
+    }
 }
 
 /// A built-in provider: its wire format, default address and whether it needs a key.
@@ -57,18 +84,25 @@ pub trait Provider: Send + Sync {
 pub struct ProviderSpec {
     pub name: &'static str,
     pub format: ApiFormat,
-    /// Empty when the user must give `network_config.base_url`.
+    /// Empty when the address comes from elsewhere: `network_config.base_url` for local
+    /// servers, the key's sub-config for Azure, Bedrock and Vertex.
     pub base_url: &'static str,
-    /// Path of the chat endpoint under `base_url`.
+    /// Path of the chat endpoint under `base_url` (OpenAI-compatible servers).
     pub chat_path: &'static str,
     pub keyless: bool,
+    /// The operations this provider offers (a subset of its format's).
+    pub requests: &'static [RequestType],
     /// Environment variables auto-detection reads the key from, in order.
     pub env_keys: &'static [&'static str],
 }
 
+const CHAT_ONLY: &[RequestType] = &[Chat, ChatStream];
+const CHAT_AND_EMBED: &[RequestType] = &[Chat, ChatStream, Embedding];
+
 const fn openai_compat(
     name: &'static str,
     base_url: &'static str,
+    requests: &'static [RequestType],
     env_keys: &'static [&'static str],
 ) -> ProviderSpec {
     ProviderSpec {
@@ -77,6 +111,7 @@ const fn openai_compat(
         base_url,
         chat_path: "/v1/chat/completions",
         keyless: false,
+        requests,
         env_keys,
     }
 }
@@ -88,7 +123,25 @@ const fn keyless_local(name: &'static str) -> ProviderSpec {
         base_url: "",
         chat_path: "/v1/chat/completions",
         keyless: true,
+        requests: CHAT_AND_EMBED,
         env_keys: &[],
+    }
+}
+
+const fn native(
+    name: &'static str,
+    format: ApiFormat,
+    base_url: &'static str,
+    env_keys: &'static [&'static str],
+) -> ProviderSpec {
+    ProviderSpec {
+        name,
+        format,
+        base_url,
+        chat_path: "",
+        keyless: false,
+        requests: format_requests(format),
+        env_keys,
     }
 }
 
@@ -97,57 +150,100 @@ pub const KNOWN: &[ProviderSpec] = &[
     openai_compat(
         "openai",
         "https://api.openai.com",
+        CHAT_AND_EMBED,
         &["OPENAI_API_KEY", "OPENAI_KEY"],
     ),
-    ProviderSpec {
-        name: "anthropic",
-        format: ApiFormat::Anthropic,
-        base_url: "https://api.anthropic.com",
-        chat_path: "/v1/messages",
-        keyless: false,
-        env_keys: &["ANTHROPIC_API_KEY", "ANTHROPIC_KEY"],
-    },
+    native(
+        "anthropic",
+        ApiFormat::Anthropic,
+        "https://api.anthropic.com",
+        &["ANTHROPIC_API_KEY", "ANTHROPIC_KEY"],
+    ),
+    native("azure", ApiFormat::Azure, "", &[]),
+    native("bedrock", ApiFormat::Bedrock, "", &[]),
+    native("vertex", ApiFormat::Vertex, "", &[]),
+    native(
+        "gemini",
+        ApiFormat::Gemini,
+        "https://generativelanguage.googleapis.com/v1beta",
+        &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+    ),
+    native(
+        "cohere",
+        ApiFormat::Cohere,
+        "https://api.cohere.ai",
+        &["COHERE_API_KEY", "CO_API_KEY"],
+    ),
     openai_compat(
         "mistral",
         "https://api.mistral.ai",
+        CHAT_AND_EMBED,
         &["MISTRAL_API_KEY", "MISTRAL_KEY"],
     ),
-    openai_compat("groq", "https://api.groq.com/openai", &["GROQ_API_KEY"]),
-    openai_compat("cerebras", "https://api.cerebras.ai", &["CEREBRAS_API_KEY"]),
-    openai_compat("xai", "https://api.x.ai", &["XAI_API_KEY"]),
+    openai_compat(
+        "groq",
+        "https://api.groq.com/openai",
+        CHAT_ONLY,
+        &["GROQ_API_KEY"],
+    ),
+    openai_compat(
+        "cerebras",
+        "https://api.cerebras.ai",
+        CHAT_ONLY,
+        &["CEREBRAS_API_KEY"],
+    ),
+    openai_compat("xai", "https://api.x.ai", CHAT_ONLY, &["XAI_API_KEY"]),
     openai_compat(
         "openrouter",
         "https://openrouter.ai/api",
+        CHAT_ONLY,
         &["OPENROUTER_API_KEY"],
     ),
     openai_compat(
         "fireworks",
         "https://api.fireworks.ai/inference",
+        CHAT_AND_EMBED,
         &["FIREWORKS_API_KEY"],
     ),
-    openai_compat("parasail", "https://api.parasail.io", &["PARASAIL_API_KEY"]),
+    openai_compat(
+        "parasail",
+        "https://api.parasail.io",
+        CHAT_ONLY,
+        &["PARASAIL_API_KEY"],
+    ),
+    // Perplexity serves chat at the root, without `/v1`.
     ProviderSpec {
         chat_path: "/chat/completions",
         ..openai_compat(
             "perplexity",
             "https://api.perplexity.ai",
+            CHAT_ONLY,
             &["PERPLEXITY_API_KEY"],
         )
     },
     openai_compat(
         "nebius",
         "https://api.tokenfactory.nebius.com",
+        CHAT_AND_EMBED,
         &["NEBIUS_API_KEY"],
     ),
     openai_compat(
         "deepseek",
         "https://api.deepseek.com",
+        CHAT_ONLY,
         &["DEEPSEEK_API_KEY"],
     ),
     openai_compat(
         "together",
         "https://api.together.xyz",
+        CHAT_AND_EMBED,
         &["TOGETHER_API_KEY"],
+    ),
+    openai_compat(
+        "huggingface",
+        "https://router.huggingface.co",
+        CHAT_ONLY,
+        &["HF_TOKEN", "HUGGINGFACE_API_KEY"],
     ),
     keyless_local("ollama"),
     keyless_local("sgl"),
@@ -158,52 +254,116 @@ pub fn known(name: &str) -> Option<&'static ProviderSpec> {
     KNOWN.iter().find(|s| s.name == name)
 }
 
-/// The format, key requirement and chat URL of a configured provider.
-pub fn resolve_spec(
-    name: &str,
-    config: &ProviderConfig,
-) -> Result<(ApiFormat, bool, String), BifrostError> {
-    let (format, keyless, default_base, default_path) = match (&config.custom, known(name)) {
-        (Some(c), _) => (
-            c.base_format,
-            c.is_key_less,
-            "",
-            default_path_for(c.base_format),
+/// A built provider and what the engine needs to know about it.
+pub struct Built {
+    pub provider: Arc<dyn Provider>,
+    pub keyless: bool,
+    pub supported: Vec<RequestType>,
+}
+
+/// Where a configured provider's requests go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub format: ApiFormat,
+    pub keyless: bool,
+    /// Base URL without a trailing slash; empty when the key decides (Azure, Bedrock, Vertex).
+    pub base: String,
+    /// Chat path under `base` for OpenAI-compatible servers.
+    pub chat_path: String,
+    pub supported: Vec<RequestType>,
+}
+
+/// The format, key requirement, address and operations of a configured provider.
+pub fn resolve_spec(name: &str, config: &ProviderConfig) -> Result<Resolved, BifrostError> {
+    let (format, keyless, default_base, chat_path, requests) = match (&config.custom, known(name)) {
+        (Some(c), _) => {
+            let all = format_requests(c.base_format);
+            let supported = match &c.allowed_requests {
+                Some(allowed) => all
+                    .iter()
+                    .copied()
+                    .filter(|t| allowed.contains(t))
+                    .collect(),
+                None => all.to_vec(),
+            };
+            (
+                c.base_format,
+                c.is_key_less,
+                "",
+                "/v1/chat/completions",
+                supported,
+            )
+        }
+        (None, Some(s)) => (
+            s.format,
+            s.keyless,
+            s.base_url,
+            s.chat_path,
+            s.requests.to_vec(),
         ),
-        (None, Some(s)) => (s.format, s.keyless, s.base_url, s.chat_path),
         (None, None) => {
             return Err(BifrostError::invalid_request(format!(
                 "provider '{name}' is not a built-in provider; give it a custom_provider_config"
             )))
         }
     };
-    let url = match config.network.base_url.as_deref() {
-        Some(base) => join_chat_url(base, format),
-        None if default_base.is_empty() => {
+    let keyed_by_cloud = matches!(
+        format,
+        ApiFormat::Azure | ApiFormat::Bedrock | ApiFormat::Vertex
+    );
+    let base = match config.network.base_url.as_deref() {
+        Some(base) => normalize_base(base, format),
+        None if default_base.is_empty() && !keyed_by_cloud => {
             return Err(BifrostError::invalid_request(format!(
                 "provider '{name}' needs network_config.base_url"
             )))
         }
-        None => format!("{default_base}{default_path}"),
+        None => default_base.to_owned(),
     };
-    Ok((format, keyless, url))
+    Ok(Resolved {
+        format,
+        keyless,
+        base,
+        chat_path: chat_path.to_owned(),
+        supported: requests,
+    })
 }
 
-fn default_path_for(format: ApiFormat) -> &'static str {
-    match format {
-        ApiFormat::OpenAi => "/v1/chat/completions",
-        ApiFormat::Anthropic => "/v1/messages",
-    }
-}
-
-/// `http://host:8000` and `http://host:8000/v1` both reach `…/v1/chat/completions`.
-fn join_chat_url(base: &str, format: ApiFormat) -> String {
+/// Trims a user's base URL to what each adapter appends paths to: `http://host:8000` and
+/// `http://host:8000/v1` both reach `…/v1/chat/completions`; a Gemini base gets `/v1beta`
+/// unless it names a version.
+fn normalize_base(base: &str, format: ApiFormat) -> String {
     let base = base.trim_end_matches('/');
-    let path = default_path_for(format);
-    match base.strip_suffix("/v1") {
-        Some(stem) => format!("{stem}{path}"),
-        None => format!("{base}{path}"),
+    match format {
+        ApiFormat::Gemini => {
+            if base.ends_with("/v1beta") || base.ends_with("/v1") {
+                base.to_owned()
+            } else {
+                format!("{base}/v1beta")
+            }
+        }
+        ApiFormat::OpenAi | ApiFormat::Anthropic | ApiFormat::Cohere => {
+            base.strip_suffix("/v1").unwrap_or(base).to_owned()
+        }
+        ApiFormat::Azure | ApiFormat::Bedrock | ApiFormat::Vertex => base.to_owned(),
     }
+}
+
+/// Parses a URL built from configuration.
+pub(crate) fn parse_url(provider: &str, url: &str) -> Result<::http::Uri, BifrostError> {
+    url.parse::<::http::Uri>().map_err(|e| {
+        BifrostError::invalid_request(format!("provider '{provider}': bad URL {url:?}: {e}"))
+    })
+}
+
+/// A custom provider's configured path for `request` (may contain `{model}`).
+pub(crate) fn path_override(config: &ProviderConfig, request: RequestType) -> Option<String> {
+    config
+        .custom
+        .as_ref()?
+        .request_path_overrides
+        .get(&request)
+        .cloned()
 }
 
 /// Builds the provider for `name` over a shared connection pool.
@@ -211,17 +371,85 @@ pub fn build(
     name: &str,
     config: &ProviderConfig,
     clients: Vec<http::HttpClient>,
-) -> Result<(Arc<dyn Provider>, bool), BifrostError> {
-    let (format, keyless, url) = resolve_spec(name, config)?;
-    let url = url.parse::<::http::Uri>().map_err(|e| {
-        BifrostError::invalid_request(format!("provider '{name}': bad URL {url:?}: {e}"))
-    })?;
-    let upstream = Upstream::new(name, url, clients, config.network.clone());
-    let provider: Arc<dyn Provider> = match format {
-        ApiFormat::OpenAi => Arc::new(openai::OpenAi::new(upstream)),
-        ApiFormat::Anthropic => Arc::new(anthropic::Anthropic::new(upstream)),
+) -> Result<Built, BifrostError> {
+    let r = resolve_spec(name, config)?;
+    let upstream = Upstream::new(name, clients, config.network.clone());
+    let over = |t: RequestType| path_override(config, t);
+    let provider: Arc<dyn Provider> = match r.format {
+        ApiFormat::OpenAi => {
+            let chat = over(Chat).unwrap_or_else(|| r.chat_path.clone());
+            let embed = over(Embedding)
+                .unwrap_or_else(|| r.chat_path.replace("chat/completions", "embeddings"));
+            Arc::new(openai::OpenAi::new(
+                upstream,
+                parse_url(name, &format!("{}{chat}", r.base))?,
+                parse_url(name, &format!("{}{embed}", r.base))?,
+            ))
+        }
+        ApiFormat::Anthropic => {
+            let path = over(Chat).unwrap_or_else(|| "/v1/messages".into());
+            Arc::new(anthropic::Anthropic::new(
+                upstream,
+                parse_url(name, &format!("{}{path}", r.base))?,
+            ))
+        }
+        ApiFormat::Azure => Arc::new(azure::Azure::new(upstream, r.base.clone())),
+        ApiFormat::Vertex => Arc::new(vertex::Vertex::new(upstream, r.base.clone())),
+        ApiFormat::Gemini => Arc::new(gemini::Gemini::new(upstream, r.base.clone(), config)),
+        ApiFormat::Cohere => Arc::new(cohere::Cohere::new(upstream, &r.base, config)?),
+        ApiFormat::Bedrock => Arc::new(bedrock::Bedrock::new(upstream, r.base.clone())),
     };
-    Ok((provider, keyless))
+    Ok(Built {
+        provider,
+        keyless: r.keyless,
+        supported: r.supported,
+    })
+}
+
+/// The README's provider table, generated from [`KNOWN`] so that it cannot drift (a test
+/// compares the two).
+pub fn capability_table() -> String {
+    let mut out = String::from(
+        "| Provider | Wire format | Default base URL | Auth | Chat | Chat stream | Embeddings |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for s in KNOWN {
+        let (format, auth) = match s.format {
+            ApiFormat::OpenAi if s.keyless => ("OpenAI", "none (keyless)"),
+            ApiFormat::OpenAi => ("OpenAI", "`Authorization: Bearer`"),
+            ApiFormat::Anthropic => ("Anthropic Messages", "`x-api-key`"),
+            ApiFormat::Azure => ("OpenAI at Azure deployments", "`api-key` or Entra ID token"),
+            ApiFormat::Bedrock => ("Bedrock Converse", "SigV4 or Bedrock API key"),
+            ApiFormat::Vertex => (
+                "Gemini / Anthropic on Vertex",
+                "service-account OAuth token",
+            ),
+            ApiFormat::Gemini => ("Gemini generateContent", "`x-goog-api-key`"),
+            ApiFormat::Cohere => ("Cohere v2", "`Authorization: Bearer`"),
+        };
+        let base = match (s.base_url, s.format) {
+            ("", ApiFormat::Azure) => "the key's `endpoint`".to_owned(),
+            ("", ApiFormat::Bedrock) => "`https://bedrock-runtime.{region}.amazonaws.com`".into(),
+            ("", ApiFormat::Vertex) => "`https://{region}-aiplatform.googleapis.com`".into(),
+            ("", _) => "`network_config.base_url` (required)".into(),
+            (url, _) => format!("`{url}`"),
+        };
+        let mark = |t: RequestType| {
+            if s.requests.contains(&t) {
+                "✅"
+            } else {
+                "—"
+            }
+        };
+        out.push_str(&format!(
+            "| `{}` | {format} | {base} | {auth} | {} | {} | {} |\n",
+            s.name,
+            mark(Chat),
+            mark(ChatStream),
+            mark(Embedding),
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -229,14 +457,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base_urls_with_or_without_v1_reach_the_same_endpoint() {
+    fn base_urls_with_or_without_a_version_reach_the_same_endpoint() {
         assert_eq!(
-            join_chat_url("http://127.0.0.1:9/v1/", ApiFormat::OpenAi),
-            "http://127.0.0.1:9/v1/chat/completions"
+            normalize_base("http://127.0.0.1:9/v1/", ApiFormat::OpenAi),
+            "http://127.0.0.1:9"
         );
         assert_eq!(
-            join_chat_url("http://127.0.0.1:9", ApiFormat::Anthropic),
-            "http://127.0.0.1:9/v1/messages"
+            normalize_base("http://127.0.0.1:9", ApiFormat::Anthropic),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(
+            normalize_base("http://127.0.0.1:9/", ApiFormat::Gemini),
+            "http://127.0.0.1:9/v1beta"
+        );
+        assert_eq!(
+            normalize_base("https://x/v1beta", ApiFormat::Gemini),
+            "https://x/v1beta"
         );
     }
 }

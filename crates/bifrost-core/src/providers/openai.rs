@@ -5,22 +5,46 @@ use super::http::{EventStream, Upstream};
 use super::{CallContext, ChunkStream, Provider};
 use crate::error::BifrostError;
 use crate::observe::Stage;
-use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest, StreamOptions};
+use crate::schemas::{
+    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse,
+    StreamOptions,
+};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use http::Uri;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub struct OpenAi {
     upstream: Upstream,
+    /// Parsed once: the hot path formats no URL.
+    chat_url: Uri,
+    embed_url: Uri,
 }
 
 impl OpenAi {
-    pub fn new(upstream: Upstream) -> Self {
-        Self { upstream }
+    pub fn new(upstream: Upstream, chat_url: Uri, embed_url: Uri) -> Self {
+        Self {
+            upstream,
+            chat_url,
+            embed_url,
+        }
     }
+}
+
+/// The embeddings body: the client's request with the upstream model.
+#[derive(Serialize)]
+struct WireEmbedding<'a> {
+    model: &'a str,
+    #[serde(flatten)]
+    req: &'a EmbeddingRequest,
+}
+
+pub fn embed_body(model: &str, req: &EmbeddingRequest) -> Result<Vec<u8>, BifrostError> {
+    serde_json::to_vec(&WireEmbedding { model, req })
+        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
 }
 
 /// The wire body: the client's request with the upstream model and our stream settings.
@@ -53,15 +77,29 @@ pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>
 }
 
 fn auth_headers(cx: &CallContext<'_>) -> HeaderMap {
+    bearer(cx.key.value.expose())
+}
+
+/// `Authorization: Bearer <token>`, marked sensitive; nothing for an empty token.
+pub fn bearer(token: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
-    let key = cx.key.value.expose();
-    if !key.is_empty() {
-        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {key}")) {
+    if !token.is_empty() {
+        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {token}")) {
             v.set_sensitive(true);
             h.insert(AUTHORIZATION, v);
         }
     }
     h
+}
+
+/// Parses a chat completion body.
+pub fn parse_completion(provider: &str, bytes: &[u8]) -> Result<ChatCompletion, BifrostError> {
+    serde_json::from_slice(bytes).map_err(|e| BifrostError::bad_upstream_response(provider, e))
+}
+
+/// Parses an embeddings body.
+pub fn parse_embedding(provider: &str, bytes: &[u8]) -> Result<EmbeddingResponse, BifrostError> {
+    serde_json::from_slice(bytes).map_err(|e| BifrostError::bad_upstream_response(provider, e))
 }
 
 /// Parses one SSE `data:` payload. `Ok(None)` is the `[DONE]` terminator.
@@ -99,13 +137,32 @@ impl Provider for OpenAi {
             let body = wire_body(cx.model, req, false)?;
             cx.clock.record(Stage::Marshaling, t.elapsed());
             let t = Instant::now();
-            let bytes = self.upstream.post_json(auth_headers(&cx), body).await?;
+            let bytes = self
+                .upstream
+                .post_json(&self.chat_url, auth_headers(&cx), body)
+                .await?;
             cx.clock.record(Stage::Http, t.elapsed());
             let t = Instant::now();
-            let parsed = serde_json::from_slice(&bytes)
-                .map_err(|e| BifrostError::bad_upstream_response(&self.upstream.name, e));
+            let parsed = parse_completion(&self.upstream.name, &bytes);
             cx.clock.record(Stage::Parsing, t.elapsed());
             parsed
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a EmbeddingRequest,
+    ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
+        Box::pin(async move {
+            let body = embed_body(cx.model, req)?;
+            let t = Instant::now();
+            let bytes = self
+                .upstream
+                .post_json(&self.embed_url, auth_headers(&cx), body)
+                .await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            parse_embedding(&self.upstream.name, &bytes)
         })
     }
 
@@ -119,7 +176,10 @@ impl Provider for OpenAi {
             let body = wire_body(cx.model, req, true)?;
             cx.clock.record(Stage::Marshaling, t.elapsed());
             let t = Instant::now();
-            let events = self.upstream.post_sse(auth_headers(&cx), body).await?;
+            let events = self
+                .upstream
+                .post_sse(&self.chat_url, auth_headers(&cx), body)
+                .await?;
             cx.clock.record(Stage::Http, t.elapsed());
             Ok(chunk_stream(&self.upstream.name, events))
         })

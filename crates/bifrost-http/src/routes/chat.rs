@@ -1,4 +1,4 @@
-//! `POST /v1/chat/completions`, JSON and SSE.
+//! `POST /v1/chat/completions` (JSON and SSE) and `POST /v1/embeddings`.
 
 use super::{error_response, request_id, Endpoint, MetricLabels, X_REQUEST_ID};
 use crate::AppState;
@@ -7,15 +7,43 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bifrost_core::{BifrostError, ChatRequest, RequestOptions, ResponseMeta};
+use bifrost_core::{BifrostError, ChatRequest, EmbeddingRequest, RequestOptions, ResponseMeta};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
+/// Which unified operation a route serves.
+#[derive(Clone, Copy)]
+enum Operation {
+    Chat,
+    Embedding,
+}
+
 pub async fn chat_completions(
     State(st): State<AppState>,
-    Extension(MetricLabels(labels)): Extension<MetricLabels>,
-    Extension(Endpoint(endpoint)): Extension<Endpoint>,
+    Extension(labels): Extension<MetricLabels>,
+    Extension(endpoint): Extension<Endpoint>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    serve(Operation::Chat, st, labels, endpoint, headers, body).await
+}
+
+pub async fn embeddings(
+    State(st): State<AppState>,
+    Extension(labels): Extension<MetricLabels>,
+    Extension(endpoint): Extension<Endpoint>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    serve(Operation::Embedding, st, labels, endpoint, headers, body).await
+}
+
+async fn serve(
+    op: Operation,
+    st: AppState,
+    MetricLabels(labels): MetricLabels,
+    Endpoint(endpoint): Endpoint,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -37,7 +65,7 @@ pub async fn chat_completions(
         gen_ai.response.model = tracing::field::Empty,
     );
     crate::otel::set_parent(&span, &headers);
-    let outcome = handle(&st, &headers, labels, body)
+    let outcome = handle(op, &st, &headers, labels, body)
         .instrument(span.clone())
         .await;
     match &outcome {
@@ -144,6 +172,7 @@ fn options(headers: &HeaderMap) -> Result<RequestOptions, BifrostError> {
 }
 
 async fn handle(
+    op: Operation,
     st: &AppState,
     headers: &HeaderMap,
     labels: Vec<String>,
@@ -166,11 +195,19 @@ async fn handle(
         }
         other => BifrostError::invalid_request(format!("could not read the request body: {other}")),
     })?;
-    let req: ChatRequest = serde_json::from_slice(&body)
-        .map_err(|e| BifrostError::invalid_request(format!("invalid JSON body: {e}")))?;
-
+    let invalid =
+        |e: serde_json::Error| BifrostError::invalid_request(format!("invalid JSON body: {e}"));
     let mut opts = options(headers)?;
     opts.labels = labels;
+    if let Operation::Embedding = op {
+        let req: EmbeddingRequest = serde_json::from_slice(&body).map_err(invalid)?;
+        let out = st.engine.embedding_with(req, &opts).await?;
+        let usage = out.body.usage.as_ref().map(|u| (u.prompt_tokens, 0));
+        let mut resp = json_response(&out.body)?;
+        add_meta(resp.headers_mut(), &out.meta);
+        return Ok((resp, Answered::new(&out.meta, usage), false));
+    }
+    let req: ChatRequest = serde_json::from_slice(&body).map_err(invalid)?;
     if req.stream == Some(true) {
         let out = st.engine.chat_completion_stream_with(req, &opts).await?;
         let mut resp = sse_response(out.body);
@@ -178,17 +215,7 @@ async fn handle(
         Ok((resp, Answered::new(&out.meta, None), true))
     } else {
         let out = st.engine.chat_completion_with(req, &opts).await?;
-        let json = serde_json::to_vec(&out.body)
-            .map_err(|e| BifrostError::internal(format!("serializing the response failed: {e}")))?;
-        let mut resp = (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            json,
-        )
-            .into_response();
+        let mut resp = json_response(&out.body)?;
         add_meta(resp.headers_mut(), &out.meta);
         let usage = out
             .body
@@ -197,6 +224,20 @@ async fn handle(
             .map(|u| (u.prompt_tokens, u.completion_tokens));
         Ok((resp, Answered::new(&out.meta, usage), false))
     }
+}
+
+fn json_response<T: serde::Serialize>(body: &T) -> Result<Response, BifrostError> {
+    let json = serde_json::to_vec(body)
+        .map_err(|e| BifrostError::internal(format!("serializing the response failed: {e}")))?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response())
 }
 
 /// Who answered, and how many attempts it took.

@@ -25,11 +25,12 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 pub struct Anthropic {
     upstream: Upstream,
+    url: http::Uri,
 }
 
 impl Anthropic {
-    pub fn new(upstream: Upstream) -> Self {
-        Self { upstream }
+    pub fn new(upstream: Upstream, url: http::Uri) -> Self {
+        Self { upstream, url }
     }
 }
 
@@ -41,7 +42,7 @@ pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>
 }
 
 /// [`wire_body`], recording translation and serialization as separate stages.
-fn timed_wire_body(
+pub(crate) fn timed_wire_body(
     cx: &CallContext<'_>,
     req: &ChatRequest,
     stream: bool,
@@ -56,7 +57,7 @@ fn timed_wire_body(
     bytes
 }
 
-fn headers(cx: &CallContext<'_>) -> HeaderMap {
+pub(crate) fn headers(cx: &CallContext<'_>) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(
         HeaderName::from_static("anthropic-version"),
@@ -143,7 +144,10 @@ impl Provider for Anthropic {
         Box::pin(async move {
             let body = timed_wire_body(&cx, req, false)?;
             let t = Instant::now();
-            let bytes = self.upstream.post_json(headers(&cx), body).await?;
+            let bytes = self
+                .upstream
+                .post_json(&self.url, headers(&cx), body)
+                .await?;
             cx.clock.record(Stage::Http, t.elapsed());
             let t = Instant::now();
             let out = response::from_anthropic(&self.upstream.name, &bytes);
@@ -160,7 +164,10 @@ impl Provider for Anthropic {
         Box::pin(async move {
             let body = timed_wire_body(&cx, req, true)?;
             let t = Instant::now();
-            let events = self.upstream.post_sse(headers(&cx), body).await?;
+            let events = self
+                .upstream
+                .post_sse(&self.url, headers(&cx), body)
+                .await?;
             cx.clock.record(Stage::Http, t.elapsed());
             Ok(chunk_stream(&self.upstream.name, events))
         })

@@ -1,5 +1,235 @@
-//! bedrock: translation to and from OpenAI shapes (pure functions), and the provider.
+//! AWS Bedrock Converse and ConverseStream: requests and responses are translated by the pure
+//! functions of [`request`], [`response`] and [`stream`]; requests are signed with SigV4
+//! ([`sign`]) or carry a Bedrock API key; streams arrive in AWS event-stream framing
+//! ([`eventstream`]) and are translated frame by frame.
 
+pub mod eventstream;
 pub mod request;
 pub mod response;
+pub mod sign;
 pub mod stream;
+
+use super::http::Upstream;
+use super::{openai, parse_url, CallContext, ChunkStream, Provider};
+use crate::config::{BedrockKeyConfig, CloudKeyConfig};
+use crate::error::BifrostError;
+use crate::observe::Stage;
+use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest};
+use futures::future::BoxFuture;
+use futures::{Stream, StreamExt};
+use http::header::HeaderMap;
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+pub struct Bedrock {
+    upstream: Upstream,
+    /// `network_config.base_url`; empty means `https://bedrock-runtime.{region}.amazonaws.com`.
+    base: String,
+}
+
+impl Bedrock {
+    pub fn new(upstream: Upstream, base: String) -> Self {
+        Self { upstream, base }
+    }
+
+    fn key_config<'a>(cx: &CallContext<'a>) -> Option<&'a BedrockKeyConfig> {
+        match &cx.key.cloud {
+            Some(CloudKeyConfig::Bedrock(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn region<'a>(cx: &CallContext<'a>) -> String {
+        Self::key_config(cx)
+            .map(|c| c.region.clone())
+            .filter(|r| !r.is_empty())
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned())
+    }
+
+    /// The URL and signed headers of one call.
+    fn prepare(
+        &self,
+        cx: &CallContext<'_>,
+        action: &str,
+        body: &[u8],
+    ) -> Result<(http::Uri, HeaderMap), BifrostError> {
+        let region = Self::region(cx);
+        let base = if self.base.is_empty() {
+            format!("https://bedrock-runtime.{region}.amazonaws.com")
+        } else {
+            self.base.clone()
+        };
+        let path = sign::model_path(cx.key.deployment(cx.model), action);
+        let url = parse_url(&self.upstream.name, &format!("{base}{path}"))?;
+        // A Bedrock API key is a bearer token; otherwise sign with the key's (or the
+        // environment's) AWS credentials.
+        let cfg = Self::key_config(cx);
+        let api_key = cx.key.value.expose();
+        let has_access_key = cfg.is_some_and(|c| !c.access_key.is_empty());
+        if !api_key.is_empty() && !has_access_key {
+            return Ok((url, openai::bearer(api_key)));
+        }
+        let creds = match cfg.filter(|c| !c.access_key.is_empty()) {
+            Some(c) => sign::AwsCredentials {
+                access_key: c.access_key.clone(),
+                secret_key: c.secret_key.expose().to_owned(),
+                session_token: c.session_token.as_ref().map(|t| t.expose().to_owned()),
+            },
+            None => env_credentials().ok_or_else(|| {
+                BifrostError::missing_key(format!(
+                    "provider '{}' has no AWS credentials: set bedrock_key_config.access_key \
+                     and secret_key, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a Bedrock \
+                     API key as the key's value",
+                    self.upstream.name
+                ))
+            })?,
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        sign::sign(
+            "POST",
+            &url,
+            &mut headers,
+            body,
+            &creds,
+            &region,
+            "bedrock",
+            SystemTime::now(),
+        )?;
+        Ok((url, headers))
+    }
+}
+
+/// The standard AWS environment variables.
+fn env_credentials() -> Option<sign::AwsCredentials> {
+    let access_key = std::env::var("AWS_ACCESS_KEY_ID").ok()?;
+    let secret_key = std::env::var("AWS_SECRET_ACCESS_KEY").ok()?;
+    if access_key.is_empty() || secret_key.is_empty() {
+        return None;
+    }
+    Some(sign::AwsCredentials {
+        access_key,
+        secret_key,
+        session_token: std::env::var("AWS_SESSION_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    })
+}
+
+fn converse_body(cx: &CallContext<'_>, req: &ChatRequest) -> Result<Vec<u8>, BifrostError> {
+    let t = Instant::now();
+    let wire = request::to_converse(req)?;
+    cx.clock.record(Stage::Formatting, t.elapsed());
+    let t = Instant::now();
+    let bytes = serde_json::to_vec(&wire)
+        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")));
+    cx.clock.record(Stage::Marshaling, t.elapsed());
+    bytes
+}
+
+type Frames = Pin<Box<dyn Stream<Item = Result<eventstream::Frame, BifrostError>> + Send>>;
+
+struct Pump {
+    frames: Frames,
+    state: stream::StreamState,
+    pending: VecDeque<ChatCompletionChunk>,
+    failed: bool,
+    name: Arc<str>,
+}
+
+/// Translates event-stream frames into chunks as each arrives; an exception frame becomes a
+/// typed upstream error (before the first chunk, the engine still retries or falls back).
+pub fn chunk_stream(name: &str, model: &str, frames: Frames) -> ChunkStream {
+    let pump = Pump {
+        frames,
+        state: stream::StreamState::new(name, model),
+        pending: VecDeque::new(),
+        failed: false,
+        name: name.into(),
+    };
+    Box::pin(futures::stream::unfold(pump, |mut p| async move {
+        loop {
+            if let Some(chunk) = p.pending.pop_front() {
+                return Some((Ok(chunk), p));
+            }
+            if p.failed || p.state.is_finished() {
+                return None;
+            }
+            let item = match p.frames.next().await {
+                None => Err(BifrostError::stream_error(
+                    &p.name,
+                    format!("the stream from '{}' ended without metadata", p.name),
+                    "upstream_stream_truncated",
+                )),
+                Some(Err(e)) => Err(e),
+                Some(Ok(frame)) if frame.message_type == "event" => {
+                    let event = frame.event_type.as_deref().unwrap_or("");
+                    match p.state.on_event(event, &frame.payload) {
+                        Ok(chunks) => {
+                            p.pending.extend(chunks);
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Some(Ok(frame)) => Err(stream::exception_error(
+                    &p.name,
+                    frame
+                        .exception_type
+                        .as_deref()
+                        .or(frame.event_type.as_deref())
+                        .unwrap_or("exception"),
+                    &frame.payload,
+                )),
+            };
+            p.failed = true;
+            return Some((item, p));
+        }
+    }))
+}
+
+impl Provider for Bedrock {
+    fn name(&self) -> &str {
+        &self.upstream.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
+        Box::pin(async move {
+            let body = converse_body(&cx, req)?;
+            let (url, headers) = self.prepare(&cx, "converse", &body)?;
+            let t = Instant::now();
+            let bytes = self.upstream.post_json(&url, headers, body).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            response::from_converse(&self.upstream.name, cx.model, &bytes)
+        })
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
+        Box::pin(async move {
+            let body = converse_body(&cx, req)?;
+            let (url, headers) = self.prepare(&cx, "converse-stream", &body)?;
+            let t = Instant::now();
+            let bytes = self.upstream.post_stream(&url, headers, body).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            let frames: Frames = Box::pin(eventstream::decode(bytes));
+            Ok(chunk_stream(&self.upstream.name, cx.model, frames))
+        })
+    }
+}

@@ -1,1 +1,22 @@
-//! bedrock stream translation.
+//! STUB
+use crate::error::BifrostError;
+use crate::schemas::ChatCompletionChunk;
+pub struct StreamState;
+impl StreamState {
+    pub fn new(_p: &str, _m: &str) -> Self {
+        StreamState
+    }
+    pub fn on_event(
+        &mut self,
+        _e: &str,
+        _d: &[u8],
+    ) -> Result<Vec<ChatCompletionChunk>, BifrostError> {
+        Ok(vec![])
+    }
+    pub fn is_finished(&self) -> bool {
+        true
+    }
+}
+pub fn exception_error(p: &str, _t: &str, _b: &[u8]) -> BifrostError {
+    BifrostError::internal(p.to_owned())
+}

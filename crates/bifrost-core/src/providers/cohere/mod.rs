@@ -1,5 +1,166 @@
-//! cohere: translation to and from OpenAI shapes (pure functions), and the provider.
+//! Cohere v2 (`/v2/chat`, `/v2/embed`): requests and responses are translated by the pure
+//! functions of [`request`], [`response`] and [`stream`].
 
 pub mod request;
 pub mod response;
 pub mod stream;
+
+use super::http::{EventStream, Upstream};
+use super::{openai, parse_url, path_override, CallContext, ChunkStream, Provider};
+use crate::config::{ProviderConfig, RequestType};
+use crate::error::BifrostError;
+use crate::observe::Stage;
+use crate::schemas::{
+    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse,
+};
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Cohere {
+    upstream: Upstream,
+    chat_url: http::Uri,
+    embed_url: http::Uri,
+}
+
+impl Cohere {
+    pub fn new(
+        upstream: Upstream,
+        base: &str,
+        config: &ProviderConfig,
+    ) -> Result<Self, BifrostError> {
+        let path = |t: RequestType, default: &str| {
+            path_override(config, t).unwrap_or_else(|| default.to_owned())
+        };
+        let chat_url = parse_url(
+            &upstream.name,
+            &format!("{base}{}", path(RequestType::ChatCompletion, "/v2/chat")),
+        )?;
+        let embed_url = parse_url(
+            &upstream.name,
+            &format!("{base}{}", path(RequestType::Embedding, "/v2/embed")),
+        )?;
+        Ok(Self {
+            upstream,
+            chat_url,
+            embed_url,
+        })
+    }
+}
+
+fn body<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, BifrostError> {
+    serde_json::to_vec(value)
+        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
+}
+
+struct Pump {
+    events: EventStream,
+    state: stream::StreamState,
+    pending: VecDeque<ChatCompletionChunk>,
+    failed: bool,
+    name: Arc<str>,
+}
+
+/// Translates Cohere's SSE events into chunks as they arrive; `message-end` ends the stream.
+pub fn chunk_stream(name: &str, model: &str, events: EventStream) -> ChunkStream {
+    let pump = Pump {
+        events,
+        state: stream::StreamState::new(name, model),
+        pending: VecDeque::new(),
+        failed: false,
+        name: name.into(),
+    };
+    Box::pin(futures::stream::unfold(pump, |mut p| async move {
+        loop {
+            if let Some(chunk) = p.pending.pop_front() {
+                return Some((Ok(chunk), p));
+            }
+            if p.failed || p.state.is_finished() {
+                return None;
+            }
+            match p.events.next().await {
+                None => {
+                    p.failed = true;
+                    let e = BifrostError::stream_error(
+                        &p.name,
+                        format!("the stream from '{}' ended without message-end", p.name),
+                        "upstream_stream_truncated",
+                    );
+                    return Some((Err(e), p));
+                }
+                Some(Err(e)) => {
+                    p.failed = true;
+                    return Some((Err(e), p));
+                }
+                Some(Ok(ev)) if ev.data.trim().is_empty() => {}
+                Some(Ok(ev)) => match p.state.on_event(&ev.event, &ev.data) {
+                    Ok(chunks) => p.pending.extend(chunks),
+                    Err(e) => {
+                        p.failed = true;
+                        return Some((Err(e), p));
+                    }
+                },
+            }
+        }
+    }))
+}
+
+impl Provider for Cohere {
+    fn name(&self) -> &str {
+        &self.upstream.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
+        Box::pin(async move {
+            let t = Instant::now();
+            let wire = request::to_cohere(cx.model, req, false)?;
+            cx.clock.record(Stage::Formatting, t.elapsed());
+            let bytes = body(&wire)?;
+            let t = Instant::now();
+            let auth = openai::bearer(cx.key.value.expose());
+            let resp = self.upstream.post_json(&self.chat_url, auth, bytes).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            response::from_cohere(&self.upstream.name, cx.model, &resp)
+        })
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
+        Box::pin(async move {
+            let t = Instant::now();
+            let wire = request::to_cohere(cx.model, req, true)?;
+            cx.clock.record(Stage::Formatting, t.elapsed());
+            let bytes = body(&wire)?;
+            let t = Instant::now();
+            let auth = openai::bearer(cx.key.value.expose());
+            let events = self.upstream.post_sse(&self.chat_url, auth, bytes).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            Ok(chunk_stream(&self.upstream.name, cx.model, events))
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a EmbeddingRequest,
+    ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
+        Box::pin(async move {
+            let bytes = body(&request::embed_request(cx.model, req)?)?;
+            let auth = openai::bearer(cx.key.value.expose());
+            let resp = self
+                .upstream
+                .post_json(&self.embed_url, auth, bytes)
+                .await?;
+            response::embed_response(&self.upstream.name, cx.model, &resp)
+        })
+    }
+}

@@ -1,5 +1,192 @@
-//! gemini: translation to and from OpenAI shapes (pure functions), and the provider.
+//! Google Gemini API (`generateContent`, `streamGenerateContent?alt=sse`,
+//! `batchEmbedContents`): requests and responses are translated by the pure functions of
+//! [`request`], [`response`] and [`stream`]. Vertex AI reuses them with its own URLs and auth.
 
 pub mod request;
 pub mod response;
 pub mod stream;
+
+use super::http::{EventStream, Upstream};
+use super::{parse_url, path_override, CallContext, ChunkStream, Provider};
+use crate::config::{ProviderConfig, RequestType};
+use crate::error::BifrostError;
+use crate::observe::Stage;
+use crate::schemas::{
+    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse,
+};
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Gemini {
+    upstream: Upstream,
+    /// `…/v1beta`.
+    base: String,
+    chat_path: Option<String>,
+    stream_path: Option<String>,
+    embed_path: Option<String>,
+}
+
+impl Gemini {
+    pub fn new(upstream: Upstream, base: String, config: &ProviderConfig) -> Self {
+        Self {
+            upstream,
+            base,
+            chat_path: path_override(config, RequestType::ChatCompletion),
+            stream_path: path_override(config, RequestType::ChatCompletionStream),
+            embed_path: path_override(config, RequestType::Embedding),
+        }
+    }
+
+    fn url(
+        &self,
+        over: Option<&String>,
+        model: &str,
+        action: &str,
+    ) -> Result<http::Uri, BifrostError> {
+        let url = match over {
+            Some(path) => format!("{}{}", self.base, path.replace("{model}", model)),
+            None => format!("{}/models/{model}:{action}", self.base),
+        };
+        parse_url(&self.upstream.name, &url)
+    }
+}
+
+fn headers(cx: &CallContext<'_>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let key = cx.key.value.expose();
+    if !key.is_empty() {
+        if let Ok(mut v) = HeaderValue::from_str(key) {
+            v.set_sensitive(true);
+            h.insert(HeaderName::from_static("x-goog-api-key"), v);
+        }
+    }
+    h
+}
+
+/// The generateContent body.
+pub fn chat_body(cx: &CallContext<'_>, req: &ChatRequest) -> Result<Vec<u8>, BifrostError> {
+    let t = Instant::now();
+    let body = request::to_gemini(req)?;
+    cx.clock.record(Stage::Formatting, t.elapsed());
+    let t = Instant::now();
+    let bytes = serde_json::to_vec(&body)
+        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")));
+    cx.clock.record(Stage::Marshaling, t.elapsed());
+    bytes
+}
+
+/// What the chunk stream carries between polls.
+struct Pump {
+    events: EventStream,
+    state: stream::StreamState,
+    pending: VecDeque<ChatCompletionChunk>,
+    failed: bool,
+    name: Arc<str>,
+}
+
+/// Translates upstream `data:` lines into chunks as they arrive. Gemini streams end at EOF
+/// with no terminator: an EOF before a `finishReason` is a truncation.
+pub fn chunk_stream(name: &str, model: &str, events: EventStream) -> ChunkStream {
+    let pump = Pump {
+        events,
+        state: stream::StreamState::new(name, model),
+        pending: VecDeque::new(),
+        failed: false,
+        name: name.into(),
+    };
+    Box::pin(futures::stream::unfold(pump, |mut p| async move {
+        loop {
+            if let Some(chunk) = p.pending.pop_front() {
+                return Some((Ok(chunk), p));
+            }
+            if p.failed {
+                return None;
+            }
+            match p.events.next().await {
+                None if p.state.is_finished() => return None,
+                None => {
+                    p.failed = true;
+                    let e = BifrostError::stream_error(
+                        &p.name,
+                        format!("the stream from '{}' ended without a finishReason", p.name),
+                        "upstream_stream_truncated",
+                    );
+                    return Some((Err(e), p));
+                }
+                Some(Err(e)) => {
+                    p.failed = true;
+                    return Some((Err(e), p));
+                }
+                Some(Ok(ev)) if ev.data.trim().is_empty() => {}
+                Some(Ok(ev)) => match p.state.on_data(&ev.data) {
+                    Ok(chunks) => p.pending.extend(chunks),
+                    Err(e) => {
+                        p.failed = true;
+                        return Some((Err(e), p));
+                    }
+                },
+            }
+        }
+    }))
+}
+
+impl Provider for Gemini {
+    fn name(&self) -> &str {
+        &self.upstream.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
+        Box::pin(async move {
+            let url = self.url(self.chat_path.as_ref(), cx.model, "generateContent")?;
+            let body = chat_body(&cx, req)?;
+            let t = Instant::now();
+            let bytes = self.upstream.post_json(&url, headers(&cx), body).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            let t = Instant::now();
+            let out = response::from_gemini(&self.upstream.name, cx.model, &bytes);
+            cx.clock.record(Stage::Parsing, t.elapsed());
+            out
+        })
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
+        Box::pin(async move {
+            let url = self.url(
+                self.stream_path.as_ref(),
+                cx.model,
+                "streamGenerateContent?alt=sse",
+            )?;
+            let body = chat_body(&cx, req)?;
+            let t = Instant::now();
+            let events = self.upstream.post_sse(&url, headers(&cx), body).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            Ok(chunk_stream(&self.upstream.name, cx.model, events))
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a EmbeddingRequest,
+    ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
+        Box::pin(async move {
+            let url = self.url(self.embed_path.as_ref(), cx.model, "batchEmbedContents")?;
+            let body = serde_json::to_vec(&request::embed_request(cx.model, req)?)
+                .map_err(|e| BifrostError::internal(format!("serializing failed: {e}")))?;
+            let bytes = self.upstream.post_json(&url, headers(&cx), body).await?;
+            response::embed_response(&self.upstream.name, cx.model, &bytes)
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! Azure OpenAI: OpenAI request and response bodies, sent to the key's resource at
+//! `{endpoint}/openai/deployments/{deployment}/…?api-version=…`, authenticated with the
+//! `api-key` header or an Entra ID token.
+
+use super::http::Upstream;
+use super::{auth, openai, parse_url, CallContext, ChunkStream, Provider};
+use crate::config::{AzureKeyConfig, CloudKeyConfig, AZURE_DEFAULT_API_VERSION};
+use crate::error::BifrostError;
+use crate::observe::Stage;
+use crate::schemas::{ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse};
+use futures::future::BoxFuture;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use std::time::Instant;
+
+pub struct Azure {
+    upstream: Upstream,
+    /// `network_config.base_url`, used when a key names no endpoint.
+    base: String,
+}
+
+impl Azure {
+    pub fn new(upstream: Upstream, base: String) -> Self {
+        Self { upstream, base }
+    }
+
+    fn key_config<'a>(&self, cx: &CallContext<'a>) -> Option<&'a AzureKeyConfig> {
+        match &cx.key.cloud {
+            Some(CloudKeyConfig::Azure(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The deployment URL of `operation` (`chat/completions`, `embeddings`).
+    fn url(&self, cx: &CallContext<'_>, operation: &str) -> Result<http::Uri, BifrostError> {
+        let cfg = self.key_config(cx);
+        let endpoint = cfg
+            .map(|c| c.endpoint.as_str())
+            .filter(|e| !e.is_empty())
+            .unwrap_or(&self.base)
+            .trim_end_matches('/');
+        if endpoint.is_empty() {
+            return Err(BifrostError::missing_key(format!(
+                "the key of provider '{}' has no azure_key_config.endpoint",
+                self.upstream.name
+            )));
+        }
+        let version = cfg.map_or(AZURE_DEFAULT_API_VERSION, |c| c.api_version.as_str());
+        let deployment = cx.key.deployment(cx.model);
+        parse_url(
+            &self.upstream.name,
+            &format!(
+                "{endpoint}/openai/deployments/{deployment}/{operation}?api-version={version}"
+            ),
+        )
+    }
+
+    async fn headers(&self, cx: &CallContext<'_>) -> Result<HeaderMap, BifrostError> {
+        if let Some(entra) = self.key_config(cx).and_then(|c| c.entra.as_ref()) {
+            let token = auth::entra_token(&self.upstream, entra).await?;
+            return Ok(openai::bearer(token.expose()));
+        }
+        let mut h = HeaderMap::new();
+        let key = cx.key.value.expose();
+        if !key.is_empty() {
+            if let Ok(mut v) = HeaderValue::from_str(key) {
+                v.set_sensitive(true);
+                h.insert(HeaderName::from_static("api-key"), v);
+            }
+        }
+        Ok(h)
+    }
+}
+
+impl Provider for Azure {
+    fn name(&self) -> &str {
+        &self.upstream.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
+        Box::pin(async move {
+            let url = self.url(&cx, "chat/completions")?;
+            let t = Instant::now();
+            let body = openai::wire_body(cx.key.deployment(cx.model), req, false)?;
+            cx.clock.record(Stage::Marshaling, t.elapsed());
+            let headers = self.headers(&cx).await?;
+            let t = Instant::now();
+            let bytes = self.upstream.post_json(&url, headers, body).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            openai::parse_completion(&self.upstream.name, &bytes)
+        })
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
+        Box::pin(async move {
+            let url = self.url(&cx, "chat/completions")?;
+            let body = openai::wire_body(cx.key.deployment(cx.model), req, true)?;
+            let headers = self.headers(&cx).await?;
+            let t = Instant::now();
+            let events = self.upstream.post_sse(&url, headers, body).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            Ok(openai::chunk_stream(&self.upstream.name, events))
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a EmbeddingRequest,
+    ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
+        Box::pin(async move {
+            let url = self.url(&cx, "embeddings")?;
+            let body = openai::embed_body(cx.key.deployment(cx.model), req)?;
+            let headers = self.headers(&cx).await?;
+            let bytes = self.upstream.post_json(&url, headers, body).await?;
+            openai::parse_embedding(&self.upstream.name, &bytes)
+        })
+    }
+}

@@ -1,0 +1,316 @@
+//! Cloud-hosted variants of the OpenAI and Anthropic APIs, and the token endpoints their
+//! credentials are exchanged at: Azure OpenAI deployments (`api-key` or Entra bearer),
+//! OpenAI embeddings, Anthropic models on Vertex (`rawPredict`), a Microsoft Entra ID
+//! client-credentials endpoint and a Google OAuth JWT-bearer endpoint.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::errors::{error_response, Flavor};
+use crate::gate::{admit, bearer_token};
+use crate::reply::prompt_tokens;
+use crate::state::MockState;
+
+/// The key every token request is counted under in `MockStats::requests_by_key`.
+pub const TOKEN_REQUESTS: &str = "oauth-token-requests";
+
+/// A deterministic 8-dimensional unit-ish vector for `text`.
+pub(crate) fn embedding_of(text: &str) -> Vec<f32> {
+    let mut v = [0f32; 8];
+    for (i, b) in text.bytes().enumerate() {
+        v[i % 8] += f32::from(b) / 255.0;
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+    v.iter().map(|x| x / norm).collect()
+}
+
+#[derive(Deserialize)]
+struct EmbeddingRequest {
+    #[serde(default)]
+    model: Option<String>,
+    input: Value,
+}
+
+/// `POST /v1/embeddings` (OpenAI shape).
+pub(crate) async fn embeddings(
+    State(state): State<MockState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = admit(&state, Flavor::OpenAi, uri, headers, &body).await {
+        return response;
+    }
+    openai_embeddings(&body)
+}
+
+fn openai_embeddings(body: &Bytes) -> Response {
+    let req: EmbeddingRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                Flavor::OpenAi,
+                StatusCode::BAD_REQUEST,
+                &format!("mock: invalid request body: {e}"),
+            )
+        }
+    };
+    let texts: Vec<String> = match req.input {
+        Value::String(s) => vec![s],
+        Value::Array(items) => items
+            .into_iter()
+            .map(|i| match i {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect(),
+        other => vec![other.to_string()],
+    };
+    let tokens: u64 = texts.iter().map(|t| prompt_tokens(t.chars().count())).sum();
+    let data: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embedding_of(t)}))
+        .collect();
+    Json(json!({
+        "object": "list",
+        "data": data,
+        "model": req.model.unwrap_or_else(|| "mock-embedding".into()),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
+    }))
+    .into_response()
+}
+
+/// Azure's checks before the OpenAI handlers: an `api-version` query and `api-key` or Entra
+/// bearer auth. The key is handed on as a bearer token so the OpenAI handler counts it.
+fn azure_gate(headers: &mut HeaderMap, query: Option<&str>) -> Result<(), Response> {
+    let has_version = query
+        .unwrap_or("")
+        .split('&')
+        .any(|kv| kv.starts_with("api-version=") && kv.len() > "api-version=".len());
+    if !has_version {
+        return Err(error_response(
+            Flavor::OpenAi,
+            StatusCode::NOT_FOUND,
+            "mock azure: missing api-version query parameter",
+        ));
+    }
+    if let Some(key) = headers.get("api-key").cloned() {
+        let mut bearer = b"Bearer ".to_vec();
+        bearer.extend_from_slice(key.as_bytes());
+        if let Ok(v) = HeaderValue::from_bytes(&bearer) {
+            headers.insert(axum::http::header::AUTHORIZATION, v);
+        }
+    }
+    Ok(())
+}
+
+/// `POST /openai/deployments/{deployment}/chat/completions?api-version=…`.
+pub(crate) async fn azure_chat(
+    state: State<MockState>,
+    Path(_deployment): Path<String>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = azure_gate(&mut headers, query.as_deref()) {
+        return r;
+    }
+    crate::openai::chat_completions(state, uri, headers, body).await
+}
+
+/// `POST /openai/deployments/{deployment}/embeddings?api-version=…`.
+pub(crate) async fn azure_embeddings(
+    State(state): State<MockState>,
+    Path(_deployment): Path<String>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = azure_gate(&mut headers, query.as_deref()) {
+        return r;
+    }
+    if let Err(response) = admit(&state, Flavor::OpenAi, uri, headers, &body).await {
+        return response;
+    }
+    openai_embeddings(&body)
+}
+
+/// `POST /v1/projects/{p}/locations/{r}/publishers/anthropic/models/{model}:rawPredict` and
+/// `:streamRawPredict`: an Anthropic Messages body without `model`, with Vertex's
+/// `anthropic_version`, and a bearer token.
+pub(crate) async fn vertex_anthropic(
+    state: State<MockState>,
+    Path((_project, _location, model_action)): Path<(String, String, String)>,
+    uri: Uri,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let bad = |m: &str| error_response(Flavor::Anthropic, StatusCode::BAD_REQUEST, m);
+    let Some((model, action)) = model_action.split_once(':') else {
+        return bad("mock vertex: expected {model}:rawPredict");
+    };
+    let stream = match action {
+        "rawPredict" => false,
+        "streamRawPredict" => true,
+        _ => return bad("mock vertex: unknown action"),
+    };
+    if bearer_token(&headers).is_none() {
+        return error_response(
+            Flavor::Anthropic,
+            StatusCode::UNAUTHORIZED,
+            "mock vertex: missing bearer token",
+        );
+    }
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&body) else {
+        return bad("mock vertex: invalid JSON body");
+    };
+    if map.get("anthropic_version").and_then(Value::as_str) != Some("vertex-2023-10-16") {
+        return bad("anthropic_version: must be vertex-2023-10-16");
+    }
+    if map.contains_key("model") {
+        return bad("model: Extra inputs are not permitted");
+    }
+    map.remove("anthropic_version");
+    map.insert("model".into(), json!(model));
+    map.insert("stream".into(), json!(stream));
+    headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+    let body = Bytes::from(Value::Object(map).to_string());
+    crate::anthropic::messages(state, uri, headers, body).await
+}
+
+fn form(body: &Bytes) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant.
+pub(crate) async fn entra_token(
+    State(state): State<MockState>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    state.record(uri, headers, body.clone(), Some(TOKEN_REQUESTS));
+    if field(&f, "grant_type") != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "mock: grant_type must be client_credentials",
+        );
+    }
+    let (Some(client_id), Some(_secret), Some(scope)) = (
+        field(&f, "client_id"),
+        field(&f, "client_secret"),
+        field(&f, "scope"),
+    ) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "mock: client_id, client_secret and scope are required",
+        );
+    };
+    if let Some(expected) = state.load_config().oauth_client_secret.as_deref() {
+        if field(&f, "client_secret") != Some(expected) {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "mock: AADSTS7000215: Invalid client secret provided.",
+            );
+        }
+    }
+    Json(json!({
+        "token_type": "Bearer",
+        "expires_in": 3599,
+        "access_token": format!("entra.{tenant}.{client_id}.{}.{}", scope.len(), state.next_id()),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct GoogleClaims {
+    iss: String,
+    scope: String,
+}
+
+/// `POST /token`: Google's JWT-bearer grant. With `google_public_key_pem` configured, the
+/// assertion's RS256 signature is verified.
+pub(crate) async fn google_token(
+    State(state): State<MockState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    state.record(uri, headers, body.clone(), Some(TOKEN_REQUESTS));
+    if field(&f, "grant_type") != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "mock: grant_type must be the JWT-bearer grant",
+        );
+    }
+    let Some(assertion) = field(&f, "assertion") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "mock: assertion missing",
+        );
+    };
+    if let Some(pem) = state.load_config().google_public_key_pem.as_deref() {
+        let key = match jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()) {
+            Ok(k) => k,
+            Err(e) => {
+                return oauth_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    &format!("mock: bad public key: {e}"),
+                )
+            }
+        };
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.validate_aud = false;
+        match jsonwebtoken::decode::<GoogleClaims>(assertion, &key, &v) {
+            Ok(t) if t.claims.scope.contains("cloud-platform") && !t.claims.iss.is_empty() => {}
+            Ok(_) => {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "mock: bad claims")
+            }
+            Err(e) => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    &format!("mock: Invalid JWT Signature ({e})"),
+                )
+            }
+        }
+    }
+    Json(json!({
+        "access_token": format!("ya29.mock-{}", state.next_id()),
+        "expires_in": 3599,
+        "token_type": "Bearer",
+    }))
+    .into_response()
+}
