@@ -206,10 +206,7 @@ pub fn to_gemini(req: &ChatRequest) -> Result<GenerateContentRequest, BifrostErr
 
     let tools = match &req.tools {
         Some(tools) if !tools.is_empty() => vec![GeminiTool {
-            function_declarations: tools
-                .iter()
-                .map(translate_tool)
-                .collect::<Result<_, _>>()?,
+            function_declarations: tools.iter().map(translate_tool).collect::<Result<_, _>>()?,
         }],
         _ => Vec::new(),
     };
@@ -286,7 +283,9 @@ fn generation_config(req: &ChatRequest) -> Result<GenerationConfig, BifrostError
     }
     if let Some(effort) = req.extra.get("reasoning_effort").filter(|v| !v.is_null()) {
         let effort = effort.as_str().ok_or_else(|| {
-            BifrostError::invalid_request(format!("'reasoning_effort' must be a string, got {effort}"))
+            BifrostError::invalid_request(format!(
+                "'reasoning_effort' must be a string, got {effort}"
+            ))
         })?;
         config.thinking_config = Some(thinking_config(&req.model, effort)?);
     }
@@ -759,7 +758,10 @@ fn translate_tool_choice(tc: &Value, tools: &[Tool]) -> Result<Option<ToolConfig
 /// model name, with or without the `models/` prefix). `encoding_format` is not sent: Gemini
 /// returns floats, which the OpenAI SDKs accept whatever they asked for; `dimensions` becomes
 /// `outputDimensionality`; `user` is dropped. Token-array input is a 400 (Gemini embeds text).
-pub fn embed_request(model: &str, req: &EmbeddingRequest) -> Result<BatchEmbedRequest, BifrostError> {
+pub fn embed_request(
+    model: &str,
+    req: &EmbeddingRequest,
+) -> Result<BatchEmbedRequest, BifrostError> {
     let texts = req.input.texts().ok_or_else(|| {
         BifrostError::invalid_request("Gemini embeddings accept text input only, not token arrays")
     })?;
@@ -882,7 +884,10 @@ mod tests {
             "model": "gemini-2.0-flash",
             "messages": [{"role": "user", "content": "Hi"}]
         }));
-        assert_eq!(out, json!({"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}));
+        assert_eq!(
+            out,
+            json!({"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]})
+        );
     }
 
     #[test]
@@ -1119,7 +1124,11 @@ mod tests {
             let req: EmbeddingRequest =
                 serde_json::from_value(json!({"model": "m", "input": input})).unwrap();
             let e = embed_request("m", &req).unwrap_err();
-            assert_eq!((e.status, e.class), (400, ErrorClass::InvalidRequest), "{input}");
+            assert_eq!(
+                (e.status, e.class),
+                (400, ErrorClass::InvalidRequest),
+                "{input}"
+            );
         }
     }
 }
