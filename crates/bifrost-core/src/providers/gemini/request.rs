@@ -1,10 +1,1134 @@
-//! STUB until the translation lands.
+//! OpenAI chat request → Gemini `generateContent` request (pure); OpenAI embeddings request →
+//! `batchEmbedContents` request.
+//!
+//! The model is not part of the body: it is in the URL (`models/{model}:generateContent`).
+//!
+//! Field rules:
+//! - `system` and `developer` messages, wherever they appear, become `systemInstruction`, one
+//!   text part per message (or per text part); non-text parts there are rejected.
+//! - `user` → a `user` turn, `assistant` → a `model` turn. Image parts become `inlineData` (data
+//!   URLs) or `fileData` (http(s) URLs, with a MIME type guessed from the file extension when it
+//!   is a common image type); `input_audio` becomes `inlineData` (`audio/<format>`); a `file`
+//!   part with a `file_data` data URL becomes `inlineData`. Empty text parts are skipped (Gemini
+//!   rejects them); a user turn left without parts is rejected, an assistant turn left without
+//!   parts (no text, no tool calls) is dropped.
+//! - Assistant `tool_calls` become `functionCall {name, args}` parts after the turn's text; the
+//!   arguments must be a JSON object (empty means `{}`), anything else is a 400. Call ids are
+//!   not sent: ids an OpenAI client holds are usually the gateway's own (`call_<n>`).
+//! - `tool` messages become `functionResponse {name, response}` parts of one `user` turn per run
+//!   of consecutive tool messages. The name is the one of the earlier assistant tool call with
+//!   that `tool_call_id` (else the message's `name`, else 400). `response` is the content parsed
+//!   as JSON when it is an object, else `{"content": <text>}`.
+//! - `tools` → `tools[0].functionDeclarations` (only `type: function`; others are a 400).
+//!   `parameters` carries the schema as given when it stays inside Gemini's OpenAPI `Schema`
+//!   subset; a schema that uses other JSON Schema keywords (`additionalProperties`, `$ref`,
+//!   `oneOf`, …, common with OpenAI strict mode) is sent as `parametersJsonSchema` instead, which
+//!   Gemini accepts as full JSON Schema, rather than being rewritten. `strict` is dropped.
+//! - `tool_choice` → `toolConfig.functionCallingConfig`: `auto`→`AUTO`, `none`→`NONE`,
+//!   `required`→`ANY`, a named function → `ANY` + `allowedFunctionNames`. `ANY` is never
+//!   downgraded. Without tools, `auto`/`none` are dropped (nothing to choose from) while
+//!   `required` or a named function are a 400, as is a named function that is not declared.
+//! - `generationConfig`: `temperature`, `top_p`→`topP`, `max_completion_tokens` (else
+//!   `max_tokens`)→`maxOutputTokens`, `stop`→`stopSequences`, `n`→`candidateCount`, `seed`,
+//!   `presence_penalty`, `frequency_penalty`, `top_k`→`topK`; `response_format`:
+//!   `text` → nothing, `json_object` → `responseMimeType: application/json`, `json_schema` → the
+//!   same plus `responseJsonSchema` (the schema as given); any other type is a 400.
+//! - `reasoning_effort` → `thinkingConfig`, see [`thinking_config`].
+//! - Gemini-native passthrough: `safety_settings`/`safetySettings` → `safetySettings`,
+//!   `cached_content`/`cachedContent` → `cachedContent`.
+//! - Rejected (400) because Gemini cannot honour them and a silent drop would change the answer
+//!   the client asked for: a non-empty `logit_bias`, `logprobs: true` (the response translation
+//!   does not carry log probabilities back).
+//! - Dropped: `user` (Gemini has no end-user field), `parallel_tool_calls` (no switch; Gemini
+//!   decides), `top_logprobs` without `logprobs`, `stream`/`stream_options` (the URL decides),
+//!   and every other unmodelled field (`store`, `metadata`, `service_tier`, vendor extensions…).
+
 use crate::error::BifrostError;
-use crate::schemas::{ChatRequest, EmbeddingRequest};
-pub type GenerateContentRequest = serde_json::Value;
-pub fn to_gemini(_req: &ChatRequest) -> Result<GenerateContentRequest, BifrostError> {
-    Err(BifrostError::internal("stub"))
+use crate::schemas::{
+    ChatMessage, ChatRequest, ContentPart, EmbeddingRequest, MessageContent, Tool, ToolCall,
+};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// The body of `POST models/{model}:generateContent` (and `:streamGenerateContent`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateContentRequest {
+    pub contents: Vec<Content>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_instruction: Option<Content>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<GeminiTool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_config: Option<ToolConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation_config: Option<GenerationConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_settings: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_content: Option<Value>,
 }
-pub fn embed_request(_m: &str, _req: &EmbeddingRequest) -> Result<serde_json::Value, BifrostError> {
-    Err(BifrostError::internal("stub"))
+
+/// One turn (`user`/`model`), or the system instruction (no role).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Content {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    pub parts: Vec<Part>,
+}
+
+/// A part holds exactly one kind of data; serialized as `{"text":…}`, `{"inlineData":{…}}`, ….
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub enum Part {
+    Text(String),
+    InlineData {
+        #[serde(rename = "mimeType")]
+        mime_type: String,
+        data: String,
+    },
+    FileData {
+        #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
+        mime_type: Option<String>,
+        #[serde(rename = "fileUri")]
+        file_uri: String,
+    },
+    FunctionCall {
+        name: String,
+        args: Value,
+    },
+    FunctionResponse {
+        name: String,
+        response: Value,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GeminiTool {
+    pub function_declarations: Vec<FunctionDeclaration>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionDeclaration {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters_json_schema: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolConfig {
+    pub function_calling_config: FunctionCallingConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionCallingConfig {
+    /// `AUTO`, `ANY` or `NONE`.
+    pub mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_function_names: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_mime_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_json_schema: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_config: Option<ThinkingConfig>,
+}
+
+impl GenerationConfig {
+    fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ThinkingConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_budget: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_level: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_thoughts: Option<bool>,
+}
+
+/// The body of `POST models/{model}:batchEmbedContents`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct BatchEmbedRequest {
+    pub requests: Vec<EmbedContentRequest>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EmbedContentRequest {
+    /// `models/<model>`.
+    pub model: String,
+    pub content: Content,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_dimensionality: Option<u32>,
+}
+
+/// Translates a chat request into a `generateContent` body.
+pub fn to_gemini(req: &ChatRequest) -> Result<GenerateContentRequest, BifrostError> {
+    reject_unsupported(req)?;
+    let (system_instruction, contents) = translate_messages(&req.messages)?;
+
+    let tools = match &req.tools {
+        Some(tools) if !tools.is_empty() => vec![GeminiTool {
+            function_declarations: tools.iter().map(translate_tool).collect::<Result<_, _>>()?,
+        }],
+        _ => Vec::new(),
+    };
+    let tool_config = req
+        .tool_choice
+        .as_ref()
+        .map(|tc| translate_tool_choice(tc, req.tools.as_deref().unwrap_or_default()))
+        .transpose()?
+        .flatten();
+
+    let generation_config = generation_config(req)?;
+    let native = |snake: &str, camel: &str| {
+        req.extra
+            .get(camel)
+            .or_else(|| req.extra.get(snake))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+
+    Ok(GenerateContentRequest {
+        contents,
+        system_instruction,
+        tools,
+        tool_config,
+        generation_config: (!generation_config.is_empty()).then_some(generation_config),
+        safety_settings: native("safety_settings", "safetySettings"),
+        cached_content: native("cached_content", "cachedContent"),
+    })
+}
+
+fn reject_unsupported(req: &ChatRequest) -> Result<(), BifrostError> {
+    let logit_bias_set = match req.extra.get("logit_bias") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(m)) => !m.is_empty(),
+        Some(_) => true,
+    };
+    if logit_bias_set {
+        return Err(BifrostError::invalid_request(
+            "'logit_bias' is not supported by Gemini",
+        ));
+    }
+    if req.extra.get("logprobs") == Some(&Value::Bool(true)) {
+        return Err(BifrostError::invalid_request(
+            "'logprobs' is not supported for Gemini through this gateway",
+        ));
+    }
+    Ok(())
+}
+
+fn generation_config(req: &ChatRequest) -> Result<GenerationConfig, BifrostError> {
+    let number = |key: &str| -> Result<Option<Value>, BifrostError> {
+        match req.extra.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v @ Value::Number(_)) => Ok(Some(v.clone())),
+            Some(other) => Err(BifrostError::invalid_request(format!(
+                "'{key}' must be a number, got {other}"
+            ))),
+        }
+    };
+    let mut config = GenerationConfig {
+        temperature: req.temperature,
+        top_p: req.top_p,
+        top_k: number("top_k")?,
+        max_output_tokens: req.max_completion_tokens.or(req.max_tokens),
+        stop_sequences: req.stop.clone().map(|s| s.into_vec()),
+        candidate_count: req.n,
+        seed: number("seed")?,
+        presence_penalty: number("presence_penalty")?,
+        frequency_penalty: number("frequency_penalty")?,
+        ..GenerationConfig::default()
+    };
+    if let Some(format) = req.extra.get("response_format").filter(|v| !v.is_null()) {
+        response_format(format, &mut config)?;
+    }
+    if let Some(effort) = req.extra.get("reasoning_effort").filter(|v| !v.is_null()) {
+        let effort = effort.as_str().ok_or_else(|| {
+            BifrostError::invalid_request(format!(
+                "'reasoning_effort' must be a string, got {effort}"
+            ))
+        })?;
+        config.thinking_config = Some(thinking_config(&req.model, effort)?);
+    }
+    Ok(config)
+}
+
+fn response_format(format: &Value, config: &mut GenerationConfig) -> Result<(), BifrostError> {
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => {}
+        Some("json_object") => config.response_mime_type = Some("application/json"),
+        Some("json_schema") => {
+            let schema = format
+                .get("json_schema")
+                .and_then(|s| s.get("schema"))
+                .filter(|s| s.is_object())
+                .ok_or_else(|| {
+                    BifrostError::invalid_request(
+                        "response_format json_schema needs 'json_schema.schema' (an object)",
+                    )
+                })?;
+            config.response_mime_type = Some("application/json");
+            config.response_json_schema = Some(schema.clone());
+        }
+        _ => {
+            return Err(BifrostError::invalid_request(format!(
+                "unsupported response_format {format} for Gemini \
+                 (expected type text, json_object or json_schema)"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// `reasoning_effort` → `thinkingConfig`.
+///
+/// Gemini 3 models (the model name, after any `provider/` or `models/` prefix, starts with
+/// `gemini-3`) take a `thinkingLevel`: `minimal`, `low`, `medium` and `high` are passed as
+/// given; `none` becomes `minimal`, since thinking cannot be switched off there (models without
+/// `minimal` answer 400 themselves). Every other model takes a `thinkingBudget`, with the
+/// budgets of Google's own OpenAI compatibility layer: `none` → 0 (thinking off), `minimal` and
+/// `low` → 1024, `medium` → 8192, `high` → 24576. Unless the effort is `none`, `includeThoughts`
+/// is set so thought summaries come back as `reasoning_content`. Other values are a 400.
+pub fn thinking_config(model: &str, effort: &str) -> Result<ThinkingConfig, BifrostError> {
+    let bare = model.rsplit('/').next().unwrap_or(model);
+    let include_thoughts = (effort != "none").then_some(true);
+    let unknown = || {
+        BifrostError::invalid_request(format!(
+            "unsupported reasoning_effort '{effort}' for Gemini \
+             (expected none, minimal, low, medium or high)"
+        ))
+    };
+    if bare.starts_with("gemini-3") {
+        let level = match effort {
+            "none" | "minimal" => "minimal",
+            "low" => "low",
+            "medium" => "medium",
+            "high" => "high",
+            _ => return Err(unknown()),
+        };
+        return Ok(ThinkingConfig {
+            thinking_level: Some(level),
+            include_thoughts,
+            ..ThinkingConfig::default()
+        });
+    }
+    let budget = match effort {
+        "none" => 0,
+        "minimal" | "low" => 1024,
+        "medium" => 8192,
+        "high" => 24576,
+        _ => return Err(unknown()),
+    };
+    Ok(ThinkingConfig {
+        thinking_budget: Some(budget),
+        include_thoughts,
+        ..ThinkingConfig::default()
+    })
+}
+
+/// Splits the conversation into the system instruction and Gemini's turns.
+fn translate_messages(
+    messages: &[ChatMessage],
+) -> Result<(Option<Content>, Vec<Content>), BifrostError> {
+    let mut system: Vec<Part> = Vec::new();
+    let mut out: Vec<Content> = Vec::new();
+    // Tool call id → function name, from the assistant turns seen so far.
+    let mut call_names: HashMap<&str, &str> = HashMap::new();
+    // True while the last turn in `out` holds function responses the next tool message joins.
+    let mut open_tool_results = false;
+
+    for (i, msg) in messages.iter().enumerate() {
+        let mut tool_turn = false;
+        match msg.role.as_str() {
+            "system" | "developer" => match &msg.content {
+                None => {}
+                Some(MessageContent::Text(t)) => push_text(&mut system, t),
+                Some(MessageContent::Parts(parts)) => {
+                    for part in parts {
+                        if part.kind != "text" {
+                            return Err(unsupported_part(i, &msg.role, &part.kind));
+                        }
+                        push_text(&mut system, part.text.as_deref().unwrap_or_default());
+                    }
+                }
+            },
+            "user" => {
+                let parts = user_parts(i, msg)?;
+                if parts.is_empty() {
+                    return Err(BifrostError::invalid_request(format!(
+                        "messages[{i}]: a user message needs non-empty content for Gemini"
+                    )));
+                }
+                out.push(turn("user", parts));
+            }
+            "assistant" => {
+                let parts = assistant_parts(i, msg)?;
+                for call in msg.tool_calls.as_deref().unwrap_or_default() {
+                    call_names.insert(&call.id, &call.function.name);
+                }
+                if !parts.is_empty() {
+                    out.push(turn("model", parts));
+                }
+            }
+            "tool" => {
+                let id = msg.tool_call_id.as_deref().ok_or_else(|| {
+                    BifrostError::invalid_request(format!(
+                        "messages[{i}]: a tool message needs 'tool_call_id'"
+                    ))
+                })?;
+                let name = call_names
+                    .get(id)
+                    .copied()
+                    .or(msg.name.as_deref())
+                    .ok_or_else(|| {
+                        BifrostError::invalid_request(format!(
+                            "messages[{i}]: no earlier assistant tool call has id '{id}'; \
+                             Gemini needs the function name of each tool result"
+                        ))
+                    })?;
+                let part = Part::FunctionResponse {
+                    name: name.to_owned(),
+                    response: function_response(msg),
+                };
+                match out.last_mut().filter(|_| open_tool_results) {
+                    Some(last) => last.parts.push(part),
+                    None => out.push(turn("user", vec![part])),
+                }
+                tool_turn = true;
+            }
+            other => {
+                return Err(BifrostError::invalid_request(format!(
+                    "messages[{i}]: unsupported role '{other}' for Gemini \
+                     (expected system, developer, user, assistant or tool)"
+                )))
+            }
+        }
+        // A system message is moved out of the conversation, so it does not end a run of tool
+        // results.
+        if !matches!(msg.role.as_str(), "system" | "developer") {
+            open_tool_results = tool_turn;
+        }
+    }
+
+    let system = (!system.is_empty()).then_some(Content {
+        role: None,
+        parts: system,
+    });
+    Ok((system, out))
+}
+
+fn turn(role: &'static str, parts: Vec<Part>) -> Content {
+    Content {
+        role: Some(role),
+        parts,
+    }
+}
+
+/// Gemini rejects empty text parts.
+fn push_text(parts: &mut Vec<Part>, text: &str) {
+    if !text.is_empty() {
+        parts.push(Part::Text(text.to_owned()));
+    }
+}
+
+fn user_parts(i: usize, msg: &ChatMessage) -> Result<Vec<Part>, BifrostError> {
+    let mut out = Vec::new();
+    match &msg.content {
+        None => {}
+        Some(MessageContent::Text(t)) => push_text(&mut out, t),
+        Some(MessageContent::Parts(parts)) => {
+            for p in parts {
+                match p.kind.as_str() {
+                    "text" => push_text(&mut out, p.text.as_deref().unwrap_or_default()),
+                    "image_url" => out.push(image_part(i, p)?),
+                    "input_audio" => out.push(audio_part(i, p)?),
+                    "file" => out.push(file_part(i, p)?),
+                    other => return Err(unsupported_part(i, &msg.role, other)),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn assistant_parts(i: usize, msg: &ChatMessage) -> Result<Vec<Part>, BifrostError> {
+    let mut out = Vec::new();
+    match &msg.content {
+        None => {}
+        Some(MessageContent::Text(t)) => push_text(&mut out, t),
+        Some(MessageContent::Parts(parts)) => {
+            for p in parts {
+                match p.kind.as_str() {
+                    "text" => push_text(&mut out, p.text.as_deref().unwrap_or_default()),
+                    // OpenAI's refusal part is text the model said.
+                    "refusal" => push_text(
+                        &mut out,
+                        p.extra
+                            .get("refusal")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                    ),
+                    other => return Err(unsupported_part(i, &msg.role, other)),
+                }
+            }
+        }
+    }
+    for call in msg.tool_calls.as_deref().unwrap_or_default() {
+        out.push(Part::FunctionCall {
+            name: call.function.name.clone(),
+            args: call_args(i, call)?,
+        });
+    }
+    Ok(out)
+}
+
+fn call_args(i: usize, call: &ToolCall) -> Result<Value, BifrostError> {
+    let args = call.function.arguments.trim();
+    if args.is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    match serde_json::from_str::<Value>(args) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(BifrostError::invalid_request(format!(
+            "messages[{i}]: the arguments of tool call '{}' must be a JSON object",
+            call.id
+        ))),
+        Err(e) => Err(BifrostError::invalid_request(format!(
+            "messages[{i}]: the arguments of tool call '{}' are not valid JSON: {e}",
+            call.id
+        ))),
+    }
+}
+
+/// A JSON object result is passed as is; anything else is wrapped, since Gemini's `response`
+/// must be an object.
+fn function_response(msg: &ChatMessage) -> Value {
+    let text = msg.text_content().unwrap_or_default();
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => json!({ "content": text }),
+    }
+}
+
+fn image_part(i: usize, part: &ContentPart) -> Result<Part, BifrostError> {
+    let url = part
+        .image_url
+        .as_ref()
+        .map(|u| u.url.as_str())
+        .ok_or_else(|| {
+            BifrostError::invalid_request(format!(
+                "messages[{i}]: an image_url part needs 'image_url.url'"
+            ))
+        })?;
+    if url.starts_with("data:") {
+        data_url_part(i, url)
+    } else if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(Part::FileData {
+            mime_type: mime_from_extension(url).map(str::to_owned),
+            file_uri: url.to_owned(),
+        })
+    } else {
+        Err(BifrostError::invalid_request(format!(
+            "messages[{i}]: image URLs must be http(s) or base64 data URLs"
+        )))
+    }
+}
+
+fn data_url_part(i: usize, url: &str) -> Result<Part, BifrostError> {
+    url.strip_prefix("data:")
+        .and_then(|rest| rest.split_once(";base64,"))
+        .filter(|(m, _)| !m.is_empty())
+        .map(|(mime, data)| Part::InlineData {
+            mime_type: mime.to_owned(),
+            data: data.to_owned(),
+        })
+        .ok_or_else(|| {
+            BifrostError::invalid_request(format!(
+                "messages[{i}]: a data URL must look like data:<media type>;base64,<data>"
+            ))
+        })
+}
+
+/// Gemini wants a MIME type with `fileData`; for URLs it is only guessable from the path.
+fn mime_from_extension(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
+        "pdf" => "application/pdf",
+        _ => return None,
+    })
+}
+
+fn audio_part(i: usize, part: &ContentPart) -> Result<Part, BifrostError> {
+    let audio = part.extra.get("input_audio");
+    let field = |name: &str| audio.and_then(|a| a.get(name)).and_then(Value::as_str);
+    match (field("data"), field("format")) {
+        (Some(data), Some(format)) => Ok(Part::InlineData {
+            mime_type: format!("audio/{format}"),
+            data: data.to_owned(),
+        }),
+        _ => Err(BifrostError::invalid_request(format!(
+            "messages[{i}]: an input_audio part needs 'input_audio.data' and 'input_audio.format'"
+        ))),
+    }
+}
+
+fn file_part(i: usize, part: &ContentPart) -> Result<Part, BifrostError> {
+    match part
+        .extra
+        .get("file")
+        .and_then(|f| f.get("file_data"))
+        .and_then(Value::as_str)
+    {
+        Some(url) => data_url_part(i, url),
+        None => Err(BifrostError::invalid_request(format!(
+            "messages[{i}]: a file part needs 'file.file_data' (a base64 data URL) for Gemini; \
+             OpenAI file ids mean nothing there"
+        ))),
+    }
+}
+
+fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
+    BifrostError::invalid_request(format!(
+        "messages[{i}]: content part type '{kind}' is not supported in {role} messages for Gemini"
+    ))
+}
+
+fn translate_tool(tool: &Tool) -> Result<FunctionDeclaration, BifrostError> {
+    if tool.kind != "function" {
+        return Err(BifrostError::invalid_request(format!(
+            "tool type '{}' is not supported for Gemini (only 'function')",
+            tool.kind
+        )));
+    }
+    let f = &tool.function;
+    let (parameters, parameters_json_schema) = match &f.parameters {
+        None | Some(Value::Null) => (None, None),
+        Some(schema) if fits_gemini_schema(schema) => (Some(schema.clone()), None),
+        Some(schema) => (None, Some(schema.clone())),
+    };
+    Ok(FunctionDeclaration {
+        name: f.name.clone(),
+        description: f.description.clone(),
+        parameters,
+        parameters_json_schema,
+    })
+}
+
+/// Whether `schema` only uses keywords of Gemini's OpenAPI-subset `Schema` object, which
+/// rejects unknown fields.
+fn fits_gemini_schema(schema: &Value) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "example",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "items",
+        "minimum",
+        "maximum",
+    ];
+    let Some(obj) = schema.as_object() else {
+        return false;
+    };
+    obj.iter().all(|(key, value)| {
+        KEYWORDS.contains(&key.as_str())
+            && match key.as_str() {
+                // `type` is one name there, never a list.
+                "type" => value.is_string(),
+                "properties" => value
+                    .as_object()
+                    .is_some_and(|props| props.values().all(fits_gemini_schema)),
+                "items" => fits_gemini_schema(value),
+                "anyOf" => value
+                    .as_array()
+                    .is_some_and(|alts| alts.iter().all(fits_gemini_schema)),
+                _ => true,
+            }
+    })
+}
+
+/// `Ok(None)`: nothing to send (no tools and a choice that needs none).
+fn translate_tool_choice(tc: &Value, tools: &[Tool]) -> Result<Option<ToolConfig>, BifrostError> {
+    let config = |mode, names: Option<Vec<String>>| {
+        Some(ToolConfig {
+            function_calling_config: FunctionCallingConfig {
+                mode,
+                allowed_function_names: names,
+            },
+        })
+    };
+    let no_tools = tools.is_empty();
+    match tc {
+        Value::String(s) => match s.as_str() {
+            "auto" if no_tools => return Ok(None),
+            "none" if no_tools => return Ok(None),
+            "auto" => return Ok(config("AUTO", None)),
+            "none" => return Ok(config("NONE", None)),
+            "required" if no_tools => {
+                return Err(BifrostError::invalid_request(
+                    "tool_choice 'required' needs at least one tool",
+                ))
+            }
+            "required" => return Ok(config("ANY", None)),
+            _ => {}
+        },
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
+            if let Some(name) = o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+            {
+                if !tools.iter().any(|t| t.function.name == name) {
+                    return Err(BifrostError::invalid_request(format!(
+                        "tool_choice names function '{name}', which is not among the tools"
+                    )));
+                }
+                return Ok(config("ANY", Some(vec![name.to_owned()])));
+            }
+        }
+        _ => {}
+    }
+    Err(BifrostError::invalid_request(format!(
+        "unsupported tool_choice {tc} for Gemini (expected \"auto\", \"none\", \"required\" \
+         or {{\"type\":\"function\",\"function\":{{\"name\":…}}}})"
+    )))
+}
+
+/// Translates an embeddings request into a `batchEmbedContents` body for `model` (the upstream
+/// model name, with or without the `models/` prefix). `encoding_format` is not sent: Gemini
+/// returns floats, which the OpenAI SDKs accept whatever they asked for; `dimensions` becomes
+/// `outputDimensionality`; `user` is dropped. Token-array input is a 400 (Gemini embeds text).
+pub fn embed_request(
+    model: &str,
+    req: &EmbeddingRequest,
+) -> Result<BatchEmbedRequest, BifrostError> {
+    let texts = req.input.texts().ok_or_else(|| {
+        BifrostError::invalid_request("Gemini embeddings accept text input only, not token arrays")
+    })?;
+    if texts.is_empty() {
+        return Err(BifrostError::invalid_request(
+            "'input' must contain at least one text",
+        ));
+    }
+    let model = if model.starts_with("models/") {
+        model.to_owned()
+    } else {
+        format!("models/{model}")
+    };
+    let requests = texts
+        .into_iter()
+        .map(|text| EmbedContentRequest {
+            model: model.clone(),
+            content: Content {
+                role: None,
+                parts: vec![Part::Text(text.to_owned())],
+            },
+            output_dimensionality: req.dimensions,
+        })
+        .collect();
+    Ok(BatchEmbedRequest { requests })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    fn request(body: Value) -> ChatRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    fn translate(body: Value) -> Value {
+        serde_json::to_value(to_gemini(&request(body)).unwrap()).unwrap()
+    }
+
+    fn weather_tools() -> Value {
+        json!([
+            {"type": "function", "function": {
+                "name": "get_weather", "description": "Current weather for a city",
+                "parameters": {"type": "object", "properties": {
+                    "location": {"type": "string"},
+                    "unit": {"type": "string", "enum": ["c", "f"]}
+                }, "required": ["location"]}
+            }},
+            {"type": "function", "function": {"name": "get_time"}},
+            {"type": "function", "function": {
+                "name": "book_table", "strict": true,
+                "parameters": {"type": "object", "properties": {
+                    "people": {"type": "integer"}
+                }, "required": ["people"], "additionalProperties": false}
+            }}
+        ])
+    }
+
+    #[test]
+    fn full_conversation() {
+        let out = translate(json!({
+            "model": "gemini/gemini-2.5-flash",
+            "messages": [
+                {"role": "system", "content": "You are a travel assistant."},
+                {"role": "developer", "content": [{"type": "text", "text": "Answer in metric units."}]},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "Where was this taken, and what is the weather there?"},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/eiffel.JPG?size=large", "detail": "high"}},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/photo"}},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}}
+                ]},
+                {"role": "assistant", "content": "Paris, France. Let me check.", "tool_calls": [
+                    {"id": "call_0", "type": "function",
+                     "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\",\"unit\":\"c\"}"}},
+                    {"id": "call_1", "type": "function",
+                     "function": {"name": "get_time", "arguments": ""}}
+                ]},
+                {"role": "tool", "tool_call_id": "call_0", "content": "{\"temperature\": 18, \"sky\": \"light rain\"}"},
+                {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "14:05 CEST"}]},
+                {"role": "user", "content": "Should I bring an umbrella?"},
+                {"role": "assistant", "content": ""},
+                {"role": "assistant", "content": [{"type": "text", "text": "Yes, light rain is expected."}]},
+                {"role": "user", "content": "Thanks!"}
+            ],
+            "max_completion_tokens": 1024,
+            "max_tokens": 99,
+            "temperature": 0.3,
+            "top_p": 0.9,
+            "top_k": 40,
+            "n": 2,
+            "seed": 42,
+            "presence_penalty": 0.5,
+            "frequency_penalty": 0.25,
+            "stop": ["END"],
+            "user": "user-1234",
+            "tools": weather_tools(),
+            "tool_choice": "required",
+            "parallel_tool_calls": false,
+            "reasoning_effort": "medium",
+            "response_format": {"type": "json_schema", "json_schema": {
+                "name": "answer", "strict": true,
+                "schema": {"type": "object", "properties": {"answer": {"type": "string"}},
+                           "required": ["answer"], "additionalProperties": false}
+            }},
+            "safety_settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+            "logprobs": false,
+            "top_logprobs": 3,
+            "store": true,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "fallbacks": ["openai/gpt-4o"]
+        }));
+        insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn minimal_request_has_no_optional_sections() {
+        let out = translate(json!({
+            "model": "gemini-2.0-flash",
+            "messages": [{"role": "user", "content": "Hi"}]
+        }));
+        assert_eq!(
+            out,
+            json!({"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]})
+        );
+    }
+
+    #[test]
+    fn tool_choice_variants() {
+        let cases = [
+            ("auto", json!("auto")),
+            ("none", json!("none")),
+            ("required", json!("required")),
+            (
+                "function",
+                json!({"type": "function", "function": {"name": "get_time"}}),
+            ),
+            ("absent", Value::Null),
+        ];
+        let mut out = Map::new();
+        for (name, choice) in cases {
+            let mut body = json!({
+                "model": "m", "messages": [{"role": "user", "content": "x"}],
+                "tools": weather_tools(), "parallel_tool_calls": false
+            });
+            if !choice.is_null() {
+                body["tool_choice"] = choice;
+            }
+            let translated = translate(body);
+            out.insert(
+                name.into(),
+                translated.get("toolConfig").cloned().unwrap_or(Value::Null),
+            );
+        }
+        // Without tools there is nothing to choose from.
+        for choice in ["auto", "none"] {
+            let t = translate(json!({
+                "model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": choice
+            }));
+            assert!(t.get("toolConfig").is_none(), "{choice}");
+        }
+        insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn response_formats_and_reasoning_efforts() {
+        let mut out = Map::new();
+        for (name, format) in [
+            ("text", json!({"type": "text"})),
+            ("json_object", json!({"type": "json_object"})),
+            (
+                "json_schema",
+                json!({"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}}),
+            ),
+        ] {
+            let t = translate(json!({
+                "model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": format
+            }));
+            out.insert(
+                format!("response_format {name}"),
+                t.get("generationConfig").cloned().unwrap_or(Value::Null),
+            );
+        }
+        for model in ["gemini-2.5-pro", "google/gemini-3-pro-preview"] {
+            for effort in ["none", "minimal", "low", "medium", "high"] {
+                let t = translate(json!({
+                    "model": model, "messages": [{"role": "user", "content": "x"}],
+                    "reasoning_effort": effort
+                }));
+                out.insert(
+                    format!("{model} {effort}"),
+                    t["generationConfig"]["thinkingConfig"].clone(),
+                );
+            }
+        }
+        insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn rejected_requests() {
+        let user = json!([{"role": "user", "content": "x"}]);
+        let tools = weather_tools();
+        let cases = [
+            (
+                "logit_bias",
+                json!({"model": "m", "messages": user, "logit_bias": {"50256": -100}}),
+            ),
+            (
+                "logprobs",
+                json!({"model": "m", "messages": user, "logprobs": true, "top_logprobs": 2}),
+            ),
+            (
+                "response_format_unknown",
+                json!({"model": "m", "messages": user, "response_format": {"type": "grammar"}}),
+            ),
+            (
+                "response_format_schema_missing",
+                json!({"model": "m", "messages": user, "response_format": {"type": "json_schema", "json_schema": {"name": "n"}}}),
+            ),
+            (
+                "reasoning_effort_unknown",
+                json!({"model": "m", "messages": user, "reasoning_effort": "xhigh"}),
+            ),
+            (
+                "seed_not_a_number",
+                json!({"model": "m", "messages": user, "seed": "7"}),
+            ),
+            (
+                "unknown_role",
+                json!({"model": "m", "messages": [{"role": "function", "name": "f", "content": "x"}]}),
+            ),
+            (
+                "empty_user_message",
+                json!({"model": "m", "messages": [{"role": "user", "content": ""}]}),
+            ),
+            (
+                "tool_choice_unknown_string",
+                json!({"model": "m", "messages": user, "tools": tools, "tool_choice": "any"}),
+            ),
+            (
+                "tool_choice_required_without_tools",
+                json!({"model": "m", "messages": user, "tool_choice": "required"}),
+            ),
+            (
+                "tool_choice_undeclared_function",
+                json!({"model": "m", "messages": user, "tools": tools,
+                       "tool_choice": {"type": "function", "function": {"name": "nope"}}}),
+            ),
+            (
+                "tool_type_not_function",
+                json!({"model": "m", "messages": user, "tools": [{"type": "web_search", "function": {"name": "x"}}]}),
+            ),
+            (
+                "tool_args_invalid_json",
+                json!({"model": "m", "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                        "function": {"name": "f", "arguments": "{\"a\": 1"}}]}
+                ]}),
+            ),
+            (
+                "tool_args_not_an_object",
+                json!({"model": "m", "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                        "function": {"name": "f", "arguments": "[1, 2]"}}]}
+                ]}),
+            ),
+            (
+                "tool_result_for_unknown_call",
+                json!({"model": "m", "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "tool", "tool_call_id": "call_9", "content": "42"}
+                ]}),
+            ),
+            (
+                "tool_message_without_id",
+                json!({"model": "m", "messages": [{"role": "tool", "content": "42"}]}),
+            ),
+            (
+                "unsupported_part_type",
+                json!({"model": "m", "messages": [{"role": "user", "content": [
+                    {"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}}
+                ]}]}),
+            ),
+            (
+                "image_data_url_not_base64",
+                json!({"model": "m", "messages": [{"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}}
+                ]}]}),
+            ),
+            (
+                "image_in_system_message",
+                json!({"model": "m", "messages": [{"role": "system", "content": [
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+                ]}]}),
+            ),
+        ];
+        let mut out = Map::new();
+        for (name, body) in cases {
+            let e = to_gemini(&request(body)).unwrap_err();
+            assert_eq!(e.class, ErrorClass::InvalidRequest, "{name}");
+            out.insert(
+                name.into(),
+                json!({"status": e.status, "type": e.error_type, "message": e.message}),
+            );
+        }
+        insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn tool_result_falls_back_to_the_message_name_and_audio_and_files_are_inline() {
+        let out = translate(json!({
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+                    {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}
+                ]},
+                {"role": "tool", "tool_call_id": "elsewhere", "name": "lookup", "content": "[1,2]"}
+            ]
+        }));
+        assert_eq!(
+            out["contents"],
+            json!([
+                {"role": "user", "parts": [
+                    {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}},
+                    {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}
+                ]},
+                {"role": "user", "parts": [
+                    {"functionResponse": {"name": "lookup", "response": {"content": "[1,2]"}}}
+                ]}
+            ])
+        );
+    }
+
+    #[test]
+    fn embeddings() {
+        let req: EmbeddingRequest = serde_json::from_value(json!({
+            "model": "gemini/text-embedding-004",
+            "input": ["first text", "second text"],
+            "dimensions": 256,
+            "encoding_format": "base64",
+            "user": "u-1"
+        }))
+        .unwrap();
+        let out = serde_json::to_value(embed_request("text-embedding-004", &req).unwrap()).unwrap();
+        insta::assert_json_snapshot!(out);
+
+        let single: EmbeddingRequest =
+            serde_json::from_value(json!({"model": "m", "input": "one"})).unwrap();
+        let out = serde_json::to_value(embed_request("models/m", &single).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            json!({"requests": [{"model": "models/m", "content": {"parts": [{"text": "one"}]}}]})
+        );
+
+        for input in [json!([1, 2, 3]), json!([[1, 2], [3]]), json!([])] {
+            let req: EmbeddingRequest =
+                serde_json::from_value(json!({"model": "m", "input": input})).unwrap();
+            let e = embed_request("m", &req).unwrap_err();
+            assert_eq!(
+                (e.status, e.class),
+                (400, ErrorClass::InvalidRequest),
+                "{input}"
+            );
+        }
+    }
 }

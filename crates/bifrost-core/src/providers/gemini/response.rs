@@ -1,9 +1,547 @@
-//! STUB
+//! Gemini `GenerateContentResponse` → OpenAI chat completion (pure); `batchEmbedContents`
+//! response → OpenAI embeddings response.
+//!
+//! Rules:
+//! - Each candidate is a choice (index from the candidate, else its position). Text parts are
+//!   joined into `content`; parts with `thought: true` go to `message.reasoning_content`;
+//!   `functionCall` parts become `tool_calls` with the part's `id` when Gemini sent one, else
+//!   `call_<n>` (n counts the calls of the choice), and the args as JSON text.
+//! - `content` is `null` only when the choice has tool calls and no text; otherwise it is a
+//!   string, possibly empty (clients tend to break on a `null` content without tool calls).
+//! - `finishReason` → `finish_reason`, see [`finish_reason`]; a candidate with function calls
+//!   reads `tool_calls` unless the reason is `length` or `content_filter`.
+//! - A prompt blocked before generation (`promptFeedback.blockReason`, no candidates) is one
+//!   choice with empty content and `content_filter`.
+//! - Usage, see [`GeminiUsage::to_openai`]. `id` is `responseId` (else generated), `model` is
+//!   `modelVersion` (else the requested model).
+
 use crate::error::BifrostError;
-use crate::schemas::{ChatCompletion, EmbeddingResponse};
-pub fn from_gemini(_p: &str, _m: &str, _b: &[u8]) -> Result<ChatCompletion, BifrostError> {
-    Err(BifrostError::internal("stub"))
+use crate::schemas::{
+    ChatCompletion, ChatMessage, Choice, Embedding, EmbeddingResponse, EmbeddingUsage,
+    FunctionCall, MessageContent, ToolCall, Usage,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The parts of a `GenerateContentResponse` the translation reads (one per stream event too).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeminiResponse {
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    #[serde(default)]
+    pub prompt_feedback: Option<PromptFeedback>,
+    #[serde(default)]
+    pub usage_metadata: Option<GeminiUsage>,
+    #[serde(default)]
+    pub model_version: Option<String>,
+    #[serde(default)]
+    pub response_id: Option<String>,
 }
-pub fn embed_response(_p: &str, _m: &str, _b: &[u8]) -> Result<EmbeddingResponse, BifrostError> {
-    Err(BifrostError::internal("stub"))
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    #[serde(default)]
+    pub content: Option<CandidateContent>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub index: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CandidateContent {
+    #[serde(default)]
+    pub parts: Vec<ResponsePart>,
+}
+
+/// One part of a candidate; only text (plain or thought) and function calls are read. Inline
+/// data (generated images, audio) has no place in OpenAI's chat shape.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponsePart {
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub thought: Option<bool>,
+    #[serde(default)]
+    pub function_call: Option<GeminiFunctionCall>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GeminiFunctionCall {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub args: Option<Value>,
+}
+
+impl GeminiFunctionCall {
+    /// The part's own id, else `call_<n>`.
+    pub fn call_id(&self, n: u32) -> String {
+        match &self.id {
+            Some(id) if !id.is_empty() => id.clone(),
+            _ => format!("call_{n}"),
+        }
+    }
+
+    /// OpenAI carries arguments as JSON text; missing args are an empty object.
+    pub fn arguments(&self) -> String {
+        match &self.args {
+            None | Some(Value::Null) => "{}".to_owned(),
+            Some(v) => v.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptFeedback {
+    #[serde(default)]
+    pub block_reason: Option<String>,
+}
+
+/// Gemini's `usageMetadata`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GeminiUsage {
+    #[serde(default)]
+    pub prompt_token_count: Option<u64>,
+    #[serde(default)]
+    pub candidates_token_count: Option<u64>,
+    #[serde(default)]
+    pub thoughts_token_count: Option<u64>,
+    #[serde(default)]
+    pub cached_content_token_count: Option<u64>,
+    #[serde(default)]
+    pub tool_use_prompt_token_count: Option<u64>,
+}
+
+impl GeminiUsage {
+    /// OpenAI's usage: `prompt_tokens` = `promptTokenCount` (which already includes cached
+    /// tokens) + `toolUsePromptTokenCount`; `completion_tokens` = `candidatesTokenCount` +
+    /// `thoughtsTokenCount` (OpenAI counts reasoning as completion); `total_tokens` their sum.
+    /// `prompt_tokens_details.cached_tokens` and `completion_tokens_details.reasoning_tokens`
+    /// are set when Gemini reported the counts.
+    pub fn to_openai(self) -> Usage {
+        let prompt =
+            self.prompt_token_count.unwrap_or(0) + self.tool_use_prompt_token_count.unwrap_or(0);
+        let completion =
+            self.candidates_token_count.unwrap_or(0) + self.thoughts_token_count.unwrap_or(0);
+        let mut usage = Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..Usage::default()
+        };
+        if let Some(cached) = self.cached_content_token_count {
+            usage.extra.insert(
+                "prompt_tokens_details".into(),
+                json!({ "cached_tokens": cached }),
+            );
+        }
+        if let Some(thoughts) = self.thoughts_token_count {
+            usage.extra.insert(
+                "completion_tokens_details".into(),
+                json!({ "reasoning_tokens": thoughts }),
+            );
+        }
+        usage
+    }
+}
+
+/// Gemini `finishReason` → OpenAI `finish_reason`: `STOP` → `stop`, `MAX_TOKENS` → `length`,
+/// the refusal reasons (`SAFETY`, `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII` and
+/// their `IMAGE_` variants) → `content_filter`. Every other reason (`OTHER`, `LANGUAGE`,
+/// `MALFORMED_FUNCTION_CALL`, future ones) reads as `stop`: OpenAI has no closer word.
+pub fn finish_reason(reason: &str) -> &'static str {
+    match reason {
+        "MAX_TOKENS" => "length",
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// [`finish_reason`], with `tool_calls` for a candidate that called functions (Gemini says
+/// `STOP` then), unless the answer was cut or filtered.
+pub fn choice_finish_reason(reason: Option<&str>, has_tool_calls: bool) -> &'static str {
+    let mapped = finish_reason(reason.unwrap_or(""));
+    if has_tool_calls && mapped == "stop" {
+        "tool_calls"
+    } else {
+        mapped
+    }
+}
+
+/// Parses and translates a 2xx response body, stamped with the current time.
+pub fn from_gemini(
+    provider: &str,
+    model: &str,
+    body: &[u8],
+) -> Result<ChatCompletion, BifrostError> {
+    let resp: GeminiResponse = parse(provider, body)?;
+    Ok(from_gemini_value(resp, model, unix_now()))
+}
+
+/// Parses a 2xx body, turning an embedded `{"error":{…}}` into the upstream's error.
+fn parse<T: for<'de> Deserialize<'de>>(provider: &str, body: &[u8]) -> Result<T, BifrostError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| BifrostError::bad_upstream_response(provider, e))?;
+    if value.get("error").is_some_and(Value::is_object) {
+        return Err(embedded_error(provider, body));
+    }
+    serde_json::from_value(value).map_err(|e| BifrostError::bad_upstream_response(provider, e))
+}
+
+/// An error object inside a 2xx (or an SSE event) is still an error; it is the upstream's,
+/// reported as a bad gateway with Google's message and code kept.
+pub(crate) fn embedded_error(provider: &str, body: &[u8]) -> BifrostError {
+    let mut e = BifrostError::upstream(provider, 500, body, None);
+    e.status = 502;
+    e
+}
+
+/// The mapping itself, with `created` given so tests are deterministic.
+pub fn from_gemini_value(resp: GeminiResponse, model: &str, created: u64) -> ChatCompletion {
+    let blocked = resp
+        .prompt_feedback
+        .as_ref()
+        .and_then(|f| f.block_reason.as_ref())
+        .is_some();
+    let mut choices: Vec<Choice> = resp
+        .candidates
+        .into_iter()
+        .enumerate()
+        .map(|(pos, c)| translate_candidate(c, u32::try_from(pos).unwrap_or(u32::MAX)))
+        .collect();
+    if choices.is_empty() && blocked {
+        choices.push(Choice {
+            index: 0,
+            message: ChatMessage::text("assistant", ""),
+            finish_reason: Some("content_filter".to_owned()),
+            ..Choice::default()
+        });
+    }
+
+    ChatCompletion {
+        id: resp.response_id.unwrap_or_else(generated_id),
+        object: "chat.completion".to_owned(),
+        created,
+        model: resp.model_version.unwrap_or_else(|| model.to_owned()),
+        choices,
+        usage: resp.usage_metadata.map(GeminiUsage::to_openai),
+        ..ChatCompletion::default()
+    }
+}
+
+fn translate_candidate(candidate: Candidate, position: u32) -> Choice {
+    let mut text: Option<String> = None;
+    let mut reasoning: Option<String> = None;
+    let mut tool_calls = Vec::new();
+    let parts = candidate.content.map(|c| c.parts).unwrap_or_default();
+    for part in parts {
+        if let Some(call) = part.function_call {
+            let n = u32::try_from(tool_calls.len()).unwrap_or(u32::MAX);
+            tool_calls.push(ToolCall {
+                id: call.call_id(n),
+                kind: "function".to_owned(),
+                function: FunctionCall {
+                    name: call.name.clone(),
+                    arguments: call.arguments(),
+                },
+            });
+        } else if let Some(t) = part.text {
+            let target = if part.thought == Some(true) {
+                &mut reasoning
+            } else {
+                &mut text
+            };
+            target.get_or_insert_with(String::new).push_str(&t);
+        }
+    }
+
+    let has_tool_calls = !tool_calls.is_empty();
+    let content = match text {
+        Some(t) => Some(t),
+        None if has_tool_calls => None,
+        None => Some(String::new()),
+    };
+    let mut message = ChatMessage {
+        role: "assistant".to_owned(),
+        content: content.map(MessageContent::Text),
+        tool_calls: has_tool_calls.then_some(tool_calls),
+        ..ChatMessage::default()
+    };
+    if let Some(r) = reasoning {
+        message
+            .extra
+            .insert("reasoning_content".into(), Value::String(r));
+    }
+    Choice {
+        index: candidate.index.unwrap_or(position),
+        message,
+        finish_reason: Some(
+            choice_finish_reason(candidate.finish_reason.as_deref(), has_tool_calls).to_owned(),
+        ),
+        ..Choice::default()
+    }
+}
+
+#[derive(Deserialize)]
+struct EmbedBody {
+    /// `batchEmbedContents`.
+    #[serde(default)]
+    embeddings: Option<Vec<Values>>,
+    /// `embedContent`, accepted too.
+    #[serde(default)]
+    embedding: Option<Values>,
+    #[serde(default, rename = "usageMetadata")]
+    usage_metadata: Option<GeminiUsage>,
+}
+
+#[derive(Deserialize)]
+struct Values {
+    #[serde(default)]
+    values: Vec<f64>,
+}
+
+/// Translates a `batchEmbedContents` (or `embedContent`) response. Gemini reports no token
+/// counts for embeddings on most deployments, so `usage` is only set when `usageMetadata` came.
+pub fn embed_response(
+    provider: &str,
+    model: &str,
+    body: &[u8],
+) -> Result<EmbeddingResponse, BifrostError> {
+    let body: EmbedBody = parse(provider, body)?;
+    let vectors = match (body.embeddings, body.embedding) {
+        (Some(many), _) => many,
+        (None, Some(one)) => vec![one],
+        (None, None) => {
+            return Err(BifrostError::bad_upstream_response(
+                provider,
+                "the embeddings response has neither 'embeddings' nor 'embedding'",
+            ))
+        }
+    };
+    let data = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| Embedding {
+            object: "embedding".to_owned(),
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            embedding: json!(v.values),
+        })
+        .collect();
+    Ok(EmbeddingResponse {
+        object: "list".to_owned(),
+        data,
+        model: model.to_owned(),
+        usage: body.usage_metadata.map(|u| {
+            let prompt = u.prompt_token_count.unwrap_or(0);
+            EmbeddingUsage {
+                prompt_tokens: prompt,
+                total_tokens: prompt,
+            }
+        }),
+        ..EmbeddingResponse::default()
+    })
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// An id for a response that came without `responseId`: unique within the process and across
+/// restarts (time-based prefix).
+pub(crate) fn generated_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("gemini-{nanos:x}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    const CREATED: u64 = 1_750_000_000;
+    const MODEL: &str = "gemini-2.5-flash";
+
+    fn translate(body: Value) -> ChatCompletion {
+        from_gemini_value(serde_json::from_value(body).unwrap(), MODEL, CREATED)
+    }
+
+    #[test]
+    fn text() {
+        insta::assert_json_snapshot!(translate(json!({
+            "candidates": [{
+                "content": {"role": "model", "parts": [
+                    {"text": "Hello! "},
+                    {"text": "How can I help you today?"}
+                ]},
+                "finishReason": "STOP",
+                "index": 0,
+                "avgLogprobs": -0.12
+            }],
+            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 9, "totalTokenCount": 14,
+                              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 5}]},
+            "modelVersion": "gemini-2.0-flash",
+            "responseId": "mBxnaJ3pAdqbz7IPpZ_ZkAQ"
+        })));
+    }
+
+    #[test]
+    fn tool_calls() {
+        insta::assert_json_snapshot!(translate(json!({
+            "candidates": [{
+                "content": {"role": "model", "parts": [
+                    {"text": "I'll check both cities."},
+                    {"functionCall": {"name": "get_weather", "args": {"location": "Paris", "unit": "c"}},
+                     "thoughtSignature": "CiQB0e2Kb7sig"},
+                    {"functionCall": {"id": "fc_7f3a", "name": "get_weather", "args": {"location": "Oslo"}}},
+                    {"functionCall": {"name": "get_time"}}
+                ]},
+                "finishReason": "STOP"
+            }],
+            "usageMetadata": {"promptTokenCount": 120, "candidatesTokenCount": 40, "totalTokenCount": 160},
+            "modelVersion": "gemini-2.5-flash",
+            "responseId": "resp_tools"
+        })));
+    }
+
+    #[test]
+    fn thinking_with_cache_and_thought_usage() {
+        insta::assert_json_snapshot!(translate(json!({
+            "candidates": [{
+                "content": {"role": "model", "parts": [
+                    {"text": "**Multiplying** 27 × 453 = 10800 + 1431.", "thought": true},
+                    {"text": "27 × 453 = 12,231"}
+                ]},
+                "finishReason": "STOP",
+                "index": 0
+            }],
+            "usageMetadata": {"promptTokenCount": 2048, "candidatesTokenCount": 12,
+                              "thoughtsTokenCount": 310, "cachedContentTokenCount": 1800,
+                              "totalTokenCount": 2370},
+            "modelVersion": "gemini-2.5-pro",
+            "responseId": "resp_think"
+        })));
+    }
+
+    #[test]
+    fn safety_blocks() {
+        let prompt_blocked = translate(json!({
+            "promptFeedback": {"blockReason": "PROHIBITED_CONTENT",
+                               "safetyRatings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
+            "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8},
+            "responseId": "resp_blocked"
+        }));
+        let candidate_blocked = translate(json!({
+            "candidates": [
+                {"finishReason": "SAFETY", "index": 0,
+                 "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH", "blocked": true}]},
+                {"content": {"role": "model", "parts": [{"text": "Once upon a"}]},
+                 "finishReason": "MAX_TOKENS", "index": 1}
+            ],
+            "usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 4, "totalTokenCount": 12},
+            "responseId": "resp_safety"
+        }));
+        insta::assert_json_snapshot!(json!({
+            "prompt_blocked": prompt_blocked,
+            "candidate_blocked_and_cut": candidate_blocked,
+        }));
+    }
+
+    #[test]
+    fn finish_reasons() {
+        let cases = [
+            ("STOP", "stop"),
+            ("MAX_TOKENS", "length"),
+            ("SAFETY", "content_filter"),
+            ("RECITATION", "content_filter"),
+            ("BLOCKLIST", "content_filter"),
+            ("PROHIBITED_CONTENT", "content_filter"),
+            ("SPII", "content_filter"),
+            ("IMAGE_SAFETY", "content_filter"),
+            ("MALFORMED_FUNCTION_CALL", "stop"),
+            ("OTHER", "stop"),
+        ];
+        for (gemini, openai) in cases {
+            assert_eq!(finish_reason(gemini), openai, "{gemini}");
+        }
+        assert_eq!(choice_finish_reason(Some("STOP"), true), "tool_calls");
+        assert_eq!(choice_finish_reason(None, true), "tool_calls");
+        assert_eq!(choice_finish_reason(Some("MAX_TOKENS"), true), "length");
+    }
+
+    #[test]
+    fn from_gemini_parses_bytes_and_rejects_garbage() {
+        let body = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP"}],
+            "usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":1,"totalTokenCount":2}}"#;
+        let c = from_gemini("gemini", MODEL, body).unwrap();
+        assert_eq!(c.choices[0].message.text_content().as_deref(), Some("hi"));
+        assert_eq!(c.model, MODEL);
+        assert!(c.id.starts_with("gemini-") && c.created > 0);
+
+        let e = from_gemini("gemini", MODEL, b"<html>").unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+
+        let e = from_gemini(
+            "gemini",
+            MODEL,
+            br#"{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.status, e.class), (502, ErrorClass::Transient));
+        assert_eq!(e.message, "The model is overloaded.");
+        assert!(!e.is_bifrost_error);
+    }
+
+    #[test]
+    fn embeddings() {
+        let batch = embed_response(
+            "gemini",
+            "text-embedding-004",
+            br#"{"embeddings":[{"values":[0.25,-0.5,0.125]},{"values":[1.0,0.0,-1.0]}]}"#,
+        )
+        .unwrap();
+        insta::assert_json_snapshot!(batch);
+
+        let single = embed_response(
+            "gemini",
+            "m",
+            br#"{"embedding":{"values":[0.5]},"usageMetadata":{"promptTokenCount":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(single.data.len(), 1);
+        assert_eq!(single.usage.map(|u| u.prompt_tokens), Some(3));
+
+        let e = embed_response("gemini", "m", b"{}").unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+        let e = embed_response(
+            "gemini",
+            "m",
+            br#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 502);
+    }
 }
