@@ -1,13 +1,954 @@
-//! STUB
+//! OpenAI chat, embeddings and rerank requests → Cohere v2 (`/v2/chat`, `/v2/embed`,
+//! `/v2/rerank`) request bodies (pure).
+//!
+//! Chat field rules:
+//! - `system` and `developer` messages become `system` messages in place (Cohere keeps them in
+//!   the conversation); a plain string stays a string, text parts become text blocks.
+//! - `user` content: a string, or `text` and `image_url` blocks (the URL, web or `data:`, and
+//!   `detail` are sent as they came). Other part types are rejected.
+//! - `assistant` with `tool_calls`: the calls become Cohere `tool_calls` (arguments stay the JSON
+//!   text OpenAI sends; an empty string becomes `{}`), and the message's text becomes `tool_plan`,
+//!   Cohere's slot for the text that precedes tool calls. The response translation maps
+//!   `tool_plan` back to `content`, so a conversation round-trips. Without tool calls the text is
+//!   the `content`. `reasoning_content` is not sent back: Cohere needs no thinking in history.
+//! - `tool` messages become `{role:"tool", tool_call_id, content:[{type:"document",
+//!   document:{data:<text>}}]}`: a document lets Cohere cite the tool output.
+//! - `max_tokens` is `max_completion_tokens`, else `max_tokens`; `top_p` becomes `p`; `stop`
+//!   becomes `stop_sequences`; `temperature`, `seed`, `frequency_penalty` and `presence_penalty`
+//!   are copied (numbers are checked: a wrong type is a 400 here rather than upstream).
+//! - `tools`: function tools in OpenAI's shape, which Cohere v2 accepts as is. Cohere's
+//!   `strict_tools` is request-wide: it is set when any function asks for `strict: true`.
+//! - `tool_choice`: `auto` → omitted (Cohere's default), `none` → `NONE`, `required` →
+//!   `REQUIRED`. A named function is rejected (400): Cohere cannot force one specific tool, and
+//!   downgrading to `REQUIRED` could call another.
+//! - `parallel_tool_calls` is dropped: Cohere has no switch for it (the model may still call
+//!   several tools at once). `strict_tools` is about schema adherence, not parallelism.
+//! - `response_format`: `text` → omitted, `json_object` → `{type:"json_object"}`, `json_schema`
+//!   → `{type:"json_object", json_schema:<schema>}`; anything else is rejected.
+//! - `reasoning_effort` → `thinking`: `none`/`minimal` → `{type:"disabled"}`, `low`/`medium`/
+//!   `high` → `{type:"enabled"}` (the model's default budget; Cohere's budget is in tokens and
+//!   has no effort scale). A native `thinking` object wins.
+//! - Rejected (400): `n > 1` (one generation per request), a non-empty `logit_bias`,
+//!   `logprobs: true` and `top_logprobs` (Cohere's log probabilities have another shape, which
+//!   this translation does not map back), unknown roles and content part types.
+//! - Cohere-native fields in `extra` are passed through: `k` (also spelled `top_k`),
+//!   `documents`, `citation_options`, `safety_mode`, `thinking`, `strict_tools`, `priority`.
+//!   Everything else (`user`, `metadata`, `service_tier`, `store`, `modalities`, vendor
+//!   extensions, …) is dropped: Cohere has no equivalent.
+
 use crate::error::BifrostError;
-use crate::schemas::{ChatRequest, EmbeddingRequest};
-pub fn to_cohere(
-    _m: &str,
-    _req: &ChatRequest,
-    _s: bool,
-) -> Result<serde_json::Value, BifrostError> {
-    Err(BifrostError::internal("stub"))
+use crate::schemas::{
+    ChatMessage, ChatRequest, ContentPart, EmbeddingRequest, Extra, MessageContent, Tool,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// Cohere-native chat fields taken from `extra` unchanged (besides `k`, handled with `top_k`).
+const CHAT_PASSTHROUGH: [&str; 6] = [
+    "documents",
+    "citation_options",
+    "safety_mode",
+    "thinking",
+    "strict_tools",
+    "priority",
+];
+
+/// The body of `POST /v2/chat`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohereChatRequest {
+    pub model: String,
+    pub messages: Vec<CohereMessage>,
+    /// Always sent: Cohere answers with SSE only when it is `true`.
+    pub stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Value>>,
+    /// `NONE` or `REQUIRED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strict_tools: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Value>,
+    /// The Cohere-native fields of [`CHAT_PASSTHROUGH`] the client sent.
+    #[serde(flatten)]
+    pub passthrough: Extra,
 }
-pub fn embed_request(_m: &str, _req: &EmbeddingRequest) -> Result<serde_json::Value, BifrostError> {
-    Err(BifrostError::internal("stub"))
+
+/// One message of a Cohere v2 conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum CohereMessage {
+    System {
+        content: CohereContent,
+    },
+    User {
+        content: CohereContent,
+    },
+    Assistant {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content: Option<CohereContent>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool_plan: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool_calls: Option<Vec<CohereToolCall>>,
+    },
+    Tool {
+        tool_call_id: String,
+        content: Vec<ToolContent>,
+    },
+}
+
+/// Message content: a string or content blocks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum CohereContent {
+    Text(String),
+    Blocks(Vec<ContentBlock>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlock {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohereToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: CohereFunctionCall,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohereFunctionCall {
+    pub name: String,
+    /// JSON text, as in OpenAI.
+    pub arguments: String,
+}
+
+/// A block of a tool message's content.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToolContent {
+    Document { document: ToolDocument },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolDocument {
+    /// Cohere wants a string here (JSON text is fine); objects are rejected.
+    pub data: String,
+}
+
+/// Builds the body of `POST /v2/chat` for `model`.
+pub fn to_cohere(
+    model: &str,
+    req: &ChatRequest,
+    stream: bool,
+) -> Result<CohereChatRequest, BifrostError> {
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(BifrostError::invalid_request(
+            "Cohere does not support n > 1",
+        ));
+    }
+    reject_logprobs(&req.extra)?;
+
+    let messages = req
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| translate_message(i, m))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let tools = req
+        .tools
+        .as_ref()
+        .map(|tools| tools.iter().map(translate_tool).collect::<Result<_, _>>())
+        .transpose()?;
+    let strict = req.tools.as_deref().unwrap_or_default().iter().any(|t| {
+        t.function.extra.get("strict").and_then(Value::as_bool) == Some(true)
+            || t.extra.get("strict").and_then(Value::as_bool) == Some(true)
+    });
+
+    let mut passthrough = Map::new();
+    for key in CHAT_PASSTHROUGH {
+        if let Some(v) = req.extra.get(key).filter(|v| !v.is_null()) {
+            passthrough.insert(key.to_owned(), v.clone());
+        }
+    }
+    // `strict_tools` and `thinking` are typed fields; a native value wins over the mapping.
+    let strict_tools = match passthrough.remove("strict_tools") {
+        Some(Value::Bool(b)) => Some(b),
+        Some(_) => {
+            return Err(BifrostError::invalid_request(
+                "'strict_tools' must be a boolean",
+            ))
+        }
+        None => strict.then_some(true),
+    };
+    let thinking = match passthrough.remove("thinking") {
+        Some(t) => Some(t),
+        None => reasoning_effort(&req.extra)?,
+    };
+
+    Ok(CohereChatRequest {
+        model: model.to_owned(),
+        messages,
+        stream,
+        tools,
+        tool_choice: req
+            .tool_choice
+            .as_ref()
+            .map(translate_tool_choice)
+            .transpose()?
+            .flatten(),
+        strict_tools,
+        response_format: req
+            .extra
+            .get("response_format")
+            .map(translate_response_format)
+            .transpose()?
+            .flatten(),
+        max_tokens: req.max_completion_tokens.or(req.max_tokens),
+        stop_sequences: req.stop.clone().map(|s| s.into_vec()),
+        temperature: req.temperature,
+        seed: integer(&req.extra, "seed")?,
+        frequency_penalty: number(&req.extra, "frequency_penalty")?,
+        presence_penalty: number(&req.extra, "presence_penalty")?,
+        k: top_k(&req.extra)?,
+        p: req.top_p,
+        thinking,
+        passthrough,
+    })
+}
+
+fn reject_logprobs(extra: &Extra) -> Result<(), BifrostError> {
+    if extra.get("logprobs").and_then(Value::as_bool) == Some(true)
+        || extra.get("top_logprobs").is_some_and(|v| !v.is_null())
+    {
+        return Err(BifrostError::invalid_request(
+            "logprobs and top_logprobs are not supported for Cohere",
+        ));
+    }
+    match extra.get("logit_bias") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Object(m)) if m.is_empty() => Ok(()),
+        Some(_) => Err(BifrostError::invalid_request(
+            "logit_bias is not supported for Cohere",
+        )),
+    }
+}
+
+fn number(extra: &Extra, key: &str) -> Result<Option<f64>, BifrostError> {
+    match extra.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| BifrostError::invalid_request(format!("'{key}' must be a number"))),
+    }
+}
+
+fn integer(extra: &Extra, key: &str) -> Result<Option<i64>, BifrostError> {
+    match extra.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| BifrostError::invalid_request(format!("'{key}' must be an integer"))),
+    }
+}
+
+/// Cohere's `k`, or the `top_k` spelling other providers use.
+fn top_k(extra: &Extra) -> Result<Option<u64>, BifrostError> {
+    let k = match integer(extra, "k")? {
+        Some(k) => Some(k),
+        None => integer(extra, "top_k")?,
+    };
+    k.map(|k| {
+        u64::try_from(k).map_err(|_| BifrostError::invalid_request("'top_k' must not be negative"))
+    })
+    .transpose()
+}
+
+fn reasoning_effort(extra: &Extra) -> Result<Option<Value>, BifrostError> {
+    match extra.get("reasoning_effort") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "none" | "minimal" => Ok(Some(json!({"type": "disabled"}))),
+            "low" | "medium" | "high" => Ok(Some(json!({"type": "enabled"}))),
+            other => Err(BifrostError::invalid_request(format!(
+                "unsupported reasoning_effort '{other}' (expected none, minimal, low, medium or high)"
+            ))),
+        },
+        Some(_) => Err(BifrostError::invalid_request(
+            "'reasoning_effort' must be a string",
+        )),
+    }
+}
+
+fn translate_message(i: usize, msg: &ChatMessage) -> Result<CohereMessage, BifrostError> {
+    match msg.role.as_str() {
+        "system" | "developer" => Ok(CohereMessage::System {
+            content: text_content(i, msg)?,
+        }),
+        "user" => Ok(CohereMessage::User {
+            content: user_content(i, msg)?,
+        }),
+        "assistant" => assistant_message(i, msg),
+        "tool" => {
+            let id = msg.tool_call_id.as_deref().ok_or_else(|| {
+                BifrostError::invalid_request(format!(
+                    "messages[{i}]: a tool message needs 'tool_call_id'"
+                ))
+            })?;
+            Ok(CohereMessage::Tool {
+                tool_call_id: id.to_owned(),
+                content: vec![ToolContent::Document {
+                    document: ToolDocument {
+                        data: msg.text_content().unwrap_or_default(),
+                    },
+                }],
+            })
+        }
+        other => Err(BifrostError::invalid_request(format!(
+            "messages[{i}]: unsupported role '{other}' for Cohere \
+             (expected system, developer, user, assistant or tool)"
+        ))),
+    }
+}
+
+/// Text-only content (system and assistant messages).
+fn text_content(i: usize, msg: &ChatMessage) -> Result<CohereContent, BifrostError> {
+    match &msg.content {
+        None => Ok(CohereContent::Text(String::new())),
+        Some(MessageContent::Text(t)) => Ok(CohereContent::Text(t.clone())),
+        Some(MessageContent::Parts(parts)) => parts
+            .iter()
+            .map(|p| match p.kind.as_str() {
+                "text" => Ok(text_block(p)),
+                other => Err(unsupported_part(i, &msg.role, other)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(CohereContent::Blocks),
+    }
+}
+
+fn user_content(i: usize, msg: &ChatMessage) -> Result<CohereContent, BifrostError> {
+    match &msg.content {
+        None => Ok(CohereContent::Text(String::new())),
+        Some(MessageContent::Text(t)) => Ok(CohereContent::Text(t.clone())),
+        Some(MessageContent::Parts(parts)) => parts
+            .iter()
+            .map(|p| match p.kind.as_str() {
+                "text" => Ok(text_block(p)),
+                "image_url" => {
+                    let image = p.image_url.as_ref().ok_or_else(|| {
+                        BifrostError::invalid_request(format!(
+                            "messages[{i}]: an image_url part needs 'image_url.url'"
+                        ))
+                    })?;
+                    Ok(ContentBlock::ImageUrl {
+                        image_url: ImageUrl {
+                            url: image.url.clone(),
+                            detail: image.detail.clone(),
+                        },
+                    })
+                }
+                other => Err(unsupported_part(i, &msg.role, other)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(CohereContent::Blocks),
+    }
+}
+
+fn assistant_message(i: usize, msg: &ChatMessage) -> Result<CohereMessage, BifrostError> {
+    let calls = msg.tool_calls.as_deref().unwrap_or_default();
+    if calls.is_empty() {
+        return Ok(CohereMessage::Assistant {
+            content: Some(text_content(i, msg)?),
+            tool_plan: None,
+            tool_calls: None,
+        });
+    }
+    if let Some(MessageContent::Parts(parts)) = &msg.content {
+        if let Some(p) = parts.iter().find(|p| p.kind != "text") {
+            return Err(unsupported_part(i, &msg.role, &p.kind));
+        }
+    }
+    let tool_calls = calls
+        .iter()
+        .map(|call| {
+            let args = call.function.arguments.trim();
+            CohereToolCall {
+                id: call.id.clone(),
+                kind: "function",
+                function: CohereFunctionCall {
+                    name: call.function.name.clone(),
+                    arguments: if args.is_empty() {
+                        "{}".to_owned()
+                    } else {
+                        call.function.arguments.clone()
+                    },
+                },
+            }
+        })
+        .collect();
+    Ok(CohereMessage::Assistant {
+        content: None,
+        // OpenAI clients often send `""` next to tool calls; an empty plan says nothing.
+        tool_plan: msg.text_content().filter(|t| !t.is_empty()),
+        tool_calls: Some(tool_calls),
+    })
+}
+
+fn text_block(part: &ContentPart) -> ContentBlock {
+    ContentBlock::Text {
+        text: part.text.clone().unwrap_or_default(),
+    }
+}
+
+fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
+    BifrostError::invalid_request(format!(
+        "messages[{i}]: content part type '{kind}' is not supported in {role} messages for Cohere"
+    ))
+}
+
+fn translate_tool(tool: &Tool) -> Result<Value, BifrostError> {
+    if tool.kind != "function" {
+        return Err(BifrostError::invalid_request(format!(
+            "tool type '{}' is not supported for Cohere (only 'function')",
+            tool.kind
+        )));
+    }
+    let f = &tool.function;
+    let mut function = Map::new();
+    function.insert("name".into(), Value::String(f.name.clone()));
+    if let Some(d) = &f.description {
+        function.insert("description".into(), Value::String(d.clone()));
+    }
+    let parameters = f
+        .parameters
+        .clone()
+        .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+    function.insert("parameters".into(), parameters);
+    Ok(json!({"type": "function", "function": function}))
+}
+
+/// `Ok(None)` for `auto`, which is Cohere's behaviour when `tool_choice` is absent.
+fn translate_tool_choice(tc: &Value) -> Result<Option<&'static str>, BifrostError> {
+    match tc {
+        Value::String(s) if s == "auto" => Ok(None),
+        Value::String(s) if s == "none" => Ok(Some("NONE")),
+        Value::String(s) if s == "required" => Ok(Some("REQUIRED")),
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
+            Err(BifrostError::invalid_request(
+                "Cohere cannot force a specific tool: use tool_choice \"required\" \
+                 (any tool) or offer only that tool",
+            ))
+        }
+        _ => Err(BifrostError::invalid_request(format!(
+            "unsupported tool_choice {tc} for Cohere (expected \"auto\", \"none\" or \"required\")"
+        ))),
+    }
+}
+
+/// `Ok(None)` for `text`, Cohere's default.
+fn translate_response_format(rf: &Value) -> Result<Option<Value>, BifrostError> {
+    if rf.is_null() {
+        return Ok(None);
+    }
+    match rf.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(json!({"type": "json_object"}))),
+        Some("json_schema") => {
+            let schema = rf
+                .get("json_schema")
+                .and_then(|s| s.get("schema"))
+                .filter(|s| s.is_object())
+                .ok_or_else(|| {
+                    BifrostError::invalid_request(
+                        "response_format json_schema needs 'json_schema.schema' (an object)",
+                    )
+                })?;
+            Ok(Some(json!({"type": "json_object", "json_schema": schema})))
+        }
+        _ => Err(BifrostError::invalid_request(format!(
+            "unsupported response_format {rf} for Cohere \
+             (expected type text, json_object or json_schema)"
+        ))),
+    }
+}
+
+/// The body of `POST /v2/embed`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohereEmbedRequest {
+    pub model: String,
+    pub texts: Vec<String>,
+    pub input_type: String,
+    pub embedding_types: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_dimension: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncate: Option<String>,
+}
+
+/// Cohere's `input_type` when the client names none: OpenAI's embeddings endpoint is mostly
+/// used to index documents.
+pub const DEFAULT_INPUT_TYPE: &str = "search_document";
+
+/// Builds the body of `POST /v2/embed` for `model`.
+///
+/// Rules: texts only (token arrays are rejected: Cohere tokenizes itself); float embeddings are
+/// always requested, and a `base64` `encoding_format` is produced from them by
+/// [`super::response::encode_base64`], as OpenAI encodes them; `dimensions` becomes
+/// `output_dimension`; `input_type` (default [`DEFAULT_INPUT_TYPE`]) and `truncate` may be
+/// given in the request's extra fields; everything else (`user`, …) is dropped.
+pub fn embed_request(
+    model: &str,
+    req: &EmbeddingRequest,
+) -> Result<CohereEmbedRequest, BifrostError> {
+    let texts = req.input.texts().ok_or_else(|| {
+        BifrostError::invalid_request("Cohere embeddings take text input, not token arrays")
+    })?;
+    if texts.is_empty() {
+        return Err(BifrostError::invalid_request(
+            "'input' must hold at least one text",
+        ));
+    }
+    match req.encoding_format.as_deref() {
+        None | Some("float") | Some("base64") => {}
+        Some(other) => {
+            return Err(BifrostError::invalid_request(format!(
+                "unsupported encoding_format '{other}' (expected float or base64)"
+            )))
+        }
+    }
+    let string_field = |key: &str| -> Result<Option<String>, BifrostError> {
+        match req.extra.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(BifrostError::invalid_request(format!(
+                "'{key}' must be a string"
+            ))),
+        }
+    };
+    Ok(CohereEmbedRequest {
+        model: model.to_owned(),
+        texts: texts.into_iter().map(str::to_owned).collect(),
+        input_type: string_field("input_type")?.unwrap_or_else(|| DEFAULT_INPUT_TYPE.to_owned()),
+        embedding_types: vec!["float"],
+        output_dimension: req.dimensions,
+        truncate: string_field("truncate")?,
+    })
+}
+
+/// A rerank request in Bifrost's (Cohere-style) shape, `POST /v1/rerank`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct RerankRequest {
+    #[serde(default, skip_serializing)]
+    pub provider: Option<String>,
+    #[serde(skip_serializing)]
+    pub model: String,
+    pub query: String,
+    /// Strings, or objects with a `text` field.
+    pub documents: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens_per_doc: Option<u32>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The body of `POST /v2/rerank`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohereRerankRequest {
+    pub model: String,
+    pub query: String,
+    pub documents: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_n: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens_per_doc: Option<u32>,
+}
+
+/// Builds the body of `POST /v2/rerank` for `model`. Cohere v2 ranks strings: a `{text}` object
+/// is sent as its text; any other document shape is rejected.
+pub fn rerank_request(
+    model: &str,
+    req: &RerankRequest,
+) -> Result<CohereRerankRequest, BifrostError> {
+    let documents = req
+        .documents
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Value::String(s) => Ok(s.clone()),
+            Value::Object(o) => match o.get("text") {
+                Some(Value::String(s)) => Ok(s.clone()),
+                _ => Err(BifrostError::invalid_request(format!(
+                    "documents[{i}]: a document object needs a string 'text'"
+                ))),
+            },
+            _ => Err(BifrostError::invalid_request(format!(
+                "documents[{i}]: a document must be a string or {{\"text\": …}}"
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(CohereRerankRequest {
+        model: model.to_owned(),
+        query: req.query.clone(),
+        documents,
+        top_n: req.top_n,
+        max_tokens_per_doc: req.max_tokens_per_doc,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    fn request(body: Value) -> ChatRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    fn translate(body: Value) -> Value {
+        serde_json::to_value(to_cohere("command-a-03-2025", &request(body), false).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn full_conversation_with_images_tools_and_results() {
+        let out = translate(json!({
+            "model": "cohere/command-a",
+            "messages": [
+                {"role": "system", "content": "You are a travel assistant."},
+                {"role": "developer", "content": [{"type": "text", "text": "Answer in metric units."}]},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "Where was this taken, and what is the weather there?"},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/eiffel.jpg", "detail": "high"}},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}}
+                ]},
+                {"role": "assistant", "content": "Paris, France. Let me check the weather.", "tool_calls": [
+                    {"id": "get_weather_1", "type": "function",
+                     "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\",\"unit\":\"c\"}"}},
+                    {"id": "get_time_2", "type": "function",
+                     "function": {"name": "get_time", "arguments": ""}}
+                ]},
+                {"role": "tool", "tool_call_id": "get_weather_1", "content": "{\"temp\":18,\"sky\":\"light rain\"}"},
+                {"role": "tool", "tool_call_id": "get_time_2", "content": [{"type": "text", "text": "14:05 CEST"}]},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "get_weather_3", "type": "function",
+                     "function": {"name": "get_weather", "arguments": "{\"location\":\"Lyon\"}"}}
+                ]},
+                {"role": "tool", "tool_call_id": "get_weather_3", "content": "sunny"},
+                {"role": "assistant", "content": "Light rain in Paris; take an umbrella.",
+                 "reasoning_content": "not sent back"},
+                {"role": "user", "content": "Thanks!"}
+            ],
+            "max_completion_tokens": 1024,
+            "max_tokens": 99,
+            "temperature": 0.3,
+            "top_p": 0.9,
+            "top_k": 40,
+            "stop": "\n\nUser:",
+            "seed": 42,
+            "frequency_penalty": 0.5,
+            "presence_penalty": 0.25,
+            "user": "user-1234",
+            "tools": [
+                {"type": "function", "function": {
+                    "name": "get_weather", "description": "Current weather for a city",
+                    "parameters": {"type": "object", "properties": {
+                        "location": {"type": "string"},
+                        "unit": {"type": "string", "enum": ["c", "f"]}
+                    }, "required": ["location"]},
+                    "strict": true
+                }},
+                {"type": "function", "function": {"name": "get_time"}}
+            ],
+            "tool_choice": "required",
+            "parallel_tool_calls": false,
+            "reasoning_effort": "high",
+            "safety_mode": "CONTEXTUAL",
+            "logprobs": false,
+            "logit_bias": {},
+            "metadata": {"trace": "x"},
+            "fallbacks": ["openai/gpt-4o"]
+        }));
+        insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn minimal_streaming_request() {
+        let req = request(json!({
+            "model": "command-r",
+            "messages": [{"role": "user", "content": "Hi"}],
+            "stream": true
+        }));
+        let out =
+            serde_json::to_value(to_cohere("command-r-08-2024", &req, true).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "model": "command-r-08-2024",
+                "messages": [{"role": "user", "content": "Hi"}],
+                "stream": true
+            })
+        );
+    }
+
+    #[test]
+    fn tool_choice_variants() {
+        let tools = json!([{"type": "function", "function": {"name": "lookup"}}]);
+        let mut out = Map::new();
+        for (name, choice) in [
+            ("auto", json!("auto")),
+            ("none", json!("none")),
+            ("required", json!("required")),
+            ("absent", Value::Null),
+        ] {
+            let mut body = json!({
+                "model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools
+            });
+            if !choice.is_null() {
+                body["tool_choice"] = choice;
+            }
+            out.insert(
+                name.into(),
+                translate(body)
+                    .get("tool_choice")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            );
+        }
+        insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn response_formats_and_reasoning() {
+        let mut out = Map::new();
+        let cases = [
+            ("text", json!({"response_format": {"type": "text"}})),
+            (
+                "json_object",
+                json!({"response_format": {"type": "json_object"}}),
+            ),
+            (
+                "json_schema",
+                json!({"response_format": {"type": "json_schema", "json_schema": {
+                    "name": "person", "strict": true,
+                    "schema": {"type": "object", "properties": {"name": {"type": "string"}},
+                               "required": ["name"]}
+                }}}),
+            ),
+            ("effort_none", json!({"reasoning_effort": "none"})),
+            ("effort_low", json!({"reasoning_effort": "low"})),
+            (
+                "native_thinking_wins",
+                json!({"reasoning_effort": "high",
+                       "thinking": {"type": "enabled", "token_budget": 2048}}),
+            ),
+            (
+                "native_k_and_strict",
+                json!({"k": 5, "strict_tools": false}),
+            ),
+        ];
+        for (name, fields) in cases {
+            let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+            for (k, v) in fields.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let mut translated = translate(body);
+            let obj = translated.as_object_mut().unwrap();
+            for k in ["model", "messages", "stream"] {
+                obj.remove(k);
+            }
+            out.insert(name.into(), translated);
+        }
+        insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn rejected_requests() {
+        let user = json!([{"role": "user", "content": "x"}]);
+        let tools = json!([{"type": "function", "function": {"name": "lookup"}}]);
+        let cases = [
+            ("n_2", json!({"model": "m", "messages": user, "n": 2})),
+            (
+                "named_tool_choice",
+                json!({"model": "m", "messages": user, "tools": tools,
+                       "tool_choice": {"type": "function", "function": {"name": "lookup"}}}),
+            ),
+            (
+                "tool_choice_unknown_string",
+                json!({"model": "m", "messages": user, "tool_choice": "any"}),
+            ),
+            (
+                "logprobs",
+                json!({"model": "m", "messages": user, "logprobs": true}),
+            ),
+            (
+                "top_logprobs",
+                json!({"model": "m", "messages": user, "top_logprobs": 3}),
+            ),
+            (
+                "logit_bias",
+                json!({"model": "m", "messages": user, "logit_bias": {"50256": -100}}),
+            ),
+            (
+                "response_format_unknown",
+                json!({"model": "m", "messages": user, "response_format": {"type": "xml"}}),
+            ),
+            (
+                "json_schema_without_schema",
+                json!({"model": "m", "messages": user,
+                       "response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}),
+            ),
+            (
+                "reasoning_effort_unknown",
+                json!({"model": "m", "messages": user, "reasoning_effort": "extreme"}),
+            ),
+            (
+                "seed_not_integer",
+                json!({"model": "m", "messages": user, "seed": "42"}),
+            ),
+            (
+                "unknown_role",
+                json!({"model": "m", "messages": [{"role": "function", "name": "f", "content": "x"}]}),
+            ),
+            (
+                "unsupported_part_type",
+                json!({"model": "m", "messages": [{"role": "user", "content": [
+                    {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+                ]}]}),
+            ),
+            (
+                "image_in_system",
+                json!({"model": "m", "messages": [{"role": "system", "content": [
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+                ]}]}),
+            ),
+            (
+                "tool_message_without_id",
+                json!({"model": "m", "messages": [{"role": "tool", "content": "42"}]}),
+            ),
+            (
+                "non_function_tool",
+                json!({"model": "m", "messages": user,
+                       "tools": [{"type": "web_search", "function": {"name": "x"}}]}),
+            ),
+        ];
+        let mut out = Map::new();
+        for (name, body) in cases {
+            let e = to_cohere("m", &request(body), false).unwrap_err();
+            assert_eq!(e.class, ErrorClass::InvalidRequest, "{name}");
+            out.insert(
+                name.into(),
+                json!({"status": e.status, "type": e.error_type, "message": e.message}),
+            );
+        }
+        insta::assert_json_snapshot!(out);
+    }
+
+    fn embedding(body: Value) -> EmbeddingRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn embed_requests() {
+        let mut out = Map::new();
+        let cases = [
+            (
+                "one_text",
+                json!({"model": "cohere/embed-v4.0", "input": "hello"}),
+            ),
+            (
+                "texts_dimensions_and_input_type",
+                json!({"model": "embed-v4.0", "input": ["a", "b"], "dimensions": 256,
+                       "encoding_format": "base64", "input_type": "search_query",
+                       "truncate": "END", "user": "u-1"}),
+            ),
+        ];
+        for (name, body) in cases {
+            let req = embedding(body);
+            out.insert(
+                name.into(),
+                serde_json::to_value(embed_request("embed-v4.0", &req).unwrap()).unwrap(),
+            );
+        }
+        insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn embed_rejections() {
+        for body in [
+            json!({"model": "m", "input": [1, 2, 3]}),
+            json!({"model": "m", "input": [[1, 2], [3]]}),
+            json!({"model": "m", "input": []}),
+            json!({"model": "m", "input": "x", "encoding_format": "int8"}),
+            json!({"model": "m", "input": "x", "input_type": 3}),
+        ] {
+            let e = embed_request("m", &embedding(body.clone())).unwrap_err();
+            assert_eq!(
+                (e.status, e.class),
+                (400, ErrorClass::InvalidRequest),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn rerank_requests() {
+        let req: RerankRequest = serde_json::from_value(json!({
+            "model": "cohere/rerank-v3.5",
+            "query": "capital of France",
+            "documents": ["Paris is the capital of France.", {"text": "Berlin is in Germany."}],
+            "top_n": 1
+        }))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(rerank_request("rerank-v3.5", &req).unwrap()).unwrap(),
+            json!({
+                "model": "rerank-v3.5",
+                "query": "capital of France",
+                "documents": ["Paris is the capital of France.", "Berlin is in Germany."],
+                "top_n": 1
+            })
+        );
+        let bad: RerankRequest = serde_json::from_value(json!({
+            "model": "m", "query": "q", "documents": [{"title": "no text"}]
+        }))
+        .unwrap();
+        let e = rerank_request("m", &bad).unwrap_err();
+        assert_eq!(e.class, ErrorClass::InvalidRequest);
+    }
 }

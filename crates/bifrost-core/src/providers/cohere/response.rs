@@ -1,9 +1,622 @@
-//! STUB
+//! Cohere v2 chat, embed and rerank responses → OpenAI-shaped responses (pure).
+//!
+//! Chat rules:
+//! - `message.content` text blocks are joined into `content`; `thinking` blocks into
+//!   `message.reasoning_content`.
+//! - `tool_plan` (the text Cohere writes before its tool calls) is part of `content`, before any
+//!   text blocks, as the stream translation emits it; the request translation sends it back as
+//!   `tool_plan`.
+//! - `tool_calls` are copied (Cohere already carries arguments as JSON text).
+//! - `citations` are dropped: OpenAI's shape has no place for them.
+//! - `finish_reason`: `COMPLETE`/`STOP_SEQUENCE` → `stop`, `MAX_TOKENS` → `length`, `TOOL_CALL`
+//!   → `tool_calls`; `ERROR` and `TIMEOUT` mean the generation failed, so they are an upstream
+//!   error (502, retryable) rather than a success with partial content; unknown reasons → `stop`.
+//! - Usage is `usage.tokens` (what the model saw and wrote), falling back to
+//!   `usage.billed_units`; `usage.cached_tokens`, when present, becomes
+//!   `prompt_tokens_details.cached_tokens`.
+//! - Cohere's chat response carries no model name, so `model` is the one the request was sent
+//!   with.
+
+use super::request::RerankRequest;
 use crate::error::BifrostError;
-use crate::schemas::{ChatCompletion, EmbeddingResponse};
-pub fn from_cohere(_p: &str, _m: &str, _b: &[u8]) -> Result<ChatCompletion, BifrostError> {
-    Err(BifrostError::internal("stub"))
+use crate::schemas::{
+    ChatCompletion, ChatMessage, Choice, Embedding, EmbeddingResponse, EmbeddingUsage,
+    FunctionCall, MessageContent, ToolCall, Usage,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The parts of a `/v2/chat` response the translation reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CohereChatResponse {
+    pub id: String,
+    pub message: CohereResponseMessage,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub usage: CohereUsage,
 }
-pub fn embed_response(_p: &str, _m: &str, _b: &[u8]) -> Result<EmbeddingResponse, BifrostError> {
-    Err(BifrostError::internal("stub"))
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CohereResponseMessage {
+    #[serde(default)]
+    pub content: Vec<ContentBlock>,
+    #[serde(default)]
+    pub tool_plan: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Vec<CohereToolCall>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CohereToolCall {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub function: CohereFunction,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CohereFunction {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub arguments: Option<String>,
+}
+
+/// Cohere's usage block. Counts are documented as numbers and typed as floats by Cohere's own
+/// SDK, so both `12` and `12.0` are read.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+pub struct CohereUsage {
+    #[serde(default)]
+    pub billed_units: Option<TokenCounts>,
+    #[serde(default)]
+    pub tokens: Option<TokenCounts>,
+    #[serde(default, deserialize_with = "count")]
+    pub cached_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+pub struct TokenCounts {
+    #[serde(default, deserialize_with = "count")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    pub output_tokens: Option<u64>,
+}
+
+/// A token count sent as an integer or a float (or `null`).
+fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v: Option<f64> = Option::deserialize(d)?;
+    // Counts are small non-negative integers; the cast saturates on anything else.
+    Ok(v.map(|f| f.max(0.0).round() as u64))
+}
+
+impl CohereUsage {
+    pub fn to_openai(self) -> Usage {
+        let pick = |f: fn(&TokenCounts) -> Option<u64>| {
+            self.tokens
+                .as_ref()
+                .and_then(f)
+                .or_else(|| self.billed_units.as_ref().and_then(f))
+                .unwrap_or(0)
+        };
+        let prompt = pick(|t| t.input_tokens);
+        let completion = pick(|t| t.output_tokens);
+        let mut usage = Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..Usage::default()
+        };
+        if let Some(cached) = self.cached_tokens.filter(|c| *c > 0) {
+            usage.extra.insert(
+                "prompt_tokens_details".into(),
+                json!({ "cached_tokens": cached }),
+            );
+        }
+        usage
+    }
+}
+
+/// Cohere `finish_reason` → OpenAI `finish_reason`; `None` for the reasons that mean the
+/// generation failed (`ERROR`, `TIMEOUT`).
+pub fn finish_reason(reason: &str) -> Option<&'static str> {
+    match reason {
+        "MAX_TOKENS" => Some("length"),
+        "TOOL_CALL" => Some("tool_calls"),
+        "ERROR" | "TIMEOUT" => None,
+        _ => Some("stop"),
+    }
+}
+
+/// The error for a generation Cohere reports as failed (finish reason `ERROR`/`TIMEOUT`).
+pub(crate) fn failed_generation(
+    provider: &str,
+    reason: &str,
+    detail: Option<&str>,
+) -> BifrostError {
+    let message = match detail.filter(|d| !d.is_empty()) {
+        Some(d) => format!("Cohere generation failed ({reason}): {d}"),
+        None => format!("Cohere generation failed ({reason})"),
+    };
+    let body = json!({ "message": message }).to_string();
+    let mut e = BifrostError::upstream(provider, 502, body.as_bytes(), None);
+    e.code = Some(format!("cohere_{}", reason.to_ascii_lowercase()));
+    e
+}
+
+/// Parses a 2xx body: an object with `message` and no `id` is Cohere's error shape.
+fn parse_ok<T: serde::de::DeserializeOwned>(
+    provider: &str,
+    body: &[u8],
+    required: &str,
+) -> Result<T, BifrostError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| BifrostError::bad_upstream_response(provider, e))?;
+    if value.get(required).is_none() && value.get("message").is_some_and(Value::is_string) {
+        let mut e = BifrostError::upstream(provider, 500, body, None);
+        e.status = 502;
+        return Err(e);
+    }
+    serde_json::from_value(value).map_err(|e| BifrostError::bad_upstream_response(provider, e))
+}
+
+/// Parses and translates a 2xx `/v2/chat` body, stamped with the current time.
+pub fn from_cohere(
+    provider: &str,
+    model: &str,
+    body: &[u8],
+) -> Result<ChatCompletion, BifrostError> {
+    let resp: CohereChatResponse = parse_ok(provider, body, "id")?;
+    from_cohere_value(provider, model, resp, unix_now())
+}
+
+/// The mapping itself, with `created` given so tests are deterministic.
+pub fn from_cohere_value(
+    provider: &str,
+    model: &str,
+    resp: CohereChatResponse,
+    created: u64,
+) -> Result<ChatCompletion, BifrostError> {
+    let reason = resp.finish_reason.as_deref().unwrap_or("");
+    let Some(finish) = finish_reason(reason) else {
+        return Err(failed_generation(provider, reason, None));
+    };
+
+    let mut text: Option<String> = resp.tool_plan_text();
+    let mut reasoning: Option<String> = None;
+    for block in resp.message.content {
+        match block {
+            ContentBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(&t),
+            ContentBlock::Thinking { thinking } => reasoning
+                .get_or_insert_with(String::new)
+                .push_str(&thinking),
+            ContentBlock::Other => {}
+        }
+    }
+    let tool_calls: Vec<ToolCall> = resp
+        .message
+        .tool_calls
+        .into_iter()
+        .map(|c| ToolCall {
+            id: c.id,
+            kind: "function".to_owned(),
+            function: FunctionCall {
+                name: c.function.name,
+                arguments: c
+                    .function
+                    .arguments
+                    .filter(|a| !a.trim().is_empty())
+                    .unwrap_or_else(|| "{}".to_owned()),
+            },
+        })
+        .collect();
+
+    let mut message = ChatMessage {
+        role: "assistant".to_owned(),
+        content: text.map(MessageContent::Text),
+        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+        ..ChatMessage::default()
+    };
+    if let Some(r) = reasoning {
+        message
+            .extra
+            .insert("reasoning_content".into(), Value::String(r));
+    }
+
+    Ok(ChatCompletion {
+        id: resp.id,
+        object: "chat.completion".to_owned(),
+        created,
+        model: model.to_owned(),
+        choices: vec![Choice {
+            index: 0,
+            message,
+            finish_reason: Some(finish.to_owned()),
+            ..Choice::default()
+        }],
+        usage: Some(resp.usage.to_openai()),
+        ..ChatCompletion::default()
+    })
+}
+
+impl CohereChatResponse {
+    fn tool_plan_text(&self) -> Option<String> {
+        self.message.tool_plan.clone().filter(|p| !p.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct CohereEmbedResponse {
+    #[serde(default)]
+    id: Option<String>,
+    embeddings: EmbeddingsByType,
+    #[serde(default)]
+    meta: Meta,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct EmbeddingsByType {
+    #[serde(default)]
+    float: Option<Vec<Vec<f64>>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Meta {
+    #[serde(default)]
+    billed_units: Option<BilledUnits>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct BilledUnits {
+    #[serde(default, deserialize_with = "count")]
+    input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    search_units: Option<u64>,
+}
+
+/// Parses and translates a 2xx `/v2/embed` body (float embeddings) into OpenAI's list. Usage is
+/// `meta.billed_units.input_tokens`.
+pub fn embed_response(
+    provider: &str,
+    model: &str,
+    body: &[u8],
+) -> Result<EmbeddingResponse, BifrostError> {
+    let resp: CohereEmbedResponse = parse_ok(provider, body, "embeddings")?;
+    let vectors = resp.embeddings.float.ok_or_else(|| {
+        BifrostError::bad_upstream_response(provider, "no float embeddings in the response")
+    })?;
+    let data = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| Embedding {
+            object: "embedding".to_owned(),
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            embedding: json!(v),
+        })
+        .collect();
+    let tokens = resp
+        .meta
+        .billed_units
+        .and_then(|b| b.input_tokens)
+        .unwrap_or(0);
+    let mut out = EmbeddingResponse {
+        object: "list".to_owned(),
+        data,
+        model: model.to_owned(),
+        usage: Some(EmbeddingUsage {
+            prompt_tokens: tokens,
+            total_tokens: tokens,
+        }),
+        ..EmbeddingResponse::default()
+    };
+    if let Some(id) = resp.id {
+        out.extra.insert("id".into(), Value::String(id));
+    }
+    Ok(out)
+}
+
+/// Turns float embeddings into OpenAI's `base64` encoding: the little-endian `f32` bytes,
+/// base64-encoded. For requests with `encoding_format: "base64"` (the OpenAI Python SDK's
+/// default), since Cohere is always asked for floats.
+pub fn encode_base64(resp: &mut EmbeddingResponse) {
+    for e in &mut resp.data {
+        if let Value::Array(values) = &e.embedding {
+            let mut bytes = Vec::with_capacity(values.len() * 4);
+            for v in values {
+                // f64 → f32 is the precision OpenAI's base64 format carries.
+                bytes.extend_from_slice(&(v.as_f64().unwrap_or(0.0) as f32).to_le_bytes());
+            }
+            e.embedding = Value::String(base64(&bytes));
+        }
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Bifrost's rerank response (`POST /v1/rerank`), in Cohere's shape.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct RerankResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub model: String,
+    pub results: Vec<RerankResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<RerankUsage>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct RerankResult {
+    pub index: u32,
+    pub relevance_score: f64,
+    /// The ranked document's text, when the request asked for `return_documents`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct RerankUsage {
+    pub search_units: u64,
+}
+
+#[derive(Deserialize)]
+struct CohereRerankResponse {
+    #[serde(default)]
+    id: Option<String>,
+    results: Vec<RerankResult>,
+    #[serde(default)]
+    meta: Meta,
+}
+
+/// Parses a 2xx `/v2/rerank` body. Cohere v2 no longer returns the documents; when the request
+/// set `return_documents: true` they are filled in from it, as `{"text": …}`.
+pub fn rerank_response(
+    provider: &str,
+    model: &str,
+    req: &RerankRequest,
+    body: &[u8],
+) -> Result<RerankResponse, BifrostError> {
+    let resp: CohereRerankResponse = parse_ok(provider, body, "results")?;
+    let return_documents = req.extra.get("return_documents").and_then(Value::as_bool) == Some(true);
+    let results = resp
+        .results
+        .into_iter()
+        .map(|mut r| {
+            if return_documents && r.document.is_none() {
+                r.document = req.documents.get(r.index as usize).map(|d| match d {
+                    Value::String(s) => json!({ "text": s }),
+                    other => other.clone(),
+                });
+            }
+            r
+        })
+        .collect();
+    Ok(RerankResponse {
+        id: resp.id,
+        model: model.to_owned(),
+        results,
+        usage: resp
+            .meta
+            .billed_units
+            .and_then(|b| b.search_units)
+            .map(|search_units| RerankUsage { search_units }),
+    })
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    const CREATED: u64 = 1_750_000_000;
+    const MODEL: &str = "command-a-03-2025";
+
+    fn translate(body: Value) -> ChatCompletion {
+        from_cohere_value(
+            "cohere",
+            MODEL,
+            serde_json::from_value(body).unwrap(),
+            CREATED,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn text() {
+        insta::assert_json_snapshot!(translate(json!({
+            "id": "c14c80c3-18eb-4519-9460-6c92edd8cfb4",
+            "message": {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Hello! "},
+                    {"type": "text", "text": "How can I help you today?"}
+                ],
+                "citations": []
+            },
+            "finish_reason": "COMPLETE",
+            "usage": {"billed_units": {"input_tokens": 5, "output_tokens": 9},
+                      "tokens": {"input_tokens": 71, "output_tokens": 9}}
+        })));
+    }
+
+    #[test]
+    fn tool_calls_with_tool_plan() {
+        insta::assert_json_snapshot!(translate(json!({
+            "id": "2e4b5d2a-4a1b-4a5e-9c2e-0b9f1f2d3c4e",
+            "message": {
+                "role": "assistant",
+                "tool_plan": "I will look up the weather in Madrid and Brasilia.",
+                "tool_calls": [
+                    {"id": "get_weather_776n8ctsgycn", "type": "function",
+                     "function": {"name": "get_weather", "arguments": "{\"location\":\"Madrid\"}"}},
+                    {"id": "get_weather_3kwv6cb0k4jx", "type": "function",
+                     "function": {"name": "get_weather", "arguments": "{\"location\":\"Brasilia\"}"}},
+                    {"id": "get_time_0", "type": "function", "function": {"name": "get_time"}}
+                ]
+            },
+            "finish_reason": "TOOL_CALL",
+            "usage": {"billed_units": {"input_tokens": 37.0, "output_tokens": 28.0},
+                      "tokens": {"input_tokens": 913.0, "output_tokens": 81.0}}
+        })));
+    }
+
+    #[test]
+    fn max_tokens_thinking_and_billed_units_only() {
+        insta::assert_json_snapshot!(translate(json!({
+            "id": "max-1",
+            "message": {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "27 * 453 = 10800 + 1431"},
+                    {"type": "text", "text": "27 × 453 = 12,2"}
+                ]
+            },
+            "finish_reason": "MAX_TOKENS",
+            "usage": {"billed_units": {"input_tokens": 12, "output_tokens": 20},
+                      "cached_tokens": 8}
+        })));
+    }
+
+    #[test]
+    fn finish_reasons() {
+        for (cohere, openai) in [
+            ("COMPLETE", Some("stop")),
+            ("STOP_SEQUENCE", Some("stop")),
+            ("MAX_TOKENS", Some("length")),
+            ("TOOL_CALL", Some("tool_calls")),
+            ("ERROR", None),
+            ("TIMEOUT", None),
+            ("SOMETHING_NEW", Some("stop")),
+        ] {
+            assert_eq!(finish_reason(cohere), openai, "{cohere}");
+        }
+    }
+
+    #[test]
+    fn failed_generations_and_garbage_are_errors() {
+        let body =
+            br#"{"id":"x","message":{"role":"assistant","content":[{"type":"text","text":"par"}]},
+            "finish_reason":"ERROR","usage":{}}"#;
+        let e = from_cohere("cohere", MODEL, body).unwrap_err();
+        assert_eq!((e.status, e.class), (502, ErrorClass::Transient));
+        assert_eq!(e.code.as_deref(), Some("cohere_error"));
+        assert!(e.class.is_retryable());
+
+        let e = from_cohere("cohere", MODEL, b"<html>").unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+
+        let e = from_cohere("cohere", MODEL, br#"{"id":"e1","message":"oops"}"#).unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+
+        let e = from_cohere("cohere", MODEL, br#"{"message":"internal error"}"#).unwrap_err();
+        assert_eq!((e.status, e.class), (502, ErrorClass::Transient));
+        assert_eq!(e.message, "internal error");
+    }
+
+    #[test]
+    fn from_cohere_parses_bytes() {
+        let body =
+            br#"{"id":"abc","message":{"role":"assistant","content":[{"type":"text","text":"hi"}]},
+            "finish_reason":"COMPLETE","usage":{"tokens":{"input_tokens":3,"output_tokens":1}}}"#;
+        let c = from_cohere("cohere", MODEL, body).unwrap();
+        assert_eq!(c.choices[0].message.text_content().as_deref(), Some("hi"));
+        assert_eq!(c.model, MODEL);
+        assert_eq!(c.usage.as_ref().map(|u| u.total_tokens), Some(4));
+        assert!(c.created > 0);
+    }
+
+    #[test]
+    fn embeddings() {
+        let body = json!({
+            "id": "da6e531f-54c6-4a73-bf92-f60566d8d753",
+            "embeddings": {"float": [[0.016296387, -0.008354187, 0.5], [0.25, -1.0, 0.0]]},
+            "texts": ["hello", "goodbye"],
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": 2}},
+            "response_type": "embeddings_by_type"
+        });
+        let out = embed_response("cohere", "embed-v4.0", body.to_string().as_bytes()).unwrap();
+        insta::assert_json_snapshot!(out);
+
+        let mut b64 = out.clone();
+        encode_base64(&mut b64);
+        // 0.25f32 = 00 00 80 3E, -1.0f32 = 00 00 80 BF, 0.0 = 00 00 00 00.
+        assert_eq!(b64.data[1].embedding, json!("AACAPgAAgL8AAAAA"));
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+
+        let e = embed_response("cohere", "m", br#"{"embeddings":{"int8":[[1]]}}"#).unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+    }
+
+    #[test]
+    fn rerank() {
+        let req: RerankRequest = serde_json::from_value(json!({
+            "model": "rerank-v3.5", "query": "capital of France",
+            "documents": ["Berlin is in Germany.", "Paris is the capital of France."],
+            "return_documents": true
+        }))
+        .unwrap();
+        let body = json!({
+            "id": "r-1",
+            "results": [{"index": 1, "relevance_score": 0.98}, {"index": 0, "relevance_score": 0.02}],
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}}
+        });
+        let out =
+            rerank_response("cohere", "rerank-v3.5", &req, body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            serde_json::to_value(out).unwrap(),
+            json!({
+                "id": "r-1",
+                "model": "rerank-v3.5",
+                "results": [
+                    {"index": 1, "relevance_score": 0.98,
+                     "document": {"text": "Paris is the capital of France."}},
+                    {"index": 0, "relevance_score": 0.02, "document": {"text": "Berlin is in Germany."}}
+                ],
+                "usage": {"search_units": 1}
+            })
+        );
+    }
 }

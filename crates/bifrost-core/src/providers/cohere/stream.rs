@@ -1,19 +1,463 @@
-//! STUB
+//! Cohere v2 chat SSE events → OpenAI `chat.completion.chunk`s, as a pure state machine: the
+//! provider feeds it one event at a time and forwards whatever chunks it returns.
+//!
+//! - `message-start` → the first chunk, with role `assistant` and empty content.
+//! - `content-delta` text → `content`; thinking → `reasoning_content`. `tool-plan-delta` →
+//!   `content`, as the response translation does with `tool_plan`.
+//! - `tool-call-start` → a tool-call delta with id, type and name; `tool-call-delta` → its
+//!   arguments. Each Cohere `index` keeps the OpenAI index it was given at its start (0, 1, 2…
+//!   in order of appearance), so interleaved calls never mix.
+//! - `message-end` → a chunk with `finish_reason`, then a final chunk with no choices and the
+//!   usage; the stream is then finished. A finish reason of `ERROR`/`TIMEOUT`, or an `error` in
+//!   the event, is an upstream error instead.
+//! - `content-start` (its text, if any, is emitted), `content-end`, `tool-call-end`,
+//!   `citation-start`/`citation-end`, `debug` and unknown events produce nothing.
+
+use super::response::{failed_generation, finish_reason, unix_now, CohereUsage};
 use crate::error::BifrostError;
-use crate::schemas::ChatCompletionChunk;
-pub struct StreamState;
+use crate::schemas::{
+    ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
+};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Translation state of one Cohere stream.
+#[derive(Debug, Clone)]
+pub struct StreamState {
+    provider: String,
+    model: String,
+    created: u64,
+    id: String,
+    /// Cohere tool-call index → OpenAI tool-call index.
+    tool_index: HashMap<u64, u32>,
+    next_tool_index: u32,
+    finished: bool,
+}
+
+#[derive(Deserialize)]
+struct MessageStart {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// `{"delta":{"message":{…}}}`, the envelope of every content-bearing event.
+#[derive(Deserialize)]
+struct Envelope<M> {
+    #[serde(default)]
+    index: Option<u64>,
+    delta: DeltaOf<M>,
+}
+
+#[derive(Deserialize)]
+struct DeltaOf<M> {
+    message: M,
+}
+
+#[derive(Deserialize)]
+struct ContentMessage {
+    #[serde(default)]
+    content: ContentPiece,
+}
+
+#[derive(Deserialize, Default)]
+struct ContentPiece {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    thinking: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ToolPlanMessage {
+    #[serde(default)]
+    tool_plan: String,
+}
+
+#[derive(Deserialize)]
+struct ToolCallMessage {
+    tool_calls: ToolCallPiece,
+}
+
+#[derive(Deserialize)]
+struct ToolCallPiece {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: FunctionPiece,
+}
+
+#[derive(Deserialize, Default)]
+struct FunctionPiece {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageEnd {
+    #[serde(default)]
+    delta: MessageEndDelta,
+}
+
+#[derive(Deserialize, Default)]
+struct MessageEndDelta {
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    usage: CohereUsage,
+}
+
 impl StreamState {
-    pub fn new(_p: &str, _m: &str) -> Self {
-        StreamState
+    /// A stream for `model` (Cohere's events do not name it) at `provider`, stamped now.
+    pub fn new(provider: &str, model: &str) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            created: unix_now(),
+            id: String::new(),
+            tool_index: HashMap::new(),
+            next_tool_index: 0,
+            finished: false,
+        }
     }
+
+    /// Fixes `created` (unix seconds), for deterministic tests.
+    pub fn with_created(mut self, created: u64) -> Self {
+        self.created = created;
+        self
+    }
+
+    /// True once `message-end` arrived: the stream is complete.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Translates one SSE event (`event:` name, possibly empty, and `data:` payload).
     pub fn on_event(
         &mut self,
-        _e: &str,
-        _d: &str,
+        event: &str,
+        data: &str,
     ) -> Result<Vec<ChatCompletionChunk>, BifrostError> {
-        Ok(vec![])
+        if self.finished {
+            return Ok(Vec::new());
+        }
+        // Cohere names every event and repeats the name as `type`; a proxy that drops the
+        // `event:` lines leaves none (or the default `message`), so read `type` then.
+        let kind = if event.is_empty() || event == "message" {
+            serde_json::from_str::<Value>(data)
+                .ok()
+                .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default()
+        } else {
+            event.to_owned()
+        };
+
+        match kind.as_str() {
+            "message-start" => {
+                let start: MessageStart = self.parse(&kind, data)?;
+                if let Some(id) = start.id {
+                    self.id = id;
+                }
+                Ok(vec![self.chunk(ChunkDelta {
+                    role: Some("assistant".to_owned()),
+                    content: Some(String::new()),
+                    ..ChunkDelta::default()
+                })])
+            }
+            "content-start" | "content-delta" => {
+                let ev: Envelope<ContentMessage> = self.parse(&kind, data)?;
+                let piece = ev.delta.message.content;
+                let mut out = Vec::new();
+                if let Some(thinking) = piece.thinking.filter(|t| !t.is_empty()) {
+                    let mut d = ChunkDelta::default();
+                    d.extra
+                        .insert("reasoning_content".into(), Value::String(thinking));
+                    out.push(self.chunk(d));
+                }
+                if let Some(text) = piece.text.filter(|t| !t.is_empty()) {
+                    out.push(self.content(text));
+                }
+                Ok(out)
+            }
+            "tool-plan-delta" => {
+                let ev: Envelope<ToolPlanMessage> = self.parse(&kind, data)?;
+                let plan = ev.delta.message.tool_plan;
+                Ok(if plan.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![self.content(plan)]
+                })
+            }
+            "tool-call-start" => {
+                let ev: Envelope<ToolCallMessage> = self.parse(&kind, data)?;
+                let cohere_index = ev.index.unwrap_or(u64::from(self.next_tool_index));
+                let index = self.next_tool_index;
+                self.next_tool_index += 1;
+                self.tool_index.insert(cohere_index, index);
+                let call = ev.delta.message.tool_calls;
+                Ok(vec![self.tool_delta(ToolCallDelta {
+                    index,
+                    id: Some(call.id.unwrap_or_default()),
+                    kind: Some("function".to_owned()),
+                    function: Some(FunctionCallDelta {
+                        name: Some(call.function.name.unwrap_or_default()),
+                        arguments: Some(call.function.arguments.unwrap_or_default()),
+                    }),
+                })])
+            }
+            "tool-call-delta" => {
+                let ev: Envelope<ToolCallMessage> = self.parse(&kind, data)?;
+                let index = ev
+                    .index
+                    .and_then(|i| self.tool_index.get(&i).copied())
+                    .ok_or_else(|| {
+                        BifrostError::bad_upstream_response(
+                            &self.provider,
+                            format!(
+                                "tool-call-delta for index {:?} without a tool-call-start",
+                                ev.index
+                            ),
+                        )
+                    })?;
+                let arguments = ev.delta.message.tool_calls.function.arguments;
+                Ok(match arguments.filter(|a| !a.is_empty()) {
+                    Some(arguments) => vec![self.tool_delta(ToolCallDelta {
+                        index,
+                        function: Some(FunctionCallDelta {
+                            name: None,
+                            arguments: Some(arguments),
+                        }),
+                        ..ToolCallDelta::default()
+                    })],
+                    None => Vec::new(),
+                })
+            }
+            "message-end" => {
+                let end: MessageEnd = self.parse(&kind, data)?;
+                let reason = end.delta.finish_reason.unwrap_or_default();
+                let finish = match (finish_reason(&reason), end.delta.error) {
+                    (Some(f), None) => f,
+                    (_, error) => {
+                        self.finished = true;
+                        let reason = if reason.is_empty() { "ERROR" } else { &reason };
+                        return Err(failed_generation(&self.provider, reason, error.as_deref()));
+                    }
+                };
+                self.finished = true;
+                let mut chunk = self.chunk(ChunkDelta::default());
+                if let Some(choice) = chunk.choices.first_mut() {
+                    choice.finish_reason = Some(finish.to_owned());
+                }
+                Ok(vec![
+                    chunk,
+                    ChatCompletionChunk {
+                        choices: Vec::new(),
+                        usage: Some(end.delta.usage.to_openai()),
+                        ..self.base()
+                    },
+                ])
+            }
+            "error" => {
+                // Not a documented Cohere event, but an error a proxy or a future API version
+                // may send after the 200: the upstream's failure, reported as a bad gateway.
+                self.finished = true;
+                let mut e = BifrostError::upstream(&self.provider, 500, data.as_bytes(), None);
+                e.status = 502;
+                Err(e)
+            }
+            // content-end, tool-call-end, citation-start/end, debug, and later additions.
+            _ => Ok(Vec::new()),
+        }
     }
-    pub fn is_finished(&self) -> bool {
-        true
+
+    fn parse<T: DeserializeOwned>(&self, kind: &str, data: &str) -> Result<T, BifrostError> {
+        serde_json::from_str(data).map_err(|e| {
+            BifrostError::bad_upstream_response(&self.provider, format!("{kind} event: {e}"))
+        })
+    }
+
+    fn base(&self) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".to_owned(),
+            created: self.created,
+            model: self.model.clone(),
+            ..ChatCompletionChunk::default()
+        }
+    }
+
+    fn chunk(&self, delta: ChunkDelta) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                ..ChunkChoice::default()
+            }],
+            ..self.base()
+        }
+    }
+
+    fn content(&self, text: String) -> ChatCompletionChunk {
+        self.chunk(ChunkDelta {
+            content: Some(text),
+            ..ChunkDelta::default()
+        })
+    }
+
+    fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
+        self.chunk(ChunkDelta {
+            tool_calls: Some(vec![call]),
+            ..ChunkDelta::default()
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    pub(crate) const TOOLS_STREAM: &str =
+        include_str!("../../../tests/fixtures/cohere/stream_tool_calls.sse");
+    pub(crate) const TEXT_STREAM: &str =
+        include_str!("../../../tests/fixtures/cohere/stream_text.sse");
+
+    const CREATED: u64 = 1_750_000_000;
+
+    /// `(event, data)` pairs of an SSE recording.
+    fn events(sse: &str) -> Vec<(String, String)> {
+        sse.split("\n\n")
+            .filter(|block| !block.trim().is_empty())
+            .map(|block| {
+                let mut event = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = v.to_owned();
+                    }
+                }
+                (event, data)
+            })
+            .collect()
+    }
+
+    fn state() -> StreamState {
+        StreamState::new("cohere", "command-a-03-2025").with_created(CREATED)
+    }
+
+    fn translate(sse: &str) -> Vec<ChatCompletionChunk> {
+        let mut state = state();
+        let mut chunks = Vec::new();
+        for (event, data) in events(sse) {
+            assert!(!state.is_finished(), "event after message-end");
+            chunks.extend(state.on_event(&event, &data).unwrap());
+        }
+        assert!(state.is_finished());
+        chunks
+    }
+
+    #[test]
+    fn tool_plan_and_two_tool_calls() {
+        insta::assert_json_snapshot!(translate(TOOLS_STREAM));
+    }
+
+    #[test]
+    fn text_with_citations_and_usage() {
+        insta::assert_json_snapshot!(translate(TEXT_STREAM));
+    }
+
+    #[test]
+    fn events_without_names_use_the_data_type() {
+        let unnamed: String = events(TOOLS_STREAM)
+            .into_iter()
+            .map(|(_, data)| format!("data: {data}\n\n"))
+            .collect();
+        assert_eq!(translate(&unnamed), translate(TOOLS_STREAM));
+    }
+
+    #[test]
+    fn tool_calls_keep_their_index_when_interleaved() {
+        let mut state = state();
+        let start = |i: u64, id: &str| {
+            format!(
+                r#"{{"type":"tool-call-start","index":{i},"delta":{{"message":{{"tool_calls":{{"id":"{id}","type":"function","function":{{"name":"f","arguments":""}}}}}}}}}}"#
+            )
+        };
+        let delta = |i: u64, args: &str| {
+            format!(
+                r#"{{"type":"tool-call-delta","index":{i},"delta":{{"message":{{"tool_calls":{{"function":{{"arguments":"{args}"}}}}}}}}}}"#
+            )
+        };
+        // Cohere indexes count content blocks too: 1 and 3 here, 0 and 1 for OpenAI.
+        let mut seen = Vec::new();
+        for data in [start(1, "a"), start(3, "b"), delta(3, "B"), delta(1, "A")] {
+            for c in state.on_event("", &data).unwrap() {
+                let call = &c.choices[0].delta.tool_calls.as_ref().unwrap()[0];
+                let args = call.function.as_ref().and_then(|f| f.arguments.clone());
+                seen.push((call.index, call.id.clone(), args.unwrap_or_default()));
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (0, Some("a".to_owned()), String::new()),
+                (1, Some("b".to_owned()), String::new()),
+                (1, None, "B".to_owned()),
+                (0, None, "A".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn failed_generation_is_an_error() {
+        let mut state = state();
+        let e = state
+            .on_event(
+                "message-end",
+                r#"{"type":"message-end","delta":{"finish_reason":"ERROR","error":"model overloaded","usage":{}}}"#,
+            )
+            .unwrap_err();
+        assert_eq!((e.status, e.class), (502, ErrorClass::Transient));
+        assert!(e.message.contains("model overloaded"), "{}", e.message);
+        assert!(state.is_finished());
+
+        let mut state = StreamState::new("cohere", "m");
+        let e = state
+            .on_event(
+                "message-end",
+                r#"{"type":"message-end","delta":{"finish_reason":"TIMEOUT"}}"#,
+            )
+            .unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("cohere_timeout"));
+    }
+
+    #[test]
+    fn malformed_events_are_bad_upstream_responses_and_unknown_ones_ignored() {
+        let mut state = state();
+        let e = state.on_event("message-start", "{").unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+        let e = state
+            .on_event(
+                "tool-call-delta",
+                r#"{"type":"tool-call-delta","index":7,"delta":{"message":{"tool_calls":{"function":{"arguments":"{"}}}}}"#,
+            )
+            .unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+        assert!(state.on_event("debug", "{}").unwrap().is_empty());
+        assert!(state
+            .on_event("future-event", "not json")
+            .unwrap()
+            .is_empty());
+        let e = state
+            .on_event("error", r#"{"message":"stream broke"}"#)
+            .unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (502, "stream broke"));
     }
 }
