@@ -1,6 +1,860 @@
-//! STUB
+//! OpenAI chat request → Bedrock Converse request (pure). The model id travels in the URL
+//! (`/model/{modelId}/converse`, see [`super::sign::model_path`]), never in the body.
+//!
+//! Field rules:
+//! - `system` and `developer` messages, wherever they appear, become `system[]` text blocks.
+//! - `user`/`assistant` messages become `messages[]` with `content[]` blocks: `text`; `image`
+//!   from base64 `data:` URLs (png, jpeg, gif, webp); assistant `tool_calls` → `toolUse`
+//!   (arguments must be a JSON object). Converse needs image bytes, so http(s) image URLs are
+//!   rejected (400) rather than fetched by the gateway.
+//! - `tool` messages become `toolResult` blocks of a user turn: content that parses as a JSON
+//!   object is sent as `{json}`, anything else as `{text}`; a `status` field on the message
+//!   (`success`/`error`) is passed on.
+//! - Bedrock requires alternating roles, so consecutive messages of one role (tool results and
+//!   the user text after them included) are merged into one turn. Empty text is skipped, and a
+//!   message left without content adds nothing (Bedrock rejects blank text blocks).
+//! - Prompt caching: a content part or a message carrying `cache_control` is followed by a
+//!   `{"cachePoint":{"type":"default"}}` block (for a message, after its last block); a tool
+//!   carrying it is followed by a cachePoint entry in `toolConfig.tools`.
+//! - An assistant's `reasoning_content` is dropped: Converse only accepts reasoning back with
+//!   the signature it was issued with, which OpenAI's shape does not carry.
+//! - `inferenceConfig`: `maxTokens` (`max_completion_tokens`, else `max_tokens`),
+//!   `temperature`, `topP`, `stopSequences` (from `stop`).
+//! - `tools` → `toolConfig.tools[].toolSpec {name, description, inputSchema.json}`.
+//!   `tool_choice` `auto` → `{auto:{}}`, `required` → `{any:{}}`, a named function →
+//!   `{tool:{name}}` (never weakened); without `tool_choice` none is sent (Converse defaults
+//!   to auto, and some models accept no toolChoice at all). Converse has no "none": for `none` the tools are left
+//!   out entirely, unless the conversation already holds toolUse/toolResult blocks, which
+//!   Converse refuses without a `toolConfig` — then the tools are sent without a toolChoice
+//!   (the model decides). `required` or a named tool without any tool is a 400.
+//!   `parallel_tool_calls` has no Converse equivalent and is dropped.
+//! - Rejected (400): `n > 1`; `logprobs: true` or `top_logprobs > 0`; `response_format` other
+//!   than `text` (Converse has no JSON mode: force a tool instead).
+//! - Dropped, OpenAI-only with no Converse equivalent: `user`, `seed`, `frequency_penalty`,
+//!   `presence_penalty`, `logit_bias`, `store`, `metadata`, `service_tier`, `prediction`,
+//!   `modalities`, `reasoning_effort`, `logprobs: false`, `top_logprobs: 0`.
+//! - Bedrock-native top-level fields, spelled as in Converse, pass through unchanged:
+//!   `guardrailConfig`, `performanceConfig`, `requestMetadata`, `promptVariables`,
+//!   `additionalModelResponseFieldPaths`; an explicit `additionalModelRequestFields` object is
+//!   merged into the generated one.
+//! - Every other field in `extra` (`top_k`, `thinking`, `reasoning_config`, …) goes to
+//!   `additionalModelRequestFields`, which the model receives as native parameters.
+
 use crate::error::BifrostError;
-use crate::schemas::ChatRequest;
-pub fn to_converse(_req: &ChatRequest) -> Result<serde_json::Value, BifrostError> {
-    Err(BifrostError::internal("stub"))
+use crate::schemas::{ChatMessage, ChatRequest, ContentPart, Extra, MessageContent, Tool};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// Converse-native top-level fields a client may send for Bedrock.
+const NATIVE_FIELDS: [&str; 5] = [
+    "guardrailConfig",
+    "performanceConfig",
+    "requestMetadata",
+    "promptVariables",
+    "additionalModelResponseFieldPaths",
+];
+
+/// OpenAI-only fields with no Converse equivalent; see the module doc.
+const DROPPED_FIELDS: [&str; 10] = [
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "store",
+    "metadata",
+    "service_tier",
+    "prediction",
+    "modalities",
+    "reasoning_effort",
+];
+
+/// The body of `POST /model/{modelId}/converse` (and `/converse-stream`, which takes the same).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConverseRequest {
+    pub messages: Vec<ConverseMessage>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub system: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference_config: Option<InferenceConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_config: Option<ToolConfig>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub additional_model_request_fields: Map<String, Value>,
+    /// Converse-native fields passed through as the client spelled them.
+    #[serde(flatten)]
+    pub native: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ConverseMessage {
+    /// `user` or `assistant`.
+    pub role: &'static str,
+    /// Content blocks: `{"text":…}`, `{"image":…}`, `{"toolUse":…}`, `{"toolResult":…}`,
+    /// `{"cachePoint":…}`.
+    pub content: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolConfig {
+    /// `{"toolSpec":…}` entries, each possibly followed by a `{"cachePoint":…}` entry.
+    pub tools: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+}
+
+fn cache_point() -> Value {
+    json!({"cachePoint": {"type": "default"}})
+}
+
+/// How many cache checkpoints the request sets, across `system`, `messages` and tools.
+/// Bedrock accepts a limited number per request (4 for Anthropic models) and answers a
+/// ValidationException beyond it; the translation keeps every one the client asked for.
+pub fn cache_points(req: &ConverseRequest) -> usize {
+    let is_point = |v: &&Value| v.get("cachePoint").is_some();
+    let tools = req
+        .tool_config
+        .as_ref()
+        .map_or(0, |t| t.tools.iter().filter(is_point).count());
+    req.system.iter().filter(is_point).count()
+        + req
+            .messages
+            .iter()
+            .map(|m| m.content.iter().filter(is_point).count())
+            .sum::<usize>()
+        + tools
+}
+
+/// Builds the Converse body for `req`.
+pub fn to_converse(req: &ChatRequest) -> Result<ConverseRequest, BifrostError> {
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(BifrostError::invalid_request(
+            "Bedrock does not support n > 1",
+        ));
+    }
+    check_unsupported(&req.extra)?;
+
+    let (system, messages) = translate_messages(&req.messages)?;
+    let has_tool_blocks = messages.iter().any(|m| {
+        m.content
+            .iter()
+            .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some())
+    });
+
+    let inference = InferenceConfig {
+        max_tokens: req.max_completion_tokens.or(req.max_tokens),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop_sequences: req.stop.clone().map(|s| s.into_vec()),
+    };
+    let inference_config = (inference != InferenceConfig::default()).then_some(inference);
+
+    let tool_config = tool_config(req, has_tool_blocks)?;
+
+    let mut additional = Map::new();
+    let mut native = Map::new();
+    for (key, value) in &req.extra {
+        let key = key.as_str();
+        if key == "additionalModelRequestFields" {
+            continue;
+        }
+        if NATIVE_FIELDS.contains(&key) {
+            native.insert(key.to_owned(), value.clone());
+        } else if !DROPPED_FIELDS.contains(&key)
+            && !matches!(key, "response_format" | "logprobs" | "top_logprobs")
+        {
+            additional.insert(key.to_owned(), value.clone());
+        }
+    }
+    match req.extra.get("additionalModelRequestFields") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(fields)) => {
+            additional.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Some(_) => {
+            return Err(BifrostError::invalid_request(
+                "'additionalModelRequestFields' must be an object",
+            ))
+        }
+    }
+
+    Ok(ConverseRequest {
+        messages,
+        system,
+        inference_config,
+        tool_config,
+        additional_model_request_fields: additional,
+        native,
+    })
+}
+
+/// The OpenAI features Converse cannot honour, where ignoring them would change the answer.
+fn check_unsupported(extra: &Extra) -> Result<(), BifrostError> {
+    if extra.get("logprobs").and_then(Value::as_bool) == Some(true)
+        || extra
+            .get("top_logprobs")
+            .and_then(Value::as_u64)
+            .is_some_and(|n| n > 0)
+    {
+        return Err(BifrostError::invalid_request(
+            "Bedrock Converse does not return logprobs",
+        ));
+    }
+    match extra.get("response_format") {
+        None | Some(Value::Null) => Ok(()),
+        Some(rf) if rf.get("type").and_then(Value::as_str) == Some("text") => Ok(()),
+        Some(rf) => Err(BifrostError::invalid_request(format!(
+            "response_format {} is not supported for Bedrock Converse, which has no JSON mode; \
+             define a tool with the schema and force it with tool_choice instead",
+            rf.get("type").unwrap_or(rf)
+        ))),
+    }
+}
+
+fn tool_config(
+    req: &ChatRequest,
+    has_tool_blocks: bool,
+) -> Result<Option<ToolConfig>, BifrostError> {
+    let tools = req.tools.as_deref().unwrap_or_default();
+    let choice = req
+        .tool_choice
+        .as_ref()
+        .map(translate_tool_choice)
+        .transpose()?;
+    if tools.is_empty() {
+        return match choice {
+            Some(Choice::Required | Choice::Named(_)) => Err(BifrostError::invalid_request(
+                "tool_choice requires at least one tool in 'tools'",
+            )),
+            _ => Ok(None),
+        };
+    }
+    let tool_choice = match choice {
+        // Auto is Converse's default; leaving it out also suits models that take no toolChoice.
+        None => None,
+        Some(Choice::Auto) => Some(json!({"auto": {}})),
+        Some(Choice::Required) => Some(json!({"any": {}})),
+        Some(Choice::Named(name)) => Some(json!({"tool": {"name": name}})),
+        Some(Choice::None) if has_tool_blocks => None,
+        Some(Choice::None) => return Ok(None),
+    };
+    let mut specs = Vec::with_capacity(tools.len());
+    for tool in tools {
+        specs.push(tool_spec(tool)?);
+        if tool.extra.contains_key("cache_control") {
+            specs.push(cache_point());
+        }
+    }
+    Ok(Some(ToolConfig {
+        tools: specs,
+        tool_choice,
+    }))
+}
+
+enum Choice {
+    Auto,
+    None,
+    Required,
+    Named(String),
+}
+
+fn translate_tool_choice(tc: &Value) -> Result<Choice, BifrostError> {
+    match tc {
+        Value::String(s) => match s.as_str() {
+            "auto" => return Ok(Choice::Auto),
+            "none" => return Ok(Choice::None),
+            "required" => return Ok(Choice::Required),
+            _ => {}
+        },
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
+            if let Some(name) = o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+            {
+                return Ok(Choice::Named(name.to_owned()));
+            }
+        }
+        _ => {}
+    }
+    Err(BifrostError::invalid_request(format!(
+        "unsupported tool_choice {tc} for Bedrock (expected \"auto\", \"none\", \"required\" \
+         or {{\"type\":\"function\",\"function\":{{\"name\":…}}}})"
+    )))
+}
+
+fn tool_spec(tool: &Tool) -> Result<Value, BifrostError> {
+    if tool.kind != "function" {
+        return Err(BifrostError::invalid_request(format!(
+            "tool type '{}' is not supported for Bedrock (only 'function')",
+            tool.kind
+        )));
+    }
+    let f = &tool.function;
+    let mut spec = Map::new();
+    spec.insert("name".into(), Value::String(f.name.clone()));
+    if let Some(d) = f.description.as_ref().filter(|d| !d.is_empty()) {
+        spec.insert("description".into(), Value::String(d.clone()));
+    }
+    let schema = f
+        .parameters
+        .clone()
+        .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+    spec.insert("inputSchema".into(), json!({ "json": schema }));
+    Ok(json!({ "toolSpec": spec }))
+}
+
+/// Splits the conversation into `system[]` and alternating `messages[]`.
+fn translate_messages(
+    messages: &[ChatMessage],
+) -> Result<(Vec<Value>, Vec<ConverseMessage>), BifrostError> {
+    let mut system = Vec::new();
+    let mut out: Vec<ConverseMessage> = Vec::new();
+    for (i, msg) in messages.iter().enumerate() {
+        let (role, mut blocks) = match msg.role.as_str() {
+            "system" | "developer" => {
+                system.extend(system_blocks(i, msg)?);
+                if message_cached(msg) {
+                    system.push(cache_point());
+                }
+                continue;
+            }
+            "user" => ("user", user_blocks(i, msg)?),
+            "assistant" => ("assistant", assistant_blocks(i, msg)?),
+            "tool" => ("user", vec![tool_result(i, msg)?]),
+            other => {
+                return Err(BifrostError::invalid_request(format!(
+                    "messages[{i}]: unsupported role '{other}' for Bedrock \
+                     (expected system, developer, user, assistant or tool)"
+                )))
+            }
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        if message_cached(msg) {
+            blocks.push(cache_point());
+        }
+        match out.last_mut() {
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => out.push(ConverseMessage {
+                role,
+                content: blocks,
+            }),
+        }
+    }
+    Ok((system, out))
+}
+
+fn message_cached(msg: &ChatMessage) -> bool {
+    msg.extra.get("cache_control").is_some_and(|v| !v.is_null())
+}
+
+fn part_cached(part: &ContentPart) -> bool {
+    part.extra
+        .get("cache_control")
+        .is_some_and(|v| !v.is_null())
+}
+
+/// A text block, or nothing for empty text.
+fn text(t: &str) -> Option<Value> {
+    (!t.is_empty()).then(|| json!({ "text": t }))
+}
+
+fn system_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
+    let mut out = Vec::new();
+    match &msg.content {
+        None => {}
+        Some(MessageContent::Text(t)) => out.extend(text(t)),
+        Some(MessageContent::Parts(parts)) => {
+            for part in parts {
+                if part.kind != "text" {
+                    return Err(unsupported_part(i, &msg.role, &part.kind));
+                }
+                out.extend(text(part.text.as_deref().unwrap_or_default()));
+                if part_cached(part) {
+                    out.push(cache_point());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn user_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
+    let mut out = Vec::new();
+    match &msg.content {
+        None => {}
+        Some(MessageContent::Text(t)) => out.extend(text(t)),
+        Some(MessageContent::Parts(parts)) => {
+            for part in parts {
+                match part.kind.as_str() {
+                    "text" => out.extend(text(part.text.as_deref().unwrap_or_default())),
+                    "image_url" => out.push(image_block(i, part)?),
+                    other => return Err(unsupported_part(i, &msg.role, other)),
+                }
+                if part_cached(part) {
+                    out.push(cache_point());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn assistant_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
+    let mut out = Vec::new();
+    match &msg.content {
+        None => {}
+        Some(MessageContent::Text(t)) => out.extend(text(t)),
+        Some(MessageContent::Parts(parts)) => {
+            for part in parts {
+                match part.kind.as_str() {
+                    "text" => out.extend(text(part.text.as_deref().unwrap_or_default())),
+                    // A refusal is text the model said.
+                    "refusal" => out.extend(
+                        part.extra
+                            .get("refusal")
+                            .and_then(Value::as_str)
+                            .and_then(text),
+                    ),
+                    other => return Err(unsupported_part(i, &msg.role, other)),
+                }
+                if part_cached(part) {
+                    out.push(cache_point());
+                }
+            }
+        }
+    }
+    for call in msg.tool_calls.as_deref().unwrap_or_default() {
+        let args = call.function.arguments.trim();
+        let input = if args.is_empty() {
+            Value::Object(Map::new())
+        } else {
+            match serde_json::from_str::<Value>(args) {
+                Ok(v @ Value::Object(_)) => v,
+                Ok(_) => {
+                    return Err(BifrostError::invalid_request(format!(
+                        "messages[{i}]: the arguments of tool call '{}' must be a JSON object",
+                        call.id
+                    )))
+                }
+                Err(e) => {
+                    return Err(BifrostError::invalid_request(format!(
+                        "messages[{i}]: the arguments of tool call '{}' are not valid JSON: {e}",
+                        call.id
+                    )))
+                }
+            }
+        };
+        out.push(json!({"toolUse": {
+            "toolUseId": call.id,
+            "name": call.function.name,
+            "input": input,
+        }}));
+    }
+    Ok(out)
+}
+
+fn tool_result(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError> {
+    let id = msg.tool_call_id.as_deref().ok_or_else(|| {
+        BifrostError::invalid_request(format!(
+            "messages[{i}]: a tool message needs 'tool_call_id'"
+        ))
+    })?;
+    let mut content = Vec::new();
+    match &msg.content {
+        None => {}
+        Some(MessageContent::Text(t)) => content.push(result_text(t)),
+        Some(MessageContent::Parts(parts)) => {
+            for part in parts {
+                match part.kind.as_str() {
+                    "text" => content.push(result_text(part.text.as_deref().unwrap_or_default())),
+                    "image_url" => content.push(image_block(i, part)?),
+                    other => return Err(unsupported_part(i, &msg.role, other)),
+                }
+            }
+        }
+    }
+    if content.is_empty() {
+        // Converse needs some content; an empty result is still a result.
+        content.push(json!({"text": ""}));
+    }
+    let mut result = Map::new();
+    result.insert("toolUseId".into(), Value::String(id.to_owned()));
+    result.insert("content".into(), Value::Array(content));
+    if let Some(status @ ("success" | "error")) = msg.extra.get("status").and_then(Value::as_str) {
+        result.insert("status".into(), Value::String(status.to_owned()));
+    }
+    Ok(json!({ "toolResult": result }))
+}
+
+/// A JSON object result keeps its structure (`{json}`); anything else is text.
+fn result_text(t: &str) -> Value {
+    match serde_json::from_str::<Value>(t) {
+        Ok(v @ Value::Object(_)) => json!({ "json": v }),
+        _ => json!({ "text": t }),
+    }
+}
+
+fn image_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
+    let url = part
+        .image_url
+        .as_ref()
+        .map(|u| u.url.as_str())
+        .ok_or_else(|| {
+            BifrostError::invalid_request(format!(
+                "messages[{i}]: an image_url part needs 'image_url.url'"
+            ))
+        })?;
+    let Some(rest) = url.strip_prefix("data:") else {
+        return Err(BifrostError::invalid_request(format!(
+            "messages[{i}]: Bedrock needs image bytes: send images as base64 data URLs \
+             (data:image/png;base64,…), not links"
+        )));
+    };
+    let (media_type, data) = rest.split_once(";base64,").ok_or_else(|| {
+        BifrostError::invalid_request(format!(
+            "messages[{i}]: a data URL image must look like data:<media type>;base64,<data>"
+        ))
+    })?;
+    let format = match media_type.to_ascii_lowercase().as_str() {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpeg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        other => {
+            return Err(BifrostError::invalid_request(format!(
+                "messages[{i}]: image type '{other}' is not supported by Bedrock \
+                 (png, jpeg, gif or webp)"
+            )))
+        }
+    };
+    Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
+}
+
+fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
+    BifrostError::invalid_request(format!(
+        "messages[{i}]: content part type '{kind}' is not supported in {role} messages for Bedrock"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    fn request(body: Value) -> ChatRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    fn translate(body: Value) -> Value {
+        serde_json::to_value(to_converse(&request(body)).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn full_conversation_with_images_tools_and_cache_points() {
+        let out = translate(json!({
+            "model": "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "messages": [
+                {"role": "system", "content": [
+                    {"type": "text", "text": "You are a travel assistant.",
+                     "cache_control": {"type": "ephemeral"}}
+                ]},
+                {"role": "developer", "content": "Answer in metric units."},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "Where was this taken, and what is the weather there?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQSkZJRg=="},
+                     "cache_control": {"type": "ephemeral"}},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}}
+                ]},
+                {"role": "assistant", "content": "Paris, France. Let me check the weather.",
+                 "reasoning_content": "The Eiffel tower is in Paris.",
+                 "tool_calls": [
+                    {"id": "tooluse_01", "type": "function",
+                     "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\",\"unit\":\"c\"}"}},
+                    {"id": "tooluse_02", "type": "function",
+                     "function": {"name": "get_time", "arguments": ""}}
+                ]},
+                {"role": "tool", "tool_call_id": "tooluse_01", "content": "{\"temp_c\": 18, \"sky\": \"light rain\"}"},
+                {"role": "tool", "tool_call_id": "tooluse_02", "content": [{"type": "text", "text": "14:05 CEST"}],
+                 "status": "success"},
+                {"role": "user", "content": "Should I bring an umbrella?", "cache_control": {"type": "ephemeral"}},
+                {"role": "assistant", "content": "Yes, light rain is expected."},
+                {"role": "user", "content": "Thanks!"},
+                {"role": "user", "content": "One more thing: is the Louvre open today?"}
+            ],
+            "max_completion_tokens": 1024,
+            "max_tokens": 99,
+            "temperature": 0.3,
+            "top_p": 0.9,
+            "stop": "\n\nHuman:",
+            "user": "user-1234",
+            "tools": [
+                {"type": "function", "function": {
+                    "name": "get_weather", "description": "Current weather for a city",
+                    "parameters": {"type": "object", "properties": {
+                        "location": {"type": "string"},
+                        "unit": {"type": "string", "enum": ["c", "f"]}
+                    }, "required": ["location"]}
+                }},
+                {"type": "function", "function": {"name": "get_time"},
+                 "cache_control": {"type": "ephemeral"}}
+            ],
+            "tool_choice": "required",
+            "parallel_tool_calls": false,
+            "top_k": 40,
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "additionalModelRequestFields": {"anthropic_beta": ["token-efficient-tools-2025-02-19"]},
+            "guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "1"},
+            "response_format": {"type": "text"},
+            "seed": 42,
+            "logprobs": false,
+            "frequency_penalty": 0.5,
+            "presence_penalty": 0.5,
+            "logit_bias": {"50256": -100},
+            "fallbacks": ["openai/gpt-4o"]
+        }));
+        insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn minimal_request_has_no_optional_sections() {
+        let out = translate(json!({
+            "model": "m", "messages": [{"role": "user", "content": "Hi"}], "stream": true
+        }));
+        assert_eq!(
+            out,
+            json!({"messages": [{"role": "user", "content": [{"text": "Hi"}]}]})
+        );
+    }
+
+    #[test]
+    fn cache_points_count_every_checkpoint() {
+        let req = to_converse(&request(json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "sys", "cache_control": {"type": "ephemeral"}},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
+                    {"type": "text", "text": "b"}
+                ], "cache_control": {"type": "ephemeral"}},
+                {"role": "assistant", "content": "c"},
+                {"role": "user", "content": "d", "cache_control": null}
+            ],
+            "tools": [{"type": "function", "function": {"name": "t"},
+                       "cache_control": {"type": "ephemeral"}}]
+        })))
+        .unwrap();
+        assert_eq!(cache_points(&req), 4);
+        assert_eq!(req.system, vec![json!({"text": "sys"}), cache_point()]);
+        assert_eq!(
+            req.messages[0].content,
+            vec![
+                json!({"text": "a"}),
+                cache_point(),
+                json!({"text": "b"}),
+                cache_point()
+            ]
+        );
+        // `cache_control: null` is no checkpoint.
+        assert_eq!(req.messages[2].content, vec![json!({"text": "d"})]);
+
+        let plain = to_converse(&request(json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}]
+        })))
+        .unwrap();
+        assert_eq!(cache_points(&plain), 0);
+    }
+
+    #[test]
+    fn tool_choice_variants() {
+        let tools = json!([{"type": "function", "function": {"name": "lookup"}}]);
+        let history = json!([
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "tool_calls": [{"id": "t1", "type": "function",
+                "function": {"name": "lookup", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": "42"}
+        ]);
+        let cases = [
+            ("absent", Value::Null, false),
+            ("auto", json!("auto"), false),
+            ("required", json!("required"), false),
+            (
+                "function",
+                json!({"type": "function", "function": {"name": "lookup"}}),
+                false,
+            ),
+            ("none", json!("none"), false),
+            ("none_with_tool_history", json!("none"), true),
+        ];
+        let mut out = Map::new();
+        for (name, choice, with_history) in cases {
+            let messages = if with_history {
+                history.clone()
+            } else {
+                json!([{"role": "user", "content": "x"}])
+            };
+            let mut body = json!({"model": "m", "messages": messages, "tools": tools});
+            if !choice.is_null() {
+                body["tool_choice"] = choice;
+            }
+            let translated = translate(body);
+            out.insert(
+                name.into(),
+                translated.get("toolConfig").cloned().unwrap_or(Value::Null),
+            );
+        }
+        insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn tool_choice_auto_or_none_without_tools_adds_nothing() {
+        for choice in ["auto", "none"] {
+            let out = translate(json!({
+                "model": "m", "messages": [{"role": "user", "content": "x"}],
+                "tool_choice": choice, "tools": []
+            }));
+            assert!(out.get("toolConfig").is_none(), "{choice}");
+        }
+    }
+
+    #[test]
+    fn empty_messages_and_text_add_nothing() {
+        let out = translate(json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": ""},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": ""},
+                {"role": "assistant", "content": null},
+                {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "again"}]},
+                {"role": "tool", "tool_call_id": "t9", "content": ""}
+            ]
+        }));
+        assert_eq!(
+            out,
+            json!({"messages": [{"role": "user", "content": [
+                {"text": "Hi"}, {"text": "again"},
+                {"toolResult": {"toolUseId": "t9", "content": [{"text": ""}]}}
+            ]}]})
+        );
+    }
+
+    #[test]
+    fn rejected_requests() {
+        let user = json!([{"role": "user", "content": "x"}]);
+        let cases = [
+            ("n_2", json!({"model": "m", "messages": user, "n": 2})),
+            (
+                "logprobs",
+                json!({"model": "m", "messages": user, "logprobs": true}),
+            ),
+            (
+                "top_logprobs",
+                json!({"model": "m", "messages": user, "top_logprobs": 3}),
+            ),
+            (
+                "response_format_json_schema",
+                json!({"model": "m", "messages": user, "response_format": {"type": "json_schema",
+                    "json_schema": {"name": "x", "schema": {"type": "object"}}}}),
+            ),
+            (
+                "response_format_json_object",
+                json!({"model": "m", "messages": user, "response_format": {"type": "json_object"}}),
+            ),
+            (
+                "additional_fields_not_an_object",
+                json!({"model": "m", "messages": user, "additionalModelRequestFields": [1]}),
+            ),
+            (
+                "unknown_role",
+                json!({"model": "m", "messages": [{"role": "function", "name": "f", "content": "x"}]}),
+            ),
+            (
+                "tool_choice_unknown_string",
+                json!({"model": "m", "messages": user, "tool_choice": "any"}),
+            ),
+            (
+                "tool_choice_required_without_tools",
+                json!({"model": "m", "messages": user, "tool_choice": "required"}),
+            ),
+            (
+                "tool_type_not_function",
+                json!({"model": "m", "messages": user, "tools": [{"type": "web_search", "function": {"name": "w"}}]}),
+            ),
+            (
+                "tool_args_invalid_json",
+                json!({"model": "m", "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                        "function": {"name": "f", "arguments": "{\"a\": 1"}}]}
+                ]}),
+            ),
+            (
+                "tool_args_not_an_object",
+                json!({"model": "m", "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                        "function": {"name": "f", "arguments": "[1, 2]"}}]}
+                ]}),
+            ),
+            (
+                "image_http_url",
+                json!({"model": "m", "messages": [{"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+                ]}]}),
+            ),
+            (
+                "image_unsupported_type",
+                json!({"model": "m", "messages": [{"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0="}}
+                ]}]}),
+            ),
+            (
+                "image_data_url_not_base64",
+                json!({"model": "m", "messages": [{"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}}
+                ]}]}),
+            ),
+            (
+                "unsupported_part_type",
+                json!({"model": "m", "messages": [{"role": "user", "content": [
+                    {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+                ]}]}),
+            ),
+            (
+                "system_image",
+                json!({"model": "m", "messages": [{"role": "system", "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
+                ]}]}),
+            ),
+            (
+                "tool_message_without_id",
+                json!({"model": "m", "messages": [{"role": "tool", "content": "42"}]}),
+            ),
+        ];
+        let mut out = Map::new();
+        for (name, body) in cases {
+            let e = to_converse(&request(body)).unwrap_err();
+            assert_eq!(e.class, ErrorClass::InvalidRequest, "{name}");
+            assert_eq!(e.status, 400, "{name}");
+            out.insert(name.into(), Value::String(e.message.clone()));
+        }
+        insta::assert_json_snapshot!(out);
+    }
 }

@@ -1,6 +1,328 @@
-//! STUB
+//! Bedrock Converse response → OpenAI chat completion (pure).
+//!
+//! Converse responses carry no id (the request id is the `x-amzn-requestid` header) and no
+//! model, so the completion gets a generated `chatcmpl-…` id and the model the caller names.
+
 use crate::error::BifrostError;
-use crate::schemas::ChatCompletion;
-pub fn from_converse(_p: &str, _m: &str, _b: &[u8]) -> Result<ChatCompletion, BifrostError> {
-    Err(BifrostError::internal("stub"))
+use crate::schemas::{
+    ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ToolCall, Usage,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The parts of a Converse response the translation reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConverseResponse {
+    pub output: Output,
+    #[serde(default)]
+    pub stop_reason: Option<String>,
+    #[serde(default)]
+    pub usage: ConverseUsage,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Output {
+    pub message: OutputMessage,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutputMessage {
+    #[serde(default)]
+    pub content: Vec<ContentBlock>,
+}
+
+/// One output content block; exactly one field is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentBlock {
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub tool_use: Option<ToolUse>,
+    #[serde(default)]
+    pub reasoning_content: Option<ReasoningContent>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolUse {
+    pub tool_use_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub input: Value,
+}
+
+/// `reasoningText` is readable reasoning; `redactedContent` (encrypted) has no OpenAI place.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReasoningContent {
+    #[serde(default)]
+    pub reasoning_text: Option<ReasoningText>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReasoningText {
+    #[serde(default)]
+    pub text: String,
+}
+
+/// Converse token counts; `inputTokens` excludes the cache reads and writes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConverseUsage {
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    #[serde(default)]
+    pub output_tokens: Option<u64>,
+    #[serde(default)]
+    pub total_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_write_input_tokens: Option<u64>,
+}
+
+impl ConverseUsage {
+    /// OpenAI's usage: `prompt_tokens` includes cached tokens (read and written), so both are
+    /// added back; reads also appear as `prompt_tokens_details.cached_tokens`, writes as
+    /// `cache_creation_input_tokens` (Anthropic's name for them). The total is
+    /// prompt + completion, which equals Bedrock's `totalTokens`.
+    pub fn to_openai(self) -> Usage {
+        let read = self.cache_read_input_tokens.unwrap_or(0);
+        let write = self.cache_write_input_tokens.unwrap_or(0);
+        let prompt = self.input_tokens.unwrap_or(0) + read + write;
+        let completion = self.output_tokens.unwrap_or(0);
+        let mut usage = Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..Usage::default()
+        };
+        if read > 0 {
+            usage.extra.insert(
+                "prompt_tokens_details".into(),
+                json!({ "cached_tokens": read }),
+            );
+        }
+        if write > 0 {
+            usage
+                .extra
+                .insert("cache_creation_input_tokens".into(), json!(write));
+        }
+        usage
+    }
+}
+
+/// Converse `stopReason` → OpenAI `finish_reason`. Unknown reasons read as a normal stop.
+pub fn finish_reason(stop_reason: &str) -> &'static str {
+    match stop_reason {
+        "max_tokens" | "model_context_window_exceeded" => "length",
+        "tool_use" => "tool_calls",
+        "guardrail_intervened" | "content_filtered" => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// Parses and translates a 2xx Converse body, with a fresh id and the current time.
+pub fn from_converse(
+    provider: &str,
+    model: &str,
+    body: &[u8],
+) -> Result<ChatCompletion, BifrostError> {
+    let resp: ConverseResponse = serde_json::from_slice(body)
+        .map_err(|e| BifrostError::bad_upstream_response(provider, e))?;
+    Ok(from_converse_value(
+        resp,
+        &completion_id(),
+        model,
+        unix_now(),
+    ))
+}
+
+/// The mapping itself, with id and `created` given so tests are deterministic.
+pub fn from_converse_value(
+    resp: ConverseResponse,
+    id: &str,
+    model: &str,
+    created: u64,
+) -> ChatCompletion {
+    let mut text: Option<String> = None;
+    let mut reasoning: Option<String> = None;
+    let mut tool_calls = Vec::new();
+    for block in resp.output.message.content {
+        if let Some(t) = block.text {
+            text.get_or_insert_with(String::new).push_str(&t);
+        }
+        if let Some(r) = block.reasoning_content.and_then(|r| r.reasoning_text) {
+            reasoning.get_or_insert_with(String::new).push_str(&r.text);
+        }
+        if let Some(tu) = block.tool_use {
+            tool_calls.push(ToolCall {
+                id: tu.tool_use_id,
+                kind: "function".to_owned(),
+                function: FunctionCall {
+                    name: tu.name,
+                    arguments: match tu.input {
+                        Value::Null => "{}".to_owned(),
+                        v => v.to_string(),
+                    },
+                },
+            });
+        }
+    }
+
+    let mut message = ChatMessage {
+        role: "assistant".to_owned(),
+        content: text.map(MessageContent::Text),
+        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+        ..ChatMessage::default()
+    };
+    if let Some(r) = reasoning {
+        message
+            .extra
+            .insert("reasoning_content".into(), Value::String(r));
+    }
+
+    ChatCompletion {
+        id: id.to_owned(),
+        object: "chat.completion".to_owned(),
+        created,
+        model: model.to_owned(),
+        choices: vec![Choice {
+            index: 0,
+            message,
+            finish_reason: Some(
+                finish_reason(resp.stop_reason.as_deref().unwrap_or("")).to_owned(),
+            ),
+            ..Choice::default()
+        }],
+        usage: Some(resp.usage.to_openai()),
+        ..ChatCompletion::default()
+    }
+}
+
+/// `chatcmpl-` and 24 random alphanumerics, as OpenAI ids look.
+pub(crate) fn completion_id() -> String {
+    let mut id = String::with_capacity(33);
+    id.push_str("chatcmpl-");
+    id.extend(std::iter::repeat_with(fastrand::alphanumeric).take(24));
+    id
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    const CREATED: u64 = 1_750_000_000;
+    const MODEL: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";
+
+    fn translate(body: Value) -> ChatCompletion {
+        from_converse_value(
+            serde_json::from_value(body).unwrap(),
+            "chatcmpl-test",
+            MODEL,
+            CREATED,
+        )
+    }
+
+    #[test]
+    fn text() {
+        insta::assert_json_snapshot!(translate(json!({
+            "output": {"message": {"role": "assistant", "content": [
+                {"text": "Hello! "}, {"text": "How can I help you today?"}
+            ]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 12, "outputTokens": 10, "totalTokens": 22},
+            "metrics": {"latencyMs": 412}
+        })));
+    }
+
+    #[test]
+    fn tool_use_and_text() {
+        insta::assert_json_snapshot!(translate(json!({
+            "output": {"message": {"role": "assistant", "content": [
+                {"text": "I'll check the weather in both cities."},
+                {"toolUse": {"toolUseId": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "name": "get_weather",
+                             "input": {"location": "San Francisco, CA", "unit": "celsius"}}},
+                {"toolUse": {"toolUseId": "tooluse_Tl0hMNV8Qm2k3P6uGU0Yxw", "name": "get_time",
+                             "input": {}}}
+            ]}},
+            "stopReason": "tool_use",
+            "usage": {"inputTokens": 384, "outputTokens": 92, "totalTokens": 476},
+            "metrics": {"latencyMs": 1780}
+        })));
+    }
+
+    #[test]
+    fn reasoning_and_cache_usage() {
+        insta::assert_json_snapshot!(translate(json!({
+            "output": {"message": {"role": "assistant", "content": [
+                {"reasoningContent": {"reasoningText": {
+                    "text": "27 * 453 = 10800 + 1431.", "signature": "EqQBCgIYAhIM1gbcDa9G"}}},
+                {"reasoningContent": {"redactedContent": "RW5jcnlwdGVk"}},
+                {"text": "27 × 453 = 12,231"}
+            ]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 21, "outputTokens": 310, "totalTokens": 2319,
+                      "cacheReadInputTokens": 1800, "cacheWriteInputTokens": 188},
+            "metrics": {"latencyMs": 3021}
+        })));
+    }
+
+    #[test]
+    fn guardrail_stop_without_content() {
+        insta::assert_json_snapshot!(translate(json!({
+            "output": {"message": {"role": "assistant", "content": []}},
+            "stopReason": "guardrail_intervened",
+            "usage": {"inputTokens": 9, "outputTokens": 0, "totalTokens": 9}
+        })));
+    }
+
+    #[test]
+    fn stop_reasons() {
+        let cases = [
+            ("end_turn", "stop"),
+            ("stop_sequence", "stop"),
+            ("max_tokens", "length"),
+            ("model_context_window_exceeded", "length"),
+            ("tool_use", "tool_calls"),
+            ("guardrail_intervened", "content_filter"),
+            ("content_filtered", "content_filter"),
+            ("something_new", "stop"),
+        ];
+        for (bedrock, openai) in cases {
+            assert_eq!(finish_reason(bedrock), openai, "{bedrock}");
+        }
+    }
+
+    #[test]
+    fn from_converse_parses_bytes_and_rejects_garbage() {
+        let body = br#"{"output":{"message":{"role":"assistant","content":[{"text":"hi"}]}},
+            "stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2}}"#;
+        let c = from_converse("bedrock", MODEL, body).unwrap();
+        assert_eq!(c.choices[0].message.text_content().as_deref(), Some("hi"));
+        assert_eq!(c.model, MODEL);
+        assert!(c.created > 0);
+        assert!(
+            c.id.starts_with("chatcmpl-") && c.id.len() == 33,
+            "{}",
+            c.id
+        );
+        assert_ne!(c.id, from_converse("bedrock", MODEL, body).unwrap().id);
+
+        let e = from_converse("bedrock", MODEL, b"<html>").unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+        let e = from_converse("bedrock", MODEL, br#"{"message":"no output"}"#).unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+    }
 }

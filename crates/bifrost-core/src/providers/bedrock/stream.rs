@@ -1,22 +1,482 @@
-//! STUB
+//! ConverseStream events → OpenAI `chat.completion.chunk`s, as a pure state machine: the
+//! provider decodes frames ([`super::eventstream`]), feeds each event's type and JSON payload
+//! to [`StreamState::on_event`] and forwards whatever chunks it returns. Exception frames go to
+//! [`exception_error`].
+//!
+//! The stream is complete after `metadata` (usage), which Bedrock sends after `messageStop`;
+//! [`StreamState::is_finished`] turns true then, and [`StreamState::message_stopped`] tells a
+//! stream cut between the two apart from one cut earlier.
+
+use super::response::{completion_id, finish_reason, unix_now, ConverseUsage};
 use crate::error::BifrostError;
-use crate::schemas::ChatCompletionChunk;
-pub struct StreamState;
+use crate::schemas::{
+    ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
+};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Translation state of one ConverseStream.
+#[derive(Debug, Clone)]
+pub struct StreamState {
+    provider: String,
+    id: String,
+    model: String,
+    created: u64,
+    /// `contentBlockIndex` → OpenAI tool-call index, so each tool call keeps its own index.
+    tool_index: HashMap<u64, u32>,
+    next_tool_index: u32,
+    stopped: bool,
+    finished: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockStart {
+    #[serde(default)]
+    content_block_index: u64,
+    #[serde(default)]
+    start: StartBody,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct StartBody {
+    #[serde(default)]
+    tool_use: Option<ToolUseStart>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolUseStart {
+    tool_use_id: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockDelta {
+    #[serde(default)]
+    content_block_index: u64,
+    delta: DeltaBody,
+}
+
+/// Exactly one field is set; `reasoningContent` may also carry a `signature` or
+/// `redactedContent`, which have no OpenAI place.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeltaBody {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    tool_use: Option<ToolUseDelta>,
+    #[serde(default)]
+    reasoning_content: Option<ReasoningDelta>,
+}
+
+#[derive(Deserialize)]
+struct ToolUseDelta {
+    #[serde(default)]
+    input: String,
+}
+
+#[derive(Deserialize)]
+struct ReasoningDelta {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageStop {
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    usage: ConverseUsage,
+}
+
 impl StreamState {
-    pub fn new(_p: &str, _m: &str) -> Self {
-        StreamState
+    /// A stream of `model` answered by `provider`, with a fresh id and the current time.
+    pub fn new(provider: &str, model: &str) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            id: completion_id(),
+            model: model.to_owned(),
+            created: unix_now(),
+            tool_index: HashMap::new(),
+            next_tool_index: 0,
+            stopped: false,
+            finished: false,
+        }
     }
+
+    /// Sets the chunk id (e.g. from `x-amzn-requestid`) and `created` (unix seconds).
+    pub fn with_id(mut self, id: &str, created: u64) -> Self {
+        id.clone_into(&mut self.id);
+        self.created = created;
+        self
+    }
+
+    /// True once `metadata` arrived: the stream is complete.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// True once `messageStop` arrived: the answer is complete, only usage may be missing.
+    pub fn message_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Translates one event (`:event-type` header and JSON payload).
     pub fn on_event(
         &mut self,
-        _e: &str,
-        _d: &[u8],
+        event_type: &str,
+        payload: &[u8],
     ) -> Result<Vec<ChatCompletionChunk>, BifrostError> {
-        Ok(vec![])
+        if self.finished {
+            return Ok(Vec::new());
+        }
+        match event_type {
+            "messageStart" => Ok(vec![self.chunk(ChunkDelta {
+                role: Some("assistant".to_owned()),
+                content: Some(String::new()),
+                ..ChunkDelta::default()
+            })]),
+            "contentBlockStart" => {
+                let start: BlockStart = self.parse(event_type, payload)?;
+                let Some(tool) = start.start.tool_use else {
+                    return Ok(Vec::new());
+                };
+                let index = self.next_tool_index;
+                self.next_tool_index += 1;
+                self.tool_index.insert(start.content_block_index, index);
+                Ok(vec![self.tool_delta(ToolCallDelta {
+                    index,
+                    id: Some(tool.tool_use_id),
+                    kind: Some("function".to_owned()),
+                    function: Some(FunctionCallDelta {
+                        name: Some(tool.name),
+                        arguments: Some(String::new()),
+                    }),
+                })])
+            }
+            "contentBlockDelta" => {
+                let delta: BlockDelta = self.parse(event_type, payload)?;
+                let d = delta.delta;
+                if let Some(text) = d.text {
+                    return Ok(vec![self.chunk(ChunkDelta {
+                        content: Some(text),
+                        ..ChunkDelta::default()
+                    })]);
+                }
+                if let Some(tool) = d.tool_use {
+                    let index = self
+                        .tool_index
+                        .get(&delta.content_block_index)
+                        .copied()
+                        .ok_or_else(|| {
+                            BifrostError::bad_upstream_response(
+                                &self.provider,
+                                format!(
+                                    "toolUse delta for content block {} which did not start as a toolUse block",
+                                    delta.content_block_index
+                                ),
+                            )
+                        })?;
+                    return Ok(vec![self.tool_delta(ToolCallDelta {
+                        index,
+                        function: Some(FunctionCallDelta {
+                            name: None,
+                            arguments: Some(tool.input),
+                        }),
+                        ..ToolCallDelta::default()
+                    })]);
+                }
+                match d.reasoning_content.and_then(|r| r.text) {
+                    Some(text) => {
+                        let mut delta = ChunkDelta::default();
+                        delta
+                            .extra
+                            .insert("reasoning_content".into(), Value::String(text));
+                        Ok(vec![self.chunk(delta)])
+                    }
+                    None => Ok(Vec::new()),
+                }
+            }
+            "messageStop" => {
+                let stop: MessageStop = self.parse(event_type, payload)?;
+                self.stopped = true;
+                let mut chunk = self.chunk(ChunkDelta::default());
+                if let Some(choice) = chunk.choices.first_mut() {
+                    choice.finish_reason =
+                        Some(finish_reason(stop.stop_reason.as_deref().unwrap_or("")).to_owned());
+                }
+                Ok(vec![chunk])
+            }
+            "metadata" => {
+                let meta: Metadata = self.parse(event_type, payload)?;
+                self.finished = true;
+                Ok(vec![ChatCompletionChunk {
+                    choices: Vec::new(),
+                    usage: Some(meta.usage.to_openai()),
+                    ..self.base()
+                }])
+            }
+            // `contentBlockStop` and events added after this was written.
+            _ => Ok(Vec::new()),
+        }
     }
-    pub fn is_finished(&self) -> bool {
-        true
+
+    fn parse<T: DeserializeOwned>(&self, kind: &str, payload: &[u8]) -> Result<T, BifrostError> {
+        serde_json::from_slice(payload).map_err(|e| {
+            BifrostError::bad_upstream_response(&self.provider, format!("{kind} event: {e}"))
+        })
+    }
+
+    fn base(&self) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".to_owned(),
+            created: self.created,
+            model: self.model.clone(),
+            ..ChatCompletionChunk::default()
+        }
+    }
+
+    fn chunk(&self, delta: ChunkDelta) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                ..ChunkChoice::default()
+            }],
+            ..self.base()
+        }
+    }
+
+    fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
+        self.chunk(ChunkDelta {
+            tool_calls: Some(vec![call]),
+            ..ChunkDelta::default()
+        })
     }
 }
-pub fn exception_error(p: &str, _t: &str, _b: &[u8]) -> BifrostError {
-    BifrostError::internal(p.to_owned())
+
+/// The error an exception frame inside a 200 stream stands for. It is classified as the same
+/// exception would be as an HTTP error, so a throttled or failed stream is retried or falls
+/// back like a failed request (before the first byte reached the client):
+/// `throttlingException`, `serviceQuotaExceededException` → 429 (rate limited);
+/// `modelNotReadyException` → 429; `internalServerException` → 500,
+/// `serviceUnavailableException` → 503, `modelStreamErrorException` and unknown types → 502
+/// (transient); `modelTimeoutException` → 408 (timeout); `validationException` → 400 (caller
+/// fault); `accessDeniedException` → 403; `resourceNotFoundException` → 404. The error type is
+/// the exception type, the message the payload's `message`.
+pub fn exception_error(provider: &str, exception_type: &str, payload: &[u8]) -> BifrostError {
+    let status = match exception_type {
+        "throttlingException" | "serviceQuotaExceededException" | "modelNotReadyException" => 429,
+        "validationException" => 400,
+        "accessDeniedException" => 403,
+        "resourceNotFoundException" => 404,
+        "modelTimeoutException" => 408,
+        "internalServerException" => 500,
+        "serviceUnavailableException" => 503,
+        _ => 502,
+    };
+    let mut e = BifrostError::upstream(provider, status, payload, None);
+    if !exception_type.is_empty() {
+        e.error_type = Cow::Owned(exception_type.to_owned());
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    const CREATED: u64 = 1_750_000_000;
+
+    /// A ConverseStream with reasoning, text and two tool calls whose deltas interleave.
+    const EVENTS: &[(&str, &str)] = &[
+        ("messageStart", r#"{"p":"abcdefgh","role":"assistant"}"#),
+        (
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"Two cities, "}}}"#,
+        ),
+        (
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"two calls."}}}"#,
+        ),
+        (
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"signature":"EqQBCgIYAhIM"}}}"#,
+        ),
+        ("contentBlockStop", r#"{"contentBlockIndex":0}"#),
+        (
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":1,"delta":{"text":"Checking "}}"#,
+        ),
+        (
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":1,"delta":{"text":"both."}}"#,
+        ),
+        ("contentBlockStop", r#"{"contentBlockIndex":1}"#),
+        (
+            "contentBlockStart",
+            r#"{"contentBlockIndex":2,"start":{"toolUse":{"toolUseId":"tooluse_A","name":"get_weather"}}}"#,
+        ),
+        (
+            "contentBlockStart",
+            r#"{"contentBlockIndex":3,"start":{"toolUse":{"toolUseId":"tooluse_B","name":"get_weather"}}}"#,
+        ),
+        (
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":3,"delta":{"toolUse":{"input":"{\"city\":"}}}"#,
+        ),
+        (
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":2,"delta":{"toolUse":{"input":"{\"city\":\"Paris\"}"}}}"#,
+        ),
+        (
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":3,"delta":{"toolUse":{"input":"\"Rome\"}"}}}"#,
+        ),
+        ("contentBlockStop", r#"{"contentBlockIndex":2}"#),
+        ("contentBlockStop", r#"{"contentBlockIndex":3}"#),
+        ("messageStop", r#"{"stopReason":"tool_use"}"#),
+        (
+            "metadata",
+            r#"{"usage":{"inputTokens":90,"outputTokens":41,"totalTokens":1331,"cacheReadInputTokens":1200},"metrics":{"latencyMs":812}}"#,
+        ),
+    ];
+
+    fn translate(events: &[(&str, &str)]) -> (StreamState, Vec<ChatCompletionChunk>) {
+        let mut state = StreamState::new("bedrock", "anthropic.claude-3-7-sonnet-20250219-v1:0")
+            .with_id("chatcmpl-stream", CREATED);
+        let mut chunks = Vec::new();
+        for (event, payload) in events {
+            assert!(!state.is_finished(), "event after metadata");
+            chunks.extend(state.on_event(event, payload.as_bytes()).unwrap());
+        }
+        (state, chunks)
+    }
+
+    #[test]
+    fn reasoning_text_and_interleaved_tool_calls() {
+        let (state, chunks) = translate(EVENTS);
+        assert!(state.is_finished() && state.message_stopped());
+        insta::assert_json_snapshot!(chunks);
+    }
+
+    #[test]
+    fn tool_calls_keep_distinct_indices() {
+        let (_, chunks) = translate(EVENTS);
+        let mut args: HashMap<u32, String> = HashMap::new();
+        for c in &chunks {
+            for choice in &c.choices {
+                for call in choice.delta.tool_calls.iter().flatten() {
+                    let a = call.function.as_ref().and_then(|f| f.arguments.clone());
+                    args.entry(call.index)
+                        .or_default()
+                        .push_str(&a.unwrap_or_default());
+                }
+            }
+        }
+        assert_eq!(args[&0], r#"{"city":"Paris"}"#);
+        assert_eq!(args[&1], r#"{"city":"Rome"}"#);
+    }
+
+    #[test]
+    fn text_only_stream_ending_at_max_tokens() {
+        let (state, chunks) = translate(&[
+            ("messageStart", r#"{"role":"assistant"}"#),
+            (
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"text":"Hello"}}"#,
+            ),
+            ("contentBlockStop", r#"{"contentBlockIndex":0}"#),
+            ("messageStop", r#"{"stopReason":"max_tokens"}"#),
+        ]);
+        assert!(state.message_stopped() && !state.is_finished());
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[1].choices[0].delta.content.as_deref(), Some("Hello"));
+        assert_eq!(
+            chunks[2].choices[0].finish_reason.as_deref(),
+            Some("length")
+        );
+    }
+
+    #[test]
+    fn nothing_after_metadata_and_unknown_events_are_ignored() {
+        let mut state = StreamState::new("bedrock", "m");
+        assert!(state
+            .on_event("somethingNew", b"not json")
+            .unwrap()
+            .is_empty());
+        let last = state
+            .on_event(
+                "metadata",
+                br#"{"usage":{"inputTokens":3,"outputTokens":2}}"#,
+            )
+            .unwrap();
+        assert!(last[0].choices.is_empty());
+        assert_eq!(last[0].usage.as_ref().map(|u| u.total_tokens), Some(5));
+        assert!(state.is_finished());
+        assert!(state
+            .on_event("contentBlockDelta", br#"{"delta":{"text":"late"}}"#)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn malformed_known_events_are_bad_upstream_responses() {
+        let mut state = StreamState::new("my-bedrock", "m");
+        let e = state.on_event("contentBlockDelta", b"{").unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+        assert_eq!(e.provider.as_deref(), Some("my-bedrock"));
+        let e = state
+            .on_event(
+                "contentBlockDelta",
+                br#"{"contentBlockIndex":7,"delta":{"toolUse":{"input":"{"}}}"#,
+            )
+            .unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+    }
+
+    #[test]
+    fn exceptions_are_classified_like_http_errors() {
+        let cases = [
+            ("throttlingException", 429, ErrorClass::RateLimited),
+            ("serviceUnavailableException", 503, ErrorClass::Transient),
+            ("internalServerException", 500, ErrorClass::Transient),
+            ("modelStreamErrorException", 502, ErrorClass::Transient),
+            ("modelTimeoutException", 408, ErrorClass::Timeout),
+            ("validationException", 400, ErrorClass::CallerFault),
+            ("accessDeniedException", 403, ErrorClass::Credential),
+            ("somethingNewException", 502, ErrorClass::Transient),
+        ];
+        for (kind, status, class) in cases {
+            let e = exception_error(
+                "bedrock",
+                kind,
+                br#"{"message":"Too many requests, please wait before trying again."}"#,
+            );
+            assert_eq!((e.status, e.class), (status, class), "{kind}");
+            assert_eq!(e.error_type, kind);
+            assert_eq!(
+                e.message,
+                "Too many requests, please wait before trying again."
+            );
+            assert!(!e.is_bifrost_error);
+        }
+        let e = exception_error("bedrock", "throttlingException", b"");
+        assert!(e.class.is_retryable() && e.class.allows_fallback());
+        assert!(e.message.contains("empty body"), "{}", e.message);
+    }
 }
