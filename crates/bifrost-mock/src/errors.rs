@@ -12,10 +12,11 @@ use serde_json::json;
 pub(crate) enum Flavor {
     OpenAi,
     Anthropic,
+    Cohere,
 }
 
-/// `{"error":{"message","type","code"}}` or
-/// `{"type":"error","error":{"type","message"}}`, depending on `flavor`.
+/// `{"error":{"message","type","code"}}`, `{"type":"error","error":{"type","message"}}` or
+/// `{"id","message"}` (Cohere), depending on `flavor`.
 pub(crate) fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response {
     let body = match flavor {
         Flavor::OpenAi => {
@@ -25,6 +26,8 @@ pub(crate) fn error_response(flavor: Flavor, status: StatusCode, message: &str) 
         Flavor::Anthropic => {
             json!({"type": "error", "error": {"type": anthropic_kind(status), "message": message}})
         }
+        // Cohere's errors carry a request id (a UUID) and the message, nothing else.
+        Flavor::Cohere => json!({"id": format!("{:032x}", fastrand::u128(..)), "message": message}),
     };
     (status, Json(body)).into_response()
 }

@@ -36,7 +36,7 @@ pub(crate) async fn admit(
     body: &Bytes,
 ) -> Result<Arc<MockConfig>, Response> {
     let key = match flavor {
-        Flavor::OpenAi => bearer_token(&headers),
+        Flavor::OpenAi | Flavor::Cohere => bearer_token(&headers),
         // Anthropic also accepts bearer tokens (OAuth); x-api-key wins.
         Flavor::Anthropic => x_api_key(&headers).or_else(|| bearer_token(&headers)),
     }
@@ -55,7 +55,7 @@ pub(crate) async fn admit(
 
     if config.require_auth && key.is_none() {
         let message = match flavor {
-            Flavor::OpenAi => "mock: missing `Authorization: Bearer <key>` header",
+            Flavor::OpenAi | Flavor::Cohere => "mock: missing `Authorization: Bearer <key>` header",
             Flavor::Anthropic => "mock: missing `x-api-key` header",
         };
         return Err(error_response(flavor, StatusCode::UNAUTHORIZED, message));

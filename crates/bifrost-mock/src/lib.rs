@@ -1,9 +1,10 @@
 //! `bifrost-mock`: a fast mock LLM provider for tests and benchmarks.
 //!
 //! Serves the OpenAI chat completions API (`/v1/chat/completions`,
-//! `/chat/completions`, `/v1/models`) and the Anthropic Messages API
-//! (`/v1/messages`), streaming and not, with knobs for latency, chunk
-//! pacing, failure injection and stream truncation (see [`MockConfig`]).
+//! `/chat/completions`, `/v1/models`), the Anthropic Messages API
+//! (`/v1/messages`) and Cohere's v2 API (`/v2/chat`, `/v2/embed`,
+//! `/v2/rerank`), streaming and not, with knobs for latency, chunk pacing,
+//! failure injection and stream truncation (see [`MockConfig`]).
 //!
 //! It is built never to be the bottleneck of a benchmark: every delay is an
 //! async sleep, replies are cheap to build, and the only locks on the request
@@ -19,6 +20,7 @@
 
 mod anthropic;
 mod cloud;
+mod cohere;
 mod config;
 mod errors;
 mod gate;
@@ -52,6 +54,9 @@ pub fn router(state: MockState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v2/chat", post(cohere::chat))
+        .route("/v2/embed", post(cohere::embed))
+        .route("/v2/rerank", post(cohere::rerank))
         .route("/v1/models", get(openai::models))
         .route("/v1/embeddings", post(cloud::embeddings))
         .route(

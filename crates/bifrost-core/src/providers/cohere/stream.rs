@@ -373,6 +373,35 @@ pub(crate) mod tests {
         insta::assert_json_snapshot!(translate(TEXT_STREAM));
     }
 
+    /// What `bifrost-mock` streams for a tool call, so the mock and this translation agree.
+    #[test]
+    fn the_mock_stream_reassembles() {
+        let chunks = translate(include_str!(
+            "../../../tests/fixtures/cohere/mock_tool_call.sse"
+        ));
+        let mut content = String::new();
+        let mut arguments = String::new();
+        for c in &chunks {
+            if let Some(choice) = c.choices.first() {
+                content.push_str(choice.delta.content.as_deref().unwrap_or_default());
+                for call in choice.delta.tool_calls.iter().flatten() {
+                    assert_eq!(call.index, 0);
+                    let f = call.function.as_ref();
+                    arguments.push_str(f.and_then(|f| f.arguments.as_deref()).unwrap_or_default());
+                }
+            }
+        }
+        assert_eq!(content, "Let me check.");
+        assert_eq!(arguments, r#"{"location":"Paris"}"#);
+        let finish = chunks
+            .iter()
+            .rev()
+            .find_map(|c| c.choices.first()?.finish_reason.clone());
+        assert_eq!(finish.as_deref(), Some("tool_calls"));
+        let usage = chunks.last().and_then(|c| c.usage.as_ref()).unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (5, 9));
+    }
+
     #[test]
     fn events_without_names_use_the_data_type() {
         let unnamed: String = events(TOOLS_STREAM)
