@@ -12,10 +12,12 @@ use serde_json::json;
 pub(crate) enum Flavor {
     OpenAi,
     Anthropic,
+    /// Google's `{"error":{"code","message","status"}}` (Gemini API and Vertex AI).
+    Gemini,
 }
 
-/// `{"error":{"message","type","code"}}` or
-/// `{"type":"error","error":{"type","message"}}`, depending on `flavor`.
+/// `{"error":{"message","type","code"}}`, `{"type":"error","error":{"type","message"}}` or
+/// `{"error":{"code","message","status"}}`, depending on `flavor`.
 pub(crate) fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response {
     let body = match flavor {
         Flavor::OpenAi => {
@@ -25,6 +27,11 @@ pub(crate) fn error_response(flavor: Flavor, status: StatusCode, message: &str) 
         Flavor::Anthropic => {
             json!({"type": "error", "error": {"type": anthropic_kind(status), "message": message}})
         }
+        Flavor::Gemini => json!({"error": {
+            "code": status.as_u16(),
+            "message": message,
+            "status": google_status(status),
+        }}),
     };
     (status, Json(body)).into_response()
 }
@@ -70,6 +77,24 @@ fn anthropic_kind(status: StatusCode) -> &'static str {
         429 => "rate_limit_error",
         503 | 529 => "overloaded_error",
         _ => "api_error",
+    }
+}
+
+/// The canonical gRPC status name Google APIs put next to the HTTP code.
+fn google_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        501 => "UNIMPLEMENTED",
+        503 | 529 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ if status.is_client_error() => "FAILED_PRECONDITION",
+        _ => "INTERNAL",
     }
 }
 

@@ -1,9 +1,12 @@
 //! `bifrost-mock`: a fast mock LLM provider for tests and benchmarks.
 //!
 //! Serves the OpenAI chat completions API (`/v1/chat/completions`,
-//! `/chat/completions`, `/v1/models`) and the Anthropic Messages API
-//! (`/v1/messages`), streaming and not, with knobs for latency, chunk
-//! pacing, failure injection and stream truncation (see [`MockConfig`]).
+//! `/chat/completions`, `/v1/models`), the Anthropic Messages API
+//! (`/v1/messages`) and the Google Gemini API (`/v1beta/models/{model}:{action}`
+//! and its Vertex AI path; `generateContent`, `streamGenerateContent`,
+//! `embedContent`, `batchEmbedContents`), streaming and not, with knobs for
+//! latency, chunk pacing, failure injection and stream truncation (see
+//! [`MockConfig`]).
 //!
 //! It is built never to be the bottleneck of a benchmark: every delay is an
 //! async sleep, replies are cheap to build, and the only locks on the request
@@ -21,6 +24,7 @@ mod anthropic;
 mod config;
 mod errors;
 mod gate;
+mod gemini;
 mod openai;
 mod reply;
 mod state;
@@ -50,6 +54,11 @@ pub fn router(state: MockState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v1beta/models/{model_action}", post(gemini::gemini))
+        .route(
+            "/v1/projects/{project}/locations/{location}/publishers/google/models/{model_action}",
+            post(gemini::vertex),
+        )
         .route("/v1/models", get(openai::models))
         .route("/health", get(|| async { "ok" }))
         .fallback(not_found)
