@@ -431,7 +431,13 @@ impl Bifrost {
     ) -> Result<BifrostResponse<EmbeddingResponse>, BifrostError> {
         let _guard = self.admit()?;
         match self.run(Req::Embed(&req), opts, Mode::Embed).await? {
-            (Output::Embedding(body), meta) => Ok(BifrostResponse { body, meta }),
+            (Output::Embedding(mut body), meta) => {
+                // Native embedding APIs answer floats; the client asked for OpenAI's base64.
+                if req.encoding_format.as_deref() == Some("base64") {
+                    body.encode_base64();
+                }
+                Ok(BifrostResponse { body, meta })
+            }
             _ => Err(BifrostError::internal("chat result for an embedding")),
         }
     }

@@ -424,6 +424,23 @@ pub struct EmbeddingResponse {
     pub extra: Extra,
 }
 
+impl EmbeddingResponse {
+    /// Turns float arrays into OpenAI's `encoding_format: "base64"` form (little-endian f32
+    /// bytes), for upstreams that only return floats; strings are left alone.
+    pub fn encode_base64(&mut self) {
+        use base64::Engine as _;
+        for e in &mut self.data {
+            if let Value::Array(values) = &e.embedding {
+                let mut bytes = Vec::with_capacity(values.len() * 4);
+                for v in values {
+                    bytes.extend_from_slice(&(v.as_f64().unwrap_or(0.0) as f32).to_le_bytes());
+                }
+                e.embedding = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+            }
+        }
+    }
+}
+
 fn list_object() -> String {
     "list".into()
 }

@@ -13,10 +13,11 @@ pub(crate) enum Flavor {
     OpenAi,
     Anthropic,
     Cohere,
+    /// Google's `{"error":{"code","message","status"}}` (Gemini API and Vertex AI).
+    Gemini,
 }
 
-/// `{"error":{"message","type","code"}}`, `{"type":"error","error":{"type","message"}}` or
-/// `{"id","message"}` (Cohere), depending on `flavor`.
+/// Each provider's own error body shape, depending on `flavor`.
 pub(crate) fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response {
     let body = match flavor {
         Flavor::OpenAi => {
@@ -28,6 +29,11 @@ pub(crate) fn error_response(flavor: Flavor, status: StatusCode, message: &str) 
         }
         // Cohere's errors carry a request id (a UUID) and the message, nothing else.
         Flavor::Cohere => json!({"id": format!("{:032x}", fastrand::u128(..)), "message": message}),
+        Flavor::Gemini => json!({"error": {
+            "code": status.as_u16(),
+            "message": message,
+            "status": google_status(status),
+        }}),
     };
     (status, Json(body)).into_response()
 }
@@ -73,6 +79,24 @@ fn anthropic_kind(status: StatusCode) -> &'static str {
         429 => "rate_limit_error",
         503 | 529 => "overloaded_error",
         _ => "api_error",
+    }
+}
+
+/// The canonical gRPC status name Google APIs put next to the HTTP code.
+fn google_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        501 => "UNIMPLEMENTED",
+        503 | 529 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ if status.is_client_error() => "FAILED_PRECONDITION",
+        _ => "INTERNAL",
     }
 }
 

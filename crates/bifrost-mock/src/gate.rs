@@ -26,6 +26,21 @@ pub(crate) fn x_api_key(headers: &HeaderMap) -> Option<&str> {
     (!value.is_empty()).then_some(value)
 }
 
+/// Value of a non-empty `x-goog-api-key` header.
+pub(crate) fn x_goog_api_key(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("x-goog-api-key")?.to_str().ok()?.trim();
+    (!value.is_empty()).then_some(value)
+}
+
+/// Value of a non-empty `key=` query parameter (Google's API-key-in-URL form). Keys are
+/// URL-safe, so no percent-decoding is done.
+pub(crate) fn key_query(uri: &Uri) -> Option<&str> {
+    uri.query()?
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("key="))
+        .find(|v| !v.is_empty())
+}
+
 /// Runs the shared prologue and returns the config the request must be served
 /// with, or the response that ends it (401, 400, injected failure).
 pub(crate) async fn admit(
@@ -39,6 +54,10 @@ pub(crate) async fn admit(
         Flavor::OpenAi | Flavor::Cohere => bearer_token(&headers),
         // Anthropic also accepts bearer tokens (OAuth); x-api-key wins.
         Flavor::Anthropic => x_api_key(&headers).or_else(|| bearer_token(&headers)),
+        // Gemini API: header, else `?key=`; Vertex AI: an OAuth bearer token.
+        Flavor::Gemini => x_goog_api_key(&headers)
+            .or_else(|| key_query(&uri))
+            .or_else(|| bearer_token(&headers)),
     }
     .map(str::to_owned);
     let missing_version = flavor == Flavor::Anthropic && !headers.contains_key("anthropic-version");
@@ -57,6 +76,9 @@ pub(crate) async fn admit(
         let message = match flavor {
             Flavor::OpenAi | Flavor::Cohere => "mock: missing `Authorization: Bearer <key>` header",
             Flavor::Anthropic => "mock: missing `x-api-key` header",
+            Flavor::Gemini => {
+                "mock: missing `x-goog-api-key` header, `key` query parameter or bearer token"
+            }
         };
         return Err(error_response(flavor, StatusCode::UNAUTHORIZED, message));
     }

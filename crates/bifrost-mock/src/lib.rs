@@ -2,9 +2,11 @@
 //!
 //! Serves the OpenAI chat completions API (`/v1/chat/completions`,
 //! `/chat/completions`, `/v1/models`), the Anthropic Messages API
-//! (`/v1/messages`) and Cohere's v2 API (`/v2/chat`, `/v2/embed`,
-//! `/v2/rerank`), streaming and not, with knobs for latency, chunk pacing,
-//! failure injection and stream truncation (see [`MockConfig`]).
+//! (`/v1/messages`), Cohere's v2 API (`/v2/chat`, `/v2/embed`, `/v2/rerank`),
+//! the Google Gemini API (`/v1beta/models/{model}:{action}` and its Vertex AI
+//! path), Azure OpenAI deployments and the token endpoints of Entra ID and
+//! Google, streaming and not, with knobs for latency, chunk pacing, failure
+//! injection and stream truncation (see [`MockConfig`]).
 //!
 //! It is built never to be the bottleneck of a benchmark: every delay is an
 //! async sleep, replies are cheap to build, and the only locks on the request
@@ -24,6 +26,7 @@ mod cohere;
 mod config;
 mod errors;
 mod gate;
+mod gemini;
 mod openai;
 mod reply;
 mod state;
@@ -57,6 +60,11 @@ pub fn router(state: MockState) -> Router {
         .route("/v2/chat", post(cohere::chat))
         .route("/v2/embed", post(cohere::embed))
         .route("/v2/rerank", post(cohere::rerank))
+        .route("/v1beta/models/{model_action}", post(gemini::gemini))
+        .route(
+            "/v1/projects/{project}/locations/{location}/publishers/google/models/{model_action}",
+            post(gemini::vertex),
+        )
         .route("/v1/models", get(openai::models))
         .route("/v1/embeddings", post(cloud::embeddings))
         .route(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bifrost_mock::{MockConfig, MockServer};
 
 const USAGE: &str = "\
-bifrost-mock: fast mock LLM provider (OpenAI + Anthropic APIs)
+bifrost-mock: fast mock LLM provider (OpenAI + Anthropic + Gemini APIs)
 
 USAGE: bifrost-mock [FLAGS]   (flags as `-flag value`, `--flag value` or `--flag=value`)
 

@@ -26,7 +26,7 @@ pub struct MockStats {
     pub streams_aborted: u64,
     /// TCP connections accepted (a client that keeps connections alive opens few).
     pub connections: u64,
-    /// Requests per API key value (Bearer token or `x-api-key`).
+    /// Requests per API key value (Bearer token, `x-api-key`, `x-goog-api-key` or `?key=`).
     pub requests_by_key: BTreeMap<String, u64>,
 }
 

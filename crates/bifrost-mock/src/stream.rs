@@ -35,6 +35,17 @@ impl Frame {
         })
     }
 
+    /// `data: <json>\r\n\r\n` (Google style: Gemini and Vertex AI end lines with CRLF).
+    pub(crate) fn data_crlf(json: &impl Serialize, content: bool) -> serde_json::Result<Self> {
+        let mut buf = b"data: ".to_vec();
+        serde_json::to_writer(&mut buf, json)?;
+        buf.extend_from_slice(b"\r\n\r\n");
+        Ok(Self {
+            bytes: Bytes::from(buf),
+            content,
+        })
+    }
+
     /// `event: <name>\ndata: <json>\n\n` (Anthropic style).
     pub(crate) fn event(
         name: &str,

@@ -527,7 +527,7 @@ pub const DEFAULT_INPUT_TYPE: &str = "search_document";
 ///
 /// Rules: texts only (token arrays are rejected: Cohere tokenizes itself); float embeddings are
 /// always requested, and a `base64` `encoding_format` is produced from them by
-/// [`super::response::encode_base64`], as OpenAI encodes them; `dimensions` becomes
+/// [`crate::schemas::EmbeddingResponse::encode_base64`], as OpenAI encodes them; `dimensions` becomes
 /// `output_dimension`; `input_type` (default [`DEFAULT_INPUT_TYPE`]) and `truncate` may be
 /// given in the request's extra fields; everything else (`user`, …) is dropped.
 pub fn embed_request(

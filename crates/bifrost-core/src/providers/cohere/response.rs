@@ -331,42 +331,6 @@ pub fn embed_response(
     Ok(out)
 }
 
-/// Turns float embeddings into OpenAI's `base64` encoding: the little-endian `f32` bytes,
-/// base64-encoded. For requests with `encoding_format: "base64"` (the OpenAI Python SDK's
-/// default), since Cohere is always asked for floats.
-pub fn encode_base64(resp: &mut EmbeddingResponse) {
-    for e in &mut resp.data {
-        if let Value::Array(values) = &e.embedding {
-            let mut bytes = Vec::with_capacity(values.len() * 4);
-            for v in values {
-                // f64 → f32 is the precision OpenAI's base64 format carries.
-                bytes.extend_from_slice(&(v.as_f64().unwrap_or(0.0) as f32).to_le_bytes());
-            }
-            e.embedding = Value::String(base64(&bytes));
-        }
-    }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// Bifrost's rerank response (`POST /v1/rerank`), in Cohere's shape.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -579,12 +543,9 @@ mod tests {
         insta::assert_json_snapshot!(out);
 
         let mut b64 = out.clone();
-        encode_base64(&mut b64);
+        b64.encode_base64();
         // 0.25f32 = 00 00 80 3E, -1.0f32 = 00 00 80 BF, 0.0 = 00 00 00 00.
         assert_eq!(b64.data[1].embedding, json!("AACAPgAAgL8AAAAA"));
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
 
         let e = embed_response("cohere", "m", br#"{"embeddings":{"int8":[[1]]}}"#).unwrap_err();
         assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
