@@ -1,8 +1,9 @@
 //! `bifrost-mock`: a fast mock LLM provider for tests and benchmarks.
 //!
 //! Serves the OpenAI chat completions API (`/v1/chat/completions`,
-//! `/chat/completions`, `/v1/models`) and the Anthropic Messages API
-//! (`/v1/messages`), streaming and not, with knobs for latency, chunk
+//! `/chat/completions`, `/v1/models`), the Anthropic Messages API
+//! (`/v1/messages`) and AWS Bedrock Converse (`/model/{id}/converse`,
+//! `/model/{id}/converse-stream`, SigV4-verified), streaming and not, with knobs for latency, chunk
 //! pacing, failure injection and stream truncation (see [`MockConfig`]).
 //!
 //! It is built never to be the bottleneck of a benchmark: every delay is an
@@ -18,11 +19,13 @@
 //! ```
 
 mod anthropic;
+mod bedrock;
 mod config;
 mod errors;
 mod gate;
 mod openai;
 mod reply;
+mod sigv4;
 mod state;
 mod stream;
 
@@ -50,6 +53,11 @@ pub fn router(state: MockState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/model/{model_id}/converse", post(bedrock::converse))
+        .route(
+            "/model/{model_id}/converse-stream",
+            post(bedrock::converse_stream),
+        )
         .route("/v1/models", get(openai::models))
         .route("/health", get(|| async { "ok" }))
         .fallback(not_found)
