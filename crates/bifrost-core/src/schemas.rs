@@ -435,7 +435,8 @@ impl EmbeddingResponse {
                 for v in values {
                     bytes.extend_from_slice(&(v.as_f64().unwrap_or(0.0) as f32).to_le_bytes());
                 }
-                e.embedding = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+                e.embedding =
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
             }
         }
     }

@@ -40,6 +40,10 @@ pub struct MockConfig {
     pub response_size: Option<usize>,
     /// Reject requests without credentials (401).
     pub require_auth: bool,
+    /// AWS `(access key id, secret access key)` the Bedrock routes verify SigV4 signatures
+    /// against (403 `InvalidSignatureException` on a mismatch). `None` accepts any well-formed
+    /// `AWS4-HMAC-SHA256` authorization without checking the signature.
+    pub aws_credentials: Option<(String, String)>,
     /// Model ids listed by `GET /v1/models`.
     pub models: Vec<String>,
     /// When set, the Entra token endpoint accepts only this client secret.
@@ -64,6 +68,7 @@ impl Default for MockConfig {
             stall_after_chunks: None,
             response_size: None,
             require_auth: true,
+            aws_credentials: None,
             models: [
                 "gpt-4o-mini",
                 "gpt-4o",

@@ -15,11 +15,14 @@ pub(crate) enum Flavor {
     Cohere,
     /// Google's `{"error":{"code","message","status"}}` (Gemini API and Vertex AI).
     Gemini,
+    /// AWS: `{"message":…}` with the error type in the `x-amzn-ErrorType` header.
+    Bedrock,
 }
 
 /// Each provider's own error body shape, depending on `flavor`.
 pub(crate) fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response {
     let body = match flavor {
+        Flavor::Bedrock => return bedrock_error(status, bedrock_kind(status), message),
         Flavor::OpenAi => {
             let (kind, code) = openai_kind(status);
             json!({"error": {"message": message, "type": kind, "code": code}})
@@ -55,6 +58,31 @@ pub(crate) fn injected_failure(
         headers.insert("retry-after-ms", HeaderValue::from(millis));
     }
     response
+}
+
+/// A Bedrock error with an explicit exception name (`InvalidSignatureException`, …).
+pub(crate) fn bedrock_error(
+    status: StatusCode,
+    error_type: &'static str,
+    message: &str,
+) -> Response {
+    let mut response = (status, Json(json!({ "message": message }))).into_response();
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    response
+}
+
+fn bedrock_kind(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "ValidationException",
+        401 | 403 => "AccessDeniedException",
+        404 => "ResourceNotFoundException",
+        408 => "ModelTimeoutException",
+        429 => "ThrottlingException",
+        503 => "ServiceUnavailableException",
+        _ => "InternalServerException",
+    }
 }
 
 fn openai_kind(status: StatusCode) -> (&'static str, &'static str) {

@@ -9,7 +9,8 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use crate::config::MockConfig;
-use crate::errors::{error_response, injected_failure, Flavor};
+use crate::errors::{bedrock_error, error_response, injected_failure, Flavor};
+use crate::sigv4;
 use crate::state::{Counters, MockState};
 
 /// Token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
@@ -42,7 +43,7 @@ pub(crate) fn key_query(uri: &Uri) -> Option<&str> {
 }
 
 /// Runs the shared prologue and returns the config the request must be served
-/// with, or the response that ends it (401, 400, injected failure).
+/// with, or the response that ends it (401/403, 400, injected failure).
 pub(crate) async fn admit(
     state: &MockState,
     flavor: Flavor,
@@ -50,6 +51,7 @@ pub(crate) async fn admit(
     headers: HeaderMap,
     body: &Bytes,
 ) -> Result<Arc<MockConfig>, Response> {
+    let sigv4 = flavor == Flavor::Bedrock && sigv4::is_sigv4(&headers);
     let key = match flavor {
         Flavor::OpenAi | Flavor::Cohere => bearer_token(&headers),
         // Anthropic also accepts bearer tokens (OAuth); x-api-key wins.
@@ -58,6 +60,13 @@ pub(crate) async fn admit(
         Flavor::Gemini => x_goog_api_key(&headers)
             .or_else(|| key_query(&uri))
             .or_else(|| bearer_token(&headers)),
+        // SigV4 (keyed by access key id) or a Bedrock API key as a bearer token.
+        Flavor::Bedrock if sigv4 => headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(sigv4::parse)
+            .map(|auth| auth.access_key),
+        Flavor::Bedrock => bearer_token(&headers),
     }
     .map(str::to_owned);
     let missing_version = flavor == Flavor::Anthropic && !headers.contains_key("anthropic-version");
@@ -65,6 +74,10 @@ pub(crate) async fn admit(
     // One config snapshot per request, so a concurrent `set_config` never
     // mixes knobs within one response.
     let config = state.load_config();
+    // Verified before the headers move into the recording; answered after the delay.
+    let signature_check = sigv4
+        .then(|| sigv4::verify(config.aws_credentials.as_ref(), &uri, &headers, body))
+        .flatten();
     state.record(uri, headers, body.clone(), key.as_deref());
 
     let delay = config.response_delay();
@@ -72,12 +85,23 @@ pub(crate) async fn admit(
         tokio::time::sleep(delay).await;
     }
 
+    if let Some(response) = signature_check {
+        return Err(response);
+    }
     if config.require_auth && key.is_none() {
         let message = match flavor {
             Flavor::OpenAi | Flavor::Cohere => "mock: missing `Authorization: Bearer <key>` header",
             Flavor::Anthropic => "mock: missing `x-api-key` header",
             Flavor::Gemini => {
                 "mock: missing `x-goog-api-key` header, `key` query parameter or bearer token"
+            }
+            // What AWS answers a request with neither a signature nor an API key.
+            Flavor::Bedrock => {
+                return Err(bedrock_error(
+                    StatusCode::FORBIDDEN,
+                    "MissingAuthenticationTokenException",
+                    "Missing Authentication Token",
+                ))
             }
         };
         return Err(error_response(flavor, StatusCode::UNAUTHORIZED, message));

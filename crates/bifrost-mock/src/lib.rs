@@ -4,7 +4,8 @@
 //! `/chat/completions`, `/v1/models`), the Anthropic Messages API
 //! (`/v1/messages`), Cohere's v2 API (`/v2/chat`, `/v2/embed`, `/v2/rerank`),
 //! the Google Gemini API (`/v1beta/models/{model}:{action}` and its Vertex AI
-//! path), Azure OpenAI deployments and the token endpoints of Entra ID and
+//! path), AWS Bedrock Converse (`/model/{id}/converse`, `-stream`, SigV4-verified),
+//! Azure OpenAI deployments and the token endpoints of Entra ID and
 //! Google, streaming and not, with knobs for latency, chunk pacing, failure
 //! injection and stream truncation (see [`MockConfig`]).
 //!
@@ -21,6 +22,7 @@
 //! ```
 
 mod anthropic;
+mod bedrock;
 mod cloud;
 mod cohere;
 mod config;
@@ -29,6 +31,7 @@ mod gate;
 mod gemini;
 mod openai;
 mod reply;
+mod sigv4;
 mod state;
 mod stream;
 
@@ -64,6 +67,11 @@ pub fn router(state: MockState) -> Router {
         .route(
             "/v1/projects/{project}/locations/{location}/publishers/google/models/{model_action}",
             post(gemini::vertex),
+        )
+        .route("/model/{model_id}/converse", post(bedrock::converse))
+        .route(
+            "/model/{model_id}/converse-stream",
+            post(bedrock::converse_stream),
         )
         .route("/v1/models", get(openai::models))
         .route("/v1/embeddings", post(cloud::embeddings))

@@ -61,6 +61,11 @@ impl Frame {
         })
     }
 
+    /// A frame already encoded in some other framing (AWS event-stream).
+    pub(crate) fn encoded(bytes: Bytes, content: bool) -> Self {
+        Self { bytes, content }
+    }
+
     /// A pre-encoded non-content frame such as `data: [DONE]\n\n`.
     pub(crate) fn raw(bytes: &'static [u8]) -> Self {
         Self {
@@ -104,6 +109,9 @@ struct Knobs {
     stall_before_first: Option<Duration>,
     stall_after: Option<(usize, Duration)>,
     fail_after: Option<usize>,
+    /// What `fail_after` ends the body with: this frame (a Bedrock exception), or else an I/O
+    /// error that truncates the body.
+    fail_frame: Option<Bytes>,
 }
 
 struct Run {
@@ -151,6 +159,9 @@ impl Run {
                     tokio::task::yield_now().await;
                     self.done = true;
                     self.guard.fail();
+                    if let Some(frame) = self.knobs.fail_frame.take() {
+                        return Some((Ok(frame), self));
+                    }
                     let err = io::Error::new(
                         io::ErrorKind::ConnectionAborted,
                         "mock: injected stream failure",
@@ -179,6 +190,37 @@ pub(crate) fn sse_response(
     config: &MockConfig,
     counters: Arc<Counters>,
 ) -> Response {
+    let mut response = stream_response(frames, config, counters, None);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// An `application/vnd.amazon.eventstream` response of pre-encoded frames, ended by
+/// `fail_frame` (an exception frame) when `stream_fail_after` fires.
+pub(crate) fn eventstream_response(
+    frames: Vec<Frame>,
+    config: &MockConfig,
+    counters: Arc<Counters>,
+    fail_frame: Bytes,
+) -> Response {
+    let mut response = stream_response(frames, config, counters, Some(fail_frame));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
+    response
+}
+
+/// A streamed body writing `frames` one by one, each as soon as it is due, honouring the
+/// stream knobs of `config`.
+fn stream_response(
+    frames: Vec<Frame>,
+    config: &MockConfig,
+    counters: Arc<Counters>,
+    fail_frame: Option<Bytes>,
+) -> Response {
     Counters::incr(&counters.streams_started);
     let run = Run {
         frames: frames.into_iter(),
@@ -187,6 +229,7 @@ pub(crate) fn sse_response(
             stall_before_first: config.stall_before_first_chunk,
             stall_after: config.stall_after_chunks,
             fail_after: config.stream_fail_after,
+            fail_frame,
         },
         guard: StreamGuard {
             counters,
@@ -198,9 +241,5 @@ pub(crate) fn sse_response(
         done: false,
     };
     let body = Body::from_stream(futures::stream::unfold(run, Run::next));
-    let mut response = Response::new(body);
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    Response::new(body)
 }

@@ -331,7 +331,6 @@ pub fn embed_response(
     Ok(out)
 }
 
-
 /// Bifrost's rerank response (`POST /v1/rerank`), in Cohere's shape.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct RerankResponse {
