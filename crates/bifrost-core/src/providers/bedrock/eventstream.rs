@@ -165,7 +165,8 @@ where
     })
 }
 
-/// Encodes one frame the way Bedrock does (used by tests and by the mock).
+/// Encodes one frame with the headers Bedrock sends (`:message-type`, the event or exception
+/// type, `:content-type`); for tests, and for a drop-in route that forwards frames.
 pub fn encode(
     message_type: &str,
     type_header: Option<(&str, &str)>,

@@ -342,6 +342,50 @@ mod tests {
         .unwrap();
     }
 
+    /// What `sign` produces passes the mock's verification (same crate, AWS's settings), and
+    /// a body changed after signing does not.
+    #[tokio::test]
+    async fn the_mock_verifies_what_sign_produces() {
+        use http_body_util::Full;
+        let creds = example_creds(Some("FQoGZXIvYXdzE"));
+        let server = bifrost_mock::MockServer::start(bifrost_mock::MockConfig {
+            aws_credentials: Some((creds.access_key.clone(), creds.secret_key.clone())),
+            ..bifrost_mock::MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<bytes::Bytes>>();
+        let path = model_path(
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0",
+            "converse",
+        );
+        let uri: http::Uri = format!("{}{path}", server.url()).parse().unwrap();
+        let body = br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
+        for (sent, status) in [(&body[..], 200), (&b"{\"messages\":[]}"[..], 403)] {
+            let mut headers = HeaderMap::new();
+            headers.insert("content-type", HeaderValue::from_static("application/json"));
+            sign(
+                "POST",
+                &uri,
+                &mut headers,
+                body,
+                &creds,
+                "us-east-1",
+                SERVICE,
+                SystemTime::now(),
+            )
+            .unwrap();
+            let mut request = http::Request::post(uri.clone())
+                .body(Full::new(bytes::Bytes::copy_from_slice(sent)))
+                .unwrap();
+            *request.headers_mut() = headers;
+            let response = client.request(request).await.unwrap();
+            assert_eq!(response.status(), status);
+        }
+    }
+
     #[test]
     fn debug_redacts_secrets() {
         let s = format!("{:?}", example_creds(Some("FQoGZXIvYXdzE")));
