@@ -207,6 +207,8 @@ enum Action {
     StreamGenerate,
     Embed,
     BatchEmbed,
+    /// Vertex AI's `predict` for text-embedding models.
+    Predict,
 }
 
 async fn serve(
@@ -225,6 +227,7 @@ async fn serve(
         "streamGenerateContent" => Action::StreamGenerate,
         "embedContent" => Action::Embed,
         "batchEmbedContents" => Action::BatchEmbed,
+        "predict" => Action::Predict,
         _ => return not_found(&format!("mock: unknown method '{action}'")),
     };
     let sse = uri
@@ -241,7 +244,29 @@ async fn serve(
         }
         Action::Embed => embed(model, &body),
         Action::BatchEmbed => batch_embed(model, &body),
+        Action::Predict => predict(&body),
     }
+}
+
+/// `{"instances":[{"content":…}]}` → `{"predictions":[{"embeddings":{"values","statistics"}}]}`.
+fn predict(body: &[u8]) -> Response {
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return bad_request("mock: invalid JSON body");
+    };
+    let Some(instances) = request["instances"].as_array() else {
+        return bad_request("mock: instances is required");
+    };
+    let predictions: Vec<serde_json::Value> = instances
+        .iter()
+        .map(|i| {
+            let text = i["content"].as_str().unwrap_or_default();
+            serde_json::json!({"embeddings": {
+                "values": crate::cloud::embedding_of(text),
+                "statistics": {"token_count": prompt_tokens(text.chars().count()), "truncated": false}
+            }})
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "predictions": predictions })).into_response()
 }
 
 fn bad_request(message: &str) -> Response {

@@ -88,7 +88,7 @@ impl KeySet {
         let cool_until_ms = keys.iter().map(|_| AtomicU64::new(0)).collect();
         let mut named: Vec<&str> = keys
             .iter()
-            .flat_map(|k| k.models.iter().map(String::as_str))
+            .flat_map(|k| k.models.iter().chain(k.deployments.keys()).map(String::as_str))
             .collect();
         named.sort_unstable();
         named.dedup();
@@ -96,12 +96,13 @@ impl KeySet {
             .iter()
             .map(|m| ((*m).to_owned(), DrawTable::build(&keys, m)))
             .collect();
-        // A model no key names is served by the keys that allow every model.
+        // A model no key names (in `models` or `deployments`) is served by the keys that allow
+        // every model.
         let default_table = DrawTable::build(
             &keys
                 .iter()
                 .map(|k| Key {
-                    enabled: k.enabled && k.models.is_empty(),
+                    enabled: k.enabled && k.models.is_empty() && k.deployments.is_empty(),
                     ..k.clone()
                 })
                 .collect::<Vec<_>>(),
