@@ -985,18 +985,41 @@ impl Bifrost {
     }
 }
 
-/// Waits for the first chunk: until it arrives, a failure is still an attempt failure that
-/// may be retried or fall back.
+/// Waits for the first chunk that carries something (text, tool calls, a finish reason,
+/// usage): until then a failure — an error event or exception frame right after a role-only
+/// start chunk — is still an attempt failure that may be retried or fall back. Empty leading
+/// chunks are held and sent on with it.
 async fn first_chunk(mut stream: ChunkStream) -> Result<ChunkStream, BifrostError> {
-    match stream.next().await {
-        Some(Ok(chunk)) => Ok(Box::pin(
-            futures::stream::once(async { Ok(chunk) }).chain(stream),
-        )),
-        Some(Err(e)) => Err(e),
-        None => Err(BifrostError::internal(
-            "provider stream ended before it began",
-        )),
+    let mut held = Vec::new();
+    loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                let empty = is_empty_chunk(&chunk);
+                held.push(Ok(chunk));
+                // A bounded hold: a stream of nothing but empty chunks is passed on as is.
+                if !empty || held.len() >= 8 {
+                    return Ok(Box::pin(futures::stream::iter(held).chain(stream)));
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None if held.is_empty() => {
+                return Err(BifrostError::internal(
+                    "provider stream ended before it began",
+                ))
+            }
+            None => return Ok(Box::pin(futures::stream::iter(held))),
+        }
     }
+}
+
+fn is_empty_chunk(c: &ChatCompletionChunk) -> bool {
+    c.usage.is_none()
+        && c.choices.iter().all(|ch| {
+            ch.finish_reason.is_none()
+                && ch.delta.content.as_deref().is_none_or(str::is_empty)
+                && ch.delta.tool_calls.is_none()
+                && ch.delta.extra.is_empty()
+        })
 }
 
 /// HTTP/2 peers commonly allow 100 concurrent streams per connection; beyond that a single

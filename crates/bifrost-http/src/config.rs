@@ -947,7 +947,45 @@ pub fn detect_providers(env: &dyn Fn(&str) -> Option<String>) -> Vec<ProviderEnt
             keys: vec![key],
         });
     }
+    if let Some(bedrock) = detect_bedrock(env) {
+        out.push(bedrock);
+    }
     out
+}
+
+/// Bedrock from the AWS environment: a Bedrock API key (`AWS_BEARER_TOKEN_BEDROCK`), or
+/// access keys with a region.
+fn detect_bedrock(env: &dyn Fn(&str) -> Option<String>) -> Option<ProviderEntry> {
+    let var = |n: &str| {
+        env(n)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
+    let mut key = Key::new("");
+    key.id = "bedrock-env".into();
+    if let Some(token) = var("AWS_BEARER_TOKEN_BEDROCK") {
+        key.value = Secret::new(token);
+        key.name = "AWS_BEARER_TOKEN_BEDROCK".into();
+    } else {
+        key.name = "AWS_ACCESS_KEY_ID".into();
+    }
+    let (access_key, secret_key) = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        (Some(a), Some(s)) if region.is_some() => (a, s),
+        _ if !key.value.is_empty() => (String::new(), String::new()),
+        _ => return None,
+    };
+    key.cloud = Some(CloudKeyConfig::Bedrock(BedrockKeyConfig {
+        access_key,
+        secret_key: Secret::new(secret_key),
+        session_token: var("AWS_SESSION_TOKEN").map(Secret::new),
+        region: region.unwrap_or_default(),
+    }));
+    Some(ProviderEntry {
+        name: "bedrock".into(),
+        config: ProviderConfig::default(),
+        keys: vec![key],
+    })
 }
 
 #[cfg(test)]
@@ -1065,6 +1103,92 @@ pub(crate) mod tests {
         let names: Vec<&str> = found.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, vec!["openai", "anthropic"]);
         assert_eq!(found[1].keys[0].value.expose(), "a");
+
+        let found = detect_providers(&env_of(&[
+            ("GEMINI_API_KEY", "g"),
+            ("COHERE_API_KEY", "c"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ]));
+        let names: Vec<&str> = found.iter().map(|p| p.name.as_str()).collect();
+        // Bedrock needs a region too.
+        assert_eq!(names, vec!["gemini", "cohere"]);
+        let found = detect_providers(&env_of(&[
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("AWS_REGION", "eu-west-1"),
+        ]));
+        let Some(CloudKeyConfig::Bedrock(b)) = &found[0].keys[0].cloud else {
+            panic!("{found:?}")
+        };
+        assert_eq!(
+            (b.access_key.as_str(), b.region.as_str()),
+            ("AKID", "eu-west-1")
+        );
+        let found = detect_providers(&env_of(&[("AWS_BEARER_TOKEN_BEDROCK", "bk")]));
+        assert_eq!(found[0].name, "bedrock");
+        assert_eq!(found[0].keys[0].value.expose(), "bk");
+    }
+
+    #[test]
+    fn cloud_key_configs_are_validated_with_their_paths() {
+        let bad = |json: &str| parse(json, &env_of(&[("SK", "secret")])).unwrap_err();
+        let e = bad(r#"{"providers":{"azure":{"keys":[{"value":"k"}]}}}"#);
+        assert_eq!(e.path, "providers.azure.keys[0].azure_key_config");
+        let e = bad(
+            r#"{"providers":{"openai":{"keys":[{"value":"k","azure_key_config":{"endpoint":"x"}}]}}}"#,
+        );
+        assert_eq!(e.path, "providers.openai.keys[0].azure_key_config");
+        let e = bad(
+            r#"{"providers":{"azure":{"keys":[{"azure_key_config":{"endpoint":"https://x","client_id":"c"}}]}}}"#,
+        );
+        assert!(e.message.contains("client_secret and tenant_id"), "{e}");
+        let e = bad(
+            r#"{"providers":{"bedrock":{"keys":[{"bedrock_key_config":{"access_key":"AK"}}]}}}"#,
+        );
+        assert_eq!(e.path, "providers.bedrock.keys[0].bedrock_key_config");
+        let e = bad(
+            r#"{"providers":{"bedrock":{"keys":[{"bedrock_key_config":{"access_key":"AK","secret_key":"env.NOPE"}}]}}}"#,
+        );
+        assert_eq!(
+            e.path,
+            "providers.bedrock.keys[0].bedrock_key_config.secret_key"
+        );
+        let e = bad(
+            r#"{"providers":{"vertex":{"keys":[{"vertex_key_config":{"project_id":"p","auth_credentials":"{}"}}]}}}"#,
+        );
+        assert_eq!(
+            e.path,
+            "providers.vertex.keys[0].vertex_key_config.auth_credentials"
+        );
+        let e = bad(
+            r#"{"providers":{"x":{"keys":[],"custom_provider_config":{"base_provider_type":"soap"}}}}"#,
+        );
+        assert_eq!(
+            e.path,
+            "providers.x.custom_provider_config.base_provider_type"
+        );
+        let e = bad(
+            r#"{"providers":{"x":{"keys":[],"network_config":{"base_url":"http://h"},"custom_provider_config":{"base_provider_type":"openai","is_key_less":true,"allowed_requests":{"speech":true}}}}}"#,
+        );
+        assert_eq!(
+            e.path,
+            "providers.x.custom_provider_config.allowed_requests.speech"
+        );
+
+        let ok = parse(
+            r#"{"providers":{"bedrock":{"keys":[{"bedrock_key_config":{"access_key":"AK","secret_key":"env.SK","region":"eu-west-1","deployments":{"claude":"arn:aws:bedrock:eu-west-1:1:inference-profile/x"}}}]}}}"#,
+            &env_of(&[("SK", "secret")]),
+        )
+        .unwrap();
+        let key = &ok.providers[0].keys[0];
+        assert!(key.allows("claude") && !key.allows("other"));
+        let Some(CloudKeyConfig::Bedrock(b)) = &key.cloud else {
+            panic!("{key:?}")
+        };
+        assert_eq!(b.secret_key.expose(), "secret");
+        // The secret never shows in debug output.
+        assert!(!format!("{key:?}").contains("secret\""), "{key:?}");
     }
 
     #[test]

@@ -160,7 +160,10 @@ async fn every_openai_compatible_provider_with_keys_from_env() {
         if s.keyless {
             assert!(by_key.is_empty(), "{}: {by_key:?}", s.name);
             let stats = open.stats();
-            assert!(stats.requests >= 2 && stats.requests_by_key.is_empty(), "{stats:?}");
+            assert!(
+                stats.requests >= 2 && stats.requests_by_key.is_empty(),
+                "{stats:?}"
+            );
         } else {
             assert!(by_key["sk-compat"] >= 2, "{}: {by_key:?}", s.name);
         }
@@ -224,16 +227,14 @@ async fn anthropic_gemini_and_cohere_native_formats() {
 #[tokio::test]
 async fn azure_with_api_key_and_deployments() {
     let m = mock().await;
-    let config = format!(
-        r#"{{"providers":{{"azure":{{"keys":[{{"value":"env.AZURE_KEY",
-             "azure_key_config":{{"endpoint":"env.AZURE_ENDPOINT","api_version":"2024-10-21",
-               "deployments":{{"gpt-4o":"gpt4o-prod","text-embedding-3-small":"embed-prod"}}}}}}]}}}}}}"#
-    );
+    let config = r#"{"providers":{"azure":{"keys":[{"value":"env.AZURE_KEY",
+             "azure_key_config":{"endpoint":"env.AZURE_ENDPOINT","api_version":"2024-10-21",
+               "deployments":{"gpt-4o":"gpt4o-prod","text-embedding-3-small":"embed-prod"}}}]}}}"#;
     let env = [
         ("AZURE_KEY", "az-key-e2e"),
         ("AZURE_ENDPOINT", m.url().leak()),
     ];
-    let gw = start_with(&config, &env, Cli::default()).await;
+    let gw = start_with(config, &env, Cli::default()).await;
     assert_all(&gw, "azure/gpt-4o", Some("azure/text-embedding-3-small")).await;
     let last = m.last_request().unwrap();
     assert_eq!(last.path, "/openai/deployments/embed-prod/embeddings");
@@ -460,5 +461,149 @@ async fn custom_providers_of_every_base_type() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
+    gw.stop().await;
+}
+
+const WEATHER_TOOL: &str = r#"[{"type":"function","function":{"name":"get_weather",
+    "description":"Weather for a city","parameters":{"type":"object",
+    "properties":{"location":{"type":"string"}},"required":["location"]}}}]"#;
+
+/// A tool call through each native translation, plain and streamed: the client sees OpenAI's
+/// `tool_calls` with the arguments the upstream produced.
+#[tokio::test]
+async fn tool_calls_through_every_native_format() {
+    let m = MockServer::start(MockConfig {
+        aws_credentials: Some(("AKIDTOOLS".into(), "tools-secret".into())),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let config = format!(
+        r#"{{"providers":{{
+          "anthropic":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{u}"}}}},
+          "gemini":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{u}"}}}},
+          "cohere":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{u}"}}}},
+          "bedrock":{{"keys":[{{"bedrock_key_config":{{"access_key":"AKIDTOOLS","secret_key":"tools-secret"}}}}],
+                      "network_config":{{"base_url":"{u}"}}}}
+        }}}}"#,
+        u = m.url()
+    );
+    let gw = start(&config).await;
+    let tools: Value = serde_json::from_str(WEATHER_TOOL).unwrap();
+    for model in [
+        "anthropic/claude-3-5-haiku-latest",
+        "gemini/gemini-2.0-flash",
+        "cohere/command-r-plus",
+        "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
+    ] {
+        let body = json!({"model": model, "max_tokens": 64, "tools": tools, "tool_choice": "auto",
+            "messages": [{"role": "user", "content": "What's the weather in Paris?"}]});
+        let resp = client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let out: Value = resp.json().await.unwrap();
+        let choice = &out["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls", "{model}: {out}");
+        let call = &choice["message"]["tool_calls"][0];
+        assert_eq!(call["type"], "function", "{model}: {out}");
+        assert_eq!(call["function"]["name"], "get_weather", "{model}: {out}");
+        let args: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(args, json!({"location": "Paris"}), "{model}");
+        assert!(!call["id"].as_str().unwrap().is_empty(), "{model}");
+
+        // Streamed: the call's pieces share one index and add up to the same arguments.
+        let mut body = body;
+        body["stream"] = json!(true);
+        let resp = client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let events = read_sse(resp).await;
+        assert_eq!(events.last().unwrap().data, "[DONE]", "{model}");
+        let (mut name, mut arguments, mut finish) = (String::new(), String::new(), None);
+        for e in &events[..events.len() - 1] {
+            let chunk: Value = serde_json::from_str(&e.data).unwrap();
+            for d in chunk["choices"][0]["delta"]["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                assert_eq!(d["index"], 0, "{model}: {chunk}");
+                name.push_str(d["function"]["name"].as_str().unwrap_or(""));
+                arguments.push_str(d["function"]["arguments"].as_str().unwrap_or(""));
+            }
+            if let Some(f) = chunk["choices"][0]["finish_reason"].as_str() {
+                finish = Some(f.to_owned());
+            }
+        }
+        assert_eq!(name, "get_weather", "{model}");
+        let args: Value = serde_json::from_str(&arguments).unwrap();
+        assert_eq!(args, json!({"location": "Paris"}), "{model}");
+        assert_eq!(finish.as_deref(), Some("tool_calls"), "{model}");
+    }
+    gw.stop().await;
+}
+
+/// A Bedrock exception frame before the first chunk is an attempt failure the gateway falls
+/// back from; after chunks have gone out, the client gets one error event and no `[DONE]`.
+#[tokio::test]
+async fn bedrock_exception_frames_fall_back_or_end_the_stream() {
+    let failing = MockServer::start(MockConfig {
+        stream_fail_after: Some(0),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let healthy = mock().await;
+    let config = format!(
+        r#"{{"providers":{{
+          "bedrock":{{"keys":[{{"value":"bk"}}],
+                      "network_config":{{"base_url":"{}","max_retries":0}}}},
+          "openai":{{"keys":[{{"value":"sk"}}],"network_config":{{"base_url":"{}"}}}}
+        }}}}"#,
+        failing.url(),
+        healthy.url()
+    );
+    let gw = start(&config).await;
+    let resp = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(
+            &json!({"model": "bedrock/amazon.nova-lite-v1:0", "stream": true,
+                      "fallbacks": ["openai/gpt-4o-mini"],
+                      "messages": [{"role": "user", "content": "Hello!"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-bf-provider"], "openai");
+    assert_eq!(resp.headers()["x-bf-fallback-index"], "1");
+    assert_eq!(read_sse(resp).await.last().unwrap().data, "[DONE]");
+    assert_eq!(failing.stats().failures_injected, 1);
+
+    failing.set_config(MockConfig {
+        stream_fail_after: Some(2),
+        ..failing.config()
+    });
+    let resp = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(
+            &json!({"model": "bedrock/amazon.nova-lite-v1:0", "stream": true,
+                      "messages": [{"role": "user", "content": "Hello!"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let events = read_sse(resp).await;
+    let last: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
+    assert!(last["error"]["message"].is_string(), "{last}");
+    assert!(events.iter().all(|e| e.data != "[DONE]"));
     gw.stop().await;
 }

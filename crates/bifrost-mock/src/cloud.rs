@@ -88,6 +88,8 @@ fn openai_embeddings(body: &Bytes) -> Response {
 
 /// Azure's checks before the OpenAI handlers: an `api-version` query and `api-key` or Entra
 /// bearer auth. The key is handed on as a bearer token so the OpenAI handler counts it.
+/// (A plain `Response` error: this is a handler prologue, not a hot path.)
+#[allow(clippy::result_large_err)]
 fn azure_gate(headers: &mut HeaderMap, query: Option<&str>) -> Result<(), Response> {
     let has_version = query
         .unwrap_or("")

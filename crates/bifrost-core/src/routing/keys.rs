@@ -88,7 +88,12 @@ impl KeySet {
         let cool_until_ms = keys.iter().map(|_| AtomicU64::new(0)).collect();
         let mut named: Vec<&str> = keys
             .iter()
-            .flat_map(|k| k.models.iter().chain(k.deployments.keys()).map(String::as_str))
+            .flat_map(|k| {
+                k.models
+                    .iter()
+                    .chain(k.deployments.keys())
+                    .map(String::as_str)
+            })
             .collect();
         named.sort_unstable();
         named.dedup();
