@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod error;
+pub mod inbound;
 pub mod observe;
 pub mod providers;
 pub mod queue;

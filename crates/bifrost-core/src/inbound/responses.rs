@@ -1,0 +1,1 @@
+//! responses inbound translation.
