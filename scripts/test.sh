@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Needs the Rust toolchain; installs the rest itself:
-# promtool (Debian package `prometheus`) to validate the /metrics exposition. The tests start
-# the gateway and our mock provider on loopback ports themselves.
+# promtool (Debian package `prometheus`) to validate the /metrics exposition, and Python 3 with
+# the official OpenAI, Anthropic and Google GenAI SDKs (pinned, in a virtual environment under
+# target/) for the drop-in SDK tests. The tests start the gateway and our mock provider on
+# loopback ports themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,8 +14,16 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 command -v promtool >/dev/null || apt_install prometheus
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3 python3-venv
 
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 # The embedding example, end to end against the in-process mock.
 env -u OPENAI_API_KEY cargo run --quiet -p bifrost-core --example chat
+
+# The official SDKs as real clients of the gateway (tests/sdk).
+VENV=target/sdk-venv
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q --disable-pip-version-check -r tests/sdk/requirements.txt
+cargo build -q -p bifrost-http -p bifrost-mock
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk

@@ -199,26 +199,60 @@ pub enum RequestType {
     ChatCompletion,
     ChatCompletionStream,
     Embedding,
+    /// Legacy `/v1/completions`.
+    TextCompletion,
+    TextCompletionStream,
+    /// Text to speech (`/v1/audio/speech`).
+    Speech,
+    /// Speech to text (`/v1/audio/transcriptions`, multipart).
+    Transcription,
+    ImageGeneration,
+    Rerank,
 }
 
 impl RequestType {
-    pub const ALL: [RequestType; 3] = [
+    pub const ALL: [RequestType; 9] = [
         Self::ChatCompletion,
         Self::ChatCompletionStream,
         Self::Embedding,
+        Self::TextCompletion,
+        Self::TextCompletionStream,
+        Self::Speech,
+        Self::Transcription,
+        Self::ImageGeneration,
+        Self::Rerank,
     ];
 
-    /// The config spelling (`allowed_requests`, `request_path_overrides`).
+    /// The config spelling (`allowed_requests`, `request_path_overrides`) and metric label.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ChatCompletion => "chat_completion",
             Self::ChatCompletionStream => "chat_completion_stream",
             Self::Embedding => "embedding",
+            Self::TextCompletion => "text_completion",
+            Self::TextCompletionStream => "text_completion_stream",
+            Self::Speech => "speech",
+            Self::Transcription => "transcription",
+            Self::ImageGeneration => "image_generation",
+            Self::Rerank => "rerank",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The OpenAI path of the operation, relative to `/v1/`.
+    pub fn openai_path(self) -> &'static str {
+        match self {
+            Self::ChatCompletion | Self::ChatCompletionStream => "chat/completions",
+            Self::Embedding => "embeddings",
+            Self::TextCompletion | Self::TextCompletionStream => "completions",
+            Self::Speech => "audio/speech",
+            Self::Transcription => "audio/transcriptions",
+            Self::ImageGeneration => "images/generations",
+            Self::Rerank => "rerank",
+        }
     }
 }
 

@@ -40,12 +40,12 @@ pub use observe::{AttemptEvent, NoopObserver, Observer, StageTimes};
 pub use routing::aliases::{AliasTarget, ModelAlias};
 pub use schemas::{
     ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, EmbeddingInput,
-    EmbeddingRequest, EmbeddingResponse, ModelInfo,
+    EmbeddingRequest, EmbeddingResponse, ModelInfo, RawBody, RawRequest, RawResponse,
 };
 
 use futures::{Stream, StreamExt};
 use observe::{StageClock, CHAT_COMPLETION, CHAT_COMPLETION_STREAM, EMBEDDING};
-use providers::{CallContext, ChunkStream, Provider};
+use providers::{ByteStream, CallContext, ChunkStream, Provider};
 use queue::{Permit, ProviderQueue};
 use routing::keys::{KeySet, Selection};
 use routing::sticky::StickyTable;
@@ -109,6 +109,9 @@ pub struct RequestOptions {
     pub session_ttl: Option<Duration>,
     /// Values of the configured custom metric labels, handed to the [`Observer`].
     pub labels: Vec<String>,
+    /// The caller's own provider key (`client.allow_direct_keys`), used instead of the
+    /// configured keys on the primary target.
+    pub direct_key: Option<Secret>,
 }
 
 const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
@@ -155,6 +158,9 @@ enum Mode {
     Unary,
     Stream,
     Embed,
+    /// A forwarded operation (text completion, audio, images, rerank).
+    Raw(RequestType),
+    RawStream(RequestType),
 }
 
 impl Mode {
@@ -163,6 +169,7 @@ impl Mode {
             Mode::Unary => RequestType::ChatCompletion,
             Mode::Stream => RequestType::ChatCompletionStream,
             Mode::Embed => RequestType::Embedding,
+            Mode::Raw(t) | Mode::RawStream(t) => t,
         }
     }
 }
@@ -172,6 +179,7 @@ impl Mode {
 enum Req<'r> {
     Chat(&'r ChatRequest),
     Embed(&'r EmbeddingRequest),
+    Raw(&'r RawRequest),
 }
 
 impl<'r> Req<'r> {
@@ -179,6 +187,7 @@ impl<'r> Req<'r> {
         match self {
             Req::Chat(r) => r.provider.as_deref(),
             Req::Embed(r) => r.provider.as_deref(),
+            Req::Raw(r) => r.provider.as_deref(),
         }
     }
 
@@ -186,6 +195,7 @@ impl<'r> Req<'r> {
         match self {
             Req::Chat(r) => &r.model,
             Req::Embed(r) => &r.model,
+            Req::Raw(r) => &r.model,
         }
     }
 
@@ -193,6 +203,7 @@ impl<'r> Req<'r> {
         match self {
             Req::Chat(r) => &r.fallbacks,
             Req::Embed(r) => &r.fallbacks,
+            Req::Raw(r) => &r.fallbacks,
         }
     }
 }
@@ -201,6 +212,8 @@ enum Output {
     Unary(ChatCompletion),
     Stream(ChunkStream, Permit),
     Embedding(EmbeddingResponse),
+    Raw(RawResponse),
+    RawStream(ByteStream, Permit),
 }
 
 impl Bifrost {
@@ -440,6 +453,42 @@ impl Bifrost {
                 Ok(BifrostResponse { body, meta })
             }
             _ => Err(BifrostError::internal("chat result for an embedding")),
+        }
+    }
+
+    /// An operation forwarded in OpenAI's shape (text completions, speech, transcription,
+    /// image generation, rerank), with the same routing, queues, retries and fallbacks.
+    pub async fn raw_request(
+        &self,
+        op: RequestType,
+        req: RawRequest,
+        opts: &RequestOptions,
+    ) -> Result<BifrostResponse<RawResponse>, BifrostError> {
+        let _guard = self.admit()?;
+        match self.run(Req::Raw(&req), opts, Mode::Raw(op)).await? {
+            (Output::Raw(body), meta) => Ok(BifrostResponse { body, meta }),
+            _ => Err(BifrostError::internal("wrong result for a raw request")),
+        }
+    }
+
+    /// A streamed [`Bifrost::raw_request`] (text completions): the upstream's SSE bytes.
+    pub async fn raw_stream(
+        &self,
+        op: RequestType,
+        req: RawRequest,
+        opts: &RequestOptions,
+    ) -> Result<BifrostResponse<RawStream>, BifrostError> {
+        let guard = self.admit()?;
+        match self.run(Req::Raw(&req), opts, Mode::RawStream(op)).await? {
+            (Output::RawStream(inner, permit), meta) => Ok(BifrostResponse {
+                body: RawStream {
+                    inner,
+                    _permit: permit,
+                    _guard: guard,
+                },
+                meta,
+            }),
+            _ => Err(BifrostError::internal("wrong result for a raw stream")),
         }
     }
 
@@ -778,6 +827,7 @@ impl Bifrost {
             Mode::Unary => CHAT_COMPLETION,
             Mode::Stream => CHAT_COMPLETION_STREAM,
             Mode::Embed => EMBEDDING,
+            Mode::Raw(t) | Mode::RawStream(t) => t.as_str(),
         };
         if !p.supported.contains(&mode.request_type()) {
             return Err(BifrostError::unsupported(&p.name, request_type));
@@ -789,15 +839,27 @@ impl Bifrost {
                 "chat",
             ),
             Req::Embed(_) => (None, None, "embeddings"),
+            Req::Raw(_) => (None, None, request_type),
         };
         let keyless_key = Key::new("");
+        let direct_key = opts
+            .and_then(|o| o.direct_key.as_ref())
+            .map(|k| Key::new(k.expose()));
         let mut excluded: Vec<usize> = Vec::new();
         let mut retry = 0u32;
         loop {
             let t = Instant::now();
-            let key_index = self.choose_key(p, &target.model, &excluded, opts, retry == 0)?;
+            // A caller's own key replaces key selection (and its cooldowns) entirely.
+            let key_index = match direct_key {
+                Some(_) => None,
+                None => self.choose_key(p, &target.model, &excluded, opts, retry == 0)?,
+            };
             let key_selection = t.elapsed();
-            let key = key_index.map_or(&keyless_key, |i| p.keys.get(i));
+            let key = match (&direct_key, key_index) {
+                (Some(k), _) => k,
+                (None, Some(i)) => p.keys.get(i),
+                (None, None) => &keyless_key,
+            };
             let deadline = Instant::now() + net.request_timeout;
             let (permit, queue_wait) = match p
                 .queue
@@ -870,6 +932,18 @@ impl Bifrost {
                         }
                         Err(e) => Err(e),
                     },
+                    (Mode::Raw(op), Req::Raw(req)) => {
+                        p.provider.raw(cx, op, &req.body).await.map(Output::Raw)
+                    }
+                    (Mode::RawStream(op), Req::Raw(req)) => {
+                        match p.provider.raw_stream(cx, op, &req.body).await {
+                            Ok(s) => match permit.take() {
+                                Some(permit) => Ok(Output::RawStream(s, permit)),
+                                None => Err(BifrostError::internal("stream permit missing")),
+                            },
+                            Err(e) => Err(e),
+                        }
+                    }
                     _ => Err(BifrostError::internal("request does not match its mode")),
                 }
             };
@@ -1130,5 +1204,20 @@ impl Drop for ChatStream {
                 .cancelled_streams
                 .fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// The upstream's bytes of a forwarded stream; holds the provider slot until dropped.
+pub struct RawStream {
+    inner: ByteStream,
+    _permit: Permit,
+    _guard: InFlightGuard,
+}
+
+impl Stream for RawStream {
+    type Item = Result<bytes::Bytes, BifrostError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
     }
 }

@@ -467,6 +467,79 @@ pub struct EmbeddingUsage {
     pub total_tokens: u64,
 }
 
+/// A request the gateway forwards in OpenAI's shape without translating it (text completions,
+/// audio, images, rerank): only the routing fields are read; the upstream model is set per
+/// attempt.
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    pub provider: Option<String>,
+    pub model: String,
+    pub body: RawBody,
+    pub fallbacks: Vec<Fallback>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RawBody {
+    /// A JSON object, without the gateway's routing fields.
+    Json(Map<String, Value>),
+    /// A `multipart/form-data` upload, in order (the `model` field is replaced upstream).
+    Multipart(Vec<FormPart>),
+}
+
+#[derive(Debug, Clone)]
+pub struct FormPart {
+    pub name: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub data: bytes::Bytes,
+}
+
+impl RawRequest {
+    /// From a JSON body: `model` is required; `provider` and `fallbacks` are the gateway's.
+    pub fn from_json(mut map: Map<String, Value>) -> Result<Self, String> {
+        let model = match map.remove("model") {
+            Some(Value::String(m)) => m,
+            Some(_) => return Err("'model' must be a string".into()),
+            None => return Err("'model' is required".into()),
+        };
+        let provider = match map.remove("provider") {
+            Some(Value::String(p)) => Some(p),
+            _ => None,
+        };
+        let fallbacks = match map.remove("fallbacks") {
+            Some(v) => {
+                #[derive(Deserialize)]
+                struct F {
+                    #[serde(default, deserialize_with = "deserialize_fallbacks")]
+                    fallbacks: Vec<Fallback>,
+                }
+                serde_json::from_value::<F>(serde_json::json!({ "fallbacks": v }))
+                    .map_err(|e| format!("fallbacks: {e}"))?
+                    .fallbacks
+            }
+            None => Vec::new(),
+        };
+        Ok(Self {
+            provider,
+            model,
+            body: RawBody::Json(map),
+            fallbacks,
+        })
+    }
+
+    /// Whether a JSON body asks for a stream.
+    pub fn wants_stream(&self) -> bool {
+        matches!(&self.body, RawBody::Json(m) if m.get("stream") == Some(&Value::Bool(true)))
+    }
+}
+
+/// An upstream answer passed back as it came.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub content_type: String,
+    pub body: bytes::Bytes,
+}
+
 /// One entry of `GET /v1/models`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct ModelInfo {

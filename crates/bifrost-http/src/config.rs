@@ -96,6 +96,9 @@ struct RawClient {
     drop_excess_requests: Option<bool>,
     prometheus_labels: Option<Vec<String>>,
     max_request_body_size_mb: Option<u64>,
+    /// Callers may bring their own provider key (`Authorization`, `x-api-key`,
+    /// `x-goog-api-key`) instead of the configured ones.
+    allow_direct_keys: Option<bool>,
     #[serde(default)]
     model_aliases: BTreeMap<String, RawAlias>,
 }
@@ -241,6 +244,7 @@ pub struct FileConfig {
     pub drop_excess_requests: Option<bool>,
     pub prometheus_labels: Vec<String>,
     pub max_request_body_bytes: Option<usize>,
+    pub allow_direct_keys: bool,
     pub aliases: Vec<(String, ModelAlias)>,
     /// OpenTelemetry trace export from an enabled `otel` plugin entry (the `OTEL_*` variables
     /// fill what it leaves out).
@@ -349,6 +353,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
         drop_excess_requests,
         prometheus_labels: raw.client.prometheus_labels.unwrap_or_default(),
         max_request_body_bytes,
+        allow_direct_keys: raw.client.allow_direct_keys.unwrap_or(false),
         otel,
         otel_disabled,
         warnings,

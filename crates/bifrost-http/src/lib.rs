@@ -27,6 +27,8 @@ pub struct Settings {
     /// Custom Prometheus label names (`-prometheus-labels`, `client.prometheus_labels`),
     /// normalised (`team-id` → `team_id`); the metrics layer reads them.
     pub prometheus_labels: Vec<String>,
+    /// `client.allow_direct_keys`.
+    pub allow_direct_keys: bool,
 }
 
 /// Shared by every request.
@@ -178,6 +180,7 @@ impl Gateway {
                         .max_request_body_bytes
                         .unwrap_or(DEFAULT_BODY_LIMIT),
                     prometheus_labels: labels,
+                    allow_direct_keys: file.allow_direct_keys,
                 }),
                 metrics,
             },

@@ -316,3 +316,213 @@ pub(crate) async fn google_token(
     }))
     .into_response()
 }
+
+#[derive(Deserialize)]
+struct CompletionRequest {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    prompt: Value,
+    #[serde(default)]
+    stream: Option<bool>,
+}
+
+/// `POST /v1/completions`: the legacy text completion, JSON or SSE.
+pub(crate) async fn completions(
+    State(state): State<MockState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let config = match admit(&state, Flavor::OpenAi, uri, headers, &body).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let req: CompletionRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                Flavor::OpenAi,
+                StatusCode::BAD_REQUEST,
+                &format!("mock: invalid request body: {e}"),
+            )
+        }
+    };
+    let prompt = match &req.prompt {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    };
+    let text = crate::reply::reply_text(&prompt, config.response_size);
+    let model = req.model.unwrap_or_else(|| "mock-model".into());
+    let id = format!("cmpl-mock-{}", state.next_id());
+    let created = crate::reply::unix_now();
+    let usage = json!({
+        "prompt_tokens": prompt_tokens(prompt.chars().count()),
+        "completion_tokens": crate::reply::completion_tokens(&text),
+        "total_tokens": prompt_tokens(prompt.chars().count()) + crate::reply::completion_tokens(&text),
+    });
+    if !req.stream.unwrap_or(false) {
+        return Json(json!({
+            "id": id, "object": "text_completion", "created": created, "model": model,
+            "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": "stop"}],
+            "usage": usage,
+        }))
+        .into_response();
+    }
+    let mut frames = Vec::new();
+    let pieces = crate::reply::split_pieces(&text, config.chunks);
+    let last = pieces.len().saturating_sub(1);
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let chunk = json!({
+            "id": id, "object": "text_completion", "created": created, "model": model,
+            "choices": [{"text": piece, "index": 0, "logprobs": null,
+                         "finish_reason": if i == last { json!("stop") } else { Value::Null }}],
+        });
+        match crate::stream::Frame::data(&chunk, true) {
+            Ok(f) => frames.push(f),
+            Err(e) => return crate::errors::encode_failure(Flavor::OpenAi, &e),
+        }
+    }
+    frames.push(crate::stream::Frame::raw(b"data: [DONE]\n\n"));
+    crate::stream::sse_response(frames, &config, state.counters().clone())
+}
+
+/// A tiny valid WAV file (44-byte header, 8 silent samples): what `/v1/audio/speech` returns.
+pub(crate) fn silent_wav() -> Vec<u8> {
+    let samples = 8u32;
+    let mut w = Vec::with_capacity(44 + samples as usize * 2);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + samples * 2).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    w.extend_from_slice(&1u16.to_le_bytes()); // mono
+    w.extend_from_slice(&8000u32.to_le_bytes());
+    w.extend_from_slice(&16000u32.to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&(samples * 2).to_le_bytes());
+    w.resize(44 + samples as usize * 2, 0);
+    w
+}
+
+/// `POST /v1/audio/speech`: `{model, input, voice}` → audio bytes.
+pub(crate) async fn speech(
+    State(state): State<MockState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admit(&state, Flavor::OpenAi, uri, headers, &body).await {
+        return r;
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return error_response(
+            Flavor::OpenAi,
+            StatusCode::BAD_REQUEST,
+            "mock: invalid JSON",
+        );
+    };
+    if !req["input"].is_string() || !req["voice"].is_string() {
+        return error_response(
+            Flavor::OpenAi,
+            StatusCode::BAD_REQUEST,
+            "mock: 'input' and 'voice' are required",
+        );
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "audio/wav")],
+        silent_wav(),
+    )
+        .into_response()
+}
+
+/// `POST /v1/audio/transcriptions` (multipart: `file`, `model`, …) → `{"text": …}` naming
+/// the file and its size, so a test can tell the upload arrived whole.
+pub(crate) async fn transcriptions(
+    State(state): State<MockState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if let Err(r) = admit(&state, Flavor::OpenAi, uri, headers, &body).await {
+        return r;
+    }
+    let bad = |m: &str| error_response(Flavor::OpenAi, StatusCode::BAD_REQUEST, m);
+    let Ok(boundary) = multer::parse_boundary(&content_type) else {
+        return bad("mock: expected multipart/form-data");
+    };
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let (mut model, mut file) = (None, None);
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let filename = field.file_name().map(str::to_owned);
+                let Ok(data) = field.bytes().await else {
+                    return bad("mock: unreadable field");
+                };
+                match (name.as_str(), filename) {
+                    ("model", None) => model = Some(String::from_utf8_lossy(&data).into_owned()),
+                    ("file", Some(f)) => file = Some((f, data.len())),
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return bad(&format!("mock: bad multipart body: {e}")),
+        }
+    }
+    let (Some(model), Some((filename, size))) = (model, file) else {
+        return bad("mock: 'model' and 'file' are required");
+    };
+    Json(json!({
+        "text": format!("Mock transcription of {filename} ({size} bytes) by {model}"),
+        "usage": {"type": "duration", "seconds": 1},
+    }))
+    .into_response()
+}
+
+/// `POST /v1/images/generations` → one tiny base64 PNG per `n`.
+pub(crate) async fn image_generations(
+    State(state): State<MockState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admit(&state, Flavor::OpenAi, uri, headers, &body).await {
+        return r;
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return error_response(
+            Flavor::OpenAi,
+            StatusCode::BAD_REQUEST,
+            "mock: invalid JSON",
+        );
+    };
+    let Some(prompt) = req["prompt"].as_str() else {
+        return error_response(
+            Flavor::OpenAi,
+            StatusCode::BAD_REQUEST,
+            "mock: 'prompt' is required",
+        );
+    };
+    // A 1×1 transparent PNG.
+    const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+    let n = req["n"].as_u64().unwrap_or(1).clamp(1, 10);
+    let data: Vec<Value> = (0..n)
+        .map(|_| json!({"b64_json": PNG, "revised_prompt": format!("Mock image of: {prompt}")}))
+        .collect();
+    Json(json!({"created": crate::reply::unix_now(), "data": data})).into_response()
+}

@@ -75,6 +75,11 @@ pub fn router(state: MockState) -> Router {
         )
         .route("/v1/models", get(openai::models))
         .route("/v1/embeddings", post(cloud::embeddings))
+        .route("/v1/completions", post(cloud::completions))
+        .route("/v1/audio/speech", post(cloud::speech))
+        .route("/v1/audio/transcriptions", post(cloud::transcriptions))
+        .route("/v1/images/generations", post(cloud::image_generations))
+        .route("/v1/rerank", post(cohere::rerank))
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             post(cloud::azure_chat),

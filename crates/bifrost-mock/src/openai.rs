@@ -12,7 +12,7 @@ use crate::errors::{encode_failure, error_response, Flavor};
 use crate::gate::{admit, bearer_token, x_api_key};
 use crate::reply::{
     completion_tokens, input_chars, last_user_text, prompt_tokens, reply_text, split_pieces,
-    unix_now, Message,
+    unix_now, wants_tool_call, Message,
 };
 use crate::state::MockState;
 use crate::stream::{sse_response, Frame};
@@ -29,6 +29,97 @@ struct ChatRequest {
     stream_options: Option<StreamOptions>,
     #[serde(default)]
     messages: Vec<Message>,
+    #[serde(default)]
+    tools: Vec<OaTool>,
+}
+
+#[derive(Deserialize)]
+struct OaTool {
+    function: OaFunction,
+}
+
+#[derive(Deserialize)]
+struct OaFunction {
+    name: String,
+}
+
+const TOOL_CALL_ID: &str = "call_mock_1";
+/// The arguments of the mock's tool call, streamed in these two pieces.
+const TOOL_ARGUMENT_PIECES: [&str; 2] = [r#"{"location":"#, r#""Paris"}"#];
+
+/// A tool-call reply (the tools are offered and the user asks about the weather): JSON, or
+/// the stream of the real API's shape — role chunk, the call's header, argument pieces,
+/// finish, usage, `[DONE]`.
+fn tool_call_reply(
+    state: &MockState,
+    config: &crate::MockConfig,
+    header: &StreamHeader<'_>,
+    stream: bool,
+    name: &str,
+    prompt_tokens: u64,
+) -> Response {
+    let arguments = TOOL_ARGUMENT_PIECES.concat();
+    let completion = completion_tokens(&arguments);
+    let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                       "total_tokens": prompt_tokens + completion});
+    if !stream {
+        return Json(json!({
+            "id": header.id, "object": "chat.completion", "created": header.created,
+            "model": header.model,
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": null,
+                "tool_calls": [{"id": TOOL_CALL_ID, "type": "function",
+                                "function": {"name": name, "arguments": arguments}}]}}],
+            "usage": usage,
+        }))
+        .into_response();
+    }
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": header.id, "object": "chat.completion.chunk", "created": header.created,
+               "model": header.model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let mut values = vec![
+        (
+            chunk(json!({"role": "assistant", "content": null}), Value::Null),
+            false,
+        ),
+        (
+            chunk(
+                json!({"tool_calls": [{"index": 0, "id": TOOL_CALL_ID, "type": "function",
+                                        "function": {"name": name, "arguments": ""}}]}),
+                Value::Null,
+            ),
+            true,
+        ),
+    ];
+    for piece in TOOL_ARGUMENT_PIECES {
+        values.push((
+            chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+                Value::Null,
+            ),
+            true,
+        ));
+    }
+    values.push((chunk(json!({}), json!("tool_calls")), false));
+    if header.include_usage {
+        values.push((
+            json!({"id": header.id, "object": "chat.completion.chunk",
+                   "created": header.created, "model": header.model, "choices": [],
+                   "usage": usage}),
+            false,
+        ));
+    }
+    let mut frames = Vec::with_capacity(values.len() + 1);
+    for (v, content) in values {
+        match Frame::data(&v, content) {
+            Ok(f) => frames.push(f),
+            Err(e) => return encode_failure(Flavor::OpenAi, &e),
+        }
+    }
+    frames.push(Frame::raw(b"data: [DONE]\n\n"));
+    sse_response(frames, config, state.counters().clone())
 }
 
 #[derive(Deserialize)]
@@ -187,7 +278,10 @@ pub(crate) async fn chat_completions(
     };
 
     let model = request.model.as_deref().unwrap_or("mock-model");
-    let text = reply_text(&last_user_text(&request.messages), config.response_size);
+    let user_text = last_user_text(&request.messages);
+    let tool = wants_tool_call(!request.tools.is_empty(), &user_text)
+        .then(|| request.tools[0].function.name.as_str());
+    let text = reply_text(&user_text, config.response_size);
     let prompt_tokens = prompt_tokens(input_chars(&request.messages));
     let completion_tokens = completion_tokens(&text);
     let usage = Usage {
@@ -197,6 +291,20 @@ pub(crate) async fn chat_completions(
     };
     let id = format!("chatcmpl-mock-{}", state.next_id());
     let created = unix_now();
+    if let Some(name) = tool {
+        let header = StreamHeader {
+            id: &id,
+            created,
+            model,
+            include_usage: request
+                .stream_options
+                .as_ref()
+                .and_then(|o| o.include_usage)
+                .unwrap_or(false),
+        };
+        let stream = request.stream.unwrap_or(false);
+        return tool_call_reply(&state, &config, &header, stream, name, prompt_tokens);
+    }
 
     if !request.stream.unwrap_or(false) {
         let reply = ChatCompletion {

@@ -1,1 +1,31 @@
-//! anthropic inbound translation.
+//! STUB
+use crate::error::BifrostError;
+use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest};
+use serde_json::Value;
+pub fn to_chat(_b: &[u8]) -> Result<ChatRequest, BifrostError> {
+    Err(BifrostError::internal("stub"))
+}
+pub fn from_chat(_r: &ChatCompletion, _m: &str) -> Value {
+    Value::Null
+}
+pub struct StreamEncoder;
+impl StreamEncoder {
+    pub fn new(_m: &str) -> Self {
+        StreamEncoder
+    }
+    pub fn on_chunk(&mut self, _c: &ChatCompletionChunk) -> Vec<(&'static str, Value)> {
+        vec![]
+    }
+    pub fn finish(&mut self) -> Vec<(&'static str, Value)> {
+        vec![]
+    }
+}
+pub fn error_event(_e: &BifrostError) -> (&'static str, Value) {
+    ("error", Value::Null)
+}
+pub fn error_body(_e: &BifrostError) -> Value {
+    Value::Null
+}
+pub fn count_tokens(_b: &[u8]) -> Result<Value, BifrostError> {
+    Ok(Value::Null)
+}

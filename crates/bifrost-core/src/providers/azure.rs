@@ -2,14 +2,17 @@
 //! `{endpoint}/openai/deployments/{deployment}/…?api-version=…`, authenticated with the
 //! `api-key` header or an Entra ID token.
 
-use super::http::Upstream;
+use super::http::{ByteStream, Upstream};
 use super::{auth, openai, parse_url, CallContext, ChunkStream, Provider};
+use crate::config::RequestType;
 use crate::config::{AzureKeyConfig, CloudKeyConfig, AZURE_DEFAULT_API_VERSION};
 use crate::error::BifrostError;
 use crate::observe::Stage;
-use crate::schemas::{ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse};
+use crate::schemas::{
+    ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse,
+};
 use futures::future::BoxFuture;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use std::time::Instant;
 
 pub struct Azure {
@@ -121,6 +124,37 @@ impl Provider for Azure {
             let headers = self.headers(&cx).await?;
             let bytes = self.upstream.post_json(&url, headers, body).await?;
             openai::parse_embedding(&self.upstream.name, &bytes)
+        })
+    }
+
+    fn raw<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        op: RequestType,
+        body: &'a RawBody,
+    ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
+        Box::pin(async move {
+            let url = self.url(&cx, op.openai_path())?;
+            let (content_type, bytes) = openai::raw_body(cx.key.deployment(cx.model), body)?;
+            let mut headers = self.headers(&cx).await?;
+            headers.insert(CONTENT_TYPE, content_type);
+            let (ct, resp) = self.upstream.post(&url, headers, bytes).await?;
+            Ok(openai::raw_response(ct, resp))
+        })
+    }
+
+    fn raw_stream<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        op: RequestType,
+        body: &'a RawBody,
+    ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
+        Box::pin(async move {
+            let url = self.url(&cx, op.openai_path())?;
+            let (content_type, bytes) = openai::raw_body(cx.key.deployment(cx.model), body)?;
+            let mut headers = self.headers(&cx).await?;
+            headers.insert(CONTENT_TYPE, content_type);
+            self.upstream.post_stream(&url, headers, bytes).await
         })
     }
 }

@@ -124,15 +124,26 @@ impl Upstream {
         headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<Bytes, BifrostError> {
+        self.post(url, headers, body).await.map(|(_, b)| b)
+    }
+
+    /// [`Upstream::post_json`] that also returns the answer's content type (audio, say).
+    pub async fn post(
+        &self,
+        url: &Uri,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<(Option<HeaderValue>, Bytes), BifrostError> {
         let timeout = self.net.request_timeout;
         let call = async {
             let resp = self
                 .check_status(self.send(url, headers, body).await?)
                 .await?;
+            let content_type = resp.headers().get(CONTENT_TYPE).cloned();
             resp.into_body()
                 .collect()
                 .await
-                .map(|b| b.to_bytes())
+                .map(|b| (content_type, b.to_bytes()))
                 .map_err(|e| self.body_error(&e))
         };
         tokio::time::timeout(timeout, call)

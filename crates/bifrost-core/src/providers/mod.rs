@@ -8,6 +8,7 @@ pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
 mod http;
+pub mod multipart;
 pub mod openai;
 pub mod vertex;
 
@@ -15,7 +16,8 @@ use crate::config::{ApiFormat, Key, ProviderConfig, RequestType};
 use crate::error::BifrostError;
 use crate::observe::StageClock;
 use crate::schemas::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse,
+    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody,
+    RawResponse,
 };
 use futures::future::BoxFuture;
 use futures::Stream;
@@ -63,18 +65,63 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
         Box::pin(async move { Err(BifrostError::unsupported(self.name(), "embedding")) })
     }
+
+    /// An OpenAI-shaped operation forwarded without translation (text completions, audio,
+    /// images, rerank); `cx.model` replaces the body's model.
+    fn raw<'a>(
+        &'a self,
+        _cx: CallContext<'a>,
+        op: RequestType,
+        _body: &'a RawBody,
+    ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
+        Box::pin(async move { Err(BifrostError::unsupported(self.name(), op.as_str())) })
+    }
+
+    /// A streamed [`Provider::raw`] (text completions): the upstream's SSE bytes as they come.
+    fn raw_stream<'a>(
+        &'a self,
+        _cx: CallContext<'a>,
+        op: RequestType,
+        _body: &'a RawBody,
+    ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
+        Box::pin(async move { Err(BifrostError::unsupported(self.name(), op.as_str())) })
+    }
 }
 
-use RequestType::{ChatCompletion as Chat, ChatCompletionStream as ChatStream, Embedding};
+use RequestType::{
+    ChatCompletion as Chat, ChatCompletionStream as ChatStream, Embedding, ImageGeneration, Rerank,
+    Speech, TextCompletion as Text, TextCompletionStream as TextStream, Transcription,
+};
+
+/// Everything the OpenAI adapter can forward.
+const OPENAI_ALL: &[RequestType] = &[
+    Chat,
+    ChatStream,
+    Embedding,
+    Text,
+    TextStream,
+    Speech,
+    Transcription,
+    ImageGeneration,
+    Rerank,
+];
 
 /// What each wire format's adapter implements.
 pub const fn format_requests(format: ApiFormat) -> &'static [RequestType] {
     match format {
-        ApiFormat::OpenAi
-        | ApiFormat::Azure
-        | ApiFormat::Gemini
-        | ApiFormat::Cohere
-        | ApiFormat::Vertex => &[Chat, ChatStream, Embedding],
+        ApiFormat::OpenAi => OPENAI_ALL,
+        ApiFormat::Azure => &[
+            Chat,
+            ChatStream,
+            Embedding,
+            Text,
+            TextStream,
+            Speech,
+            Transcription,
+            ImageGeneration,
+        ],
+        ApiFormat::Gemini | ApiFormat::Vertex => &[Chat, ChatStream, Embedding],
+        ApiFormat::Cohere => &[Chat, ChatStream, Embedding, Rerank],
         ApiFormat::Anthropic | ApiFormat::Bedrock => &[Chat, ChatStream],
     }
 }
@@ -98,6 +145,9 @@ pub struct ProviderSpec {
 
 const CHAT_ONLY: &[RequestType] = &[Chat, ChatStream];
 const CHAT_AND_EMBED: &[RequestType] = &[Chat, ChatStream, Embedding];
+const CHAT_AND_TEXT: &[RequestType] = &[Chat, ChatStream, Text, TextStream];
+/// Local OpenAI-compatible servers (Ollama, SGLang, vLLM).
+const LOCAL: &[RequestType] = &[Chat, ChatStream, Embedding, Text, TextStream];
 
 const fn openai_compat(
     name: &'static str,
@@ -123,7 +173,7 @@ const fn keyless_local(name: &'static str) -> ProviderSpec {
         base_url: "",
         chat_path: "/v1/chat/completions",
         keyless: true,
-        requests: CHAT_AND_EMBED,
+        requests: LOCAL,
         env_keys: &[],
     }
 }
@@ -150,7 +200,7 @@ pub const KNOWN: &[ProviderSpec] = &[
     openai_compat(
         "openai",
         "https://api.openai.com",
-        CHAT_AND_EMBED,
+        OPENAI_ALL,
         &["OPENAI_API_KEY", "OPENAI_KEY"],
     ),
     native(
@@ -177,26 +227,31 @@ pub const KNOWN: &[ProviderSpec] = &[
     openai_compat(
         "mistral",
         "https://api.mistral.ai",
-        CHAT_AND_EMBED,
+        &[Chat, ChatStream, Embedding, Transcription],
         &["MISTRAL_API_KEY", "MISTRAL_KEY"],
     ),
     openai_compat(
         "groq",
         "https://api.groq.com/openai",
-        CHAT_ONLY,
+        &[Chat, ChatStream, Speech, Transcription],
         &["GROQ_API_KEY"],
     ),
     openai_compat(
         "cerebras",
         "https://api.cerebras.ai",
-        CHAT_ONLY,
+        CHAT_AND_TEXT,
         &["CEREBRAS_API_KEY"],
     ),
-    openai_compat("xai", "https://api.x.ai", CHAT_ONLY, &["XAI_API_KEY"]),
+    openai_compat(
+        "xai",
+        "https://api.x.ai",
+        &[Chat, ChatStream, Text, TextStream, ImageGeneration],
+        &["XAI_API_KEY"],
+    ),
     openai_compat(
         "openrouter",
         "https://openrouter.ai/api",
-        CHAT_ONLY,
+        CHAT_AND_TEXT,
         &["OPENROUTER_API_KEY"],
     ),
     openai_compat(
@@ -224,7 +279,14 @@ pub const KNOWN: &[ProviderSpec] = &[
     openai_compat(
         "nebius",
         "https://api.tokenfactory.nebius.com",
-        CHAT_AND_EMBED,
+        &[
+            Chat,
+            ChatStream,
+            Embedding,
+            Text,
+            TextStream,
+            ImageGeneration,
+        ],
         &["NEBIUS_API_KEY"],
     ),
     openai_compat(
@@ -247,7 +309,18 @@ pub const KNOWN: &[ProviderSpec] = &[
     ),
     keyless_local("ollama"),
     keyless_local("sgl"),
-    keyless_local("vllm"),
+    ProviderSpec {
+        requests: &[
+            Chat,
+            ChatStream,
+            Embedding,
+            Text,
+            TextStream,
+            Transcription,
+            Rerank,
+        ],
+        ..keyless_local("vllm")
+    },
 ];
 
 pub fn known(name: &str) -> Option<&'static ProviderSpec> {
@@ -380,10 +453,24 @@ pub fn build(
             let chat = over(Chat).unwrap_or_else(|| r.chat_path.clone());
             let embed = over(Embedding)
                 .unwrap_or_else(|| r.chat_path.replace("chat/completions", "embeddings"));
+            let mut op_urls = std::collections::HashMap::new();
+            for op in [
+                Text,
+                TextStream,
+                Speech,
+                Transcription,
+                ImageGeneration,
+                Rerank,
+            ] {
+                let path = over(op)
+                    .unwrap_or_else(|| r.chat_path.replace("chat/completions", op.openai_path()));
+                op_urls.insert(op, parse_url(name, &format!("{}{path}", r.base))?);
+            }
             Arc::new(openai::OpenAi::new(
                 upstream,
                 parse_url(name, &format!("{}{chat}", r.base))?,
                 parse_url(name, &format!("{}{embed}", r.base))?,
+                op_urls,
             ))
         }
         ApiFormat::Anthropic => {
@@ -410,8 +497,8 @@ pub fn build(
 /// compares the two).
 pub fn capability_table() -> String {
     let mut out = String::from(
-        "| Provider | Wire format | Default base URL | Auth | Chat | Chat stream | Embeddings |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| Provider | Wire format | Default base URL | Auth | Chat | Stream | Embeddings | Text | Speech | Transcription | Images | Rerank |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for s in KNOWN {
         let (format, auth) = match s.format {
@@ -442,11 +529,16 @@ pub fn capability_table() -> String {
             }
         };
         out.push_str(&format!(
-            "| `{}` | {format} | {base} | {auth} | {} | {} | {} |\n",
+            "| `{}` | {format} | {base} | {auth} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             s.name,
             mark(Chat),
             mark(ChatStream),
             mark(Embedding),
+            mark(Text),
+            mark(Speech),
+            mark(Transcription),
+            mark(ImageGeneration),
+            mark(Rerank),
         ));
     }
     out

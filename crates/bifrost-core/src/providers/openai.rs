@@ -1,19 +1,23 @@
 //! OpenAI chat completions, and every OpenAI-compatible server: the request goes out as the
 //! client sent it (unknown fields included), with only the model and stream flags set.
 
-use super::http::{EventStream, Upstream};
+use super::http::{ByteStream, EventStream, Upstream};
 use super::{CallContext, ChunkStream, Provider};
+use crate::config::RequestType;
 use crate::error::BifrostError;
 use crate::observe::Stage;
 use crate::schemas::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse,
-    StreamOptions,
+    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody,
+    RawResponse, StreamOptions,
 };
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::Uri;
 use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,15 +26,59 @@ pub struct OpenAi {
     /// Parsed once: the hot path formats no URL.
     chat_url: Uri,
     embed_url: Uri,
+    /// The forwarded operations' URLs (completions, audio, images, rerank).
+    op_urls: HashMap<RequestType, Uri>,
 }
 
 impl OpenAi {
-    pub fn new(upstream: Upstream, chat_url: Uri, embed_url: Uri) -> Self {
+    pub fn new(
+        upstream: Upstream,
+        chat_url: Uri,
+        embed_url: Uri,
+        op_urls: HashMap<RequestType, Uri>,
+    ) -> Self {
         Self {
             upstream,
             chat_url,
             embed_url,
+            op_urls,
         }
+    }
+
+    fn op_url(&self, op: RequestType) -> Result<&Uri, BifrostError> {
+        self.op_urls
+            .get(&op)
+            .ok_or_else(|| BifrostError::unsupported(&self.upstream.name, op.as_str()))
+    }
+}
+
+/// The body of a forwarded operation with the upstream model, and its content type.
+pub fn raw_body(model: &str, body: &RawBody) -> Result<(HeaderValue, Vec<u8>), BifrostError> {
+    match body {
+        RawBody::Json(map) => {
+            let mut map = map.clone();
+            map.insert("model".into(), Value::String(model.to_owned()));
+            let bytes = serde_json::to_vec(&map).map_err(|e| {
+                BifrostError::internal(format!("serializing the request failed: {e}"))
+            })?;
+            Ok((HeaderValue::from_static("application/json"), bytes))
+        }
+        RawBody::Multipart(parts) => {
+            let (content_type, bytes) = super::multipart::encode(parts, model);
+            let content_type = HeaderValue::from_str(&content_type)
+                .map_err(|e| BifrostError::internal(format!("multipart content type: {e}")))?;
+            Ok((content_type, bytes))
+        }
+    }
+}
+
+/// The answer of a forwarded operation, as it came.
+pub fn raw_response(content_type: Option<HeaderValue>, body: Bytes) -> RawResponse {
+    RawResponse {
+        content_type: content_type
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_else(|| "application/json".to_owned()),
+        body,
     }
 }
 
@@ -146,6 +194,42 @@ impl Provider for OpenAi {
             let parsed = parse_completion(&self.upstream.name, &bytes);
             cx.clock.record(Stage::Parsing, t.elapsed());
             parsed
+        })
+    }
+
+    fn raw<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        op: RequestType,
+        body: &'a RawBody,
+    ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
+        Box::pin(async move {
+            let url = self.op_url(op)?;
+            let (content_type, bytes) = raw_body(cx.model, body)?;
+            let mut headers = auth_headers(&cx);
+            headers.insert(CONTENT_TYPE, content_type);
+            let t = Instant::now();
+            let (ct, resp) = self.upstream.post(url, headers, bytes).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            Ok(raw_response(ct, resp))
+        })
+    }
+
+    fn raw_stream<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        op: RequestType,
+        body: &'a RawBody,
+    ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
+        Box::pin(async move {
+            let url = self.op_url(op)?;
+            let (content_type, bytes) = raw_body(cx.model, body)?;
+            let mut headers = auth_headers(&cx);
+            headers.insert(CONTENT_TYPE, content_type);
+            let t = Instant::now();
+            let stream = self.upstream.post_stream(url, headers, bytes).await?;
+            cx.clock.record(Stage::Http, t.elapsed());
+            Ok(stream)
         })
     }
 

@@ -1,42 +1,135 @@
 //! `POST /v1/chat/completions` (JSON and SSE) and `POST /v1/embeddings`.
 
-use super::{error_response, request_id, Endpoint, MetricLabels, X_REQUEST_ID};
+use super::sse::{self, encoded_sse, raw_sse_response};
+use super::{error_in_shape, request_id, Endpoint, MetricLabels, X_REQUEST_ID};
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bifrost_core::{BifrostError, ChatRequest, EmbeddingRequest, RequestOptions, ResponseMeta};
+use axum::Json;
+use bifrost_core::schemas::FormPart;
+use bifrost_core::{
+    inbound, BifrostError, ChatRequest, EmbeddingRequest, RawBody, RawRequest, RequestOptions,
+    RequestType, ResponseMeta, Secret,
+};
 use futures::StreamExt;
+use serde_json::Value;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-/// Which unified operation a route serves.
-#[derive(Clone, Copy)]
-enum Operation {
+/// Which operation a route serves; drop-in routes also say whose error and stream shapes
+/// the client expects.
+#[derive(Clone)]
+pub(crate) enum Operation {
     Chat,
     Embedding,
+    /// Forwarded in OpenAI's shape: text completions, speech, image generation, rerank.
+    Raw(RequestType),
+    /// `multipart/form-data` speech-to-text.
+    Transcription,
+    /// OpenAI's Responses API, served by any provider through chat.
+    Responses,
+    /// The Anthropic Messages API, served by any provider.
+    AnthropicMessages,
+    AnthropicCountTokens,
+    /// The Google GenAI API: `model:generateContent` / `:streamGenerateContent`.
+    GenAi {
+        model: String,
+        stream: bool,
+    },
+    GenAiCountTokens {
+        model: String,
+    },
 }
 
-pub async fn chat_completions(
+/// The error body shape a client's SDK parses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorShape {
+    OpenAi,
+    Anthropic,
+    Google,
+}
+
+impl Operation {
+    fn error_shape(&self) -> ErrorShape {
+        match self {
+            Operation::AnthropicMessages | Operation::AnthropicCountTokens => ErrorShape::Anthropic,
+            Operation::GenAi { .. } | Operation::GenAiCountTokens { .. } => ErrorShape::Google,
+            _ => ErrorShape::OpenAi,
+        }
+    }
+}
+
+/// Set by the drop-in routers: the provider a bare model name means (`/openai` → `openai`).
+#[derive(Clone, Copy)]
+pub(crate) struct DefaultProvider(pub &'static str);
+
+macro_rules! handler {
+    ($name:ident, $op:expr) => {
+        pub async fn $name(
+            State(st): State<AppState>,
+            Extension(labels): Extension<MetricLabels>,
+            Extension(endpoint): Extension<Endpoint>,
+            default: Option<Extension<DefaultProvider>>,
+            headers: HeaderMap,
+            body: Result<Bytes, BytesRejection>,
+        ) -> Response {
+            let default = default.map(|Extension(d)| d);
+            serve($op, st, labels, endpoint, default, headers, body).await
+        }
+    };
+}
+
+handler!(chat_completions, Operation::Chat);
+handler!(embeddings, Operation::Embedding);
+handler!(completions, Operation::Raw(RequestType::TextCompletion));
+handler!(speech, Operation::Raw(RequestType::Speech));
+handler!(
+    image_generations,
+    Operation::Raw(RequestType::ImageGeneration)
+);
+handler!(rerank, Operation::Raw(RequestType::Rerank));
+handler!(transcriptions, Operation::Transcription);
+handler!(responses, Operation::Responses);
+handler!(anthropic_messages, Operation::AnthropicMessages);
+handler!(anthropic_count_tokens, Operation::AnthropicCountTokens);
+
+/// `/genai/v1beta/models/{model}:{action}`.
+pub async fn genai(
     State(st): State<AppState>,
     Extension(labels): Extension<MetricLabels>,
     Extension(endpoint): Extension<Endpoint>,
+    Path(model_action): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    serve(Operation::Chat, st, labels, endpoint, headers, body).await
-}
-
-pub async fn embeddings(
-    State(st): State<AppState>,
-    Extension(labels): Extension<MetricLabels>,
-    Extension(endpoint): Extension<Endpoint>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    serve(Operation::Embedding, st, labels, endpoint, headers, body).await
+    let (model, action) = model_action
+        .split_once(':')
+        .unwrap_or((model_action.as_str(), ""));
+    let model = model.to_owned();
+    let op = match action {
+        "generateContent" => Operation::GenAi {
+            model,
+            stream: false,
+        },
+        "streamGenerateContent" => Operation::GenAi {
+            model,
+            stream: true,
+        },
+        "countTokens" => Operation::GenAiCountTokens { model },
+        other => {
+            let mut e = BifrostError::invalid_request(format!(
+                "method '{other}' is not served on /genai (generateContent, \
+                 streamGenerateContent, countTokens are)"
+            ));
+            e.status = 404;
+            return error_in_shape(ErrorShape::Google, &e);
+        }
+    };
+    let default = Some(DefaultProvider("gemini"));
+    serve(op, st, labels, endpoint, default, headers, body).await
 }
 
 async fn serve(
@@ -44,9 +137,11 @@ async fn serve(
     st: AppState,
     MetricLabels(labels): MetricLabels,
     Endpoint(endpoint): Endpoint,
+    default: Option<DefaultProvider>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let shape = op.error_shape();
     let start = Instant::now();
     let rid = request_id(&headers);
     let rid_text = rid.to_str().unwrap_or("");
@@ -65,7 +160,7 @@ async fn serve(
         gen_ai.response.model = tracing::field::Empty,
     );
     crate::otel::set_parent(&span, &headers);
-    let outcome = handle(op, &st, &headers, labels, body)
+    let outcome = handle(op, &st, &headers, labels, default, body)
         .instrument(span.clone())
         .await;
     match &outcome {
@@ -112,7 +207,7 @@ async fn serve(
                 error = %e.message,
                 "request failed"
             );
-            error_response(&e)
+            error_in_shape(shape, &e)
         }
     };
     resp.headers_mut().insert(X_REQUEST_ID.clone(), rid);
@@ -131,6 +226,18 @@ struct Answered {
 }
 
 impl Answered {
+    /// Answered by the gateway itself (token counting): no provider was called.
+    fn local() -> Self {
+        Self {
+            provider: String::new(),
+            model: String::new(),
+            attempts: 0,
+            upstream_time: Duration::ZERO,
+            backoff_time: Duration::ZERO,
+            usage: None,
+        }
+    }
+
     fn new(meta: &ResponseMeta, usage: Option<(u64, u64)>) -> Self {
         Self {
             provider: meta.provider.clone(),
@@ -168,6 +275,7 @@ fn options(headers: &HeaderMap) -> Result<RequestOptions, BifrostError> {
         session_id: text("x-bf-session-id"),
         session_ttl,
         labels: Vec::new(),
+        direct_key: None,
     })
 }
 
@@ -176,6 +284,7 @@ async fn handle(
     st: &AppState,
     headers: &HeaderMap,
     labels: Vec<String>,
+    default: Option<DefaultProvider>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(Response, Answered, bool), BifrostError> {
     let body = body.map_err(|rej| match rej {
@@ -199,31 +308,238 @@ async fn handle(
         |e: serde_json::Error| BifrostError::invalid_request(format!("invalid JSON body: {e}"));
     let mut opts = options(headers)?;
     opts.labels = labels;
-    if let Operation::Embedding = op {
-        let req: EmbeddingRequest = serde_json::from_slice(&body).map_err(invalid)?;
-        let out = st.engine.embedding_with(req, &opts).await?;
-        let usage = out.body.usage.as_ref().map(|u| (u.prompt_tokens, 0));
-        let mut resp = json_response(&out.body)?;
-        add_meta(resp.headers_mut(), &out.meta);
-        return Ok((resp, Answered::new(&out.meta, usage), false));
+    if st.settings.allow_direct_keys {
+        opts.direct_key = direct_key(headers);
     }
-    let req: ChatRequest = serde_json::from_slice(&body).map_err(invalid)?;
+    let engine = &st.engine;
+    // A bare model on a drop-in route means that route's provider, when it is configured.
+    let route_provider = |provider: &mut Option<String>, model: &str| {
+        if let Some(DefaultProvider(d)) = default {
+            let prefixed = model
+                .split_once('/')
+                .is_some_and(|(p, _)| engine.providers().iter().any(|c| c == p));
+            if provider.is_none() && !prefixed && engine.providers().iter().any(|c| c == d) {
+                *provider = Some(d.to_owned());
+            }
+        }
+    };
+    match op {
+        Operation::Embedding => {
+            let mut req: EmbeddingRequest = serde_json::from_slice(&body).map_err(invalid)?;
+            route_provider(&mut req.provider, &req.model.clone());
+            let out = engine.embedding_with(req, &opts).await?;
+            let usage = out.body.usage.as_ref().map(|u| (u.prompt_tokens, 0));
+            let mut resp = json_response(&out.body)?;
+            add_meta(resp.headers_mut(), &out.meta);
+            Ok((resp, Answered::new(&out.meta, usage), false))
+        }
+        Operation::Raw(op) => {
+            let map: serde_json::Map<String, Value> =
+                serde_json::from_slice(&body).map_err(invalid)?;
+            let mut req = RawRequest::from_json(map).map_err(BifrostError::invalid_request)?;
+            route_provider(&mut req.provider, &req.model.clone());
+            if op == RequestType::TextCompletion && req.wants_stream() {
+                let out = engine
+                    .raw_stream(RequestType::TextCompletionStream, req, &opts)
+                    .await?;
+                let mut resp = raw_sse_response(out.body);
+                add_meta(resp.headers_mut(), &out.meta);
+                return Ok((resp, Answered::new(&out.meta, None), true));
+            }
+            let out = engine.raw_request(op, req, &opts).await?;
+            let mut resp = (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_str(&out.body.content_type)
+                        .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+                )],
+                out.body.body,
+            )
+                .into_response();
+            add_meta(resp.headers_mut(), &out.meta);
+            Ok((resp, Answered::new(&out.meta, None), false))
+        }
+        Operation::Transcription => {
+            let mut req = multipart_request(headers, body).await?;
+            route_provider(&mut req.provider, &req.model.clone());
+            let out = engine
+                .raw_request(RequestType::Transcription, req, &opts)
+                .await?;
+            let mut resp = (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_str(&out.body.content_type)
+                        .unwrap_or(HeaderValue::from_static("application/json")),
+                )],
+                out.body.body,
+            )
+                .into_response();
+            add_meta(resp.headers_mut(), &out.meta);
+            Ok((resp, Answered::new(&out.meta, None), false))
+        }
+        Operation::Chat => {
+            let mut req: ChatRequest = serde_json::from_slice(&body).map_err(invalid)?;
+            route_provider(&mut req.provider, &req.model.clone());
+            chat(engine, req, &opts, ChatRender::OpenAi).await
+        }
+        Operation::Responses => {
+            let (mut req, echo) = inbound::responses::parse(&body)?;
+            route_provider(&mut req.provider, &req.model.clone());
+            chat(engine, req, &opts, ChatRender::Responses(Box::new(echo))).await
+        }
+        Operation::AnthropicMessages => {
+            let mut req = inbound::anthropic::to_chat(&body)?;
+            route_provider(&mut req.provider, &req.model.clone());
+            let model = req.model.clone();
+            chat(engine, req, &opts, ChatRender::Anthropic(model)).await
+        }
+        Operation::AnthropicCountTokens => {
+            let out = inbound::anthropic::count_tokens(&body)?;
+            Ok((Json(out).into_response(), Answered::local(), false))
+        }
+        Operation::GenAi { model, stream } => {
+            let mut req = inbound::genai::to_chat(&model, &body)?;
+            route_provider(&mut req.provider, &model);
+            req.stream = Some(stream);
+            chat(engine, req, &opts, ChatRender::GenAi(model)).await
+        }
+        Operation::GenAiCountTokens { model } => {
+            let out = inbound::genai::count_tokens(&model, &body)?;
+            Ok((Json(out).into_response(), Answered::local(), false))
+        }
+    }
+}
+
+/// How a chat answer is rendered: OpenAI's shape, or a drop-in API's.
+enum ChatRender {
+    OpenAi,
+    Responses(Box<inbound::responses::ResponsesEcho>),
+    Anthropic(String),
+    GenAi(String),
+}
+
+async fn chat(
+    engine: &bifrost_core::Bifrost,
+    mut req: ChatRequest,
+    opts: &RequestOptions,
+    render: ChatRender,
+) -> Result<(Response, Answered, bool), BifrostError> {
     if req.stream == Some(true) {
-        let out = st.engine.chat_completion_stream_with(req, &opts).await?;
-        let mut resp = sse_response(out.body);
+        if !matches!(render, ChatRender::OpenAi) {
+            // The drop-in shapes report usage at the end of every stream.
+            req.stream_options
+                .get_or_insert_with(Default::default)
+                .include_usage = Some(true);
+        }
+        let out = engine.chat_completion_stream_with(req, opts).await?;
+        let mut resp = match render {
+            ChatRender::OpenAi => sse_response(out.body),
+            ChatRender::Responses(echo) => encoded_sse(
+                out.body,
+                sse::Responses(inbound::responses::StreamEncoder::new(*echo)),
+            ),
+            ChatRender::Anthropic(model) => encoded_sse(
+                out.body,
+                sse::Anthropic(inbound::anthropic::StreamEncoder::new(&model)),
+            ),
+            ChatRender::GenAi(model) => encoded_sse(
+                out.body,
+                sse::GenAi(inbound::genai::StreamEncoder::new(&model)),
+            ),
+        };
         add_meta(resp.headers_mut(), &out.meta);
-        Ok((resp, Answered::new(&out.meta, None), true))
-    } else {
-        let out = st.engine.chat_completion_with(req, &opts).await?;
-        let mut resp = json_response(&out.body)?;
-        add_meta(resp.headers_mut(), &out.meta);
-        let usage = out
-            .body
-            .usage
-            .as_ref()
-            .map(|u| (u.prompt_tokens, u.completion_tokens));
-        Ok((resp, Answered::new(&out.meta, usage), false))
+        return Ok((resp, Answered::new(&out.meta, None), true));
     }
+    let out = engine.chat_completion_with(req, opts).await?;
+    let usage = out
+        .body
+        .usage
+        .as_ref()
+        .map(|u| (u.prompt_tokens, u.completion_tokens));
+    let mut resp = match render {
+        ChatRender::OpenAi => json_response(&out.body)?,
+        ChatRender::Responses(echo) => {
+            json_response(&inbound::responses::from_chat(&out.body, &echo))?
+        }
+        ChatRender::Anthropic(model) => {
+            json_response(&inbound::anthropic::from_chat(&out.body, &model))?
+        }
+        ChatRender::GenAi(model) => json_response(&inbound::genai::from_chat(&out.body, &model))?,
+    };
+    add_meta(resp.headers_mut(), &out.meta);
+    Ok((resp, Answered::new(&out.meta, usage), false))
+}
+
+/// The caller's own provider key: `x-api-key` (Anthropic SDK), `x-goog-api-key` (GenAI SDK),
+/// or `Authorization: Bearer` (OpenAI SDK) unless it is a Bifrost virtual key (`sk-bf-…`).
+fn direct_key(headers: &HeaderMap) -> Option<Secret> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let bearer = text("authorization")
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && !k.starts_with("sk-bf-"));
+    text("x-api-key")
+        .or_else(|| text("x-goog-api-key"))
+        .or(bearer)
+        .map(Secret::new)
+}
+
+/// A transcription upload: every part kept in order, the model read from its field.
+async fn multipart_request(headers: &HeaderMap, body: Bytes) -> Result<RawRequest, BifrostError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = multer::parse_boundary(content_type).map_err(|e| {
+        BifrostError::invalid_request(format!("expected a multipart/form-data body: {e}"))
+    })?;
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let mut parts = Vec::new();
+    let mut model = None;
+    let mut provider = None;
+    let bad = |e: multer::Error| BifrostError::invalid_request(format!("multipart body: {e}"));
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(ToString::to_string);
+        let data = field.bytes().await.map_err(bad)?;
+        if filename.is_none() && name == "model" {
+            model = Some(String::from_utf8_lossy(&data).into_owned());
+        }
+        if filename.is_none() && name == "provider" {
+            provider = Some(String::from_utf8_lossy(&data).into_owned());
+            continue;
+        }
+        parts.push(FormPart {
+            name,
+            filename,
+            content_type,
+            data,
+        });
+    }
+    let model =
+        model.ok_or_else(|| BifrostError::invalid_request("the form has no 'model' field"))?;
+    if !parts.iter().any(|p| p.filename.is_some()) {
+        return Err(BifrostError::invalid_request("the form has no file"));
+    }
+    Ok(RawRequest {
+        provider,
+        model,
+        body: RawBody::Multipart(parts),
+        fallbacks: Vec::new(),
+    })
 }
 
 fn json_response<T: serde::Serialize>(body: &T) -> Result<Response, BifrostError> {

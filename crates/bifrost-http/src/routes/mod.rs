@@ -1,6 +1,7 @@
 //! HTTP routes. Errors are rendered in exactly one place, [`error_response`].
 
 mod chat;
+mod sse;
 
 use crate::AppState;
 use axum::body::HttpBody;
@@ -9,19 +10,58 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use bifrost_core::BifrostError;
 use serde_json::json;
 use std::time::Instant;
 
+/// The OpenAI-shaped API, served at `/v1/…` (and without `/v1`), and again under `/openai`
+/// for the OpenAI SDK's `base_url`.
+fn openai_api() -> Router<AppState> {
+    let mut r = Router::new();
+    for prefix in ["/v1", ""] {
+        r = r
+            .route(
+                &format!("{prefix}/chat/completions"),
+                post(chat::chat_completions),
+            )
+            .route(&format!("{prefix}/embeddings"), post(chat::embeddings))
+            .route(&format!("{prefix}/completions"), post(chat::completions))
+            .route(&format!("{prefix}/responses"), post(chat::responses))
+            .route(&format!("{prefix}/audio/speech"), post(chat::speech))
+            .route(
+                &format!("{prefix}/audio/transcriptions"),
+                post(chat::transcriptions),
+            )
+            .route(
+                &format!("{prefix}/images/generations"),
+                post(chat::image_generations),
+            )
+            .route(&format!("{prefix}/rerank"), post(chat::rerank))
+            .route(&format!("{prefix}/models"), get(models));
+    }
+    r
+}
+
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_request_body_bytes;
+    let anthropic = Router::new()
+        .route("/v1/messages", post(chat::anthropic_messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(chat::anthropic_count_tokens),
+        )
+        .layer(Extension(chat::DefaultProvider("anthropic")));
     Router::new()
-        .route("/v1/chat/completions", post(chat::chat_completions))
-        .route("/chat/completions", post(chat::chat_completions))
-        .route("/v1/embeddings", post(chat::embeddings))
-        .route("/embeddings", post(chat::embeddings))
-        .route("/v1/models", get(models))
+        .merge(openai_api())
+        .nest(
+            "/openai",
+            openai_api().layer(Extension(chat::DefaultProvider("openai"))),
+        )
+        .nest("/anthropic", anthropic)
+        // `{*…}`: a `provider/model` id puts a slash in the path.
+        .route("/genai/v1beta/models/{*model_action}", post(chat::genai))
+        .route("/genai/v1/models/{*model_action}", post(chat::genai))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -112,8 +152,53 @@ pub(crate) fn error_response(e: &BifrostError) -> Response {
     resp
 }
 
-async fn models(State(st): State<AppState>) -> Response {
-    Json(json!({ "object": "list", "data": st.engine.models() })).into_response()
+#[derive(serde::Deserialize)]
+struct ModelsQuery {
+    /// List ids without their `provider/` prefix (as the OpenAI SDK's users expect).
+    #[serde(default)]
+    unprefixed: bool,
+    /// Only this provider's models.
+    provider: Option<String>,
+}
+
+async fn models(
+    State(st): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<ModelsQuery>,
+) -> Response {
+    let mut data = st.engine.models();
+    if let Some(p) = &q.provider {
+        data.retain(|m| &m.owned_by == p);
+    }
+    if q.unprefixed {
+        let providers = st.engine.providers();
+        for m in &mut data {
+            if let Some((p, rest)) = m.id.split_once('/') {
+                if providers.iter().any(|c| c == p) {
+                    m.id = rest.to_owned();
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        data.retain(|m| seen.insert(m.id.clone()));
+    }
+    Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+/// `e` in the error shape of the client's SDK, with its status and `Retry-After`.
+pub(crate) fn error_in_shape(shape: chat::ErrorShape, e: &BifrostError) -> Response {
+    let body = match shape {
+        chat::ErrorShape::OpenAi => return error_response(e),
+        chat::ErrorShape::Anthropic => bifrost_core::inbound::anthropic::error_body(e),
+        chat::ErrorShape::Google => bifrost_core::inbound::genai::error_body(e),
+    };
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut resp = (status, Json(body)).into_response();
+    if let Some(ra) = e.retry_after {
+        let secs = ra.as_secs() + u64::from(ra.subsec_nanos() > 0);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    resp
 }
 
 async fn health(State(st): State<AppState>) -> Response {

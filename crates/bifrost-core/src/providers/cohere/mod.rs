@@ -11,7 +11,8 @@ use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
 use crate::observe::Stage;
 use crate::schemas::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse,
+    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody,
+    RawResponse,
 };
 use futures::future::BoxFuture;
 use futures::StreamExt;
@@ -23,6 +24,7 @@ pub struct Cohere {
     upstream: Upstream,
     chat_url: http::Uri,
     embed_url: http::Uri,
+    rerank_url: http::Uri,
 }
 
 impl Cohere {
@@ -42,10 +44,15 @@ impl Cohere {
             &upstream.name,
             &format!("{base}{}", path(RequestType::Embedding, "/v2/embed")),
         )?;
+        let rerank_url = parse_url(
+            &upstream.name,
+            &format!("{base}{}", path(RequestType::Rerank, "/v2/rerank")),
+        )?;
         Ok(Self {
             upstream,
             chat_url,
             embed_url,
+            rerank_url,
         })
     }
 }
@@ -161,6 +168,34 @@ impl Provider for Cohere {
                 .post_json(&self.embed_url, auth, bytes)
                 .await?;
             response::embed_response(&self.upstream.name, cx.model, &resp)
+        })
+    }
+
+    /// `/v1/rerank` (Cohere's own shape) through `/v2/rerank`.
+    fn raw<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        op: RequestType,
+        raw: &'a RawBody,
+    ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
+        Box::pin(async move {
+            let (RequestType::Rerank, RawBody::Json(map)) = (op, raw) else {
+                return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
+            };
+            let req: request::RerankRequest =
+                serde_json::from_value(serde_json::Value::Object(map.clone()))
+                    .map_err(|e| BifrostError::invalid_request(format!("rerank request: {e}")))?;
+            let bytes = body(&request::rerank_request(cx.model, &req)?)?;
+            let auth = openai::bearer(cx.key.value.expose());
+            let resp = self
+                .upstream
+                .post_json(&self.rerank_url, auth, bytes)
+                .await?;
+            let out = response::rerank_response(&self.upstream.name, cx.model, &req, &resp)?;
+            Ok(RawResponse {
+                content_type: "application/json".into(),
+                body: body(&out)?.into(),
+            })
         })
     }
 }

@@ -1,0 +1,141 @@
+//! Server-sent events in each drop-in API's framing: every translated event is written the
+//! moment its chunk arrives (never buffered), and a failure ends the stream with that API's
+//! own error event.
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use bifrost_core::{inbound, BifrostError, ChatCompletionChunk};
+use futures::StreamExt;
+use serde_json::Value;
+
+/// Turns the unified chunk stream into one API's events.
+pub(crate) trait Encoder: Send + 'static {
+    fn chunk(&mut self, chunk: &ChatCompletionChunk) -> Vec<Bytes>;
+    /// The clean end: whatever closes the stream.
+    fn end(&mut self) -> Vec<Bytes>;
+    /// A failure after the stream began: one error event.
+    fn error(&mut self, e: &BifrostError) -> Vec<Bytes>;
+}
+
+fn named(event: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+fn data(data: &Value) -> Bytes {
+    Bytes::from(format!("data: {data}\r\n\r\n"))
+}
+
+pub(crate) struct Responses(pub inbound::responses::StreamEncoder);
+
+impl Encoder for Responses {
+    fn chunk(&mut self, c: &ChatCompletionChunk) -> Vec<Bytes> {
+        self.0
+            .on_chunk(c)
+            .iter()
+            .map(|(e, d)| named(e, d))
+            .collect()
+    }
+    fn end(&mut self) -> Vec<Bytes> {
+        self.0.finish().iter().map(|(e, d)| named(e, d)).collect()
+    }
+    fn error(&mut self, e: &BifrostError) -> Vec<Bytes> {
+        let (event, body) = self.0.failed_event(e);
+        vec![named(event, &body)]
+    }
+}
+
+pub(crate) struct Anthropic(pub inbound::anthropic::StreamEncoder);
+
+impl Encoder for Anthropic {
+    fn chunk(&mut self, c: &ChatCompletionChunk) -> Vec<Bytes> {
+        self.0
+            .on_chunk(c)
+            .iter()
+            .map(|(e, d)| named(e, d))
+            .collect()
+    }
+    fn end(&mut self) -> Vec<Bytes> {
+        self.0.finish().iter().map(|(e, d)| named(e, d)).collect()
+    }
+    fn error(&mut self, e: &BifrostError) -> Vec<Bytes> {
+        let (event, body) = inbound::anthropic::error_event(e);
+        vec![named(event, &body)]
+    }
+}
+
+pub(crate) struct GenAi(pub inbound::genai::StreamEncoder);
+
+impl Encoder for GenAi {
+    fn chunk(&mut self, c: &ChatCompletionChunk) -> Vec<Bytes> {
+        self.0.on_chunk(c).iter().map(data).collect()
+    }
+    fn end(&mut self) -> Vec<Bytes> {
+        self.0.finish().iter().map(data).collect()
+    }
+    fn error(&mut self, e: &BifrostError) -> Vec<Bytes> {
+        vec![data(&inbound::genai::error_body(e))]
+    }
+}
+
+fn event_stream(body: Body) -> Response {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// The stream, each chunk translated by `encoder` as it arrives.
+pub(crate) fn encoded_sse<E: Encoder>(stream: bifrost_core::ChatStream, encoder: E) -> Response {
+    // State: (chunks, encoder, finished).
+    let events = futures::stream::unfold(
+        (stream, encoder, false),
+        |(mut stream, mut enc, finished)| async move {
+            if finished {
+                return None;
+            }
+            let (frames, finished) = match stream.next().await {
+                Some(Ok(chunk)) => (enc.chunk(&chunk), false),
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "stream failed after it started");
+                    (enc.error(&e), true)
+                }
+                None => (enc.end(), true),
+            };
+            let mut buf = Vec::with_capacity(frames.iter().map(Bytes::len).sum());
+            for f in frames {
+                buf.extend_from_slice(&f);
+            }
+            Some((
+                Ok::<_, std::convert::Infallible>(Bytes::from(buf)),
+                (stream, enc, finished),
+            ))
+        },
+    )
+    .filter(|b| futures::future::ready(b.as_ref().map_or(true, |b| !b.is_empty())));
+    event_stream(Body::from_stream(events))
+}
+
+/// A forwarded SSE stream (text completions): the upstream's bytes as they come; a failure
+/// adds one OpenAI-shaped error event.
+pub(crate) fn raw_sse_response(stream: bifrost_core::RawStream) -> Response {
+    let events = futures::stream::unfold((stream, false), |(mut stream, done)| async move {
+        if done {
+            return None;
+        }
+        match stream.next().await {
+            Some(Ok(bytes)) => Some((Ok::<_, std::convert::Infallible>(bytes), (stream, false))),
+            Some(Err(e)) => {
+                let frame = Bytes::from(format!("data: {}\n\n", e.to_json()));
+                Some((Ok(frame), (stream, true)))
+            }
+            None => None,
+        }
+    });
+    event_stream(Body::from_stream(events))
+}
