@@ -484,6 +484,9 @@ pub enum RawBody {
     Json(Map<String, Value>),
     /// A `multipart/form-data` upload, in order (the `model` field is replaced upstream).
     Multipart(Vec<FormPart>),
+    /// A body already in the provider's own wire format (the Cohere and Bedrock drop-in
+    /// routes): forwarded as is, with the gateway's credentials and the upstream model.
+    Native(bytes::Bytes),
 }
 
 #[derive(Debug, Clone)]

@@ -63,6 +63,9 @@ pub fn raw_body(model: &str, body: &RawBody) -> Result<(HeaderValue, Vec<u8>), B
             })?;
             Ok((HeaderValue::from_static("application/json"), bytes))
         }
+        RawBody::Native(_) => Err(BifrostError::invalid_request(
+            "an OpenAI-format provider takes OpenAI-shaped requests",
+        )),
         RawBody::Multipart(parts) => {
             let (content_type, bytes) = super::multipart::encode(parts, model);
             let content_type = HeaderValue::from_str(&content_type)

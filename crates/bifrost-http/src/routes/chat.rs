@@ -42,6 +42,10 @@ pub(crate) enum Operation {
     GenAiCountTokens {
         model: String,
     },
+    /// Cohere's `/v2/chat`, forwarded to a Cohere-format provider.
+    CohereChat,
+    /// Bedrock's Converse, forwarded (re-signed) to a Bedrock-format provider.
+    BedrockConverse { model: String, stream: bool },
 }
 
 /// The error body shape a client's SDK parses.
@@ -50,6 +54,8 @@ pub(crate) enum ErrorShape {
     OpenAi,
     Anthropic,
     Google,
+    Cohere,
+    Aws,
 }
 
 impl Operation {
@@ -57,6 +63,8 @@ impl Operation {
         match self {
             Operation::AnthropicMessages | Operation::AnthropicCountTokens => ErrorShape::Anthropic,
             Operation::GenAi { .. } | Operation::GenAiCountTokens { .. } => ErrorShape::Google,
+            Operation::CohereChat => ErrorShape::Cohere,
+            Operation::BedrockConverse { .. } => ErrorShape::Aws,
             _ => ErrorShape::OpenAi,
         }
     }
@@ -95,6 +103,42 @@ handler!(transcriptions, Operation::Transcription);
 handler!(responses, Operation::Responses);
 handler!(anthropic_messages, Operation::AnthropicMessages);
 handler!(anthropic_count_tokens, Operation::AnthropicCountTokens);
+
+pub async fn cohere_chat(
+    State(st): State<AppState>,
+    Extension(labels): Extension<MetricLabels>,
+    Extension(endpoint): Extension<Endpoint>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let default = Some(DefaultProvider("cohere"));
+    serve(Operation::CohereChat, st, labels, endpoint, default, headers, body).await
+}
+
+/// `/bedrock/model/{model_id}/converse` and `/converse-stream`.
+pub async fn bedrock_converse(
+    State(st): State<AppState>,
+    Extension(labels): Extension<MetricLabels>,
+    Extension(endpoint): Extension<Endpoint>,
+    Path((model, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let stream = match action.as_str() {
+        "converse" => false,
+        "converse-stream" => true,
+        other => {
+            let mut e = BifrostError::invalid_request(format!(
+                "'{other}' is not served on /bedrock (converse and converse-stream are)"
+            ));
+            e.status = 404;
+            return error_in_shape(ErrorShape::Aws, &e);
+        }
+    };
+    let op = Operation::BedrockConverse { model, stream };
+    let default = Some(DefaultProvider("bedrock"));
+    serve(op, st, labels, endpoint, default, headers, body).await
+}
 
 /// `/genai/v1beta/models/{model}:{action}`.
 pub async fn genai(
@@ -405,11 +449,79 @@ async fn handle(
             req.stream = Some(stream);
             chat(engine, req, &opts, ChatRender::GenAi(model)).await
         }
+        Operation::CohereChat => {
+            let map: serde_json::Map<String, Value> =
+                serde_json::from_slice(&body).map_err(invalid)?;
+            let model = map
+                .get("model")
+                .and_then(Value::as_str)
+                .ok_or_else(|| BifrostError::invalid_request("'model' is required"))?
+                .to_owned();
+            let stream = map.get("stream") == Some(&Value::Bool(true));
+            native(engine, &opts, route_provider, model, body, stream, "text/event-stream").await
+        }
+        Operation::BedrockConverse { model, stream } => {
+            native(
+                engine,
+                &opts,
+                route_provider,
+                model,
+                body,
+                stream,
+                "application/vnd.amazon.eventstream",
+            )
+            .await
+        }
         Operation::GenAiCountTokens { model } => {
             let out = inbound::genai::count_tokens(&model, &body)?;
             Ok((Json(out).into_response(), Answered::local(), false))
         }
     }
+}
+
+/// A request in the provider's own format, forwarded to a provider of that format; its answer
+/// (or stream) goes back as it came.
+async fn native(
+    engine: &bifrost_core::Bifrost,
+    opts: &RequestOptions,
+    route_provider: impl Fn(&mut Option<String>, &str),
+    model: String,
+    body: Bytes,
+    stream: bool,
+    stream_type: &'static str,
+) -> Result<(Response, Answered, bool), BifrostError> {
+    let mut provider = None;
+    route_provider(&mut provider, &model);
+    let req = RawRequest {
+        provider,
+        model,
+        body: RawBody::Native(body),
+        fallbacks: Vec::new(),
+    };
+    if stream {
+        let out = engine
+            .raw_stream(RequestType::ChatCompletionStream, req, opts)
+            .await?;
+        let aws = stream_type != "text/event-stream";
+        let mut resp = sse::native_stream(out.body, stream_type, aws);
+        add_meta(resp.headers_mut(), &out.meta);
+        return Ok((resp, Answered::new(&out.meta, None), true));
+    }
+    let out = engine
+        .raw_request(RequestType::ChatCompletion, req, opts)
+        .await?;
+    let mut resp = (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(&out.body.content_type)
+                .unwrap_or(HeaderValue::from_static("application/json")),
+        )],
+        out.body.body,
+    )
+        .into_response();
+    add_meta(resp.headers_mut(), &out.meta);
+    Ok((resp, Answered::new(&out.meta, None), false))
 }
 
 /// How a chat answer is rendered: OpenAI's shape, or a drop-in API's.

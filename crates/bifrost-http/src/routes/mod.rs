@@ -62,6 +62,11 @@ pub fn router(state: AppState) -> Router {
         // `{*…}`: a `provider/model` id puts a slash in the path.
         .route("/genai/v1beta/models/{*model_action}", post(chat::genai))
         .route("/genai/v1/models/{*model_action}", post(chat::genai))
+        .route("/cohere/v2/chat", post(chat::cohere_chat))
+        .route(
+            "/bedrock/model/{model_id}/{action}",
+            post(chat::bedrock_converse),
+        )
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -190,6 +195,7 @@ pub(crate) fn error_in_shape(shape: chat::ErrorShape, e: &BifrostError) -> Respo
         chat::ErrorShape::OpenAi => return error_response(e),
         chat::ErrorShape::Anthropic => bifrost_core::inbound::anthropic::error_body(e),
         chat::ErrorShape::Google => bifrost_core::inbound::genai::error_body(e),
+        chat::ErrorShape::Cohere | chat::ErrorShape::Aws => json!({ "message": e.message }),
     };
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut resp = (status, Json(body)).into_response();
@@ -197,6 +203,19 @@ pub(crate) fn error_in_shape(shape: chat::ErrorShape, e: &BifrostError) -> Respo
         let secs = ra.as_secs() + u64::from(ra.subsec_nanos() > 0);
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    if shape == chat::ErrorShape::Aws {
+        // The AWS SDKs read the error type from this header.
+        let kind = match e.status {
+            400 | 413 | 422 => "ValidationException",
+            401 | 403 => "AccessDeniedException",
+            404 => "ResourceNotFoundException",
+            429 => "ThrottlingException",
+            503 => "ServiceUnavailableException",
+            _ => "InternalServerException",
+        };
+        resp.headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(kind));
     }
     resp
 }

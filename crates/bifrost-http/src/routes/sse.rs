@@ -139,3 +139,41 @@ pub(crate) fn raw_sse_response(stream: bifrost_core::RawStream) -> Response {
     });
     event_stream(Body::from_stream(events))
 }
+
+/// A forwarded native stream (Cohere SSE, Bedrock event-stream): the upstream's bytes as they
+/// come; a failure adds one error in the stream's own framing (an AWS exception frame, or a
+/// Cohere-style SSE error event).
+pub(crate) fn native_stream(
+    stream: bifrost_core::RawStream,
+    content_type: &'static str,
+    aws: bool,
+) -> Response {
+    let events = futures::stream::unfold((stream, false), move |(mut stream, done)| async move {
+        if done {
+            return None;
+        }
+        match stream.next().await {
+            Some(Ok(bytes)) => Some((Ok::<_, std::convert::Infallible>(bytes), (stream, false))),
+            Some(Err(e)) => {
+                let frame = if aws {
+                    let payload = serde_json::json!({ "message": e.message }).to_string();
+                    bifrost_core::providers::bedrock::eventstream::encode(
+                        "exception",
+                        Some((":exception-type", "internalServerException")),
+                        payload.as_bytes(),
+                    )
+                    .unwrap_or_default()
+                } else {
+                    let data = serde_json::json!({"type": "error", "message": e.message});
+                    Bytes::from(format!("event: error\ndata: {data}\n\n"))
+                };
+                Some((Ok(frame), (stream, true)))
+            }
+            None => None,
+        }
+    });
+    let mut resp = event_stream(Body::from_stream(events));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}

@@ -9,12 +9,12 @@ pub mod response;
 pub mod sign;
 pub mod stream;
 
-use super::http::Upstream;
+use super::http::{ByteStream, Upstream};
 use super::{openai, parse_url, CallContext, ChunkStream, Provider};
-use crate::config::{BedrockKeyConfig, CloudKeyConfig};
+use crate::config::{BedrockKeyConfig, CloudKeyConfig, RequestType};
 use crate::error::BifrostError;
 use crate::observe::Stage;
-use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest};
+use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest, RawBody, RawResponse};
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 use http::header::HeaderMap;
@@ -230,6 +230,39 @@ impl Provider for Bedrock {
             cx.clock.record(Stage::Http, t.elapsed());
             let frames: Frames = Box::pin(eventstream::decode(bytes));
             Ok(chunk_stream(&self.upstream.name, cx.model, frames))
+        })
+    }
+
+    /// `/bedrock/model/{id}/converse`: a Converse body forwarded as is, re-signed.
+    fn raw<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        op: RequestType,
+        raw: &'a RawBody,
+    ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
+        Box::pin(async move {
+            let (RequestType::ChatCompletion, RawBody::Native(bytes)) = (op, raw) else {
+                return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
+            };
+            let (url, headers) = self.prepare(&cx, "converse", bytes)?;
+            let (ct, resp) = self.upstream.post(&url, headers, bytes.to_vec()).await?;
+            Ok(openai::raw_response(ct, resp))
+        })
+    }
+
+    /// `/bedrock/model/{id}/converse-stream`: the upstream's event-stream bytes as they come.
+    fn raw_stream<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        op: RequestType,
+        raw: &'a RawBody,
+    ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
+        Box::pin(async move {
+            let (RequestType::ChatCompletionStream, RawBody::Native(bytes)) = (op, raw) else {
+                return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
+            };
+            let (url, headers) = self.prepare(&cx, "converse-stream", bytes)?;
+            self.upstream.post_stream(&url, headers, bytes.to_vec()).await
         })
     }
 }

@@ -5,7 +5,7 @@ pub mod request;
 pub mod response;
 pub mod stream;
 
-use super::http::{EventStream, Upstream};
+use super::http::{ByteStream, EventStream, Upstream};
 use super::{openai, parse_url, path_override, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
@@ -179,6 +179,12 @@ impl Provider for Cohere {
         raw: &'a RawBody,
     ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
         Box::pin(async move {
+            if let (RequestType::ChatCompletion, RawBody::Native(bytes)) = (op, raw) {
+                let auth = openai::bearer(cx.key.value.expose());
+                let body = native_body(cx.model, bytes)?;
+                let (ct, resp) = self.upstream.post(&self.chat_url, auth, body).await?;
+                return Ok(openai::raw_response(ct, resp));
+            }
             let (RequestType::Rerank, RawBody::Json(map)) = (op, raw) else {
                 return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
             };
@@ -198,4 +204,29 @@ impl Provider for Cohere {
             })
         })
     }
+
+    /// `/cohere/v2/chat` with `stream: true`: Cohere's SSE bytes as they come.
+    fn raw_stream<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        op: RequestType,
+        raw: &'a RawBody,
+    ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
+        Box::pin(async move {
+            let (RequestType::ChatCompletionStream, RawBody::Native(bytes)) = (op, raw) else {
+                return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
+            };
+            let auth = openai::bearer(cx.key.value.expose());
+            let body = native_body(cx.model, bytes)?;
+            self.upstream.post_stream(&self.chat_url, auth, body).await
+        })
+    }
+}
+
+/// A Cohere request body with the upstream model.
+fn native_body(model: &str, bytes: &[u8]) -> Result<Vec<u8>, BifrostError> {
+    let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes)
+        .map_err(|e| BifrostError::invalid_request(format!("invalid JSON body: {e}")))?;
+    v.insert("model".into(), serde_json::Value::String(model.to_owned()));
+    body(&v)
 }
