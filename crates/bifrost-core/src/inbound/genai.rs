@@ -934,7 +934,7 @@ pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
             let text = msg
                 .text_content()
                 .filter(|t| !t.is_empty())
-                .or_else(|| reasoning_key(&msg.extra, "refusal"));
+                .or_else(|| str_field(&msg.extra, "refusal"));
             if let Some(text) = text {
                 parts.push(json!({ "text": text }));
             }
@@ -960,10 +960,11 @@ pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
 }
 
 fn reasoning(extra: &Map<String, Value>) -> Option<String> {
-    reasoning_key(extra, "reasoning_content")
+    str_field(extra, "reasoning_content")
 }
 
-fn reasoning_key(extra: &Map<String, Value>, key: &str) -> Option<String> {
+/// A non-empty string field of an `extra` map.
+fn str_field(extra: &Map<String, Value>, key: &str) -> Option<String> {
     extra
         .get(key)
         .and_then(Value::as_str)
