@@ -86,6 +86,7 @@ struct ProviderState {
     provider: Arc<dyn Provider>,
     keys: KeySet,
     keyless: bool,
+    format: ApiFormat,
     /// What this provider may be asked for (its format's operations, narrowed by
     /// `allowed_requests`).
     supported: Vec<RequestType>,
@@ -241,6 +242,7 @@ impl Bifrost {
                 provider: built.provider,
                 keys: KeySet::new(keys),
                 keyless: built.keyless,
+                format: built.format,
                 supported: built.supported,
                 queue: ProviderQueue::new(&name, limits),
                 network: pcfg.network,
@@ -295,6 +297,14 @@ impl Bifrost {
     /// Configured provider names, in configuration order.
     pub fn providers(&self) -> &[String] {
         &self.inner.order
+    }
+
+    /// The wire format of the provider a request for `model` would try first (after aliases),
+    /// so that a drop-in route can drop fields only its own API knows.
+    pub fn target_format(&self, provider: Option<&str>, model: &str) -> Option<ApiFormat> {
+        let mut targets = Vec::new();
+        self.expand(provider, model, &mut targets).ok()?;
+        targets.first().map(|t| t.provider.format)
     }
 
     /// True once [`Bifrost::shutdown`] has begun.

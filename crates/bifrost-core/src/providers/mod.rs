@@ -331,6 +331,7 @@ pub fn known(name: &str) -> Option<&'static ProviderSpec> {
 pub struct Built {
     pub provider: Arc<dyn Provider>,
     pub keyless: bool,
+    pub format: ApiFormat,
     pub supported: Vec<RequestType>,
 }
 
@@ -489,6 +490,7 @@ pub fn build(
     Ok(Built {
         provider,
         keyless: r.keyless,
+        format: r.format,
         supported: r.supported,
     })
 }

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bifrost_core::schemas::FormPart;
 use bifrost_core::{
-    inbound, BifrostError, ChatRequest, EmbeddingRequest, RawBody, RawRequest, RequestOptions,
-    RequestType, ResponseMeta, Secret,
+    inbound, ApiFormat, BifrostError, ChatRequest, EmbeddingRequest, RawBody, RawRequest,
+    RequestOptions, RequestType, ResponseMeta, Secret,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -45,7 +45,10 @@ pub(crate) enum Operation {
     /// Cohere's `/v2/chat`, forwarded to a Cohere-format provider.
     CohereChat,
     /// Bedrock's Converse, forwarded (re-signed) to a Bedrock-format provider.
-    BedrockConverse { model: String, stream: bool },
+    BedrockConverse {
+        model: String,
+        stream: bool,
+    },
 }
 
 /// The error body shape a client's SDK parses.
@@ -112,7 +115,16 @@ pub async fn cohere_chat(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let default = Some(DefaultProvider("cohere"));
-    serve(Operation::CohereChat, st, labels, endpoint, default, headers, body).await
+    serve(
+        Operation::CohereChat,
+        st,
+        labels,
+        endpoint,
+        default,
+        headers,
+        body,
+    )
+    .await
 }
 
 /// `/bedrock/model/{model_id}/converse` and `/converse-stream`.
@@ -436,6 +448,12 @@ async fn handle(
         Operation::AnthropicMessages => {
             let mut req = inbound::anthropic::to_chat(&body)?;
             route_provider(&mut req.provider, &req.model.clone());
+            // OpenAI-format upstreams reject Anthropic-only fields (`top_k`, `thinking`,
+            // `cache_control`); the others translate or keep them.
+            let format = engine.target_format(req.provider.as_deref(), &req.model);
+            if matches!(format, Some(ApiFormat::OpenAi | ApiFormat::Azure)) {
+                inbound::anthropic::strip_anthropic_fields(&mut req);
+            }
             let model = req.model.clone();
             chat(engine, req, &opts, ChatRender::Anthropic(model)).await
         }
@@ -458,7 +476,16 @@ async fn handle(
                 .ok_or_else(|| BifrostError::invalid_request("'model' is required"))?
                 .to_owned();
             let stream = map.get("stream") == Some(&Value::Bool(true));
-            native(engine, &opts, route_provider, model, body, stream, "text/event-stream").await
+            native(
+                engine,
+                &opts,
+                route_provider,
+                model,
+                body,
+                stream,
+                "text/event-stream",
+            )
+            .await
         }
         Operation::BedrockConverse { model, stream } => {
             native(

@@ -262,7 +262,9 @@ impl Provider for Bedrock {
                 return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
             };
             let (url, headers) = self.prepare(&cx, "converse-stream", bytes)?;
-            self.upstream.post_stream(&url, headers, bytes.to_vec()).await
+            self.upstream
+                .post_stream(&url, headers, bytes.to_vec())
+                .await
         })
     }
 }

@@ -1,0 +1,299 @@
+//! Drop-in routes over real HTTP (the Python SDK suite in tests/sdk covers the OpenAI,
+//! Anthropic and GenAI SDKs themselves): the Cohere and Bedrock native routes, caller keys,
+//! what reaches an upstream through a translation, and each route's error shape.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bifrost_core::providers::bedrock::eventstream;
+use bifrost_mock::{MockConfig, MockServer};
+use common::*;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+async fn post(gw: &TestGateway, path: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(format!("{}{path}", gw.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn config(mock: &MockServer, client: &str) -> String {
+    format!(
+        r#"{{"client":{{{client}}},"providers":{{
+          "openai":{{"keys":[{{"value":"sk-configured"}}],"network_config":{{"base_url":"{u}"}}}},
+          "cohere":{{"keys":[{{"value":"co-configured"}}],"network_config":{{"base_url":"{u}"}}}},
+          "bedrock":{{"keys":[{{"bedrock_key_config":{{"access_key":"AKIDDROP","secret_key":"drop-secret",
+                       "deployments":{{"claude":"anthropic.claude-3-5-haiku-20241022-v1:0"}}}}}}],
+                      "network_config":{{"base_url":"{u}"}}}}
+        }}}}"#,
+        u = mock.url()
+    )
+}
+
+async fn mock() -> MockServer {
+    MockServer::start(MockConfig {
+        aws_credentials: Some(("AKIDDROP".into(), "drop-secret".into())),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn cohere_route_forwards_native_bodies_plain_and_streamed() {
+    let m = mock().await;
+    let gw = start(&config(&m, "")).await;
+    let body = json!({"model": "command-r-plus",
+                      "messages": [{"role": "user", "content": "Hello!"}]});
+    let resp = post(&gw, "/cohere/v2/chat", body.clone()).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-bf-provider"], "cohere");
+    let out: Value = resp.json().await.unwrap();
+    assert_eq!(
+        out["message"]["content"][0]["text"],
+        "Mock reply to: Hello!"
+    );
+    assert_eq!(out["finish_reason"], "COMPLETE");
+    assert_eq!(m.stats().requests_by_key["co-configured"], 1);
+
+    let mut body = body;
+    body["stream"] = json!(true);
+    let resp = post(&gw, "/cohere/v2/chat", body).await;
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let events = read_sse(resp).await;
+    let text: String = events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+        .filter(|v| v["type"] == "content-delta")
+        .map(|v| {
+            v["delta"]["message"]["content"]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(text, "Mock reply to: Hello!");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn bedrock_route_re_signs_converse_and_streams_event_frames() {
+    let m = mock().await;
+    let gw = start(&config(&m, "")).await;
+    let body = json!({"messages": [{"role": "user", "content": [{"text": "Hello!"}]}],
+                      "inferenceConfig": {"maxTokens": 64}});
+    // The client's own signature is irrelevant: the gateway signs with its credentials.
+    let resp = client()
+        .post(format!("{}/bedrock/model/claude/converse", gw.url))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=CLIENT/x, Signature=bogus",
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let out: Value = resp.json().await.unwrap();
+    assert_eq!(
+        out["output"]["message"]["content"][0]["text"],
+        "Mock reply to: Hello!"
+    );
+    assert_eq!(out["stopReason"], "end_turn");
+    // The deployment map names the upstream model id, percent-encoded in the signed path.
+    assert_eq!(
+        m.last_request().unwrap().path,
+        "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"
+    );
+
+    let resp = post(&gw, "/bedrock/model/claude/converse-stream", body).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/vnd.amazon.eventstream"
+    );
+    let frames: Vec<_> = eventstream::decode(resp.bytes_stream())
+        .collect::<Vec<_>>()
+        .await;
+    let mut text = String::new();
+    let mut kinds = Vec::new();
+    for f in frames {
+        let f = f.unwrap();
+        assert_eq!(f.message_type, "event");
+        let kind = f.event_type.clone().unwrap();
+        if kind == "contentBlockDelta" {
+            let v: Value = serde_json::from_slice(&f.payload).unwrap();
+            text.push_str(v["delta"]["text"].as_str().unwrap_or(""));
+        }
+        kinds.push(kind);
+    }
+    assert_eq!(text, "Mock reply to: Hello!");
+    assert_eq!(kinds.first().unwrap(), "messageStart");
+    assert_eq!(kinds.last().unwrap(), "metadata");
+
+    // Errors carry AWS's shape and error-type header.
+    let resp = post(&gw, "/bedrock/model/claude/invoke", json!({})).await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.headers()["x-amzn-errortype"],
+        "ResourceNotFoundException"
+    );
+    let err: Value = resp.json().await.unwrap();
+    assert!(err["message"].as_str().unwrap().contains("converse"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn caller_keys_are_used_only_when_allowed() {
+    let m = mock().await;
+    let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]});
+    let send = |gw_url: String, body: Value| async move {
+        client()
+            .post(format!("{gw_url}/openai/v1/chat/completions"))
+            .bearer_auth("sk-callers-own")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let gw = start(&config(&m, "")).await;
+    assert_eq!(send(gw.url.clone(), body.clone()).await.status(), 200);
+    let by_key = m.stats().requests_by_key;
+    assert_eq!(by_key.get("sk-configured"), Some(&1));
+    assert!(!by_key.contains_key("sk-callers-own"));
+    gw.stop().await;
+
+    m.reset_stats();
+    let gw = start(&config(&m, r#""allow_direct_keys":true"#)).await;
+    assert_eq!(send(gw.url.clone(), body.clone()).await.status(), 200);
+    let by_key = m.stats().requests_by_key;
+    assert_eq!(by_key.get("sk-callers-own"), Some(&1), "{by_key:?}");
+    assert!(!by_key.contains_key("sk-configured"));
+    // A virtual key (sk-bf-…) is never taken for a provider key.
+    let resp = client()
+        .post(format!("{}/openai/v1/chat/completions", gw.url))
+        .bearer_auth("sk-bf-virtual")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(m.stats().requests_by_key.get("sk-configured"), Some(&1));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn anthropic_only_fields_never_reach_an_openai_upstream() {
+    let m = mock().await;
+    let gw = start(&config(&m, "")).await;
+    let resp = post(
+        &gw,
+        "/anthropic/v1/messages",
+        json!({"model": "openai/gpt-4o-mini", "max_tokens": 32, "top_k": 5,
+               "system": [{"type": "text", "text": "Be brief.",
+                           "cache_control": {"type": "ephemeral"}}],
+               "messages": [{"role": "user", "content": "Hello!"}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let out: Value = resp.json().await.unwrap();
+    assert_eq!(out["content"][0]["text"], "Mock reply to: Hello!");
+    let sent = m.last_request().unwrap().body;
+    assert!(sent.get("top_k").is_none(), "{sent}");
+    assert!(!sent.to_string().contains("cache_control"), "{sent}");
+    assert_eq!(sent["messages"][0]["role"], "system");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn each_drop_in_route_answers_errors_in_its_own_shape() {
+    let m = mock().await;
+    let gw = start(&config(&m, "")).await;
+    // No provider serves this model: Anthropic's shape.
+    let resp = post(
+        &gw,
+        "/anthropic/v1/messages",
+        json!({"model": "nowhere/x", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["type"], "error");
+    assert_eq!(e["error"]["type"], "not_found_error");
+    // Google's shape.
+    let resp = post(
+        &gw,
+        "/genai/v1beta/models/openai/gpt-4o-mini:embedContent",
+        json!({}),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["code"], 404);
+    assert_eq!(e["error"]["status"], "NOT_FOUND");
+    let resp = post(
+        &gw,
+        "/genai/v1beta/models/openai/gpt-4o-mini:generateContent",
+        json!({"contents": []}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["status"], "INVALID_ARGUMENT");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn models_can_be_listed_without_prefixes_and_by_provider() {
+    let m = mock().await;
+    let config = format!(
+        r#"{{"providers":{{
+          "openai":{{"keys":[{{"value":"k","models":["gpt-4o","gpt-4o-mini"]}}],"network_config":{{"base_url":"{u}"}}}},
+          "azure":{{"keys":[{{"value":"k","azure_key_config":{{"endpoint":"{u}","deployments":{{"gpt-4o":"prod"}}}}}}]}}
+        }}}}"#,
+        u = m.url()
+    );
+    let gw = start(&config).await;
+    let ids = |v: Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all: Value = client()
+        .get(format!("{}/v1/models", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(all),
+        ["azure/gpt-4o", "openai/gpt-4o", "openai/gpt-4o-mini"]
+    );
+    let bare: Value = client()
+        .get(format!("{}/openai/v1/models?unprefixed=true", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(bare), ["gpt-4o", "gpt-4o-mini"]);
+    let azure: Value = client()
+        .get(format!("{}/v1/models?provider=azure", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(azure), ["azure/gpt-4o"]);
+    gw.stop().await;
+}
