@@ -78,6 +78,8 @@ struct Inner {
     idle: Notify,
     /// Streams whose consumer went away before the end.
     cancelled_streams: AtomicU64,
+    /// Upstream model listings, refreshed at most every [`MODEL_LIST_TTL`].
+    upstream_models: std::sync::Mutex<Option<(Instant, Vec<ModelInfo>)>>,
     observer: Arc<dyn Observer>,
 }
 
@@ -116,6 +118,7 @@ pub struct RequestOptions {
 }
 
 const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
+const MODEL_LIST_TTL: Duration = Duration::from_secs(60);
 
 /// A successful answer and who produced it.
 #[derive(Debug)]
@@ -265,6 +268,7 @@ impl Bifrost {
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 cancelled_streams: AtomicU64::new(0),
+                upstream_models: std::sync::Mutex::new(None),
                 observer: config.observer,
             }),
         };
@@ -404,6 +408,84 @@ impl Bifrost {
             push(a.clone(), "bifrost");
         }
         out
+    }
+
+    /// [`Bifrost::models`] plus what the upstreams list for providers whose keys allow every
+    /// model (asked concurrently, each within 5 s, cached for a minute; a provider that cannot
+    /// list is skipped).
+    pub async fn list_models(&self) -> Vec<ModelInfo> {
+        let mut out = self.models();
+        let cached = self
+            .inner
+            .upstream_models
+            .lock()
+            .ok()
+            .and_then(|c| c.clone())
+            .filter(|(at, _)| at.elapsed() < MODEL_LIST_TTL);
+        let listed = match cached {
+            Some((_, listed)) => listed,
+            None => {
+                let listed = self.ask_upstreams_for_models().await;
+                if let Ok(mut c) = self.inner.upstream_models.lock() {
+                    *c = Some((Instant::now(), listed.clone()));
+                }
+                listed
+            }
+        };
+        for m in listed {
+            if !out.iter().any(|o| o.id == m.id) {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    async fn ask_upstreams_for_models(&self) -> Vec<ModelInfo> {
+        let keyless = Key::new("");
+        let asks = self.inner.order.iter().filter_map(|name| {
+            let p = self.inner.providers.get(name)?;
+            let open_key = p
+                .keys
+                .keys()
+                .iter()
+                .find(|k| k.enabled && k.models.is_empty() && k.deployments.is_empty());
+            let key = match open_key {
+                Some(k) => k,
+                None if p.keyless && p.keys.keys().is_empty() => &keyless,
+                None => return None,
+            };
+            Some(async move {
+                let clock = StageClock::default();
+                let cx = CallContext {
+                    model: "",
+                    key,
+                    clock: &clock,
+                };
+                let ids =
+                    tokio::time::timeout(Duration::from_secs(5), p.provider.list_models(cx)).await;
+                match ids {
+                    Ok(Ok(ids)) => ids
+                        .into_iter()
+                        .map(|id| ModelInfo {
+                            id: format!("{name}/{id}"),
+                            object: "model",
+                            created: 0,
+                            owned_by: name.clone(),
+                        })
+                        .collect(),
+                    Ok(Err(e)) => {
+                        tracing::debug!(provider = %name, error = %e, "model listing failed");
+                        Vec::new()
+                    }
+                    Err(_) => Vec::new(),
+                }
+            })
+        });
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// A chat completion.

@@ -1174,11 +1174,11 @@ pub(crate) mod tests {
             "providers.x.custom_provider_config.base_provider_type"
         );
         let e = bad(
-            r#"{"providers":{"x":{"keys":[],"network_config":{"base_url":"http://h"},"custom_provider_config":{"base_provider_type":"openai","is_key_less":true,"allowed_requests":{"speech":true}}}}}"#,
+            r#"{"providers":{"x":{"keys":[],"network_config":{"base_url":"http://h"},"custom_provider_config":{"base_provider_type":"openai","is_key_less":true,"allowed_requests":{"video":true}}}}}"#,
         );
         assert_eq!(
             e.path,
-            "providers.x.custom_provider_config.allowed_requests.speech"
+            "providers.x.custom_provider_config.allowed_requests.video"
         );
 
         let ok = parse(

@@ -610,7 +610,19 @@ async fn models_and_health() {
     let (oa, an) = mocks().await;
     let gw = start(&two_providers(&oa, &an, "")).await;
     let ids = model_ids(&gw).await;
-    assert_eq!(ids, vec!["openai/gpt-4o-mini", "openai/gpt-4o"]);
+    // The openai key names its models; the anthropic key allows any, so that upstream's own
+    // list (the mock's) is asked for.
+    assert_eq!(
+        ids,
+        vec![
+            "openai/gpt-4o-mini",
+            "openai/gpt-4o",
+            "anthropic/gpt-4o-mini",
+            "anthropic/gpt-4o",
+            "anthropic/claude-3-5-haiku-latest",
+            "anthropic/mock-model"
+        ]
+    );
     let health = client()
         .get(format!("{}/health", gw.url))
         .send()

@@ -297,3 +297,35 @@ async fn models_can_be_listed_without_prefixes_and_by_provider() {
     assert_eq!(ids(azure), ["azure/gpt-4o"]);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn models_of_providers_whose_keys_allow_any_model_come_from_the_upstream() {
+    let m = mock().await;
+    let gw = start(&config(&m, "")).await;
+    let list: Value = client()
+        .get(format!("{}/openai/v1/models", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    // The mock's own list, asked with the configured key; Cohere's mock cannot list: skipped.
+    assert!(ids.contains(&"openai/gpt-4o-mini"), "{ids:?}");
+    assert!(ids.contains(&"bedrock/claude"), "{ids:?}");
+    assert_eq!(m.stats().requests_by_key.get("sk-configured"), Some(&1));
+    // Cached: a second listing asks no upstream.
+    client()
+        .get(format!("{}/v1/models", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(m.stats().requests_by_key.get("sk-configured"), Some(&1));
+    gw.stop().await;
+}

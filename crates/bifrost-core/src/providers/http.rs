@@ -99,8 +99,18 @@ impl Upstream {
         headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, BifrostError> {
+        self.send_with(Method::POST, url, headers, body).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: &Uri,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, BifrostError> {
         let mut req = Request::new(Full::new(Bytes::from(body)));
-        *req.method_mut() = Method::POST;
+        *req.method_mut() = method;
         *req.uri_mut() = url.clone();
         let h = req.headers_mut();
         h.insert(CONTENT_TYPE, JSON);
@@ -125,6 +135,27 @@ impl Upstream {
         body: Vec<u8>,
     ) -> Result<Bytes, BifrostError> {
         self.post(url, headers, body).await.map(|(_, b)| b)
+    }
+
+    /// A GET (model listings), within the request timeout.
+    pub async fn get(&self, url: &Uri, headers: HeaderMap) -> Result<Bytes, BifrostError> {
+        let timeout = self.net.request_timeout;
+        let call = async {
+            let resp = self
+                .check_status(
+                    self.send_with(Method::GET, url, headers, Vec::new())
+                        .await?,
+                )
+                .await?;
+            resp.into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .map_err(|e| self.body_error(&e))
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| BifrostError::timeout(&self.name, "total", timeout))?
     }
 
     /// [`Upstream::post_json`] that also returns the answer's content type (audio, say).

@@ -77,6 +77,15 @@ pub trait Provider: Send + Sync {
         Box::pin(async move { Err(BifrostError::unsupported(self.name(), op.as_str())) })
     }
 
+    /// The upstream's model ids (its `/v1/models`), for listings of providers whose keys allow
+    /// every model.
+    fn list_models<'a>(
+        &'a self,
+        _cx: CallContext<'a>,
+    ) -> BoxFuture<'a, Result<Vec<String>, BifrostError>> {
+        Box::pin(async move { Err(BifrostError::unsupported(self.name(), "list_models")) })
+    }
+
     /// A streamed [`Provider::raw`] (text completions): the upstream's SSE bytes as they come.
     fn raw_stream<'a>(
         &'a self,

@@ -75,6 +75,21 @@ pub fn raw_body(model: &str, body: &RawBody) -> Result<(HeaderValue, Vec<u8>), B
     }
 }
 
+/// The ids of an OpenAI-shaped model list (`{"data":[{"id":…}]}`, which Anthropic shares).
+pub fn model_ids(provider: &str, bytes: &[u8]) -> Result<Vec<String>, BifrostError> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        data: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        id: String,
+    }
+    let list: List = serde_json::from_slice(bytes)
+        .map_err(|e| BifrostError::bad_upstream_response(provider, format!("model list: {e}")))?;
+    Ok(list.data.into_iter().map(|e| e.id).collect())
+}
+
 /// The answer of a forwarded operation, as it came.
 pub fn raw_response(content_type: Option<HeaderValue>, body: Bytes) -> RawResponse {
     RawResponse {
@@ -197,6 +212,23 @@ impl Provider for OpenAi {
             let parsed = parse_completion(&self.upstream.name, &bytes);
             cx.clock.record(Stage::Parsing, t.elapsed());
             parsed
+        })
+    }
+
+    fn list_models<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+    ) -> BoxFuture<'a, Result<Vec<String>, BifrostError>> {
+        Box::pin(async move {
+            let url = super::parse_url(
+                &self.upstream.name,
+                &self
+                    .chat_url
+                    .to_string()
+                    .replace("chat/completions", "models"),
+            )?;
+            let bytes = self.upstream.get(&url, auth_headers(&cx)).await?;
+            model_ids(&self.upstream.name, &bytes)
         })
     }
 

@@ -170,7 +170,7 @@ async fn models(
     State(st): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<ModelsQuery>,
 ) -> Response {
-    let mut data = st.engine.models();
+    let mut data = st.engine.list_models().await;
     if let Some(p) = &q.provider {
         data.retain(|m| &m.owned_by == p);
     }

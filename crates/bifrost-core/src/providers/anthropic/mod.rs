@@ -136,6 +136,20 @@ impl Provider for Anthropic {
         &self.upstream.name
     }
 
+    fn list_models<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+    ) -> BoxFuture<'a, Result<Vec<String>, BifrostError>> {
+        Box::pin(async move {
+            let url = super::parse_url(
+                &self.upstream.name,
+                &self.url.to_string().replace("/messages", "/models"),
+            )?;
+            let bytes = self.upstream.get(&url, headers(&cx)).await?;
+            super::openai::model_ids(&self.upstream.name, &bytes)
+        })
+    }
+
     fn chat<'a>(
         &'a self,
         cx: CallContext<'a>,
