@@ -60,6 +60,9 @@ def gateway():
                               "network_config": {"base_url": mock}},
                 "gemini": {"keys": [{"value": "gm-mock"}],
                            "network_config": {"base_url": mock}},
+                # A Bedrock API key (bearer); the mock speaks Converse and event-stream.
+                "bedrock": {"keys": [{"value": "bedrock-api-key-mock"}],
+                            "network_config": {"base_url": mock}},
                 # Serves only `mistral-small`: any other mistral model has no key (401).
                 "mistral": {"keys": [{"value": "mi-mock", "models": ["mistral-small"]}],
                             "network_config": {"base_url": mock}},

@@ -9,7 +9,8 @@ WEATHER = [{"role": "user", "content": "What's the weather in Paris?"}]
 TOOL = {"name": "get_weather", "description": "Weather for a city",
         "input_schema": {"type": "object", "properties": {"location": {"type": "string"}},
                          "required": ["location"]}}
-MODELS = ["claude-3-5-haiku-latest", "openai/gpt-4o-mini", "gemini/gemini-2.0-flash"]
+MODELS = ["claude-3-5-haiku-latest", "openai/gpt-4o-mini", "gemini/gemini-2.0-flash",
+          "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0"]
 
 
 @pytest.fixture
