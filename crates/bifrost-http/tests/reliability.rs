@@ -94,8 +94,10 @@ async fn thirty_percent_500s_are_absorbed_by_retries_and_a_fallback() {
         50,
     )
     .await;
+    // Expected ≈1.4 failures in 2000; at most 7 keeps a false alarm below 1 in 4000 runs,
+    // and is still far from the 54 that retries alone would leave.
     let share = success_share(&with_fallback);
-    assert!(share >= 0.998, "with a fallback: {share}");
+    assert!(share >= 0.9965, "with a fallback: {share}");
     gw.stop().await;
 }
 
@@ -381,8 +383,10 @@ async fn model_aliases_route_bare_names_with_weights_and_fallbacks() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-bf-provider"], "anthropic");
 
+    // Aliases first; then what the upstreams list (these keys allow any model).
     let ids = model_ids(&gw).await;
-    assert_eq!(ids, vec!["chat-default", "gpt-4o", "safe"]);
+    assert_eq!(ids[..3], ["chat-default", "gpt-4o", "safe"]);
+    assert!(ids[3..].iter().all(|id| id.starts_with("anthropic/") || id.starts_with("openai/")));
     gw.stop().await;
 
     // An alias naming an unconfigured provider is a start-up error.
