@@ -386,7 +386,9 @@ async fn model_aliases_route_bare_names_with_weights_and_fallbacks() {
     // Aliases first; then what the upstreams list (these keys allow any model).
     let ids = model_ids(&gw).await;
     assert_eq!(ids[..3], ["chat-default", "gpt-4o", "safe"]);
-    assert!(ids[3..].iter().all(|id| id.starts_with("anthropic/") || id.starts_with("openai/")));
+    assert!(ids[3..]
+        .iter()
+        .all(|id| id.starts_with("anthropic/") || id.starts_with("openai/")));
     gw.stop().await;
 
     // An alias naming an unconfigured provider is a start-up error.
