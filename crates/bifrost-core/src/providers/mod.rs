@@ -135,6 +135,69 @@ pub const fn format_requests(format: ApiFormat) -> &'static [RequestType] {
     }
 }
 
+/// Translates an upstream stream item by item as each arrives: `step` turns one item (an SSE
+/// event, an event-stream frame) into zero or more chunks. Once `finished` holds, nothing more
+/// is read — the upstream connection goes with the stream; an end before that is a truncation
+/// naming `end_marker`. An error item ends the stream.
+pub(crate) fn translate_stream<T, St, F>(
+    name: &str,
+    items: Pin<Box<dyn Stream<Item = Result<T, BifrostError>> + Send>>,
+    state: St,
+    finished: fn(&St) -> bool,
+    end_marker: &'static str,
+    step: F,
+) -> ChunkStream
+where
+    T: Send + 'static,
+    St: Send + 'static,
+    F: FnMut(&mut St, T) -> Result<Vec<ChatCompletionChunk>, BifrostError> + Send + 'static,
+{
+    struct Pump<T, St, F> {
+        items: Pin<Box<dyn Stream<Item = Result<T, BifrostError>> + Send>>,
+        state: St,
+        step: F,
+        pending: std::collections::VecDeque<ChatCompletionChunk>,
+        failed: bool,
+        name: Arc<str>,
+    }
+    let pump = Pump {
+        items,
+        state,
+        step,
+        pending: std::collections::VecDeque::new(),
+        failed: false,
+        name: name.into(),
+    };
+    Box::pin(futures::stream::unfold(pump, move |mut p| async move {
+        use futures::StreamExt;
+        loop {
+            if let Some(chunk) = p.pending.pop_front() {
+                return Some((Ok(chunk), p));
+            }
+            if p.failed || finished(&p.state) {
+                return None;
+            }
+            let err = match p.items.next().await {
+                None => BifrostError::stream_error(
+                    &p.name,
+                    format!("the stream from '{}' ended without {end_marker}", p.name),
+                    "upstream_stream_truncated",
+                ),
+                Some(Err(e)) => e,
+                Some(Ok(item)) => match (p.step)(&mut p.state, item) {
+                    Ok(chunks) => {
+                        p.pending.extend(chunks);
+                        continue;
+                    }
+                    Err(e) => e,
+                },
+            };
+            p.failed = true;
+            return Some((Err(err), p));
+        }
+    }))
+}
+
 /// A built-in provider: its wire format, default address and whether it needs a key.
 #[derive(Debug, Clone, Copy)]
 pub struct ProviderSpec {

@@ -403,18 +403,7 @@ async fn handle(
                 return Ok((resp, Answered::new(&out.meta, None), true));
             }
             let out = engine.raw_request(op, req, &opts).await?;
-            let mut resp = (
-                StatusCode::OK,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_str(&out.body.content_type)
-                        .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-                )],
-                out.body.body,
-            )
-                .into_response();
-            add_meta(resp.headers_mut(), &out.meta);
-            Ok((resp, Answered::new(&out.meta, None), false))
+            Ok(forwarded(out))
         }
         Operation::Transcription => {
             let mut req = multipart_request(headers, body).await?;
@@ -422,18 +411,7 @@ async fn handle(
             let out = engine
                 .raw_request(RequestType::Transcription, req, &opts)
                 .await?;
-            let mut resp = (
-                StatusCode::OK,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_str(&out.body.content_type)
-                        .unwrap_or(HeaderValue::from_static("application/json")),
-                )],
-                out.body.body,
-            )
-                .into_response();
-            add_meta(resp.headers_mut(), &out.meta);
-            Ok((resp, Answered::new(&out.meta, None), false))
+            Ok(forwarded(out))
         }
         Operation::Chat => {
             let mut req: ChatRequest = serde_json::from_slice(&body).map_err(invalid)?;
@@ -537,18 +515,23 @@ async fn native(
     let out = engine
         .raw_request(RequestType::ChatCompletion, req, opts)
         .await?;
+    Ok(forwarded(out))
+}
+
+/// A forwarded answer as the upstream gave it, with the gateway's headers.
+fn forwarded(
+    out: bifrost_core::BifrostResponse<bifrost_core::RawResponse>,
+) -> (Response, Answered, bool) {
+    let content_type = HeaderValue::from_str(&out.body.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let mut resp = (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_str(&out.body.content_type)
-                .unwrap_or(HeaderValue::from_static("application/json")),
-        )],
+        [(header::CONTENT_TYPE, content_type)],
         out.body.body,
     )
         .into_response();
     add_meta(resp.headers_mut(), &out.meta);
-    Ok((resp, Answered::new(&out.meta, None), false))
+    (resp, Answered::new(&out.meta, None), false)
 }
 
 /// How a chat answer is rendered: OpenAI's shape, or a drop-in API's.

@@ -12,12 +12,9 @@ use super::http::{EventStream, Upstream};
 use super::{CallContext, ChunkStream, Provider};
 use crate::error::BifrostError;
 use crate::observe::Stage;
-use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest};
+use crate::schemas::{ChatCompletion, ChatRequest};
 use futures::future::BoxFuture;
-use futures::StreamExt;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// The API version this translation is written against.
@@ -74,61 +71,16 @@ pub(crate) fn headers(cx: &CallContext<'_>) -> HeaderMap {
     h
 }
 
-/// What the chunk stream carries between polls.
-struct Pump {
-    events: EventStream,
-    state: stream::StreamState,
-    /// Chunks produced by the last event, not yet yielded.
-    pending: VecDeque<ChatCompletionChunk>,
-    /// An error was yielded: nothing more follows.
-    failed: bool,
-    name: Arc<str>,
-}
-
-/// Translates upstream events into chunks as they arrive.
+/// Translates upstream events into chunks as they arrive; `message_stop` ends the stream.
 pub fn chunk_stream(name: &str, events: EventStream) -> ChunkStream {
-    let pump = Pump {
+    super::translate_stream(
+        name,
         events,
-        state: stream::StreamState::default().with_provider(name),
-        pending: VecDeque::new(),
-        failed: false,
-        name: name.into(),
-    };
-    let stream = futures::stream::unfold(pump, |mut p| async move {
-        loop {
-            if let Some(chunk) = p.pending.pop_front() {
-                return Some((Ok(chunk), p));
-            }
-            // After message_stop the stream is complete; the upstream connection is dropped
-            // with the pump.
-            if p.failed || p.state.is_finished() {
-                return None;
-            }
-            match p.events.next().await {
-                None => {
-                    let e = BifrostError::stream_error(
-                        &p.name,
-                        format!("the stream from '{}' ended without message_stop", p.name),
-                        "upstream_stream_truncated",
-                    );
-                    p.failed = true;
-                    return Some((Err(e), p));
-                }
-                Some(Err(e)) => {
-                    p.failed = true;
-                    return Some((Err(e), p));
-                }
-                Some(Ok(ev)) => match p.state.on_event(&ev.event, &ev.data) {
-                    Ok(chunks) => p.pending.extend(chunks),
-                    Err(e) => {
-                        p.failed = true;
-                        return Some((Err(e), p));
-                    }
-                },
-            }
-        }
-    });
-    Box::pin(stream)
+        stream::StreamState::default().with_provider(name),
+        stream::StreamState::is_finished,
+        "message_stop",
+        |state, ev: eventsource_stream::Event| state.on_event(&ev.event, &ev.data),
+    )
 }
 
 impl Provider for Anthropic {
@@ -193,7 +145,9 @@ mod tests {
     use super::*;
     use crate::config::Key;
     use crate::error::ErrorClass;
+    use crate::schemas::ChatCompletionChunk;
     use eventsource_stream::Eventsource;
+    use futures::StreamExt;
     use serde_json::{json, Value};
 
     /// Events as `Upstream::post_sse` yields them, parsed by the same SSE parser.

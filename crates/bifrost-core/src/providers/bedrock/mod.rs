@@ -14,11 +14,10 @@ use super::{openai, parse_url, CallContext, ChunkStream, Provider};
 use crate::config::{BedrockKeyConfig, CloudKeyConfig, RequestType};
 use crate::error::BifrostError;
 use crate::observe::Stage;
-use crate::schemas::{ChatCompletion, ChatCompletionChunk, ChatRequest, RawBody, RawResponse};
+use crate::schemas::{ChatCompletion, ChatRequest, RawBody, RawResponse};
 use futures::future::BoxFuture;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use http::header::HeaderMap;
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -138,63 +137,29 @@ fn converse_body(cx: &CallContext<'_>, req: &ChatRequest) -> Result<Vec<u8>, Bif
 
 type Frames = Pin<Box<dyn Stream<Item = Result<eventstream::Frame, BifrostError>> + Send>>;
 
-struct Pump {
-    frames: Frames,
-    state: stream::StreamState,
-    pending: VecDeque<ChatCompletionChunk>,
-    failed: bool,
-    name: Arc<str>,
-}
-
 /// Translates event-stream frames into chunks as each arrives; an exception frame becomes a
 /// typed upstream error (before the first chunk, the engine still retries or falls back).
 pub fn chunk_stream(name: &str, model: &str, frames: Frames) -> ChunkStream {
-    let pump = Pump {
+    let provider: Arc<str> = name.into();
+    super::translate_stream(
+        name,
         frames,
-        state: stream::StreamState::new(name, model),
-        pending: VecDeque::new(),
-        failed: false,
-        name: name.into(),
-    };
-    Box::pin(futures::stream::unfold(pump, |mut p| async move {
-        loop {
-            if let Some(chunk) = p.pending.pop_front() {
-                return Some((Ok(chunk), p));
+        stream::StreamState::new(name, model),
+        stream::StreamState::is_finished,
+        "metadata",
+        move |state, frame: eventstream::Frame| {
+            if frame.message_type == "event" {
+                state.on_event(frame.event_type.as_deref().unwrap_or(""), &frame.payload)
+            } else {
+                let kind = frame
+                    .exception_type
+                    .as_deref()
+                    .or(frame.event_type.as_deref())
+                    .unwrap_or("exception");
+                Err(stream::exception_error(&provider, kind, &frame.payload))
             }
-            if p.failed || p.state.is_finished() {
-                return None;
-            }
-            let item = match p.frames.next().await {
-                None => Err(BifrostError::stream_error(
-                    &p.name,
-                    format!("the stream from '{}' ended without metadata", p.name),
-                    "upstream_stream_truncated",
-                )),
-                Some(Err(e)) => Err(e),
-                Some(Ok(frame)) if frame.message_type == "event" => {
-                    let event = frame.event_type.as_deref().unwrap_or("");
-                    match p.state.on_event(event, &frame.payload) {
-                        Ok(chunks) => {
-                            p.pending.extend(chunks);
-                            continue;
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                Some(Ok(frame)) => Err(stream::exception_error(
-                    &p.name,
-                    frame
-                        .exception_type
-                        .as_deref()
-                        .or(frame.event_type.as_deref())
-                        .unwrap_or("exception"),
-                    &frame.payload,
-                )),
-            };
-            p.failed = true;
-            return Some((item, p));
-        }
-    }))
+        },
+    )
 }
 
 impl Provider for Bedrock {

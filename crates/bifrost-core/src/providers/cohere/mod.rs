@@ -11,13 +11,9 @@ use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
 use crate::observe::Stage;
 use crate::schemas::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody,
-    RawResponse,
+    ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse,
 };
 use futures::future::BoxFuture;
-use futures::StreamExt;
-use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 pub struct Cohere {
@@ -62,56 +58,22 @@ fn body<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, BifrostError> {
         .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
 }
 
-struct Pump {
-    events: EventStream,
-    state: stream::StreamState,
-    pending: VecDeque<ChatCompletionChunk>,
-    failed: bool,
-    name: Arc<str>,
-}
-
 /// Translates Cohere's SSE events into chunks as they arrive; `message-end` ends the stream.
 pub fn chunk_stream(name: &str, model: &str, events: EventStream) -> ChunkStream {
-    let pump = Pump {
+    super::translate_stream(
+        name,
         events,
-        state: stream::StreamState::new(name, model),
-        pending: VecDeque::new(),
-        failed: false,
-        name: name.into(),
-    };
-    Box::pin(futures::stream::unfold(pump, |mut p| async move {
-        loop {
-            if let Some(chunk) = p.pending.pop_front() {
-                return Some((Ok(chunk), p));
+        stream::StreamState::new(name, model),
+        stream::StreamState::is_finished,
+        "message-end",
+        |state, ev: eventsource_stream::Event| {
+            if ev.data.trim().is_empty() {
+                Ok(Vec::new())
+            } else {
+                state.on_event(&ev.event, &ev.data)
             }
-            if p.failed || p.state.is_finished() {
-                return None;
-            }
-            match p.events.next().await {
-                None => {
-                    p.failed = true;
-                    let e = BifrostError::stream_error(
-                        &p.name,
-                        format!("the stream from '{}' ended without message-end", p.name),
-                        "upstream_stream_truncated",
-                    );
-                    return Some((Err(e), p));
-                }
-                Some(Err(e)) => {
-                    p.failed = true;
-                    return Some((Err(e), p));
-                }
-                Some(Ok(ev)) if ev.data.trim().is_empty() => {}
-                Some(Ok(ev)) => match p.state.on_event(&ev.event, &ev.data) {
-                    Ok(chunks) => p.pending.extend(chunks),
-                    Err(e) => {
-                        p.failed = true;
-                        return Some((Err(e), p));
-                    }
-                },
-            }
-        }
-    }))
+        },
+    )
 }
 
 impl Provider for Cohere {

@@ -11,14 +11,9 @@ use super::{parse_url, path_override, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
 use crate::observe::Stage;
-use crate::schemas::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse,
-};
+use crate::schemas::{ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse};
 use futures::future::BoxFuture;
-use futures::StreamExt;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 pub struct Gemini {
@@ -79,59 +74,24 @@ pub fn chat_body(cx: &CallContext<'_>, req: &ChatRequest) -> Result<Vec<u8>, Bif
     bytes
 }
 
-/// What the chunk stream carries between polls.
-struct Pump {
-    events: EventStream,
-    state: stream::StreamState,
-    pending: VecDeque<ChatCompletionChunk>,
-    failed: bool,
-    name: Arc<str>,
-}
-
-/// Translates upstream `data:` lines into chunks as they arrive. Gemini streams end at EOF
-/// with no terminator: an EOF before a `finishReason` is a truncation.
+/// Translates upstream `data:` lines into chunks as they arrive. Gemini streams have no
+/// terminator: the stream is complete once every candidate has a `finishReason`, and an end
+/// before that is a truncation.
 pub fn chunk_stream(name: &str, model: &str, events: EventStream) -> ChunkStream {
-    let pump = Pump {
+    super::translate_stream(
+        name,
         events,
-        state: stream::StreamState::new(name, model),
-        pending: VecDeque::new(),
-        failed: false,
-        name: name.into(),
-    };
-    Box::pin(futures::stream::unfold(pump, |mut p| async move {
-        loop {
-            if let Some(chunk) = p.pending.pop_front() {
-                return Some((Ok(chunk), p));
+        stream::StreamState::new(name, model),
+        stream::StreamState::is_finished,
+        "a finishReason",
+        |state, ev: eventsource_stream::Event| {
+            if ev.data.trim().is_empty() {
+                Ok(Vec::new())
+            } else {
+                state.on_data(&ev.data)
             }
-            if p.failed {
-                return None;
-            }
-            match p.events.next().await {
-                None if p.state.is_finished() => return None,
-                None => {
-                    p.failed = true;
-                    let e = BifrostError::stream_error(
-                        &p.name,
-                        format!("the stream from '{}' ended without a finishReason", p.name),
-                        "upstream_stream_truncated",
-                    );
-                    return Some((Err(e), p));
-                }
-                Some(Err(e)) => {
-                    p.failed = true;
-                    return Some((Err(e), p));
-                }
-                Some(Ok(ev)) if ev.data.trim().is_empty() => {}
-                Some(Ok(ev)) => match p.state.on_data(&ev.data) {
-                    Ok(chunks) => p.pending.extend(chunks),
-                    Err(e) => {
-                        p.failed = true;
-                        return Some((Err(e), p));
-                    }
-                },
-            }
-        }
-    }))
+        },
+    )
 }
 
 impl Provider for Gemini {
