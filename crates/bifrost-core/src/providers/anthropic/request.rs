@@ -175,11 +175,26 @@ fn translate_messages(
                         "messages[{i}]: a tool message needs 'tool_call_id'"
                     ))
                 })?;
-                let block = json!({
+                let mut block = json!({
                     "type": "tool_result",
                     "tool_use_id": id,
                     "content": msg.text_content().unwrap_or_default(),
                 });
+                // A cache breakpoint on the result (on the message, or on its last part that
+                // has one) and an error flag survive the trip, as on every other block.
+                copy_cache_control(&msg.extra, &mut block);
+                if let Some(MessageContent::Parts(parts)) = &msg.content {
+                    if let Some(p) = parts
+                        .iter()
+                        .rev()
+                        .find(|p| p.extra.contains_key("cache_control"))
+                    {
+                        copy_cache_control(&p.extra, &mut block);
+                    }
+                }
+                if msg.extra.get("is_error") == Some(&Value::Bool(true)) {
+                    block["is_error"] = Value::Bool(true);
+                }
                 match last_blocks(&mut out).filter(|_| open_tool_results) {
                     Some(blocks) => blocks.push(block),
                     None => out.push(json!({"role": "user", "content": [block]})),
@@ -408,6 +423,34 @@ mod tests {
 
     fn translate(body: Value) -> Value {
         to_anthropic(&request(body), "claude-sonnet-4-20250514", false).unwrap()
+    }
+
+    #[test]
+    fn tool_results_keep_cache_control_and_the_error_flag() {
+        let req: ChatRequest = serde_json::from_value(json!({
+            "model": "claude", "max_tokens": 10,
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "t1", "type": "function", "function": {"name": "w", "arguments": "{}"}},
+                    {"id": "t2", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "t1", "is_error": true, "content": "boom"},
+                {"role": "tool", "tool_call_id": "t2", "content": [
+                    {"type": "text", "text": "18C", "cache_control": {"type": "ephemeral"}}]}
+            ]
+        }))
+        .unwrap();
+        let out = to_anthropic(&req, "claude", false).unwrap();
+        let results = &out["messages"][2]["content"];
+        assert_eq!(
+            results[0],
+            json!({"type": "tool_result", "tool_use_id": "t1", "content": "boom", "is_error": true})
+        );
+        assert_eq!(
+            results[1],
+            json!({"type": "tool_result", "tool_use_id": "t2", "content": "18C",
+                   "cache_control": {"type": "ephemeral"}})
+        );
     }
 
     #[test]
