@@ -363,6 +363,34 @@ pub struct FunctionCallDelta {
     pub arguments: Option<String>,
 }
 
+impl Usage {
+    /// OpenAI's usage from an API that counts cached prompt tokens apart (Anthropic, Bedrock):
+    /// `prompt_tokens` includes cache reads and writes; reads also appear as
+    /// `prompt_tokens_details.cached_tokens`, writes as `cache_creation_input_tokens`.
+    pub fn with_cache(uncached_input: u64, output: u64, cache_read: u64, cache_write: u64) -> Self {
+        let prompt = uncached_input + cache_read + cache_write;
+        let mut usage = Usage {
+            prompt_tokens: prompt,
+            completion_tokens: output,
+            total_tokens: prompt + output,
+            ..Usage::default()
+        };
+        if cache_read > 0 {
+            usage.extra.insert(
+                "prompt_tokens_details".into(),
+                serde_json::json!({ "cached_tokens": cache_read }),
+            );
+        }
+        if cache_write > 0 {
+            usage.extra.insert(
+                "cache_creation_input_tokens".into(),
+                serde_json::json!(cache_write),
+            );
+        }
+        usage
+    }
+}
+
 /// An embeddings request in OpenAI's shape (`POST /v1/embeddings`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct EmbeddingRequest {

@@ -184,8 +184,6 @@ struct RawBedrock {
 #[derive(Debug, Default, Deserialize)]
 struct RawVertex {
     project_id: Option<String>,
-    #[serde(rename = "project_number")]
-    _project_number: Option<IgnoredAny>,
     region: Option<String>,
     /// The service-account JSON, as a string or an object.
     auth_credentials: Option<serde_json::Value>,

@@ -135,6 +135,43 @@ pub const fn format_requests(format: ApiFormat) -> &'static [RequestType] {
     }
 }
 
+/// The function of an OpenAI tool; other tool types have no equivalent in the native APIs.
+pub(crate) fn function_tool<'t>(
+    tool: &'t crate::schemas::Tool,
+    provider: &str,
+) -> Result<&'t crate::schemas::FunctionDef, BifrostError> {
+    if tool.kind != "function" {
+        return Err(BifrostError::invalid_request(format!(
+            "tool type '{}' is not supported for {provider} (only 'function')",
+            tool.kind
+        )));
+    }
+    Ok(&tool.function)
+}
+
+/// A tool call's arguments as the JSON object the native APIs take (`{}` when empty);
+/// anything else is the client's error. `i` is the message index, for the message.
+pub(crate) fn tool_call_input(
+    i: usize,
+    call: &crate::schemas::ToolCall,
+) -> Result<serde_json::Value, BifrostError> {
+    let args = call.function.arguments.trim();
+    if args.is_empty() {
+        return Ok(serde_json::Value::Object(serde_json::Map::new()));
+    }
+    match serde_json::from_str::<serde_json::Value>(args) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+        Ok(_) => Err(BifrostError::invalid_request(format!(
+            "messages[{i}]: the arguments of tool call '{}' must be a JSON object",
+            call.id
+        ))),
+        Err(e) => Err(BifrostError::invalid_request(format!(
+            "messages[{i}]: the arguments of tool call '{}' are not valid JSON: {e}",
+            call.id
+        ))),
+    }
+}
+
 /// Translates an upstream stream item by item as each arrives: `step` turns one item (an SSE
 /// event, an event-stream frame) into zero or more chunks. Once `finished` holds, nothing more
 /// is read — the upstream connection goes with the stream; an end before that is a truncation

@@ -283,26 +283,7 @@ fn assistant_content(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError>
         }
     };
     for call in tool_calls {
-        let args = call.function.arguments.trim();
-        let input = if args.is_empty() {
-            Value::Object(Map::new())
-        } else {
-            match serde_json::from_str::<Value>(args) {
-                Ok(v @ Value::Object(_)) => v,
-                Ok(_) => {
-                    return Err(BifrostError::invalid_request(format!(
-                        "messages[{i}]: the arguments of tool call '{}' must be a JSON object",
-                        call.id
-                    )))
-                }
-                Err(e) => {
-                    return Err(BifrostError::invalid_request(format!(
-                        "messages[{i}]: the arguments of tool call '{}' are not valid JSON: {e}",
-                        call.id
-                    )))
-                }
-            }
-        };
+        let input = super::super::tool_call_input(i, call)?;
         blocks.push(json!({
             "type": "tool_use",
             "id": call.id,
@@ -365,13 +346,7 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
 }
 
 fn translate_tool(tool: &Tool) -> Result<Value, BifrostError> {
-    if tool.kind != "function" {
-        return Err(BifrostError::invalid_request(format!(
-            "tool type '{}' is not supported for Anthropic (only 'function')",
-            tool.kind
-        )));
-    }
-    let f = &tool.function;
+    let f = super::super::function_tool(tool, "Anthropic")?;
     let mut out = Map::new();
     out.insert("name".into(), Value::String(f.name.clone()));
     if let Some(d) = &f.description {

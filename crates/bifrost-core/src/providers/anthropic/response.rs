@@ -5,7 +5,7 @@ use crate::schemas::{
     ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ToolCall, Usage,
 };
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The parts of an Anthropic `message` object the translation reads.
@@ -63,23 +63,12 @@ impl AnthropicUsage {
     /// OpenAI's usage. Anthropic's `input_tokens` excludes cached tokens, OpenAI's
     /// `prompt_tokens` includes them, so both cache counts are added back.
     pub fn to_openai(self) -> Usage {
-        let cached = self.cache_read_input_tokens.unwrap_or(0);
-        let prompt =
-            self.input_tokens.unwrap_or(0) + cached + self.cache_creation_input_tokens.unwrap_or(0);
-        let completion = self.output_tokens.unwrap_or(0);
-        let mut usage = Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt + completion,
-            ..Usage::default()
-        };
-        if cached > 0 {
-            usage.extra.insert(
-                "prompt_tokens_details".into(),
-                json!({ "cached_tokens": cached }),
-            );
-        }
-        usage
+        Usage::with_cache(
+            self.input_tokens.unwrap_or(0),
+            self.output_tokens.unwrap_or(0),
+            self.cache_read_input_tokens.unwrap_or(0),
+            self.cache_creation_input_tokens.unwrap_or(0),
+        )
     }
 }
 
@@ -182,6 +171,7 @@ pub(crate) fn unix_now() -> u64 {
 mod tests {
     use super::*;
     use crate::error::ErrorClass;
+    use serde_json::json;
 
     const CREATED: u64 = 1_750_000_000;
 

@@ -298,13 +298,7 @@ fn translate_tool_choice(tc: &Value) -> Result<Choice, BifrostError> {
 }
 
 fn tool_spec(tool: &Tool) -> Result<Value, BifrostError> {
-    if tool.kind != "function" {
-        return Err(BifrostError::invalid_request(format!(
-            "tool type '{}' is not supported for Bedrock (only 'function')",
-            tool.kind
-        )));
-    }
-    let f = &tool.function;
+    let f = super::super::function_tool(tool, "Bedrock")?;
     let mut spec = Map::new();
     spec.insert("name".into(), Value::String(f.name.clone()));
     if let Some(d) = f.description.as_ref().filter(|d| !d.is_empty()) {
@@ -441,26 +435,7 @@ fn assistant_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostEr
         }
     }
     for call in msg.tool_calls.as_deref().unwrap_or_default() {
-        let args = call.function.arguments.trim();
-        let input = if args.is_empty() {
-            Value::Object(Map::new())
-        } else {
-            match serde_json::from_str::<Value>(args) {
-                Ok(v @ Value::Object(_)) => v,
-                Ok(_) => {
-                    return Err(BifrostError::invalid_request(format!(
-                        "messages[{i}]: the arguments of tool call '{}' must be a JSON object",
-                        call.id
-                    )))
-                }
-                Err(e) => {
-                    return Err(BifrostError::invalid_request(format!(
-                        "messages[{i}]: the arguments of tool call '{}' are not valid JSON: {e}",
-                        call.id
-                    )))
-                }
-            }
-        };
+        let input = super::super::tool_call_input(i, call)?;
         out.push(json!({"toolUse": {
             "toolUseId": call.id,
             "name": call.function.name,

@@ -8,7 +8,7 @@ use crate::schemas::{
     ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ToolCall, Usage,
 };
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The parts of a Converse response the translation reads.
@@ -90,28 +90,12 @@ impl ConverseUsage {
     /// `cache_creation_input_tokens` (Anthropic's name for them). The total is
     /// prompt + completion, which equals Bedrock's `totalTokens`.
     pub fn to_openai(self) -> Usage {
-        let read = self.cache_read_input_tokens.unwrap_or(0);
-        let write = self.cache_write_input_tokens.unwrap_or(0);
-        let prompt = self.input_tokens.unwrap_or(0) + read + write;
-        let completion = self.output_tokens.unwrap_or(0);
-        let mut usage = Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt + completion,
-            ..Usage::default()
-        };
-        if read > 0 {
-            usage.extra.insert(
-                "prompt_tokens_details".into(),
-                json!({ "cached_tokens": read }),
-            );
-        }
-        if write > 0 {
-            usage
-                .extra
-                .insert("cache_creation_input_tokens".into(), json!(write));
-        }
-        usage
+        Usage::with_cache(
+            self.input_tokens.unwrap_or(0),
+            self.output_tokens.unwrap_or(0),
+            self.cache_read_input_tokens.unwrap_or(0),
+            self.cache_write_input_tokens.unwrap_or(0),
+        )
     }
 }
 
@@ -222,6 +206,7 @@ pub(crate) fn unix_now() -> u64 {
 mod tests {
     use super::*;
     use crate::error::ErrorClass;
+    use serde_json::json;
 
     const CREATED: u64 = 1_750_000_000;
     const MODEL: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";

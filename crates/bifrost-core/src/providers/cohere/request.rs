@@ -441,13 +441,7 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
 }
 
 fn translate_tool(tool: &Tool) -> Result<Value, BifrostError> {
-    if tool.kind != "function" {
-        return Err(BifrostError::invalid_request(format!(
-            "tool type '{}' is not supported for Cohere (only 'function')",
-            tool.kind
-        )));
-    }
-    let f = &tool.function;
+    let f = super::super::function_tool(tool, "Cohere")?;
     let mut function = Map::new();
     function.insert("name".into(), Value::String(f.name.clone()));
     if let Some(d) = &f.description {

@@ -48,7 +48,7 @@ use crate::schemas::{
     ChatMessage, ChatRequest, ContentPart, EmbeddingRequest, MessageContent, Tool, ToolCall,
 };
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// The body of `POST models/{model}:generateContent` (and `:streamGenerateContent`).
@@ -522,21 +522,7 @@ fn assistant_parts(i: usize, msg: &ChatMessage) -> Result<Vec<Part>, BifrostErro
 }
 
 fn call_args(i: usize, call: &ToolCall) -> Result<Value, BifrostError> {
-    let args = call.function.arguments.trim();
-    if args.is_empty() {
-        return Ok(Value::Object(Map::new()));
-    }
-    match serde_json::from_str::<Value>(args) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(BifrostError::invalid_request(format!(
-            "messages[{i}]: the arguments of tool call '{}' must be a JSON object",
-            call.id
-        ))),
-        Err(e) => Err(BifrostError::invalid_request(format!(
-            "messages[{i}]: the arguments of tool call '{}' are not valid JSON: {e}",
-            call.id
-        ))),
-    }
+    super::super::tool_call_input(i, call)
 }
 
 /// A JSON object result is passed as is; anything else is wrapped, since Gemini's `response`
@@ -640,13 +626,7 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
 }
 
 fn translate_tool(tool: &Tool) -> Result<FunctionDeclaration, BifrostError> {
-    if tool.kind != "function" {
-        return Err(BifrostError::invalid_request(format!(
-            "tool type '{}' is not supported for Gemini (only 'function')",
-            tool.kind
-        )));
-    }
-    let f = &tool.function;
+    let f = super::super::function_tool(tool, "Gemini")?;
     let (parameters, parameters_json_schema) = match &f.parameters {
         None | Some(Value::Null) => (None, None),
         Some(schema) if fits_gemini_schema(schema) => (Some(schema.clone()), None),
@@ -793,6 +773,7 @@ pub fn embed_request(
 mod tests {
     use super::*;
     use crate::error::ErrorClass;
+    use serde_json::Map;
 
     fn request(body: Value) -> ChatRequest {
         serde_json::from_value(body).unwrap()
