@@ -20,6 +20,8 @@ cargo test --workspace --all-targets
 cargo test --workspace --doc
 # The embedding example, end to end against the in-process mock.
 env -u OPENAI_API_KEY cargo run --quiet -p bifrost-core --example chat
+# Two custom plugins on the engine's pipeline (they check their own output).
+cargo run --quiet -p bifrost-core --example plugins
 
 # The official SDKs as real clients of the gateway (tests/sdk).
 VENV=target/sdk-venv

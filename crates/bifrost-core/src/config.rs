@@ -2,7 +2,8 @@
 //! (Parsing config.json, with its spellings and JSON paths, belongs to the server crate.)
 
 use crate::error::BifrostError;
-use crate::observe::{NoopObserver, Observer};
+use crate::plugin::Plugin;
+use crate::providers::Provider;
 use crate::routing::aliases::ModelAlias;
 use std::collections::HashMap;
 use std::fmt;
@@ -431,8 +432,37 @@ pub struct BifrostConfig {
     pub shutdown_timeout: Duration,
     /// Public model names mapped to weighted targets and fallbacks.
     pub aliases: HashMap<String, ModelAlias>,
-    /// Receives the engine's events (attempts, queue waits, retries, …), e.g. for metrics.
-    pub observer: Arc<dyn Observer>,
+    /// The plugin pipeline, in order: hooks around every attempt and the engine's events
+    /// (metrics and traces are plugins too). See [`crate::plugin`].
+    pub plugins: Vec<Arc<dyn Plugin>>,
+    /// Provider instances that replace the built-in adapter of the provider of that name (its
+    /// keys and settings still come from the account): scripted providers in tests, or an
+    /// embedder's own adapter.
+    pub provider_instances: HashMap<String, ProviderInstance>,
+}
+
+/// A provider built outside the engine's registry.
+#[derive(Clone)]
+pub struct ProviderInstance {
+    pub provider: Arc<dyn Provider>,
+    /// Whether the provider may be called without a key (when no configured key fits).
+    pub keyless: bool,
+    /// What it may be asked for.
+    pub supported: Vec<RequestType>,
+    /// The wire format it speaks (decides which drop-in fields survive).
+    pub format: ApiFormat,
+}
+
+impl ProviderInstance {
+    /// A keyless OpenAI-format provider offering every operation.
+    pub fn new(provider: Arc<dyn Provider>) -> Self {
+        Self {
+            provider,
+            keyless: true,
+            supported: RequestType::ALL.to_vec(),
+            format: ApiFormat::OpenAi,
+        }
+    }
 }
 
 impl BifrostConfig {
@@ -443,8 +473,25 @@ impl BifrostConfig {
             drop_excess_requests: false,
             shutdown_timeout: Duration::from_secs(30),
             aliases: HashMap::new(),
-            observer: Arc::new(NoopObserver),
+            plugins: Vec::new(),
+            provider_instances: HashMap::new(),
         }
+    }
+
+    /// Appends a plugin to the pipeline.
+    pub fn with_plugin(mut self, plugin: Arc<dyn Plugin>) -> Self {
+        self.plugins.push(plugin);
+        self
+    }
+
+    /// Serves provider `name` with `instance` instead of the built-in adapter.
+    pub fn with_provider_instance(
+        mut self,
+        name: impl Into<String>,
+        instance: ProviderInstance,
+    ) -> Self {
+        self.provider_instances.insert(name.into(), instance);
+        self
     }
 }
 

@@ -1,15 +1,8 @@
-//! What the engine reports as it works. The server turns these events into Prometheus metrics;
-//! an embedder may log them or ignore them. Every method has a no-op default and is called on
-//! the request path, so implementations must be cheap and must not block.
+//! Stage timings of one upstream attempt (the seed's stage table), recorded by providers and
+//! reported to plugins with each attempt ([`crate::plugin::AttemptEvent`]).
 
-use crate::error::ErrorClass;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-/// The request type, as the `method` label of the original's metrics names it.
-pub const CHAT_COMPLETION: &str = "chat_completion";
-pub const CHAT_COMPLETION_STREAM: &str = "chat_completion_stream";
-pub const EMBEDDING: &str = "embedding";
 
 /// The seed's stage table, measured per upstream attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -65,48 +58,3 @@ impl StageClock {
         }
     }
 }
-
-/// One upstream attempt, finished (for streams: once the first chunk arrived or it failed).
-#[derive(Debug)]
-pub struct AttemptEvent<'a> {
-    pub provider: &'a str,
-    pub model: &'a str,
-    pub request_type: &'static str,
-    /// 200 on success, else the error's status.
-    pub status: u16,
-    /// `None` on success.
-    pub error: Option<ErrorClass>,
-    pub latency: Duration,
-    pub stages: StageTimes,
-    /// Values of the configured custom metric labels, in their order.
-    pub labels: &'a [String],
-}
-
-pub trait Observer: Send + Sync {
-    fn attempt(&self, _ev: &AttemptEvent<'_>) {}
-    /// Time a request waited for a provider slot (zero when one was free).
-    fn queue_wait(&self, _provider: &str, _waited: Duration) {}
-    /// A request refused by a provider queue: `queue_full` or `queue_timeout`.
-    fn dropped(&self, _provider: &str, _reason: &'static str) {}
-    fn retry(&self, _provider: &str, _class: ErrorClass) {}
-    /// A failed target handed the request to the next one.
-    fn fallback(&self, _from: &str, _to: &str) {}
-    /// A key left rotation after a failure that was its fault.
-    fn key_cooldown(&self, _provider: &str, _key_name: &str, _class: ErrorClass) {}
-    /// Token usage reported by the provider (for streams, from the final chunk).
-    fn tokens(
-        &self,
-        _provider: &str,
-        _model: &str,
-        _request_type: &'static str,
-        _labels: &[String],
-        _input: u64,
-        _output: u64,
-    ) {
-    }
-}
-
-/// Reports nothing.
-pub struct NoopObserver;
-
-impl Observer for NoopObserver {}

@@ -6,8 +6,9 @@ use crate::config::ConcurrencyAndBufferSize;
 use crate::error::BifrostError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 pub struct ProviderQueue {
     provider: String,
@@ -60,7 +61,6 @@ impl ProviderQueue {
         self.queued.fetch_add(1, Ordering::Relaxed);
         let _queued = Queued(&self.queued);
         let timeout = || BifrostError::queue_timeout(&self.provider, start.elapsed());
-        let deadline = tokio::time::Instant::from_std(deadline);
         let place = match self.waiting.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) if drop_excess => return Err(BifrostError::queue_full(&self.provider)),

@@ -169,7 +169,9 @@ impl Gateway {
             .unwrap_or(false);
         engine_cfg.shutdown_timeout = DRAIN_TIMEOUT;
         engine_cfg.aliases = file.aliases.into_iter().collect();
-        engine_cfg.observer = metrics.clone();
+        // The built-in plugins, in the original's order: telemetry first (it sees every
+        // outcome), traces after.
+        engine_cfg.plugins = vec![metrics.clone(), Arc::new(otel::OtelPlugin)];
         let engine = Bifrost::init(engine_cfg).map_err(|e| anyhow::anyhow!("{}", e.message))?;
 
         Ok(Self {

@@ -8,8 +8,7 @@
 //! [`MAX_LABEL_VALUES`] distinct values, and a value longer than [`MAX_LABEL_LEN`] bytes, not
 //! printable ASCII, or beyond the cap is reported as `other`.
 
-use bifrost_core::observe::{AttemptEvent, Observer};
-use bifrost_core::{Bifrost, ErrorClass};
+use bifrost_core::{AttemptEvent, Bifrost, ErrorClass, Event, Plugin, RequestContext};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -64,6 +63,8 @@ pub struct Metrics {
     queue_depth: IntGaugeVec,
     active: IntGaugeVec,
     key_healthy: IntGaugeVec,
+    plugin_hook: HistogramVec,
+    plugin_panics: IntCounterVec,
 }
 
 fn labels<'a>(fixed: &[&'static str], custom: &'a [String]) -> Vec<&'a str> {
@@ -96,6 +97,8 @@ impl Metrics {
             "to_provider",
             "label",
             "version",
+            "plugin",
+            "hook",
         ];
         for c in custom {
             if RESERVED.contains(&c.as_str()) {
@@ -248,6 +251,19 @@ impl Metrics {
             "1 if the key is in rotation, 0 while it cools down.",
             &["provider", "key_name"],
         )?;
+        let plugin_hook = histogram(
+            r,
+            "bifrost_plugin_hook_seconds",
+            "Time spent in each plugin hook.",
+            &["plugin", "hook"],
+            MICRO_BUCKETS,
+        )?;
+        let plugin_panics = counter(
+            r,
+            "bifrost_plugin_panics_total",
+            "Plugin hooks that panicked (and were treated as passing through).",
+            &["plugin", "hook"],
+        )?;
         gauge(
             r,
             "bifrost_build_info",
@@ -292,6 +308,8 @@ impl Metrics {
             queue_depth,
             active,
             key_healthy,
+            plugin_hook,
+            plugin_panics,
         })
     }
 
@@ -409,15 +427,89 @@ fn error_label(class: ErrorClass) -> &'static str {
     class.as_str()
 }
 
-impl Observer for Metrics {
-    fn attempt(&self, ev: &AttemptEvent<'_>) {
+/// Metrics are a plugin: every engine event reaches them through the pipeline.
+impl Plugin for Metrics {
+    fn name(&self) -> &str {
+        "telemetry"
+    }
+
+    fn on_event(&self, ctx: &RequestContext, event: &Event<'_>) {
+        let labels = &ctx.options.labels;
+        match *event {
+            Event::Attempt(ev) => self.attempt(ev, labels),
+            Event::QueueWait { provider, waited } => {
+                let secs = waited.as_secs_f64();
+                self.queue_wait.with_label_values(&[provider]).observe(secs);
+                self.stage
+                    .with_label_values(&[provider, "queue_wait"])
+                    .observe(secs);
+            }
+            Event::Dropped { provider, reason } => {
+                self.dropped.with_label_values(&[provider, reason]).inc();
+            }
+            Event::Retry { provider, class } => {
+                self.retries
+                    .with_label_values(&[provider, error_label(class)])
+                    .inc();
+            }
+            Event::Fallback { from, to } => {
+                self.fallbacks.with_label_values(&[from, to]).inc();
+            }
+            Event::KeyCooldown {
+                provider,
+                key_name,
+                class,
+                ..
+            } => {
+                self.key_cooldowns
+                    .with_label_values(&[provider, key_name, error_label(class)])
+                    .inc();
+            }
+            Event::Tokens {
+                provider,
+                model,
+                request_type,
+                usage,
+            } => {
+                let l: Vec<&str> = [provider, model, request_type]
+                    .into_iter()
+                    .chain(labels.iter().map(String::as_str))
+                    .collect();
+                self.input_tokens
+                    .with_label_values(&l)
+                    .inc_by(usage.prompt_tokens);
+                self.output_tokens
+                    .with_label_values(&l)
+                    .inc_by(usage.completion_tokens);
+            }
+            Event::Hook {
+                plugin,
+                hook,
+                elapsed,
+            } => {
+                self.plugin_hook
+                    .with_label_values(&[plugin, hook.as_str()])
+                    .observe(elapsed.as_secs_f64());
+            }
+            Event::PluginPanic { plugin, hook } => {
+                self.plugin_panics
+                    .with_label_values(&[plugin, hook.as_str()])
+                    .inc();
+            }
+            Event::RequestEnd { .. } => {}
+        }
+    }
+}
+
+impl Metrics {
+    fn attempt(&self, ev: &AttemptEvent<'_>, labels: &[String]) {
         let status = if ev.error.is_none() {
             "success"
         } else {
             "error"
         };
         let code = ev.status.to_string();
-        let c = ev.labels.iter().map(String::as_str);
+        let c = labels.iter().map(String::as_str);
         let l: Vec<&str> = [
             ev.provider,
             ev.model,
@@ -471,51 +563,6 @@ impl Observer for Metrics {
                 .with_label_values(&[ev.provider, stage])
                 .observe(d.as_secs_f64());
         }
-    }
-
-    fn queue_wait(&self, provider: &str, waited: Duration) {
-        let secs = waited.as_secs_f64();
-        self.queue_wait.with_label_values(&[provider]).observe(secs);
-        self.stage
-            .with_label_values(&[provider, "queue_wait"])
-            .observe(secs);
-    }
-
-    fn dropped(&self, provider: &str, reason: &'static str) {
-        self.dropped.with_label_values(&[provider, reason]).inc();
-    }
-
-    fn retry(&self, provider: &str, class: ErrorClass) {
-        self.retries
-            .with_label_values(&[provider, error_label(class)])
-            .inc();
-    }
-
-    fn fallback(&self, from: &str, to: &str) {
-        self.fallbacks.with_label_values(&[from, to]).inc();
-    }
-
-    fn key_cooldown(&self, provider: &str, key_name: &str, class: ErrorClass) {
-        self.key_cooldowns
-            .with_label_values(&[provider, key_name, error_label(class)])
-            .inc();
-    }
-
-    fn tokens(
-        &self,
-        provider: &str,
-        model: &str,
-        request_type: &'static str,
-        labels: &[String],
-        input: u64,
-        output: u64,
-    ) {
-        let l: Vec<&str> = [provider, model, request_type]
-            .into_iter()
-            .chain(labels.iter().map(String::as_str))
-            .collect();
-        self.input_tokens.with_label_values(&l).inc_by(input);
-        self.output_tokens.with_label_values(&l).inc_by(output);
     }
 }
 

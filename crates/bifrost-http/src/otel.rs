@@ -1,6 +1,7 @@
-//! OpenTelemetry trace export: the `bifrost_otel` spans (one `bifrost.request` server span per
-//! HTTP request, one `bifrost.attempt` client span per upstream attempt) sent to an OTLP/HTTP
-//! (protobuf) collector, and the logging subscriber they share.
+//! OpenTelemetry trace export: one `bifrost.request` server span per HTTP request (a
+//! `bifrost_otel` tracing span opened by the routes) and one client span per upstream attempt,
+//! built by [`OtelPlugin`] from the engine's attempt events, sent to an OTLP/HTTP (protobuf)
+//! collector; and the logging subscriber they share.
 //!
 //! Turned on by an enabled `otel` entry in config.json's `plugins`, or by the standard
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variables; config.json
@@ -181,6 +182,27 @@ pub fn set_parent(span: &tracing::Span, headers: &HeaderMap) {
     let _ = (span, headers);
 }
 
+/// The trace plugin: each upstream attempt the engine reports becomes a client span, child of
+/// the request's server span, with the GenAI semantic-convention attributes and the attempt's
+/// own start and end times. Costs nothing when no exporter is installed (the request span is
+/// then disabled).
+pub struct OtelPlugin;
+
+impl bifrost_core::Plugin for OtelPlugin {
+    fn name(&self) -> &str {
+        "otel"
+    }
+
+    fn on_event(&self, _ctx: &bifrost_core::RequestContext, event: &bifrost_core::Event<'_>) {
+        #[cfg(feature = "otel")]
+        if let bifrost_core::Event::Attempt(a) = event {
+            imp::attempt_span(a);
+        }
+        #[cfg(not(feature = "otel"))]
+        let _ = event;
+    }
+}
+
 /// The installed logging (and, when configured, trace export). Keep it until exit and call
 /// [`Telemetry::shutdown`] so queued spans are sent.
 #[must_use = "dropping the handle without shutdown() may lose queued spans"]
@@ -251,6 +273,10 @@ pub fn init(level: &str, style: &str, otel: Option<&OtelConfig>) -> anyhow::Resu
     #[cfg(feature = "otel")]
     {
         let provider = otel.map(tracer_provider).transpose()?;
+        if let Some(p) = &provider {
+            // The trace plugin builds attempt spans through the global tracer.
+            opentelemetry::global::set_tracer_provider(p.clone());
+        }
         registry
             .with(provider.as_ref().map(layer))
             .try_init()
@@ -346,6 +372,66 @@ mod imp {
         fn keys(&self) -> Vec<&str> {
             self.0.keys().map(|k| k.as_str()).collect()
         }
+    }
+
+    /// One attempt as a client span under the current (request) span.
+    pub(super) fn attempt_span(a: &bifrost_core::AttemptEvent<'_>) {
+        use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
+        use opentelemetry::KeyValue;
+        let parent = tracing::Span::current();
+        if parent.is_disabled() {
+            return;
+        }
+        let cx = parent.context();
+        let operation = match a.request_type {
+            "chat_completion" | "chat_completion_stream" => "chat",
+            "embedding" => "embeddings",
+            other => other,
+        };
+        // Integers are i64: the exporter would turn unsigned ones into strings.
+        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut attrs = vec![
+            KeyValue::new("gen_ai.operation.name", operation),
+            KeyValue::new("gen_ai.provider.name", a.provider.to_owned()),
+            KeyValue::new("gen_ai.request.model", a.model.to_owned()),
+            KeyValue::new("http.response.status_code", i64::from(a.status)),
+            KeyValue::new("bifrost.retry", i64::from(a.retry)),
+            KeyValue::new("bifrost.fallback_index", int(a.fallback_index as u64)),
+            KeyValue::new("bifrost.stream", a.stream),
+        ];
+        if let Some(k) = a.key_name {
+            attrs.push(KeyValue::new("bifrost.key_name", k.to_owned()));
+        }
+        if let Some(m) = a.max_tokens {
+            attrs.push(KeyValue::new("gen_ai.request.max_tokens", i64::from(m)));
+        }
+        if let Some(t) = a.temperature {
+            attrs.push(KeyValue::new("gen_ai.request.temperature", t));
+        }
+        if let Some(u) = a.usage {
+            attrs.push(KeyValue::new(
+                "gen_ai.usage.input_tokens",
+                int(u.prompt_tokens),
+            ));
+            attrs.push(KeyValue::new(
+                "gen_ai.usage.output_tokens",
+                int(u.completion_tokens),
+            ));
+        }
+        if let Some(class) = a.error {
+            attrs.push(KeyValue::new("error.type", class.as_str()));
+        }
+        let tracer = opentelemetry::global::tracer("bifrost");
+        let mut span = tracer
+            .span_builder(format!("{operation} {}", a.model))
+            .with_kind(SpanKind::Client)
+            .with_start_time(a.started_at)
+            .with_attributes(attrs)
+            .start_with_context(&tracer, &cx);
+        if let Some(class) = a.error {
+            span.set_status(Status::error(class.as_str()));
+        }
+        span.end_with_timestamp(a.started_at + a.latency);
     }
 
     pub(super) fn set_parent(span: &tracing::Span, headers: &HeaderMap) {

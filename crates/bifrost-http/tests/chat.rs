@@ -309,8 +309,9 @@ async fn fallback_to_second_provider_when_first_answers_500() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-bf-provider"], "anthropic");
     assert_eq!(resp.headers()["x-bf-fallback-index"], "1");
-    // Primary: first attempt + 1 retry, then the fallback's single attempt.
-    assert_eq!(resp.headers()["x-bf-retries"], "2");
+    // Primary: first attempt + 1 retry, then the fallback's single attempt. The header
+    // counts retries (what `retries: 1` allows), not failed attempts.
+    assert_eq!(resp.headers()["x-bf-retries"], "1");
     assert_eq!(oa.stats().requests, 2);
     assert_eq!(an.stats().requests, 1);
 

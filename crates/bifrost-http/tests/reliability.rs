@@ -1,5 +1,7 @@
 //! Reliability under upstream faults: retries, key health, fallbacks, queues, timeouts,
 //! aliases, pinning, sessions and connection reuse — client → gateway → mock over loopback.
+//! (Retry, cooldown, queue and drain policies are tested on a paused clock in
+//! `bifrost-core/tests/engine.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -57,85 +59,6 @@ async fn blast(gw: &TestGateway, body: &str, n: usize, parallel: usize) -> Vec<u
         statuses.extend(join_all(futs).await);
     }
     statuses
-}
-
-fn success_share(statuses: &[u16]) -> f64 {
-    statuses.iter().filter(|s| **s == 200).count() as f64 / statuses.len() as f64
-}
-
-#[tokio::test]
-async fn thirty_percent_500s_are_absorbed_by_retries_and_a_fallback() {
-    let (a, b) = (mock(flaky(0.3, 500)).await, mock(flaky(0.3, 500)).await);
-    let net = r#""retry_backoff_initial":1,"retry_backoff_max":4"#;
-    let config = format!(
-        r#"{{"providers":{{
-          "openai":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}","retries":2,{net}}}}},
-          "anthropic":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}","retries":2,{net}}}}}}}}}"#,
-        a.url(),
-        b.url()
-    );
-    let gw = start(&config).await;
-    // Retries alone: each request has 3 independent tries, so 1 − 0.3³ = 97.3% succeed.
-    let alone = blast(&gw, BODY, 2000, 50).await;
-    let share = success_share(&alone);
-    assert!((0.955..=0.99).contains(&share), "retries alone: {share}");
-    assert!(alone.iter().all(|s| *s == 200 || *s == 500));
-    // Every failed request made exactly 3 attempts: 1 + 2 retries.
-    let failed = alone.iter().filter(|s| **s == 500).count() as u64;
-    let st = a.stats();
-    assert_eq!(st.failures_injected, st.requests - 2000 + failed);
-
-    // With a fallback provider, 6 tries: 1 − 0.3⁶ = 99.93%.
-    let with_fallback = blast(
-        &gw,
-        r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
-            "fallbacks":["anthropic/claude-3-5-haiku-latest"]}"#,
-        2000,
-        50,
-    )
-    .await;
-    // Expected ≈1.4 failures in 2000; at most 7 keeps a false alarm below 1 in 4000 runs,
-    // and is still far from the 54 that retries alone would leave.
-    let share = success_share(&with_fallback);
-    assert!(share >= 0.9965, "with a fallback: {share}");
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn a_rate_limited_key_cools_down_and_comes_back() {
-    let up = mock(MockConfig {
-        fail_keys: vec!["sk-a".into()],
-        fail_status: 429,
-        retry_after: Some(Duration::from_secs(2)),
-        ..MockConfig::default()
-    })
-    .await;
-    // Key A is heavily preferred, so the first request surely meets its 429.
-    let config = format!(
-        r#"{{"providers":{{"openai":{{"keys":[
-            {{"id":"a","value":"sk-a","weight":1000}},{{"id":"b","value":"sk-b","weight":1}}],
-            "network_config":{{"base_url":"{}"}}}}}}}}"#,
-        up.url()
-    );
-    let gw = start(&config).await;
-    let t0 = Instant::now();
-    let resp = post_with(&gw, BODY, &[]).await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["x-bf-key-id"], "b");
-    assert_eq!(resp.headers()["x-bf-retries"], "1");
-    let statuses = blast(&gw, BODY, 20, 5).await;
-    assert!(statuses.iter().all(|s| *s == 200));
-    let by_key = up.stats().requests_by_key;
-    assert_eq!(by_key.get("sk-a"), Some(&1), "A left rotation: {by_key:?}");
-    assert_eq!(by_key.get("sk-b"), Some(&21));
-
-    // After Retry-After, A is back (and now healthy upstream).
-    up.set_config(MockConfig::default());
-    let left = Duration::from_millis(2100).saturating_sub(t0.elapsed());
-    tokio::time::sleep(left).await;
-    blast(&gw, BODY, 10, 5).await;
-    assert!(up.stats().requests_by_key["sk-a"] >= 9);
-    gw.stop().await;
 }
 
 #[tokio::test]
@@ -203,33 +126,6 @@ async fn an_unreachable_primary_falls_back() {
 }
 
 #[tokio::test]
-async fn queued_requests_wait_then_time_out_at_the_deadline() {
-    let up = mock(MockConfig {
-        latency: Duration::from_millis(250),
-        ..MockConfig::default()
-    })
-    .await;
-    let config = format!(
-        r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],
-            "concurrency_and_buffer_size":{{"concurrency":1,"buffer_size":5}},
-            "network_config":{{"base_url":"{}","timeout":400,"retries":0}}}}}}}}"#,
-        up.url()
-    );
-    let gw = start(&config).await;
-    let t = Instant::now();
-    let mut statuses = blast(&gw, BODY, 3, 3).await;
-    statuses.sort();
-    // One runs at once, one waits its turn (250 ms < 400 ms), the third would wait 500 ms.
-    assert_eq!(statuses, vec![200, 200, 504], "after {:?}", t.elapsed());
-    let resp = {
-        let r = blast(&gw, BODY, 1, 1).await;
-        r[0]
-    };
-    assert_eq!(resp, 200);
-    gw.stop().await;
-}
-
-#[tokio::test]
 async fn stalls_before_the_first_token_and_mid_stream_are_timeouts() {
     let up = mock(MockConfig {
         stall_before_first_chunk: Some(Duration::from_secs(3)),
@@ -267,23 +163,6 @@ async fn stalls_before_the_first_token_and_mid_stream_are_timeouts() {
     assert!(events.iter().all(|e| e.data != "[DONE]"));
     let last: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
     assert_eq!(last["error"]["code"], "upstream_timeout_idle", "{last}");
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn weights_three_to_one_hold_end_to_end() {
-    let up = mock(MockConfig::default()).await;
-    let config = format!(
-        r#"{{"providers":{{"openai":{{"keys":[{{"value":"sk-a","weight":3}},{{"value":"sk-b","weight":1}}],
-            "network_config":{{"base_url":"{}"}}}}}}}}"#,
-        up.url()
-    );
-    let gw = start(&config).await;
-    let statuses = blast(&gw, BODY, 4000, 64).await;
-    assert!(statuses.iter().all(|s| *s == 200));
-    let by_key = up.stats().requests_by_key;
-    let share = by_key["sk-a"] as f64 / 4000.0;
-    assert!((share - 0.75).abs() <= 0.03, "{share} {by_key:?}");
     gw.stop().await;
 }
 

@@ -4,7 +4,8 @@
 
 use crate::config::Key;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// A provider's keys and their health.
 #[derive(Debug)]

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Entries beyond this trigger a sweep of expired ones, bounding memory.
 const SWEEP_AT: usize = 4096;

@@ -216,7 +216,13 @@ async fn serve(
         gen_ai.response.model = tracing::field::Empty,
     );
     crate::otel::set_parent(&span, &headers);
-    let outcome = handle(op, &st, &headers, labels, default, body)
+    let opts = RequestOptions {
+        request_id: rid_text.to_owned(),
+        labels,
+        ..RequestOptions::default()
+    };
+    let mut headers = headers;
+    let outcome = handle(op, &st, (&endpoint, &mut headers), opts, default, body)
         .instrument(span.clone())
         .await;
     match &outcome {
@@ -308,7 +314,7 @@ impl Answered {
 
 /// Routing options from `x-bf-api-key`, `x-bf-api-key-id`, `x-bf-session-id` and
 /// `x-bf-session-ttl` (seconds).
-fn options(headers: &HeaderMap) -> Result<RequestOptions, BifrostError> {
+fn options(headers: &HeaderMap, base: RequestOptions) -> Result<RequestOptions, BifrostError> {
     let text = |name: &str| {
         headers
             .get(name)
@@ -330,20 +336,19 @@ fn options(headers: &HeaderMap) -> Result<RequestOptions, BifrostError> {
         key_name: text("x-bf-api-key"),
         session_id: text("x-bf-session-id"),
         session_ttl,
-        labels: Vec::new(),
-        direct_key: None,
+        ..base
     })
 }
 
 async fn handle(
     op: Operation,
     st: &AppState,
-    headers: &HeaderMap,
-    labels: Vec<String>,
+    (endpoint, headers): (&str, &mut HeaderMap),
+    mut opts: RequestOptions,
     default: Option<DefaultProvider>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(Response, Answered, bool), BifrostError> {
-    let body = body.map_err(|rej| match rej {
+    let mut body = body.map_err(|rej| match rej {
         BytesRejection::FailedToBufferBody(ref inner)
             if matches!(
                 inner,
@@ -362,8 +367,19 @@ async fn handle(
     })?;
     let invalid =
         |e: serde_json::Error| BifrostError::invalid_request(format!("invalid JSON body: {e}"));
-    let mut opts = options(headers)?;
-    opts.labels = labels;
+    // Plugins see the raw request first (and may rewrite it or refuse it).
+    st.engine
+        .pipeline()
+        .http_pre_hooks(
+            &mut opts,
+            &axum::http::Method::POST,
+            endpoint,
+            headers,
+            &mut body,
+        )
+        .await?;
+    let headers = &*headers;
+    let mut opts = options(headers, opts)?;
     if st.settings.allow_direct_keys {
         opts.direct_key = direct_key(headers);
     }
@@ -383,7 +399,7 @@ async fn handle(
         Operation::Embedding => {
             let mut req: EmbeddingRequest = serde_json::from_slice(&body).map_err(invalid)?;
             route_provider(&mut req.provider, &req.model.clone());
-            let out = engine.embedding_with(req, &opts).await?;
+            let out = engine.embedding_with(req, opts).await?;
             let usage = out.body.usage.as_ref().map(|u| (u.prompt_tokens, 0));
             let mut resp = json_response(&out.body)?;
             add_meta(resp.headers_mut(), &out.meta);
@@ -396,32 +412,32 @@ async fn handle(
             route_provider(&mut req.provider, &req.model.clone());
             if op == RequestType::TextCompletion && req.wants_stream() {
                 let out = engine
-                    .raw_stream(RequestType::TextCompletionStream, req, &opts)
+                    .raw_stream(RequestType::TextCompletionStream, req, opts)
                     .await?;
                 let mut resp = raw_sse_response(out.body);
                 add_meta(resp.headers_mut(), &out.meta);
                 return Ok((resp, Answered::new(&out.meta, None), true));
             }
-            let out = engine.raw_request(op, req, &opts).await?;
+            let out = engine.raw_request(op, req, opts).await?;
             Ok(forwarded(out))
         }
         Operation::Transcription => {
             let mut req = multipart_request(headers, body).await?;
             route_provider(&mut req.provider, &req.model.clone());
             let out = engine
-                .raw_request(RequestType::Transcription, req, &opts)
+                .raw_request(RequestType::Transcription, req, opts)
                 .await?;
             Ok(forwarded(out))
         }
         Operation::Chat => {
             let mut req: ChatRequest = serde_json::from_slice(&body).map_err(invalid)?;
             route_provider(&mut req.provider, &req.model.clone());
-            chat(engine, req, &opts, ChatRender::OpenAi).await
+            chat(engine, req, opts, ChatRender::OpenAi).await
         }
         Operation::Responses => {
             let (mut req, echo) = inbound::responses::parse(&body)?;
             route_provider(&mut req.provider, &req.model.clone());
-            chat(engine, req, &opts, ChatRender::Responses(Box::new(echo))).await
+            chat(engine, req, opts, ChatRender::Responses(Box::new(echo))).await
         }
         Operation::AnthropicMessages => {
             let mut req = inbound::anthropic::to_chat(&body)?;
@@ -433,7 +449,7 @@ async fn handle(
                 inbound::anthropic::strip_anthropic_fields(&mut req);
             }
             let model = req.model.clone();
-            chat(engine, req, &opts, ChatRender::Anthropic(model)).await
+            chat(engine, req, opts, ChatRender::Anthropic(model)).await
         }
         Operation::AnthropicCountTokens => {
             let out = inbound::anthropic::count_tokens(&body)?;
@@ -443,7 +459,7 @@ async fn handle(
             let mut req = inbound::genai::to_chat(&model, &body)?;
             route_provider(&mut req.provider, &model);
             req.stream = Some(stream);
-            chat(engine, req, &opts, ChatRender::GenAi(model)).await
+            chat(engine, req, opts, ChatRender::GenAi(model)).await
         }
         Operation::CohereChat => {
             let map: serde_json::Map<String, Value> =
@@ -456,7 +472,7 @@ async fn handle(
             let stream = map.get("stream") == Some(&Value::Bool(true));
             native(
                 engine,
-                &opts,
+                opts,
                 route_provider,
                 model,
                 body,
@@ -468,7 +484,7 @@ async fn handle(
         Operation::BedrockConverse { model, stream } => {
             native(
                 engine,
-                &opts,
+                opts,
                 route_provider,
                 model,
                 body,
@@ -488,7 +504,7 @@ async fn handle(
 /// (or stream) goes back as it came.
 async fn native(
     engine: &bifrost_core::Bifrost,
-    opts: &RequestOptions,
+    opts: RequestOptions,
     route_provider: impl Fn(&mut Option<String>, &str),
     model: String,
     body: Bytes,
@@ -545,7 +561,7 @@ enum ChatRender {
 async fn chat(
     engine: &bifrost_core::Bifrost,
     mut req: ChatRequest,
-    opts: &RequestOptions,
+    opts: RequestOptions,
     render: ChatRender,
 ) -> Result<(Response, Answered, bool), BifrostError> {
     if req.stream == Some(true) {
@@ -691,7 +707,12 @@ fn add_meta(h: &mut HeaderMap, meta: &ResponseMeta) {
         put("x-bf-key-id", k);
     }
     put("x-bf-fallback-index", &meta.fallback_index.to_string());
-    put("x-bf-retries", &meta.attempts.saturating_sub(1).to_string());
+    // Retries of a target after a failure (what `bifrost_request_retries_total` counts);
+    // moving on to a fallback is not a retry (`x-bf-fallback-index` says that).
+    put("x-bf-retries", &meta.retries.to_string());
+    for (name, value) in &meta.headers {
+        h.append(name, value.clone());
+    }
 }
 
 /// Each chunk is written as `data: <json>\n\n` the moment it arrives; a clean end adds

@@ -1,0 +1,147 @@
+//! The request and response of one operation, whichever it is, and the provider call of one
+//! attempt.
+
+use crate::config::RequestType;
+use crate::error::BifrostError;
+use crate::providers::{ByteStream, CallContext, ChunkStream, Provider};
+use crate::queue::Permit;
+use crate::schemas::{
+    self, ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse,
+    RawRequest, RawResponse,
+};
+use futures::StreamExt;
+
+/// The client's request. Pre-hooks may change it; the target's provider and model are in the
+/// [`super::context::RequestContext`], not here (the request keeps the client's model name).
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// A chat completion; streamed when the context's request type is a stream.
+    Chat(ChatRequest),
+    Embedding(EmbeddingRequest),
+    /// An operation forwarded in OpenAI's shape (text completions, audio, images, rerank) or a
+    /// body in a provider's own format (the Cohere and Bedrock drop-in routes).
+    Raw(RawRequest),
+}
+
+impl Request {
+    pub fn provider(&self) -> Option<&str> {
+        match self {
+            Request::Chat(r) => r.provider.as_deref(),
+            Request::Embedding(r) => r.provider.as_deref(),
+            Request::Raw(r) => r.provider.as_deref(),
+        }
+    }
+
+    pub fn model(&self) -> &str {
+        match self {
+            Request::Chat(r) => &r.model,
+            Request::Embedding(r) => &r.model,
+            Request::Raw(r) => &r.model,
+        }
+    }
+
+    pub fn fallbacks(&self) -> &[schemas::Fallback] {
+        match self {
+            Request::Chat(r) => &r.fallbacks,
+            Request::Embedding(r) => &r.fallbacks,
+            Request::Raw(r) => &r.fallbacks,
+        }
+    }
+}
+
+/// An answer, whichever operation it is.
+pub enum Response {
+    Chat(ChatCompletion),
+    ChatStream(ChunkStream),
+    Embedding(EmbeddingResponse),
+    Raw(RawResponse),
+    RawStream(ByteStream),
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Response::Chat(c) => f.debug_tuple("Chat").field(c).finish(),
+            Response::ChatStream(_) => f.write_str("ChatStream(..)"),
+            Response::Embedding(e) => f.debug_tuple("Embedding").field(e).finish(),
+            Response::Raw(r) => f.debug_tuple("Raw").field(r).finish(),
+            Response::RawStream(_) => f.write_str("RawStream(..)"),
+        }
+    }
+}
+
+/// A response and, for a stream, the provider slot it keeps until it ends.
+pub(crate) struct Answer {
+    pub response: Response,
+    pub permit: Option<Permit>,
+}
+
+/// Calls the provider for one attempt. A stream resolves only once its first chunk carrying
+/// something arrived, so a failure before that is still the attempt's failure.
+pub(crate) async fn call(
+    provider: &dyn Provider,
+    cx: CallContext<'_>,
+    request_type: RequestType,
+    req: &Request,
+) -> Result<Response, BifrostError> {
+    use RequestType as T;
+    match (request_type, req) {
+        (T::Embedding, Request::Embedding(r)) => {
+            provider.embed(cx, r).await.map(Response::Embedding)
+        }
+        (T::ChatCompletion, Request::Chat(r)) => provider.chat(cx, r).await.map(Response::Chat),
+        (T::ChatCompletionStream, Request::Chat(r)) => {
+            let stream = provider.chat_stream(cx, r).await?;
+            let t = std::time::Instant::now();
+            let first = first_chunk(stream).await;
+            // Waiting for the first chunk is part of the upstream exchange.
+            cx.clock.record(crate::observe::Stage::Http, t.elapsed());
+            first.map(Response::ChatStream)
+        }
+        (T::TextCompletionStream | T::ChatCompletionStream, Request::Raw(r)) => provider
+            .raw_stream(cx, request_type, &r.body)
+            .await
+            .map(Response::RawStream),
+        (op, Request::Raw(r)) => provider.raw(cx, op, &r.body).await.map(Response::Raw),
+        _ => Err(BifrostError::internal(
+            "request does not match its operation",
+        )),
+    }
+}
+
+/// Waits for the first chunk that carries something (text, tool calls, a finish reason,
+/// usage): until then a failure — an error event or exception frame right after a role-only
+/// start chunk — is still an attempt failure that may be retried or fall back. Empty leading
+/// chunks are held and sent on with it.
+async fn first_chunk(mut stream: ChunkStream) -> Result<ChunkStream, BifrostError> {
+    let mut held = Vec::new();
+    loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                let empty = is_empty_chunk(&chunk);
+                held.push(Ok(chunk));
+                // A bounded hold: a stream of nothing but empty chunks is passed on as is.
+                if !empty || held.len() >= 8 {
+                    return Ok(Box::pin(futures::stream::iter(held).chain(stream)));
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None if held.is_empty() => {
+                return Err(BifrostError::internal(
+                    "provider stream ended before it began",
+                ))
+            }
+            None => return Ok(Box::pin(futures::stream::iter(held))),
+        }
+    }
+}
+
+fn is_empty_chunk(c: &ChatCompletionChunk) -> bool {
+    c.usage.is_none()
+        && c.choices.iter().all(|ch| {
+            ch.finish_reason.is_none()
+                && ch.delta.content.as_deref().is_none_or(str::is_empty)
+                && ch.delta.tool_calls.is_none()
+                && ch.delta.extra.is_empty()
+        })
+}

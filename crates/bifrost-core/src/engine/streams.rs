@@ -1,0 +1,203 @@
+//! Phase 4 for streams: an answered stream keeps its provider slot and its place among the
+//! requests in flight until it ends; chunk hooks, usage and the end of the request are
+//! reported as it goes.
+
+use super::context::RequestContext;
+use super::Inner;
+use crate::config::RequestType;
+use crate::error::BifrostError;
+use crate::plugin::{ChunkAction, Event, Outcome, Pipeline};
+use crate::providers::{ByteStream, ChunkStream};
+use crate::queue::Permit;
+use crate::schemas::ChatCompletionChunk;
+use futures::Stream;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Counts a request (or open stream) as in flight until dropped, for a draining shutdown.
+pub(crate) struct InFlightGuard {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.inner.idle.notify_waiters();
+        }
+    }
+}
+
+/// The end of a streamed request, reported once: at its last item, or when it is dropped early.
+struct StreamEnd {
+    ctx: RequestContext,
+    pipeline: Pipeline,
+    guard: InFlightGuard,
+    outcome: Option<Outcome>,
+}
+
+impl StreamEnd {
+    fn finish(&mut self, outcome: Outcome) {
+        if self.outcome.is_none() {
+            self.outcome = Some(outcome);
+            let elapsed = self.ctx.started.elapsed();
+            self.pipeline.emit(
+                &self.ctx,
+                &Event::RequestEnd {
+                    request_type: self.ctx.request_type,
+                    outcome,
+                    elapsed,
+                },
+            );
+        }
+    }
+}
+
+impl Drop for StreamEnd {
+    fn drop(&mut self) {
+        if self.outcome.is_none() {
+            self.guard
+                .inner
+                .cancelled_streams
+                .fetch_add(1, Ordering::Relaxed);
+            self.finish(Outcome::Cancelled);
+        }
+    }
+}
+
+/// A chat stream. Holds the provider slot and counts as in flight until it ends or is dropped;
+/// dropping it (a client that left) closes the upstream connection.
+pub struct ChatStream {
+    inner: ChunkStream,
+    include_usage: bool,
+    usage_reported: bool,
+    end: StreamEnd,
+    _permit: Option<Permit>,
+}
+
+impl ChatStream {
+    pub(crate) fn new(
+        inner: ChunkStream,
+        include_usage: bool,
+        ctx: RequestContext,
+        pipeline: Pipeline,
+        permit: Option<Permit>,
+        guard: InFlightGuard,
+    ) -> Self {
+        Self {
+            inner,
+            include_usage,
+            usage_reported: false,
+            end: StreamEnd {
+                ctx,
+                pipeline,
+                guard,
+                outcome: None,
+            },
+            _permit: permit,
+        }
+    }
+
+    fn report_usage(&mut self, c: &ChatCompletionChunk) {
+        if let (Some(u), false) = (&c.usage, self.usage_reported) {
+            self.usage_reported = true;
+            let end = &self.end;
+            end.pipeline.emit(
+                &end.ctx,
+                &Event::Tokens {
+                    provider: &end.ctx.provider,
+                    model: &end.ctx.model,
+                    request_type: RequestType::ChatCompletionStream.as_str(),
+                    usage: u,
+                },
+            );
+        }
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<ChatCompletionChunk, BifrostError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.end.outcome.is_some() {
+            return Poll::Ready(None);
+        }
+        loop {
+            let mut chunk = match self.inner.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.end.finish(Outcome::Success);
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.end.finish(Outcome::Error);
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(Some(Ok(c))) => c,
+            };
+            self.report_usage(&chunk);
+            if self.end.pipeline.has_chunk_hooks() {
+                let end = &self.end;
+                match end.pipeline.on_chunk(&end.ctx, &mut chunk) {
+                    ChunkAction::Keep => {}
+                    ChunkAction::Skip => continue,
+                    ChunkAction::Abort(e) => {
+                        self.end.finish(Outcome::Error);
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+            }
+            // Usage is always requested upstream; the client gets it only if it asked.
+            if !self.include_usage && chunk.choices.is_empty() && chunk.usage.is_some() {
+                continue;
+            }
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+    }
+}
+
+/// The upstream's bytes of a forwarded stream; holds the provider slot until dropped.
+pub struct RawStream {
+    inner: ByteStream,
+    end: StreamEnd,
+    _permit: Option<Permit>,
+}
+
+impl RawStream {
+    pub(crate) fn new(
+        inner: ByteStream,
+        ctx: RequestContext,
+        pipeline: Pipeline,
+        permit: Option<Permit>,
+        guard: InFlightGuard,
+    ) -> Self {
+        Self {
+            inner,
+            end: StreamEnd {
+                ctx,
+                pipeline,
+                guard,
+                outcome: None,
+            },
+            _permit: permit,
+        }
+    }
+}
+
+impl Stream for RawStream {
+    type Item = Result<bytes::Bytes, BifrostError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.end.outcome.is_some() {
+            return Poll::Ready(None);
+        }
+        let item = self.inner.as_mut().poll_next(cx);
+        match &item {
+            Poll::Ready(None) => self.end.finish(Outcome::Success),
+            Poll::Ready(Some(Err(_))) => self.end.finish(Outcome::Error),
+            _ => {}
+        }
+        item
+    }
+}
