@@ -1,4 +1,9 @@
 //! Anthropic Messages API endpoint.
+//!
+//! With `"thinking": {"type": "enabled", …}` the reply starts with a `thinking` block carrying
+//! a `signature` (streamed as `thinking_delta`s and a `signature_delta`), followed by every
+//! block of the last user message whose type the mock does not know, sent back as it came —
+//! so tests can check that a gateway relays signatures and unknown blocks intact.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -22,6 +27,18 @@ const TOOL_PREAMBLE: &str = "Let me check.";
 const TOOL_USE_ID: &str = "toolu_mock_1";
 /// The tool input, streamed in these two `input_json_delta` pieces.
 const TOOL_INPUT_PIECES: [&str; 2] = [r#"{"location":"#, r#""Paris"}"#];
+/// The signature of every mock thinking block (opaque to clients, like the real one).
+pub(crate) const THINKING_SIGNATURE: &str = "EqQBCkgIARABGAIiQG1vY2stc2lnbmF0dXJl";
+/// Request block types the mock understands; others are echoed when thinking is on.
+const KNOWN_BLOCKS: &[&str] = &[
+    "text",
+    "image",
+    "document",
+    "tool_use",
+    "tool_result",
+    "thinking",
+    "redacted_thinking",
+];
 
 #[derive(Deserialize)]
 struct MessagesRequest {
@@ -37,6 +54,53 @@ struct MessagesRequest {
     messages: Vec<Message>,
     #[serde(default)]
     tools: Option<Vec<Tool>>,
+    #[serde(default)]
+    thinking: Option<ThinkingConfig>,
+}
+
+#[derive(Deserialize)]
+struct ThinkingConfig {
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+/// The messages again, with their content blocks kept whole (read only when thinking is on).
+#[derive(Deserialize)]
+struct RawMessages {
+    #[serde(default)]
+    messages: Vec<RawMessage>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    content: Option<Value>,
+}
+
+/// The blocks of the last user message whose type the mock does not know.
+fn unknown_blocks(body: &[u8]) -> Vec<Value> {
+    let Ok(raw) = serde_json::from_slice::<RawMessages>(body) else {
+        return Vec::new();
+    };
+    let Some(Value::Array(blocks)) = raw
+        .messages
+        .into_iter()
+        .rev()
+        .find(|m| m.role.as_deref() == Some("user"))
+        .and_then(|m| m.content)
+    else {
+        return Vec::new();
+    };
+    blocks
+        .into_iter()
+        .filter(|b| {
+            b.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !KNOWN_BLOCKS.contains(&t))
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -70,6 +134,10 @@ struct Usage {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ContentBlock<'a> {
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
     Text {
         text: &'a str,
     },
@@ -78,13 +146,22 @@ enum ContentBlock<'a> {
         name: &'a str,
         input: Value,
     },
+    /// A block echoed as the request had it.
+    #[serde(untagged)]
+    Echo(&'a Value),
 }
 
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum BlockDelta<'a> {
-    TextDelta { text: &'a str },
-    InputJsonDelta { partial_json: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
 }
 
 #[derive(Serialize)]
@@ -151,6 +228,10 @@ struct Reply<'a> {
     text: &'a str,
     /// Name of the tool to call, if the reply is a tool call.
     tool: Option<&'a str>,
+    /// The thinking text, when the request enabled thinking.
+    thinking: Option<&'a str>,
+    /// Request blocks sent back after the thinking block.
+    echoed: &'a [Value],
     usage: Usage,
 }
 
@@ -164,7 +245,15 @@ impl Reply<'_> {
     }
 
     fn message(&self) -> MessageReply<'_> {
-        let mut content = vec![ContentBlock::Text { text: self.text }];
+        let mut content = Vec::with_capacity(self.echoed.len() + 3);
+        if let Some(thinking) = self.thinking {
+            content.push(ContentBlock::Thinking {
+                thinking,
+                signature: THINKING_SIGNATURE,
+            });
+        }
+        content.extend(self.echoed.iter().map(ContentBlock::Echo));
+        content.push(ContentBlock::Text { text: self.text });
         if let Some(name) = self.tool {
             content.push(ContentBlock::ToolUse {
                 id: TOOL_USE_ID,
@@ -201,20 +290,57 @@ impl Reply<'_> {
             ..self.message()
         };
         frames.push(Event::MessageStart { message: start }.frame()?);
+        let mut index = 0;
+        if let Some(thinking) = self.thinking {
+            let block = ContentBlock::Thinking {
+                thinking: "",
+                signature: "",
+            };
+            frames.push(
+                Event::ContentBlockStart {
+                    index,
+                    content_block: block,
+                }
+                .frame()?,
+            );
+            for thinking in split_pieces(thinking, 2) {
+                let delta = BlockDelta::Thinking { thinking };
+                frames.push(Event::ContentBlockDelta { index, delta }.frame()?);
+            }
+            let delta = BlockDelta::Signature {
+                signature: THINKING_SIGNATURE,
+            };
+            frames.push(Event::ContentBlockDelta { index, delta }.frame()?);
+            frames.push(Event::ContentBlockStop { index }.frame()?);
+            index += 1;
+        }
+        // Echoed blocks come whole in their start event, as server tool results do.
+        for block in self.echoed {
+            frames.push(
+                Event::ContentBlockStart {
+                    index,
+                    content_block: ContentBlock::Echo(block),
+                }
+                .frame()?,
+            );
+            frames.push(Event::ContentBlockStop { index }.frame()?);
+            index += 1;
+        }
         let text_block = ContentBlock::Text { text: "" };
         frames.push(
             Event::ContentBlockStart {
-                index: 0,
+                index,
                 content_block: text_block,
             }
             .frame()?,
         );
         frames.push(Event::Ping.frame()?);
         for text in pieces {
-            let delta = BlockDelta::TextDelta { text };
-            frames.push(Event::ContentBlockDelta { index: 0, delta }.frame()?);
+            let delta = BlockDelta::Text { text };
+            frames.push(Event::ContentBlockDelta { index, delta }.frame()?);
         }
-        frames.push(Event::ContentBlockStop { index: 0 }.frame()?);
+        frames.push(Event::ContentBlockStop { index }.frame()?);
+        index += 1;
         if let Some(name) = self.tool {
             let tool_block = ContentBlock::ToolUse {
                 id: TOOL_USE_ID,
@@ -223,16 +349,16 @@ impl Reply<'_> {
             };
             frames.push(
                 Event::ContentBlockStart {
-                    index: 1,
+                    index,
                     content_block: tool_block,
                 }
                 .frame()?,
             );
             for partial_json in TOOL_INPUT_PIECES {
-                let delta = BlockDelta::InputJsonDelta { partial_json };
-                frames.push(Event::ContentBlockDelta { index: 1, delta }.frame()?);
+                let delta = BlockDelta::InputJson { partial_json };
+                frames.push(Event::ContentBlockDelta { index, delta }.frame()?);
             }
-            frames.push(Event::ContentBlockStop { index: 1 }.frame()?);
+            frames.push(Event::ContentBlockStop { index }.frame()?);
         }
         let delta = StopInfo {
             stop_reason: self.stop_reason(),
@@ -283,15 +409,30 @@ pub(crate) async fn messages(
     } else {
         0
     };
+    let thinking_on = request
+        .thinking
+        .as_ref()
+        .is_some_and(|t| t.kind == "enabled");
+    let (thinking, echoed) = if thinking_on {
+        (
+            Some(format!("Mock thinking about: {user_text}")),
+            unknown_blocks(&body),
+        )
+    } else {
+        (None, Vec::new())
+    };
+    let thinking_tokens = thinking.as_deref().map_or(0, completion_tokens);
     let id = format!("msg_mock_{}", state.next_id());
     let reply = Reply {
         id: &id,
         model: request.model.as_deref().unwrap_or("mock-model"),
         text: &text,
         tool,
+        thinking: thinking.as_deref(),
+        echoed: &echoed,
         usage: Usage {
             input_tokens: prompt_tokens(input_chars(&request.messages) + system_chars),
-            output_tokens: completion_tokens(&text) + tool_tokens,
+            output_tokens: completion_tokens(&text) + tool_tokens + thinking_tokens,
         },
     };
 

@@ -97,7 +97,7 @@ impl Upstream {
         &self,
         url: &Uri,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, BifrostError> {
         self.send_with(Method::POST, url, headers, body).await
     }
@@ -107,9 +107,9 @@ impl Upstream {
         method: Method,
         url: &Uri,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, BifrostError> {
-        let mut req = Request::new(Full::new(Bytes::from(body)));
+        let mut req = Request::new(Full::new(body.into()));
         *req.method_mut() = method;
         *req.uri_mut() = url.clone();
         let h = req.headers_mut();
@@ -132,7 +132,7 @@ impl Upstream {
         &self,
         url: &Uri,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
     ) -> Result<Bytes, BifrostError> {
         self.post(url, headers, body).await.map(|(_, b)| b)
     }
@@ -163,7 +163,7 @@ impl Upstream {
         &self,
         url: &Uri,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
     ) -> Result<(Option<HeaderValue>, Bytes), BifrostError> {
         let timeout = self.net.request_timeout;
         let call = async {
@@ -189,7 +189,7 @@ impl Upstream {
         &self,
         url: &Uri,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
     ) -> Result<EventStream, BifrostError> {
         let resp = self.stream_head(url, headers, body).await?;
         let events = resp.into_body().into_data_stream().eventsource();
@@ -208,7 +208,7 @@ impl Upstream {
         &self,
         url: &Uri,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
     ) -> Result<ByteStream, BifrostError> {
         let resp = self.stream_head(url, headers, body).await?;
         let chunks = resp.into_body().into_data_stream();
@@ -225,7 +225,7 @@ impl Upstream {
         &self,
         url: &Uri,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, BifrostError> {
         let ttft = self.net.request_timeout;
         tokio::time::timeout(ttft, async {

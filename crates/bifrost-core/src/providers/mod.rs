@@ -9,6 +9,7 @@ pub mod cohere;
 pub mod gemini;
 mod http;
 pub mod multipart;
+pub mod native;
 pub mod openai;
 pub mod vertex;
 
@@ -25,6 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use http::{http_client, ByteStream, EventStream, HttpClient, Upstream};
+pub use native::{NativeRequest, NativeResponse, NativeStream, UsageCell, WireApi};
 
 /// Chunks of one upstream stream, already translated to OpenAI's chunk shape.
 pub type ChunkStream =
@@ -94,6 +96,37 @@ pub trait Provider: Send + Sync {
         _body: &'a RawBody,
     ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
         Box::pin(async move { Err(BifrostError::unsupported(self.name(), op.as_str())) })
+    }
+
+    /// The client API this provider speaks natively for `model` (requests in it are
+    /// forwarded, not translated). A provider speaking several answers its main one here and
+    /// the rest in [`Provider::speaks_natively`].
+    fn native_api(&self, _model: &str) -> Option<WireApi> {
+        None
+    }
+
+    /// Whether a request in `api` for `model` may go to [`Provider::passthrough`]: what the
+    /// engine asks before choosing passthrough over translation (OpenAI speaks both chat and
+    /// Responses).
+    fn speaks_natively(&self, api: WireApi, model: &str) -> bool {
+        self.native_api(model) == Some(api)
+    }
+
+    /// Forwards a native request with only the gateway's edits. Errors (non-2xx, an error
+    /// event before the first content event of a stream) are classified like the translated
+    /// path's, so retries and fallbacks work; errors after the first content event are relayed
+    /// in the stream as the upstream sent them.
+    fn passthrough<'a>(
+        &'a self,
+        _cx: CallContext<'a>,
+        req: &'a NativeRequest,
+    ) -> BoxFuture<'a, Result<NativeResponse, BifrostError>> {
+        Box::pin(async move {
+            Err(BifrostError::unsupported(
+                self.name(),
+                native::operation(req.api),
+            ))
+        })
     }
 }
 
@@ -576,12 +609,22 @@ pub fn build(
                     .unwrap_or_else(|| r.chat_path.replace("chat/completions", op.openai_path()));
                 op_urls.insert(op, parse_url(name, &format!("{}{path}", r.base))?);
             }
-            Arc::new(openai::OpenAi::new(
+            let provider = openai::OpenAi::new(
                 upstream,
                 parse_url(name, &format!("{}{chat}", r.base))?,
                 parse_url(name, &format!("{}{embed}", r.base))?,
                 op_urls,
-            ))
+            );
+            // OpenAI's own API and custom OpenAI-format providers (often OpenAI behind a
+            // proxy) serve the Responses API; the other compatible servers mostly do not.
+            if name == "openai" || config.custom.is_some() {
+                let path = r.chat_path.replace("chat/completions", "responses");
+                Arc::new(
+                    provider.with_responses_url(parse_url(name, &format!("{}{path}", r.base))?),
+                )
+            } else {
+                Arc::new(provider)
+            }
         }
         ApiFormat::Anthropic => {
             let path = over(Chat).unwrap_or_else(|| "/v1/messages".into());

@@ -2,6 +2,9 @@
 //! client sent it (unknown fields included), with only the model and stream flags set.
 
 use super::http::{ByteStream, EventStream, Upstream};
+use super::native::{
+    self, NativeRequest, NativeResponse, OpenAiChatRelay, OpenAiResponsesRelay, WireApi,
+};
 use super::{CallContext, ChunkStream, Provider};
 use crate::config::RequestType;
 use crate::error::BifrostError;
@@ -28,6 +31,9 @@ pub struct OpenAi {
     embed_url: Uri,
     /// The forwarded operations' URLs (completions, audio, images, rerank).
     op_urls: HashMap<RequestType, Uri>,
+    /// The Responses API, for OpenAI itself and custom OpenAI-format providers: other
+    /// OpenAI-compatible servers mostly lack it.
+    responses_url: Option<Uri>,
 }
 
 impl OpenAi {
@@ -42,7 +48,14 @@ impl OpenAi {
             chat_url,
             embed_url,
             op_urls,
+            responses_url: None,
         }
+    }
+
+    /// Also forwards native Responses API requests, to `url`.
+    pub fn with_responses_url(mut self, url: Uri) -> Self {
+        self.responses_url = Some(url);
+        self
     }
 
     fn op_url(&self, op: RequestType) -> Result<&Uri, BifrostError> {
@@ -144,6 +157,14 @@ pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>
 
 fn auth_headers(cx: &CallContext<'_>) -> HeaderMap {
     bearer(cx.key.value.expose())
+}
+
+/// The headers of a forwarded request: the gateway's credentials and the client's beta
+/// opt-ins (the Assistants-era `OpenAI-Beta`).
+fn native_headers(cx: &CallContext<'_>, client: &HeaderMap) -> HeaderMap {
+    let mut h = auth_headers(cx);
+    native::copy_client_headers(&mut h, client, &["openai-beta"]);
+    h
 }
 
 /// `Authorization: Bearer <token>`, marked sensitive; nothing for an empty token.
@@ -282,6 +303,57 @@ impl Provider for OpenAi {
                 .await?;
             cx.clock.record(Stage::Http, t.elapsed());
             parse_embedding(&self.upstream.name, &bytes)
+        })
+    }
+
+    fn native_api(&self, _model: &str) -> Option<WireApi> {
+        Some(WireApi::OpenAiChat)
+    }
+
+    fn speaks_natively(&self, api: WireApi, _model: &str) -> bool {
+        match api {
+            WireApi::OpenAiChat => true,
+            WireApi::OpenAiResponses => self.responses_url.is_some(),
+            WireApi::Anthropic | WireApi::Gemini => false,
+        }
+    }
+
+    fn passthrough<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a NativeRequest,
+    ) -> BoxFuture<'a, Result<NativeResponse, BifrostError>> {
+        Box::pin(async move {
+            let name = &self.upstream.name;
+            let headers = native_headers(&cx, &req.headers);
+            match (req.api, &self.responses_url) {
+                (WireApi::OpenAiChat, _) => {
+                    let body = native::timed(&cx, || {
+                        native::openai_chat_body(&req.body, cx.model, req.stream)
+                    })?;
+                    let relay = req
+                        .stream
+                        .then(|| OpenAiChatRelay::new(name, req.client_wants_usage));
+                    let usage = native::openai_chat_usage;
+                    native::forward(
+                        &self.upstream,
+                        &cx,
+                        &self.chat_url,
+                        headers,
+                        body,
+                        relay,
+                        usage,
+                    )
+                    .await
+                }
+                (WireApi::OpenAiResponses, Some(url)) => {
+                    let body = native::timed(&cx, || native::model_body(&req.body, cx.model))?;
+                    let relay = req.stream.then(|| OpenAiResponsesRelay::new(name));
+                    let usage = native::responses_usage;
+                    native::forward(&self.upstream, &cx, url, headers, body, relay, usage).await
+                }
+                (api, _) => Err(BifrostError::unsupported(name, native::operation(api))),
+            }
         })
     }
 

@@ -9,6 +9,7 @@ pub mod response;
 pub mod stream;
 
 use super::http::{EventStream, Upstream};
+use super::native::{self, AnthropicRelay, NativeRequest, NativeResponse, WireApi};
 use super::{CallContext, ChunkStream, Provider};
 use crate::error::BifrostError;
 use crate::observe::Stage;
@@ -52,6 +53,17 @@ pub(crate) fn timed_wire_body(
         .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")));
     cx.clock.record(Stage::Marshaling, t.elapsed());
     bytes
+}
+
+/// The client headers a forwarded request keeps: its API version and beta opt-ins.
+const CLIENT_HEADERS: &[&str] = &["anthropic-version", "anthropic-beta"];
+
+/// The headers of a forwarded request: the gateway's credentials, and the client's API
+/// version (else ours) and beta opt-ins.
+pub(crate) fn native_headers(cx: &CallContext<'_>, client: &HeaderMap) -> HeaderMap {
+    let mut h = headers(cx);
+    native::copy_client_headers(&mut h, client, CLIENT_HEADERS);
+    h
 }
 
 pub(crate) fn headers(cx: &CallContext<'_>) -> HeaderMap {
@@ -119,6 +131,37 @@ impl Provider for Anthropic {
             let out = response::from_anthropic(&self.upstream.name, &bytes);
             cx.clock.record(Stage::Parsing, t.elapsed());
             out
+        })
+    }
+
+    fn native_api(&self, _model: &str) -> Option<WireApi> {
+        Some(WireApi::Anthropic)
+    }
+
+    fn passthrough<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a NativeRequest,
+    ) -> BoxFuture<'a, Result<NativeResponse, BifrostError>> {
+        Box::pin(async move {
+            if req.api != WireApi::Anthropic {
+                return Err(BifrostError::unsupported(
+                    &self.upstream.name,
+                    native::operation(req.api),
+                ));
+            }
+            let body = native::timed(&cx, || native::model_body(&req.body, cx.model))?;
+            let relay = req.stream.then(|| AnthropicRelay::new(&self.upstream.name));
+            native::forward(
+                &self.upstream,
+                &cx,
+                &self.url,
+                native_headers(&cx, &req.headers),
+                body,
+                relay,
+                native::anthropic_usage,
+            )
+            .await
         })
     }
 

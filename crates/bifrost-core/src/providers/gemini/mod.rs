@@ -7,6 +7,7 @@ pub mod response;
 pub mod stream;
 
 use super::http::{EventStream, Upstream};
+use super::native::{self, GeminiRelay, NativeRequest, NativeResponse, WireApi};
 use super::{parse_url, path_override, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
@@ -14,7 +15,16 @@ use crate::observe::Stage;
 use crate::schemas::{ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse};
 use futures::future::BoxFuture;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::time::Instant;
+
+/// Characters left as they are in a path segment: RFC 3986 unreserved. A client-supplied
+/// model name cannot add path segments or a query to the URL.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 pub struct Gemini {
     upstream: Upstream,
@@ -133,6 +143,48 @@ impl Provider for Gemini {
             let events = self.upstream.post_sse(&url, headers(&cx), body).await?;
             cx.clock.record(Stage::Http, t.elapsed());
             Ok(chunk_stream(&self.upstream.name, cx.model, events))
+        })
+    }
+
+    fn native_api(&self, _model: &str) -> Option<WireApi> {
+        Some(WireApi::Gemini)
+    }
+
+    /// The body goes upstream unchanged: the model is in the URL, and Gemini's body has no
+    /// gateway fields.
+    fn passthrough<'a>(
+        &'a self,
+        cx: CallContext<'a>,
+        req: &'a NativeRequest,
+    ) -> BoxFuture<'a, Result<NativeResponse, BifrostError>> {
+        Box::pin(async move {
+            if req.api != WireApi::Gemini {
+                return Err(BifrostError::unsupported(
+                    &self.upstream.name,
+                    native::operation(req.api),
+                ));
+            }
+            let model = utf8_percent_encode(cx.model, SEGMENT).to_string();
+            let url = if req.stream {
+                self.url(
+                    self.stream_path.as_ref(),
+                    &model,
+                    "streamGenerateContent?alt=sse",
+                )?
+            } else {
+                self.url(self.chat_path.as_ref(), &model, "generateContent")?
+            };
+            let relay = req.stream.then(|| GeminiRelay::new(&self.upstream.name));
+            native::forward(
+                &self.upstream,
+                &cx,
+                &url,
+                headers(&cx),
+                req.body.clone(),
+                relay,
+                native::gemini_usage,
+            )
+            .await
         })
     }
 
