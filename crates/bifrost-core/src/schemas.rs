@@ -391,6 +391,54 @@ impl Usage {
     }
 }
 
+/// The fields of a client's JSON body the gateway routes by, read without parsing the rest
+/// (serde skips the other fields without building them): what a passthrough needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RoutingFields {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_fallbacks")]
+    pub fallbacks: Vec<Fallback>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    /// Read for traces and token estimates (`max_output_tokens` is the Responses API's name).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+}
+
+impl RoutingFields {
+    /// Reads the routing fields of a JSON object body; anything else is the client's error.
+    pub fn read(body: &[u8]) -> Result<Self, crate::error::BifrostError> {
+        serde_json::from_slice(body).map_err(|e| {
+            crate::error::BifrostError::invalid_request(format!("invalid JSON body: {e}"))
+        })
+    }
+
+    /// The output token cap, whichever API's name it has.
+    pub fn output_cap(&self) -> Option<u32> {
+        self.max_completion_tokens
+            .or(self.max_tokens)
+            .or(self.max_output_tokens)
+    }
+
+    /// The model, which the body must name.
+    pub fn require_model(&self) -> Result<&str, crate::error::BifrostError> {
+        self.model
+            .as_deref()
+            .ok_or_else(|| crate::error::BifrostError::invalid_request("'model' is required"))
+    }
+}
+
 /// An embeddings request in OpenAI's shape (`POST /v1/embeddings`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct EmbeddingRequest {

@@ -393,6 +393,16 @@ pub(crate) async fn messages(
     if request.max_tokens.is_none() {
         return bad_request("max_tokens: Field required");
     }
+    // As the real API: only these two roles take turns.
+    if let Some(i) = request
+        .messages
+        .iter()
+        .position(|m| !matches!(m.role.as_deref(), Some("user" | "assistant")))
+    {
+        return bad_request(&format!(
+            "messages.{i}.role: Input should be 'user' or 'assistant'"
+        ));
+    }
 
     let user_text = last_user_text(&request.messages);
     let tools = request.tools.as_deref().unwrap_or_default();

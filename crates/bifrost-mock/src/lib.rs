@@ -31,6 +31,7 @@ mod gate;
 mod gemini;
 mod openai;
 mod reply;
+mod responses;
 mod sigv4;
 mod state;
 mod stream;
@@ -60,6 +61,7 @@ pub fn router(state: MockState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/responses", post(responses::responses))
         .route("/v2/chat", post(cohere::chat))
         .route("/v2/embed", post(cohere::embed))
         .route("/v2/rerank", post(cohere::rerank))

@@ -11,6 +11,7 @@ use crate::config::{Key, RequestType};
 use crate::error::{Attempt, BifrostError};
 use crate::observe::StageClock;
 use crate::plugin::{AttemptEvent, Event};
+use crate::providers::native::NativeResponse;
 use crate::providers::CallContext;
 use crate::queue::Permit;
 use crate::retry;
@@ -79,7 +80,7 @@ impl Bifrost {
             };
             let started_at = SystemTime::now();
             let started = Instant::now();
-            let result = call::call(&*p.provider, cx, ctx.request_type, req).await;
+            let result = call::call(p, cx, ctx.request_type, req).await;
             let latency = started.elapsed();
             ctx.upstream_time += latency;
             self.report_attempt(
@@ -99,12 +100,8 @@ impl Bifrost {
             );
             let err = match result {
                 Ok(response) => {
-                    let streaming = matches!(
-                        response,
-                        call::Response::ChatStream(_) | call::Response::RawStream(_)
-                    );
                     // A stream keeps its slot until it ends; a unary call is done with it.
-                    let permit = streaming.then_some(permit);
+                    let permit = response.is_stream().then_some(permit);
                     return Ok(Answer { response, permit });
                 }
                 Err(e) => e,
@@ -299,6 +296,7 @@ impl Bifrost {
         let embedding_usage;
         let usage: Option<&Usage> = match result {
             Ok(call::Response::Chat(c)) => c.usage.as_ref(),
+            Ok(call::Response::Native(NativeResponse::Json { usage, .. })) => usage.as_ref(),
             Ok(call::Response::Embedding(e)) => {
                 embedding_usage = e.usage.as_ref().map(|u| Usage {
                     prompt_tokens: u.prompt_tokens,
@@ -311,6 +309,7 @@ impl Bifrost {
         };
         let (max_tokens, temperature) = match a.req {
             Request::Chat(r) => (r.max_completion_tokens.or(r.max_tokens), r.temperature),
+            Request::Native(n) => (n.max_tokens, n.temperature),
             _ => (None, None),
         };
         let request_type = ctx.request_type.as_str();

@@ -1,9 +1,11 @@
 //! The request and response of one operation, whichever it is, and the provider call of one
 //! attempt.
 
-use crate::config::RequestType;
+use super::ProviderState;
+use crate::config::{ApiFormat, RequestType};
 use crate::error::BifrostError;
-use crate::providers::{ByteStream, CallContext, ChunkStream, Provider};
+use crate::providers::native::{NativeRequest, NativeResponse, WireApi};
+use crate::providers::{ByteStream, CallContext, ChunkStream};
 use crate::queue::Permit;
 use crate::schemas::{
     self, ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse,
@@ -21,6 +23,70 @@ pub enum Request {
     /// An operation forwarded in OpenAI's shape (text completions, audio, images, rerank) or a
     /// body in a provider's own format (the Cohere and Bedrock drop-in routes).
     Raw(RawRequest),
+    /// A chat in a client API's own format (a drop-in route, or OpenAI chat): forwarded as
+    /// it came to targets that speak that API, translated for the others.
+    Native(NativeChat),
+}
+
+/// A chat request as the client sent it, in one API's wire format, with its routing fields
+/// and a translation to the unified shape for targets that speak another API.
+#[derive(Clone)]
+pub struct NativeChat {
+    pub native: NativeRequest,
+    /// The routing fields, read from the body (or the URL) by the route.
+    pub provider: Option<String>,
+    pub model: String,
+    pub fallbacks: Vec<schemas::Fallback>,
+    /// `max_tokens` and `temperature`, when the route read them (trace attributes).
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    translate: std::sync::Arc<dyn Fn() -> Result<ChatRequest, BifrostError> + Send + Sync>,
+    translated: std::sync::Arc<std::sync::OnceLock<Result<ChatRequest, BifrostError>>>,
+}
+
+impl NativeChat {
+    /// `translate` turns the client's body into the unified chat request; it runs at most once,
+    /// and only if a target speaks another API.
+    pub fn new(
+        native: NativeRequest,
+        model: String,
+        translate: impl Fn() -> Result<ChatRequest, BifrostError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            native,
+            provider: None,
+            model,
+            fallbacks: Vec::new(),
+            max_tokens: None,
+            temperature: None,
+            translate: std::sync::Arc::new(translate),
+            translated: std::sync::Arc::default(),
+        }
+    }
+
+    /// The request in the unified shape, for a target of `format`. Fields only the client's
+    /// API knows are dropped for OpenAI-format targets, which reject them; decided per attempt,
+    /// so a fallback to a provider of the client's own format still gets them.
+    pub(crate) fn chat_for(&self, format: ApiFormat) -> Result<ChatRequest, BifrostError> {
+        let mut chat = self.translated.get_or_init(|| (self.translate)()).clone()?;
+        if self.native.api == WireApi::Anthropic
+            && matches!(format, ApiFormat::OpenAi | ApiFormat::Azure)
+        {
+            crate::inbound::anthropic::strip_anthropic_fields(&mut chat);
+        }
+        Ok(chat)
+    }
+}
+
+impl std::fmt::Debug for NativeChat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeChat")
+            .field("api", &self.native.api)
+            .field("provider", &self.provider)
+            .field("model", &self.model)
+            .field("stream", &self.native.stream)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {
@@ -29,6 +95,7 @@ impl Request {
             Request::Chat(r) => r.provider.as_deref(),
             Request::Embedding(r) => r.provider.as_deref(),
             Request::Raw(r) => r.provider.as_deref(),
+            Request::Native(r) => r.provider.as_deref(),
         }
     }
 
@@ -37,6 +104,7 @@ impl Request {
             Request::Chat(r) => &r.model,
             Request::Embedding(r) => &r.model,
             Request::Raw(r) => &r.model,
+            Request::Native(r) => &r.model,
         }
     }
 
@@ -45,6 +113,7 @@ impl Request {
             Request::Chat(r) => &r.fallbacks,
             Request::Embedding(r) => &r.fallbacks,
             Request::Raw(r) => &r.fallbacks,
+            Request::Native(r) => &r.fallbacks,
         }
     }
 }
@@ -56,6 +125,20 @@ pub enum Response {
     Embedding(EmbeddingResponse),
     Raw(RawResponse),
     RawStream(ByteStream),
+    /// A same-format answer, as the upstream sent it.
+    Native(NativeResponse),
+}
+
+impl Response {
+    /// Whether this answer is a stream (which keeps its provider slot until it ends).
+    pub fn is_stream(&self) -> bool {
+        matches!(
+            self,
+            Response::ChatStream(_)
+                | Response::RawStream(_)
+                | Response::Native(NativeResponse::Stream(_))
+        )
+    }
 }
 
 impl std::fmt::Debug for Response {
@@ -66,6 +149,10 @@ impl std::fmt::Debug for Response {
             Response::Embedding(e) => f.debug_tuple("Embedding").field(e).finish(),
             Response::Raw(r) => f.debug_tuple("Raw").field(r).finish(),
             Response::RawStream(_) => f.write_str("RawStream(..)"),
+            Response::Native(NativeResponse::Json { body, .. }) => {
+                f.debug_tuple("NativeJson").field(body).finish()
+            }
+            Response::Native(NativeResponse::Stream(_)) => f.write_str("NativeStream(..)"),
         }
     }
 }
@@ -79,12 +166,23 @@ pub(crate) struct Answer {
 /// Calls the provider for one attempt. A stream resolves only once its first chunk carrying
 /// something arrived, so a failure before that is still the attempt's failure.
 pub(crate) async fn call(
-    provider: &dyn Provider,
+    p: &ProviderState,
     cx: CallContext<'_>,
     request_type: RequestType,
     req: &Request,
 ) -> Result<Response, BifrostError> {
     use RequestType as T;
+    let provider = &*p.provider;
+    if let Request::Native(n) = req {
+        if provider.speaks_natively(n.native.api, cx.model) {
+            return provider
+                .passthrough(cx, &n.native)
+                .await
+                .map(Response::Native);
+        }
+        let chat = Request::Chat(n.chat_for(p.format)?);
+        return Box::pin(call(p, cx, request_type, &chat)).await;
+    }
     match (request_type, req) {
         (T::Embedding, Request::Embedding(r)) => {
             provider.embed(cx, r).await.map(Response::Embedding)

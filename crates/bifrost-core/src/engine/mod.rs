@@ -39,6 +39,7 @@ use crate::config::{
 };
 use crate::error::BifrostError;
 use crate::plugin::{Event, Outcome, Pipeline, ShortCircuit};
+use crate::providers::native::{NativeResponse, WireApi};
 use crate::providers::{self, Provider};
 use crate::queue::ProviderQueue;
 use crate::routing::aliases::ModelAlias;
@@ -48,6 +49,7 @@ use crate::schemas::{
     ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, ModelInfo, RawRequest,
     RawResponse,
 };
+pub use call::NativeChat;
 use call::{Answer, Request, Response};
 use context::{BifrostResponse, RequestContext, RequestOptions, ResponseMeta};
 use std::collections::HashMap;
@@ -56,6 +58,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streams::{ChatStream, InFlightGuard, RawStream};
 use tokio::sync::Notify;
+
+/// The answer to a [`NativeChat`]: the upstream's own bytes when it spoke the client's API,
+/// else the unified completion for the route to render.
+pub enum NativeAnswer {
+    Json {
+        body: bytes::Bytes,
+        content_type: String,
+    },
+    Stream {
+        content_type: &'static str,
+        stream: RawStream,
+    },
+    Chat(ChatCompletion),
+    ChatStream(ChatStream),
+}
 
 pub(crate) const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
 pub(crate) const MODEL_LIST_TTL: Duration = Duration::from_secs(60);
@@ -90,7 +107,7 @@ pub(crate) struct ProviderState {
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) keys: KeySet,
     pub(crate) keyless: bool,
-    format: ApiFormat,
+    pub(crate) format: ApiFormat,
     /// What this provider may be asked for (its format's operations, narrowed by
     /// `allowed_requests`).
     pub(crate) supported: Vec<RequestType>,
@@ -356,7 +373,13 @@ impl Bifrost {
         let (answer, meta) = self.settle_stream(&ctx, answer)?;
         match answer.response {
             Response::RawStream(s) => Ok(BifrostResponse {
-                body: RawStream::new(s, ctx, self.inner.pipeline.clone(), answer.permit, guard),
+                body: RawStream::new(
+                    s,
+                    None,
+                    ctx,
+                    self.inner.pipeline.clone(),
+                    (answer.permit, guard),
+                ),
                 meta,
             }),
             _ => Err(BifrostError::internal(
@@ -407,6 +430,69 @@ impl Bifrost {
                 "a plugin answered a stream with something else",
             )),
         }
+    }
+
+    /// A chat in a client API's own format (a drop-in route): targets speaking that API get
+    /// the client's body with only the gateway's edits, and the answer comes back as they sent
+    /// it; other targets get the translation, and the route renders their answer.
+    pub async fn native_chat(
+        &self,
+        req: NativeChat,
+        opts: RequestOptions,
+    ) -> Result<BifrostResponse<NativeAnswer>, BifrostError> {
+        let stream = req.native.stream;
+        let include_usage = req.native.api != WireApi::OpenAiChat || req.native.client_wants_usage;
+        let request_type = if stream {
+            RequestType::ChatCompletionStream
+        } else {
+            RequestType::ChatCompletion
+        };
+        if !stream {
+            let ctx = RequestContext::new(opts, request_type);
+            return match self.unary(ctx, Request::Native(req)).await? {
+                (
+                    Response::Native(NativeResponse::Json {
+                        body, content_type, ..
+                    }),
+                    meta,
+                ) => Ok(BifrostResponse {
+                    body: NativeAnswer::Json { body, content_type },
+                    meta,
+                }),
+                (Response::Chat(c), meta) => Ok(BifrostResponse {
+                    body: NativeAnswer::Chat(c),
+                    meta,
+                }),
+                _ => Err(BifrostError::internal("wrong answer for a chat")),
+            };
+        }
+        let guard = self.admit()?;
+        let mut ctx = RequestContext::new(opts, request_type);
+        let answer = self.run(&mut ctx, Request::Native(req)).await;
+        let (answer, meta) = self.settle_stream(&ctx, answer)?;
+        let pipeline = self.inner.pipeline.clone();
+        let body = match answer.response {
+            Response::Native(NativeResponse::Stream(s)) => NativeAnswer::Stream {
+                content_type: s.content_type,
+                stream: RawStream::new(
+                    s.bytes,
+                    Some(s.usage),
+                    ctx,
+                    pipeline,
+                    (answer.permit, guard),
+                ),
+            },
+            Response::ChatStream(s) => NativeAnswer::ChatStream(ChatStream::new(
+                s,
+                include_usage,
+                ctx,
+                pipeline,
+                answer.permit,
+                guard,
+            )),
+            _ => return Err(BifrostError::internal("wrong answer for a chat stream")),
+        };
+        Ok(BifrostResponse { body, meta })
     }
 
     /// Stops taking requests, then waits (up to the configured shutdown timeout) for the ones in

@@ -7,6 +7,7 @@ use super::Inner;
 use crate::config::RequestType;
 use crate::error::BifrostError;
 use crate::plugin::{ChunkAction, Event, Outcome, Pipeline};
+use crate::providers::native::UsageCell;
 use crate::providers::{ByteStream, ChunkStream};
 use crate::queue::Permit;
 use crate::schemas::ChatCompletionChunk;
@@ -157,9 +158,11 @@ impl Stream for ChatStream {
     }
 }
 
-/// The upstream's bytes of a forwarded stream; holds the provider slot until dropped.
+/// The upstream's bytes of a forwarded stream; holds the provider slot until dropped. For a
+/// same-format stream, the usage the relay read is reported when it ends.
 pub struct RawStream {
     inner: ByteStream,
+    usage: Option<UsageCell>,
     end: StreamEnd,
     _permit: Option<Permit>,
 }
@@ -167,13 +170,14 @@ pub struct RawStream {
 impl RawStream {
     pub(crate) fn new(
         inner: ByteStream,
+        usage: Option<UsageCell>,
         ctx: RequestContext,
         pipeline: Pipeline,
-        permit: Option<Permit>,
-        guard: InFlightGuard,
+        (permit, guard): (Option<Permit>, InFlightGuard),
     ) -> Self {
         Self {
             inner,
+            usage,
             end: StreamEnd {
                 ctx,
                 pipeline,
@@ -181,6 +185,36 @@ impl RawStream {
                 outcome: None,
             },
             _permit: permit,
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.report_usage();
+        self.end.finish(outcome);
+    }
+
+    fn report_usage(&mut self) {
+        if let Some(u) = self.usage.take().and_then(|c| c.get()) {
+            let end = &self.end;
+            end.pipeline.emit(
+                &end.ctx,
+                &Event::Tokens {
+                    provider: &end.ctx.provider,
+                    model: &end.ctx.model,
+                    request_type: end.ctx.request_type.as_str(),
+                    usage: &u,
+                },
+            );
+        }
+    }
+}
+
+impl Drop for RawStream {
+    fn drop(&mut self) {
+        // A client that left is still charged for what the upstream produced so far (the end
+        // itself is reported as cancelled when `end` drops).
+        if self.end.outcome.is_none() {
+            self.report_usage();
         }
     }
 }
@@ -194,8 +228,8 @@ impl Stream for RawStream {
         }
         let item = self.inner.as_mut().poll_next(cx);
         match &item {
-            Poll::Ready(None) => self.end.finish(Outcome::Success),
-            Poll::Ready(Some(Err(_))) => self.end.finish(Outcome::Error),
+            Poll::Ready(None) => self.finish(Outcome::Success),
+            Poll::Ready(Some(Err(_))) => self.finish(Outcome::Error),
             _ => {}
         }
         item

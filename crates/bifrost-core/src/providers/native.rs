@@ -425,6 +425,9 @@ pub enum Seen {
     Failure(BifrostError),
     /// Relayed, and the last event read (`message_stop`, `[DONE]`, `response.completed`).
     End,
+    /// Content, relayed with this data instead (an OpenAI chunk without the `"usage": null`
+    /// the gateway's own usage request added).
+    EditedContent(String),
 }
 
 /// One API's view of its stream events: classifies each and records usage as it passes.
@@ -498,6 +501,10 @@ pub async fn relay_sse<R: Relay>(
         match relay.see(&ev.event, &ev.data, &usage) {
             Seen::Other => head.push_back(frame(&ev)),
             Seen::Dropped => {}
+            Seen::EditedContent(data) => {
+                head.push_back(frame(&eventsource_stream::Event { data, ..ev }));
+                break;
+            }
             Seen::Failure(e) => return Err(e),
             Seen::Content => {
                 head.push_back(frame(&ev));
@@ -551,6 +558,9 @@ pub async fn relay_sse<R: Relay>(
             };
             match p.relay.see(&ev.event, &ev.data, &p.usage) {
                 Seen::Dropped => continue,
+                Seen::EditedContent(data) => {
+                    return Some((Ok(frame(&eventsource_stream::Event { data, ..ev })), p))
+                }
                 Seen::Other | Seen::Content => return Some((Ok(frame(&ev)), p)),
                 Seen::Failure(_) | Seen::End => {
                     p.done = true;
@@ -698,6 +708,14 @@ impl Relay for OpenAiChatRelay {
             usage.set(u);
             if !has_choices && !self.client_wants_usage {
                 return Seen::Dropped;
+            }
+        } else if !self.client_wants_usage && data.contains("\"usage\":null") {
+            // Asking for usage makes OpenAI put `"usage": null` on every chunk; a client that
+            // did not ask gets the chunks it would have had.
+            if let Ok(edited) = edit_object(data.as_bytes(), &[FieldEdit::Remove("usage")]) {
+                if let Ok(edited) = String::from_utf8(edited) {
+                    return Seen::EditedContent(edited);
+                }
             }
         }
         if has_choices {

@@ -9,10 +9,12 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bifrost_core::providers::native::{NativeRequest, WireApi};
 use bifrost_core::schemas::FormPart;
+use bifrost_core::schemas::RoutingFields;
 use bifrost_core::{
-    inbound, ApiFormat, BifrostError, ChatRequest, EmbeddingRequest, RawBody, RawRequest,
-    RequestOptions, RequestType, ResponseMeta, Secret,
+    inbound, BifrostError, ChatRequest, EmbeddingRequest, NativeAnswer, NativeChat, RawBody,
+    RawRequest, RequestOptions, RequestType, ResponseMeta, Secret,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -430,36 +432,44 @@ async fn handle(
             Ok(forwarded(out))
         }
         Operation::Chat => {
-            let mut req: ChatRequest = serde_json::from_slice(&body).map_err(invalid)?;
+            let mut req = routed_chat(WireApi::OpenAiChat, &body, headers, |b| {
+                serde_json::from_slice::<ChatRequest>(b)
+                    .map_err(|e| BifrostError::invalid_request(format!("invalid JSON body: {e}")))
+            })?;
             route_provider(&mut req.provider, &req.model.clone());
-            chat(engine, req, opts, ChatRender::OpenAi).await
+            native_chat(engine, req, opts, ChatRender::OpenAi).await
         }
         Operation::Responses => {
-            let (mut req, echo) = inbound::responses::parse(&body)?;
+            let mut req = routed_chat(WireApi::OpenAiResponses, &body, headers, |b| {
+                inbound::responses::parse(b).map(|(req, _)| req)
+            })?;
             route_provider(&mut req.provider, &req.model.clone());
-            chat(engine, req, opts, ChatRender::Responses(Box::new(echo))).await
+            native_chat(engine, req, opts, ChatRender::Responses(body)).await
         }
         Operation::AnthropicMessages => {
-            let mut req = inbound::anthropic::to_chat(&body)?;
+            let mut req = routed_chat(
+                WireApi::Anthropic,
+                &body,
+                headers,
+                inbound::anthropic::to_chat,
+            )?;
             route_provider(&mut req.provider, &req.model.clone());
-            // OpenAI-format upstreams reject Anthropic-only fields (`top_k`, `thinking`,
-            // `cache_control`); the others translate or keep them.
-            let format = engine.target_format(req.provider.as_deref(), &req.model);
-            if matches!(format, Some(ApiFormat::OpenAi | ApiFormat::Azure)) {
-                inbound::anthropic::strip_anthropic_fields(&mut req);
-            }
             let model = req.model.clone();
-            chat(engine, req, opts, ChatRender::Anthropic(model)).await
+            native_chat(engine, req, opts, ChatRender::Anthropic(model)).await
         }
         Operation::AnthropicCountTokens => {
             let out = inbound::anthropic::count_tokens(&body)?;
             Ok((Json(out).into_response(), Answered::local(), false))
         }
         Operation::GenAi { model, stream } => {
-            let mut req = inbound::genai::to_chat(&model, &body)?;
+            let native = native_request(WireApi::Gemini, &body, headers, stream);
+            let translated = body.clone();
+            let for_translation = model.clone();
+            let mut req = NativeChat::new(native, model.clone(), move || {
+                inbound::genai::to_chat(&for_translation, &translated)
+            });
             route_provider(&mut req.provider, &model);
-            req.stream = Some(stream);
-            chat(engine, req, opts, ChatRender::GenAi(model)).await
+            native_chat(engine, req, opts, ChatRender::GenAi(model)).await
         }
         Operation::CohereChat => {
             let map: serde_json::Map<String, Value> =
@@ -550,64 +560,123 @@ fn forwarded(
     (resp, Answered::new(&out.meta, None), false)
 }
 
-/// How a chat answer is rendered: OpenAI's shape, or a drop-in API's.
+/// How a translated chat answer is rendered: OpenAI's shape, or a drop-in API's. (A
+/// same-format answer goes back as the upstream sent it.)
 enum ChatRender {
     OpenAi,
-    Responses(Box<inbound::responses::ResponsesEcho>),
+    /// The client's Responses body, read again only if its answer must be rendered.
+    Responses(Bytes),
     Anthropic(String),
     GenAi(String),
 }
 
-async fn chat(
+/// The headers of a client's request that its API's upstream understands.
+const FORWARDED_HEADERS: &[&str] = &["anthropic-beta", "anthropic-version", "openai-beta"];
+
+fn native_request(api: WireApi, body: &Bytes, headers: &HeaderMap, stream: bool) -> NativeRequest {
+    let mut forwarded = HeaderMap::new();
+    for name in FORWARDED_HEADERS {
+        for v in headers.get_all(*name) {
+            forwarded.append(*name, v.clone());
+        }
+    }
+    NativeRequest {
+        api,
+        body: body.clone(),
+        headers: forwarded,
+        stream,
+        client_wants_usage: false,
+    }
+}
+
+/// A chat whose body names its model (OpenAI chat and Responses, Anthropic): the routing
+/// fields read without parsing the rest, the translation left for targets of another API.
+fn routed_chat(
+    api: WireApi,
+    body: &Bytes,
+    headers: &HeaderMap,
+    translate: fn(&[u8]) -> Result<ChatRequest, BifrostError>,
+) -> Result<NativeChat, BifrostError> {
+    let routing = RoutingFields::read(body)?;
+    let model = routing.require_model()?.to_owned();
+    let mut native = native_request(api, body, headers, routing.stream == Some(true));
+    native.client_wants_usage = routing
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    let translated = body.clone();
+    let mut req = NativeChat::new(native, model, move || translate(&translated));
+    req.max_tokens = routing.output_cap();
+    req.temperature = routing.temperature;
+    req.provider = routing.provider;
+    req.fallbacks = routing.fallbacks;
+    Ok(req)
+}
+
+/// A chat in the client's own API: relayed as the upstream sent it when it speaks that API,
+/// else rendered from the unified answer.
+async fn native_chat(
     engine: &bifrost_core::Bifrost,
-    mut req: ChatRequest,
+    req: NativeChat,
     opts: RequestOptions,
     render: ChatRender,
 ) -> Result<(Response, Answered, bool), BifrostError> {
-    if req.stream == Some(true) {
-        if !matches!(render, ChatRender::OpenAi) {
-            // The drop-in shapes report usage at the end of every stream.
-            req.stream_options
-                .get_or_insert_with(Default::default)
-                .include_usage = Some(true);
+    let api = req.native.api;
+    let out = engine.native_chat(req, opts).await?;
+    let meta = out.meta;
+    let (mut resp, usage, stream) = match out.body {
+        NativeAnswer::Json { body, content_type } => {
+            let content_type = HeaderValue::from_str(&content_type)
+                .unwrap_or(HeaderValue::from_static("application/json"));
+            let resp = (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body);
+            (resp.into_response(), None, false)
         }
-        let out = engine.chat_completion_stream_with(req, opts).await?;
-        let mut resp = match render {
-            ChatRender::OpenAi => sse_response(out.body),
-            ChatRender::Responses(echo) => encoded_sse(
-                out.body,
-                sse::Responses(inbound::responses::StreamEncoder::new(*echo)),
-            ),
-            ChatRender::Anthropic(model) => encoded_sse(
-                out.body,
-                sse::Anthropic(inbound::anthropic::StreamEncoder::new(&model)),
-            ),
-            ChatRender::GenAi(model) => encoded_sse(
-                out.body,
-                sse::GenAi(inbound::genai::StreamEncoder::new(&model)),
-            ),
-        };
-        add_meta(resp.headers_mut(), &out.meta);
-        return Ok((resp, Answered::new(&out.meta, None), true));
-    }
-    let out = engine.chat_completion_with(req, opts).await?;
-    let usage = out
-        .body
-        .usage
-        .as_ref()
-        .map(|u| (u.prompt_tokens, u.completion_tokens));
-    let mut resp = match render {
-        ChatRender::OpenAi => json_response(&out.body)?,
-        ChatRender::Responses(echo) => {
-            json_response(&inbound::responses::from_chat(&out.body, &echo))?
+        NativeAnswer::Stream {
+            content_type,
+            stream,
+        } => (sse::relayed(stream, content_type, api), None, true),
+        NativeAnswer::Chat(c) => {
+            let usage = c
+                .usage
+                .as_ref()
+                .map(|u| (u.prompt_tokens, u.completion_tokens));
+            let resp = match render {
+                ChatRender::OpenAi => json_response(&c)?,
+                ChatRender::Responses(body) => {
+                    let (_, echo) = inbound::responses::parse(&body)?;
+                    json_response(&inbound::responses::from_chat(&c, &echo))?
+                }
+                ChatRender::Anthropic(model) => {
+                    json_response(&inbound::anthropic::from_chat(&c, &model))?
+                }
+                ChatRender::GenAi(model) => json_response(&inbound::genai::from_chat(&c, &model))?,
+            };
+            (resp, usage, false)
         }
-        ChatRender::Anthropic(model) => {
-            json_response(&inbound::anthropic::from_chat(&out.body, &model))?
+        NativeAnswer::ChatStream(s) => {
+            let resp = match render {
+                ChatRender::OpenAi => sse_response(s),
+                ChatRender::Responses(body) => {
+                    let (_, echo) = inbound::responses::parse(&body)?;
+                    encoded_sse(
+                        s,
+                        sse::Responses(inbound::responses::StreamEncoder::new(echo)),
+                    )
+                }
+                ChatRender::Anthropic(model) => encoded_sse(
+                    s,
+                    sse::Anthropic(inbound::anthropic::StreamEncoder::new(&model)),
+                ),
+                ChatRender::GenAi(model) => {
+                    encoded_sse(s, sse::GenAi(inbound::genai::StreamEncoder::new(&model)))
+                }
+            };
+            (resp, None, true)
         }
-        ChatRender::GenAi(model) => json_response(&inbound::genai::from_chat(&out.body, &model))?,
     };
-    add_meta(resp.headers_mut(), &out.meta);
-    Ok((resp, Answered::new(&out.meta, usage), false))
+    add_meta(resp.headers_mut(), &meta);
+    Ok((resp, Answered::new(&meta, usage), stream))
 }
 
 /// The caller's own provider key: `x-api-key` (Anthropic SDK), `x-goog-api-key` (GenAI SDK),

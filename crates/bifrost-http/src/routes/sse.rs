@@ -5,6 +5,7 @@
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
+use bifrost_core::providers::native::WireApi;
 use bifrost_core::{inbound, BifrostError, ChatCompletionChunk};
 use futures::StreamExt;
 use serde_json::Value;
@@ -119,6 +120,43 @@ pub(crate) fn encoded_sse<E: Encoder>(stream: bifrost_core::ChatStream, encoder:
     )
     .filter(|b| futures::future::ready(b.as_ref().map_or(true, |b| !b.is_empty())));
     event_stream(Body::from_stream(events))
+}
+
+/// A same-format stream relayed as the upstream sent it (each item one event, already framed).
+/// A failure the gateway saw after the start (a broken connection, an idle timeout, a stream
+/// cut short) ends it with one error event in the client API's own shape.
+pub(crate) fn relayed(
+    stream: bifrost_core::RawStream,
+    content_type: &'static str,
+    api: WireApi,
+) -> Response {
+    let events = stream.map(move |item| match item {
+        Ok(bytes) => Ok::<_, std::convert::Infallible>(bytes),
+        Err(e) => {
+            tracing::debug!(error = %e, "relayed stream failed after it started");
+            Ok(match api {
+                WireApi::OpenAiChat => Bytes::from(format!("data: {}\n\n", e.to_json())),
+                WireApi::Anthropic => {
+                    let (event, body) = inbound::anthropic::error_event(&e);
+                    named(event, &body)
+                }
+                WireApi::Gemini => data(&inbound::genai::error_body(&e)),
+                WireApi::OpenAiResponses => named(
+                    "error",
+                    &serde_json::json!({
+                        "type": "error",
+                        "code": e.code,
+                        "message": e.message,
+                        "param": e.param,
+                    }),
+                ),
+            })
+        }
+    });
+    let mut resp = event_stream(Body::from_stream(events));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
 }
 
 /// A forwarded SSE stream (text completions): the upstream's bytes as they come; a failure

@@ -1,0 +1,275 @@
+//! Same-format passthrough, end to end: when the client's API is the upstream's, the upstream
+//! receives the client's body but for the documented edits (the model named upstream, the
+//! gateway's own `provider`/`fallbacks`, a stream's usage request) — key order included — and
+//! the client receives the upstream's answer with everything in it: thinking signatures,
+//! `document` blocks, unknown blocks and fields.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bifrost_mock::{MockConfig, MockServer};
+use common::*;
+use serde_json::Value;
+
+async fn mock() -> MockServer {
+    MockServer::start(MockConfig::default()).await.unwrap()
+}
+
+fn config(m: &MockServer) -> String {
+    format!(
+        r#"{{"providers":{{
+          "openai":{{"keys":[{{"value":"sk-openai"}}],"network_config":{{"base_url":"{u}"}}}},
+          "anthropic":{{"keys":[{{"value":"sk-ant"}}],"network_config":{{"base_url":"{u}"}}}},
+          "gemini":{{"keys":[{{"value":"g-key"}}],"network_config":{{"base_url":"{u}"}}}}
+        }}}}"#,
+        u = m.url()
+    )
+}
+
+async fn send(
+    gw: &TestGateway,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = client()
+        .post(format!("{}{path}", gw.url))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+/// The body the mock received, as JSON text in the order it arrived.
+fn received(m: &MockServer) -> String {
+    serde_json::to_string(&m.last_request().expect("the mock was called").body).unwrap()
+}
+
+/// `json` without insignificant whitespace, keys in the order written.
+fn compact(json: &str) -> String {
+    serde_json::to_string(&serde_json::from_str::<Value>(json).unwrap()).unwrap()
+}
+
+const ANTHROPIC_BODY: &str = r#"{
+  "model": "anthropic/claude-sonnet-4-5",
+  "max_tokens": 1024,
+  "zeta_future_field": {"b": 1, "a": 2},
+  "thinking": {"type": "enabled", "budget_tokens": 512},
+  "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+  "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}],
+  "messages": [
+    {"role": "user", "content": [
+      {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"}},
+      {"type": "text", "text": "Summarise this."}]},
+    {"role": "assistant", "content": [
+      {"type": "thinking", "thinking": "Let me read it.", "signature": "sig-from-last-turn"},
+      {"type": "redacted_thinking", "data": "opaque"},
+      {"type": "text", "text": "It is a PDF."}]},
+    {"role": "user", "content": [
+      {"type": "server_tool_future_block", "payload": {"z": 1, "y": 2}},
+      {"type": "text", "text": "And then?"}]}
+  ]
+}"#;
+
+#[tokio::test]
+async fn anthropic_to_anthropic_keeps_every_block_header_and_key() {
+    let m = mock().await;
+    let gw = start(&config(&m)).await;
+    let beta = "interleaved-thinking-2025-05-14,web-search-2025-03-05";
+    let resp = send(
+        &gw,
+        "/anthropic/v1/messages",
+        ANTHROPIC_BODY,
+        &[("anthropic-beta", beta)],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-bf-provider"], "anthropic");
+    let answer: Value = resp.json().await.unwrap();
+
+    // Upstream: the client's body with only the model named as the upstream knows it.
+    let expected =
+        compact(ANTHROPIC_BODY).replace("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5");
+    assert_eq!(received(&m), expected);
+    let r = m.last_request().unwrap();
+    assert_eq!(r.header("anthropic-beta"), Some(beta));
+    assert_eq!(r.header("x-api-key"), Some("sk-ant"));
+
+    // Client: the signed thinking block and the unknown block, as the upstream sent them.
+    let blocks = answer["content"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "thinking");
+    assert!(!blocks[0]["signature"].as_str().unwrap().is_empty());
+    assert!(blocks
+        .iter()
+        .any(|b| b["type"] == "server_tool_future_block" && b["payload"]["z"] == 1));
+    assert!(answer["usage"]["input_tokens"].as_u64().unwrap() > 0);
+
+    // Streamed: the signature delta arrives, and message_start carries the input tokens.
+    let streamed = ANTHROPIC_BODY.replacen(
+        "\"max_tokens\": 1024,",
+        "\"max_tokens\": 1024, \"stream\": true,",
+        1,
+    );
+    let resp = send(
+        &gw,
+        "/anthropic/v1/messages",
+        &streamed,
+        &[("anthropic-beta", beta)],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let events = read_sse(resp).await;
+    let start: Value = serde_json::from_str(&events[0].data).unwrap();
+    assert_eq!(start["type"], "message_start");
+    assert!(start["message"]["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    assert!(events
+        .iter()
+        .any(|e| e.data.contains("\"signature_delta\"")));
+    assert!(events
+        .iter()
+        .any(|e| e.data.contains("server_tool_future_block")));
+    assert!(events.last().unwrap().data.contains("\"message_stop\""));
+    assert_eq!(
+        received(&m),
+        compact(&streamed).replace("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn openai_chat_to_openai_edits_only_the_gateways_fields() {
+    let m = mock().await;
+    let gw = start(&config(&m)).await;
+    let body = r#"{"provider":"openai","model":"gpt-4o-mini","fallbacks":["anthropic/claude-sonnet-4-5"],
+      "messages":[{"role":"user","content":"Hello!"}],
+      "response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object",
+        "properties":{"reasoning":{"type":"string"},"answer":{"type":"string"}}}}},
+      "vendor_extension":{"z":1,"a":2},"seed":7}"#;
+    let resp = send(&gw, "/v1/chat/completions", body, &[]).await;
+    assert_eq!(resp.status(), 200);
+    let upstream = received(&m);
+    let expected = compact(
+        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}],
+      "response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object",
+        "properties":{"reasoning":{"type":"string"},"answer":{"type":"string"}}}}},
+      "vendor_extension":{"z":1,"a":2},"seed":7}"#,
+    );
+    assert_eq!(upstream, expected);
+    // The answer is the upstream's own JSON.
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["object"], "chat.completion");
+
+    // A stream asks upstream for usage (for accounting) and the client still gets none.
+    let body = r#"{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let resp = send(&gw, "/v1/chat/completions", body, &[]).await;
+    let events = read_sse(resp).await;
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+    assert!(events.iter().all(|e| !e.data.contains("\"usage\"")));
+    assert_eq!(
+        received(&m),
+        compact(
+            r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hi"}],"stream_options":{"include_usage":true}}"#
+        )
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn responses_to_openai_reach_the_upstreams_responses_api() {
+    let m = mock().await;
+    let gw = start(&config(&m)).await;
+    let body = r#"{"model":"openai/gpt-4o-mini","input":"Hello!","metadata":{"team":"a"},
+      "previous_response_id":"resp_123","store":true,"include":["reasoning.encrypted_content"]}"#;
+    let resp = send(
+        &gw,
+        "/v1/responses",
+        body,
+        &[("openai-beta", "responses=v1")],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let r = m.last_request().unwrap();
+    assert_eq!(r.path, "/v1/responses");
+    assert_eq!(r.header("openai-beta"), Some("responses=v1"));
+    assert_eq!(
+        received(&m),
+        compact(body).replace("openai/gpt-4o-mini", "gpt-4o-mini")
+    );
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["object"], "response");
+    assert_eq!(answer["metadata"]["team"], "a");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn genai_to_gemini_forwards_the_body_as_sent() {
+    let m = mock().await;
+    let gw = start(&config(&m)).await;
+    let body = r#"{"contents":[{"role":"user","parts":[{"text":"Hello!"}]},
+      {"role":"model","parts":[{"text":"Hi","thoughtSignature":"c2lnbmF0dXJl"}]},
+      {"role":"user","parts":[{"text":"Again"}]}],
+      "generationConfig":{"temperature":0.5,"thinkingConfig":{"thinkingBudget":128}},
+      "futureField":{"z":1,"a":2}}"#;
+    let resp = send(
+        &gw,
+        "/genai/v1beta/models/gemini-2.0-flash:generateContent",
+        body,
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-bf-provider"], "gemini");
+    let r = m.last_request().unwrap();
+    assert!(
+        r.path.ends_with("/models/gemini-2.0-flash:generateContent"),
+        "{}",
+        r.path
+    );
+    assert_eq!(received(&m), compact(body));
+    let answer: Value = resp.json().await.unwrap();
+    assert!(answer["candidates"][0]["content"]["parts"][0]["text"].is_string());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn crossing_formats_still_translates_per_attempt() {
+    // Anthropic client, OpenAI upstream first (fails), Anthropic fallback: the OpenAI attempt
+    // gets a translation without Anthropic-only fields; the fallback gets them all.
+    let failing = MockServer::start(MockConfig {
+        fail_rate: 1.0,
+        fail_status: 503,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let m = mock().await;
+    let config = format!(
+        r#"{{"providers":{{
+          "openai":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}","retries":0}}}},
+          "anthropic":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}"}}}}
+        }}}}"#,
+        failing.url(),
+        m.url()
+    );
+    let gw = start(&config).await;
+    let body = r#"{"model":"openai/gpt-4o-mini","max_tokens":64,"top_k":5,"fallbacks":["anthropic/claude-sonnet-4-5"],
+      "thinking":{"type":"enabled","budget_tokens":32},"messages":[{"role":"user","content":"Hi"}]}"#;
+    let resp = send(&gw, "/anthropic/v1/messages", body, &[]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-bf-provider"], "anthropic");
+    let to_openai = failing.last_request().unwrap();
+    assert!(to_openai.body.get("top_k").is_none() && to_openai.body.get("thinking").is_none());
+    assert_eq!(to_openai.body["messages"][0]["content"], "Hi");
+    let to_anthropic = m.last_request().unwrap();
+    assert_eq!(to_anthropic.body["top_k"], 5);
+    assert_eq!(to_anthropic.body["thinking"]["budget_tokens"], 32);
+    assert!(to_anthropic.body.get("fallbacks").is_none());
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(
+        answer["content"][0]["type"], "thinking",
+        "the signed block reaches the client"
+    );
+    gw.stop().await;
+}
