@@ -182,6 +182,38 @@ pub(crate) fn function_tool<'t>(
     Ok(&tool.function)
 }
 
+/// An OpenAI `file` content part's inline data: `(media type, base64 data, file name)`.
+/// Only `file.file_data` (a base64 data URL) can cross to another API; an OpenAI file id
+/// means nothing elsewhere. `provider` names the target in the error.
+pub(crate) fn file_data<'p>(
+    i: usize,
+    part: &'p crate::schemas::ContentPart,
+    provider: &str,
+) -> Result<(&'p str, &'p str, Option<&'p str>), BifrostError> {
+    let file = part.extra.get("file");
+    let url = file
+        .and_then(|f| f.get("file_data"))
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| {
+            BifrostError::invalid_request(format!(
+                "messages[{i}]: a file part needs 'file.file_data' (a base64 data URL) for                  {provider}; OpenAI file ids mean nothing there"
+            ))
+        })?;
+    let (media_type, data) = url
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(";base64,"))
+        .filter(|(m, _)| !m.is_empty())
+        .ok_or_else(|| {
+            BifrostError::invalid_request(format!(
+                "messages[{i}]: 'file.file_data' must look like data:<media type>;base64,<data>"
+            ))
+        })?;
+    let name = file
+        .and_then(|f| f.get("filename"))
+        .and_then(serde_json::Value::as_str);
+    Ok((media_type, data, name))
+}
+
 /// A tool call's arguments as the JSON object the native APIs take (`{}` when empty);
 /// anything else is the client's error. `i` is the message index, for the message.
 pub(crate) fn tool_call_input(

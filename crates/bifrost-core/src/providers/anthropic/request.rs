@@ -12,6 +12,8 @@
 //! - `temperature` and `top_p` are copied, `stop` becomes `stop_sequences`, `user` becomes
 //!   `metadata.user_id`, `tools`/`tool_choice`/`parallel_tool_calls` are translated.
 //! - `n > 1` is rejected: Anthropic returns one completion per request.
+//! - An OpenAI `file` part with inline data becomes a `document` block (base64, or a text
+//!   source for `text/plain`; the file name is the title); a file id is rejected.
 //! - Of the unmodelled fields in `extra`, only the Anthropic-native `top_k`, `thinking` and
 //!   `metadata` are passed through. Every other one (`response_format`, `seed`, `logprobs`,
 //!   `top_logprobs`, `frequency_penalty`, `presence_penalty`, `logit_bias`, vendor extensions, …)
@@ -250,6 +252,7 @@ fn user_content(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError> {
             .map(|p| match p.kind.as_str() {
                 "text" => Ok(text_block(p)),
                 "image_url" => image_block(i, p),
+                "file" => document_block(i, p),
                 other => Err(unsupported_part(i, &msg.role, other)),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -328,6 +331,32 @@ fn image_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
         )));
     };
     let mut block = json!({"type": "image", "source": source});
+    copy_cache_control(&part.extra, &mut block);
+    Ok(block)
+}
+
+/// An OpenAI `file` part (a base64 data URL) → a `document` block: PDFs as base64, plain text
+/// as a text source; the file name becomes the title.
+fn document_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
+    use base64::Engine as _;
+    let (media_type, data, name) = super::super::file_data(i, part, "Anthropic")?;
+    let source = if media_type == "text/plain" {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|e| {
+                BifrostError::invalid_request(format!(
+                    "messages[{i}]: 'file.file_data' is not valid base64: {e}"
+                ))
+            })?;
+        json!({"type": "text", "media_type": "text/plain",
+               "data": String::from_utf8_lossy(&bytes)})
+    } else {
+        json!({"type": "base64", "media_type": media_type, "data": data})
+    };
+    let mut block = json!({"type": "document", "source": source});
+    if let (Some(name), Some(obj)) = (name, block.as_object_mut()) {
+        obj.insert("title".into(), Value::String(name.to_owned()));
+    }
     copy_cache_control(&part.extra, &mut block);
     Ok(block)
 }
@@ -639,5 +668,37 @@ mod tests {
             );
         }
         insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn file_parts_become_documents_and_a_document_round_trips() {
+        // An Anthropic client's PDF, through the unified shape, back to Anthropic: the same
+        // block (cache marker and title included).
+        let doc = json!({"type": "document", "title": "contract.pdf",
+                         "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"},
+                         "cache_control": {"type": "ephemeral"}});
+        let inbound = json!({"model": "m", "max_tokens": 10, "messages": [
+            {"role": "user", "content": [doc.clone(), {"type": "text", "text": "Summarise."}]}]});
+        let chat = crate::inbound::anthropic::to_chat(inbound.to_string().as_bytes()).unwrap();
+        let out = to_anthropic(&chat, "m", false).unwrap();
+        assert_eq!(out["messages"][0]["content"][0], doc);
+
+        // An OpenAI client's text file becomes a text document.
+        let req: ChatRequest = serde_json::from_value(json!({"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "file", "file": {
+                "filename": "notes.txt", "file_data": "data:text/plain;base64,aGVsbG8="}}]}]}))
+        .unwrap();
+        let out = to_anthropic(&req, "m", false).unwrap();
+        assert_eq!(
+            out["messages"][0]["content"][0],
+            json!({"type": "document", "title": "notes.txt",
+                   "source": {"type": "text", "media_type": "text/plain", "data": "hello"}})
+        );
+        // A file id cannot cross.
+        let req: ChatRequest = serde_json::from_value(json!({"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}]}))
+        .unwrap();
+        let e = to_anthropic(&req, "m", false).unwrap_err();
+        assert!(e.message.contains("file ids"), "{}", e.message);
     }
 }

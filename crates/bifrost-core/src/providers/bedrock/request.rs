@@ -399,6 +399,7 @@ fn user_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> 
                 match part.kind.as_str() {
                     "text" => out.extend(text(part.text.as_deref().unwrap_or_default())),
                     "image_url" => out.push(image_block(i, part)?),
+                    "file" => out.push(document_block(i, part)?),
                     other => return Err(unsupported_part(i, &msg.role, other)),
                 }
                 if part_cached(part) {
@@ -522,6 +523,41 @@ fn image_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
     Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
 }
 
+/// An OpenAI `file` part (a base64 data URL) → a Converse `document` block. Converse names the
+/// format (`pdf`, `txt`, …) and needs a name of letters, digits, spaces, hyphens, parentheses
+/// and brackets.
+fn document_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
+    let (media_type, data, name) = super::super::file_data(i, part, "Bedrock")?;
+    let format = match media_type {
+        "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        "text/csv" => "csv",
+        "text/html" => "html",
+        "text/markdown" => "md",
+        "application/msword" => "doc",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        "application/vnd.ms-excel" => "xls",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+        other => {
+            return Err(BifrostError::invalid_request(format!(
+                "messages[{i}]: Bedrock takes no documents of type '{other}'"
+            )))
+        }
+    };
+    let stem = name.map_or("document", |n| n.rsplit_once('.').map_or(n, |(s, _)| s));
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " -()[]".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    Ok(json!({"document": {"format": format, "name": name, "source": {"bytes": data}}}))
+}
+
 fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
     BifrostError::invalid_request(format!(
         "messages[{i}]: content part type '{kind}' is not supported in {role} messages for Bedrock"
@@ -532,6 +568,19 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
 mod tests {
     use super::*;
     use crate::error::ErrorClass;
+
+    #[test]
+    fn file_parts_become_converse_documents() {
+        let out = translate(json!({"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "file", "file": {
+                "filename": "Q3 report (final).pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
+                {"type": "text", "text": "Summarise."}]}]}));
+        assert_eq!(
+            out["messages"][0]["content"][0],
+            json!({"document": {"format": "pdf", "name": "Q3 report (final)",
+                                "source": {"bytes": "JVBERi0="}}})
+        );
+    }
 
     fn request(body: Value) -> ChatRequest {
         serde_json::from_value(body).unwrap()
