@@ -42,6 +42,9 @@ struct LabelCap {
 pub struct Metrics {
     registry: Registry,
     custom: Vec<LabelCap>,
+    /// The `model` label: clients choose model names wherever a key allows every model, so it
+    /// is capped like a custom label.
+    models: LabelCap,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     http_request_size: HistogramVec,
@@ -280,6 +283,10 @@ impl Metrics {
             .map_err(|e| e.to_string())?;
         Ok(Self {
             registry,
+            models: LabelCap {
+                name: "model".to_owned(),
+                seen: RwLock::new(HashSet::new()),
+            },
             custom: custom
                 .iter()
                 .map(|name| LabelCap {
@@ -331,6 +338,20 @@ impl Metrics {
                 self.cap_value(cap, v)
             })
             .collect()
+    }
+
+    /// `model` as a label value: itself while it is short, printable and among the first
+    /// [`MAX_LABEL_VALUES`] seen, else `other`.
+    fn model_label<'m>(&self, model: &'m str) -> std::borrow::Cow<'m, str> {
+        let cap = &self.models;
+        let printable = model.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if model.len() <= MAX_LABEL_LEN
+            && printable
+            && cap.seen.read().is_ok_and(|s| s.contains(model))
+        {
+            return std::borrow::Cow::Borrowed(model);
+        }
+        std::borrow::Cow::Owned(self.cap_value(cap, model.to_owned()))
     }
 
     fn cap_value(&self, cap: &LabelCap, v: String) -> String {
@@ -471,7 +492,8 @@ impl Plugin for Metrics {
                 request_type,
                 usage,
             } => {
-                let l: Vec<&str> = [provider, model, request_type]
+                let model = self.model_label(model);
+                let l: Vec<&str> = [provider, &model, request_type]
                     .into_iter()
                     .chain(labels.iter().map(String::as_str))
                     .collect();
@@ -509,20 +531,16 @@ impl Metrics {
             "error"
         };
         let code = ev.status.to_string();
+        let model = self.model_label(ev.model);
+        let model = model.as_ref();
         let c = labels.iter().map(String::as_str);
-        let l: Vec<&str> = [
-            ev.provider,
-            ev.model,
-            ev.request_type,
-            status,
-            code.as_str(),
-        ]
-        .into_iter()
-        .chain(c.clone())
-        .collect();
+        let l: Vec<&str> = [ev.provider, model, ev.request_type, status, code.as_str()]
+            .into_iter()
+            .chain(c.clone())
+            .collect();
         self.upstream_requests.with_label_values(&l).inc();
         let is_success = if ev.error.is_none() { "true" } else { "false" };
-        let l: Vec<&str> = [ev.provider, ev.model, ev.request_type, is_success]
+        let l: Vec<&str> = [ev.provider, model, ev.request_type, is_success]
             .into_iter()
             .chain(c.clone())
             .collect();
@@ -531,7 +549,7 @@ impl Metrics {
             .observe(ev.latency.as_secs_f64());
         match ev.error {
             None => {
-                let l: Vec<&str> = [ev.provider, ev.model, ev.request_type]
+                let l: Vec<&str> = [ev.provider, model, ev.request_type]
                     .into_iter()
                     .chain(c)
                     .collect();
@@ -540,7 +558,7 @@ impl Metrics {
             Some(class) => {
                 let l: Vec<&str> = [
                     ev.provider,
-                    ev.model,
+                    model,
                     ev.request_type,
                     code.as_str(),
                     error_label(class),

@@ -313,6 +313,56 @@ async fn custom_label_values_are_capped() {
 }
 
 #[tokio::test]
+async fn client_chosen_model_names_cannot_grow_the_series_without_bound() {
+    // A key that allows every model: the model label is whatever the client sends.
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let config = format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"value":"sk-any"}}],
+            "network_config":{{"base_url":"{}","retries":0}}}}}}}}"#,
+        mock.url()
+    );
+    let gw = start(&config).await;
+    let long = format!("openai/{}", "m".repeat(10_000));
+    assert_eq!(
+        send(
+            &gw,
+            &format!(r#"{{"model":"{long}","messages":[{{"role":"user","content":"hi"}}]}}"#),
+            &[]
+        )
+        .await,
+        200
+    );
+    for i in 0..=bifrost_http::metrics::MAX_LABEL_VALUES {
+        let body =
+            format!(r#"{{"model":"openai/m-{i}","messages":[{{"role":"user","content":"hi"}}]}}"#);
+        send(&gw, &body, &[]).await;
+    }
+    let text = scrape(&gw).await;
+    assert!(
+        !text.contains(&"m".repeat(200)),
+        "the long name is not a label"
+    );
+    assert!(text.contains(r#"model="m-999""#));
+    assert!(!text.contains(r#"model="m-1000""#));
+    assert_eq!(
+        sum(
+            &text,
+            "bifrost_upstream_requests_total",
+            &[r#"model="other""#]
+        ),
+        2.0
+    );
+    // Counted each time a value is folded (the attempt and its token counts).
+    let folded = value(
+        &text,
+        "bifrost_metric_label_overflow_total",
+        &[r#"label="model""#],
+    );
+    assert!(folded.is_some_and(|v| v >= 2.0), "{folded:?}");
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn streams_count_tokens_and_the_exposition_passes_promtool() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let gw = gateway(&mock, &["team-id"]).await;

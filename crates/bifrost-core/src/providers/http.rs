@@ -345,15 +345,53 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// `retry-after-ms`, then `Retry-After` in seconds (dates are ignored).
+/// Longest wait an upstream can ask for; beyond it the value means "not soon" (and the engine
+/// falls back rather than waits), and it keeps `Instant + wait` from overflowing.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(24 * 3600);
+
+/// `retry-after-ms`, then `Retry-After` in seconds (dates are ignored). The upstream is not
+/// trusted: negative, NaN, infinite or absurd values are ignored or capped, never a panic.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let num = |name: &str| -> Option<f64> {
-        headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok()
+    let secs = |name: &str, scale: f64| -> Option<Duration> {
+        let v = headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()?
+            / scale;
+        // `try_from_secs_f64` refuses NaN, negatives and overflow.
+        (v >= 0.0)
+            .then(|| Duration::try_from_secs_f64(v.min(RETRY_AFTER_CAP.as_secs_f64())).ok())?
     };
-    if let Some(ms) = num("retry-after-ms").filter(|v| *v >= 0.0) {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+    secs("retry-after-ms", 1000.0).or_else(|| secs("retry-after", 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &'static str, value: &'static str) -> Option<Duration> {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_static(value));
+        retry_after(&h)
     }
-    num("retry-after")
-        .filter(|v| *v >= 0.0)
-        .map(Duration::from_secs_f64)
+
+    #[test]
+    fn hostile_retry_after_values_never_panic() {
+        assert_eq!(parse("retry-after", "2"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse("retry-after-ms", "1500"),
+            Some(Duration::from_millis(1500))
+        );
+        for v in ["1e300", "99999999999999999999", "inf", "1e308"] {
+            assert_eq!(parse("retry-after", v), Some(RETRY_AFTER_CAP), "{v}");
+            assert_eq!(parse("retry-after-ms", v), Some(RETRY_AFTER_CAP), "{v}");
+        }
+        for v in ["-1", "NaN", "-inf", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+            assert_eq!(parse("retry-after", v), None, "{v}");
+            assert_eq!(parse("retry-after-ms", v), None, "{v}");
+        }
+    }
 }
