@@ -299,6 +299,62 @@ async fn models_can_be_listed_without_prefixes_and_by_provider() {
 }
 
 #[tokio::test]
+async fn one_model_is_retrieved_by_listed_or_bare_id() {
+    let m = mock().await;
+    let config = format!(
+        r#"{{"providers":{{
+          "openai":{{"keys":[{{"value":"k","models":["gpt-4o","gpt-4o-mini"]}}],"network_config":{{"base_url":"{u}"}}}},
+          "azure":{{"keys":[{{"value":"k","azure_key_config":{{"endpoint":"{u}","deployments":{{"gpt-4o":"prod"}}}}}}]}}
+        }}}}"#,
+        u = m.url()
+    );
+    let gw = start(&config).await;
+    let get = |path: String| async move { client().get(path).send().await.unwrap() };
+
+    let resp = get(format!("{}/v1/models/openai/gpt-4o", gw.url)).await;
+    assert_eq!(resp.status(), 200);
+    let model: Value = resp.json().await.unwrap();
+    assert_eq!(model["id"], "openai/gpt-4o");
+    assert_eq!(model["object"], "model");
+    assert_eq!(model["owned_by"], "openai");
+    assert!(model["created"].is_u64(), "{model}");
+
+    // A bare id one provider lists; the same under the OpenAI SDK's base URL.
+    for prefix in ["", "/openai/v1"] {
+        let resp = get(format!("{}{prefix}/models/gpt-4o-mini", gw.url)).await;
+        assert_eq!(resp.status(), 200, "{prefix}");
+        let model: Value = resp.json().await.unwrap();
+        assert_eq!(model["id"], "gpt-4o-mini");
+        assert_eq!(model["owned_by"], "openai");
+    }
+    // Listed by two providers: /openai means OpenAI's, the generic route cannot choose.
+    let resp = get(format!("{}/openai/v1/models/gpt-4o", gw.url)).await;
+    assert_eq!(resp.status(), 200);
+    let model: Value = resp.json().await.unwrap();
+    assert_eq!(model["owned_by"], "openai");
+    let resp = get(format!("{}/v1/models/gpt-4o", gw.url)).await;
+    assert_eq!(resp.status(), 404);
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "model_not_found");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("azure/gpt-4o"),
+        "{e}"
+    );
+
+    for id in ["nope", "openai/nope", "azure/gpt-4o-mini"] {
+        let resp = get(format!("{}/v1/models/{id}", gw.url)).await;
+        assert_eq!(resp.status(), 404, "{id}");
+        let e: Value = resp.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "model_not_found", "{id}");
+        assert_eq!(e["error"]["type"], "invalid_request_error", "{id}");
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn models_of_providers_whose_keys_allow_any_model_come_from_the_upstream() {
     let m = mock().await;
     let gw = start(&config(&m, "")).await;
