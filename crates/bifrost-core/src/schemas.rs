@@ -633,6 +633,28 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Models fill a structured answer in schema order (reasoning before the answer), so a
+    /// schema must reach the upstream with its keys as the client wrote them.
+    #[test]
+    fn json_schema_properties_keep_their_order() {
+        let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"answer","strict":true,
+            "schema":{"type":"object","properties":{"reasoning":{"type":"string"},
+            "answer":{"type":"string"}},"required":["reasoning","answer"]}}}}"#;
+        let req: ChatRequest = serde_json::from_str(body).unwrap();
+        let out = serde_json::to_string(&req).unwrap();
+        assert!(
+            out.contains(
+                r#""properties":{"reasoning":{"type":"string"},"answer":{"type":"string"}}"#
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"{"type":"json_schema","json_schema":{"name":"answer","strict":true,"#),
+            "{out}"
+        );
+    }
+
     #[test]
     fn unknown_fields_survive_a_round_trip() {
         let body = json!({

@@ -10,6 +10,7 @@ mod routes;
 
 use anyhow::Context as _;
 use bifrost_core::{ApiFormat, Bifrost, BifrostConfig, CustomProviderConfig, StaticAccount};
+#[cfg(feature = "mock")]
 use bifrost_mock::{MockConfig, MockServer};
 use cli::Cli;
 use config::{FileConfig, ProviderEntry};
@@ -46,6 +47,7 @@ pub struct Gateway {
     pub source: String,
     pub warnings: Vec<String>,
     /// The in-process mock provider, when the configuration uses one.
+    #[cfg(feature = "mock")]
     pub mock: Option<MockServer>,
     /// OpenTelemetry trace export, from config.json's `otel` plugin or the `OTEL_*`
     /// variables; [`otel::init`] installs it.
@@ -88,14 +90,20 @@ impl Gateway {
                 let mut detected = config::detect_providers(env);
                 let names: Vec<String> = detected.iter().map(|p| p.name.clone()).collect();
                 // Always serve the in-process mock, so a first request works with no key at all.
-                detected.push(ProviderEntry {
-                    name: "mock".to_owned(),
-                    config: Default::default(),
-                    keys: Vec::new(),
-                });
-                let source = if names.is_empty() {
+                if cfg!(feature = "mock") {
+                    detected.push(ProviderEntry {
+                        name: "mock".to_owned(),
+                        config: Default::default(),
+                        keys: Vec::new(),
+                    });
+                }
+                let source = if names.is_empty() && cfg!(feature = "mock") {
                     "no config file and no provider API key in the environment; serving the \
                      built-in mock provider only"
+                        .to_owned()
+                } else if names.is_empty() {
+                    "no config file and no provider API key in the environment; no provider is \
+                     configured (this build has no built-in mock provider)"
                         .to_owned()
                 } else {
                     format!(
@@ -120,21 +128,33 @@ impl Gateway {
             None => otel::OtelConfig::from_env(env).map_err(|e| anyhow::anyhow!("{e}"))?,
         };
 
+        #[cfg(feature = "mock")]
         let mut mock = None;
         for p in &mut file.providers {
             if p.name == "mock" && p.config.network.base_url.is_none() {
-                let server = MockServer::start(MockConfig {
-                    require_auth: false,
-                    ..MockConfig::default()
-                })
-                .await
-                .context("starting the in-process mock provider")?;
-                p.config.network.base_url = Some(server.url());
-                p.config.custom = Some(CustomProviderConfig {
-                    is_key_less: true,
-                    ..CustomProviderConfig::new(ApiFormat::OpenAi)
-                });
-                mock = Some(server);
+                #[cfg(feature = "mock")]
+                {
+                    let server = MockServer::start(MockConfig {
+                        require_auth: false,
+                        ..MockConfig::default()
+                    })
+                    .await
+                    .context("starting the in-process mock provider")?;
+                    p.config.network.base_url = Some(server.url());
+                    p.config.custom = Some(CustomProviderConfig {
+                        is_key_less: true,
+                        ..CustomProviderConfig::new(ApiFormat::OpenAi)
+                    });
+                    mock = Some(server);
+                }
+                // Without the feature there is nothing to point the provider at: starting
+                // anyway would fail every request to it with a connection error.
+                #[cfg(not(feature = "mock"))]
+                anyhow::bail!(
+                    "{source}: provider 'mock' has no network_config.base_url, and the built-in \
+                     mock provider was compiled out of this binary (cargo feature `mock`); \
+                     point base_url at a running bifrost-mock, or remove the provider"
+                );
             } else if p.name == "mock" && p.config.custom.is_none() {
                 // A `mock` with its own base_url is an external bifrost-mock binary.
                 p.config.custom = Some(CustomProviderConfig {
@@ -188,6 +208,7 @@ impl Gateway {
             },
             source,
             warnings: file.warnings,
+            #[cfg(feature = "mock")]
             mock,
             otel,
         })
@@ -227,6 +248,7 @@ impl Gateway {
             Ok(true) => tracing::info!("all in-flight requests finished"),
             _ => tracing::warn!("drain timeout reached; exiting with requests still open"),
         }
+        #[cfg(feature = "mock")]
         if let Some(m) = self.mock {
             m.shutdown();
         }

@@ -147,6 +147,47 @@ async fn bedrock_route_re_signs_converse_and_streams_event_frames() {
 }
 
 #[tokio::test]
+async fn native_routes_refuse_providers_of_another_format_by_name() {
+    let m = mock().await;
+    let gw = start(&config(&m, "")).await;
+    // The AWS SDK percent-encodes the model id into one path segment.
+    let resp = post(
+        &gw,
+        "/bedrock/model/openai%2Fgpt-4o-mini/converse",
+        json!({"messages": [{"role": "user", "content": [{"text": "Hello!"}]}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
+    let e: Value = resp.json().await.unwrap();
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.contains("/bedrock forwards only to Bedrock-format providers")
+            && message.contains("provider 'openai'"),
+        "{e}"
+    );
+
+    let resp = post(
+        &gw,
+        "/cohere/v2/chat",
+        json!({"model": "openai/gpt-4o-mini", "stream": true,
+               "messages": [{"role": "user", "content": "Hello!"}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let e: Value = resp.json().await.unwrap();
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.contains("/cohere forwards only to Cohere-format providers")
+            && message.contains("provider 'openai'"),
+        "{e}"
+    );
+    // Nothing reached the upstream.
+    assert_eq!(m.stats().requests, 0);
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn caller_keys_are_used_only_when_allowed() {
     let m = mock().await;
     let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]});
@@ -209,6 +250,70 @@ async fn anthropic_only_fields_never_reach_an_openai_upstream() {
 }
 
 #[tokio::test]
+async fn genai_embed_content_and_batch_are_served_by_an_openai_upstream() {
+    let m = mock().await;
+    let gw = start(&config(&m, "")).await;
+    let model = "/genai/v1beta/models/openai/text-embedding-3-small";
+    let resp = post(
+        &gw,
+        &format!("{model}:embedContent"),
+        json!({"content": {"parts": [{"text": "Hello world"}]}, "outputDimensionality": 8}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-bf-provider"], "openai");
+    let one: Value = resp.json().await.unwrap();
+    let values = one["embedding"]["values"].as_array().unwrap();
+    assert!(
+        !values.is_empty() && values.iter().all(Value::is_f64),
+        "{one}"
+    );
+    let sent = m.last_request().unwrap();
+    assert_eq!(sent.path, "/v1/embeddings");
+    assert_eq!(sent.body["input"], "Hello world");
+    assert_eq!(sent.body["dimensions"], 8);
+
+    let resp = post(
+        &gw,
+        &format!("{model}:batchEmbedContents"),
+        json!({"requests": [
+            {"model": "models/openai/text-embedding-3-small", "content": {"parts": [{"text": "Hello world"}]}},
+            {"model": "models/openai/text-embedding-3-small", "content": {"parts": [{"text": "Bye"}]}}
+        ]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let batch: Value = resp.json().await.unwrap();
+    let embeddings = batch["embeddings"].as_array().unwrap();
+    assert_eq!(embeddings.len(), 2, "{batch}");
+    // The mock's vectors depend on the text only: the first input is the single one above.
+    assert_eq!(embeddings[0]["values"], one["embedding"]["values"]);
+    assert_ne!(embeddings[1]["values"], one["embedding"]["values"]);
+    assert_eq!(
+        m.last_request().unwrap().body["input"],
+        json!(["Hello world", "Bye"])
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn genai_actions_follow_the_last_colon_of_the_path() {
+    let m = mock().await;
+    let gw = start(&config(&m, "")).await;
+    // A Bedrock-style id holds a colon of its own.
+    let resp = post(
+        &gw,
+        "/genai/v1beta/models/bedrock/anthropic.claude-v2:1:countTokens",
+        json!({"contents": [{"role": "user", "parts": [{"text": "Hello there"}]}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let out: Value = resp.json().await.unwrap();
+    assert!(out["totalTokens"].as_u64().unwrap() >= 1, "{out}");
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn each_drop_in_route_answers_errors_in_its_own_shape() {
     let m = mock().await;
     let gw = start(&config(&m, "")).await;
@@ -226,7 +331,7 @@ async fn each_drop_in_route_answers_errors_in_its_own_shape() {
     // Google's shape.
     let resp = post(
         &gw,
-        "/genai/v1beta/models/openai/gpt-4o-mini:embedContent",
+        "/genai/v1beta/models/openai/gpt-4o-mini:predict",
         json!({}),
     )
     .await;
@@ -234,6 +339,15 @@ async fn each_drop_in_route_answers_errors_in_its_own_shape() {
     let e: Value = resp.json().await.unwrap();
     assert_eq!(e["error"]["code"], 404);
     assert_eq!(e["error"]["status"], "NOT_FOUND");
+    let resp = post(
+        &gw,
+        "/genai/v1beta/models/openai/text-embedding-3-small:embedContent",
+        json!({}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["status"], "INVALID_ARGUMENT");
     let resp = post(
         &gw,
         "/genai/v1beta/models/openai/gpt-4o-mini:generateContent",
@@ -295,6 +409,62 @@ async fn models_can_be_listed_without_prefixes_and_by_provider() {
         .await
         .unwrap();
     assert_eq!(ids(azure), ["azure/gpt-4o"]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn one_model_is_retrieved_by_listed_or_bare_id() {
+    let m = mock().await;
+    let config = format!(
+        r#"{{"providers":{{
+          "openai":{{"keys":[{{"value":"k","models":["gpt-4o","gpt-4o-mini"]}}],"network_config":{{"base_url":"{u}"}}}},
+          "azure":{{"keys":[{{"value":"k","azure_key_config":{{"endpoint":"{u}","deployments":{{"gpt-4o":"prod"}}}}}}]}}
+        }}}}"#,
+        u = m.url()
+    );
+    let gw = start(&config).await;
+    let get = |path: String| async move { client().get(path).send().await.unwrap() };
+
+    let resp = get(format!("{}/v1/models/openai/gpt-4o", gw.url)).await;
+    assert_eq!(resp.status(), 200);
+    let model: Value = resp.json().await.unwrap();
+    assert_eq!(model["id"], "openai/gpt-4o");
+    assert_eq!(model["object"], "model");
+    assert_eq!(model["owned_by"], "openai");
+    assert!(model["created"].is_u64(), "{model}");
+
+    // A bare id one provider lists; the same under the OpenAI SDK's base URL.
+    for prefix in ["", "/openai/v1"] {
+        let resp = get(format!("{}{prefix}/models/gpt-4o-mini", gw.url)).await;
+        assert_eq!(resp.status(), 200, "{prefix}");
+        let model: Value = resp.json().await.unwrap();
+        assert_eq!(model["id"], "gpt-4o-mini");
+        assert_eq!(model["owned_by"], "openai");
+    }
+    // Listed by two providers: /openai means OpenAI's, the generic route cannot choose.
+    let resp = get(format!("{}/openai/v1/models/gpt-4o", gw.url)).await;
+    assert_eq!(resp.status(), 200);
+    let model: Value = resp.json().await.unwrap();
+    assert_eq!(model["owned_by"], "openai");
+    let resp = get(format!("{}/v1/models/gpt-4o", gw.url)).await;
+    assert_eq!(resp.status(), 404);
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "model_not_found");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("azure/gpt-4o"),
+        "{e}"
+    );
+
+    for id in ["nope", "openai/nope", "azure/gpt-4o-mini"] {
+        let resp = get(format!("{}/v1/models/{id}", gw.url)).await;
+        assert_eq!(resp.status(), 404, "{id}");
+        let e: Value = resp.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "model_not_found", "{id}");
+        assert_eq!(e["error"]["type"], "invalid_request_error", "{id}");
+    }
     gw.stop().await;
 }
 

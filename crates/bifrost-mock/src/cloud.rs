@@ -4,7 +4,7 @@
 //! client-credentials endpoint and a Google OAuth JWT-bearer endpoint.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -216,7 +216,13 @@ pub(crate) async fn entra_token(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    state.record(uri, headers, body.clone(), Some(TOKEN_REQUESTS));
+    state.record(
+        Method::POST,
+        uri,
+        headers,
+        body.clone(),
+        Some(TOKEN_REQUESTS),
+    );
     if field(&f, "grant_type") != Some("client_credentials") {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -267,7 +273,13 @@ pub(crate) async fn google_token(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    state.record(uri, headers, body.clone(), Some(TOKEN_REQUESTS));
+    state.record(
+        Method::POST,
+        uri,
+        headers,
+        body.clone(),
+        Some(TOKEN_REQUESTS),
+    );
     if field(&f, "grant_type") != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
         return oauth_error(
             StatusCode::BAD_REQUEST,

@@ -50,6 +50,9 @@ pub struct MockConfig {
     pub oauth_client_secret: Option<String>,
     /// When set, the Google token endpoint verifies assertions with this RSA public key (PEM).
     pub google_public_key_pem: Option<String>,
+    /// Keep the last [`crate::RECORDED_REQUESTS`] requests for [`crate::MockServer::requests`];
+    /// off, only the last one is kept (for `last_request`), which is all a benchmark pays for.
+    pub record_requests: bool,
 }
 
 impl Default for MockConfig {
@@ -80,6 +83,7 @@ impl Default for MockConfig {
             .collect(),
             oauth_client_secret: None,
             google_public_key_pem: None,
+            record_requests: true,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 
@@ -78,7 +78,8 @@ pub(crate) async fn admit(
     let signature_check = sigv4
         .then(|| sigv4::verify(config.aws_credentials.as_ref(), &uri, &headers, body))
         .flatten();
-    state.record(uri, headers, body.clone(), key.as_deref());
+    // Every inference route is a POST route.
+    state.record(Method::POST, uri, headers, body.clone(), key.as_deref());
 
     let delay = config.response_delay();
     if !delay.is_zero() {

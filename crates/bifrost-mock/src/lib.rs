@@ -11,7 +11,7 @@
 //!
 //! It is built never to be the bottleneck of a benchmark: every delay is an
 //! async sleep, replies are cheap to build, and the only locks on the request
-//! path guard single assignments (last request, per-key counter).
+//! path guard a push onto a bounded list (recorded requests) and a per-key counter.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -49,7 +49,7 @@ use tokio::sync::oneshot;
 
 pub use cloud::TOKEN_REQUESTS;
 pub use config::MockConfig;
-pub use state::{MockState, MockStats, RecordedRequest};
+pub use state::{MockState, MockStats, RecordedRequest, RECORDED_REQUESTS};
 
 /// Request bodies up to this size are accepted (axum's 2 MiB default is too
 /// small for large-prompt benchmarks).
@@ -193,7 +193,13 @@ impl MockServer {
         self.state.last_request()
     }
 
-    /// Zeroes all counters (the last recorded request is kept).
+    /// The last [`RECORDED_REQUESTS`] requests, oldest first (see
+    /// [`MockConfig::record_requests`]).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests()
+    }
+
+    /// Zeroes all counters (the recorded requests are kept).
     pub fn reset_stats(&self) {
         self.state.reset_stats();
     }

@@ -70,7 +70,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         host: "127.0.0.1".to_owned(),
         port: 9090,
         workers: None,
-        config: MockConfig::default(),
+        // Nothing reads recordings out of the binary: keep only the last request.
+        config: MockConfig {
+            record_requests: false,
+            ..MockConfig::default()
+        },
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {

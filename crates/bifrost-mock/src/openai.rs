@@ -1,7 +1,7 @@
 //! OpenAI-compatible endpoints: chat completions and model listing.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use crate::errors::{encode_failure, error_response, Flavor};
 use crate::gate::{admit, bearer_token, x_api_key};
 use crate::reply::{
-    completion_tokens, input_chars, last_user_text, prompt_tokens, reply_text, split_pieces,
-    unix_now, wants_tool_call, Message,
+    completion_tokens, input_chars, last_user_text, prompt_tokens, reply_text, schema_placeholder,
+    split_pieces, unix_now, wants_tool_call, Message,
 };
 use crate::state::MockState;
 use crate::stream::{sse_response, Frame};
@@ -31,7 +31,31 @@ struct ChatRequest {
     messages: Vec<Message>,
     #[serde(default)]
     tools: Vec<OaTool>,
+    #[serde(default)]
+    response_format: Option<ResponseFormat>,
+    /// Choices to generate (OpenAI allows 1..=128).
+    #[serde(default)]
+    n: Option<u32>,
 }
+
+#[derive(Deserialize)]
+struct ResponseFormat {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    json_schema: Option<JsonSchemaFormat>,
+}
+
+#[derive(Deserialize)]
+struct JsonSchemaFormat {
+    /// Read as a `Value` whose objects keep their key order (serde_json's `preserve_order`,
+    /// on in the workspace), so the reply lists the properties in schema order.
+    #[serde(default)]
+    schema: Option<Value>,
+}
+
+/// The most choices OpenAI generates for one request.
+const MAX_CHOICES: u32 = 128;
 
 #[derive(Deserialize)]
 struct OaTool {
@@ -145,7 +169,7 @@ struct ChatCompletion<'a> {
     object: &'static str,
     created: u64,
     model: &'a str,
-    choices: [Choice<'a>; 1],
+    choices: Vec<Choice<'a>>,
     usage: Usage,
 }
 
@@ -218,12 +242,13 @@ impl StreamHeader<'_> {
 
     fn delta_frame(
         &self,
+        index: u32,
         delta: Delta<'_>,
         finish_reason: Option<&'static str>,
         content: bool,
     ) -> serde_json::Result<Frame> {
         let choice = ChunkChoice {
-            index: 0,
+            index,
             delta,
             finish_reason,
         };
@@ -231,26 +256,35 @@ impl StreamHeader<'_> {
     }
 }
 
-/// role chunk, content chunks, finish chunk, optional usage chunk, `[DONE]`.
+/// role chunk, content chunks, finish chunk, optional usage chunk, `[DONE]`; with `n` choices,
+/// each chunk of the single-choice stream is sent once per choice index, as OpenAI interleaves
+/// them.
 fn stream_frames(
     header: &StreamHeader<'_>,
     pieces: &[&str],
     usage: Usage,
+    n: u32,
 ) -> serde_json::Result<Vec<Frame>> {
-    let mut frames = Vec::with_capacity(pieces.len() + 4);
-    let role = Delta {
-        role: Some("assistant"),
-        content: Some(""),
-    };
-    frames.push(header.delta_frame(role, None, false)?);
-    for piece in pieces {
-        let delta = Delta {
-            role: None,
-            content: Some(piece),
+    let mut frames = Vec::with_capacity((pieces.len() + 2) * n as usize + 2);
+    for index in 0..n {
+        let role = Delta {
+            role: Some("assistant"),
+            content: Some(""),
         };
-        frames.push(header.delta_frame(delta, None, true)?);
+        frames.push(header.delta_frame(index, role, None, false)?);
     }
-    frames.push(header.delta_frame(Delta::default(), Some("stop"), false)?);
+    for piece in pieces {
+        for index in 0..n {
+            let delta = Delta {
+                role: None,
+                content: Some(piece),
+            };
+            frames.push(header.delta_frame(index, delta, None, true)?);
+        }
+    }
+    for index in 0..n {
+        frames.push(header.delta_frame(index, Delta::default(), Some("stop"), false)?);
+    }
     if header.include_usage {
         frames.push(header.frame(&[], Some(usage), false)?);
     }
@@ -277,13 +311,28 @@ pub(crate) async fn chat_completions(
         }
     };
 
+    let n = request.n.unwrap_or(1);
+    if !(1..=MAX_CHOICES).contains(&n) {
+        let message = format!("mock: n must be between 1 and {MAX_CHOICES}, got {n}");
+        return error_response(Flavor::OpenAi, StatusCode::BAD_REQUEST, &message);
+    }
     let model = request.model.as_deref().unwrap_or("mock-model");
     let user_text = last_user_text(&request.messages);
     let tool = wants_tool_call(!request.tools.is_empty(), &user_text)
         .then(|| request.tools[0].function.name.as_str());
-    let text = reply_text(&user_text, config.response_size);
+    // Structured output is JSON text, as a real model's would be (`response_size` does not
+    // apply: padding would break the JSON).
+    let text = match &request.response_format {
+        Some(f) if f.kind == "json_schema" => {
+            let schema = f.json_schema.as_ref().and_then(|j| j.schema.as_ref());
+            schema.map_or_else(|| "{}".to_owned(), |s| schema_placeholder(s).to_string())
+        }
+        Some(f) if f.kind == "json_object" => "{}".to_owned(),
+        _ => reply_text(&user_text, config.response_size),
+    };
     let prompt_tokens = prompt_tokens(input_chars(&request.messages));
-    let completion_tokens = completion_tokens(&text);
+    // Every choice is generated, so every choice counts (as at OpenAI).
+    let completion_tokens = completion_tokens(&text) * u64::from(n);
     let usage = Usage {
         prompt_tokens,
         completion_tokens,
@@ -312,14 +361,16 @@ pub(crate) async fn chat_completions(
             object: "chat.completion",
             created,
             model,
-            choices: [Choice {
-                index: 0,
-                message: AssistantMessage {
-                    role: "assistant",
-                    content: &text,
-                },
-                finish_reason: "stop",
-            }],
+            choices: (0..n)
+                .map(|index| Choice {
+                    index,
+                    message: AssistantMessage {
+                        role: "assistant",
+                        content: &text,
+                    },
+                    finish_reason: "stop",
+                })
+                .collect(),
             usage,
         };
         return Json(reply).into_response();
@@ -335,7 +386,7 @@ pub(crate) async fn chat_completions(
             .and_then(|o| o.include_usage)
             .unwrap_or(false),
     };
-    match stream_frames(&header, &split_pieces(&text, config.chunks), usage) {
+    match stream_frames(&header, &split_pieces(&text, config.chunks), usage, n) {
         Ok(frames) => sse_response(frames, &config, state.counters().clone()),
         Err(err) => encode_failure(Flavor::OpenAi, &err),
     }
@@ -353,7 +404,7 @@ pub(crate) async fn models(
     let key = bearer_token(&headers)
         .or_else(|| x_api_key(&headers))
         .map(str::to_owned);
-    state.record(uri, headers, Bytes::new(), key.as_deref());
+    state.record(Method::GET, uri, headers, Bytes::new(), key.as_deref());
     if config.require_auth && key.is_none() {
         return error_response(
             Flavor::OpenAi,

@@ -150,6 +150,61 @@ pub(crate) fn split_pieces(text: &str, chunks: usize) -> Vec<&str> {
     out
 }
 
+/// A value that satisfies `schema` the way a model's structured output would: an object has
+/// every `properties` key, in the schema's order, each with a placeholder of its type (`""`
+/// for strings, `0` for numbers, `false`, `[]`, `null`); `const` and the first `enum` value are
+/// used as given; `anyOf`/`oneOf` take their first branch. Unresolvable parts (`$ref`, or
+/// nesting deeper than 32) are `null`.
+pub(crate) fn schema_placeholder(schema: &serde_json::Value) -> serde_json::Value {
+    placeholder_at(schema, 0)
+}
+
+fn placeholder_at(schema: &serde_json::Value, depth: usize) -> serde_json::Value {
+    use serde_json::Value;
+    if depth > 32 {
+        return Value::Null;
+    }
+    if let Some(v) = schema.get("const") {
+        return v.clone();
+    }
+    if let Some(first) = schema.get("enum").and_then(|e| e.get(0)) {
+        return first.clone();
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(first) = schema.get(key).and_then(|e| e.get(0)) {
+            return placeholder_at(first, depth + 1);
+        }
+    }
+    // `"type": ["string", "null"]`: the first non-null type.
+    let kind = match schema.get("type") {
+        Some(Value::String(t)) => Some(t.as_str()),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .or(Some("null")),
+        _ => None,
+    };
+    let kind = kind.or_else(|| schema.get("properties").map(|_| "object"));
+    match kind {
+        Some("object") => {
+            let mut object = serde_json::Map::new();
+            if let Some(Value::Object(properties)) = schema.get("properties") {
+                for (name, property) in properties {
+                    object.insert(name.clone(), placeholder_at(property, depth + 1));
+                }
+            }
+            Value::Object(object)
+        }
+        Some("string") => Value::from(""),
+        Some("integer") => Value::from(0),
+        Some("number") => Value::from(0.0),
+        Some("boolean") => Value::Bool(false),
+        Some("array") => Value::Array(Vec::new()),
+        _ => Value::Null,
+    }
+}
+
 /// Whether the reply should be a tool call: tools are offered and the last
 /// user text mentions the weather.
 pub(crate) fn wants_tool_call(has_tools: bool, user_text: &str) -> bool {
@@ -203,6 +258,26 @@ mod tests {
         assert_eq!(c.char_count(), 2);
         let c: Content = serde_json::from_str("42").unwrap();
         assert_eq!(c.text(), "");
+    }
+
+    #[test]
+    fn schema_placeholders_follow_the_schema() {
+        let schema = serde_json::json!({"type": "object", "properties": {
+            "reasoning": {"type": "string"},
+            "answer": {"type": "integer"},
+            "score": {"type": "number"},
+            "ok": {"type": "boolean"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "unit": {"type": ["string", "null"], "enum": ["C", "F"]},
+            "kind": {"const": "fixed"},
+            "nested": {"properties": {"z": {"type": "string"}, "a": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}},
+            "nothing": {"type": "null"},
+            "linked": {"$ref": "#/$defs/x"}
+        }});
+        assert_eq!(
+            schema_placeholder(&schema).to_string(),
+            r#"{"reasoning":"","answer":0,"score":0.0,"ok":false,"tags":[],"unit":"C","kind":"fixed","nested":{"z":"","a":0},"nothing":null,"linked":null}"#
+        );
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! Shared state: the live config, counters and the last recorded request.
+//! Shared state: the live config, counters and the recorded requests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::ArcSwap;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use bytes::Bytes;
 
 use crate::config::MockConfig;
@@ -30,9 +30,14 @@ pub struct MockStats {
     pub requests_by_key: BTreeMap<String, u64>,
 }
 
+/// How many requests [`MockState::requests`] keeps (the oldest go first).
+pub const RECORDED_REQUESTS: usize = 64;
+
 /// A request as the mock saw it.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
+    /// `POST`, or `GET` for the model list.
+    pub method: String,
     /// Request path, e.g. `/v1/chat/completions`.
     pub path: String,
     /// Parsed JSON body; `Null` for an empty body, a JSON string holding the
@@ -52,10 +57,11 @@ impl RecordedRequest {
     }
 }
 
-/// What is kept of the last request. Conversion to [`RecordedRequest`] is
-/// deferred to [`MockState::last_request`] so that the request path only pays
+/// What is kept of a request. Conversion to [`RecordedRequest`] is deferred to
+/// [`MockState::last_request`] and [`MockState::requests`] so that the request path only pays
 /// for moving the already-owned header map and a refcounted body clone.
 struct RawRequest {
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -81,7 +87,8 @@ struct Inner {
     config: ArcSwap<MockConfig>,
     counters: Arc<Counters>,
     by_key: Mutex<BTreeMap<String, u64>>,
-    last: Mutex<Option<RawRequest>>,
+    /// The last [`RECORDED_REQUESTS`] requests with `record_requests`, else the last one.
+    recorded: Mutex<VecDeque<RawRequest>>,
     next_id: AtomicU64,
 }
 
@@ -113,7 +120,8 @@ impl MockState {
                 config: ArcSwap::from_pointee(config),
                 counters: Arc::default(),
                 by_key: Mutex::default(),
-                last: Mutex::default(),
+                // Allocated once: recording never grows it on the request path.
+                recorded: Mutex::new(VecDeque::with_capacity(RECORDED_REQUESTS + 1)),
                 next_id: AtomicU64::new(1),
             }),
         }
@@ -142,7 +150,7 @@ impl MockState {
         }
     }
 
-    /// Zeroes all counters (the last recorded request is kept).
+    /// Zeroes all counters (the recorded requests are kept).
     pub fn reset_stats(&self) {
         let c = &self.inner.counters;
         for counter in [
@@ -158,14 +166,104 @@ impl MockState {
         lock(&self.inner.by_key).clear();
     }
 
+    /// The last request received (recorded whether or not `record_requests` is on).
     pub fn last_request(&self) -> Option<RecordedRequest> {
         // Clone out of the lock (cheap: refcounts and a small map) and do the
         // JSON parsing after releasing it.
-        let (uri, headers, body) = {
-            let last = lock(&self.inner.last);
-            let raw = last.as_ref()?;
-            (raw.uri.clone(), raw.headers.clone(), raw.body.clone())
+        let raw = lock(&self.inner.recorded)
+            .back()
+            .map(RawRequest::clone_out)?;
+        Some(raw.into_recorded())
+    }
+
+    /// The last [`RECORDED_REQUESTS`] requests received, oldest first, when the config's
+    /// `record_requests` is on (the default); with it off, only the last one.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        let raw: Vec<RawRequest> = lock(&self.inner.recorded)
+            .iter()
+            .map(RawRequest::clone_out)
+            .collect();
+        raw.into_iter().map(RawRequest::into_recorded).collect()
+    }
+
+    pub(crate) fn load_config(&self) -> Arc<MockConfig> {
+        self.inner.config.load_full()
+    }
+
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.inner.counters
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts an API request and records it (see [`MockState::requests`]).
+    pub(crate) fn record(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+        key: Option<&str>,
+    ) {
+        Counters::incr(&self.inner.counters.requests);
+        if let Some(key) = key {
+            let mut by_key = lock(&self.inner.by_key);
+            // Look up by &str first so only a never-seen key allocates.
+            match by_key.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    by_key.insert(key.to_owned(), 1);
+                }
+            }
+        }
+        let keep = if self.inner.config.load().record_requests {
+            RECORDED_REQUESTS
+        } else {
+            1
         };
+        let raw = RawRequest {
+            method,
+            uri,
+            headers,
+            body,
+        };
+        // Push under the lock, drop the evicted request outside of it.
+        let evicted = {
+            let mut recorded = lock(&self.inner.recorded);
+            recorded.push_back(raw);
+            // More than one goes only right after `record_requests` was turned off.
+            while recorded.len() > keep + 1 {
+                recorded.pop_front();
+            }
+            if recorded.len() > keep {
+                recorded.pop_front()
+            } else {
+                None
+            }
+        };
+        drop(evicted);
+    }
+}
+
+impl RawRequest {
+    fn clone_out(&self) -> Self {
+        Self {
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+        }
+    }
+
+    fn into_recorded(self) -> RecordedRequest {
+        let RawRequest {
+            method,
+            uri,
+            headers,
+            body,
+        } = self;
         let body = if body.is_empty() {
             serde_json::Value::Null
         } else {
@@ -182,41 +280,11 @@ impl MockState {
                 )
             })
             .collect();
-        Some(RecordedRequest {
+        RecordedRequest {
+            method: method.as_str().to_owned(),
             path: uri.path().to_owned(),
             body,
             headers,
-        })
-    }
-
-    pub(crate) fn load_config(&self) -> Arc<MockConfig> {
-        self.inner.config.load_full()
-    }
-
-    pub(crate) fn counters(&self) -> &Arc<Counters> {
-        &self.inner.counters
-    }
-
-    pub(crate) fn next_id(&self) -> u64 {
-        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Counts an API request and remembers it as the last one.
-    pub(crate) fn record(&self, uri: Uri, headers: HeaderMap, body: Bytes, key: Option<&str>) {
-        Counters::incr(&self.inner.counters.requests);
-        if let Some(key) = key {
-            let mut by_key = lock(&self.inner.by_key);
-            // Look up by &str first so only a never-seen key allocates.
-            match by_key.get_mut(key) {
-                Some(n) => *n += 1,
-                None => {
-                    by_key.insert(key.to_owned(), 1);
-                }
-            }
         }
-        let raw = RawRequest { uri, headers, body };
-        // Swap under the lock, drop the previous request outside of it.
-        let previous = lock(&self.inner.last).replace(raw);
-        drop(previous);
     }
 }

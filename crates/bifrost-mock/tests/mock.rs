@@ -746,3 +746,155 @@ async fn shutdown_stops_serving() {
     }
     assert!(refused, "server still accepting after shutdown");
 }
+
+/// The `content` deltas of an OpenAI stream, per choice index.
+fn stream_texts(body: &str) -> Vec<String> {
+    let mut texts: Vec<String> = Vec::new();
+    for (_, data) in sse_events(body) {
+        if data == "[DONE]" {
+            continue;
+        }
+        for choice in json_of(&data)["choices"].as_array().unwrap() {
+            let index = usize::try_from(choice["index"].as_u64().unwrap()).unwrap();
+            if texts.len() <= index {
+                texts.resize(index + 1, String::new());
+            }
+            texts[index].push_str(choice["delta"]["content"].as_str().unwrap_or(""));
+        }
+    }
+    texts
+}
+
+fn structured_body(stream: bool) -> Value {
+    json!({
+        "model": "gpt-4o-mini",
+        "stream": stream,
+        "messages": [{"role": "user", "content": "think, then answer"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "strict": true,
+            "schema": {"type": "object", "additionalProperties": false,
+                       "required": ["reasoning", "answer"],
+                       "properties": {
+                           "reasoning": {"type": "string"},
+                           "answer": {"type": "integer"},
+                           "confident": {"type": "boolean"},
+                           "sources": {"type": "array", "items": {"type": "string"}},
+                           "detail": {"type": "object", "properties": {"score": {"type": "number"}}}
+                       }}}},
+    })
+}
+
+#[tokio::test]
+async fn json_schema_replies_are_objects_with_the_schema_keys_in_order() {
+    let server = start(MockConfig::default()).await;
+    let expected =
+        r#"{"reasoning":"","answer":0,"confident":false,"sources":[],"detail":{"score":0.0}}"#;
+    let body: Value = openai(&server, &structured_body(false))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], expected);
+    // Streamed, the pieces join to the same text.
+    let response = openai(&server, &structured_body(true))
+        .send()
+        .await
+        .unwrap();
+    let (text, failed) = read_stream(response).await;
+    assert!(!failed);
+    assert_eq!(stream_texts(&text), [expected]);
+
+    let mut json_object = chat_body(false);
+    json_object["response_format"] = json!({"type": "json_object"});
+    let body: Value = openai(&server, &json_object)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(json_of(content).is_object(), "{content}");
+}
+
+#[tokio::test]
+async fn n_choices_are_answered_plain_and_streamed() {
+    let server = start(MockConfig::default()).await;
+    let mut request = chat_body(false);
+    request["n"] = json!(3);
+    let body: Value = openai(&server, &request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let choices = body["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3);
+    for (i, choice) in choices.iter().enumerate() {
+        assert_eq!(choice["index"], i);
+        assert_eq!(choice["message"]["content"], "Mock reply to: hello there");
+        assert_eq!(choice["finish_reason"], "stop");
+    }
+
+    let mut request = chat_body(true);
+    request["n"] = json!(2);
+    let response = openai(&server, &request).send().await.unwrap();
+    let (text, failed) = read_stream(response).await;
+    assert!(!failed);
+    assert_eq!(
+        stream_texts(&text),
+        ["Mock reply to: hello there", "Mock reply to: hello there"]
+    );
+    let finishes = sse_events(&text)
+        .iter()
+        .filter(|(_, d)| d != "[DONE]" && json_of(d)["choices"][0]["finish_reason"] == "stop")
+        .count();
+    assert_eq!(finishes, 2);
+
+    request["n"] = json!(0);
+    let response = openai(&server, &request).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn the_last_requests_are_recorded_in_order_and_bounded() {
+    let server = start(MockConfig::default()).await;
+    let total = bifrost_mock::RECORDED_REQUESTS + 6;
+    for i in 0..total {
+        let mut body = chat_body(false);
+        body["messages"][1]["content"] = json!(format!("request {i}"));
+        assert_eq!(openai(&server, &body).send().await.unwrap().status(), 200);
+    }
+    client()
+        .get(format!("{}/v1/models", server.url()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    let recorded = server.requests();
+    assert_eq!(recorded.len(), bifrost_mock::RECORDED_REQUESTS);
+    // The oldest were dropped; the rest are in arrival order.
+    assert_eq!(recorded[0].body["messages"][1]["content"], "request 7");
+    assert_eq!(recorded[0].method, "POST");
+    assert_eq!(recorded[0].path, "/v1/chat/completions");
+    assert_eq!(recorded[0].header("authorization"), Some("Bearer sk-test"));
+    let last = recorded.last().unwrap();
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str()),
+        ("GET", "/v1/models")
+    );
+    assert_eq!(last.path, server.last_request().unwrap().path);
+
+    // Off (as in benchmarks), only the last request is kept.
+    server.set_config(MockConfig {
+        record_requests: false,
+        ..MockConfig::default()
+    });
+    openai(&server, &chat_body(false)).send().await.unwrap();
+    let recorded = server.requests();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].path, "/v1/chat/completions");
+    assert_eq!(server.last_request().unwrap().body["model"], "gpt-4o-mini");
+}

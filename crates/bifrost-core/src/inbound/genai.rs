@@ -1,7 +1,8 @@
 //! The Google GenAI drop-in (`/genai/v1beta/models/{model}:generateContent`,
-//! `:streamGenerateContent`, `:countTokens`): a `GenerateContentRequest` → the unified chat
-//! request, and the unified answer → `GenerateContentResponse`s, plain, streamed and as errors,
-//! so the google-genai SDKs can be served by any provider. Pure functions; the body is camelCase
+//! `:streamGenerateContent`, `:countTokens`, `:embedContent`, `:batchEmbedContents`): a
+//! `GenerateContentRequest` → the unified chat request, and the unified answer →
+//! `GenerateContentResponse`s, plain, streamed and as errors, so the google-genai SDKs can be
+//! served by any provider; embedding requests likewise, see [`to_embedding`]. Pure functions; the body is camelCase
 //! JSON, as the SDKs and Google's REST docs send it. Unknown fields are ignored.
 //!
 //! Request rules ([`to_chat`]):
@@ -62,8 +63,9 @@
 
 use crate::error::BifrostError;
 use crate::schemas::{
-    ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ContentPart, FunctionCall,
-    FunctionDef, ImageUrl, MessageContent, Stop, Tool, ToolCall, Usage,
+    ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ContentPart, EmbeddingInput,
+    EmbeddingRequest, EmbeddingResponse, FunctionCall, FunctionDef, ImageUrl, MessageContent, Stop,
+    Tool, ToolCall, Usage,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -916,6 +918,130 @@ pub fn count_tokens(model: &str, body: &[u8]) -> Result<Value, BifrostError> {
     Ok(json!({ "totalTokens": total.max(1) }))
 }
 
+/// The fields of an `EmbedContentRequest` the translation reads; `taskType` and `title` are
+/// dropped (OpenAI-style embedding APIs have neither).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmbedContentBody {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(default)]
+    output_dimensionality: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct BatchEmbedBody {
+    #[serde(default)]
+    requests: Vec<EmbedContentBody>,
+}
+
+/// Translates an `embedContent` body for `model` (from the URL) into an embeddings request of
+/// one input: the content's text parts joined with `\n` (Google embeds one content as one
+/// vector). `outputDimensionality` → `dimensions`. A content without text, or with any other
+/// part kind (Google's multimodal embeddings), is a 400.
+pub fn to_embedding(model: &str, body: &[u8]) -> Result<EmbeddingRequest, BifrostError> {
+    let body: EmbedContentBody = serde_json::from_slice(body).map_err(bad_embed_body)?;
+    let text = embed_text(body.content.as_ref(), "content")?;
+    Ok(EmbeddingRequest {
+        model: model.to_owned(),
+        input: EmbeddingInput::Text(text),
+        dimensions: body.output_dimensionality,
+        ..EmbeddingRequest::default()
+    })
+}
+
+/// Translates a `batchEmbedContents` body (`{"requests":[EmbedContentRequest…]}`) into one
+/// embeddings request whose inputs are the requests' contents, in order (see
+/// [`to_embedding`]). As at Google, each request's `model` (`models/…`, or absent) must be the
+/// URL's; their `outputDimensionality` must agree, since one upstream call serves them all.
+pub fn to_batch_embedding(model: &str, body: &[u8]) -> Result<EmbeddingRequest, BifrostError> {
+    let body: BatchEmbedBody = serde_json::from_slice(body).map_err(bad_embed_body)?;
+    if body.requests.is_empty() {
+        return Err(BifrostError::invalid_request(
+            "batchEmbedContents needs at least one request",
+        ));
+    }
+    let mut texts = Vec::with_capacity(body.requests.len());
+    let dimensions = body.requests[0].output_dimensionality;
+    for (i, r) in body.requests.iter().enumerate() {
+        if let Some(m) = r.model.as_deref() {
+            let m = m.strip_prefix("models/").unwrap_or(m);
+            if m != model {
+                return Err(BifrostError::invalid_request(format!(
+                    "requests[{i}].model is '{m}', but the batch is for '{model}'"
+                )));
+            }
+        }
+        if r.output_dimensionality != dimensions {
+            return Err(BifrostError::invalid_request(format!(
+                "requests[{i}].outputDimensionality differs from requests[0]'s; one batch \
+                 has one size"
+            )));
+        }
+        texts.push(embed_text(
+            r.content.as_ref(),
+            &format!("requests[{i}].content"),
+        )?);
+    }
+    Ok(EmbeddingRequest {
+        model: model.to_owned(),
+        input: EmbeddingInput::Texts(texts),
+        dimensions,
+        ..EmbeddingRequest::default()
+    })
+}
+
+fn bad_embed_body(e: serde_json::Error) -> BifrostError {
+    BifrostError::invalid_request(format!("invalid embedding request body: {e}"))
+}
+
+/// The text of one content to embed; `at` names it in errors.
+fn embed_text(content: Option<&Content>, at: &str) -> Result<String, BifrostError> {
+    let parts = content.and_then(|c| c.parts.as_deref()).unwrap_or_default();
+    let mut texts = Vec::with_capacity(parts.len());
+    for (j, part) in parts.iter().enumerate() {
+        match &part.text {
+            Some(t) => texts.push(t.as_str()),
+            None => {
+                return Err(BifrostError::invalid_request(format!(
+                    "{at}.parts[{j}]: only text can be embedded here"
+                )))
+            }
+        }
+    }
+    if texts.is_empty() {
+        return Err(BifrostError::invalid_request(format!(
+            "{at} has no text to embed"
+        )));
+    }
+    Ok(texts.join("\n"))
+}
+
+/// An embeddings answer of one input → an `EmbedContentResponse`:
+/// `{"embedding":{"values":[…]}}`.
+pub fn from_embedding(resp: &EmbeddingResponse) -> Value {
+    let values = embeddings_in_order(resp).next().unwrap_or(Value::Null);
+    json!({ "embedding": { "values": values } })
+}
+
+/// An embeddings answer → a `BatchEmbedContentsResponse`: `{"embeddings":[{"values":[…]}…]}`,
+/// in input order.
+pub fn from_batch_embedding(resp: &EmbeddingResponse) -> Value {
+    let embeddings: Vec<Value> = embeddings_in_order(resp)
+        .map(|values| json!({ "values": values }))
+        .collect();
+    json!({ "embeddings": embeddings })
+}
+
+/// The vectors by their `index` (upstreams may answer out of order).
+fn embeddings_in_order(resp: &EmbeddingResponse) -> impl Iterator<Item = Value> + '_ {
+    let mut data: Vec<_> = resp.data.iter().collect();
+    data.sort_by_key(|e| e.index);
+    data.into_iter().map(|e| e.embedding.clone())
+}
+
 /// A chat completion → a `GenerateContentResponse`: one candidate per choice, whose parts are
 /// the reasoning (`{"text", "thought": true}`), the text (or the refusal, when there is no
 /// text), then a `functionCall` per tool call (`id`, `name`, `args` = the arguments parsed; see
@@ -1486,6 +1612,68 @@ mod tests {
         let req = to_chat("gemini-2.5-flash", original.to_string().as_bytes()).unwrap();
         let back = serde_json::to_value(to_gemini(&req).unwrap()).unwrap();
         assert_eq!(back, original);
+    }
+
+    #[test]
+    fn embedding_translation() {
+        let one = |body: Value| {
+            let req = to_embedding("openai/text-embedding-3-small", body.to_string().as_bytes());
+            req.map_or_else(
+                |e| json!({ "status": e.status, "message": e.message }),
+                |r| json!({ "model": r.model, "request": r }),
+            )
+        };
+        let batch = |body: Value| {
+            let req = to_batch_embedding("text-embedding-004", body.to_string().as_bytes());
+            req.map_or_else(
+                |e| json!({ "status": e.status, "message": e.message }),
+                |r| json!({ "model": r.model, "request": r }),
+            )
+        };
+        let content = |texts: &[&str]| {
+            let parts: Vec<Value> = texts.iter().map(|t| json!({ "text": t })).collect();
+            json!({ "parts": parts })
+        };
+        insta::assert_json_snapshot!(json!({
+            "one_text": one(json!({"content": content(&["Hello world"])})),
+            "parts_joined_and_dimensions": one(json!({
+                "model": "models/openai/text-embedding-3-small",
+                "content": content(&["Title", "Body"]),
+                "taskType": "RETRIEVAL_DOCUMENT", "title": "Doc", "outputDimensionality": 256})),
+            "batch": batch(json!({"requests": [
+                {"model": "models/text-embedding-004", "content": content(&["a"]), "outputDimensionality": 64},
+                {"content": content(&["b", "c"]), "outputDimensionality": 64}]})),
+            "rejected": {
+                "no_content": one(json!({})),
+                "image_part": one(json!({"content": {"parts": [
+                    {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]}})),
+                "empty_batch": batch(json!({"requests": []})),
+                "other_model_in_batch": batch(json!({"requests": [
+                    {"model": "models/gemini-embedding-001", "content": content(&["a"])}]})),
+                "mixed_dimensions": batch(json!({"requests": [
+                    {"content": content(&["a"]), "outputDimensionality": 64},
+                    {"content": content(&["b"])}]})),
+                "not_json": json!({"status": to_embedding("m", b"[").unwrap_err().status}),
+            },
+        }));
+    }
+
+    #[test]
+    fn embedding_response_translation() {
+        // Out of order on purpose: the answer follows `index`.
+        let resp: EmbeddingResponse = serde_json::from_value(json!({
+            "object": "list", "model": "text-embedding-3-small",
+            "data": [
+                {"object": "embedding", "index": 1, "embedding": [0.5, -0.25]},
+                {"object": "embedding", "index": 0, "embedding": [0.125, 1.0]}
+            ],
+            "usage": {"prompt_tokens": 4, "total_tokens": 4}
+        }))
+        .unwrap();
+        insta::assert_json_snapshot!(json!({
+            "embedContent": from_embedding(&resp),
+            "batchEmbedContents": from_batch_embedding(&resp),
+        }));
     }
 
     fn completion(body: Value) -> ChatCompletion {

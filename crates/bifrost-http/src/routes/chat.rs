@@ -44,6 +44,11 @@ pub(crate) enum Operation {
     GenAiCountTokens {
         model: String,
     },
+    /// `model:embedContent` (one content) and `:batchEmbedContents`.
+    GenAiEmbed {
+        model: String,
+        batch: bool,
+    },
     /// Cohere's `/v2/chat`, forwarded to a Cohere-format provider.
     CohereChat,
     /// Bedrock's Converse, forwarded (re-signed) to a Bedrock-format provider.
@@ -67,7 +72,9 @@ impl Operation {
     fn error_shape(&self) -> ErrorShape {
         match self {
             Operation::AnthropicMessages | Operation::AnthropicCountTokens => ErrorShape::Anthropic,
-            Operation::GenAi { .. } | Operation::GenAiCountTokens { .. } => ErrorShape::Google,
+            Operation::GenAi { .. }
+            | Operation::GenAiCountTokens { .. }
+            | Operation::GenAiEmbed { .. } => ErrorShape::Google,
             Operation::CohereChat => ErrorShape::Cohere,
             Operation::BedrockConverse { .. } => ErrorShape::Aws,
             _ => ErrorShape::OpenAi,
@@ -163,8 +170,9 @@ pub async fn genai(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // The last colon: Bedrock-style model ids (`anthropic.claude-v2:1`) hold one too.
     let (model, action) = model_action
-        .split_once(':')
+        .rsplit_once(':')
         .unwrap_or((model_action.as_str(), ""));
     let model = model.to_owned();
     let op = match action {
@@ -177,10 +185,15 @@ pub async fn genai(
             stream: true,
         },
         "countTokens" => Operation::GenAiCountTokens { model },
+        "embedContent" => Operation::GenAiEmbed {
+            model,
+            batch: false,
+        },
+        "batchEmbedContents" => Operation::GenAiEmbed { model, batch: true },
         other => {
             let mut e = BifrostError::invalid_request(format!(
                 "method '{other}' is not served on /genai (generateContent, \
-                 streamGenerateContent, countTokens are)"
+                 streamGenerateContent, countTokens, embedContent, batchEmbedContents are)"
             ));
             e.status = 404;
             return error_in_shape(ErrorShape::Google, &e);
@@ -487,7 +500,7 @@ async fn handle(
                 model,
                 body,
                 stream,
-                "text/event-stream",
+                Native::Cohere,
             )
             .await
         }
@@ -499,14 +512,75 @@ async fn handle(
                 model,
                 body,
                 stream,
-                "application/vnd.amazon.eventstream",
+                Native::Bedrock,
             )
             .await
+        }
+        Operation::GenAiEmbed { model, batch } => {
+            let mut req = if batch {
+                inbound::genai::to_batch_embedding(&model, &body)?
+            } else {
+                inbound::genai::to_embedding(&model, &body)?
+            };
+            route_provider(&mut req.provider, &model);
+            let out = engine.embedding_with(req, &opts).await?;
+            let usage = out.body.usage.as_ref().map(|u| (u.prompt_tokens, 0));
+            let answer = if batch {
+                inbound::genai::from_batch_embedding(&out.body)
+            } else {
+                inbound::genai::from_embedding(&out.body)
+            };
+            let mut resp = json_response(&answer)?;
+            add_meta(resp.headers_mut(), &out.meta);
+            Ok((resp, Answered::new(&out.meta, usage), false))
         }
         Operation::GenAiCountTokens { model } => {
             let out = inbound::genai::count_tokens(&model, &body)?;
             Ok((Json(out).into_response(), Answered::local(), false))
         }
+    }
+}
+
+/// The native drop-in APIs: their bodies are forwarded untranslated, so only a provider of
+/// the same format can take them.
+#[derive(Clone, Copy)]
+enum Native {
+    Cohere,
+    Bedrock,
+}
+
+impl Native {
+    fn format(self) -> ApiFormat {
+        match self {
+            Native::Cohere => ApiFormat::Cohere,
+            Native::Bedrock => ApiFormat::Bedrock,
+        }
+    }
+
+    fn stream_type(self) -> &'static str {
+        match self {
+            Native::Cohere => "text/event-stream",
+            Native::Bedrock => "application/vnd.amazon.eventstream",
+        }
+    }
+
+    /// The engine refuses a native body for a provider of another format with a generic
+    /// "does not support the chat_completion operation"; this says what the route needs.
+    fn wrong_format(self, e: &BifrostError, model: &str) -> BifrostError {
+        let (route, kind) = match self {
+            Native::Cohere => ("/cohere", "Cohere"),
+            Native::Bedrock => ("/bedrock", "Bedrock"),
+        };
+        let provider = e.provider.as_deref().unwrap_or("unknown");
+        let mut out = BifrostError::invalid_request(format!(
+            "{route} forwards only to {kind}-format providers, but model '{model}' resolved to \
+             provider '{provider}', which is not one; name a {kind}-format provider, or send \
+             the request to the OpenAI-compatible /v1/chat/completions"
+        ));
+        out.code = Some("unsupported_provider_format".to_owned());
+        out.provider.clone_from(&e.provider);
+        out.model = Some(model.to_owned());
+        out
     }
 }
 
@@ -519,28 +593,42 @@ async fn native(
     model: String,
     body: Bytes,
     stream: bool,
-    stream_type: &'static str,
+    kind: Native,
 ) -> Result<(Response, Answered, bool), BifrostError> {
     let mut provider = None;
     route_provider(&mut provider, &model);
+    // Only the first target's format is known up front; the engine names the provider it
+    // refused (an alias may still fall back to a provider of the right format).
+    let mismatch = engine
+        .target_format(provider.as_deref(), &model)
+        .is_some_and(|f| f != kind.format());
+    let refine = |e: BifrostError| {
+        if mismatch && e.code.as_deref() == Some("unsupported_operation") {
+            kind.wrong_format(&e, &model)
+        } else {
+            e
+        }
+    };
     let req = RawRequest {
         provider,
-        model,
+        model: model.clone(),
         body: RawBody::Native(body),
         fallbacks: Vec::new(),
     };
     if stream {
         let out = engine
             .raw_stream(RequestType::ChatCompletionStream, req, opts)
-            .await?;
-        let aws = stream_type != "text/event-stream";
-        let mut resp = sse::native_stream(out.body, stream_type, aws);
+            .await
+            .map_err(refine)?;
+        let aws = matches!(kind, Native::Bedrock);
+        let mut resp = sse::native_stream(out.body, kind.stream_type(), aws);
         add_meta(resp.headers_mut(), &out.meta);
         return Ok((resp, Answered::new(&out.meta, None), true));
     }
     let out = engine
         .raw_request(RequestType::ChatCompletion, req, opts)
-        .await?;
+        .await
+        .map_err(refine)?;
     Ok(forwarded(out))
 }
 

@@ -38,7 +38,9 @@ fn openai_api() -> Router<AppState> {
                 post(chat::image_generations),
             )
             .route(&format!("{prefix}/rerank"), post(chat::rerank))
-            .route(&format!("{prefix}/models"), get(models));
+            .route(&format!("{prefix}/models"), get(models))
+            // `{*…}`: listed ids are `provider/model`, so they hold a slash.
+            .route(&format!("{prefix}/models/{{*id}}"), get(model));
     }
     r
 }
@@ -187,6 +189,55 @@ async fn models(
         data.retain(|m| seen.insert(m.id.clone()));
     }
     Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+/// `GET /v1/models/{id}`: the model object `/v1/models` lists under `id`. A bare id (no
+/// `provider/` prefix) names the one provider that lists it; when several do, the drop-in
+/// route's own provider (`/openai` → `openai`) wins, else the id is ambiguous and not found,
+/// as a guess could describe a model the client will not be routed to.
+async fn model(
+    State(st): State<AppState>,
+    default: Option<Extension<chat::DefaultProvider>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let data = st.engine.list_models().await;
+    if let Some(m) = data.iter().find(|m| m.id == id) {
+        return Json(m).into_response();
+    }
+    let providers = st.engine.providers();
+    let bare: Vec<_> = data
+        .iter()
+        .filter(|m| {
+            m.id.split_once('/')
+                .is_some_and(|(p, rest)| rest == id && providers.iter().any(|c| c == p))
+        })
+        .collect();
+    let preferred = default.and_then(|Extension(chat::DefaultProvider(d))| {
+        bare.iter().find(|m| m.owned_by == d).copied()
+    });
+    let found = match (preferred, bare.as_slice()) {
+        (Some(m), _) => Some(m),
+        (None, [m]) => Some(*m),
+        _ => None,
+    };
+    if let Some(m) = found {
+        // Answered under the id asked for, as OpenAI's retrieve does.
+        let mut m = m.clone();
+        m.id = id;
+        return Json(m).into_response();
+    }
+    let message = if bare.len() > 1 {
+        let ids: Vec<&str> = bare.iter().map(|m| m.id.as_str()).collect();
+        format!(
+            "the model '{id}' is ambiguous: name one of {}",
+            ids.join(", ")
+        )
+    } else {
+        format!("the model '{id}' does not exist or is not served here")
+    };
+    let mut e = BifrostError::model_not_found(message);
+    e.code = Some("model_not_found".to_owned());
+    error_response(&e)
 }
 
 /// `e` in the error shape of the client's SDK, with its status and `Retry-After`.

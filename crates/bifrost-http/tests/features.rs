@@ -1,0 +1,68 @@
+//! The cargo feature `mock`: with it, a `mock` provider without a base_url is served
+//! in-process; without it (a production build), such a config stops startup with a clear error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+const MOCK_WITHOUT_BASE_URL: &str = r#"{"providers":{"mock":{"keys":[]}}}"#;
+
+#[cfg(feature = "mock")]
+#[tokio::test]
+async fn a_mock_provider_without_base_url_is_served_in_process() {
+    let gw = common::start(MOCK_WITHOUT_BASE_URL).await;
+    let resp = common::client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&serde_json::json!({"model": "mock/gpt-4o-mini",
+                                  "messages": [{"role": "user", "content": "Hello!"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-bf-provider"], "mock");
+    gw.stop().await;
+}
+
+#[cfg(not(feature = "mock"))]
+#[tokio::test]
+async fn a_mock_provider_without_base_url_stops_startup_when_compiled_out() {
+    let err = common::load(
+        MOCK_WITHOUT_BASE_URL,
+        &[],
+        bifrost_http::cli::Cli::default(),
+    )
+    .await
+    .err()
+    .expect("startup refuses the config");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("provider 'mock'") && message.contains("compiled out"),
+        "{message}"
+    );
+}
+
+/// A `mock` with its own base_url is an external bifrost-mock: served with or without the
+/// feature.
+#[tokio::test]
+async fn a_mock_provider_with_base_url_is_forwarded_to_either_way() {
+    let upstream = bifrost_mock::MockServer::start(bifrost_mock::MockConfig {
+        require_auth: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let config = format!(
+        r#"{{"providers":{{"mock":{{"keys":[],"network_config":{{"base_url":"{}"}}}}}}}}"#,
+        upstream.url()
+    );
+    let gw = common::start(&config).await;
+    let resp = common::client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&serde_json::json!({"model": "mock/gpt-4o-mini",
+                                  "messages": [{"role": "user", "content": "Hello!"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(upstream.stats().requests, 1);
+    gw.stop().await;
+}
