@@ -40,10 +40,10 @@ impl Plugin for ModelBlocklist {
         error.status = 403;
         error.code = Some("model_blocked".into());
         Some(Box::pin(async move {
-            PreHook::ShortCircuit(ShortCircuit::Fail {
+            PreHook::ShortCircuit(Box::new(ShortCircuit::Fail {
                 error,
                 allow_fallbacks: true,
-            })
+            }))
         }))
     }
 }

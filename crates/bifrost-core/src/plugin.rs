@@ -38,11 +38,12 @@ pub use crate::engine::call::{Request, Response};
 pub enum PreHook {
     /// Go on (with the request as the hook left it).
     Continue,
-    /// Answer without calling the provider.
-    ShortCircuit(ShortCircuit),
+    /// Answer without calling the provider (boxed: the common case, `Continue`, stays small).
+    ShortCircuit(Box<ShortCircuit>),
 }
 
-/// A pre-hook's own answer.
+/// A pre-hook's own answer (already boxed inside [`PreHook`]).
+#[allow(clippy::large_enum_variant)]
 pub enum ShortCircuit {
     /// A ready response (a cached answer, a canned stream).
     Respond(Response),
@@ -372,7 +373,7 @@ impl Pipeline {
                 Ok(PreHook::Continue) => self.timed(ctx, &**p, HookKind::Pre, start),
                 Ok(PreHook::ShortCircuit(sc)) => {
                     self.timed(ctx, &**p, HookKind::Pre, start);
-                    return (i + 1, Some(sc));
+                    return (i + 1, Some(*sc));
                 }
                 Err(_) => self.panicked(ctx, &**p, HookKind::Pre),
             }

@@ -525,15 +525,15 @@ impl Plugin for Recorder {
                 .push(format!("{}:pre:{}", self.name, ctx.provider));
             if let (Some(m), Request::Chat(c)) = (self.reject_model, &*req) {
                 if c.model.ends_with(m) {
-                    return PreHook::ShortCircuit(ShortCircuit::Fail {
+                    return PreHook::ShortCircuit(Box::new(ShortCircuit::Fail {
                         error: BifrostError::invalid_request(format!("model {m} is not allowed")),
                         allow_fallbacks: false,
-                    });
+                    }));
                 }
             }
             if self.answer {
-                return PreHook::ShortCircuit(ShortCircuit::Respond(Response::Chat(completion(
-                    "cached",
+                return PreHook::ShortCircuit(Box::new(ShortCircuit::Respond(Response::Chat(
+                    completion("cached"),
                 ))));
             }
             PreHook::Continue

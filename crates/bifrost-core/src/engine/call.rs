@@ -15,6 +15,9 @@ use futures::StreamExt;
 
 /// The client's request. Pre-hooks may change it; the target's provider and model are in the
 /// [`super::context::RequestContext`], not here (the request keeps the client's model name).
+// Made once per request and moved, not copied around: boxing the chat would only add an
+// allocation to every request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Request {
     /// A chat completion; streamed when the context's request type is a stream.

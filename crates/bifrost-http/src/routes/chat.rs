@@ -13,8 +13,8 @@ use bifrost_core::providers::native::{NativeRequest, WireApi};
 use bifrost_core::schemas::FormPart;
 use bifrost_core::schemas::RoutingFields;
 use bifrost_core::{
-    inbound, BifrostError, ChatRequest, EmbeddingRequest, NativeAnswer, NativeChat, RawBody,
-    RawRequest, RequestOptions, RequestType, ResponseMeta, Secret,
+    inbound, ApiFormat, BifrostError, ChatRequest, EmbeddingRequest, NativeAnswer, NativeChat,
+    RawBody, RawRequest, RequestOptions, RequestType, ResponseMeta, Secret,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -523,7 +523,7 @@ async fn handle(
                 inbound::genai::to_embedding(&model, &body)?
             };
             route_provider(&mut req.provider, &model);
-            let out = engine.embedding_with(req, &opts).await?;
+            let out = engine.embedding_with(req, opts).await?;
             let usage = out.body.usage.as_ref().map(|u| (u.prompt_tokens, 0));
             let answer = if batch {
                 inbound::genai::from_batch_embedding(&out.body)
