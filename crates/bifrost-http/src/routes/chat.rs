@@ -1,22 +1,24 @@
 //! `POST /v1/chat/completions` (JSON and SSE) and `POST /v1/embeddings`.
 
-use super::sse::{self, encoded_sse, raw_sse_response};
+use super::native::{
+    forwarded, native, native_chat, native_request, routed_chat, ChatRender, Native,
+};
+use super::request::{direct_key, multipart_request};
+use super::respond::{add_meta, json_response};
+use super::sse::raw_sse_response;
 use super::{error_in_shape, request_id, Endpoint, MetricLabels, X_REQUEST_ID};
 use crate::AppState;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bifrost_core::providers::native::{NativeRequest, WireApi};
-use bifrost_core::schemas::FormPart;
-use bifrost_core::schemas::RoutingFields;
+use bifrost_core::providers::native::WireApi;
 use bifrost_core::{
-    inbound, ApiFormat, BifrostError, ChatRequest, EmbeddingRequest, NativeAnswer, NativeChat,
-    RawBody, RawRequest, RequestOptions, RequestType, ResponseMeta, Secret,
+    inbound, BifrostError, ChatRequest, EmbeddingRequest, NativeChat, RawRequest, RequestOptions,
+    RequestType, ResponseMeta,
 };
-use futures::StreamExt;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
@@ -292,7 +294,7 @@ async fn serve(
 }
 
 /// What the log line and metrics need about a successful answer.
-struct Answered {
+pub(super) struct Answered {
     provider: String,
     model: String,
     attempts: usize,
@@ -315,7 +317,7 @@ impl Answered {
         }
     }
 
-    fn new(meta: &ResponseMeta, usage: Option<(u64, u64)>) -> Self {
+    pub(super) fn new(meta: &ResponseMeta, usage: Option<(u64, u64)>) -> Self {
         Self {
             provider: meta.provider.clone(),
             model: meta.model.clone(),
@@ -539,384 +541,4 @@ async fn handle(
             Ok((Json(out).into_response(), Answered::local(), false))
         }
     }
-}
-
-/// The native drop-in APIs: their bodies are forwarded untranslated, so only a provider of
-/// the same format can take them.
-#[derive(Clone, Copy)]
-enum Native {
-    Cohere,
-    Bedrock,
-}
-
-impl Native {
-    fn format(self) -> ApiFormat {
-        match self {
-            Native::Cohere => ApiFormat::Cohere,
-            Native::Bedrock => ApiFormat::Bedrock,
-        }
-    }
-
-    fn stream_type(self) -> &'static str {
-        match self {
-            Native::Cohere => "text/event-stream",
-            Native::Bedrock => "application/vnd.amazon.eventstream",
-        }
-    }
-
-    /// The engine refuses a native body for a provider of another format with a generic
-    /// "does not support the chat_completion operation"; this says what the route needs.
-    fn wrong_format(self, e: &BifrostError, model: &str) -> BifrostError {
-        let (route, kind) = match self {
-            Native::Cohere => ("/cohere", "Cohere"),
-            Native::Bedrock => ("/bedrock", "Bedrock"),
-        };
-        let provider = e.provider.as_deref().unwrap_or("unknown");
-        let mut out = BifrostError::invalid_request(format!(
-            "{route} forwards only to {kind}-format providers, but model '{model}' resolved to \
-             provider '{provider}', which is not one; name a {kind}-format provider, or send \
-             the request to the OpenAI-compatible /v1/chat/completions"
-        ));
-        out.code = Some("unsupported_provider_format".to_owned());
-        out.provider.clone_from(&e.provider);
-        out.model = Some(model.to_owned());
-        out
-    }
-}
-
-/// A request in the provider's own format, forwarded to a provider of that format; its answer
-/// (or stream) goes back as it came.
-async fn native(
-    engine: &bifrost_core::Bifrost,
-    opts: RequestOptions,
-    route_provider: impl Fn(&mut Option<String>, &str),
-    model: String,
-    body: Bytes,
-    stream: bool,
-    kind: Native,
-) -> Result<(Response, Answered, bool), BifrostError> {
-    let mut provider = None;
-    route_provider(&mut provider, &model);
-    // Only the first target's format is known up front; the engine names the provider it
-    // refused (an alias may still fall back to a provider of the right format).
-    let mismatch = engine
-        .target_format(provider.as_deref(), &model)
-        .is_some_and(|f| f != kind.format());
-    let refine = |e: BifrostError| {
-        if mismatch && e.code.as_deref() == Some("unsupported_operation") {
-            kind.wrong_format(&e, &model)
-        } else {
-            e
-        }
-    };
-    let req = RawRequest {
-        provider,
-        model: model.clone(),
-        body: RawBody::Native(body),
-        fallbacks: Vec::new(),
-    };
-    if stream {
-        let out = engine
-            .raw_stream(RequestType::ChatCompletionStream, req, opts)
-            .await
-            .map_err(refine)?;
-        let aws = matches!(kind, Native::Bedrock);
-        let mut resp = sse::native_stream(out.body, kind.stream_type(), aws);
-        add_meta(resp.headers_mut(), &out.meta);
-        return Ok((resp, Answered::new(&out.meta, None), true));
-    }
-    let out = engine
-        .raw_request(RequestType::ChatCompletion, req, opts)
-        .await
-        .map_err(refine)?;
-    Ok(forwarded(out))
-}
-
-/// A forwarded answer as the upstream gave it, with the gateway's headers.
-fn forwarded(
-    out: bifrost_core::BifrostResponse<bifrost_core::RawResponse>,
-) -> (Response, Answered, bool) {
-    let content_type = HeaderValue::from_str(&out.body.content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let mut resp = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, content_type)],
-        out.body.body,
-    )
-        .into_response();
-    add_meta(resp.headers_mut(), &out.meta);
-    (resp, Answered::new(&out.meta, None), false)
-}
-
-/// How a translated chat answer is rendered: OpenAI's shape, or a drop-in API's. (A
-/// same-format answer goes back as the upstream sent it.)
-enum ChatRender {
-    OpenAi,
-    /// The client's Responses body, read again only if its answer must be rendered.
-    Responses(Bytes),
-    Anthropic(String),
-    GenAi(String),
-}
-
-/// The headers of a client's request that its API's upstream understands.
-const FORWARDED_HEADERS: &[&str] = &["anthropic-beta", "anthropic-version", "openai-beta"];
-
-fn native_request(api: WireApi, body: &Bytes, headers: &HeaderMap, stream: bool) -> NativeRequest {
-    let mut forwarded = HeaderMap::new();
-    for name in FORWARDED_HEADERS {
-        for v in headers.get_all(*name) {
-            forwarded.append(*name, v.clone());
-        }
-    }
-    NativeRequest {
-        api,
-        body: body.clone(),
-        headers: forwarded,
-        stream,
-        client_wants_usage: false,
-    }
-}
-
-/// A chat whose body names its model (OpenAI chat and Responses, Anthropic): the routing
-/// fields read without parsing the rest, the translation left for targets of another API.
-fn routed_chat(
-    api: WireApi,
-    body: &Bytes,
-    headers: &HeaderMap,
-    translate: fn(&[u8]) -> Result<ChatRequest, BifrostError>,
-) -> Result<NativeChat, BifrostError> {
-    let routing = RoutingFields::read(body)?;
-    let model = routing.require_model()?.to_owned();
-    let mut native = native_request(api, body, headers, routing.stream == Some(true));
-    native.client_wants_usage = routing
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    let translated = body.clone();
-    let mut req = NativeChat::new(native, model, move || translate(&translated));
-    req.max_tokens = routing.output_cap();
-    req.temperature = routing.temperature;
-    req.provider = routing.provider;
-    req.fallbacks = routing.fallbacks;
-    Ok(req)
-}
-
-/// A chat in the client's own API: relayed as the upstream sent it when it speaks that API,
-/// else rendered from the unified answer.
-async fn native_chat(
-    engine: &bifrost_core::Bifrost,
-    req: NativeChat,
-    opts: RequestOptions,
-    render: ChatRender,
-) -> Result<(Response, Answered, bool), BifrostError> {
-    let api = req.native.api;
-    let out = engine.native_chat(req, opts).await?;
-    let meta = out.meta;
-    let (mut resp, usage, stream) = match out.body {
-        NativeAnswer::Json { body, content_type } => {
-            let content_type = HeaderValue::from_str(&content_type)
-                .unwrap_or(HeaderValue::from_static("application/json"));
-            let resp = (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body);
-            (resp.into_response(), None, false)
-        }
-        NativeAnswer::Stream {
-            content_type,
-            stream,
-        } => (sse::relayed(stream, content_type, api), None, true),
-        NativeAnswer::Chat(c) => {
-            let usage = c
-                .usage
-                .as_ref()
-                .map(|u| (u.prompt_tokens, u.completion_tokens));
-            let resp = match render {
-                ChatRender::OpenAi => json_response(&c)?,
-                ChatRender::Responses(body) => {
-                    let (_, echo) = inbound::responses::parse(&body)?;
-                    json_response(&inbound::responses::from_chat(&c, &echo))?
-                }
-                ChatRender::Anthropic(model) => {
-                    json_response(&inbound::anthropic::from_chat(&c, &model))?
-                }
-                ChatRender::GenAi(model) => json_response(&inbound::genai::from_chat(&c, &model))?,
-            };
-            (resp, usage, false)
-        }
-        NativeAnswer::ChatStream(s) => {
-            let resp = match render {
-                ChatRender::OpenAi => sse_response(s),
-                ChatRender::Responses(body) => {
-                    let (_, echo) = inbound::responses::parse(&body)?;
-                    encoded_sse(
-                        s,
-                        sse::Responses(inbound::responses::StreamEncoder::new(echo)),
-                    )
-                }
-                ChatRender::Anthropic(model) => encoded_sse(
-                    s,
-                    sse::Anthropic(inbound::anthropic::StreamEncoder::new(&model)),
-                ),
-                ChatRender::GenAi(model) => {
-                    encoded_sse(s, sse::GenAi(inbound::genai::StreamEncoder::new(&model)))
-                }
-            };
-            (resp, None, true)
-        }
-    };
-    add_meta(resp.headers_mut(), &meta);
-    Ok((resp, Answered::new(&meta, usage), stream))
-}
-
-/// The caller's own provider key: `x-api-key` (Anthropic SDK), `x-goog-api-key` (GenAI SDK),
-/// or `Authorization: Bearer` (OpenAI SDK) unless it is a Bifrost virtual key (`sk-bf-…`).
-fn direct_key(headers: &HeaderMap) -> Option<Secret> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
-    let bearer = text("authorization")
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && !k.starts_with("sk-bf-"));
-    text("x-api-key")
-        .or_else(|| text("x-goog-api-key"))
-        .or(bearer)
-        .map(Secret::new)
-}
-
-/// A transcription upload: every part kept in order, the model read from its field.
-async fn multipart_request(headers: &HeaderMap, body: Bytes) -> Result<RawRequest, BifrostError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let boundary = multer::parse_boundary(content_type).map_err(|e| {
-        BifrostError::invalid_request(format!("expected a multipart/form-data body: {e}"))
-    })?;
-    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
-    let mut form = multer::Multipart::new(stream, boundary);
-    let mut parts = Vec::new();
-    let mut model = None;
-    let mut provider = None;
-    let bad = |e: multer::Error| BifrostError::invalid_request(format!("multipart body: {e}"));
-    while let Some(field) = form.next_field().await.map_err(bad)? {
-        let name = field.name().unwrap_or_default().to_owned();
-        let filename = field.file_name().map(str::to_owned);
-        let content_type = field.content_type().map(ToString::to_string);
-        let data = field.bytes().await.map_err(bad)?;
-        if filename.is_none() && name == "model" {
-            model = Some(String::from_utf8_lossy(&data).into_owned());
-        }
-        if filename.is_none() && name == "provider" {
-            provider = Some(String::from_utf8_lossy(&data).into_owned());
-            continue;
-        }
-        parts.push(FormPart {
-            name,
-            filename,
-            content_type,
-            data,
-        });
-    }
-    let model =
-        model.ok_or_else(|| BifrostError::invalid_request("the form has no 'model' field"))?;
-    if !parts.iter().any(|p| p.filename.is_some()) {
-        return Err(BifrostError::invalid_request("the form has no file"));
-    }
-    Ok(RawRequest {
-        provider,
-        model,
-        body: RawBody::Multipart(parts),
-        fallbacks: Vec::new(),
-    })
-}
-
-fn json_response<T: serde::Serialize>(body: &T) -> Result<Response, BifrostError> {
-    let json = serde_json::to_vec(body)
-        .map_err(|e| BifrostError::internal(format!("serializing the response failed: {e}")))?;
-    Ok((
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        json,
-    )
-        .into_response())
-}
-
-/// Who answered, and how many attempts it took.
-fn add_meta(h: &mut HeaderMap, meta: &ResponseMeta) {
-    let mut put = |name: &'static str, v: &str| {
-        if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(name, v);
-        }
-    };
-    put("x-bf-provider", &meta.provider);
-    put("x-bf-model", &meta.model);
-    if let Some(k) = &meta.key_id {
-        put("x-bf-key-id", k);
-    }
-    put("x-bf-fallback-index", &meta.fallback_index.to_string());
-    // Retries of a target after a failure (what `bifrost_request_retries_total` counts);
-    // moving on to a fallback is not a retry (`x-bf-fallback-index` says that).
-    put("x-bf-retries", &meta.retries.to_string());
-    for (name, value) in &meta.headers {
-        h.append(name, value.clone());
-    }
-}
-
-/// Each chunk is written as `data: <json>\n\n` the moment it arrives; a clean end adds
-/// `data: [DONE]`, a failure one error event and no `[DONE]`.
-fn sse_response(stream: bifrost_core::ChatStream) -> Response {
-    // State: (chunks, finished).
-    let events = futures::stream::unfold((stream, false), |(mut stream, finished)| async move {
-        if finished {
-            return None;
-        }
-        let (bytes, finished) = match stream.next().await {
-            Some(Ok(chunk)) => match serde_json::to_vec(&chunk) {
-                Ok(json) => (frame(&json), false),
-                Err(e) => (
-                    error_frame(&BifrostError::internal(format!(
-                        "serializing a chunk failed: {e}"
-                    ))),
-                    true,
-                ),
-            },
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "stream failed after it started");
-                (error_frame(&e), true)
-            }
-            None => (Bytes::from_static(b"data: [DONE]\n\n"), true),
-        };
-        Some((Ok::<_, std::convert::Infallible>(bytes), (stream, finished)))
-    });
-    let mut resp = Response::new(Body::from_stream(events));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
-}
-
-fn frame(json: &[u8]) -> Bytes {
-    let mut buf = Vec::with_capacity(json.len() + 8);
-    buf.extend_from_slice(b"data: ");
-    buf.extend_from_slice(json);
-    buf.extend_from_slice(b"\n\n");
-    Bytes::from(buf)
-}
-
-fn error_frame(e: &BifrostError) -> Bytes {
-    frame(e.to_json().to_string().as_bytes())
 }

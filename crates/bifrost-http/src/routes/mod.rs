@@ -1,6 +1,9 @@
 //! HTTP routes. Errors are rendered in exactly one place, [`error_response`].
 
 mod chat;
+mod native;
+mod request;
+mod respond;
 mod sse;
 
 use crate::AppState;

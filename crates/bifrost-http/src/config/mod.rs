@@ -9,8 +9,6 @@ use bifrost_core::{
     ConcurrencyAndBufferSize, CustomProviderConfig, EntraCredentials, Key, KeyHealthConfig,
     ModelAlias, NetworkConfig, ProviderConfig, RequestType, Secret, VertexKeyConfig,
 };
-use serde::de::IgnoredAny;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -34,196 +32,17 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+mod detect;
+mod raw;
+
+pub use detect::detect_providers;
+use raw::*;
+
 fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
         path: path.into(),
         message: message.into(),
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawConfig {
-    #[serde(rename = "$schema")]
-    _schema: Option<IgnoredAny>,
-    #[serde(default)]
-    providers: BTreeMap<String, RawProvider>,
-    initial_pool_size: Option<usize>,
-    drop_excess_requests: Option<bool>,
-    #[serde(default)]
-    client: RawClient,
-    // Sections that later features read; accepted now so existing files load.
-    encryption_key: Option<IgnoredAny>,
-    auth_config: Option<IgnoredAny>,
-    framework: Option<IgnoredAny>,
-    governance: Option<IgnoredAny>,
-    mcp: Option<IgnoredAny>,
-    vector_store: Option<IgnoredAny>,
-    config_store: Option<IgnoredAny>,
-    logs_store: Option<IgnoredAny>,
-    plugins: Option<Vec<RawPlugin>>,
-    websocket: Option<IgnoredAny>,
-    kv_store: Option<IgnoredAny>,
-    source_of_truth: Option<IgnoredAny>,
-}
-
-/// One `plugins` entry, as the original writes it. Only `otel` is implemented; its `config` is
-/// read by [`otel_plugin`], other plugins' is ignored.
-#[derive(Debug, Deserialize)]
-struct RawPlugin {
-    enabled: Option<bool>,
-    name: String,
-    #[serde(rename = "path")]
-    _path: Option<IgnoredAny>,
-    #[serde(rename = "version")]
-    _version: Option<IgnoredAny>,
-    config: Option<serde_json::Value>,
-}
-
-/// The `config` of the `otel` plugin.
-#[derive(Debug, Default, Deserialize)]
-struct RawOtel {
-    collector_url: Option<String>,
-    protocol: Option<String>,
-    service_name: Option<String>,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    trace_type: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawClient {
-    initial_pool_size: Option<usize>,
-    drop_excess_requests: Option<bool>,
-    prometheus_labels: Option<Vec<String>>,
-    max_request_body_size_mb: Option<u64>,
-    /// Callers may bring their own provider key (`Authorization`, `x-api-key`,
-    /// `x-goog-api-key`) instead of the configured ones.
-    allow_direct_keys: Option<bool>,
-    #[serde(default)]
-    model_aliases: BTreeMap<String, RawAlias>,
-}
-
-/// `"gpt-4o": "openai/gpt-4o"`, `[{"target":…,"weight":…}]`, or
-/// `{"targets":[…], "fallbacks":["provider/model", …]}`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawAlias {
-    One(String),
-    Weighted(Vec<RawAliasTarget>),
-    Full {
-        targets: Vec<RawAliasTarget>,
-        #[serde(default)]
-        fallbacks: Vec<String>,
-    },
-}
-
-#[derive(Debug, Deserialize)]
-struct RawAliasTarget {
-    target: String,
-    #[serde(default = "one")]
-    weight: f64,
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawProvider {
-    #[serde(default)]
-    keys: Vec<RawKey>,
-    network_config: Option<RawNetwork>,
-    concurrency_and_buffer_size: Option<RawConcurrency>,
-    custom_provider_config: Option<RawCustom>,
-    key_health: Option<RawKeyHealth>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawKeyHealth {
-    rate_limit_cooldown_ms: Option<u64>,
-    auth_failure_cooldown_ms: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawKey {
-    id: Option<String>,
-    name: Option<String>,
-    value: Option<String>,
-    models: Option<Vec<String>>,
-    weight: Option<f64>,
-    enabled: Option<bool>,
-    #[serde(rename = "description")]
-    _description: Option<IgnoredAny>,
-    azure_key_config: Option<RawAzure>,
-    bedrock_key_config: Option<RawBedrock>,
-    vertex_key_config: Option<RawVertex>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawAzure {
-    endpoint: Option<String>,
-    deployments: Option<BTreeMap<String, String>>,
-    api_version: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    tenant_id: Option<String>,
-    scopes: Option<Vec<String>>,
-    /// RS addition: the Entra token endpoint (sovereign clouds, tests).
-    token_url: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawBedrock {
-    access_key: Option<String>,
-    secret_key: Option<String>,
-    session_token: Option<String>,
-    region: Option<String>,
-    deployments: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawVertex {
-    project_id: Option<String>,
-    region: Option<String>,
-    /// The service-account JSON, as a string or an object.
-    auth_credentials: Option<serde_json::Value>,
-    deployments: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawNetwork {
-    base_url: Option<String>,
-    extra_headers: Option<BTreeMap<String, String>>,
-    /// The seed's spelling, in milliseconds.
-    timeout: Option<u64>,
-    default_request_timeout_in_seconds: Option<u64>,
-    /// The seed's spelling.
-    retries: Option<u32>,
-    max_retries: Option<u32>,
-    retry_backoff_initial: Option<u64>,
-    retry_backoff_initial_ms: Option<u64>,
-    retry_backoff_max: Option<u64>,
-    retry_backoff_max_ms: Option<u64>,
-    stream_idle_timeout_in_seconds: Option<u64>,
-    connect_timeout_ms: Option<u64>,
-    max_conns_per_host: Option<usize>,
-    enforce_http2: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawConcurrency {
-    concurrency: Option<usize>,
-    buffer_size: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RawCustom {
-    base_provider_type: String,
-    #[serde(default)]
-    is_key_less: bool,
-    /// Request type → allowed; `null` (absent) allows all.
-    allowed_requests: Option<BTreeMap<String, bool>>,
-    request_path_overrides: Option<BTreeMap<String, String>>,
 }
 
 /// A provider ready for the engine.
@@ -929,68 +748,6 @@ fn resolve_env(
     }
 }
 
-/// With no config file: one provider per built-in whose API key variable is set, each key
-/// allowing every model.
-pub fn detect_providers(env: &dyn Fn(&str) -> Option<String>) -> Vec<ProviderEntry> {
-    let mut out = Vec::new();
-    for spec in providers::KNOWN {
-        let Some((var, value)) = spec
-            .env_keys
-            .iter()
-            .find_map(|v| env(v).filter(|x| !x.trim().is_empty()).map(|x| (*v, x)))
-        else {
-            continue;
-        };
-        let mut key = Key::new(value.trim());
-        key.id = format!("{}-env", spec.name);
-        key.name = var.to_owned();
-        out.push(ProviderEntry {
-            name: spec.name.to_owned(),
-            config: ProviderConfig::default(),
-            keys: vec![key],
-        });
-    }
-    if let Some(bedrock) = detect_bedrock(env) {
-        out.push(bedrock);
-    }
-    out
-}
-
-/// Bedrock from the AWS environment: a Bedrock API key (`AWS_BEARER_TOKEN_BEDROCK`), or
-/// access keys with a region.
-fn detect_bedrock(env: &dyn Fn(&str) -> Option<String>) -> Option<ProviderEntry> {
-    let var = |n: &str| {
-        env(n)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
-    let mut key = Key::new("");
-    key.id = "bedrock-env".into();
-    if let Some(token) = var("AWS_BEARER_TOKEN_BEDROCK") {
-        key.value = Secret::new(token);
-        key.name = "AWS_BEARER_TOKEN_BEDROCK".into();
-    } else {
-        key.name = "AWS_ACCESS_KEY_ID".into();
-    }
-    let (access_key, secret_key) = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        (Some(a), Some(s)) if region.is_some() => (a, s),
-        _ if !key.value.is_empty() => (String::new(), String::new()),
-        _ => return None,
-    };
-    key.cloud = Some(CloudKeyConfig::Bedrock(BedrockKeyConfig {
-        access_key,
-        secret_key: Secret::new(secret_key),
-        session_token: var("AWS_SESSION_TOKEN").map(Secret::new),
-        region: region.unwrap_or_default(),
-    }));
-    Some(ProviderEntry {
-        name: "bedrock".into(),
-        config: ProviderConfig::default(),
-        keys: vec![key],
-    })
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1007,7 +764,7 @@ pub(crate) mod tests {
         }
     }
 
-    const SEED_HIGH_PERF: &str = include_str!("../tests/fixtures/seed-config.json");
+    const SEED_HIGH_PERF: &str = include_str!("../../tests/fixtures/seed-config.json");
 
     #[test]
     fn the_seed_config_loads_as_printed() {
