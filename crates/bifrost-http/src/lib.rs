@@ -239,9 +239,11 @@ impl Gateway {
         }
         tracing::info!("shutting down: draining in-flight requests");
         let _ = stop_tx.send(());
+        // The server future is polled right away, alongside the engine's drain: its accept loop
+        // must see the signal now and close the listener, or new clients queue in the backlog
+        // and hang until the process exits.
         let drained = async {
-            let all_done = engine.shutdown().await;
-            let _ = (&mut server).await;
+            let (all_done, _) = tokio::join!(engine.shutdown(), &mut server);
             all_done
         };
         match tokio::time::timeout(DRAIN_TIMEOUT, drained).await {

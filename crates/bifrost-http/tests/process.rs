@@ -103,6 +103,23 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
         .status()
         .unwrap()
         .success());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // While it drains, new clients are refused at once rather than left waiting in the
+    // listen queue until the process exits (the old request is still in flight here).
+    let t = Instant::now();
+    let refused = reqwest::Client::new()
+        .get(format!("{}/health", gw.url))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(refused.is_err(), "a new connection was taken while draining");
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "refused only after {:?}",
+        t.elapsed()
+    );
+    assert!(!in_flight.is_finished());
 
     // The request accepted before the signal is answered in full.
     let resp = in_flight.await.unwrap().unwrap();
