@@ -343,6 +343,9 @@ impl BifrostError {
         retry_after: Option<Duration>,
     ) -> Self {
         let class = match status {
+            // A redirect is not an answer a gateway can follow or pass on (no `Location` would
+            // reach the client): a bad upstream response, not worth retrying.
+            300..=399 => ErrorClass::BadUpstreamResponse,
             401 | 403 => ErrorClass::Credential,
             402 => ErrorClass::Quota,
             404 => ErrorClass::ModelAccess,
@@ -372,6 +375,9 @@ impl BifrostError {
                 text.chars().take(2048).collect()
             }
         });
+        // Providers quote the key they were sent ("Incorrect API key provided: sk-…"); the
+        // client must never see one.
+        let message = mask_keys(&message);
         let class = if class == ErrorClass::CallerFault && is_content_filter(err_obj) {
             ErrorClass::ContentFilter
         } else {
@@ -385,8 +391,12 @@ impl BifrostError {
         };
         Self(Box::new(ErrorDetails {
             class,
-            // 529 is Anthropic's "overloaded"; clients know 503.
-            status: if status == 529 { 503 } else { status },
+            // 529 is Anthropic's "overloaded"; clients know 503. A redirect is a bad gateway.
+            status: match status {
+                529 => 503,
+                300..=399 => 502,
+                s => s,
+            },
             message,
             error_type: field("type")
                 .map(Cow::Owned)
@@ -434,6 +444,38 @@ impl BifrostError {
             "extra_fields": extra,
         })
     }
+}
+
+/// Prefixes of provider key formats (OpenAI and most OpenAI-compatible ones, Anthropic, AWS
+/// access keys, Google API keys, Groq, xAI, Hugging Face, Bifrost virtual keys).
+const KEY_PREFIXES: &[&str] = &[
+    "sk-", "sk_", "AKIA", "ASIA", "AIza", "gsk_", "xai-", "hf_", "pk-", "rk-",
+];
+
+/// `text` with every key-shaped token (a known key prefix followed by at least 12 more key
+/// characters) replaced by its first 4 characters and `…`.
+pub fn mask_keys(text: &str) -> String {
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| is_key_char(c)) {
+        let (before, from) = rest.split_at(start);
+        out.push_str(before);
+        let len = from.find(|c: char| !is_key_char(c)).unwrap_or(from.len());
+        let (token, after) = from.split_at(len);
+        let keyish = KEY_PREFIXES
+            .iter()
+            .any(|p| token.starts_with(p) && token.len() >= p.len() + 12);
+        if keyish {
+            out.push_str(&token[..4]);
+            out.push('…');
+        } else {
+            out.push_str(token);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Providers report refused content as a 400 with a recognisable code or type.
@@ -502,6 +544,40 @@ mod tests {
         );
         assert_eq!((e.status, e.class), (400, ErrorClass::ContentFilter));
         assert!(e.class.allows_fallback() && !e.class.is_retryable());
+    }
+
+    #[test]
+    fn keys_quoted_by_providers_are_masked() {
+        let e = BifrostError::upstream(
+            "openai",
+            401,
+            br#"{"error":{"message":"Incorrect API key provided: sk-proj-abcdefghijklmnop1234. You can find your API key at https://platform.openai.com/account/api-keys."}}"#,
+            None,
+        );
+        assert!(!e.message.contains("abcdefghijklmnop"), "{}", e.message);
+        assert!(e.message.contains("sk-p…"), "{}", e.message);
+        assert!(e
+            .message
+            .contains("https://platform.openai.com/account/api-keys"));
+        let e = BifrostError::upstream(
+            "x",
+            403,
+            b"bad key AKIAIOSFODNN7EXAMPLE or AIzaSyA1234567890abcdefgh",
+            None,
+        );
+        assert_eq!(e.message, "bad key AKIA… or AIza…");
+        // Words that only look like prefixes stay.
+        assert_eq!(
+            mask_keys("ask-me sk-short task_x"),
+            "ask-me sk-short task_x"
+        );
+    }
+
+    #[test]
+    fn an_upstream_redirect_is_a_bad_gateway_without_retry() {
+        let e = BifrostError::upstream("x", 302, b"", None);
+        assert_eq!((e.status, e.class), (502, ErrorClass::BadUpstreamResponse));
+        assert!(!e.class.is_retryable());
     }
 
     #[test]

@@ -113,7 +113,10 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
         .timeout(Duration::from_secs(5))
         .send()
         .await;
-    assert!(refused.is_err(), "a new connection was taken while draining");
+    assert!(
+        refused.is_err(),
+        "a new connection was taken while draining"
+    );
     assert!(
         t.elapsed() < Duration::from_millis(300),
         "refused only after {:?}",
