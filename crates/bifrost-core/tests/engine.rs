@@ -357,6 +357,50 @@ async fn when_every_key_cools_the_gateway_answers_429_without_calling_upstream()
     assert!(e.chat_completion(chat("a/m")).await.is_ok());
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_cooling_key_is_probed_once_a_second_and_back_as_soon_as_it_answers() {
+    // One key, one 429 without Retry-After: the key cools for 10 s, but the provider is not
+    // out for all of them — one request a second probes it, and the first success restores it.
+    let p = Scripted::new("a", &[Step::Fail(429, None), Step::Answer("ok")]);
+    let e = engine(
+        vec![("a", provider_config(0), vec![key("only")], p.clone())],
+        vec![],
+    );
+    assert_eq!(
+        e.chat_completion(chat("a/m")).await.unwrap_err().status,
+        429
+    );
+    let err = e.chat_completion(chat("a/m")).await.unwrap_err();
+    assert!(
+        err.is_bifrost_error,
+        "answered by the gateway while cooling"
+    );
+    assert_eq!(p.calls().len(), 1);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(e.chat_completion(chat("a/m")).await.is_ok(), "the probe");
+    assert_eq!(e.key_cooling("a", "only"), Some(false));
+    assert!(e.chat_completion(chat("a/m")).await.is_ok());
+    assert_eq!(p.calls().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_403_does_not_lock_the_key_for_everyone() {
+    let p = Scripted::new("a", &[Step::Fail(403, None), Step::Answer("ok")]);
+    let e = engine(
+        vec![("a", provider_config(2), vec![key("k1")], p.clone())],
+        vec![],
+    );
+    assert_eq!(
+        e.chat_completion(chat("a/m")).await.unwrap_err().status,
+        403
+    );
+    assert_eq!(e.key_cooling("a", "k1"), Some(false));
+    assert!(
+        e.chat_completion(chat("a/m")).await.is_ok(),
+        "the next request uses the key"
+    );
+}
+
 fn limited(concurrency: usize, buffer_size: usize, timeout: Duration) -> ProviderConfig {
     let mut c = provider_config(0);
     c.concurrency = ConcurrencyAndBufferSize {

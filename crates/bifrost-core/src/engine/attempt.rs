@@ -100,6 +100,9 @@ impl Bifrost {
             );
             let err = match result {
                 Ok(response) => {
+                    if let Some(i) = key_index {
+                        p.keys.recovered(i);
+                    }
                     // A stream keeps its slot until it ends; a unary call is done with it.
                     let permit = response.is_stream().then_some(permit);
                     return Ok(Answer { response, permit });
@@ -110,6 +113,7 @@ impl Bifrost {
 
             // Decide.
             let failure = Failure {
+                status: err.status,
                 class: err.class,
                 retry_after: err.retry_after,
                 by_gateway: err.is_bifrost_error,
@@ -130,7 +134,8 @@ impl Bifrost {
                 next,
             } = decision::decide(failure, situation);
             if let (Some(period), Some(i)) = (cool_key, key_index) {
-                p.keys.cool_down(i, period);
+                // Without the upstream's own Retry-After, the key may be probed while it cools.
+                p.keys.cool_down(i, period, err.retry_after.is_none());
                 self.emit(
                     ctx,
                     &Event::KeyCooldown {

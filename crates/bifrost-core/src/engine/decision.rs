@@ -11,6 +11,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub struct Failure {
     pub class: ErrorClass,
+    /// The HTTP status (401 and 403 are both credential failures, but only a 401 says the
+    /// key itself is bad).
+    pub status: u16,
     /// The upstream's `Retry-After` (or our own advice).
     pub retry_after: Option<Duration>,
     /// The gateway produced the error (no upstream answer to blame a key for).
@@ -75,22 +78,26 @@ pub struct Decision {
     pub next: Next,
 }
 
-/// The policy (README "Reliability"): a key's fault (429, 401/403, 402) cools that key for
-/// everyone and retries at once on another key; retryable classes retry with backoff (or the
-/// upstream's `Retry-After`, when it is at most [`MAX_RETRY_AFTER`]) up to `max_retries`; a
-/// longer `Retry-After` or a key fault with no other key left ends the target; whether the next
-/// target is tried depends only on the class.
+/// The policy (README "Reliability"): a key's fault (429, 401, 402) cools that key for
+/// everyone and retries at once on another key; a 403 only rules the key out for this request
+/// (providers answer 403 for reasons of the request, such as a model the organisation may not
+/// use, and one tenant must not lock every key for everyone); retryable classes retry with
+/// backoff (or the upstream's `Retry-After`, when it is at most [`MAX_RETRY_AFTER`]) up to
+/// `max_retries`; a longer `Retry-After` or a key fault with no other key left ends the target;
+/// whether the next target is tried depends only on the class.
 pub fn decide(f: Failure, s: Situation) -> Decision {
-    let key_fault = match f.class {
-        ErrorClass::RateLimited => Some(f.retry_after.unwrap_or(s.rate_limit_cooldown)),
-        ErrorClass::Credential | ErrorClass::Quota => Some(s.auth_failure_cooldown),
-        _ => None,
-    }
-    .filter(|_| s.used_key);
-    let cool_key = key_fault.filter(|_| !f.by_gateway);
+    // (is the key's fault, how long to cool it for everyone)
+    let (key_fault, cool) = match f.class {
+        ErrorClass::RateLimited => (true, Some(f.retry_after.unwrap_or(s.rate_limit_cooldown))),
+        ErrorClass::Credential if f.status == 403 => (true, None),
+        ErrorClass::Credential | ErrorClass::Quota => (true, Some(s.auth_failure_cooldown)),
+        _ => (false, None),
+    };
+    let key_fault = key_fault && s.used_key;
+    let cool_key = cool.filter(|_| key_fault && !f.by_gateway);
     let give_up = Decision {
         cool_key,
-        exclude_key: key_fault.is_some(),
+        exclude_key: key_fault,
         next: Next::GiveUp {
             fallback: f.class.allows_fallback(),
         },
@@ -99,7 +106,7 @@ pub fn decide(f: Failure, s: Situation) -> Decision {
     if !f.class.is_retryable() || s.retries_done >= s.max_retries || retry_after_too_long {
         return give_up;
     }
-    if key_fault.is_some() {
+    if key_fault {
         // Only another key can help; none left means the provider's answer stands.
         if s.pinned || !s.other_key {
             return give_up;
@@ -139,7 +146,15 @@ mod tests {
     }
 
     fn failure(class: ErrorClass, retry_after: Option<Duration>) -> Failure {
+        let status = match class {
+            RateLimited => 429,
+            Credential => 401,
+            Quota => 402,
+            CallerFault => 422,
+            _ => 500,
+        };
         Failure {
+            status,
             class,
             retry_after,
             by_gateway: false,
@@ -243,6 +258,19 @@ mod tests {
                 "{class:?} {ra:?} {done} {other}"
             );
         }
+    }
+
+    #[test]
+    fn a_403_rotates_the_key_for_this_request_only() {
+        let f = Failure {
+            status: 403,
+            ..failure(Credential, None)
+        };
+        let d = decide(f, situation(0, true));
+        assert_eq!((d.cool_key, d.exclude_key), (None, true));
+        assert_eq!(d.next, Next::Retry(Wait::None));
+        let d = decide(f, situation(0, false));
+        assert_eq!(d.next, Next::GiveUp { fallback: true });
     }
 
     #[test]

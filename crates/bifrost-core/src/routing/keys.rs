@@ -7,12 +7,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// While a key cools down after a failure without the upstream's own `Retry-After`, one
+/// request this often may probe it.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A provider's keys and their health.
 #[derive(Debug)]
 pub struct KeySet {
     keys: Vec<Key>,
     /// Per key: cooling down until this many ms after `epoch` (0 = healthy).
     cool_until_ms: Vec<AtomicU64>,
+    /// Per key, while it cools: when one request may next probe it (half-open), in ms after
+    /// `epoch`; `u64::MAX` when the upstream said itself how long to wait.
+    probe_at_ms: Vec<AtomicU64>,
     /// The latest of those deadlines, 0 once it has passed: while no key cools down (the
     /// common case) selection reads no clock.
     any_cooling_until_ms: AtomicU64,
@@ -87,6 +94,7 @@ pub enum Selection {
 impl KeySet {
     pub fn new(keys: Vec<Key>) -> Self {
         let cool_until_ms = keys.iter().map(|_| AtomicU64::new(0)).collect();
+        let probe_at_ms = keys.iter().map(|_| AtomicU64::new(0)).collect();
         let mut named: Vec<&str> = keys
             .iter()
             .flat_map(|k| {
@@ -117,6 +125,7 @@ impl KeySet {
         Self {
             keys,
             cool_until_ms,
+            probe_at_ms,
             any_cooling_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             tables,
@@ -137,12 +146,33 @@ impl KeySet {
     }
 
     /// Takes key `i` out of rotation for `period` (a later deadline never moves earlier).
-    pub fn cool_down(&self, i: usize, period: Duration) {
-        let until = self.now_ms() + period.as_millis() as u64;
+    /// With `probe`, one request per [`PROBE_INTERVAL`] may still try the key while it cools
+    /// (half-open), so a key that recovers early is back at once; without it (the upstream
+    /// gave its own `Retry-After`) the key is left alone until the period ends.
+    pub fn cool_down(&self, i: usize, period: Duration, probe: bool) {
+        let now = self.now_ms();
+        let until = now.saturating_add(period.as_millis().try_into().unwrap_or(u64::MAX));
         if let Some(c) = self.cool_until_ms.get(i) {
             c.fetch_max(until.max(1), Ordering::Relaxed);
             self.any_cooling_until_ms
                 .fetch_max(until.max(1), Ordering::Relaxed);
+            let probe_at = if probe {
+                now + PROBE_INTERVAL.as_millis() as u64
+            } else {
+                u64::MAX
+            };
+            self.probe_at_ms[i].store(probe_at, Ordering::Relaxed);
+        }
+    }
+
+    /// Key `i` answered: if it was cooling (a probe), it is back in rotation now. Costs one
+    /// atomic load while no key cools.
+    pub fn recovered(&self, i: usize) {
+        if self.any_cooling_until_ms.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        if let Some(c) = self.cool_until_ms.get(i) {
+            c.store(0, Ordering::Relaxed);
         }
     }
 
@@ -217,7 +247,22 @@ impl KeySet {
         }
         match count {
             0 if soonest != u64::MAX => {
-                return Selection::AllCooling(Duration::from_millis(soonest - now))
+                // Half-open: the first request after a probe interval tries a cooling key.
+                for (i, k) in self.keys.iter().enumerate() {
+                    if !k.allows(model) || excluded.contains(&i) {
+                        continue;
+                    }
+                    let at = self.probe_at_ms[i].load(Ordering::Relaxed);
+                    let next = now + PROBE_INTERVAL.as_millis() as u64;
+                    if at <= now
+                        && self.probe_at_ms[i]
+                            .compare_exchange(at, next, Ordering::Relaxed, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        return Selection::Key(i);
+                    }
+                }
+                return Selection::AllCooling(Duration::from_millis(soonest - now));
             }
             0 => return Selection::NoKey,
             1 => return Selection::Key(last),
@@ -342,9 +387,9 @@ mod tests {
     #[test]
     fn cooling_keys_leave_rotation_and_come_back() {
         let set = KeySet::new(vec![key(1.0, &[]), key(1.0, &[])]);
-        set.cool_down(0, Duration::from_millis(60));
+        set.cool_down(0, Duration::from_millis(60), false);
         assert!((0..200).all(|_| pick(&set, "m") == Some(1)));
-        set.cool_down(1, Duration::from_millis(500));
+        set.cool_down(1, Duration::from_millis(500), false);
         match set.select("m", &[]) {
             Selection::AllCooling(d) => assert!(d <= Duration::from_millis(60), "{d:?}"),
             other => panic!("{other:?}"),
@@ -352,7 +397,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(70));
         assert_eq!(pick(&set, "m"), Some(0));
         // A shorter cooldown never shortens a longer one.
-        set.cool_down(1, Duration::from_millis(1));
+        set.cool_down(1, Duration::from_millis(1), false);
         assert!(set.is_cooling(1));
     }
 }
