@@ -4,7 +4,6 @@
 
 use super::context::RequestContext;
 use super::Inner;
-use crate::config::RequestType;
 use crate::error::BifrostError;
 use crate::plugin::{ChunkAction, Event, Outcome, Pipeline};
 use crate::providers::native::UsageCell;
@@ -39,6 +38,19 @@ struct StreamEnd {
 }
 
 impl StreamEnd {
+    /// Reports the usage the upstream gave for the stream.
+    fn tokens(&self, usage: &crate::schemas::Usage) {
+        self.pipeline.emit(
+            &self.ctx,
+            &Event::Tokens {
+                provider: &self.ctx.provider,
+                model: &self.ctx.model,
+                request_type: self.ctx.request_type.as_str(),
+                usage,
+            },
+        );
+    }
+
     fn finish(&mut self, outcome: Outcome) {
         if self.outcome.is_none() {
             self.outcome = Some(outcome);
@@ -103,16 +115,7 @@ impl ChatStream {
     fn report_usage(&mut self, c: &ChatCompletionChunk) {
         if let (Some(u), false) = (&c.usage, self.usage_reported) {
             self.usage_reported = true;
-            let end = &self.end;
-            end.pipeline.emit(
-                &end.ctx,
-                &Event::Tokens {
-                    provider: &end.ctx.provider,
-                    model: &end.ctx.model,
-                    request_type: RequestType::ChatCompletionStream.as_str(),
-                    usage: u,
-                },
-            );
+            self.end.tokens(u);
         }
     }
 }
@@ -195,16 +198,7 @@ impl RawStream {
 
     fn report_usage(&mut self) {
         if let Some(u) = self.usage.take().and_then(|c| c.get()) {
-            let end = &self.end;
-            end.pipeline.emit(
-                &end.ctx,
-                &Event::Tokens {
-                    provider: &end.ctx.provider,
-                    model: &end.ctx.model,
-                    request_type: end.ctx.request_type.as_str(),
-                    usage: &u,
-                },
-            );
+            self.end.tokens(&u);
         }
     }
 }

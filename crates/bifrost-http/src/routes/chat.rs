@@ -3,7 +3,7 @@
 use super::native::{
     forwarded, native, native_chat, native_request, routed_chat, ChatRender, Native,
 };
-use super::request::{direct_key, multipart_request};
+use super::request::{direct_key, header_text, multipart_request};
 use super::respond::{add_meta, json_response};
 use super::sse::raw_sse_response;
 use super::{error_in_shape, request_id, Endpoint, MetricLabels, X_REQUEST_ID};
@@ -332,14 +332,7 @@ impl Answered {
 /// Routing options from `x-bf-api-key`, `x-bf-api-key-id`, `x-bf-session-id` and
 /// `x-bf-session-ttl` (seconds).
 fn options(headers: &HeaderMap, base: RequestOptions) -> Result<RequestOptions, BifrostError> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
+    let text = |name: &str| header_text(headers, name).map(str::to_owned);
     let session_ttl = match text("x-bf-session-ttl") {
         Some(v) => Some(Duration::from_secs(v.parse::<u64>().map_err(|_| {
             BifrostError::invalid_request(format!(

@@ -6,16 +6,19 @@ use axum::http::{header, HeaderMap};
 use bifrost_core::schemas::FormPart;
 use bifrost_core::{BifrostError, RawBody, RawRequest, Secret};
 
+/// A header's value, trimmed; `None` when absent, empty or not text.
+pub(super) fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
 /// The caller's own provider key: `x-api-key` (Anthropic SDK), `x-goog-api-key` (GenAI SDK),
 /// or `Authorization: Bearer` (OpenAI SDK) unless it is a Bifrost virtual key (`sk-bf-…`).
 pub(super) fn direct_key(headers: &HeaderMap) -> Option<Secret> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
+    let text = |name: &str| header_text(headers, name);
     let bearer = text("authorization")
         .and_then(|v| {
             v.strip_prefix("Bearer ")

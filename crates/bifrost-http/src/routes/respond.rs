@@ -67,15 +67,7 @@ pub(super) fn sse_response(stream: bifrost_core::ChatStream) -> Response {
         };
         Some((Ok::<_, std::convert::Infallible>(bytes), (stream, finished)))
     });
-    let mut resp = Response::new(Body::from_stream(events));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    super::sse::event_stream(Body::from_stream(events))
 }
 
 pub(super) fn frame(json: &[u8]) -> Bytes {

@@ -79,7 +79,8 @@ impl Encoder for GenAi {
     }
 }
 
-fn event_stream(body: Body) -> Response {
+/// An SSE response: the content type, and no caching or proxy buffering on the way.
+pub(super) fn event_stream(body: Body) -> Response {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(
