@@ -309,11 +309,14 @@ impl Pipeline {
     pub async fn http_pre_hooks(
         &self,
         options: &mut RequestOptions,
-        method: &http::Method,
-        path: &str,
-        headers: &mut http::HeaderMap,
-        body: &mut bytes::Bytes,
+        req: HttpRequest<'_>,
     ) -> Result<(), BifrostError> {
+        let HttpRequest {
+            method,
+            path,
+            headers,
+            body,
+        } = req;
         for p in self.plugins.iter() {
             let start = Instant::now();
             let result = {

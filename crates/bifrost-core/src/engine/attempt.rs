@@ -57,7 +57,7 @@ impl Bifrost {
             // A caller's own key replaces key selection (and its cooldowns) entirely.
             let choice = match &direct {
                 Some(_) => KeyChoice::None,
-                None => self.choose_key(ctx, p, &target.model, &excluded, retries == 0)?,
+                None => self.choose_key(ctx, target, &excluded, retries == 0)?,
             };
             let key_selection = t.elapsed();
             let (key, key_index) = match (&direct, choice) {
@@ -226,11 +226,11 @@ impl Bifrost {
     fn choose_key(
         &self,
         ctx: &RequestContext,
-        p: &ProviderState,
-        model: &str,
+        target: &Target<'_>,
         excluded: &[usize],
         first_try: bool,
     ) -> Result<KeyChoice, BifrostError> {
+        let (p, model) = (target.provider, target.model.as_str());
         let o = &ctx.options;
         let primary = ctx.fallback_index == 0;
         if primary && o.pins_key() {

@@ -95,8 +95,7 @@ impl ChatStream {
         include_usage: bool,
         ctx: RequestContext,
         pipeline: Pipeline,
-        permit: Option<Permit>,
-        guard: InFlightGuard,
+        (permit, guard): (Option<Permit>, InFlightGuard),
     ) -> Self {
         Self {
             inner,

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bifrost_core::providers::native::WireApi;
 use bifrost_core::{
-    inbound, BifrostError, ChatRequest, EmbeddingRequest, NativeChat, RawRequest, RequestOptions,
-    RequestType, ResponseMeta,
+    inbound, BifrostError, ChatRequest, EmbeddingRequest, HttpRequest, NativeChat, RawRequest,
+    RequestOptions, RequestType, ResponseMeta,
 };
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -382,10 +382,12 @@ async fn handle(
         .pipeline()
         .http_pre_hooks(
             &mut opts,
-            &axum::http::Method::POST,
-            endpoint,
-            headers,
-            &mut body,
+            HttpRequest {
+                method: &axum::http::Method::POST,
+                path: endpoint,
+                headers,
+                body: &mut body,
+            },
         )
         .await?;
     let headers = &*headers;
