@@ -11,6 +11,7 @@ mod http;
 pub mod multipart;
 pub mod native;
 pub mod openai;
+mod pipeline;
 pub mod vertex;
 
 use crate::config::{ApiFormat, Key, ProviderConfig, RequestType};
