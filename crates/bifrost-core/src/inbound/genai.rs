@@ -61,6 +61,7 @@
 //!   `labels`.
 
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ContentPart, FunctionCall,
     FunctionDef, ImageUrl, MessageContent, Stop, Tool, ToolCall, Usage,
@@ -919,7 +920,7 @@ pub fn count_tokens(model: &str, body: &[u8]) -> Result<Value, BifrostError> {
 /// A chat completion → a `GenerateContentResponse`: one candidate per choice, whose parts are
 /// the reasoning (`{"text", "thought": true}`), the text (or the refusal, when there is no
 /// text), then a `functionCall` per tool call (`id`, `name`, `args` = the arguments parsed; see
-/// [`call_args`]). `finishReason`, see [`finish_reason`]; `usageMetadata`, see
+/// [`call_args`]). `finishReason`, see [`reasons::gemini::from_openai`]; `usageMetadata`, see
 /// [`usage_metadata`]; `modelVersion` is `model`, `responseId` the completion's id.
 pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
     let candidates: Vec<Value> = resp
@@ -978,7 +979,7 @@ fn candidate(parts: Vec<Value>, finish: Option<&str>, index: u32) -> Value {
         "index": index,
     });
     if let Some(reason) = finish {
-        c["finishReason"] = Value::from(finish_reason(reason));
+        c["finishReason"] = Value::from(reasons::gemini::from_openai(reason));
     }
     c
 }
@@ -1001,18 +1002,6 @@ pub fn call_args(arguments: &str) -> Value {
     match serde_json::from_str::<Value>(trimmed) {
         Ok(v @ Value::Object(_)) => v,
         _ => json!({ "arguments": arguments }),
-    }
-}
-
-/// OpenAI `finish_reason` → Gemini `finishReason`: `stop` and `tool_calls` (Gemini says `STOP`
-/// after function calls) → `STOP`, `length` → `MAX_TOKENS`, `content_filter` → `SAFETY`, anything
-/// else → `OTHER`.
-pub fn finish_reason(reason: &str) -> &'static str {
-    match reason {
-        "stop" | "tool_calls" | "function_call" => "STOP",
-        "length" => "MAX_TOKENS",
-        "content_filter" => "SAFETY",
-        _ => "OTHER",
     }
 }
 

@@ -12,6 +12,7 @@ pub mod multipart;
 pub mod native;
 pub mod openai;
 mod pipeline;
+pub mod reasons;
 pub mod vertex;
 
 use crate::config::{ApiFormat, Key, ProviderConfig, RequestType};

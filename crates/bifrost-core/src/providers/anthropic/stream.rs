@@ -1,8 +1,9 @@
 //! Anthropic Messages SSE events → OpenAI `chat.completion.chunk`s, as a pure state machine:
 //! the provider feeds it one event at a time and forwards whatever chunks it returns.
 
-use super::response::{finish_reason, unix_now, AnthropicUsage};
+use super::response::{unix_now, AnthropicUsage};
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
 };
@@ -236,7 +237,8 @@ impl StreamState {
                     Some(reason) => {
                         let mut chunk = self.chunk(ChunkDelta::default());
                         if let Some(choice) = chunk.choices.first_mut() {
-                            choice.finish_reason = Some(finish_reason(&reason).to_owned());
+                            choice.finish_reason =
+                                Some(reasons::anthropic::to_openai(&reason).to_owned());
                         }
                         vec![chunk]
                     }

@@ -7,8 +7,9 @@
 //! [`StreamState::is_finished`] turns true then, and [`StreamState::message_stopped`] tells a
 //! stream cut between the two apart from one cut earlier.
 
-use super::response::{completion_id, finish_reason, unix_now, ConverseUsage};
+use super::response::{completion_id, unix_now, ConverseUsage};
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
 };
@@ -214,8 +215,10 @@ impl StreamState {
                 self.stopped = true;
                 let mut chunk = self.chunk(ChunkDelta::default());
                 if let Some(choice) = chunk.choices.first_mut() {
-                    choice.finish_reason =
-                        Some(finish_reason(stop.stop_reason.as_deref().unwrap_or("")).to_owned());
+                    choice.finish_reason = Some(
+                        reasons::bedrock::to_openai(stop.stop_reason.as_deref().unwrap_or(""))
+                            .to_owned(),
+                    );
                 }
                 Ok(vec![chunk])
             }

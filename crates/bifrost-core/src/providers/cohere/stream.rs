@@ -13,8 +13,9 @@
 //! - `content-start` (its text, if any, is emitted), `content-end`, `tool-call-end`,
 //!   `citation-start`/`citation-end`, `debug` and unknown events produce nothing.
 
-use super::response::{failed_generation, finish_reason, unix_now, CohereUsage};
+use super::response::{failed_generation, unix_now, CohereUsage};
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
 };
@@ -240,7 +241,7 @@ impl StreamState {
             "message-end" => {
                 let end: MessageEnd = self.parse(&kind, data)?;
                 let reason = end.delta.finish_reason.unwrap_or_default();
-                let finish = match (finish_reason(&reason), end.delta.error) {
+                let finish = match (reasons::cohere::to_openai(&reason), end.delta.error) {
                     (Some(f), None) => f,
                     (_, error) => {
                         self.finished = true;
