@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod auth;
 pub mod azure;
 pub mod bedrock;
+mod chunks;
 pub mod cohere;
 pub mod gemini;
 mod http;
