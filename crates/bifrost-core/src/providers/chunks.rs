@@ -73,3 +73,26 @@ impl ChunkHead {
         e
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// `(event, data)` pairs of an SSE recording (one `data:` line per event, as Anthropic and
+    /// Cohere send).
+    pub(crate) fn events(sse: &str) -> Vec<(String, String)> {
+        sse.split("\n\n")
+            .filter(|block| !block.trim().is_empty())
+            .map(|block| {
+                let mut event = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = v.to_owned();
+                    }
+                }
+                (event, data)
+            })
+            .collect()
+    }
+}

@@ -265,30 +265,12 @@ impl StreamState {
 pub(crate) mod tests {
     use super::*;
     use crate::error::ErrorClass;
+    use crate::providers::chunks::tests::events;
 
     pub(crate) const TEXT_AND_TOOLS: &str =
         include_str!("../../../tests/fixtures/anthropic/stream_text_and_tools.sse");
 
     const CREATED: u64 = 1_750_000_000;
-
-    /// `(event, data)` pairs of an SSE recording (one `data:` line per event, as Anthropic sends).
-    fn events(sse: &str) -> Vec<(String, String)> {
-        sse.split("\n\n")
-            .filter(|block| !block.trim().is_empty())
-            .map(|block| {
-                let mut event = String::new();
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event: ") {
-                        event = v.to_owned();
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data = v.to_owned();
-                    }
-                }
-                (event, data)
-            })
-            .collect()
-    }
 
     fn translate(sse: &str) -> Vec<ChatCompletionChunk> {
         let mut state = StreamState::new(CREATED);

@@ -280,6 +280,7 @@ impl StreamState {
 pub(crate) mod tests {
     use super::*;
     use crate::error::ErrorClass;
+    use crate::providers::chunks::tests::events;
 
     pub(crate) const TOOLS_STREAM: &str =
         include_str!("../../../tests/fixtures/cohere/stream_tool_calls.sse");
@@ -287,25 +288,6 @@ pub(crate) mod tests {
         include_str!("../../../tests/fixtures/cohere/stream_text.sse");
 
     const CREATED: u64 = 1_750_000_000;
-
-    /// `(event, data)` pairs of an SSE recording.
-    fn events(sse: &str) -> Vec<(String, String)> {
-        sse.split("\n\n")
-            .filter(|block| !block.trim().is_empty())
-            .map(|block| {
-                let mut event = String::new();
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event: ") {
-                        event = v.to_owned();
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data = v.to_owned();
-                    }
-                }
-                (event, data)
-            })
-            .collect()
-    }
 
     fn state() -> StreamState {
         StreamState::new("cohere", "command-a-03-2025").with_created(CREATED)
