@@ -46,6 +46,22 @@ pub(crate) trait Framing {
     ) -> impl Future<Output = Result<Self::Items, BifrostError>> + Send;
 }
 
+/// A whole body, read within the request timeout (non-streaming calls).
+pub(crate) struct Whole;
+
+impl Framing for Whole {
+    type Items = bytes::Bytes;
+
+    fn open(
+        upstream: &Upstream,
+        url: &Uri,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<bytes::Bytes, BifrostError>> + Send {
+        upstream.post_json(url, headers, body)
+    }
+}
+
 /// Server-sent events (OpenAI, Anthropic, Gemini, Cohere).
 pub(crate) struct Sse;
 
@@ -98,8 +114,7 @@ pub(crate) fn encode<W: Serialize>(
     body
 }
 
-/// A whole non-streaming call: [`encode`], then `target` (given the body, which SigV4 signs),
-/// the POST (`Http`) and `decode` (`Parsing`).
+/// A whole non-streaming call: [`send`] for the complete body, then `decode` (`Parsing`).
 pub(crate) async fn complete<W, O, T, Fut>(
     upstream: &Upstream,
     cx: CallContext<'_>,
@@ -112,19 +127,15 @@ where
     T: FnOnce(&[u8]) -> Fut,
     Fut: Future<Output = Result<Target, BifrostError>>,
 {
-    let body = encode(cx, translate)?;
-    let Target { url, headers } = target(&body).await?;
-    let t = Instant::now();
-    let bytes = upstream.post_json(&url, headers, body).await?;
-    cx.clock.record(Stage::Http, t.elapsed());
+    let bytes = send::<_, Whole, _, _>(upstream, cx, translate, target).await?;
     let t = Instant::now();
     let out = decode(&bytes);
     cx.clock.record(Stage::Parsing, t.elapsed());
     out
 }
 
-/// A streaming call: [`encode`], `target`, opening the stream (`Http`, until 2xx headers), and
-/// `decode`, the codec's translator, which turns items into chunks as they arrive.
+/// A streaming call: [`send`] until 2xx headers, then `decode`, the codec's translator, which
+/// turns items into chunks as they arrive.
 pub(crate) async fn stream<W, F, T, Fut>(
     upstream: &Upstream,
     cx: CallContext<'_>,
@@ -139,10 +150,28 @@ where
     T: FnOnce(&[u8]) -> Fut,
     Fut: Future<Output = Result<Target, BifrostError>>,
 {
+    Ok(decode(
+        send::<_, F, _, _>(upstream, cx, translate, target).await?,
+    ))
+}
+
+/// [`encode`], then `target` (given the body, which SigV4 signs), then the POST (`Http`).
+async fn send<W, F, T, Fut>(
+    upstream: &Upstream,
+    cx: CallContext<'_>,
+    translate: impl FnOnce() -> Result<W, BifrostError>,
+    target: T,
+) -> Result<F::Items, BifrostError>
+where
+    W: Serialize,
+    F: Framing,
+    T: FnOnce(&[u8]) -> Fut,
+    Fut: Future<Output = Result<Target, BifrostError>>,
+{
     let body = encode(cx, translate)?;
     let Target { url, headers } = target(&body).await?;
     let t = Instant::now();
     let items = F::open(upstream, &url, headers, body).await?;
     cx.clock.record(Stage::Http, t.elapsed());
-    Ok(decode(items))
+    Ok(items)
 }
