@@ -4,6 +4,8 @@
 // Panicking on unexpected errors is the point of a test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -14,15 +16,12 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_types::event_stream::HeaderValue;
 use bifrost_mock::{MockConfig, MockServer};
 use bytes::Buf;
+use common::start;
 use serde_json::{json, Value};
 
 const ACCESS: &str = "AKIDMOCKEXAMPLE";
 const SECRET: &str = "mock/secret+KEY/EXAMPLE";
 const MODEL_PATH: &str = "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0";
-
-async fn start(config: MockConfig) -> MockServer {
-    MockServer::start(config).await.expect("mock server starts")
-}
 
 fn verifying() -> MockConfig {
     MockConfig {

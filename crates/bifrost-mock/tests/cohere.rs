@@ -3,17 +3,15 @@
 // Panicking on unexpected errors is the point of a test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use bifrost_mock::{MockConfig, MockServer};
-use futures::StreamExt;
+use common::{read_stream, start};
 use serde_json::{json, Value};
 
 const KEY: &str = "co-test";
-
-async fn start(config: MockConfig) -> MockServer {
-    MockServer::start(config).await.expect("mock server starts")
-}
 
 fn post(server: &MockServer, path: &str, body: &Value) -> reqwest::RequestBuilder {
     reqwest::Client::new()
@@ -45,39 +43,12 @@ fn weather_body(stream: bool) -> Value {
     })
 }
 
-/// Splits an SSE body into `(event name, data)` pairs.
+/// `(event name, data)` pairs of an SSE body; Cohere names every event.
 fn sse_events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|block| !block.trim().is_empty())
-        .map(|block| {
-            let mut event = String::new();
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(name) = line.strip_prefix("event: ") {
-                    event = name.to_owned();
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data.push_str(d);
-                }
-            }
-            (
-                event,
-                serde_json::from_str(&data).expect("event data is JSON"),
-            )
-        })
+    common::sse_events(body)
+        .into_iter()
+        .map(|(event, data)| (event.unwrap_or_default(), common::json_of(&data)))
         .collect()
-}
-
-/// Reads a streamed body; returns the text and whether it ended with a transport error.
-async fn read_stream(response: reqwest::Response) -> (String, bool) {
-    let mut stream = response.bytes_stream();
-    let mut text = String::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(bytes) => text.push_str(std::str::from_utf8(&bytes).expect("utf-8")),
-            Err(_) => return (text, true),
-        }
-    }
-    (text, false)
 }
 
 #[tokio::test]

@@ -4,18 +4,16 @@
 // Panicking on unexpected errors is the point of a test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use bifrost_mock::{MockConfig, MockServer};
-use futures::StreamExt;
+use common::{read_stream, start};
 use serde_json::{json, Value};
 
 const KEY: &str = "AIza-test";
 const MODEL: &str = "gemini-2.5-flash";
-
-async fn start(config: MockConfig) -> MockServer {
-    MockServer::start(config).await.expect("mock server starts")
-}
 
 fn url(server: &MockServer, action: &str) -> String {
     format!("{}/v1beta/models/{MODEL}:{action}", server.url())
@@ -47,20 +45,6 @@ fn weather_body() -> Value {
         {"name": "other"}
     ]}]);
     body
-}
-
-/// Reads a streamed body; returns the text received and whether it ended with a transport
-/// error.
-async fn read_stream(response: reqwest::Response) -> (String, bool) {
-    let mut stream = response.bytes_stream();
-    let mut text = String::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(bytes) => text.push_str(std::str::from_utf8(&bytes).expect("utf-8")),
-            Err(_) => return (text, true),
-        }
-    }
-    (text, false)
 }
 
 /// The JSON payloads of a Google SSE body (frames end with `\r\n\r\n`).

@@ -3,17 +3,16 @@
 // Panicking on unexpected errors is the point of a test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use bifrost_mock::{MockConfig, MockServer};
+use common::{json_of, read_stream, sse_events, start};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-test";
-
-async fn start(config: MockConfig) -> MockServer {
-    MockServer::start(config).await.expect("mock server starts")
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::new()
@@ -65,43 +64,6 @@ fn weather_body(stream: bool) -> Value {
         ],
         "messages": [{"role": "user", "content": "What is the Weather in Paris?"}],
     })
-}
-
-/// Splits an SSE body into `(event name, data)` pairs.
-fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
-    body.split("\n\n")
-        .filter(|block| !block.trim().is_empty())
-        .map(|block| {
-            let mut event = None;
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(name) = line.strip_prefix("event: ") {
-                    event = Some(name.to_owned());
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data.push_str(d);
-                }
-            }
-            (event, data)
-        })
-        .collect()
-}
-
-fn json_of(data: &str) -> Value {
-    serde_json::from_str(data).expect("event data is JSON")
-}
-
-/// Reads a streamed body chunk by chunk; returns the text received and
-/// whether the stream ended with a transport error.
-async fn read_stream(response: reqwest::Response) -> (String, bool) {
-    let mut stream = response.bytes_stream();
-    let mut text = String::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(bytes) => text.push_str(std::str::from_utf8(&bytes).expect("utf-8")),
-            Err(_) => return (text, true),
-        }
-    }
-    (text, false)
 }
 
 #[tokio::test]

@@ -49,6 +49,7 @@
 //! [`count_tokens`] validates the same way (without requiring `max_tokens`) and estimates.
 
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ContentPart, Extra,
     FunctionCall, FunctionDef, ImageUrl, MessageContent, Stop, Tool, ToolCall, ToolCallDelta,
@@ -716,7 +717,7 @@ pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason(finish, has_tools),
+        "stop_reason": reasons::anthropic::from_openai(finish, has_tools),
         "stop_sequence": null,
         "usage": usage_json(resp.usage.as_ref()),
     })
@@ -729,16 +730,6 @@ fn tool_input(arguments: &str) -> Value {
     match serde_json::from_str::<Value>(arguments) {
         Ok(v @ Value::Object(_)) => v,
         _ => json!({ "_raw_arguments": arguments }),
-    }
-}
-
-fn stop_reason(finish: Option<&str>, has_tools: bool) -> &'static str {
-    match finish {
-        Some("length") => "max_tokens",
-        Some("tool_calls" | "function_call") => "tool_use",
-        Some("content_filter") => "refusal",
-        _ if has_tools => "tool_use",
-        _ => "end_turn",
     }
 }
 
@@ -883,7 +874,10 @@ impl StreamEncoder {
                 }
                 if let Some(reason) = choice.finish_reason.as_deref().filter(|r| !r.is_empty()) {
                     self.end_content(&mut out);
-                    self.stop_reason = Some(stop_reason(Some(reason), !self.tools.is_empty()));
+                    self.stop_reason = Some(reasons::anthropic::from_openai(
+                        Some(reason),
+                        !self.tools.is_empty(),
+                    ));
                 }
             }
         }
@@ -908,7 +902,10 @@ impl StreamEncoder {
         }
         self.end_content(&mut out);
         if self.stop_reason.is_none() {
-            self.stop_reason = Some(stop_reason(None, !self.tools.is_empty()));
+            self.stop_reason = Some(reasons::anthropic::from_openai(
+                None,
+                !self.tools.is_empty(),
+            ));
         }
         self.end_message(&mut out);
         out
@@ -1614,23 +1611,6 @@ mod tests {
                       "prompt_tokens_details": {"cached_tokens": 1800, "audio_tokens": 0}}
         }));
         insta::assert_json_snapshot!(from_chat(&resp, "m"));
-    }
-
-    #[test]
-    fn stop_reasons() {
-        let cases = [
-            (Some("stop"), false, "end_turn"),
-            (None, false, "end_turn"),
-            (Some("length"), false, "max_tokens"),
-            (Some("tool_calls"), true, "tool_use"),
-            (Some("function_call"), true, "tool_use"),
-            (Some("stop"), true, "tool_use"),
-            (Some("content_filter"), false, "refusal"),
-            (Some("length"), true, "max_tokens"),
-        ];
-        for (finish, tools, expected) in cases {
-            assert_eq!(stop_reason(finish, tools), expected, "{finish:?} {tools}");
-        }
     }
 
     // -----------------------------------------------------------------------------------------

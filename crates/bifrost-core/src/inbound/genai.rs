@@ -62,6 +62,7 @@
 //!   `labels`.
 
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ContentPart, EmbeddingInput,
     EmbeddingRequest, EmbeddingResponse, FunctionCall, FunctionDef, ImageUrl, MessageContent, Stop,
@@ -1045,7 +1046,7 @@ fn embeddings_in_order(resp: &EmbeddingResponse) -> impl Iterator<Item = Value> 
 /// A chat completion → a `GenerateContentResponse`: one candidate per choice, whose parts are
 /// the reasoning (`{"text", "thought": true}`), the text (or the refusal, when there is no
 /// text), then a `functionCall` per tool call (`id`, `name`, `args` = the arguments parsed; see
-/// [`call_args`]). `finishReason`, see [`finish_reason`]; `usageMetadata`, see
+/// [`call_args`]). `finishReason`, see [`reasons::gemini::from_openai`]; `usageMetadata`, see
 /// [`usage_metadata`]; `modelVersion` is `model`, `responseId` the completion's id.
 pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
     let candidates: Vec<Value> = resp
@@ -1104,7 +1105,7 @@ fn candidate(parts: Vec<Value>, finish: Option<&str>, index: u32) -> Value {
         "index": index,
     });
     if let Some(reason) = finish {
-        c["finishReason"] = Value::from(finish_reason(reason));
+        c["finishReason"] = Value::from(reasons::gemini::from_openai(reason));
     }
     c
 }
@@ -1127,18 +1128,6 @@ pub fn call_args(arguments: &str) -> Value {
     match serde_json::from_str::<Value>(trimmed) {
         Ok(v @ Value::Object(_)) => v,
         _ => json!({ "arguments": arguments }),
-    }
-}
-
-/// OpenAI `finish_reason` → Gemini `finishReason`: `stop` and `tool_calls` (Gemini says `STOP`
-/// after function calls) → `STOP`, `length` → `MAX_TOKENS`, `content_filter` → `SAFETY`, anything
-/// else → `OTHER`.
-pub fn finish_reason(reason: &str) -> &'static str {
-    match reason {
-        "stop" | "tool_calls" | "function_call" => "STOP",
-        "length" => "MAX_TOKENS",
-        "content_filter" => "SAFETY",
-        _ => "OTHER",
     }
 }
 

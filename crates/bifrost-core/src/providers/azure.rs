@@ -3,17 +3,16 @@
 //! `api-key` header or an Entra ID token.
 
 use super::http::{ByteStream, Upstream};
+use super::pipeline::{self, Sse, Target};
 use super::{auth, openai, parse_url, CallContext, ChunkStream, Provider};
 use crate::config::RequestType;
 use crate::config::{AzureKeyConfig, CloudKeyConfig, AZURE_DEFAULT_API_VERSION};
 use crate::error::BifrostError;
-use crate::observe::Stage;
 use crate::schemas::{
     ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse,
 };
 use futures::future::BoxFuture;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
-use std::time::Instant;
 
 pub struct Azure {
     upstream: Upstream,
@@ -57,6 +56,12 @@ impl Azure {
         )
     }
 
+    /// The deployment URL of `operation` and the auth headers.
+    async fn target(&self, cx: CallContext<'_>, operation: &str) -> Result<Target, BifrostError> {
+        let url = self.url(&cx, operation)?;
+        Ok(Target::new(url, self.headers(&cx).await?))
+    }
+
     async fn headers(&self, cx: &CallContext<'_>) -> Result<HeaderMap, BifrostError> {
         if let Some(entra) = self.key_config(cx).and_then(|c| c.entra.as_ref()) {
             let token = auth::entra_token(&self.upstream, entra).await?;
@@ -84,17 +89,19 @@ impl Provider for Azure {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(async move {
-            let url = self.url(&cx, "chat/completions")?;
-            let t = Instant::now();
-            let body = openai::wire_body(cx.key.deployment(cx.model), req, false)?;
-            cx.clock.record(Stage::Marshaling, t.elapsed());
-            let headers = self.headers(&cx).await?;
-            let t = Instant::now();
-            let bytes = self.upstream.post_json(&url, headers, body).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            openai::parse_completion(&self.upstream.name, &bytes)
-        })
+        Box::pin(pipeline::complete(
+            &self.upstream,
+            cx,
+            move || {
+                Ok(openai::wire_request(
+                    cx.key.deployment(cx.model),
+                    req,
+                    false,
+                ))
+            },
+            move |_: &[u8]| self.target(cx, "chat/completions"),
+            |bytes| openai::parse_completion(&self.upstream.name, bytes),
+        ))
     }
 
     fn chat_stream<'a>(
@@ -102,15 +109,14 @@ impl Provider for Azure {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(async move {
-            let url = self.url(&cx, "chat/completions")?;
-            let body = openai::wire_body(cx.key.deployment(cx.model), req, true)?;
-            let headers = self.headers(&cx).await?;
-            let t = Instant::now();
-            let events = self.upstream.post_sse(&url, headers, body).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            Ok(openai::chunk_stream(&self.upstream.name, events))
-        })
+        Box::pin(pipeline::stream(
+            &self.upstream,
+            cx,
+            move || Ok(openai::wire_request(cx.key.deployment(cx.model), req, true)),
+            move |_: &[u8]| self.target(cx, "chat/completions"),
+            Sse,
+            |events| openai::chunk_stream(&self.upstream.name, events),
+        ))
     }
 
     fn embed<'a>(

@@ -5,12 +5,15 @@ pub mod anthropic;
 pub mod auth;
 pub mod azure;
 pub mod bedrock;
+mod chunks;
 pub mod cohere;
 pub mod gemini;
 mod http;
 pub mod multipart;
 pub mod native;
 pub mod openai;
+mod pipeline;
+pub mod reasons;
 pub mod vertex;
 
 use crate::config::{ApiFormat, Key, ProviderConfig, RequestType};
@@ -180,6 +183,34 @@ pub(crate) fn function_tool<'t>(
         )));
     }
     Ok(&tool.function)
+}
+
+/// A function tool declared the way Anthropic, Bedrock and Cohere take one: `name`, the
+/// `description` (unless empty and `skip_empty_description`), and the parameters' JSON schema
+/// under `schema_key`, passed through `wrap` (Bedrock nests it). These APIs require a schema,
+/// so a function without one gets an empty object schema.
+pub(crate) fn function_declaration(
+    f: &crate::schemas::FunctionDef,
+    skip_empty_description: bool,
+    schema_key: &str,
+    wrap: fn(serde_json::Value) -> serde_json::Value,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let mut out = serde_json::Map::new();
+    out.insert("name".into(), Value::String(f.name.clone()));
+    if let Some(d) = f
+        .description
+        .as_ref()
+        .filter(|d| !(skip_empty_description && d.is_empty()))
+    {
+        out.insert("description".into(), Value::String(d.clone()));
+    }
+    let schema = f
+        .parameters
+        .clone()
+        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+    out.insert(schema_key.into(), wrap(schema));
+    out
 }
 
 /// An OpenAI `file` content part's inline data: `(media type, base64 data, file name)`.

@@ -5,6 +5,7 @@ use super::http::{ByteStream, EventStream, Upstream};
 use super::native::{
     self, NativeRequest, NativeResponse, OpenAiChatRelay, OpenAiResponsesRelay, WireApi,
 };
+use super::pipeline::{self, serialize, Sse, Target};
 use super::{CallContext, ChunkStream, Provider};
 use crate::config::RequestType;
 use crate::error::BifrostError;
@@ -71,10 +72,10 @@ pub fn raw_body(model: &str, body: &RawBody) -> Result<(HeaderValue, Vec<u8>), B
         RawBody::Json(map) => {
             let mut map = map.clone();
             map.insert("model".into(), Value::String(model.to_owned()));
-            let bytes = serde_json::to_vec(&map).map_err(|e| {
-                BifrostError::internal(format!("serializing the request failed: {e}"))
-            })?;
-            Ok((HeaderValue::from_static("application/json"), bytes))
+            Ok((
+                HeaderValue::from_static("application/json"),
+                serialize(&map)?,
+            ))
         }
         RawBody::Native(_) => Err(BifrostError::invalid_request(
             "an OpenAI-format provider takes OpenAI-shaped requests",
@@ -122,13 +123,12 @@ struct WireEmbedding<'a> {
 }
 
 pub fn embed_body(model: &str, req: &EmbeddingRequest) -> Result<Vec<u8>, BifrostError> {
-    serde_json::to_vec(&WireEmbedding { model, req })
-        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
+    serialize(&WireEmbedding { model, req })
 }
 
 /// The wire body: the client's request with the upstream model and our stream settings.
 #[derive(Serialize)]
-struct WireRequest<'a> {
+pub struct WireRequest<'a> {
     model: &'a str,
     #[serde(flatten)]
     req: &'a ChatRequest,
@@ -138,21 +138,25 @@ struct WireRequest<'a> {
     stream_options: Option<StreamOptions>,
 }
 
-/// Serializes the upstream body. Streams always ask for usage (accounting needs it); the engine
-/// drops the usage chunk again if the client did not ask for it.
-pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, BifrostError> {
+/// The upstream request. Streams always ask for usage (accounting needs it); the engine drops
+/// the usage chunk again if the client did not ask for it.
+pub fn wire_request<'a>(model: &'a str, req: &'a ChatRequest, stream: bool) -> WireRequest<'a> {
     let stream_options = stream.then(|| {
         let mut o = req.stream_options.clone().unwrap_or_default();
         o.include_usage = Some(true);
         o
     });
-    serde_json::to_vec(&WireRequest {
+    WireRequest {
         model,
         req,
         stream,
         stream_options,
-    })
-    .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
+    }
+}
+
+/// Serializes [`wire_request`].
+pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, BifrostError> {
+    serialize(&wire_request(model, req, stream))
 }
 
 fn auth_headers(cx: &CallContext<'_>) -> HeaderMap {
@@ -219,21 +223,13 @@ impl Provider for OpenAi {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(async move {
-            let t = Instant::now();
-            let body = wire_body(cx.model, req, false)?;
-            cx.clock.record(Stage::Marshaling, t.elapsed());
-            let t = Instant::now();
-            let bytes = self
-                .upstream
-                .post_json(&self.chat_url, auth_headers(&cx), body)
-                .await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            let t = Instant::now();
-            let parsed = parse_completion(&self.upstream.name, &bytes);
-            cx.clock.record(Stage::Parsing, t.elapsed());
-            parsed
-        })
+        Box::pin(pipeline::complete(
+            &self.upstream,
+            cx,
+            move || Ok(wire_request(cx.model, req, false)),
+            move |_: &[u8]| Target::new(self.chat_url.clone(), auth_headers(&cx)).ready(),
+            |bytes| parse_completion(&self.upstream.name, bytes),
+        ))
     }
 
     fn list_models<'a>(
@@ -362,18 +358,14 @@ impl Provider for OpenAi {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(async move {
-            let t = Instant::now();
-            let body = wire_body(cx.model, req, true)?;
-            cx.clock.record(Stage::Marshaling, t.elapsed());
-            let t = Instant::now();
-            let events = self
-                .upstream
-                .post_sse(&self.chat_url, auth_headers(&cx), body)
-                .await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            Ok(chunk_stream(&self.upstream.name, events))
-        })
+        Box::pin(pipeline::stream(
+            &self.upstream,
+            cx,
+            move || Ok(wire_request(cx.model, req, true)),
+            move |_: &[u8]| Target::new(self.chat_url.clone(), auth_headers(&cx)).ready(),
+            Sse,
+            |events| chunk_stream(&self.upstream.name, events),
+        ))
     }
 }
 

@@ -4,10 +4,10 @@
 //! Bearer.
 
 use super::http::Upstream;
+use super::pipeline::{self, serialize, Sse, Target};
 use super::{anthropic, auth, gemini, openai, parse_url, CallContext, ChunkStream, Provider};
 use crate::config::{CloudKeyConfig, VertexKeyConfig};
 use crate::error::BifrostError;
-use crate::observe::Stage;
 use crate::schemas::{
     ChatCompletion, ChatRequest, Embedding, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage,
 };
@@ -15,7 +15,6 @@ use futures::future::BoxFuture;
 use http::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::time::Instant;
 
 /// The Anthropic API version Vertex expects in the body.
 pub const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
@@ -34,6 +33,11 @@ fn is_anthropic(model: &str) -> bool {
 impl Vertex {
     pub fn new(upstream: Upstream, base: String) -> Self {
         Self { upstream, base }
+    }
+
+    /// `url` with the auth headers.
+    async fn target(&self, cx: CallContext<'_>, url: http::Uri) -> Result<Target, BifrostError> {
+        Ok(Target::new(url, self.headers(&cx).await?))
     }
 
     fn key_config<'a>(&self, cx: &CallContext<'a>) -> Result<&'a VertexKeyConfig, BifrostError> {
@@ -88,19 +92,19 @@ impl Vertex {
     }
 }
 
-/// The Anthropic Messages body as Vertex wants it.
-pub fn anthropic_body(
+/// The Anthropic Messages request as Vertex wants it: the version in the body, the model in
+/// the URL.
+pub fn anthropic_request(
     req: &ChatRequest,
     model: &str,
     stream: bool,
-) -> Result<Vec<u8>, BifrostError> {
+) -> Result<Value, BifrostError> {
     let mut body = anthropic::request::to_anthropic(req, model, stream)?;
     if let Value::Object(map) = &mut body {
         map.remove("model");
         map.insert("anthropic_version".into(), json!(VERTEX_ANTHROPIC_VERSION));
     }
-    serde_json::to_vec(&body)
-        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
+    Ok(body)
 }
 
 #[derive(Deserialize)]
@@ -137,8 +141,7 @@ pub fn embed_body(req: &EmbeddingRequest) -> Result<Vec<u8>, BifrostError> {
     if let Some(d) = req.dimensions {
         body["parameters"] = json!({ "outputDimensionality": d });
     }
-    serde_json::to_vec(&body)
-        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
+    serialize(&body)
 }
 
 pub fn embed_response(
@@ -186,28 +189,27 @@ impl Provider for Vertex {
     ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
         Box::pin(async move {
             let model = cx.key.deployment(cx.model);
-            let claude = is_anthropic(model);
-            let url = self.url(
-                &cx,
-                if claude {
-                    "rawPredict"
-                } else {
-                    "generateContent"
-                },
-            )?;
-            let body = if claude {
-                anthropic_body(req, model, false)?
+            let name = &self.upstream.name;
+            if is_anthropic(model) {
+                let url = self.url(&cx, "rawPredict")?;
+                pipeline::complete(
+                    &self.upstream,
+                    cx,
+                    || anthropic_request(req, model, false),
+                    |_: &[u8]| self.target(cx, url),
+                    |bytes| anthropic::response::from_anthropic(name, bytes),
+                )
+                .await
             } else {
-                gemini::chat_body(&cx, req)?
-            };
-            let headers = self.headers(&cx).await?;
-            let t = Instant::now();
-            let bytes = self.upstream.post_json(&url, headers, body).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            if claude {
-                anthropic::response::from_anthropic(&self.upstream.name, &bytes)
-            } else {
-                gemini::response::from_gemini(&self.upstream.name, model, &bytes)
+                let url = self.url(&cx, "generateContent")?;
+                pipeline::complete(
+                    &self.upstream,
+                    cx,
+                    || gemini::request::to_gemini(req),
+                    |_: &[u8]| self.target(cx, url),
+                    |bytes| gemini::response::from_gemini(name, model, bytes),
+                )
+                .await
             }
         })
     }
@@ -219,27 +221,30 @@ impl Provider for Vertex {
     ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
         Box::pin(async move {
             let model = cx.key.deployment(cx.model);
-            let claude = is_anthropic(model);
-            let action = if claude {
-                "streamRawPredict"
+            let name = &self.upstream.name;
+            if is_anthropic(model) {
+                let url = self.url(&cx, "streamRawPredict")?;
+                pipeline::stream(
+                    &self.upstream,
+                    cx,
+                    || anthropic_request(req, model, true),
+                    |_: &[u8]| self.target(cx, url),
+                    Sse,
+                    |events| anthropic::chunk_stream(name, events),
+                )
+                .await
             } else {
-                "streamGenerateContent?alt=sse"
-            };
-            let url = self.url(&cx, action)?;
-            let body = if claude {
-                anthropic_body(req, model, true)?
-            } else {
-                gemini::chat_body(&cx, req)?
-            };
-            let headers = self.headers(&cx).await?;
-            let t = Instant::now();
-            let events = self.upstream.post_sse(&url, headers, body).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            Ok(if claude {
-                anthropic::chunk_stream(&self.upstream.name, events)
-            } else {
-                gemini::chunk_stream(&self.upstream.name, model, events)
-            })
+                let url = self.url(&cx, "streamGenerateContent?alt=sse")?;
+                pipeline::stream(
+                    &self.upstream,
+                    cx,
+                    || gemini::request::to_gemini(req),
+                    |_: &[u8]| self.target(cx, url),
+                    Sse,
+                    |events| gemini::chunk_stream(name, model, events),
+                )
+                .await
+            }
         })
     }
 

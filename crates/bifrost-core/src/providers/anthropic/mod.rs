@@ -10,13 +10,12 @@ pub mod stream;
 
 use super::http::{EventStream, Upstream};
 use super::native::{self, AnthropicRelay, NativeRequest, NativeResponse, WireApi};
+use super::pipeline::{self, serialize, Sse, Target};
 use super::{CallContext, ChunkStream, Provider};
 use crate::error::BifrostError;
-use crate::observe::Stage;
 use crate::schemas::{ChatCompletion, ChatRequest};
 use futures::future::BoxFuture;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use std::time::Instant;
 
 /// The API version this translation is written against.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -34,25 +33,7 @@ impl Anthropic {
 
 /// Serializes the upstream body.
 pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, BifrostError> {
-    let body = request::to_anthropic(req, model, stream)?;
-    serde_json::to_vec(&body)
-        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
-}
-
-/// [`wire_body`], recording translation and serialization as separate stages.
-pub(crate) fn timed_wire_body(
-    cx: &CallContext<'_>,
-    req: &ChatRequest,
-    stream: bool,
-) -> Result<Vec<u8>, BifrostError> {
-    let t = Instant::now();
-    let body = request::to_anthropic(req, cx.model, stream)?;
-    cx.clock.record(Stage::Formatting, t.elapsed());
-    let t = Instant::now();
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")));
-    cx.clock.record(Stage::Marshaling, t.elapsed());
-    bytes
+    serialize(&request::to_anthropic(req, model, stream)?)
 }
 
 /// The client headers a forwarded request keeps: its API version and beta opt-ins.
@@ -119,19 +100,13 @@ impl Provider for Anthropic {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(async move {
-            let body = timed_wire_body(&cx, req, false)?;
-            let t = Instant::now();
-            let bytes = self
-                .upstream
-                .post_json(&self.url, headers(&cx), body)
-                .await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            let t = Instant::now();
-            let out = response::from_anthropic(&self.upstream.name, &bytes);
-            cx.clock.record(Stage::Parsing, t.elapsed());
-            out
-        })
+        Box::pin(pipeline::complete(
+            &self.upstream,
+            cx,
+            move || request::to_anthropic(req, cx.model, false),
+            move |_: &[u8]| Target::new(self.url.clone(), headers(&cx)).ready(),
+            |bytes| response::from_anthropic(&self.upstream.name, bytes),
+        ))
     }
 
     fn native_api(&self, _model: &str) -> Option<WireApi> {
@@ -170,16 +145,14 @@ impl Provider for Anthropic {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(async move {
-            let body = timed_wire_body(&cx, req, true)?;
-            let t = Instant::now();
-            let events = self
-                .upstream
-                .post_sse(&self.url, headers(&cx), body)
-                .await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            Ok(chunk_stream(&self.upstream.name, events))
-        })
+        Box::pin(pipeline::stream(
+            &self.upstream,
+            cx,
+            move || request::to_anthropic(req, cx.model, true),
+            move |_: &[u8]| Target::new(self.url.clone(), headers(&cx)).ready(),
+            Sse,
+            |events| chunk_stream(&self.upstream.name, events),
+        ))
     }
 }
 

@@ -376,16 +376,7 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
 
 fn translate_tool(tool: &Tool) -> Result<Value, BifrostError> {
     let f = super::super::function_tool(tool, "Anthropic")?;
-    let mut out = Map::new();
-    out.insert("name".into(), Value::String(f.name.clone()));
-    if let Some(d) = &f.description {
-        out.insert("description".into(), Value::String(d.clone()));
-    }
-    let schema = f
-        .parameters
-        .clone()
-        .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-    out.insert("input_schema".into(), schema);
+    let out = super::super::function_declaration(f, false, "input_schema", |schema| schema);
     let mut out = Value::Object(out);
     copy_cache_control(&tool.extra, &mut out);
     Ok(out)

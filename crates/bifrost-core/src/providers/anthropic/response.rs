@@ -1,6 +1,7 @@
 //! Anthropic Messages response → OpenAI chat completion (pure).
 
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ToolCall, Usage,
 };
@@ -72,17 +73,6 @@ impl AnthropicUsage {
     }
 }
 
-/// Anthropic `stop_reason` → OpenAI `finish_reason`. Unknown reasons (`pause_turn`, future
-/// ones) read as a normal stop: the message that came is complete as far as OpenAI can say.
-pub fn finish_reason(stop_reason: &str) -> &'static str {
-    match stop_reason {
-        "max_tokens" => "length",
-        "tool_use" => "tool_calls",
-        "refusal" => "content_filter",
-        _ => "stop",
-    }
-}
-
 /// Parses and translates a 2xx response body, stamped with the current time.
 pub fn from_anthropic(provider: &str, body: &[u8]) -> Result<ChatCompletion, BifrostError> {
     let value: Value = serde_json::from_slice(body)
@@ -143,7 +133,7 @@ pub fn from_anthropic_value(resp: AnthropicResponse, created: u64) -> ChatComple
             message,
             // A finished, non-streamed message always has a reason in OpenAI's shape.
             finish_reason: Some(
-                finish_reason(resp.stop_reason.as_deref().unwrap_or("")).to_owned(),
+                reasons::anthropic::to_openai(resp.stop_reason.as_deref().unwrap_or("")).to_owned(),
             ),
             ..Choice::default()
         }],
@@ -263,21 +253,6 @@ mod tests {
             "stop_sequence": null,
             "usage": {"input_tokens": 9, "cache_read_input_tokens": null, "output_tokens": 1}
         })));
-    }
-
-    #[test]
-    fn stop_reasons() {
-        let cases = [
-            ("end_turn", "stop"),
-            ("stop_sequence", "stop"),
-            ("max_tokens", "length"),
-            ("tool_use", "tool_calls"),
-            ("refusal", "content_filter"),
-            ("pause_turn", "stop"),
-        ];
-        for (anthropic, openai) in cases {
-            assert_eq!(finish_reason(anthropic), openai, "{anthropic}");
-        }
     }
 
     #[test]

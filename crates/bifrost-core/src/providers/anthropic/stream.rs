@@ -1,12 +1,11 @@
 //! Anthropic Messages SSE events → OpenAI `chat.completion.chunk`s, as a pure state machine:
 //! the provider feeds it one event at a time and forwards whatever chunks it returns.
 
-use super::response::{finish_reason, unix_now, AnthropicUsage};
+use super::response::{unix_now, AnthropicUsage};
 use crate::error::BifrostError;
-use crate::schemas::{
-    ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
-};
-use serde::de::DeserializeOwned;
+use crate::providers::chunks::ChunkHead;
+use crate::providers::reasons;
+use crate::schemas::{ChatCompletionChunk, ChunkDelta, FunctionCallDelta, ToolCallDelta};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -14,10 +13,7 @@ use std::collections::HashMap;
 /// Translation state of one Anthropic stream.
 #[derive(Debug, Clone)]
 pub struct StreamState {
-    provider: String,
-    created: u64,
-    id: String,
-    model: String,
+    head: ChunkHead,
     usage: AnthropicUsage,
     /// Content-block index → OpenAI tool-call index, so a block's deltas keep its tool call's
     /// index even when several tool calls interleave.
@@ -111,10 +107,11 @@ impl StreamState {
     /// A stream whose chunks carry `created` (unix seconds).
     pub fn new(created: u64) -> Self {
         Self {
-            provider: "anthropic".to_owned(),
-            created,
-            id: String::new(),
-            model: String::new(),
+            head: ChunkHead {
+                provider: "anthropic".to_owned(),
+                created,
+                ..ChunkHead::default()
+            },
             usage: AnthropicUsage::default(),
             tool_index: HashMap::new(),
             next_tool_index: 0,
@@ -124,7 +121,7 @@ impl StreamState {
 
     /// Names the provider in errors (a custom provider may speak Anthropic's format).
     pub fn with_provider(mut self, provider: &str) -> Self {
-        provider.clone_into(&mut self.provider);
+        provider.clone_into(&mut self.head.provider);
         self
     }
 
@@ -156,25 +153,27 @@ impl StreamState {
 
         match kind.as_str() {
             "message_start" => {
-                let start: MessageStart = self.parse(&kind, data)?;
-                self.id = start.message.id;
-                self.model = start.message.model;
+                let start: MessageStart = self.head.parse(&kind, data)?;
+                self.head.id = start.message.id;
+                self.head.model = start.message.model;
                 self.usage = start.message.usage;
-                Ok(vec![self.chunk(ChunkDelta {
+                Ok(vec![self.head.chunk(ChunkDelta {
                     role: Some("assistant".to_owned()),
                     content: Some(String::new()),
                     ..ChunkDelta::default()
                 })])
             }
             "content_block_start" => {
-                let start: BlockStart = self.parse(&kind, data)?;
+                let start: BlockStart = self.head.parse(&kind, data)?;
                 match start.content_block {
-                    StartBlock::Text { text } if !text.is_empty() => Ok(vec![self.content(text)]),
+                    StartBlock::Text { text } if !text.is_empty() => {
+                        Ok(vec![self.head.content(text)])
+                    }
                     StartBlock::ToolUse { id, name } => {
                         let index = self.next_tool_index;
                         self.next_tool_index += 1;
                         self.tool_index.insert(start.index, index);
-                        Ok(vec![self.tool_delta(ToolCallDelta {
+                        Ok(vec![self.head.tool_delta(ToolCallDelta {
                             index,
                             id: Some(id),
                             kind: Some("function".to_owned()),
@@ -188,20 +187,20 @@ impl StreamState {
                 }
             }
             "content_block_delta" => {
-                let delta: BlockDelta = self.parse(&kind, data)?;
+                let delta: BlockDelta = self.head.parse(&kind, data)?;
                 match delta.delta {
-                    DeltaBody::TextDelta { text } => Ok(vec![self.content(text)]),
+                    DeltaBody::TextDelta { text } => Ok(vec![self.head.content(text)]),
                     DeltaBody::InputJsonDelta { partial_json } => {
                         let index = self.tool_index.get(&delta.index).copied().ok_or_else(|| {
                             BifrostError::bad_upstream_response(
-                                &self.provider,
+                                &self.head.provider,
                                 format!(
                                     "input_json_delta for content block {} which is not a tool_use block",
                                     delta.index
                                 ),
                             )
                         })?;
-                        Ok(vec![self.tool_delta(ToolCallDelta {
+                        Ok(vec![self.head.tool_delta(ToolCallDelta {
                             index,
                             function: Some(FunctionCallDelta {
                                 name: None,
@@ -214,13 +213,13 @@ impl StreamState {
                         let mut d = ChunkDelta::default();
                         d.extra
                             .insert("reasoning_content".into(), Value::String(thinking));
-                        Ok(vec![self.chunk(d)])
+                        Ok(vec![self.head.chunk(d)])
                     }
                     DeltaBody::Other => Ok(Vec::new()),
                 }
             }
             "message_delta" => {
-                let md: MessageDelta = self.parse(&kind, data)?;
+                let md: MessageDelta = self.head.parse(&kind, data)?;
                 // Counts in message_delta are cumulative; input counts appear here only when
                 // they changed (server tools), so keep message_start's otherwise.
                 let u = md.usage;
@@ -234,9 +233,10 @@ impl StreamState {
                     .or(self.usage.cache_creation_input_tokens);
                 Ok(match md.delta.stop_reason {
                     Some(reason) => {
-                        let mut chunk = self.chunk(ChunkDelta::default());
+                        let mut chunk = self.head.chunk(ChunkDelta::default());
                         if let Some(choice) = chunk.choices.first_mut() {
-                            choice.finish_reason = Some(finish_reason(&reason).to_owned());
+                            choice.finish_reason =
+                                Some(reasons::anthropic::to_openai(&reason).to_owned());
                         }
                         vec![chunk]
                     }
@@ -248,60 +248,16 @@ impl StreamState {
                 Ok(vec![ChatCompletionChunk {
                     choices: Vec::new(),
                     usage: Some(self.usage.to_openai()),
-                    ..self.base()
+                    ..self.head.base()
                 }])
             }
             "error" => {
-                // The stream was accepted with a 200, so the failure is the upstream's, reported
-                // as a bad gateway; the error type (overloaded_error, …) stays as sent.
-                let mut e = BifrostError::upstream(&self.provider, 500, data.as_bytes(), None);
-                e.status = 502;
-                Err(e)
+                // The stream was accepted with a 200, so the failure is the upstream's.
+                Err(self.head.error_event(data))
             }
             // `ping`, `content_block_stop` and events added after this was written.
             _ => Ok(Vec::new()),
         }
-    }
-
-    fn parse<T: DeserializeOwned>(&self, kind: &str, data: &str) -> Result<T, BifrostError> {
-        serde_json::from_str(data).map_err(|e| {
-            BifrostError::bad_upstream_response(&self.provider, format!("{kind} event: {e}"))
-        })
-    }
-
-    fn base(&self) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
-            ..ChatCompletionChunk::default()
-        }
-    }
-
-    fn chunk(&self, delta: ChunkDelta) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                ..ChunkChoice::default()
-            }],
-            ..self.base()
-        }
-    }
-
-    fn content(&self, text: String) -> ChatCompletionChunk {
-        self.chunk(ChunkDelta {
-            content: Some(text),
-            ..ChunkDelta::default()
-        })
-    }
-
-    fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
-        self.chunk(ChunkDelta {
-            tool_calls: Some(vec![call]),
-            ..ChunkDelta::default()
-        })
     }
 }
 
@@ -309,30 +265,12 @@ impl StreamState {
 pub(crate) mod tests {
     use super::*;
     use crate::error::ErrorClass;
+    use crate::providers::chunks::tests::events;
 
     pub(crate) const TEXT_AND_TOOLS: &str =
         include_str!("../../../tests/fixtures/anthropic/stream_text_and_tools.sse");
 
     const CREATED: u64 = 1_750_000_000;
-
-    /// `(event, data)` pairs of an SSE recording (one `data:` line per event, as Anthropic sends).
-    fn events(sse: &str) -> Vec<(String, String)> {
-        sse.split("\n\n")
-            .filter(|block| !block.trim().is_empty())
-            .map(|block| {
-                let mut event = String::new();
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event: ") {
-                        event = v.to_owned();
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data = v.to_owned();
-                    }
-                }
-                (event, data)
-            })
-            .collect()
-    }
 
     fn translate(sse: &str) -> Vec<ChatCompletionChunk> {
         let mut state = StreamState::new(CREATED);

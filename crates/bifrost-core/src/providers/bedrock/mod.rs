@@ -10,17 +10,17 @@ pub mod sign;
 pub mod stream;
 
 use super::http::{ByteStream, Upstream};
+use super::pipeline::{self, Chunks, Target};
 use super::{openai, parse_url, CallContext, ChunkStream, Provider};
 use crate::config::{BedrockKeyConfig, CloudKeyConfig, RequestType};
 use crate::error::BifrostError;
-use crate::observe::Stage;
 use crate::schemas::{ChatCompletion, ChatRequest, RawBody, RawResponse};
 use futures::future::BoxFuture;
 use futures::Stream;
 use http::header::HeaderMap;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 pub const DEFAULT_REGION: &str = "us-east-1";
 
@@ -57,7 +57,7 @@ impl Bedrock {
         cx: &CallContext<'_>,
         action: &str,
         body: &[u8],
-    ) -> Result<(http::Uri, HeaderMap), BifrostError> {
+    ) -> Result<Target, BifrostError> {
         let region = Self::region(cx);
         let base = if self.base.is_empty() {
             format!("https://bedrock-runtime.{region}.amazonaws.com")
@@ -72,7 +72,7 @@ impl Bedrock {
         let api_key = cx.key.value.expose();
         let has_access_key = cfg.is_some_and(|c| !c.access_key.is_empty());
         if !api_key.is_empty() && !has_access_key {
-            return Ok((url, openai::bearer(api_key)));
+            return Ok(Target::new(url, openai::bearer(api_key)));
         }
         let creds = match cfg.filter(|c| !c.access_key.is_empty()) {
             Some(c) => sign::AwsCredentials {
@@ -104,7 +104,7 @@ impl Bedrock {
             "bedrock",
             SystemTime::now(),
         )?;
-        Ok((url, headers))
+        Ok(Target::new(url, headers))
     }
 }
 
@@ -122,17 +122,6 @@ fn env_credentials() -> Option<sign::AwsCredentials> {
             .ok()
             .filter(|t| !t.is_empty()),
     })
-}
-
-fn converse_body(cx: &CallContext<'_>, req: &ChatRequest) -> Result<Vec<u8>, BifrostError> {
-    let t = Instant::now();
-    let wire = request::to_converse(req)?;
-    cx.clock.record(Stage::Formatting, t.elapsed());
-    let t = Instant::now();
-    let bytes = serde_json::to_vec(&wire)
-        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")));
-    cx.clock.record(Stage::Marshaling, t.elapsed());
-    bytes
 }
 
 type Frames = Pin<Box<dyn Stream<Item = Result<eventstream::Frame, BifrostError>> + Send>>;
@@ -172,14 +161,13 @@ impl Provider for Bedrock {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(async move {
-            let body = converse_body(&cx, req)?;
-            let (url, headers) = self.prepare(&cx, "converse", &body)?;
-            let t = Instant::now();
-            let bytes = self.upstream.post_json(&url, headers, body).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            response::from_converse(&self.upstream.name, cx.model, &bytes)
-        })
+        Box::pin(pipeline::complete(
+            &self.upstream,
+            cx,
+            || request::to_converse(req),
+            move |body: &[u8]| std::future::ready(self.prepare(&cx, "converse", body)),
+            move |bytes| response::from_converse(&self.upstream.name, cx.model, bytes),
+        ))
     }
 
     fn chat_stream<'a>(
@@ -187,15 +175,17 @@ impl Provider for Bedrock {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(async move {
-            let body = converse_body(&cx, req)?;
-            let (url, headers) = self.prepare(&cx, "converse-stream", &body)?;
-            let t = Instant::now();
-            let bytes = self.upstream.post_stream(&url, headers, body).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            let frames: Frames = Box::pin(eventstream::decode(bytes));
-            Ok(chunk_stream(&self.upstream.name, cx.model, frames))
-        })
+        Box::pin(pipeline::stream(
+            &self.upstream,
+            cx,
+            || request::to_converse(req),
+            move |body: &[u8]| std::future::ready(self.prepare(&cx, "converse-stream", body)),
+            Chunks,
+            move |bytes| {
+                let frames: Frames = Box::pin(eventstream::decode(bytes));
+                chunk_stream(&self.upstream.name, cx.model, frames)
+            },
+        ))
     }
 
     /// `/bedrock/model/{id}/converse`: a Converse body forwarded as is, re-signed.
@@ -209,7 +199,7 @@ impl Provider for Bedrock {
             let (RequestType::ChatCompletion, RawBody::Native(bytes)) = (op, raw) else {
                 return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
             };
-            let (url, headers) = self.prepare(&cx, "converse", bytes)?;
+            let Target { url, headers } = self.prepare(&cx, "converse", bytes)?;
             let (ct, resp) = self.upstream.post(&url, headers, bytes.to_vec()).await?;
             Ok(openai::raw_response(ct, resp))
         })
@@ -226,7 +216,7 @@ impl Provider for Bedrock {
             let (RequestType::ChatCompletionStream, RawBody::Native(bytes)) = (op, raw) else {
                 return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
             };
-            let (url, headers) = self.prepare(&cx, "converse-stream", bytes)?;
+            let Target { url, headers } = self.prepare(&cx, "converse-stream", bytes)?;
             self.upstream
                 .post_stream(&url, headers, bytes.to_vec())
                 .await

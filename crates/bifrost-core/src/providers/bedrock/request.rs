@@ -299,16 +299,12 @@ fn translate_tool_choice(tc: &Value) -> Result<Choice, BifrostError> {
 
 fn tool_spec(tool: &Tool) -> Result<Value, BifrostError> {
     let f = super::super::function_tool(tool, "Bedrock")?;
-    let mut spec = Map::new();
-    spec.insert("name".into(), Value::String(f.name.clone()));
-    if let Some(d) = f.description.as_ref().filter(|d| !d.is_empty()) {
-        spec.insert("description".into(), Value::String(d.clone()));
-    }
-    let schema = f
-        .parameters
-        .clone()
-        .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-    spec.insert("inputSchema".into(), json!({ "json": schema }));
+    let spec = super::super::function_declaration(
+        f,
+        true,
+        "inputSchema",
+        |schema| json!({ "json": schema }),
+    );
     Ok(json!({ "toolSpec": spec }))
 }
 

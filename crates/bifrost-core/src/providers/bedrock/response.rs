@@ -4,6 +4,7 @@
 //! model, so the completion gets a generated `chatcmpl-…` id and the model the caller names.
 
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ToolCall, Usage,
 };
@@ -99,16 +100,6 @@ impl ConverseUsage {
     }
 }
 
-/// Converse `stopReason` → OpenAI `finish_reason`. Unknown reasons read as a normal stop.
-pub fn finish_reason(stop_reason: &str) -> &'static str {
-    match stop_reason {
-        "max_tokens" | "model_context_window_exceeded" => "length",
-        "tool_use" => "tool_calls",
-        "guardrail_intervened" | "content_filtered" => "content_filter",
-        _ => "stop",
-    }
-}
-
 /// Parses and translates a 2xx Converse body, with a fresh id and the current time.
 pub fn from_converse(
     provider: &str,
@@ -178,7 +169,7 @@ pub fn from_converse_value(
             index: 0,
             message,
             finish_reason: Some(
-                finish_reason(resp.stop_reason.as_deref().unwrap_or("")).to_owned(),
+                reasons::bedrock::to_openai(resp.stop_reason.as_deref().unwrap_or("")).to_owned(),
             ),
             ..Choice::default()
         }],
@@ -271,23 +262,6 @@ mod tests {
             "stopReason": "guardrail_intervened",
             "usage": {"inputTokens": 9, "outputTokens": 0, "totalTokens": 9}
         })));
-    }
-
-    #[test]
-    fn stop_reasons() {
-        let cases = [
-            ("end_turn", "stop"),
-            ("stop_sequence", "stop"),
-            ("max_tokens", "length"),
-            ("model_context_window_exceeded", "length"),
-            ("tool_use", "tool_calls"),
-            ("guardrail_intervened", "content_filter"),
-            ("content_filtered", "content_filter"),
-            ("something_new", "stop"),
-        ];
-        for (bedrock, openai) in cases {
-            assert_eq!(finish_reason(bedrock), openai, "{bedrock}");
-        }
     }
 
     #[test]

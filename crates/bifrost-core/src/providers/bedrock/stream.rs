@@ -7,12 +7,11 @@
 //! [`StreamState::is_finished`] turns true then, and [`StreamState::message_stopped`] tells a
 //! stream cut between the two apart from one cut earlier.
 
-use super::response::{completion_id, finish_reason, unix_now, ConverseUsage};
+use super::response::{completion_id, unix_now, ConverseUsage};
 use crate::error::BifrostError;
-use crate::schemas::{
-    ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
-};
-use serde::de::DeserializeOwned;
+use crate::providers::chunks::ChunkHead;
+use crate::providers::reasons;
+use crate::schemas::{ChatCompletionChunk, ChunkDelta, FunctionCallDelta, ToolCallDelta};
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -21,10 +20,7 @@ use std::collections::HashMap;
 /// Translation state of one ConverseStream.
 #[derive(Debug, Clone)]
 pub struct StreamState {
-    provider: String,
-    id: String,
-    model: String,
-    created: u64,
+    head: ChunkHead,
     /// `contentBlockIndex` → OpenAI tool-call index, so each tool call keeps its own index.
     tool_index: HashMap<u64, u32>,
     next_tool_index: u32,
@@ -105,10 +101,12 @@ impl StreamState {
     /// A stream of `model` answered by `provider`, with a fresh id and the current time.
     pub fn new(provider: &str, model: &str) -> Self {
         Self {
-            provider: provider.to_owned(),
-            id: completion_id(),
-            model: model.to_owned(),
-            created: unix_now(),
+            head: ChunkHead {
+                provider: provider.to_owned(),
+                id: completion_id(),
+                created: unix_now(),
+                model: model.to_owned(),
+            },
             tool_index: HashMap::new(),
             next_tool_index: 0,
             stopped: false,
@@ -118,8 +116,8 @@ impl StreamState {
 
     /// Sets the chunk id (e.g. from `x-amzn-requestid`) and `created` (unix seconds).
     pub fn with_id(mut self, id: &str, created: u64) -> Self {
-        id.clone_into(&mut self.id);
-        self.created = created;
+        id.clone_into(&mut self.head.id);
+        self.head.created = created;
         self
     }
 
@@ -143,20 +141,20 @@ impl StreamState {
             return Ok(Vec::new());
         }
         match event_type {
-            "messageStart" => Ok(vec![self.chunk(ChunkDelta {
+            "messageStart" => Ok(vec![self.head.chunk(ChunkDelta {
                 role: Some("assistant".to_owned()),
                 content: Some(String::new()),
                 ..ChunkDelta::default()
             })]),
             "contentBlockStart" => {
-                let start: BlockStart = self.parse(event_type, payload)?;
+                let start: BlockStart = self.head.parse(event_type, payload)?;
                 let Some(tool) = start.start.tool_use else {
                     return Ok(Vec::new());
                 };
                 let index = self.next_tool_index;
                 self.next_tool_index += 1;
                 self.tool_index.insert(start.content_block_index, index);
-                Ok(vec![self.tool_delta(ToolCallDelta {
+                Ok(vec![self.head.tool_delta(ToolCallDelta {
                     index,
                     id: Some(tool.tool_use_id),
                     kind: Some("function".to_owned()),
@@ -167,10 +165,10 @@ impl StreamState {
                 })])
             }
             "contentBlockDelta" => {
-                let delta: BlockDelta = self.parse(event_type, payload)?;
+                let delta: BlockDelta = self.head.parse(event_type, payload)?;
                 let d = delta.delta;
                 if let Some(text) = d.text {
-                    return Ok(vec![self.chunk(ChunkDelta {
+                    return Ok(vec![self.head.chunk(ChunkDelta {
                         content: Some(text),
                         ..ChunkDelta::default()
                     })]);
@@ -182,14 +180,14 @@ impl StreamState {
                         .copied()
                         .ok_or_else(|| {
                             BifrostError::bad_upstream_response(
-                                &self.provider,
+                                &self.head.provider,
                                 format!(
                                     "toolUse delta for content block {} which did not start as a toolUse block",
                                     delta.content_block_index
                                 ),
                             )
                         })?;
-                    return Ok(vec![self.tool_delta(ToolCallDelta {
+                    return Ok(vec![self.head.tool_delta(ToolCallDelta {
                         index,
                         function: Some(FunctionCallDelta {
                             name: None,
@@ -204,67 +202,35 @@ impl StreamState {
                         delta
                             .extra
                             .insert("reasoning_content".into(), Value::String(text));
-                        Ok(vec![self.chunk(delta)])
+                        Ok(vec![self.head.chunk(delta)])
                     }
                     None => Ok(Vec::new()),
                 }
             }
             "messageStop" => {
-                let stop: MessageStop = self.parse(event_type, payload)?;
+                let stop: MessageStop = self.head.parse(event_type, payload)?;
                 self.stopped = true;
-                let mut chunk = self.chunk(ChunkDelta::default());
+                let mut chunk = self.head.chunk(ChunkDelta::default());
                 if let Some(choice) = chunk.choices.first_mut() {
-                    choice.finish_reason =
-                        Some(finish_reason(stop.stop_reason.as_deref().unwrap_or("")).to_owned());
+                    choice.finish_reason = Some(
+                        reasons::bedrock::to_openai(stop.stop_reason.as_deref().unwrap_or(""))
+                            .to_owned(),
+                    );
                 }
                 Ok(vec![chunk])
             }
             "metadata" => {
-                let meta: Metadata = self.parse(event_type, payload)?;
+                let meta: Metadata = self.head.parse(event_type, payload)?;
                 self.finished = true;
                 Ok(vec![ChatCompletionChunk {
                     choices: Vec::new(),
                     usage: Some(meta.usage.to_openai()),
-                    ..self.base()
+                    ..self.head.base()
                 }])
             }
             // `contentBlockStop` and events added after this was written.
             _ => Ok(Vec::new()),
         }
-    }
-
-    fn parse<T: DeserializeOwned>(&self, kind: &str, payload: &[u8]) -> Result<T, BifrostError> {
-        serde_json::from_slice(payload).map_err(|e| {
-            BifrostError::bad_upstream_response(&self.provider, format!("{kind} event: {e}"))
-        })
-    }
-
-    fn base(&self) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
-            ..ChatCompletionChunk::default()
-        }
-    }
-
-    fn chunk(&self, delta: ChunkDelta) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                ..ChunkChoice::default()
-            }],
-            ..self.base()
-        }
-    }
-
-    fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
-        self.chunk(ChunkDelta {
-            tool_calls: Some(vec![call]),
-            ..ChunkDelta::default()
-        })
     }
 }
 

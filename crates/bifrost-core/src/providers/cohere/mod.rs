@@ -6,15 +6,14 @@ pub mod response;
 pub mod stream;
 
 use super::http::{ByteStream, EventStream, Upstream};
+use super::pipeline::{self, serialize, Sse, Target};
 use super::{openai, parse_url, path_override, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
-use crate::observe::Stage;
 use crate::schemas::{
     ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse,
 };
 use futures::future::BoxFuture;
-use std::time::Instant;
 
 pub struct Cohere {
     upstream: Upstream,
@@ -53,9 +52,9 @@ impl Cohere {
     }
 }
 
-fn body<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, BifrostError> {
-    serde_json::to_vec(value)
-        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
+/// Cohere's keys are Bearer tokens.
+fn auth(cx: &CallContext<'_>) -> http::HeaderMap {
+    openai::bearer(cx.key.value.expose())
 }
 
 /// Translates Cohere's SSE events into chunks as they arrive; `message-end` ends the stream.
@@ -86,17 +85,13 @@ impl Provider for Cohere {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(async move {
-            let t = Instant::now();
-            let wire = request::to_cohere(cx.model, req, false)?;
-            cx.clock.record(Stage::Formatting, t.elapsed());
-            let bytes = body(&wire)?;
-            let t = Instant::now();
-            let auth = openai::bearer(cx.key.value.expose());
-            let resp = self.upstream.post_json(&self.chat_url, auth, bytes).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            response::from_cohere(&self.upstream.name, cx.model, &resp)
-        })
+        Box::pin(pipeline::complete(
+            &self.upstream,
+            cx,
+            move || request::to_cohere(cx.model, req, false),
+            move |_: &[u8]| Target::new(self.chat_url.clone(), auth(&cx)).ready(),
+            move |bytes| response::from_cohere(&self.upstream.name, cx.model, bytes),
+        ))
     }
 
     fn chat_stream<'a>(
@@ -104,17 +99,14 @@ impl Provider for Cohere {
         cx: CallContext<'a>,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(async move {
-            let t = Instant::now();
-            let wire = request::to_cohere(cx.model, req, true)?;
-            cx.clock.record(Stage::Formatting, t.elapsed());
-            let bytes = body(&wire)?;
-            let t = Instant::now();
-            let auth = openai::bearer(cx.key.value.expose());
-            let events = self.upstream.post_sse(&self.chat_url, auth, bytes).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            Ok(chunk_stream(&self.upstream.name, cx.model, events))
-        })
+        Box::pin(pipeline::stream(
+            &self.upstream,
+            cx,
+            move || request::to_cohere(cx.model, req, true),
+            move |_: &[u8]| Target::new(self.chat_url.clone(), auth(&cx)).ready(),
+            Sse,
+            move |events| chunk_stream(&self.upstream.name, cx.model, events),
+        ))
     }
 
     fn embed<'a>(
@@ -123,11 +115,10 @@ impl Provider for Cohere {
         req: &'a EmbeddingRequest,
     ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
         Box::pin(async move {
-            let bytes = body(&request::embed_request(cx.model, req)?)?;
-            let auth = openai::bearer(cx.key.value.expose());
+            let bytes = serialize(&request::embed_request(cx.model, req)?)?;
             let resp = self
                 .upstream
-                .post_json(&self.embed_url, auth, bytes)
+                .post_json(&self.embed_url, auth(&cx), bytes)
                 .await?;
             response::embed_response(&self.upstream.name, cx.model, &resp)
         })
@@ -142,9 +133,8 @@ impl Provider for Cohere {
     ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
         Box::pin(async move {
             if let (RequestType::ChatCompletion, RawBody::Native(bytes)) = (op, raw) {
-                let auth = openai::bearer(cx.key.value.expose());
                 let body = native_body(cx.model, bytes)?;
-                let (ct, resp) = self.upstream.post(&self.chat_url, auth, body).await?;
+                let (ct, resp) = self.upstream.post(&self.chat_url, auth(&cx), body).await?;
                 return Ok(openai::raw_response(ct, resp));
             }
             let (RequestType::Rerank, RawBody::Json(map)) = (op, raw) else {
@@ -153,16 +143,15 @@ impl Provider for Cohere {
             let req: request::RerankRequest =
                 serde_json::from_value(serde_json::Value::Object(map.clone()))
                     .map_err(|e| BifrostError::invalid_request(format!("rerank request: {e}")))?;
-            let bytes = body(&request::rerank_request(cx.model, &req)?)?;
-            let auth = openai::bearer(cx.key.value.expose());
+            let bytes = serialize(&request::rerank_request(cx.model, &req)?)?;
             let resp = self
                 .upstream
-                .post_json(&self.rerank_url, auth, bytes)
+                .post_json(&self.rerank_url, auth(&cx), bytes)
                 .await?;
             let out = response::rerank_response(&self.upstream.name, cx.model, &req, &resp)?;
             Ok(RawResponse {
                 content_type: "application/json".into(),
-                body: body(&out)?.into(),
+                body: serialize(&out)?.into(),
             })
         })
     }
@@ -178,9 +167,10 @@ impl Provider for Cohere {
             let (RequestType::ChatCompletionStream, RawBody::Native(bytes)) = (op, raw) else {
                 return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
             };
-            let auth = openai::bearer(cx.key.value.expose());
             let body = native_body(cx.model, bytes)?;
-            self.upstream.post_stream(&self.chat_url, auth, body).await
+            self.upstream
+                .post_stream(&self.chat_url, auth(&cx), body)
+                .await
         })
     }
 }
@@ -190,5 +180,5 @@ fn native_body(model: &str, bytes: &[u8]) -> Result<Vec<u8>, BifrostError> {
     let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes)
         .map_err(|e| BifrostError::invalid_request(format!("invalid JSON body: {e}")))?;
     v.insert("model".into(), serde_json::Value::String(model.to_owned()));
-    body(&v)
+    serialize(&v)
 }

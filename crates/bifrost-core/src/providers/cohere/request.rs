@@ -442,16 +442,7 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
 
 fn translate_tool(tool: &Tool) -> Result<Value, BifrostError> {
     let f = super::super::function_tool(tool, "Cohere")?;
-    let mut function = Map::new();
-    function.insert("name".into(), Value::String(f.name.clone()));
-    if let Some(d) = &f.description {
-        function.insert("description".into(), Value::String(d.clone()));
-    }
-    let parameters = f
-        .parameters
-        .clone()
-        .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-    function.insert("parameters".into(), parameters);
+    let function = super::super::function_declaration(f, false, "parameters", |schema| schema);
     Ok(json!({"type": "function", "function": function}))
 }
 

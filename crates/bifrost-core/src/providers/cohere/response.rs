@@ -19,6 +19,7 @@
 
 use super::request::RerankRequest;
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatMessage, Choice, Embedding, EmbeddingResponse, EmbeddingUsage,
     FunctionCall, MessageContent, ToolCall, Usage,
@@ -133,17 +134,6 @@ impl CohereUsage {
     }
 }
 
-/// Cohere `finish_reason` → OpenAI `finish_reason`; `None` for the reasons that mean the
-/// generation failed (`ERROR`, `TIMEOUT`).
-pub fn finish_reason(reason: &str) -> Option<&'static str> {
-    match reason {
-        "MAX_TOKENS" => Some("length"),
-        "TOOL_CALL" => Some("tool_calls"),
-        "ERROR" | "TIMEOUT" => None,
-        _ => Some("stop"),
-    }
-}
-
 /// The error for a generation Cohere reports as failed (finish reason `ERROR`/`TIMEOUT`).
 pub(crate) fn failed_generation(
     provider: &str,
@@ -194,7 +184,7 @@ pub fn from_cohere_value(
     created: u64,
 ) -> Result<ChatCompletion, BifrostError> {
     let reason = resp.finish_reason.as_deref().unwrap_or("");
-    let Some(finish) = finish_reason(reason) else {
+    let Some(finish) = reasons::cohere::to_openai(reason) else {
         return Err(failed_generation(provider, reason, None));
     };
 
@@ -479,21 +469,6 @@ mod tests {
             "usage": {"billed_units": {"input_tokens": 12, "output_tokens": 20},
                       "cached_tokens": 8}
         })));
-    }
-
-    #[test]
-    fn finish_reasons() {
-        for (cohere, openai) in [
-            ("COMPLETE", Some("stop")),
-            ("STOP_SEQUENCE", Some("stop")),
-            ("MAX_TOKENS", Some("length")),
-            ("TOOL_CALL", Some("tool_calls")),
-            ("ERROR", None),
-            ("TIMEOUT", None),
-            ("SOMETHING_NEW", Some("stop")),
-        ] {
-            assert_eq!(finish_reason(cohere), openai, "{cohere}");
-        }
     }
 
     #[test]

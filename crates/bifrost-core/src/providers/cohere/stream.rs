@@ -13,12 +13,11 @@
 //! - `content-start` (its text, if any, is emitted), `content-end`, `tool-call-end`,
 //!   `citation-start`/`citation-end`, `debug` and unknown events produce nothing.
 
-use super::response::{failed_generation, finish_reason, unix_now, CohereUsage};
+use super::response::{failed_generation, unix_now, CohereUsage};
 use crate::error::BifrostError;
-use crate::schemas::{
-    ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
-};
-use serde::de::DeserializeOwned;
+use crate::providers::chunks::ChunkHead;
+use crate::providers::reasons;
+use crate::schemas::{ChatCompletionChunk, ChunkDelta, FunctionCallDelta, ToolCallDelta};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -26,10 +25,7 @@ use std::collections::HashMap;
 /// Translation state of one Cohere stream.
 #[derive(Debug, Clone)]
 pub struct StreamState {
-    provider: String,
-    model: String,
-    created: u64,
-    id: String,
+    head: ChunkHead,
     /// Cohere tool-call index → OpenAI tool-call index.
     tool_index: HashMap<u64, u32>,
     next_tool_index: u32,
@@ -116,10 +112,12 @@ impl StreamState {
     /// A stream for `model` (Cohere's events do not name it) at `provider`, stamped now.
     pub fn new(provider: &str, model: &str) -> Self {
         Self {
-            provider: provider.to_owned(),
-            model: model.to_owned(),
-            created: unix_now(),
-            id: String::new(),
+            head: ChunkHead {
+                provider: provider.to_owned(),
+                id: String::new(),
+                created: unix_now(),
+                model: model.to_owned(),
+            },
             tool_index: HashMap::new(),
             next_tool_index: 0,
             finished: false,
@@ -128,7 +126,7 @@ impl StreamState {
 
     /// Fixes `created` (unix seconds), for deterministic tests.
     pub fn with_created(mut self, created: u64) -> Self {
-        self.created = created;
+        self.head.created = created;
         self
     }
 
@@ -159,48 +157,48 @@ impl StreamState {
 
         match kind.as_str() {
             "message-start" => {
-                let start: MessageStart = self.parse(&kind, data)?;
+                let start: MessageStart = self.head.parse(&kind, data)?;
                 if let Some(id) = start.id {
-                    self.id = id;
+                    self.head.id = id;
                 }
-                Ok(vec![self.chunk(ChunkDelta {
+                Ok(vec![self.head.chunk(ChunkDelta {
                     role: Some("assistant".to_owned()),
                     content: Some(String::new()),
                     ..ChunkDelta::default()
                 })])
             }
             "content-start" | "content-delta" => {
-                let ev: Envelope<ContentMessage> = self.parse(&kind, data)?;
+                let ev: Envelope<ContentMessage> = self.head.parse(&kind, data)?;
                 let piece = ev.delta.message.content;
                 let mut out = Vec::new();
                 if let Some(thinking) = piece.thinking.filter(|t| !t.is_empty()) {
                     let mut d = ChunkDelta::default();
                     d.extra
                         .insert("reasoning_content".into(), Value::String(thinking));
-                    out.push(self.chunk(d));
+                    out.push(self.head.chunk(d));
                 }
                 if let Some(text) = piece.text.filter(|t| !t.is_empty()) {
-                    out.push(self.content(text));
+                    out.push(self.head.content(text));
                 }
                 Ok(out)
             }
             "tool-plan-delta" => {
-                let ev: Envelope<ToolPlanMessage> = self.parse(&kind, data)?;
+                let ev: Envelope<ToolPlanMessage> = self.head.parse(&kind, data)?;
                 let plan = ev.delta.message.tool_plan;
                 Ok(if plan.is_empty() {
                     Vec::new()
                 } else {
-                    vec![self.content(plan)]
+                    vec![self.head.content(plan)]
                 })
             }
             "tool-call-start" => {
-                let ev: Envelope<ToolCallMessage> = self.parse(&kind, data)?;
+                let ev: Envelope<ToolCallMessage> = self.head.parse(&kind, data)?;
                 let cohere_index = ev.index.unwrap_or(u64::from(self.next_tool_index));
                 let index = self.next_tool_index;
                 self.next_tool_index += 1;
                 self.tool_index.insert(cohere_index, index);
                 let call = ev.delta.message.tool_calls;
-                Ok(vec![self.tool_delta(ToolCallDelta {
+                Ok(vec![self.head.tool_delta(ToolCallDelta {
                     index,
                     id: Some(call.id.unwrap_or_default()),
                     kind: Some("function".to_owned()),
@@ -211,13 +209,13 @@ impl StreamState {
                 })])
             }
             "tool-call-delta" => {
-                let ev: Envelope<ToolCallMessage> = self.parse(&kind, data)?;
+                let ev: Envelope<ToolCallMessage> = self.head.parse(&kind, data)?;
                 let index = ev
                     .index
                     .and_then(|i| self.tool_index.get(&i).copied())
                     .ok_or_else(|| {
                         BifrostError::bad_upstream_response(
-                            &self.provider,
+                            &self.head.provider,
                             format!(
                                 "tool-call-delta for index {:?} without a tool-call-start",
                                 ev.index
@@ -226,7 +224,7 @@ impl StreamState {
                     })?;
                 let arguments = ev.delta.message.tool_calls.function.arguments;
                 Ok(match arguments.filter(|a| !a.is_empty()) {
-                    Some(arguments) => vec![self.tool_delta(ToolCallDelta {
+                    Some(arguments) => vec![self.head.tool_delta(ToolCallDelta {
                         index,
                         function: Some(FunctionCallDelta {
                             name: None,
@@ -238,18 +236,22 @@ impl StreamState {
                 })
             }
             "message-end" => {
-                let end: MessageEnd = self.parse(&kind, data)?;
+                let end: MessageEnd = self.head.parse(&kind, data)?;
                 let reason = end.delta.finish_reason.unwrap_or_default();
-                let finish = match (finish_reason(&reason), end.delta.error) {
+                let finish = match (reasons::cohere::to_openai(&reason), end.delta.error) {
                     (Some(f), None) => f,
                     (_, error) => {
                         self.finished = true;
                         let reason = if reason.is_empty() { "ERROR" } else { &reason };
-                        return Err(failed_generation(&self.provider, reason, error.as_deref()));
+                        return Err(failed_generation(
+                            &self.head.provider,
+                            reason,
+                            error.as_deref(),
+                        ));
                     }
                 };
                 self.finished = true;
-                let mut chunk = self.chunk(ChunkDelta::default());
+                let mut chunk = self.head.chunk(ChunkDelta::default());
                 if let Some(choice) = chunk.choices.first_mut() {
                     choice.finish_reason = Some(finish.to_owned());
                 }
@@ -258,7 +260,7 @@ impl StreamState {
                     ChatCompletionChunk {
                         choices: Vec::new(),
                         usage: Some(end.delta.usage.to_openai()),
-                        ..self.base()
+                        ..self.head.base()
                     },
                 ])
             }
@@ -266,54 +268,11 @@ impl StreamState {
                 // Not a documented Cohere event, but an error a proxy or a future API version
                 // may send after the 200: the upstream's failure, reported as a bad gateway.
                 self.finished = true;
-                let mut e = BifrostError::upstream(&self.provider, 500, data.as_bytes(), None);
-                e.status = 502;
-                Err(e)
+                Err(self.head.error_event(data))
             }
             // content-end, tool-call-end, citation-start/end, debug, and later additions.
             _ => Ok(Vec::new()),
         }
-    }
-
-    fn parse<T: DeserializeOwned>(&self, kind: &str, data: &str) -> Result<T, BifrostError> {
-        serde_json::from_str(data).map_err(|e| {
-            BifrostError::bad_upstream_response(&self.provider, format!("{kind} event: {e}"))
-        })
-    }
-
-    fn base(&self) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
-            ..ChatCompletionChunk::default()
-        }
-    }
-
-    fn chunk(&self, delta: ChunkDelta) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                ..ChunkChoice::default()
-            }],
-            ..self.base()
-        }
-    }
-
-    fn content(&self, text: String) -> ChatCompletionChunk {
-        self.chunk(ChunkDelta {
-            content: Some(text),
-            ..ChunkDelta::default()
-        })
-    }
-
-    fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
-        self.chunk(ChunkDelta {
-            tool_calls: Some(vec![call]),
-            ..ChunkDelta::default()
-        })
     }
 }
 
@@ -321,6 +280,7 @@ impl StreamState {
 pub(crate) mod tests {
     use super::*;
     use crate::error::ErrorClass;
+    use crate::providers::chunks::tests::events;
 
     pub(crate) const TOOLS_STREAM: &str =
         include_str!("../../../tests/fixtures/cohere/stream_tool_calls.sse");
@@ -328,25 +288,6 @@ pub(crate) mod tests {
         include_str!("../../../tests/fixtures/cohere/stream_text.sse");
 
     const CREATED: u64 = 1_750_000_000;
-
-    /// `(event, data)` pairs of an SSE recording.
-    fn events(sse: &str) -> Vec<(String, String)> {
-        sse.split("\n\n")
-            .filter(|block| !block.trim().is_empty())
-            .map(|block| {
-                let mut event = String::new();
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event: ") {
-                        event = v.to_owned();
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data = v.to_owned();
-                    }
-                }
-                (event, data)
-            })
-            .collect()
-    }
 
     fn state() -> StreamState {
         StreamState::new("cohere", "command-a-03-2025").with_created(CREATED)

@@ -8,15 +8,14 @@ pub mod stream;
 
 use super::http::{EventStream, Upstream};
 use super::native::{self, GeminiRelay, NativeRequest, NativeResponse, WireApi};
+use super::pipeline::{self, serialize, Sse, Target};
 use super::{parse_url, path_override, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
-use crate::observe::Stage;
 use crate::schemas::{ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse};
 use futures::future::BoxFuture;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use std::time::Instant;
 
 /// Characters left as they are in a path segment: RFC 3986 unreserved. A client-supplied
 /// model name cannot add path segments or a query to the URL.
@@ -72,18 +71,6 @@ fn headers(cx: &CallContext<'_>) -> HeaderMap {
     h
 }
 
-/// The generateContent body.
-pub fn chat_body(cx: &CallContext<'_>, req: &ChatRequest) -> Result<Vec<u8>, BifrostError> {
-    let t = Instant::now();
-    let body = request::to_gemini(req)?;
-    cx.clock.record(Stage::Formatting, t.elapsed());
-    let t = Instant::now();
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")));
-    cx.clock.record(Stage::Marshaling, t.elapsed());
-    bytes
-}
-
 /// Translates upstream `data:` lines into chunks as they arrive. Gemini streams have no
 /// terminator: the stream is complete once every candidate has a `finishReason`, and an end
 /// before that is a truncation.
@@ -116,14 +103,14 @@ impl Provider for Gemini {
     ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
         Box::pin(async move {
             let url = self.url(self.chat_path.as_ref(), cx.model, "generateContent")?;
-            let body = chat_body(&cx, req)?;
-            let t = Instant::now();
-            let bytes = self.upstream.post_json(&url, headers(&cx), body).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            let t = Instant::now();
-            let out = response::from_gemini(&self.upstream.name, cx.model, &bytes);
-            cx.clock.record(Stage::Parsing, t.elapsed());
-            out
+            pipeline::complete(
+                &self.upstream,
+                cx,
+                || request::to_gemini(req),
+                |_: &[u8]| Target::new(url, headers(&cx)).ready(),
+                |bytes| response::from_gemini(&self.upstream.name, cx.model, bytes),
+            )
+            .await
         })
     }
 
@@ -138,11 +125,15 @@ impl Provider for Gemini {
                 cx.model,
                 "streamGenerateContent?alt=sse",
             )?;
-            let body = chat_body(&cx, req)?;
-            let t = Instant::now();
-            let events = self.upstream.post_sse(&url, headers(&cx), body).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            Ok(chunk_stream(&self.upstream.name, cx.model, events))
+            pipeline::stream(
+                &self.upstream,
+                cx,
+                || request::to_gemini(req),
+                |_: &[u8]| Target::new(url, headers(&cx)).ready(),
+                Sse,
+                |events| chunk_stream(&self.upstream.name, cx.model, events),
+            )
+            .await
         })
     }
 
@@ -195,8 +186,7 @@ impl Provider for Gemini {
     ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
         Box::pin(async move {
             let url = self.url(self.embed_path.as_ref(), cx.model, "batchEmbedContents")?;
-            let body = serde_json::to_vec(&request::embed_request(cx.model, req)?)
-                .map_err(|e| BifrostError::internal(format!("serializing failed: {e}")))?;
+            let body = serialize(&request::embed_request(cx.model, req)?)?;
             let bytes = self.upstream.post_json(&url, headers(&cx), body).await?;
             response::embed_response(&self.upstream.name, cx.model, &bytes)
         })

@@ -8,7 +8,7 @@
 //!   `call_<n>` (n counts the calls of the choice), and the args as JSON text.
 //! - `content` is `null` only when the choice has tool calls and no text; otherwise it is a
 //!   string, possibly empty (clients tend to break on a `null` content without tool calls).
-//! - `finishReason` → `finish_reason`, see [`finish_reason`]; a candidate with function calls
+//! - `finishReason` → `finish_reason`, see [`reasons::gemini::to_openai`]; a candidate with function calls
 //!   reads `tool_calls` unless the reason is `length` or `content_filter`.
 //! - A prompt blocked before generation (`promptFeedback.blockReason`, no candidates) is one
 //!   choice with empty content and `content_filter`.
@@ -16,6 +16,7 @@
 //!   `modelVersion` (else the requested model).
 
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatMessage, Choice, Embedding, EmbeddingResponse, EmbeddingUsage,
     FunctionCall, MessageContent, ToolCall, Usage,
@@ -155,36 +156,6 @@ impl GeminiUsage {
     }
 }
 
-/// Gemini `finishReason` → OpenAI `finish_reason`: `STOP` → `stop`, `MAX_TOKENS` → `length`,
-/// the refusal reasons (`SAFETY`, `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII` and
-/// their `IMAGE_` variants) → `content_filter`. Every other reason (`OTHER`, `LANGUAGE`,
-/// `MALFORMED_FUNCTION_CALL`, future ones) reads as `stop`: OpenAI has no closer word.
-pub fn finish_reason(reason: &str) -> &'static str {
-    match reason {
-        "MAX_TOKENS" => "length",
-        "SAFETY"
-        | "RECITATION"
-        | "BLOCKLIST"
-        | "PROHIBITED_CONTENT"
-        | "SPII"
-        | "IMAGE_SAFETY"
-        | "IMAGE_PROHIBITED_CONTENT"
-        | "IMAGE_RECITATION" => "content_filter",
-        _ => "stop",
-    }
-}
-
-/// [`finish_reason`], with `tool_calls` for a candidate that called functions (Gemini says
-/// `STOP` then), unless the answer was cut or filtered.
-pub fn choice_finish_reason(reason: Option<&str>, has_tool_calls: bool) -> &'static str {
-    let mapped = finish_reason(reason.unwrap_or(""));
-    if has_tool_calls && mapped == "stop" {
-        "tool_calls"
-    } else {
-        mapped
-    }
-}
-
 /// Parses and translates a 2xx response body, stamped with the current time.
 pub fn from_gemini(
     provider: &str,
@@ -293,7 +264,8 @@ fn translate_candidate(candidate: Candidate, position: u32) -> Choice {
         index: candidate.index.unwrap_or(position),
         message,
         finish_reason: Some(
-            choice_finish_reason(candidate.finish_reason.as_deref(), has_tool_calls).to_owned(),
+            reasons::gemini::to_openai_choice(candidate.finish_reason.as_deref(), has_tool_calls)
+                .to_owned(),
         ),
         ..Choice::default()
     }
@@ -468,28 +440,6 @@ mod tests {
             "prompt_blocked": prompt_blocked,
             "candidate_blocked_and_cut": candidate_blocked,
         }));
-    }
-
-    #[test]
-    fn finish_reasons() {
-        let cases = [
-            ("STOP", "stop"),
-            ("MAX_TOKENS", "length"),
-            ("SAFETY", "content_filter"),
-            ("RECITATION", "content_filter"),
-            ("BLOCKLIST", "content_filter"),
-            ("PROHIBITED_CONTENT", "content_filter"),
-            ("SPII", "content_filter"),
-            ("IMAGE_SAFETY", "content_filter"),
-            ("MALFORMED_FUNCTION_CALL", "stop"),
-            ("OTHER", "stop"),
-        ];
-        for (gemini, openai) in cases {
-            assert_eq!(finish_reason(gemini), openai, "{gemini}");
-        }
-        assert_eq!(choice_finish_reason(Some("STOP"), true), "tool_calls");
-        assert_eq!(choice_finish_reason(None, true), "tool_calls");
-        assert_eq!(choice_finish_reason(Some("MAX_TOKENS"), true), "length");
     }
 
     #[test]

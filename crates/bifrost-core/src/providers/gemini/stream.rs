@@ -11,10 +11,9 @@
 //! the usage of the latest `usageMetadata` (OpenAI's `include_usage` shape) and the stream is
 //! finished; later events are ignored.
 
-use super::response::{
-    choice_finish_reason, embedded_error, generated_id, unix_now, GeminiResponse, GeminiUsage,
-};
+use super::response::{embedded_error, generated_id, unix_now, GeminiResponse, GeminiUsage};
 use crate::error::BifrostError;
+use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
 };
@@ -172,7 +171,7 @@ impl StreamState {
                 let mut chunk = self.chunk(index, ChunkDelta::default());
                 set_finish(
                     &mut chunk,
-                    choice_finish_reason(Some(reason), state.tool_calls > 0),
+                    reasons::gemini::to_openai_choice(Some(reason), state.tool_calls > 0),
                 );
                 out.push(chunk);
             }
