@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::errors::{error_response, Flavor};
+use crate::errors::{error_response, json_body, Flavor};
 use crate::gate::{admit, bearer_token};
 use crate::reply::prompt_tokens;
 use crate::state::MockState;
@@ -50,15 +50,9 @@ pub(crate) async fn embeddings(
 }
 
 fn openai_embeddings(body: &Bytes) -> Response {
-    let req: EmbeddingRequest = match serde_json::from_slice(body) {
+    let req: EmbeddingRequest = match json_body(Flavor::OpenAi, body) {
         Ok(r) => r,
-        Err(e) => {
-            return error_response(
-                Flavor::OpenAi,
-                StatusCode::BAD_REQUEST,
-                &format!("mock: invalid request body: {e}"),
-            )
-        }
+        Err(response) => return response,
     };
     let texts: Vec<String> = match req.input {
         Value::String(s) => vec![s],
@@ -350,15 +344,9 @@ pub(crate) async fn completions(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let req: CompletionRequest = match serde_json::from_slice(&body) {
+    let req: CompletionRequest = match json_body(Flavor::OpenAi, &body) {
         Ok(r) => r,
-        Err(e) => {
-            return error_response(
-                Flavor::OpenAi,
-                StatusCode::BAD_REQUEST,
-                &format!("mock: invalid request body: {e}"),
-            )
-        }
+        Err(response) => return response,
     };
     let prompt = match &req.prompt {
         Value::String(s) => s.clone(),

@@ -19,6 +19,22 @@ pub(crate) enum Flavor {
     Bedrock,
 }
 
+/// The request body parsed as `T`, or a 400 in `flavor`'s error shape (returned at once by the
+/// handler, so the large error variant is never carried around).
+#[allow(clippy::result_large_err)]
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    flavor: Flavor,
+    body: &[u8],
+) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error_response(
+            flavor,
+            StatusCode::BAD_REQUEST,
+            &format!("mock: invalid request body: {e}"),
+        )
+    })
+}
+
 /// Each provider's own error body shape, depending on `flavor`.
 pub(crate) fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response {
     let body = match flavor {

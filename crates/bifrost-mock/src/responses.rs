@@ -4,14 +4,14 @@
 //! request fields are ignored, and `metadata` is echoed as the real API does.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::errors::{encode_failure, error_response, Flavor};
+use crate::errors::{encode_failure, json_body, Flavor};
 use crate::gate::admit;
 use crate::reply::{
     completion_tokens, prompt_tokens, reply_text, split_pieces, unix_now, wants_tool_call,
@@ -76,15 +76,9 @@ pub(crate) async fn responses(
         Ok(config) => config,
         Err(response) => return response,
     };
-    let request: ResponsesRequest = match serde_json::from_slice(&body) {
+    let request: ResponsesRequest = match json_body(Flavor::OpenAi, &body) {
         Ok(r) => r,
-        Err(err) => {
-            return error_response(
-                Flavor::OpenAi,
-                StatusCode::BAD_REQUEST,
-                &format!("mock: invalid request body: {err}"),
-            )
-        }
+        Err(response) => return response,
     };
     let user_text = last_user_text(&request.input);
     let text = reply_text(&user_text, config.response_size);
