@@ -42,7 +42,7 @@ impl fmt::Display for Secret {
 }
 
 /// One API key of a provider.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Key {
     /// Stable identifier (config `id`, else generated from the provider and position).
     pub id: String,
@@ -62,7 +62,7 @@ pub struct Key {
 }
 
 /// Provider-specific credentials and addressing of one key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CloudKeyConfig {
     Azure(AzureKeyConfig),
     Bedrock(BedrockKeyConfig),
@@ -72,7 +72,7 @@ pub enum CloudKeyConfig {
 /// The original's default Azure OpenAI API version.
 pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AzureKeyConfig {
     /// `https://<resource>.openai.azure.com`.
     pub endpoint: String,
@@ -81,7 +81,7 @@ pub struct AzureKeyConfig {
     pub entra: Option<EntraCredentials>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EntraCredentials {
     pub tenant_id: String,
     pub client_id: String,
@@ -94,7 +94,7 @@ pub struct EntraCredentials {
     pub token: Arc<TokenCache>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BedrockKeyConfig {
     pub access_key: String,
     pub secret_key: Secret,
@@ -103,7 +103,7 @@ pub struct BedrockKeyConfig {
     pub region: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VertexKeyConfig {
     pub project_id: String,
     /// `us-central1`, or `global`.
@@ -117,6 +117,14 @@ pub struct VertexKeyConfig {
 #[derive(Debug, Default)]
 pub struct TokenCache {
     pub(crate) slot: tokio::sync::Mutex<Option<(Secret, std::time::Instant)>>,
+}
+
+/// A cache is not configuration: two keys with the same credentials are equal whatever tokens
+/// they hold.
+impl PartialEq for TokenCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Key {
@@ -258,7 +266,7 @@ impl RequestType {
 }
 
 /// Timeouts, retries and upstream address of a provider.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetworkConfig {
     /// Overrides the provider's default base URL (required for keyless local servers).
     pub base_url: Option<String>,
@@ -314,7 +322,7 @@ impl Default for ConcurrencyAndBufferSize {
 }
 
 /// Makes a provider of any name speak a known format (any OpenAI-compatible server, say).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CustomProviderConfig {
     pub base_format: ApiFormat,
     pub is_key_less: bool,
@@ -353,7 +361,8 @@ impl Default for KeyHealthConfig {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// Compared on a reconfiguration: an unchanged provider keeps its connection pool and queue.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProviderConfig {
     pub network: NetworkConfig,
     pub concurrency: ConcurrencyAndBufferSize,

@@ -42,7 +42,7 @@ pub use config::{
 };
 pub use engine::context::{BifrostResponse, RequestContext, RequestOptions, ResponseMeta};
 pub use engine::streams::{ChatStream, RawStream};
-pub use engine::{Bifrost, NativeAnswer, NativeChat};
+pub use engine::{Bifrost, NativeAnswer, NativeChat, ProviderChange};
 pub use error::{Attempt, BifrostError, ErrorClass};
 pub use observe::{StageClock, StageTimes};
 pub use plugin::{

@@ -823,3 +823,84 @@ async fn pins_and_sessions_apply_to_the_primary_target() {
         assert_eq!(again, first);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reconfiguration_swaps_providers_while_requests_in_flight_finish_on_the_old_table() {
+    use bifrost_core::{ModelAlias, ProviderChange};
+    use std::collections::HashMap;
+    let a = Scripted::new(
+        "a",
+        &[Step::Stream {
+            chunks: 3,
+            fail: false,
+        }],
+    );
+    let b = Scripted::new("b", &[Step::Answer("from b")]);
+    let cfg = limited(1, 10, Duration::from_secs(30));
+    let account = StaticAccount::new().with_provider("a", cfg.clone(), vec![key("k1")]);
+    let e = Bifrost::init(
+        BifrostConfig::new(account)
+            .with_provider_instance("a", ProviderInstance::new(a.clone()))
+            .with_provider_instance("b", ProviderInstance::new(b.clone())),
+    )
+    .unwrap();
+    // A stream holds a's only slot across the change.
+    let open = e.chat_completion_stream(chat("a/m")).await.unwrap();
+    assert_eq!(e.in_flight("a"), Some(1));
+
+    // New keys for a (same settings), and a new provider b.
+    let next = StaticAccount::new()
+        .with_provider("a", cfg.clone(), vec![key("k2")])
+        .with_provider("b", provider_config(0), vec![key("kb")]);
+    let changes = e.reconfigure(&next, HashMap::new()).unwrap();
+    assert_eq!(
+        changes,
+        vec![
+            ProviderChange::KeysChanged("a".into()),
+            ProviderChange::Added("b".into())
+        ]
+    );
+    assert_eq!(e.providers(), vec!["a".to_owned(), "b".to_owned()]);
+    // Same queue: the open stream still counts against a's concurrency.
+    assert_eq!(e.in_flight("a"), Some(1));
+    let got: Vec<_> = open.body.collect().await;
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(Result::is_ok));
+    assert_eq!(e.in_flight("a"), Some(0));
+    // New requests see the new keys and the new provider.
+    let _ = e.chat_completion_stream(chat("a/m")).await.unwrap();
+    assert_eq!(a.calls().last().unwrap().0, "k2");
+    let out = e.chat_completion(chat("b/m")).await.unwrap();
+    assert_eq!(
+        out.body.choices[0].message.text_content().as_deref(),
+        Some("from b")
+    );
+
+    // An invalid configuration changes nothing.
+    let mut aliases = HashMap::new();
+    aliases.insert("fast".to_owned(), ModelAlias::to("missing/m"));
+    let err = e.reconfigure(&next, aliases).unwrap_err();
+    assert!(err.message.contains("fast"), "{}", err.message);
+    assert_eq!(e.providers(), vec!["a".to_owned(), "b".to_owned()]);
+
+    // Removing a provider, and changing another's settings (a new pool and queue).
+    let last = StaticAccount::new().with_provider("b", provider_config(1), vec![key("kb")]);
+    let changes = e.reconfigure(&last, HashMap::new()).unwrap();
+    assert_eq!(
+        changes,
+        vec![
+            ProviderChange::Rebuilt("b".into()),
+            ProviderChange::Removed("a".into())
+        ]
+    );
+    let err = e.chat_completion(chat("a/m")).await.unwrap_err();
+    assert!(
+        err.message.contains("(configured providers: b)"),
+        "{}",
+        err.message
+    );
+    assert!(e.chat_completion(chat("b/m")).await.is_ok());
+    // Unchanged settings and keys: the same provider state, nothing rebuilt.
+    let changes = e.reconfigure(&last, HashMap::new()).unwrap();
+    assert_eq!(changes, vec![ProviderChange::Unchanged("b".into())]);
+}

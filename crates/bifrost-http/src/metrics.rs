@@ -423,7 +423,8 @@ impl Metrics {
 
     /// The exposition, with the gauges read from the engine first.
     pub fn render(&self, engine: &Bifrost) -> Vec<u8> {
-        for p in engine.providers() {
+        for p in &engine.providers() {
+            let p = p.as_str();
             self.queue_depth
                 .with_label_values(&[p])
                 .set(engine.queued(p).unwrap_or(0) as i64);
@@ -432,7 +433,7 @@ impl Metrics {
                 .set(engine.in_flight(p).unwrap_or(0) as i64);
             for (name, cooling) in engine.key_states(p) {
                 self.key_healthy
-                    .with_label_values(&[p.as_str(), name.as_str()])
+                    .with_label_values(&[p, name.as_str()])
                     .set(i64::from(!cooling));
             }
         }

@@ -32,15 +32,17 @@ pub mod context;
 pub mod decision;
 mod models;
 pub(crate) mod streams;
+mod table;
 pub(crate) mod targets;
 
 use crate::config::{
-    ApiFormat, BifrostConfig, ConcurrencyAndBufferSize, KeyHealthConfig, NetworkConfig, RequestType,
+    Account, ApiFormat, BifrostConfig, ConcurrencyAndBufferSize, KeyHealthConfig, NetworkConfig,
+    ProviderConfig, ProviderInstance, RequestType,
 };
 use crate::error::BifrostError;
 use crate::plugin::{Event, Outcome, Pipeline, ShortCircuit};
 use crate::providers::native::{NativeResponse, WireApi};
-use crate::providers::{self, Provider};
+use crate::providers::Provider;
 use crate::queue::ProviderQueue;
 use crate::routing::aliases::ModelAlias;
 use crate::routing::keys::KeySet;
@@ -49,6 +51,7 @@ use crate::schemas::{
     ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, ModelInfo, RawRequest,
     RawResponse,
 };
+use arc_swap::ArcSwap;
 pub use call::NativeChat;
 use call::{Answer, Request, Response};
 use context::{BifrostResponse, RequestContext, RequestOptions, ResponseMeta};
@@ -57,6 +60,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streams::{ChatStream, InFlightGuard, RawStream};
+pub use table::ProviderChange;
+use table::RoutingTable;
 use tokio::sync::Notify;
 
 /// The answer to a [`NativeChat`]: the upstream's own bytes when it spoke the client's API,
@@ -84,11 +89,13 @@ pub struct Bifrost {
 }
 
 pub(crate) struct Inner {
-    /// Fixed at init: lookups on the hot path take no lock.
-    providers: HashMap<String, ProviderState>,
-    /// Provider names in configuration order (for listings).
-    order: Vec<String>,
-    aliases: HashMap<String, ModelAlias>,
+    /// Providers, keys and aliases: replaced whole by [`Bifrost::reconfigure`]; a request
+    /// reads it once (one atomic load, no lock) and keeps that snapshot.
+    table: ArcSwap<RoutingTable>,
+    /// Kept to rebuild the table: instances replace built-in adapters by provider name.
+    instances: HashMap<String, ProviderInstance>,
+    /// Serialises reconfigurations (each builds on the table before it).
+    reconfiguring: std::sync::Mutex<()>,
     drop_excess_requests: bool,
     initial_pool_size: usize,
     shutdown_timeout: Duration,
@@ -114,8 +121,10 @@ pub(crate) struct ProviderState {
     pub(crate) network: NetworkConfig,
     pub(crate) key_health: KeyHealthConfig,
     limits: ConcurrencyAndBufferSize,
-    pub(crate) queue: ProviderQueue,
+    pub(crate) queue: Arc<ProviderQueue>,
     pub(crate) sticky: StickyTable,
+    /// The settings it was built from (a reconfiguration compares them).
+    pub(crate) config: ProviderConfig,
 }
 
 impl Bifrost {
@@ -123,53 +132,18 @@ impl Bifrost {
     /// given in [`BifrostConfig::provider_instances`]) and checks that every alias target names
     /// a configured provider.
     pub fn init(config: BifrostConfig) -> Result<Self, BifrostError> {
-        let account = &config.account;
-        let mut providers = HashMap::new();
-        let mut order = Vec::new();
-        for name in account.configured_providers() {
-            let pcfg = account.config_for_provider(&name)?;
-            let keys = account.keys_for_provider(&name)?;
-            let built = match config.provider_instances.get(&name) {
-                Some(i) => providers::Built {
-                    provider: i.provider.clone(),
-                    keyless: i.keyless,
-                    format: i.format,
-                    supported: i.supported.clone(),
-                },
-                None => {
-                    let clients = clients::http_clients(&pcfg, config.initial_pool_size);
-                    providers::build(&name, &pcfg, clients)?
-                }
-            };
-            // Without more connections than this, more slots would only queue inside the pool.
-            let limits = ConcurrencyAndBufferSize {
-                concurrency: pcfg
-                    .concurrency
-                    .concurrency
-                    .min(pcfg.network.max_conns_per_host.max(1)),
-                ..pcfg.concurrency
-            };
-            let state = ProviderState {
-                name: Arc::from(name.as_str()),
-                provider: built.provider,
-                keys: KeySet::new(keys),
-                keyless: built.keyless,
-                format: built.format,
-                supported: built.supported,
-                queue: ProviderQueue::new(&name, limits),
-                network: pcfg.network,
-                key_health: pcfg.key_health,
-                limits,
-                sticky: StickyTable::default(),
-            };
-            order.push(name.clone());
-            providers.insert(name, state);
-        }
-        let engine = Self {
+        let (table, _) = RoutingTable::build(
+            &*config.account,
+            config.aliases,
+            &config.provider_instances,
+            config.initial_pool_size,
+            None,
+        )?;
+        Ok(Self {
             inner: Arc::new(Inner {
-                providers,
-                order,
-                aliases: config.aliases,
+                table: ArcSwap::from_pointee(table),
+                instances: config.provider_instances,
+                reconfiguring: std::sync::Mutex::new(()),
                 drop_excess_requests: config.drop_excess_requests,
                 initial_pool_size: config.initial_pool_size,
                 shutdown_timeout: config.shutdown_timeout,
@@ -180,36 +154,51 @@ impl Bifrost {
                 upstream_models: std::sync::Mutex::new(None),
                 pipeline: Pipeline::new(config.plugins),
             }),
-        };
-        for (alias, def) in &engine.inner.aliases {
-            if def.targets.is_empty() {
-                return Err(BifrostError::invalid_request(format!(
-                    "model alias '{alias}' has no targets"
-                )));
-            }
-            let all = def
-                .targets
-                .iter()
-                .map(|t| (t.provider.as_deref(), &t.model));
-            let fbs = def
-                .fallbacks
-                .iter()
-                .map(|f| (f.provider.as_deref(), &f.model));
-            for (provider, model) in all.chain(fbs) {
-                engine.resolve_direct(provider, model).map_err(|e| {
-                    BifrostError::invalid_request(format!(
-                        "model alias '{alias}': target '{model}': {}",
-                        e.message
-                    ))
-                })?;
-            }
+        })
+    }
+
+    /// Replaces the providers, keys and aliases while traffic flows. Requests already running
+    /// finish on the table they started with; new ones see the new table. Providers whose
+    /// settings did not change keep their connection pool and queue; an invalid configuration
+    /// (an alias naming a missing provider, say) changes nothing and is returned as the error.
+    pub fn reconfigure(
+        &self,
+        account: &dyn Account,
+        aliases: HashMap<String, ModelAlias>,
+    ) -> Result<Vec<ProviderChange>, BifrostError> {
+        let _one_at_a_time = self
+            .inner
+            .reconfiguring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.inner.table.load_full();
+        let (table, changes) = RoutingTable::build(
+            account,
+            aliases,
+            &self.inner.instances,
+            self.inner.initial_pool_size,
+            Some(&current),
+        )?;
+        self.inner.table.store(Arc::new(table));
+        if let Ok(mut listed) = self.inner.upstream_models.lock() {
+            *listed = None;
         }
-        Ok(engine)
+        Ok(changes)
+    }
+
+    /// The current routing table.
+    pub(crate) fn table(&self) -> Arc<RoutingTable> {
+        self.inner.table.load_full()
     }
 
     /// Configured provider names, in configuration order.
-    pub fn providers(&self) -> &[String] {
-        &self.inner.order
+    pub fn providers(&self) -> Vec<String> {
+        self.inner.table.load().order.clone()
+    }
+
+    /// Whether `name` is a configured provider.
+    pub fn has_provider(&self, name: &str) -> bool {
+        self.inner.table.load().providers.contains_key(name)
     }
 
     /// The plugin pipeline (the routes run its HTTP pre-hooks).
@@ -219,8 +208,9 @@ impl Bifrost {
 
     /// The wire format of the provider a request for `model` would try first (after aliases).
     pub fn target_format(&self, provider: Option<&str>, model: &str) -> Option<ApiFormat> {
+        let table = self.inner.table.load();
         let mut targets = Vec::new();
-        self.expand(provider, model, &mut targets).ok()?;
+        table.expand(provider, model, &mut targets).ok()?;
         targets.first().map(|t| t.provider.format)
     }
 
@@ -240,6 +230,8 @@ impl Bifrost {
     /// Requests in flight to `provider` right now (holding a concurrency slot).
     pub fn in_flight(&self, provider: &str) -> Option<usize> {
         self.inner
+            .table
+            .load()
             .providers
             .get(provider)
             .map(|p| p.queue.in_flight())
@@ -247,12 +239,15 @@ impl Bifrost {
 
     /// Requests waiting for a slot at `provider` right now.
     pub fn queued(&self, provider: &str) -> Option<usize> {
-        self.inner.providers.get(provider).map(|p| p.queue.queued())
+        let table = self.inner.table.load();
+        table.providers.get(provider).map(|p| p.queue.queued())
     }
 
     /// `(key name, cooling down)` for every key of `provider`.
     pub fn key_states(&self, provider: &str) -> Vec<(String, bool)> {
         self.inner
+            .table
+            .load()
             .providers
             .get(provider)
             .map_or_else(Vec::new, |p| {
@@ -272,17 +267,19 @@ impl Bifrost {
 
     /// Whether `key_id` of `provider` is out of rotation right now.
     pub fn key_cooling(&self, provider: &str, key_id: &str) -> Option<bool> {
-        let p = self.inner.providers.get(provider)?;
+        let table = self.inner.table.load();
+        let p = table.providers.get(provider)?;
         let i = p.keys.find(Some(key_id), None)?;
         Some(p.keys.is_cooling(i))
     }
 
     /// `(provider, concurrency, buffer_size)` of every provider.
     pub fn limits(&self) -> Vec<(String, ConcurrencyAndBufferSize)> {
-        self.inner
+        let table = self.inner.table.load();
+        table
             .order
             .iter()
-            .filter_map(|n| self.inner.providers.get(n).map(|p| (n.clone(), p.limits)))
+            .filter_map(|n| table.providers.get(n).map(|p| (n.clone(), p.limits)))
             .collect()
     }
 
@@ -596,7 +593,9 @@ impl Bifrost {
         ctx: &mut RequestContext,
         mut req: Request,
     ) -> Result<Answer, BifrostError> {
-        let targets = self.targets(req.provider(), req.model(), req.fallbacks())?;
+        // One snapshot for the whole request: a reconfiguration meanwhile does not affect it.
+        let table = self.table();
+        let targets = table.targets(req.provider(), req.model(), req.fallbacks())?;
         let pipeline = &self.inner.pipeline;
         // Each target starts from the client's request, whatever the previous target's
         // pre-hooks made of it.

@@ -24,8 +24,9 @@ impl Bifrost {
                 });
             }
         };
-        for name in &self.inner.order {
-            let Some(p) = self.inner.providers.get(name) else {
+        let table = self.table();
+        for name in &table.order {
+            let Some(p) = table.providers.get(name) else {
                 continue;
             };
             for model in p
@@ -38,7 +39,7 @@ impl Bifrost {
                 push(format!("{name}/{model}"), name);
             }
         }
-        let mut aliases: Vec<&String> = self.inner.aliases.keys().collect();
+        let mut aliases: Vec<&String> = table.aliases.keys().collect();
         aliases.sort();
         for a in aliases {
             push(a.clone(), "bifrost");
@@ -78,8 +79,9 @@ impl Bifrost {
 
     async fn ask_upstreams_for_models(&self) -> Vec<ModelInfo> {
         let keyless = Key::new("");
-        let asks = self.inner.order.iter().filter_map(|name| {
-            let p = self.inner.providers.get(name)?;
+        let table = self.table();
+        let asks = table.order.iter().filter_map(|name| {
+            let p = table.providers.get(name)?;
             let open_key = p
                 .keys
                 .keys()

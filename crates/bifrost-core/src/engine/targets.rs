@@ -1,7 +1,8 @@
 //! Phase 2, resolve targets: which providers and models a request may be served by, in the
 //! order they are tried.
 
-use super::{Bifrost, ProviderState};
+use super::table::RoutingTable;
+use super::ProviderState;
 use crate::error::BifrostError;
 use crate::providers;
 
@@ -12,7 +13,7 @@ pub(crate) struct Target<'a> {
     pub model: String,
 }
 
-impl Bifrost {
+impl RoutingTable {
     /// The targets of a request, in try-order: the primary (`provider` field, `provider/model`
     /// prefix, model alias, or the one provider whose keys list the model), then the request's
     /// `fallbacks`, then an alias's other targets and its fallbacks.
@@ -50,11 +51,11 @@ impl Bifrost {
         provider: Option<&str>,
         model: &str,
     ) -> Result<Target<'_>, BifrostError> {
-        let providers = &self.inner.providers;
+        let providers = &self.providers;
         let not_configured = |p: &str| {
             BifrostError::invalid_request(format!(
                 "provider '{p}' is not configured (configured: {})",
-                self.inner.order.join(", ")
+                self.order.join(", ")
             ))
         };
         if model.is_empty() {
@@ -85,7 +86,6 @@ impl Bifrost {
             }
         }
         let mut serving = self
-            .inner
             .order
             .iter()
             .filter_map(|n| providers.get(n))
@@ -109,7 +109,7 @@ impl Bifrost {
             _ => Err(BifrostError::model_not_found(format!(
                 "model '{model}' is not served by any configured provider; name it as \
                  'provider/model' (configured providers: {})",
-                self.inner.order.join(", ")
+                self.order.join(", ")
             ))),
         }
     }
@@ -125,9 +125,9 @@ impl Bifrost {
         // An explicit provider or a provider prefix wins over an alias of the same name.
         let has_prefix = model
             .split_once('/')
-            .is_some_and(|(p, _)| self.inner.providers.contains_key(p));
+            .is_some_and(|(p, _)| self.providers.contains_key(p));
         let alias = (provider.is_none() && !has_prefix)
-            .then(|| self.inner.aliases.get(model))
+            .then(|| self.aliases.get(model))
             .flatten();
         let Some(alias) = alias else {
             out.push(self.resolve_direct(provider, model)?);

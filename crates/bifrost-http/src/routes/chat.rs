@@ -401,8 +401,8 @@ async fn handle(
         if let Some(DefaultProvider(d)) = default {
             let prefixed = model
                 .split_once('/')
-                .is_some_and(|(p, _)| engine.providers().iter().any(|c| c == p));
-            if provider.is_none() && !prefixed && engine.providers().iter().any(|c| c == d) {
+                .is_some_and(|(p, _)| engine.has_provider(p));
+            if provider.is_none() && !prefixed && engine.has_provider(d) {
                 *provider = Some(d.to_owned());
             }
         }
