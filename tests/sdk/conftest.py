@@ -35,7 +35,9 @@ def wait_ready(url, proc, what):
 
 
 def start(args, ready_url, what):
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A fresh app dir: the gateway's config and logs databases start empty.
+    env = dict(os.environ, XDG_CONFIG_HOME=tempfile.mkdtemp(prefix="bifrost-sdk-"))
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     wait_ready(ready_url, proc, what)
     return proc
 

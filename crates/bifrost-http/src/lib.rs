@@ -1,8 +1,11 @@
 //! The `bifrost-http` gateway: config loading, the HTTP routes, and serving with a draining
 //! shutdown. The engine (`bifrost-core`) does the routing; this crate speaks HTTP.
 
+pub mod api;
 pub mod cli;
 pub mod config;
+pub mod control;
+pub mod logs;
 pub mod metrics;
 pub mod otel;
 pub mod pprof;
@@ -12,8 +15,10 @@ use anyhow::Context as _;
 use bifrost_core::{ApiFormat, Bifrost, BifrostConfig, CustomProviderConfig, StaticAccount};
 #[cfg(feature = "mock")]
 use bifrost_mock::{MockConfig, MockServer};
+use bifrost_store::{Backend, ConfigStore, LogStore, LogWriter, StoredProvider};
 use cli::Cli;
 use config::{FileConfig, ProviderEntry};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,6 +43,11 @@ pub struct AppState {
     pub engine: Bifrost,
     pub settings: Arc<Settings>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Request logging (`None` when `client.enable_logging` or `logs_store.enabled` is off).
+    pub logs: Option<logs::RequestLogs>,
+    pub log_store: Option<bifrost_store::LogStore>,
+    /// Providers and keys at run time (the management API).
+    pub control: Option<Arc<control::ControlPlane>>,
 }
 
 /// A gateway ready to serve.
@@ -81,6 +91,8 @@ impl Gateway {
             Some(p) => Some(p.clone()),
             None => Some(app_dir(cli).join("config.json")).filter(|p| p.is_file()),
         };
+        let path_exists = path.is_some();
+        let mut import_log: Vec<String> = Vec::new();
         let (mut file, source) = match path {
             Some(p) => (
                 read_config(&p, env)?,
@@ -173,9 +185,89 @@ impl Gateway {
         }
         let metrics = Arc::new(metrics::Metrics::new(&labels).map_err(|e| anyhow::anyhow!(e))?);
 
+        let dir = app_dir(cli);
+        let stores = std::mem::take(&mut file.stores);
+        let env_snapshot = env_snapshot(&file.provider_json, env);
+        let cp_env: control::Env = Arc::new(move |k: &str| {
+            env_snapshot
+                .get(k)
+                .cloned()
+                .or_else(|| std::env::var(k).ok())
+        });
+        let has_file = !file.provider_json.is_empty() || cli.config.is_some() || path_exists;
+        let file_stored: Vec<StoredProvider> = file
+            .provider_json
+            .iter()
+            .map(|(n, v)| control::stored(n, v, "file"))
+            .collect();
+        let file_names: HashSet<String> = file_stored.iter().map(|p| p.name.clone()).collect();
+        // Detected from the environment, and the built-in mock: served, not stored.
+        let mut fixed = Vec::new();
+        if !has_file {
+            fixed = std::mem::take(&mut file.providers);
+        }
+        let mock_url = {
+            #[cfg(feature = "mock")]
+            {
+                mock.as_ref().map(MockServer::url)
+            }
+            #[cfg(not(feature = "mock"))]
+            {
+                None::<String>
+            }
+        };
+        let config_store = match Backend::from_section(
+            "config_store",
+            stores
+                .config_store
+                .as_ref()
+                .unwrap_or(&serde_json::Value::Null),
+            &dir.join("config.db"),
+            env,
+        )? {
+            Some(b) => {
+                let cipher = stores
+                    .encryption_key
+                    .as_deref()
+                    .map(bifrost_store::Cipher::from_passphrase);
+                let store = ConfigStore::open(&b, cipher)
+                    .await
+                    .with_context(|| format!("config_store: {}", b.describe()))?;
+                tracing::info!(store = %b.describe(), "config store open");
+                Some(store)
+            }
+            None => None,
+        };
+        let editable = match &config_store {
+            Some(store) => {
+                for d in store
+                    .import_file(&file_stored, stores.source_of_truth)
+                    .await
+                    .context("config_store: importing config.json's providers")?
+                {
+                    import_log.push(format!(
+                        "provider {}: {} wins ({})",
+                        d.provider, d.winner, d.reason
+                    ));
+                }
+                store
+                    .providers()
+                    .await
+                    .context("config_store: reading providers")?
+            }
+            None => file_stored,
+        };
         let mut account = StaticAccount::new();
-        for p in file.providers {
-            account = account.with_provider(p.name, p.config, p.keys);
+        for p in &editable {
+            let mut entry = control::entry(p, &*cp_env)
+                .map_err(|e| anyhow::anyhow!("config store, provider {}: {e}", p.name))?;
+            control::fix_mock(&mut entry, mock_url.as_deref());
+            account = account.with_provider(entry.name, entry.config, entry.keys);
+        }
+        for f in &fixed {
+            if !editable.iter().any(|p| p.name == f.name) {
+                account = account.with_provider(f.name.clone(), f.config.clone(), f.keys.clone());
+            }
         }
         let mut engine_cfg = BifrostConfig::new(account);
         // The command line wins over the file for the life of the process.
@@ -188,11 +280,66 @@ impl Gateway {
             .or(file.drop_excess_requests)
             .unwrap_or(false);
         engine_cfg.shutdown_timeout = DRAIN_TIMEOUT;
-        engine_cfg.aliases = file.aliases.into_iter().collect();
+        let aliases: std::collections::HashMap<_, _> = file.aliases.into_iter().collect();
+        engine_cfg.aliases = aliases.clone();
+        // Request logs: the SQLite default in the app dir unless `logs_store` says otherwise.
+        let log_store = if stores.enable_logging {
+            match Backend::from_section(
+                "logs_store",
+                stores
+                    .logs_store
+                    .as_ref()
+                    .unwrap_or(&serde_json::Value::Null),
+                &dir.join("logs.db"),
+                env,
+            )? {
+                Some(b) => {
+                    let store = LogStore::open(&b)
+                        .await
+                        .with_context(|| format!("logs_store: {}", b.describe()))?;
+                    tracing::info!(store = %b.describe(), "logs store open");
+                    Some(store)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        let logs = log_store.clone().map(|store| {
+            logs::spawn_retention(store.clone(), stores.log_retention_days);
+            logs::RequestLogs {
+                writer: LogWriter::spawn(
+                    store,
+                    stores.log_queue_size,
+                    1000,
+                    Duration::from_millis(500),
+                ),
+                settings: Arc::new(logs::LogSettings {
+                    content: !stores.disable_content_logging,
+                    headers: stores.logging_headers.clone(),
+                }),
+                closing: tokio::sync::watch::channel(false).0,
+            }
+        });
         // The built-in plugins, in the original's order: telemetry first (it sees every
-        // outcome), traces after.
+        // outcome), traces after, then the request log.
         engine_cfg.plugins = vec![metrics.clone(), Arc::new(otel::OtelPlugin)];
+        if logs.is_some() {
+            engine_cfg.plugins.push(Arc::new(logs::RequestLogger));
+        }
         let engine = Bifrost::init(engine_cfg).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let control = control::ControlPlane::new(control::ControlParts {
+            engine: engine.clone(),
+            store: config_store,
+            mode: stores.source_of_truth,
+            file_names,
+            fixed,
+            aliases,
+            mock_url,
+            env: cp_env,
+            providers: editable,
+        });
+        control.watch();
 
         Ok(Self {
             state: AppState {
@@ -205,9 +352,12 @@ impl Gateway {
                     allow_direct_keys: file.allow_direct_keys,
                 }),
                 metrics,
+                logs,
+                log_store,
+                control: Some(control),
             },
             source,
-            warnings: file.warnings,
+            warnings: file.warnings.into_iter().chain(import_log).collect(),
             #[cfg(feature = "mock")]
             mock,
             otel,
@@ -222,6 +372,7 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let engine = self.state.engine.clone();
+        let logs = self.state.logs.clone();
         let app = router(self.state);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         // `into_make_service`: serving a `Router` directly re-applies its state per connection,
@@ -239,6 +390,9 @@ impl Gateway {
         }
         tracing::info!("shutting down: draining in-flight requests");
         let _ = stop_tx.send(());
+        if let Some(l) = &logs {
+            l.closing.send_replace(true);
+        }
         // The server future is polled right away, alongside the engine's drain: its accept loop
         // must see the signal now and close the listener, or new clients queue in the backlog
         // and hang until the process exits.
@@ -250,12 +404,44 @@ impl Gateway {
             Ok(true) => tracing::info!("all in-flight requests finished"),
             _ => tracing::warn!("drain timeout reached; exiting with requests still open"),
         }
+        // The rows of the requests just drained.
+        if let Some(l) = &logs {
+            l.writer.close(Duration::from_secs(5)).await;
+        }
         #[cfg(feature = "mock")]
         if let Some(m) = self.mock {
             m.shutdown();
         }
         Ok(())
     }
+}
+
+/// The values of the `env.NAME` references in the file's providers, looked up now: the
+/// management API re-validates stored providers later with the same environment.
+fn env_snapshot(
+    providers: &[(String, serde_json::Value)],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> HashMap<String, String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => {
+                if let Some(name) = s.strip_prefix("env.") {
+                    out.push(name.to_owned());
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut names = Vec::new();
+    for (_, v) in providers {
+        walk(v, &mut names);
+    }
+    names
+        .into_iter()
+        .filter_map(|n| env(&n).map(|v| (n, v)))
+        .collect()
 }
 
 fn read_config(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<FileConfig> {

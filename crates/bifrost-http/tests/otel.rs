@@ -317,6 +317,7 @@ async fn grpc_is_a_startup_error_naming_the_json_path() {
     // The binary says so on stderr and exits 1.
     let path = common::config_file(&config);
     let out = Command::new(BIN)
+        .env("XDG_CONFIG_HOME", common::app_dir())
         .args(["-config", path.to_str().unwrap(), "-port", "0"])
         .env("COLLECTOR_TOKEN", "t")
         .output()
@@ -346,6 +347,7 @@ async fn the_binary_exports_from_otel_env_vars_and_flushes_on_exit() {
         .unwrap()
         .port();
     let mut child = Command::new(BIN)
+        .env("XDG_CONFIG_HOME", common::app_dir())
         .args([
             "-config",
             path.to_str().unwrap(),

@@ -40,6 +40,7 @@ async fn start_seed_command(config: &str) -> Running {
     let path = common::config_file(config);
     let port = free_port();
     let child = Command::new(BIN)
+        .env("XDG_CONFIG_HOME", common::app_dir())
         .args([
             "-config",
             path.to_str().unwrap(),
@@ -176,6 +177,7 @@ fn help_lists_flags_and_bad_flags_exit_2() {
 fn a_bad_config_fails_at_start_naming_the_path() {
     let path = common::config_file(SEED_CONFIG);
     let out = Command::new(BIN)
+        .env("XDG_CONFIG_HOME", common::app_dir())
         .args(["-config", path.to_str().unwrap(), "-port", "0"])
         .env_remove("OPENAI_API_KEY")
         .output()

@@ -71,6 +71,42 @@ pub struct FileConfig {
     pub otel_disabled: bool,
     /// Non-fatal findings (unknown keys, deprecated forms) to log at startup.
     pub warnings: Vec<String>,
+    /// Each provider's object as written (keys included, `env.*` unresolved), in file order:
+    /// what the config store imports.
+    pub provider_json: Vec<(String, serde_json::Value)>,
+    pub stores: StoreSettings,
+}
+
+/// The stores and what request logging records.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// `config_store` / `logs_store` sections as written (`None`: the SQLite default).
+    pub config_store: Option<serde_json::Value>,
+    pub logs_store: Option<serde_json::Value>,
+    /// `encryption_key` (resolved), else `BIFROST_ENCRYPTION_KEY`.
+    pub encryption_key: Option<String>,
+    pub source_of_truth: bifrost_store::SourceOfTruth,
+    pub enable_logging: bool,
+    pub disable_content_logging: bool,
+    pub log_retention_days: u32,
+    pub logging_headers: Vec<String>,
+    pub log_queue_size: usize,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            config_store: None,
+            logs_store: None,
+            encryption_key: None,
+            source_of_truth: bifrost_store::SourceOfTruth::Split,
+            enable_logging: true,
+            disable_content_logging: false,
+            log_retention_days: 365,
+            logging_headers: Vec::new(),
+            log_queue_size: 10_000,
+        }
+    }
 }
 
 /// Parses and validates config.json text. `env` looks variables up (the process environment
@@ -90,14 +126,10 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
         ("governance", raw.governance.is_some()),
         ("mcp", raw.mcp.is_some()),
         ("vector_store", raw.vector_store.is_some()),
-        ("config_store", raw.config_store.is_some()),
-        ("logs_store", raw.logs_store.is_some()),
         ("auth_config", raw.auth_config.is_some()),
         ("kv_store", raw.kv_store.is_some()),
-        ("encryption_key", raw.encryption_key.is_some()),
         ("framework", raw.framework.is_some()),
         ("websocket", raw.websocket.is_some()),
-        ("source_of_truth", raw.source_of_truth.is_some()),
     ] {
         if present {
             warnings.push(format!(
@@ -163,7 +195,44 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
     for (name, a) in raw.client.model_aliases {
         aliases.push((name.clone(), alias(&name, a)?));
     }
+    let provider_json = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(mut top)) => match top.remove("providers") {
+            Some(serde_json::Value::Object(m)) => m.into_iter().collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    let encryption_key = match raw.encryption_key {
+        Some(k) => Some(resolve_env(&k, "encryption_key", env)?).filter(|k| !k.is_empty()),
+        None => env("BIFROST_ENCRYPTION_KEY").filter(|k| !k.is_empty()),
+    };
+    if raw.client.log_retention_days == Some(0) {
+        return Err(err("client.log_retention_days", "must be at least 1"));
+    }
+    let stores = StoreSettings {
+        config_store: raw.config_store,
+        logs_store: raw.logs_store,
+        encryption_key,
+        source_of_truth: raw.source_of_truth.unwrap_or_default(),
+        enable_logging: raw.client.enable_logging.unwrap_or(true),
+        disable_content_logging: raw.client.disable_content_logging.unwrap_or(false),
+        log_retention_days: raw.client.log_retention_days.unwrap_or(365),
+        logging_headers: raw
+            .client
+            .logging_headers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect(),
+        log_queue_size: match raw.client.log_queue_size {
+            Some(0) => return Err(err("client.log_queue_size", "must be at least 1")),
+            Some(n) => n,
+            None => 10_000,
+        },
+    };
     Ok(FileConfig {
+        provider_json,
+        stores,
         providers,
         aliases,
         initial_pool_size,
@@ -746,6 +815,33 @@ fn resolve_env(
         }),
         _ => Ok(value.to_owned()),
     }
+}
+
+/// A provider as the management API and the config store hold it: config.json's provider
+/// object (keys included), validated exactly like the file's. Errors name the JSON path
+/// (`providers.<name>.…`); unknown fields are returned by path for the caller to refuse or
+/// warn about.
+pub fn provider_from_json(
+    name: &str,
+    value: &serde_json::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(ProviderEntry, Vec<String>), ConfigError> {
+    let base = format!("providers.{name}");
+    let mut unknown = Vec::new();
+    let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(format!("{base}.{path}"));
+    let tracked = serde_ignored::Deserializer::new(value, &mut on_unknown);
+    let raw: RawProvider = serde_path_to_error::deserialize(tracked).map_err(|e| {
+        let at = e.path().to_string();
+        let path = if at == "." {
+            base.clone()
+        } else {
+            format!("{base}.{at}")
+        };
+        err(path, e.inner().to_string())
+    })?;
+    let mut warnings = Vec::new();
+    let entry = provider(name, raw, env, &mut warnings)?;
+    Ok((entry, unknown))
 }
 
 #[cfg(test)]

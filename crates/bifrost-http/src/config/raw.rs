@@ -16,18 +16,18 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) client: RawClient,
     // Sections that later features read; accepted now so existing files load.
-    pub(super) encryption_key: Option<IgnoredAny>,
+    pub(super) encryption_key: Option<String>,
     pub(super) auth_config: Option<IgnoredAny>,
     pub(super) framework: Option<IgnoredAny>,
     pub(super) governance: Option<IgnoredAny>,
     pub(super) mcp: Option<IgnoredAny>,
     pub(super) vector_store: Option<IgnoredAny>,
-    pub(super) config_store: Option<IgnoredAny>,
-    pub(super) logs_store: Option<IgnoredAny>,
+    pub(super) config_store: Option<serde_json::Value>,
+    pub(super) logs_store: Option<serde_json::Value>,
     pub(super) plugins: Option<Vec<RawPlugin>>,
     pub(super) websocket: Option<IgnoredAny>,
     pub(super) kv_store: Option<IgnoredAny>,
-    pub(super) source_of_truth: Option<IgnoredAny>,
+    pub(super) source_of_truth: Option<bifrost_store::SourceOfTruth>,
 }
 
 /// One `plugins` entry, as the original writes it. Only `otel` is implemented; its `config` is
@@ -65,6 +65,12 @@ pub(super) struct RawClient {
     pub(super) allow_direct_keys: Option<bool>,
     #[serde(default)]
     pub(super) model_aliases: BTreeMap<String, RawAlias>,
+    pub(super) enable_logging: Option<bool>,
+    pub(super) disable_content_logging: Option<bool>,
+    pub(super) log_retention_days: Option<u32>,
+    pub(super) logging_headers: Option<Vec<String>>,
+    /// RS: rows waiting to be written at most; beyond it rows are dropped and counted.
+    pub(super) log_queue_size: Option<usize>,
 }
 
 /// `"gpt-4o": "openai/gpt-4o"`, `[{"target":…,"weight":…}]`, or

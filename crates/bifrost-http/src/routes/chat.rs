@@ -71,6 +71,22 @@ pub(crate) enum ErrorShape {
 }
 
 impl Operation {
+    /// What a request log row records as the request's `object`.
+    fn object(&self) -> &'static str {
+        match self {
+            Operation::Chat => "chat.completion",
+            Operation::Embedding | Operation::GenAiEmbed { .. } => "embedding",
+            Operation::Raw(t) => t.as_str(),
+            Operation::Transcription => "transcription",
+            Operation::Responses => "responses",
+            Operation::AnthropicMessages => "messages",
+            Operation::AnthropicCountTokens | Operation::GenAiCountTokens { .. } => "count_tokens",
+            Operation::GenAi { .. } => "generate_content",
+            Operation::CohereChat => "chat",
+            Operation::BedrockConverse { .. } => "converse",
+        }
+    }
+
     fn error_shape(&self) -> ErrorShape {
         match self {
             Operation::AnthropicMessages | Operation::AnthropicCountTokens => ErrorShape::Anthropic,
@@ -233,15 +249,31 @@ async fn serve(
         gen_ai.response.model = tracing::field::Empty,
     );
     crate::otel::set_parent(&span, &headers);
-    let opts = RequestOptions {
+    let mut opts = RequestOptions {
         request_id: rid_text.to_owned(),
         labels,
         ..RequestOptions::default()
     };
+    let log = st.logs.as_ref().map(|l| {
+        let body = body.as_ref().ok().map(|b| &b[..]);
+        l.open(rid_text, &endpoint, op.object(), &headers, body)
+    });
+    if let Some(entry) = &log {
+        opts.extensions.insert(entry.clone());
+    }
     let mut headers = headers;
     let outcome = handle(op, &st, (&endpoint, &mut headers), opts, default, body)
         .instrument(span.clone())
         .await;
+    if let Some(entry) = &log {
+        match &outcome {
+            Ok((resp, meta, stream)) => {
+                entry.routed(meta, *stream);
+                entry.answered(resp.status().as_u16(), None, *stream);
+            }
+            Err(e) => entry.answered(e.status, Some(e), false),
+        }
+    }
     match &outcome {
         Ok((_, meta, _)) => {
             span.record("http.response.status_code", 200);
@@ -293,10 +325,13 @@ async fn serve(
     resp
 }
 
-/// What the log line and metrics need about a successful answer.
-pub(super) struct Answered {
-    provider: String,
-    model: String,
+/// What the log line, the request log and metrics need about a successful answer.
+pub(crate) struct Answered {
+    pub(crate) provider: String,
+    pub(crate) model: String,
+    pub(crate) key_id: Option<String>,
+    pub(crate) fallback_index: usize,
+    pub(crate) retries: usize,
     attempts: usize,
     upstream_time: Duration,
     backoff_time: Duration,
@@ -310,6 +345,9 @@ impl Answered {
         Self {
             provider: String::new(),
             model: String::new(),
+            key_id: None,
+            fallback_index: 0,
+            retries: 0,
             attempts: 0,
             upstream_time: Duration::ZERO,
             backoff_time: Duration::ZERO,
@@ -321,6 +359,9 @@ impl Answered {
         Self {
             provider: meta.provider.clone(),
             model: meta.model.clone(),
+            key_id: meta.key_id.clone(),
+            fallback_index: meta.fallback_index,
+            retries: meta.retries,
             attempts: meta.attempts,
             upstream_time: meta.upstream_time,
             backoff_time: meta.backoff_time,

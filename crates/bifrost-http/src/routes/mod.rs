@@ -1,6 +1,7 @@
 //! HTTP routes. Errors are rendered in exactly one place, [`error_response`].
 
 mod chat;
+pub(crate) use chat::Answered;
 mod native;
 mod request;
 mod respond;
@@ -72,6 +73,8 @@ pub fn router(state: AppState) -> Router {
             "/bedrock/model/{model_id}/{action}",
             post(chat::bedrock_converse),
         )
+        .merge(crate::logs::api::router())
+        .merge(crate::api::providers::router())
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)

@@ -46,9 +46,22 @@ pub fn config_file(config: &str) -> std::path::PathBuf {
     path
 }
 
+/// A new empty app directory (where the config and logs databases live).
+pub fn app_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "bifrost-test-app-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 pub async fn load(config: &str, env: &[(&str, &str)], cli: Cli) -> anyhow::Result<Gateway> {
+    // Each gateway has its own stores, unless the test shares one on purpose.
     let cli = Cli {
         config: Some(config_file(config)),
+        app_dir: cli.app_dir.clone().or_else(|| Some(app_dir())),
         ..cli
     };
     let env: Vec<(String, String)> = env

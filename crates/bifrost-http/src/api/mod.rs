@@ -1,0 +1,69 @@
+//! The management API under `/api/*` (behaviour reference §3.10): providers and keys, client
+//! config, models, version; the logs API lives with the logs ([`crate::logs::api`]). Every
+//! error is `{"error":{"message","type","param"}}` with a 4xx naming the field, never a 500
+//! for a caller's mistake.
+
+pub mod providers;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bifrost_store::StoreError;
+use serde_json::json;
+
+/// An API error: status, machine-readable type, message, and the field it is about.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub kind: &'static str,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+            param: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        (
+            status,
+            Json(json!({
+                "error": {
+                    "message": self.message,
+                    "type": self.kind,
+                    "param": self.param,
+                }
+            })),
+        )
+            .into_response()
+    }
+}
+
+/// 400 about `field` (empty when it is about the whole request).
+pub fn bad_request(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        param: Some(field.to_owned()).filter(|f| !f.is_empty()),
+        ..ApiError::new(400, "invalid_request_error", message)
+    }
+}
+
+/// A store failure: the caller's argument (400), else the store is unavailable (503). The
+/// message never carries a password (the store's errors redact them).
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::InvalidArgument(m) => bad_request("", m),
+        other => {
+            tracing::warn!(error = %other, "store request failed");
+            ApiError::new(503, "store_unavailable", other.to_string())
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Providers and keys: `GET`/`POST /api/providers`, `GET`/`PUT`/`DELETE /api/providers/{p}`,
+//! `GET`/`POST /api/providers/{p}/keys`, `PUT`/`DELETE /api/providers/{p}/keys/{id}`. Bodies
+//! are config.json's provider and key objects; answers show secrets masked (or as the
+//! `env.NAME` they reference). A change serves the next request, with no restart.
+
+use super::{bad_request, ApiError};
+use crate::control::{self, redacted, stored, stored_key, unmask, ControlPlane};
+use crate::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/providers", get(list).post(create))
+        .route(
+            "/api/providers/{provider}",
+            get(one).put(update).delete(remove),
+        )
+        .route("/api/providers/{provider}/keys", get(keys).post(add_key))
+        .route(
+            "/api/providers/{provider}/keys/{id}",
+            put(update_key).delete(remove_key),
+        )
+}
+
+fn control(st: &AppState) -> Result<&Arc<ControlPlane>, ApiError> {
+    st.control
+        .as_ref()
+        .ok_or_else(|| ApiError::new(503, "unavailable", "the management API is not enabled"))
+}
+
+/// The JSON object of a body, or a 400 that says what is wrong with it.
+fn object(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match body {
+        Ok(Json(Value::Object(m))) => Ok(m),
+        Ok(Json(_)) => Err(bad_request("", "the body must be a JSON object")),
+        Err(rej) => Err(bad_request("", rej.body_text())),
+    }
+}
+
+fn not_found(provider: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "not_found",
+        format!("provider {provider:?} does not exist"),
+    )
+}
+
+async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let all = control(&st)?.list().await;
+    let providers: Vec<_> = all.iter().map(redacted).collect();
+    Ok(Json(json!({ "providers": providers })).into_response())
+}
+
+async fn one(
+    State(st): State<AppState>,
+    Path(provider): Path<String>,
+) -> Result<Response, ApiError> {
+    match control(&st)?.get(&provider).await {
+        Some(p) => Ok(Json(redacted(&p)).into_response()),
+        None => Err(not_found(&provider)),
+    }
+}
+
+/// `POST /api/providers`: `{"name": "openai", "keys": [...], "network_config": {...}, …}`
+/// (`provider` is accepted for `name`).
+async fn create(
+    State(st): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let cp = control(&st)?;
+    let mut m = object(body)?;
+    let name = match m.remove("name").or_else(|| m.remove("provider")) {
+        Some(Value::String(n)) if !n.trim().is_empty() => n.trim().to_owned(),
+        Some(_) => return Err(bad_request("name", "name must be a non-empty string")),
+        None => return Err(bad_request("name", "name is required")),
+    };
+    let p = stored(&name, &Value::Object(m), "api");
+    cp.validate(&p)?;
+    cp.change(&name, |all| {
+        if all.iter().any(|x| x.name == name) {
+            return Err(ApiError::new(
+                409,
+                "conflict",
+                format!("provider {name:?} already exists; PUT /api/providers/{name} changes it"),
+            ));
+        }
+        all.push(p.clone());
+        Ok(())
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(redacted(&p))).into_response())
+}
+
+/// `PUT /api/providers/{p}`: replaces its settings; keys are replaced when the body has
+/// `keys` (masked secrets sent back keep their stored values), else kept.
+async fn update(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let cp = control(&st)?;
+    let mut m = object(body)?;
+    m.remove("name");
+    m.remove("provider");
+    m.remove("source");
+    let has_keys = m.contains_key("keys");
+    let mut p = stored(&name, &Value::Object(m), "api");
+    let old = cp.get(&name).await.ok_or_else(|| not_found(&name))?;
+    if has_keys {
+        for k in &mut p.keys {
+            if let Some(o) = old.keys.iter().find(|o| o.id == k.id) {
+                unmask(k, o);
+            }
+        }
+    } else {
+        p.keys = old.keys.clone();
+    }
+    cp.validate(&p)?;
+    let out = p.clone();
+    cp.change(&name, |all| match all.iter_mut().find(|x| x.name == name) {
+        Some(x) => {
+            *x = p;
+            Ok(())
+        }
+        None => Err(not_found(&name)),
+    })
+    .await?;
+    Ok(Json(redacted(&out)).into_response())
+}
+
+async fn remove(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let cp = control(&st)?;
+    cp.change(&name, |all| {
+        let before = all.len();
+        all.retain(|x| x.name != name);
+        if all.len() == before {
+            return Err(not_found(&name));
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({ "deleted": name })).into_response())
+}
+
+async fn keys(
+    State(st): State<AppState>,
+    Path(provider): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = control(&st)?
+        .get(&provider)
+        .await
+        .ok_or_else(|| not_found(&provider))?;
+    Ok(Json(json!({ "keys": redacted(&p).keys })).into_response())
+}
+
+/// `POST /api/providers/{p}/keys`: one key object (`id` generated when absent).
+async fn add_key(
+    State(st): State<AppState>,
+    Path(provider): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let cp = control(&st)?;
+    let mut m = object(body)?;
+    if !m.contains_key("id") {
+        let id = format!("{provider}-{:08x}", fastrand::u32(..));
+        m.insert("id".into(), Value::String(id));
+    }
+    let mut p = cp
+        .get(&provider)
+        .await
+        .ok_or_else(|| not_found(&provider))?;
+    let key = stored_key(&provider, p.keys.len(), Value::Object(m));
+    if p.keys.iter().any(|k| k.id == key.id) {
+        return Err(ApiError::new(
+            409,
+            "conflict",
+            format!(
+                "provider {provider:?} already has a key with id {:?}",
+                key.id
+            ),
+        ));
+    }
+    p.keys.push(key.clone());
+    cp.validate(&p)?;
+    cp.change(&provider, |all| {
+        match all.iter_mut().find(|x| x.name == provider) {
+            Some(x) => {
+                x.keys.push(key);
+                Ok(())
+            }
+            None => Err(not_found(&provider)),
+        }
+    })
+    .await?;
+    let shown = redacted(&p);
+    Ok((StatusCode::CREATED, Json(shown.keys.last().cloned())).into_response())
+}
+
+async fn update_key(
+    State(st): State<AppState>,
+    Path((provider, id)): Path<(String, String)>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let cp = control(&st)?;
+    let mut m = object(body)?;
+    m.insert("id".into(), Value::String(id.clone()));
+    let mut p = cp
+        .get(&provider)
+        .await
+        .ok_or_else(|| not_found(&provider))?;
+    let Some(i) = p.keys.iter().position(|k| k.id == id) else {
+        return Err(ApiError::new(
+            404,
+            "not_found",
+            format!("provider {provider:?} has no key with id {id:?}"),
+        ));
+    };
+    let mut key = stored_key(&provider, i, Value::Object(m));
+    unmask(&mut key, &p.keys[i]);
+    p.keys[i] = key.clone();
+    cp.validate(&p)?;
+    let shown = redacted(&p).keys[i].clone();
+    cp.change(&provider, |all| {
+        let x = all
+            .iter_mut()
+            .find(|x| x.name == provider)
+            .ok_or_else(|| not_found(&provider))?;
+        match x.keys.iter_mut().find(|k| k.id == id) {
+            Some(k) => {
+                *k = key;
+                Ok(())
+            }
+            None => Err(ApiError::new(404, "not_found", "the key is gone")),
+        }
+    })
+    .await?;
+    Ok(Json(shown).into_response())
+}
+
+async fn remove_key(
+    State(st): State<AppState>,
+    Path((provider, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let cp = control(&st)?;
+    cp.change(&provider, |all| {
+        let x = all
+            .iter_mut()
+            .find(|x| x.name == provider)
+            .ok_or_else(|| not_found(&provider))?;
+        let before = x.keys.len();
+        x.keys.retain(|k| k.id != id);
+        if x.keys.len() == before {
+            return Err(ApiError::new(
+                404,
+                "not_found",
+                format!("provider {provider:?} has no key with id {id:?}"),
+            ));
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({ "deleted": id })).into_response())
+}
+
+impl ControlPlane {
+    /// Refuses unknown fields and invalid settings, naming the field.
+    pub fn validate(&self, p: &bifrost_store::StoredProvider) -> Result<(), ApiError> {
+        let (_, unknown) =
+            crate::config::provider_from_json(&p.name, &control::provider_json(p), &**self.env())
+                .map_err(|e| {
+                let mut a = bad_request(&e.path, e.to_string());
+                a.status = 422;
+                a
+            })?;
+        if let Some(f) = unknown.first() {
+            return Err(bad_request(f, format!("{f}: unknown field")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,317 @@
+//! The logs API (behaviour reference §6.7): `GET /api/logs` with filters and keyset paging,
+//! one log, stats, histograms, the dropdowns' values, dropped rows, deletion by filter, and a
+//! live tail as server-sent events.
+
+use crate::api::{bad_request, store_error, ApiError};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bifrost_store::{LogFilter, LogQuery, LogRow, LogStore, Order, SortBy};
+use futures::StreamExt;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/logs", get(search).delete(delete))
+        .route("/api/logs/stats", get(stats))
+        .route("/api/logs/histogram", get(histogram))
+        .route("/api/logs/filterdata", get(filter_data))
+        .route("/api/logs/dropped", get(dropped))
+        .route("/api/logs/stream", get(tail))
+        .route("/api/logs/{id}", get(one))
+}
+
+type Params = Query<Vec<(String, String)>>;
+
+fn store(st: &AppState) -> Result<&LogStore, ApiError> {
+    st.log_store.as_ref().ok_or_else(|| {
+        ApiError::new(
+            503,
+            "logs_disabled",
+            "request logging is off (client.enable_logging or logs_store.enabled is false)",
+        )
+    })
+}
+
+/// Filters from the query string: list fields comma-separated (or repeated), times RFC 3339
+/// or unix milliseconds, `metadata.<key>=<value>` pairs.
+fn filter(params: &[(String, String)], known: &[&str]) -> Result<LogFilter, ApiError> {
+    const LISTS: [&str; 6] = [
+        "providers",
+        "models",
+        "status",
+        "objects",
+        "selected_key_ids",
+        "virtual_key_ids",
+    ];
+    let mut map = Map::new();
+    let mut metadata = BTreeMap::new();
+    for (k, v) in params {
+        if let Some(m) = k.strip_prefix("metadata.") {
+            metadata.insert(m.to_owned(), v.clone());
+            continue;
+        }
+        let value = match k.as_str() {
+            l if LISTS.contains(&l) => {
+                let mut items = match map.remove(l) {
+                    Some(Value::Array(a)) => a,
+                    _ => Vec::new(),
+                };
+                items.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Value::String(s.to_owned())),
+                );
+                Value::Array(items)
+            }
+            "start_time" | "end_time" => Value::from(time_ms(k, v)?),
+            "min_latency" | "max_latency" | "min_cost" | "max_cost" => Value::from(
+                v.parse::<f64>()
+                    .map_err(|_| bad_request(k, format!("{k} must be a number, got {v:?}")))?,
+            ),
+            "min_tokens" | "max_tokens" => Value::from(
+                v.parse::<i64>()
+                    .map_err(|_| bad_request(k, format!("{k} must be an integer, got {v:?}")))?,
+            ),
+            "content_search" => Value::String(v.clone()),
+            other if known.contains(&other) => continue,
+            other => {
+                return Err(bad_request(
+                    other,
+                    format!("unknown query parameter {other:?}"),
+                ))
+            }
+        };
+        map.insert(k.clone(), value);
+    }
+    let mut f: LogFilter = serde_json::from_value(Value::Object(map))
+        .map_err(|e| bad_request("", format!("invalid filter: {e}")))?;
+    f.metadata = metadata;
+    Ok(f)
+}
+
+fn time_ms(field: &str, v: &str) -> Result<i64, ApiError> {
+    if let Ok(ms) = v.parse::<i64>() {
+        return Ok(ms);
+    }
+    let t = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            bad_request(
+                field,
+                format!("{field} must be an RFC 3339 time or unix milliseconds, got {v:?}"),
+            )
+        })?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+async fn search(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+    let store = store(&st)?;
+    let f = filter(&params, &["limit", "offset", "cursor", "sort_by", "order"])?;
+    let limit = match param(&params, "limit") {
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return Err(bad_request(
+                    "limit",
+                    format!("limit must be 1..=1000, got {v:?}"),
+                ))
+            }
+        },
+        None => 50,
+    };
+    let offset = match param(&params, "offset") {
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            bad_request(
+                "offset",
+                format!("offset must be a non-negative integer, got {v:?}"),
+            )
+        })?),
+        None => None,
+    };
+    let sort_by = match param(&params, "sort_by").unwrap_or("timestamp") {
+        "timestamp" => SortBy::Timestamp,
+        "latency" => SortBy::Latency,
+        "tokens" => SortBy::Tokens,
+        "cost" => SortBy::Cost,
+        other => {
+            return Err(bad_request(
+                "sort_by",
+                format!("sort_by must be timestamp, latency, tokens or cost, got {other:?}"),
+            ))
+        }
+    };
+    let order = match param(&params, "order").unwrap_or("desc") {
+        "desc" => Order::Desc,
+        "asc" => Order::Asc,
+        other => {
+            return Err(bad_request(
+                "order",
+                format!("order must be asc or desc, got {other:?}"),
+            ))
+        }
+    };
+    let q = LogQuery {
+        filter: f,
+        limit,
+        cursor: param(&params, "cursor").map(str::to_owned),
+        offset,
+        sort_by,
+        order,
+    };
+    let page = store.search(&q).await.map_err(store_error)?;
+    Ok(Json(page).into_response())
+}
+
+async fn one(State(st): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    match store(&st)?.get(&id).await.map_err(store_error)? {
+        Some(row) => Ok(Json(row).into_response()),
+        None => Err(ApiError::new(
+            404,
+            "not_found",
+            format!("no log with id {id:?}"),
+        )),
+    }
+}
+
+async fn stats(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+    let f = filter(&params, &[])?;
+    let s = store(&st)?.stats(&f).await.map_err(store_error)?;
+    Ok(Json(s).into_response())
+}
+
+/// `bucket` (seconds) sets the width; without it, about 60 buckets over the range (whole
+/// minutes, so rollups can answer), one hour back from now when no range is given.
+async fn histogram(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let mut f = filter(&params, &["bucket"])?;
+    let now = crate::logs::now_ms();
+    let end = f.end_time.unwrap_or(now);
+    let start = f.start_time.unwrap_or(end - 3_600_000);
+    f.start_time = Some(start);
+    f.end_time = Some(end);
+    let bucket_ms = match param(&params, "bucket") {
+        Some(v) => match v.parse::<i64>() {
+            Ok(s) if s > 0 => s * 1000,
+            _ => {
+                return Err(bad_request(
+                    "bucket",
+                    format!("bucket must be a positive number of seconds, got {v:?}"),
+                ))
+            }
+        },
+        None => (((end - start) / 60).max(60_000) / 60_000) * 60_000,
+    };
+    let buckets = store(&st)?
+        .histogram(&f, bucket_ms)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({
+        "bucket_ms": bucket_ms,
+        "start_time": start,
+        "end_time": end,
+        "buckets": buckets,
+    }))
+    .into_response())
+}
+
+async fn filter_data(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let d = store(&st)?.filter_data().await.map_err(store_error)?;
+    Ok(Json(d).into_response())
+}
+
+async fn dropped(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let logs = st
+        .logs
+        .as_ref()
+        .ok_or_else(|| ApiError::new(503, "logs_disabled", "request logging is off"))?;
+    Ok(Json(json!({
+        "dropped": logs.writer.dropped(),
+        "written": logs.writer.written(),
+        "failed": logs.writer.failed(),
+    }))
+    .into_response())
+}
+
+/// Deletes the logs a filter selects; an empty filter must say `all=true`.
+async fn delete(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+    let f = filter(&params, &["all"])?;
+    let everything = params.iter().all(|(k, _)| k == "all");
+    if everything && param(&params, "all") != Some("true") {
+        return Err(bad_request(
+            "all",
+            "deleting every log needs all=true (or give a filter)",
+        ));
+    }
+    let deleted = store(&st)?.delete(&f).await.map_err(store_error)?;
+    Ok(Json(json!({ "deleted": deleted })).into_response())
+}
+
+/// Live tail: every new log row (matching `providers`, `models`, `status` when given) as an
+/// SSE `log` event, as it is enqueued for writing.
+async fn tail(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+    let logs = st
+        .logs
+        .as_ref()
+        .ok_or_else(|| ApiError::new(503, "logs_disabled", "request logging is off"))?;
+    let f = Arc::new(filter(&params, &[])?);
+    let rx = logs.writer.subscribe();
+    let mut closing = logs.closing.subscribe();
+    let closed = async move {
+        let _ = closing.wait_for(|c| *c).await;
+    };
+    let stream = tokio_stream_from(rx)
+        .take_until(closed)
+        .filter_map(move |row| {
+            let f = f.clone();
+            async move {
+                (matches(&f, &row))
+                    .then(|| serde_json::to_string(&*row).ok())
+                    .flatten()
+                    .map(|data| Ok::<_, Infallible>(SseEvent::default().event("log").data(data)))
+            }
+        });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// The rows of a broadcast receiver; a receiver that fell behind skips what it missed.
+fn tokio_stream_from(
+    rx: tokio::sync::broadcast::Receiver<Arc<LogRow>>,
+) -> impl futures::Stream<Item = Arc<LogRow>> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(row) => return Some((row, rx)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+fn matches(f: &LogFilter, row: &LogRow) -> bool {
+    let has = |list: &[String], v: Option<&str>| {
+        list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
+    };
+    has(&f.providers, row.provider.as_deref())
+        && has(&f.models, row.model.as_deref())
+        && has(&f.status, Some(&row.status))
+}

@@ -1,0 +1,343 @@
+//! Request logs end to end: every inference request, whatever became of it, is one row in the
+//! logs store, readable through `/api/logs` and its companions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bifrost_mock::{MockConfig, MockServer};
+use common::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn config(mock: &MockServer, client: &str) -> String {
+    format!(
+        r#"{{"client":{{"logging_headers":["x-team"]{client}}},
+            "providers":{{
+              "openai":{{"keys":[{{"id":"k-oa","name":"main","value":"sk-openai","weight":1.0}}],
+                        "network_config":{{"base_url":"{u}","retries":0}}}},
+              "anthropic":{{"keys":[{{"id":"k-an","name":"ant","value":"sk-ant"}}],
+                        "network_config":{{"base_url":"{u}","retries":0}}}}}}}}"#,
+        u = mock.url()
+    )
+}
+
+async fn get(gw: &TestGateway, path: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{}{path}", gw.url))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `/api/logs?…` until it holds `n` rows (rows are written in batches, twice a second).
+async fn logs_until(gw: &TestGateway, query: &str, n: usize) -> Vec<Value> {
+    let t = Instant::now();
+    loop {
+        let (status, page) = get(gw, &format!("/api/logs?limit=1000&{query}")).await;
+        assert_eq!(status, 200, "{page}");
+        let logs = page["logs"].as_array().unwrap().clone();
+        if logs.len() >= n || t.elapsed() > Duration::from_secs(10) {
+            assert_eq!(logs.len(), n, "{page:#}");
+            return logs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn chat(gw: &TestGateway, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_route_and_outcome_is_one_row_with_its_fields() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = start(&config(&mock, "")).await;
+    let t0 = Instant::now();
+
+    // A unary chat, with log metadata from a listed header and an x-bf-lh-* header.
+    let r = chat(
+        &gw,
+        json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}),
+        &[
+            ("x-team", "search"),
+            ("x-bf-lh-ticket", "T-1"),
+            ("x-request-id", "req-unary"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let row = &logs_until(&gw, "", 1).await[0];
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert_eq!(row["id"], "req-unary");
+    assert_eq!(row["object"], "chat.completion");
+    assert_eq!(row["route"], "/v1/chat/completions");
+    assert_eq!(row["provider"], "openai");
+    assert_eq!(row["model"], "gpt-4o-mini");
+    assert_eq!(row["key_id"], "k-oa");
+    assert_eq!(row["key_name"], "main");
+    assert_eq!(row["status"], "success");
+    assert_eq!(row["http_status"], 200);
+    assert_eq!(row["stream"], false);
+    assert!(row["prompt_tokens"].as_i64().unwrap() > 0, "{row}");
+    assert_eq!(
+        row["total_tokens"].as_i64().unwrap(),
+        row["prompt_tokens"].as_i64().unwrap() + row["completion_tokens"].as_i64().unwrap()
+    );
+    assert!(row["latency_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(row["input"]["messages"][0]["content"], "Hello!");
+    assert_eq!(
+        row["output"]["choices"][0]["message"]["content"],
+        "Mock reply to: Hello!"
+    );
+    assert_eq!(
+        row["metadata"],
+        json!({"x-team": "search", "ticket": "T-1"})
+    );
+
+    // A stream: time to first token and the usage of its last chunk.
+    let r = chat(
+        &gw,
+        json!({"model":"openai/gpt-4o-mini","stream":true,
+               "stream_options":{"include_usage":true},
+               "messages":[{"role":"user","content":"Stream please"}]}),
+        &[("x-request-id", "req-stream")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let _ = r.text().await.unwrap();
+    // Same-format drop-in (passthrough) on the Anthropic route.
+    let r = client()
+        .post(format!("{}/anthropic/v1/messages", gw.url))
+        .header("x-request-id", "req-anthropic")
+        .json(&json!({"model":"claude-3-5-haiku","max_tokens":32,
+                      "messages":[{"role":"user","content":"Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Errors: an unknown provider, and a body that is not JSON.
+    let r = chat(
+        &gw,
+        json!({"model":"nowhere/m","messages":[{"role":"user","content":"x"}]}),
+        &[("x-request-id", "req-bad-provider")],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("x-request-id", "req-bad-json")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let rows = logs_until(&gw, "", 5).await;
+    let by_id = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap().clone();
+    let s = by_id("req-stream");
+    assert_eq!(
+        (s["status"].as_str(), s["stream"].as_bool()),
+        (Some("success"), Some(true))
+    );
+    let ttft = s["ttft_ms"].as_f64().unwrap();
+    assert!(
+        ttft > 0.0 && ttft <= s["latency_ms"].as_f64().unwrap(),
+        "{s}"
+    );
+    assert!(s["completion_tokens"].as_i64().unwrap() > 0, "{s}");
+    let a = by_id("req-anthropic");
+    assert_eq!(
+        (a["object"].as_str(), a["provider"].as_str()),
+        (Some("messages"), Some("anthropic"))
+    );
+    assert_eq!(a["status"], "success");
+    assert!(a["prompt_tokens"].as_i64().unwrap() > 0, "{a}");
+    assert_eq!(a["output"]["type"], "message", "{a}");
+    let e = by_id("req-bad-provider");
+    assert_eq!(
+        (e["status"].as_str(), e["http_status"].as_i64()),
+        (Some("error"), Some(404))
+    );
+    assert!(
+        e["error"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nowhere"),
+        "{e}"
+    );
+    let j = by_id("req-bad-json");
+    assert_eq!(
+        (j["status"].as_str(), j["http_status"].as_i64()),
+        (Some("error"), Some(400))
+    );
+    assert!(j["input"].is_null());
+
+    // One log by id, and filters.
+    let (status, one) = get(&gw, "/api/logs/req-unary").await;
+    assert_eq!(status, 200);
+    assert_eq!(one["id"], "req-unary");
+    assert_eq!(get(&gw, "/api/logs/nope").await.0, 404);
+    assert_eq!(logs_until(&gw, "status=error", 2).await.len(), 2);
+    assert_eq!(logs_until(&gw, "providers=anthropic", 1).await.len(), 1);
+    assert_eq!(logs_until(&gw, "metadata.ticket=T-1", 1).await.len(), 1);
+    assert_eq!(
+        logs_until(&gw, "content_search=stream%20PLEASE", 1)
+            .await
+            .len(),
+        1
+    );
+
+    // Stats, histogram and the dropdowns agree with the rows.
+    let (_, stats) = get(&gw, "/api/logs/stats").await;
+    assert_eq!(stats["total_requests"], 5, "{stats}");
+    assert!(
+        (stats["success_rate"].as_f64().unwrap() - 60.0).abs() < 1e-9,
+        "{stats}"
+    );
+    let (_, hist) = get(&gw, "/api/logs/histogram").await;
+    let total: u64 = hist["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 5, "{hist}");
+    let (_, fd) = get(&gw, "/api/logs/filterdata").await;
+    assert_eq!(fd["providers"], json!(["anthropic", "openai"]), "{fd}");
+    let (_, dropped) = get(&gw, "/api/logs/dropped").await;
+    assert_eq!(dropped["dropped"], 0);
+
+    // Bad parameters name themselves.
+    for (q, param) in [
+        ("limit=0", "limit"),
+        ("sort_by=size", "sort_by"),
+        ("start_time=yesterday", "start_time"),
+        ("bogus=1", "bogus"),
+    ] {
+        let (status, body) = get(&gw, &format!("/api/logs?{q}")).await;
+        assert_eq!(status, 400, "{q}: {body}");
+        assert_eq!(body["error"]["param"], param, "{q}: {body}");
+    }
+
+    // Deleting by filter.
+    let r = client()
+        .delete(format!("{}/api/logs?status=error", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["deleted"], 2);
+    assert_eq!(logs_until(&gw, "", 3).await.len(), 3);
+    let r = client()
+        .delete(format!("{}/api/logs", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "an empty filter needs all=true");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_give_exactly_one_row_each_or_a_counted_drop() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    for (queue, n) in [("", 300usize), (r#","log_queue_size":1"#, 300)] {
+        let gw = start(&config(&mock, queue)).await;
+        let sends = (0..n).map(|i| {
+            let gw_url = gw.url.clone();
+            async move {
+                let r = client()
+                    .post(format!("{gw_url}/v1/chat/completions"))
+                    .header("x-request-id", format!("r{i}"))
+                    .json(&json!({"model":"openai/gpt-4o-mini",
+                                  "messages":[{"role":"user","content":"x"}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        });
+        futures::future::join_all(sends).await;
+        let t = Instant::now();
+        loop {
+            let (_, d) = get(&gw, "/api/logs/dropped").await;
+            let (_, s) = get(&gw, "/api/logs/stats").await;
+            let rows = s["total_requests"].as_u64().unwrap();
+            let dropped = d["dropped"].as_u64().unwrap();
+            if rows + dropped == n as u64 {
+                if queue.is_empty() {
+                    assert_eq!(dropped, 0);
+                } else {
+                    assert!(dropped > 0, "a one-row queue under 300 concurrent requests");
+                }
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{rows} + {dropped} != {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        gw.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn content_logging_off_keeps_everything_but_content() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = start(&config(&mock, r#","disable_content_logging":true"#)).await;
+    let r = chat(
+        &gw,
+        json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"secret plans"}]}),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let row = &logs_until(&gw, "", 1).await[0];
+    assert!(row["input"].is_null() && row["output"].is_null(), "{row}");
+    assert!(row["total_tokens"].as_i64().unwrap() > 0);
+    assert!(!row.to_string().contains("secret plans"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_live_tail_streams_new_rows() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = start(&config(&mock, "")).await;
+    let tail = client()
+        .get(format!("{}/api/logs/stream?providers=openai", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 200);
+    let mut body = tail.bytes_stream();
+    let r = chat(
+        &gw,
+        json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"tail me"}]}),
+        &[("x-request-id", "req-tail")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    use futures::StreamExt;
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(chunk) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if seen.contains("req-tail") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "{seen}");
+    assert!(seen.contains("event: log"));
+    gw.stop().await;
+}
