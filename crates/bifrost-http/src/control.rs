@@ -177,6 +177,9 @@ impl ControlPlane {
         let Some(store) = &self.store else {
             return;
         };
+        // Read under the lock: a read taken before a change made here commits would be stale
+        // once the lock is ours, and would undo that change.
+        let mut current = self.current.lock().await;
         let stored = match store.providers().await {
             Ok(p) => p,
             Err(e) => {
@@ -184,7 +187,6 @@ impl ControlPlane {
                 return;
             }
         };
-        let mut current = self.current.lock().await;
         if *current == stored {
             return;
         }

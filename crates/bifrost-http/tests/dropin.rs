@@ -387,9 +387,10 @@ async fn models_can_be_listed_without_prefixes_and_by_provider() {
         .json()
         .await
         .unwrap();
+    // In configuration order.
     assert_eq!(
         ids(all),
-        ["azure/gpt-4o", "openai/gpt-4o", "openai/gpt-4o-mini"]
+        ["openai/gpt-4o", "openai/gpt-4o-mini", "azure/gpt-4o"]
     );
     let bare: Value = client()
         .get(format!("{}/openai/v1/models?unprefixed=true", gw.url))

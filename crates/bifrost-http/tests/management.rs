@@ -1,0 +1,333 @@
+//! The management API end to end: providers and keys changed over HTTP serve the next request
+//! with no restart and no failed request, survive a restart through the config store, and
+//! reach other replicas sharing a PostgreSQL config store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bifrost_http::cli::Cli;
+use bifrost_mock::{MockConfig, MockServer};
+use common::*;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn call(
+    gw: &TestGateway,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client().request(method, format!("{}{path}", gw.url));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn chat_status(gw: &TestGateway, model: &str) -> u16 {
+    client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&json!({"model": model, "messages":[{"role":"user","content":"hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn base_config(mock: &MockServer) -> String {
+    format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"id":"oa-1","value":"sk-file-key-0123456789"}}],
+            "network_config":{{"base_url":"{}","retries":0}}}}}}}}"#,
+        mock.url()
+    )
+}
+
+#[tokio::test]
+async fn providers_and_keys_change_over_the_api_and_survive_a_restart() {
+    use reqwest::Method as M;
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = app_dir();
+    let cli = || Cli {
+        app_dir: Some(dir.clone()),
+        ..Cli::default()
+    };
+    let gw = start_with(&base_config(&mock), &[], cli()).await;
+
+    // The file's provider is listed with its key masked.
+    let (s, list) = call(&gw, M::GET, "/api/providers", None).await;
+    assert_eq!(s, 200);
+    let oa = &list["providers"][0];
+    assert_eq!(
+        (oa["name"].as_str(), oa["source"].as_str()),
+        (Some("openai"), Some("file"))
+    );
+    assert_eq!(oa["keys"][0]["value"], "****6789");
+    assert!(!list.to_string().contains("sk-file-key"));
+
+    // A new provider serves the next request.
+    assert_eq!(chat_status(&gw, "groq/llama-3").await, 400);
+    let (s, created) = call(
+        &gw,
+        M::POST,
+        "/api/providers",
+        Some(
+            json!({"name":"groq","keys":[{"name":"g1","value":"gsk-secret-value-123456"}],
+                    "network_config":{"base_url": mock.url(), "retries":0}}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(created["keys"][0]["value"], "****3456");
+    assert_eq!(chat_status(&gw, "groq/llama-3").await, 200);
+
+    // Keys: add one limited to a model, then remove the original.
+    let (s, key) = call(
+        &gw,
+        M::POST,
+        "/api/providers/groq/keys",
+        Some(json!({"name":"g2","value":"env.GROQ_TEST_KEY_UNSET","models":["llama-3"]})),
+    )
+    .await;
+    assert_eq!(s, 422, "an env reference that is not set: {key}");
+    assert!(key["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("GROQ_TEST_KEY_UNSET"));
+    let (s, key) = call(
+        &gw,
+        M::POST,
+        "/api/providers/groq/keys",
+        Some(json!({"name":"g2","value":"gsk-second-key-abcdef","models":["llama-3"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{key}");
+    let id = key["id"].as_str().unwrap().to_owned();
+    let (s, _) = call(&gw, M::DELETE, "/api/providers/groq/keys/groq-0", None).await;
+    assert_eq!(s, 200);
+    // Only the model-limited key is left.
+    let (_, g) = call(&gw, M::GET, "/api/providers/groq", None).await;
+    eprintln!("{g}");
+    assert_eq!(
+        chat_status(&gw, "groq/llama-3").await,
+        200,
+        "{:?}",
+        mock.last_request()
+    );
+    assert_ne!(chat_status(&gw, "groq/other-model").await, 200);
+    // A PUT that sends the masked value back keeps the secret.
+    let (s, _) = call(
+        &gw,
+        M::PUT,
+        &format!("/api/providers/groq/keys/{id}"),
+        Some(json!({"name":"g2","value":"****cdef","models":["llama-3","other-model"]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(chat_status(&gw, "groq/other-model").await, 200);
+    assert_eq!(
+        mock.last_request().unwrap().header("authorization"),
+        Some("Bearer gsk-second-key-abcdef")
+    );
+
+    // Bad input names its field.
+    for (method, path, body, status, param) in [
+        (M::POST, "/api/providers", json!({"keys":[]}), 400, "name"),
+        (M::POST, "/api/providers", json!({"name":"openai"}), 409, ""),
+        (
+            M::POST,
+            "/api/providers",
+            json!({"name":"cerebras","colour":"red"}),
+            400,
+            "providers.cerebras.colour",
+        ),
+        (
+            M::POST,
+            "/api/providers",
+            json!({"name":"mistral","keys":[{"value":"k","weight":"heavy"}]}),
+            422,
+            "providers.mistral.keys[0].weight",
+        ),
+        (
+            M::POST,
+            "/api/providers",
+            json!({"name":"not-a-provider","keys":[{"value":"k"}]}),
+            422,
+            "",
+        ),
+        (M::PUT, "/api/providers/nope", json!({}), 404, ""),
+        (M::DELETE, "/api/providers/nope", Value::Null, 404, ""),
+        (
+            M::POST,
+            "/api/providers/nope/keys",
+            json!({"value":"k"}),
+            404,
+            "",
+        ),
+    ] {
+        let body = (!body.is_null()).then_some(body);
+        let (s, e) = call(&gw, method.clone(), path, body).await;
+        assert_eq!(s, status, "{method} {path}: {e}");
+        if !param.is_empty() {
+            assert_eq!(e["error"]["param"], param, "{method} {path}: {e}");
+        }
+    }
+    let r = client()
+        .post(format!("{}/api/providers", gw.url))
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    gw.stop().await;
+
+    // A restart on the same app dir serves what the API added.
+    let gw = start_with(&base_config(&mock), &[], cli()).await;
+    assert_eq!(chat_status(&gw, "groq/other-model").await, 200);
+    let (_, g) = call(&gw, M::GET, "/api/providers/groq", None).await;
+    assert_eq!(g["source"], "api");
+    // Deleting it stops serving it.
+    let (s, _) = call(&gw, M::DELETE, "/api/providers/groq", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(chat_status(&gw, "groq/llama-3").await, 400);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn keys_change_under_load_without_a_failed_request() {
+    use reqwest::Method as M;
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Arc::new(start(&base_config(&mock)).await);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (gw, stop, ok, failed) = (gw.clone(), stop.clone(), ok.clone(), failed.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if chat_status(&gw, "openai/gpt-4o-mini").await == 200 {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for i in 0..20 {
+        let (s, _) = call(
+            &gw,
+            M::POST,
+            "/api/providers/openai/keys",
+            Some(json!({"id": format!("k{i}"), "value": format!("sk-rotating-{i}")})),
+        )
+        .await;
+        assert_eq!(s, 201);
+        // Remove the previous key (the file's first): one key is always left.
+        let old = if i == 0 {
+            "oa-1".to_owned()
+        } else {
+            format!("k{}", i - 1)
+        };
+        let (s, _) = call(
+            &gw,
+            M::DELETE,
+            &format!("/api/providers/openai/keys/{old}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.await.unwrap();
+    }
+    assert!(ok.load(Ordering::Relaxed) > 50, "{ok:?}");
+    assert_eq!(failed.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        mock.last_request().unwrap().header("authorization"),
+        Some("Bearer sk-rotating-19")
+    );
+}
+
+#[tokio::test]
+async fn with_config_json_as_source_of_truth_file_providers_are_read_only() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let config = base_config(&mock).replacen('{', r#"{"source_of_truth":"config.json","#, 1);
+    let gw = start(&config).await;
+    let (s, e) = call(&gw, reqwest::Method::DELETE, "/api/providers/openai", None).await;
+    assert_eq!(s, 409, "{e}");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("config.json"));
+    assert_eq!(chat_status(&gw, "openai/gpt-4o-mini").await, 200);
+    gw.stop().await;
+}
+
+/// A fresh database on the test PostgreSQL, as a `config_store` section.
+fn postgres_section(url: &str, db: &str) -> Value {
+    let status = std::process::Command::new("psql")
+        .args([url, "-q", "-c", &format!("CREATE DATABASE {db}")])
+        .status()
+        .expect("psql runs");
+    assert!(status.success());
+    let rest = url.strip_prefix("postgres://").unwrap();
+    let (user, rest) = rest.split_once('@').unwrap();
+    let (hostport, _) = rest.split_once('/').unwrap();
+    let (host, port) = hostport.split_once(':').unwrap();
+    json!({"enabled": true, "type": "postgres", "config": {
+        "host": host, "port": port, "user": user, "password": "", "db_name": db, "ssl_mode": "disable"
+    }})
+}
+
+#[tokio::test]
+async fn a_change_on_one_replica_reaches_the_other_through_postgres() {
+    let Ok(url) = std::env::var("BIFROST_TEST_POSTGRES_URL") else {
+        assert_ne!(
+            std::env::var("BIFROST_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "BIFROST_REQUIRE_POSTGRES=1 but BIFROST_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!("skipped: BIFROST_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let db = format!("bifrost_replicas_{}", std::process::id());
+    let section = postgres_section(&url, &db);
+    let config = base_config(&mock).replacen(
+        '{',
+        &format!(r#"{{"config_store":{section},"logs_store":{{"enabled":false}},"#),
+        1,
+    );
+    let a = start(&config).await;
+    let b = start(&config).await;
+    assert_eq!(chat_status(&b, "groq/llama-3").await, 400);
+    let (s, _) = call(
+        &a,
+        reqwest::Method::POST,
+        "/api/providers",
+        Some(json!({"name":"groq","keys":[{"value":"gsk-shared"}],
+                    "network_config":{"base_url": mock.url(), "retries":0}})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let t = Instant::now();
+    while chat_status(&b, "groq/llama-3").await != 200 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "replica b never saw the change"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("replica b served the new provider after {:?}", t.elapsed());
+    a.stop().await;
+    b.stop().await;
+}
