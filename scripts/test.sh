@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Needs the Rust toolchain; installs the rest itself:
-# promtool (Debian package `prometheus`) to validate the /metrics exposition, and Python 3 with
-# the official OpenAI, Anthropic and Google GenAI SDKs (pinned, in a virtual environment under
-# target/) for the drop-in SDK tests. The tests start the gateway and our mock provider on
-# loopback ports themselves.
+# promtool (Debian package `prometheus`) to validate the /metrics exposition, PostgreSQL
+# (Debian package `postgresql`; a throwaway cluster in a temp dir on a free loopback port, see
+# scripts/pg.sh) for the store tests on both backends, and Python 3 with the official OpenAI,
+# Anthropic and Google GenAI SDKs (pinned, in a virtual environment under target/) for the
+# drop-in SDK tests. The tests start the gateway and our mock provider on loopback ports
+# themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,11 @@ apt_install() {
 }
 command -v promtool >/dev/null || apt_install prometheus
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3 python3-venv
+
+# PostgreSQL for the store tests: they fail, rather than skip, without it.
+source scripts/pg.sh
+pg_start
+export BIFROST_REQUIRE_POSTGRES=1
 
 cargo test --workspace --all-targets
 cargo test --workspace --doc

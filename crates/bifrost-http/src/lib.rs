@@ -27,14 +27,14 @@ use std::time::Duration;
 pub use routes::router;
 
 /// Server-level settings the routes need.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Settings {
     pub max_request_body_bytes: usize,
     /// Custom Prometheus label names (`-prometheus-labels`, `client.prometheus_labels`),
     /// normalised (`team-id` → `team_id`); the metrics layer reads them.
     pub prometheus_labels: Vec<String>,
-    /// `client.allow_direct_keys`.
-    pub allow_direct_keys: bool,
+    /// `client.allow_direct_keys` (changed at run time by `PUT /api/config`).
+    pub allow_direct_keys: std::sync::atomic::AtomicBool,
 }
 
 /// Shared by every request.
@@ -176,6 +176,45 @@ impl Gateway {
             }
         }
 
+        let dir = app_dir(cli);
+        let config_store = match Backend::from_section(
+            "config_store",
+            file.stores
+                .config_store
+                .as_ref()
+                .unwrap_or(&serde_json::Value::Null),
+            &dir.join("config.db"),
+            env,
+        )? {
+            Some(b) => {
+                let cipher = file
+                    .stores
+                    .encryption_key
+                    .as_deref()
+                    .map(bifrost_store::Cipher::from_passphrase);
+                let store = ConfigStore::open(&b, cipher)
+                    .await
+                    .with_context(|| format!("config_store: {}", b.describe()))?;
+                tracing::info!(store = %b.describe(), "config store open");
+                Some(store)
+            }
+            None => None,
+        };
+        // Client settings changed through the API (`PUT /api/config`) win over the file's,
+        // unless the file is the source of truth.
+        if let Some(store) = &config_store {
+            if file.stores.source_of_truth != bifrost_store::SourceOfTruth::ConfigJson {
+                if let Some(patch) = store
+                    .client_config()
+                    .await
+                    .context("config_store: reading the client config")?
+                {
+                    let patch: api::config::ClientPatch = serde_json::from_value(patch)
+                        .context("config_store: the stored client config")?;
+                    patch.apply_to(&mut file);
+                }
+            }
+        }
         let mut labels: Vec<String> = Vec::new();
         for l in cli.prometheus_labels.iter().chain(&file.prometheus_labels) {
             let l = l.trim().to_ascii_lowercase().replace('-', "_");
@@ -185,7 +224,6 @@ impl Gateway {
         }
         let metrics = Arc::new(metrics::Metrics::new(&labels).map_err(|e| anyhow::anyhow!(e))?);
 
-        let dir = app_dir(cli);
         let stores = std::mem::take(&mut file.stores);
         let env_snapshot = env_snapshot(&file.provider_json, env);
         let cp_env: control::Env = Arc::new(move |k: &str| {
@@ -215,28 +253,6 @@ impl Gateway {
             {
                 None::<String>
             }
-        };
-        let config_store = match Backend::from_section(
-            "config_store",
-            stores
-                .config_store
-                .as_ref()
-                .unwrap_or(&serde_json::Value::Null),
-            &dir.join("config.db"),
-            env,
-        )? {
-            Some(b) => {
-                let cipher = stores
-                    .encryption_key
-                    .as_deref()
-                    .map(bifrost_store::Cipher::from_passphrase);
-                let store = ConfigStore::open(&b, cipher)
-                    .await
-                    .with_context(|| format!("config_store: {}", b.describe()))?;
-                tracing::info!(store = %b.describe(), "config store open");
-                Some(store)
-            }
-            None => None,
         };
         let editable = match &config_store {
             Some(store) => {
@@ -306,18 +322,21 @@ impl Gateway {
             None
         };
         let logs = log_store.clone().map(|store| {
-            logs::spawn_retention(store.clone(), stores.log_retention_days);
+            let retention_days =
+                Arc::new(std::sync::atomic::AtomicU32::new(stores.log_retention_days));
+            logs::spawn_retention(store.clone(), retention_days.clone());
             logs::RequestLogs {
+                retention_days,
                 writer: LogWriter::spawn(
                     store,
                     stores.log_queue_size,
                     1000,
                     Duration::from_millis(500),
                 ),
-                settings: Arc::new(logs::LogSettings {
+                settings: Arc::new(arc_swap::ArcSwap::from_pointee(logs::LogSettings {
                     content: !stores.disable_content_logging,
                     headers: stores.logging_headers.clone(),
-                }),
+                })),
                 closing: tokio::sync::watch::channel(false).0,
             }
         });
@@ -349,7 +368,7 @@ impl Gateway {
                         .max_request_body_bytes
                         .unwrap_or(DEFAULT_BODY_LIMIT),
                     prometheus_labels: labels,
-                    allow_direct_keys: file.allow_direct_keys,
+                    allow_direct_keys: file.allow_direct_keys.into(),
                 }),
                 metrics,
                 logs,

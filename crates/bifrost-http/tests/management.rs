@@ -331,3 +331,68 @@ async fn a_change_on_one_replica_reaches_the_other_through_postgres() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn client_settings_change_at_once_or_after_a_restart() {
+    use reqwest::Method as M;
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = app_dir();
+    let cli = || Cli {
+        app_dir: Some(dir.clone()),
+        ..Cli::default()
+    };
+    let gw = start_with(&base_config(&mock), &[], cli()).await;
+    let (s, c) = call(&gw, M::GET, "/api/config", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(c["client"]["disable_content_logging"], false);
+    let (s, c) = call(
+        &gw,
+        M::PUT,
+        "/api/config",
+        Some(json!({"client":{"disable_content_logging":true,"initial_pool_size":7}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["client"]["disable_content_logging"], true);
+    assert_eq!(c["restart_required"], json!(["initial_pool_size"]));
+    // Applies to the next request's log row at once.
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("x-request-id", "after-put")
+        .json(
+            &json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"private"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t = Instant::now();
+    let row = loop {
+        let (s, row) = call(&gw, M::GET, "/api/logs/after-put", None).await;
+        if s == 200 {
+            break row;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(row["input"].is_null() && row["output"].is_null(), "{row}");
+    for (body, param) in [
+        (json!({"client":{"colour":"red"}}), "client.colour"),
+        (
+            json!({"log_retention_days":"long"}),
+            "client.log_retention_days",
+        ),
+        (json!({"log_retention_days":0}), "log_retention_days"),
+    ] {
+        let (s, e) = call(&gw, M::PUT, "/api/config", Some(body.clone())).await;
+        assert_eq!(s, 400, "{body}: {e}");
+        assert_eq!(e["error"]["param"], param, "{body}: {e}");
+    }
+    gw.stop().await;
+    // After a restart both changes are in effect.
+    let gw = start_with(&base_config(&mock), &[], cli()).await;
+    let (_, c) = call(&gw, M::GET, "/api/config", None).await;
+    assert_eq!(c["client"]["disable_content_logging"], true, "{c}");
+    assert_eq!(c["client"]["initial_pool_size"], 7, "{c}");
+    gw.stop().await;
+}

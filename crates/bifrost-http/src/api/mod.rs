@@ -3,6 +3,7 @@
 //! error is `{"error":{"message","type","param"}}` with a 4xx naming the field, never a 500
 //! for a caller's mistake.
 
+pub mod config;
 pub mod providers;
 
 use axum::http::StatusCode;

@@ -33,7 +33,10 @@ pub struct LogSettings {
 #[derive(Clone)]
 pub struct RequestLogs {
     pub writer: LogWriter,
-    pub settings: Arc<LogSettings>,
+    /// Swapped whole by `PUT /api/config`.
+    pub settings: Arc<arc_swap::ArcSwap<LogSettings>>,
+    /// `client.log_retention_days`, read by the retention task at each run.
+    pub retention_days: Arc<std::sync::atomic::AtomicU32>,
     /// Set at shutdown: live tails end, so their connections do not hold the drain open.
     pub closing: tokio::sync::watch::Sender<bool>,
 }
@@ -48,12 +51,13 @@ impl RequestLogs {
         headers: &http::HeaderMap,
         body: Option<&[u8]>,
     ) -> Arc<LogEntry> {
+        let settings = self.settings.load();
         let timestamp = now_ms();
         let mut metadata = std::collections::BTreeMap::new();
         for (name, value) in headers {
             let key = match name.as_str().strip_prefix("x-bf-lh-") {
                 Some(k) => k,
-                None if self.settings.headers.iter().any(|h| h == name.as_str()) => name.as_str(),
+                None if settings.headers.iter().any(|h| h == name.as_str()) => name.as_str(),
                 None => continue,
             };
             if let Ok(v) = value.to_str() {
@@ -61,7 +65,7 @@ impl RequestLogs {
             }
         }
         let input = body
-            .filter(|_| self.settings.content)
+            .filter(|_| settings.content)
             .and_then(|b| serde_json::from_slice::<Value>(b).ok());
         Arc::new(LogEntry {
             row: Mutex::new(LogRow {
@@ -74,7 +78,7 @@ impl RequestLogs {
                 ..LogRow::default()
             }),
             started: Instant::now(),
-            content: self.settings.content,
+            content: settings.content,
             writer: self.writer.clone(),
         })
     }
@@ -173,11 +177,12 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Deletes rows older than `days` now and then every hour, in batches (short transactions).
-pub fn spawn_retention(store: bifrost_store::LogStore, days: u32) {
+pub fn spawn_retention(store: bifrost_store::LogStore, days: Arc<std::sync::atomic::AtomicU32>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             tick.tick().await;
+            let days = days.load(std::sync::atomic::Ordering::Relaxed);
             let cutoff = now_ms() - i64::from(days) * 86_400_000;
             match store.delete_older_than(cutoff, 5000).await {
                 Ok(0) => {}

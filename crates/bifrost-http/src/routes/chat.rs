@@ -433,7 +433,11 @@ async fn handle(
         .await?;
     let headers = &*headers;
     let mut opts = options(headers, opts)?;
-    if st.settings.allow_direct_keys {
+    if st
+        .settings
+        .allow_direct_keys
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
         opts.direct_key = direct_key(headers);
     }
     let engine = &st.engine;

@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(crate::logs::api::router())
         .merge(crate::api::providers::router())
+        .merge(crate::api::config::router())
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
