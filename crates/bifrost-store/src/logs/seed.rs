@@ -90,7 +90,7 @@ fn synthetic_row(rng: &mut fastrand::Rng, i: u64, ts: i64) -> LogRow {
         },
         stream,
         latency_ms,
-        ttft_ms: stream.then(|| latency_ms * 0.2),
+        ttft_ms: stream.then_some(latency_ms * 0.2),
         prompt_tokens,
         completion_tokens,
         total_tokens: prompt_tokens + completion_tokens,

@@ -538,12 +538,12 @@ struct MinuteRange {
     to: Option<i64>,
 }
 
+/// An inclusive `[start, end]` time range of rows to scan.
+type Edge = (Option<i64>, Option<i64>);
+
 /// Splits an inclusive `[start, end]` into whole minutes (for rollups) and the partial minutes
 /// at either end (to scan).
-fn split_time(
-    start: Option<i64>,
-    end: Option<i64>,
-) -> (Option<MinuteRange>, Vec<(Option<i64>, Option<i64>)>) {
+fn split_time(start: Option<i64>, end: Option<i64>) -> (Option<MinuteRange>, Vec<Edge>) {
     let from = start.map(|s| {
         let m = minute_of(s);
         if m == s {
@@ -798,7 +798,7 @@ impl StatsAcc {
 }
 
 enum Latencies {
-    Buckets([i64; LATENCY_BUCKETS]),
+    Buckets(Box<[i64; LATENCY_BUCKETS]>),
     Exact(Vec<f64>),
 }
 
@@ -826,7 +826,7 @@ impl HistAcc {
     }
 
     fn buckets() -> Self {
-        Self::new(Latencies::Buckets([0; LATENCY_BUCKETS]))
+        Self::new(Latencies::Buckets(Box::new([0; LATENCY_BUCKETS])))
     }
 
     fn exact() -> Self {
