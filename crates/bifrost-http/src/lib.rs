@@ -1,8 +1,11 @@
 //! The `bifrost-http` gateway: config loading, the HTTP routes, and serving with a draining
 //! shutdown. The engine (`bifrost-core`) does the routing; this crate speaks HTTP.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cors;
+pub mod health;
 pub mod metrics;
 pub mod otel;
 pub mod pprof;
@@ -30,6 +33,9 @@ pub struct Settings {
     pub prometheus_labels: Vec<String>,
     /// `client.allow_direct_keys`.
     pub allow_direct_keys: bool,
+    /// `/debug/pprof/*` is served (`client.enable_pprof`; by default when listening on
+    /// loopback or with admin auth on).
+    pub enable_pprof: bool,
 }
 
 /// Shared by every request.
@@ -38,6 +44,11 @@ pub struct AppState {
     pub engine: Bifrost,
     pub settings: Arc<Settings>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Admin auth (`auth_config`).
+    pub auth: Arc<auth::AdminAuth>,
+    pub cors: Arc<cors::Cors>,
+    /// The component checks behind `/health` and `/health/ready`; stores register here.
+    pub health: Arc<health::Readiness>,
 }
 
 /// A gateway ready to serve.
@@ -57,6 +68,15 @@ pub struct Gateway {
 const DEFAULT_BODY_LIMIT: usize = 100 * 1024 * 1024;
 /// How long a shutdown waits for in-flight requests before exiting anyway.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether `host` (as given to `-host`) names a loopback address: 127.0.0.0/8, `::1` or
+/// `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
 
 /// The app directory: `-app-dir`, else `$XDG_CONFIG_HOME/bifrost`, else `~/.config/bifrost`,
 /// else `./bifrost-data`.
@@ -194,6 +214,20 @@ impl Gateway {
         engine_cfg.plugins = vec![metrics.clone(), Arc::new(otel::OtelPlugin)];
         let engine = Bifrost::init(engine_cfg).map_err(|e| anyhow::anyhow!("{}", e.message))?;
 
+        // Hashing the password and deriving the session key take tens of milliseconds of CPU.
+        let auth_config = file.auth.clone();
+        let whitelist = file.whitelisted_routes.clone();
+        let auth =
+            tokio::task::spawn_blocking(move || auth::AdminAuth::new(&auth_config, whitelist))
+                .await
+                .context("setting up admin auth")?
+                .map_err(|e| anyhow::anyhow!("auth_config: {e}"))?;
+        let enable_pprof = file
+            .enable_pprof
+            .unwrap_or(is_loopback_host(&cli.host) || auth.is_enabled());
+        let mut health = health::Readiness::default();
+        health.skip_in_health = file.disable_db_pings_in_health;
+
         Ok(Self {
             state: AppState {
                 engine,
@@ -203,8 +237,12 @@ impl Gateway {
                         .unwrap_or(DEFAULT_BODY_LIMIT),
                     prometheus_labels: labels,
                     allow_direct_keys: file.allow_direct_keys,
+                    enable_pprof,
                 }),
                 metrics,
+                auth: Arc::new(auth),
+                cors: Arc::new(cors::Cors::new(&file.cors)),
+                health: Arc::new(health),
             },
             source,
             warnings: file.warnings,
