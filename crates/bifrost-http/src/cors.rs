@@ -149,7 +149,11 @@ fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 pub async fn cors(State(cors): State<Arc<Cors>>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let Some(origin) = text(headers, header::ORIGIN).map(str::to_owned) else {
-        return next.run(req).await;
+        // The answer differs with an `Origin`: caches must not reuse this one for those.
+        let mut resp = next.run(req).await;
+        resp.headers_mut()
+            .append(header::VARY, HeaderValue::from_static("Origin"));
+        return resp;
     };
     let allowed = cors.allows(&origin);
     let preflight = req.method() == Method::OPTIONS

@@ -301,3 +301,29 @@ fn read_config(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Res
         .with_context(|| format!("reading config file {}", path.display()))?;
     config::parse(&text, env).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST",
+        ] {
+            assert!(super::is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "0.0.0.0",
+            "::",
+            "10.0.0.1",
+            "example.com",
+            "localhost.example.com",
+        ] {
+            assert!(!super::is_loopback_host(h), "{h}");
+        }
+    }
+}
