@@ -542,7 +542,11 @@ async fn health_reports_components_and_fails_on_a_required_one() {
 #[tokio::test]
 async fn pprof_is_served_only_when_enabled() {
     // Default on loopback: on.
-    let gw = start(&config("{}", "{}")).await;
+    let loopback = Cli {
+        host: "127.0.0.1".to_owned(),
+        ..Cli::default()
+    };
+    let gw = common::start_with(&config("{}", "{}"), &[], loopback).await;
     assert_eq!(
         get(&format!("{}/debug/pprof/", gw.url), None)
             .await

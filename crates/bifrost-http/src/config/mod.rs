@@ -994,6 +994,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_seed_memory_efficient_config_loads_as_printed() {
+        let c = parse(
+            r#"{
+  "providers": {
+    "openai": {
+      "keys": [
+        {
+          "value": "env.OPENAI_API_KEY",
+          "models": ["gpt-4o-mini"],
+          "weight": 1.0
+        }
+      ],
+      "concurrency_and_buffer_size": {
+        "concurrency": 10,
+        "buffer_size": 50
+      }
+    }
+  },
+  "initial_pool_size": 1000,
+  "drop_excess_requests": true
+}"#,
+            &env_of(&[("OPENAI_API_KEY", "sk-test")]),
+        )
+        .unwrap();
+        assert_eq!(c.initial_pool_size, Some(1000));
+        assert_eq!(c.drop_excess_requests, Some(true));
+        assert!(!c.auth.enabled && c.cors == CorsConfig::default());
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
     fn a_missing_env_variable_names_path_and_variable() {
         let e = parse(SEED_HIGH_PERF, &env_of(&[])).unwrap_err();
         assert_eq!(e.path, "providers.openai.keys[0].value");
