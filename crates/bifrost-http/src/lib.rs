@@ -2,9 +2,12 @@
 //! shutdown. The engine (`bifrost-core`) does the routing; this crate speaks HTTP.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod cors;
+pub mod health;
 pub mod logs;
 pub mod metrics;
 pub mod otel;
@@ -35,6 +38,9 @@ pub struct Settings {
     pub prometheus_labels: Vec<String>,
     /// `client.allow_direct_keys` (changed at run time by `PUT /api/config`).
     pub allow_direct_keys: std::sync::atomic::AtomicBool,
+    /// `/debug/pprof/*` is served (`client.enable_pprof`; by default when listening on
+    /// loopback or with admin auth on).
+    pub enable_pprof: bool,
 }
 
 /// Shared by every request.
@@ -48,6 +54,11 @@ pub struct AppState {
     pub log_store: Option<bifrost_store::LogStore>,
     /// Providers and keys at run time (the management API).
     pub control: Option<Arc<control::ControlPlane>>,
+    /// Admin auth (`auth_config`).
+    pub auth: Arc<auth::AdminAuth>,
+    pub cors: Arc<cors::Cors>,
+    /// The component checks behind `/health` and `/health/ready`; stores register here.
+    pub health: Arc<health::Readiness>,
 }
 
 /// A gateway ready to serve.
@@ -67,6 +78,15 @@ pub struct Gateway {
 const DEFAULT_BODY_LIMIT: usize = 100 * 1024 * 1024;
 /// How long a shutdown waits for in-flight requests before exiting anyway.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether `host` (as given to `-host`) names a loopback address: 127.0.0.0/8, `::1` or
+/// `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
 
 /// The app directory: `-app-dir`, else `$XDG_CONFIG_HOME/bifrost`, else `~/.config/bifrost`,
 /// else `./bifrost-data`.
@@ -360,6 +380,26 @@ impl Gateway {
         });
         control.watch();
 
+        // Hashing the password and deriving the session key take tens of milliseconds of CPU.
+        let auth_config = file.auth.clone();
+        let whitelist = file.whitelisted_routes.clone();
+        let auth =
+            tokio::task::spawn_blocking(move || auth::AdminAuth::new(&auth_config, whitelist))
+                .await
+                .context("setting up admin auth")?
+                .map_err(|e| anyhow::anyhow!("auth_config: {e}"))?;
+        let enable_pprof = file
+            .enable_pprof
+            .unwrap_or(is_loopback_host(&cli.host) || auth.is_enabled());
+        let mut health = health::Readiness::default();
+        health.skip_in_health = file.disable_db_pings_in_health;
+        if let Some(store) = control.store() {
+            health.register(Arc::new(health::StoreCheck::config(store.clone())));
+        }
+        if let Some(store) = &log_store {
+            health.register(Arc::new(health::StoreCheck::logs(store.clone())));
+        }
+
         Ok(Self {
             state: AppState {
                 engine,
@@ -369,11 +409,15 @@ impl Gateway {
                         .unwrap_or(DEFAULT_BODY_LIMIT),
                     prometheus_labels: labels,
                     allow_direct_keys: file.allow_direct_keys.into(),
+                    enable_pprof,
                 }),
                 metrics,
                 logs,
                 log_store,
                 control: Some(control),
+                auth: Arc::new(auth),
+                cors: Arc::new(cors::Cors::new(&file.cors)),
+                health: Arc::new(health),
             },
             source,
             warnings: file.warnings.into_iter().chain(import_log).collect(),
@@ -467,4 +511,30 @@ fn read_config(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Res
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     config::parse(&text, env).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST",
+        ] {
+            assert!(super::is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "0.0.0.0",
+            "::",
+            "10.0.0.1",
+            "example.com",
+            "localhost.example.com",
+        ] {
+            assert!(!super::is_loopback_host(h), "{h}");
+        }
+    }
 }

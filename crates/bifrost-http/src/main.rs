@@ -73,6 +73,15 @@ async fn run(cli: cli::Cli, telemetry: &mut Option<Telemetry>) -> anyhow::Result
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback() && !gateway.state.auth.is_enabled() {
+        tracing::warn!(
+            "SECURITY: listening on {local}, which is reachable from the network, with admin \
+             auth OFF: the management API (/api/*), /metrics and every inference route are open \
+             to anyone who can reach this port. Set auth_config.is_enabled with admin \
+             credentials, or listen on 127.0.0.1."
+        );
+    }
     let engine = &gateway.state.engine;
     tracing::info!(
         source = %gateway.source,
@@ -80,8 +89,9 @@ async fn run(cli: cli::Cli, telemetry: &mut Option<Telemetry>) -> anyhow::Result
         initial_pool_size = engine.initial_pool_size(),
         drop_excess_requests = engine.drop_excess_requests(),
         prometheus_labels = %gateway.state.settings.prometheus_labels.join(","),
-        "bifrost-http listening on http://{}",
-        listener.local_addr()?
+        admin_auth = gateway.state.auth.is_enabled(),
+        pprof = gateway.state.settings.enable_pprof,
+        "bifrost-http listening on http://{local}"
     );
     gateway.serve(listener, shutdown_signal()).await?;
     Ok(())

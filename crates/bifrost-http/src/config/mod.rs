@@ -69,6 +69,16 @@ pub struct FileConfig {
     /// An `otel` plugin entry says `"enabled": false`: the `OTEL_*` variables must not turn
     /// export on either.
     pub otel_disabled: bool,
+    /// `auth_config`, with the password resolved (the gateway hashes it at load).
+    pub auth: AuthConfig,
+    /// `client.allowed_origins` / `client.allowed_headers`.
+    pub cors: CorsConfig,
+    /// `client.whitelisted_routes`: route patterns (trailing `*`) that skip admin auth.
+    pub whitelisted_routes: Vec<String>,
+    /// `client.enable_pprof`; unset means on when listening on loopback or with auth enabled.
+    pub enable_pprof: Option<bool>,
+    /// `client.disable_db_pings_in_health`: `/health` skips the component checks.
+    pub disable_db_pings_in_health: bool,
     /// Non-fatal findings (unknown keys, deprecated forms) to log at startup.
     pub warnings: Vec<String>,
     /// Each provider's object as written (keys included, `env.*` unresolved), in file order:
@@ -109,6 +119,27 @@ impl Default for StoreSettings {
     }
 }
 
+/// `auth_config`: admin credentials. Off by default.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub enabled: bool,
+    pub username: String,
+    pub password: Secret,
+    /// Inference routes need no admin credentials.
+    pub disable_auth_on_inference: bool,
+    /// RS addition: `/metrics` stays open while auth is enabled (for a Prometheus scraper).
+    pub metrics_open: bool,
+}
+
+/// CORS settings from `client`. Localhost origins are always allowed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CorsConfig {
+    /// Lowercased `scheme://host[:port]`, or `"*"`.
+    pub allowed_origins: Vec<String>,
+    /// Lowercased header names; a trailing `*` matches a prefix.
+    pub allowed_headers: Vec<String>,
+}
+
 /// Parses and validates config.json text. `env` looks variables up (the process environment
 /// in production, a map in tests).
 pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileConfig, ConfigError> {
@@ -122,21 +153,13 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
         .into_iter()
         .map(|p| format!("{p}: unknown setting, ignored"))
         .collect();
-    for (section, present) in [
-        ("governance", raw.governance.is_some()),
-        ("mcp", raw.mcp.is_some()),
-        ("vector_store", raw.vector_store.is_some()),
-        ("auth_config", raw.auth_config.is_some()),
-        ("kv_store", raw.kv_store.is_some()),
-        ("framework", raw.framework.is_some()),
-        ("websocket", raw.websocket.is_some()),
-    ] {
-        if present {
-            warnings.push(format!(
-                "{section}: not supported by this version yet, ignored"
-            ));
-        }
-    }
+    unsupported_sections(&raw, &mut warnings)?;
+    let auth = auth_config(raw.auth_config, env)?;
+    let cors = cors_config(
+        raw.client.allowed_origins.unwrap_or_default(),
+        raw.client.allowed_headers.unwrap_or_default(),
+    )?;
+    let whitelisted_routes = route_patterns(raw.client.whitelisted_routes.unwrap_or_default())?;
 
     let initial_pool_size = reconcile(
         raw.initial_pool_size,
@@ -160,12 +183,34 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
     let mut otel_disabled = false;
     for (i, plugin) in raw.plugins.into_iter().flatten().enumerate() {
         let path = format!("plugins[{i}]");
-        if plugin.name != "otel" {
-            warnings.push(format!(
-                "{path}: plugin {:?} is not supported by this version yet, ignored",
-                plugin.name
+        if plugin.path.as_deref().is_some_and(|p| !p.trim().is_empty()) {
+            return Err(err(
+                format!("{path}.path"),
+                "loading plugins from a file is not supported yet (plugins are compiled in); \
+                 remove \"path\"",
             ));
-            continue;
+        }
+        match plugin.name.as_str() {
+            "otel" => {}
+            // Built in and always on: the Prometheus metrics and the request log.
+            "telemetry" | "logging" => continue,
+            other if plugin.enabled == Some(true) => {
+                return Err(err(
+                    path,
+                    format!(
+                        "plugin {other:?} is not supported by this version yet; remove it or \
+                         set \"enabled\": false (supported: otel; telemetry and logging are \
+                         built in)"
+                    ),
+                ))
+            }
+            other => {
+                warnings.push(format!(
+                    "{path}: plugin {other:?} is not enabled and not supported by this version, \
+                     ignored"
+                ));
+                continue;
+            }
         }
         match plugin.enabled {
             Some(true) => {}
@@ -242,8 +287,169 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
         allow_direct_keys: raw.client.allow_direct_keys.unwrap_or(false),
         otel,
         otel_disabled,
+        auth,
+        cors,
+        whitelisted_routes,
+        enable_pprof: raw.client.enable_pprof,
+        disable_db_pings_in_health: raw.client.disable_db_pings_in_health.unwrap_or(false),
         warnings,
     })
+}
+
+/// Sections this version cannot enforce stop startup when they ask for anything (an empty or
+/// disabled section is fine): a gateway silently running without the governance, MCP tools or
+/// semantic cache its file describes would be worse than one that refuses to start. Sections
+/// other work reads soon (stores, encryption, pricing, websocket) only warn.
+fn unsupported_sections(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    use serde_json::Value;
+    /// Anything other than null, `false`, `""`, `[]`, `{}` or an object of such values.
+    fn asks_for_something(v: &Value) -> bool {
+        match v {
+            Value::Null | Value::Bool(false) => false,
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => o.values().any(asks_for_something),
+            Value::Bool(true) | Value::Number(_) => true,
+        }
+    }
+    let refuse = |section: &str, what: &str| {
+        Err(err(
+            section,
+            format!(
+                "{what} is not supported by this version yet, and the gateway will not start \
+                 without enforcing it; remove the section (or disable it) to run without it"
+            ),
+        ))
+    };
+    if raw.governance.as_ref().is_some_and(asks_for_something) {
+        return refuse(
+            "governance",
+            "governance (virtual keys, budgets, rate limits)",
+        );
+    }
+    if let Some(mcp) = &raw.mcp {
+        let clients = mcp.get("client_configs");
+        if clients.is_some_and(asks_for_something) {
+            return refuse("mcp.client_configs", "MCP");
+        }
+        if mcp.as_object().is_some_and(|o| !o.is_empty()) {
+            warnings.push("mcp: no client_configs, ignored".to_owned());
+        }
+    }
+    if let Some(vs) = &raw.vector_store {
+        if vs.get("enabled") == Some(&Value::Bool(false)) || !asks_for_something(vs) {
+            warnings.push("vector_store: disabled, ignored".to_owned());
+        } else {
+            return refuse("vector_store", "the vector store (semantic cache)");
+        }
+    }
+    for (section, present) in [
+        ("kv_store", raw.kv_store.is_some()),
+        ("framework", raw.framework.is_some()),
+        ("websocket", raw.websocket.is_some()),
+    ] {
+        if present {
+            warnings.push(format!(
+                "{section}: not supported by this version yet, ignored"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `auth_config`, validated: enabling it needs both credentials.
+fn auth_config(
+    raw: Option<RawAuth>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<AuthConfig, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(AuthConfig::default());
+    };
+    let enabled = raw.is_enabled.unwrap_or(false);
+    let field = |v: Option<String>, name: &str| -> Result<String, ConfigError> {
+        let path = format!("auth_config.{name}");
+        let v = match v {
+            Some(v) => resolve_env(&v, &path, env)?,
+            None => String::new(),
+        };
+        if enabled && v.is_empty() {
+            return Err(err(path, "required when auth_config.is_enabled is true"));
+        }
+        Ok(v)
+    };
+    // Credentials are only read (and their env variables only required) when auth is on.
+    let (username, password) = if enabled {
+        (
+            field(raw.admin_username, "admin_username")?,
+            field(raw.admin_password, "admin_password")?,
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    Ok(AuthConfig {
+        enabled,
+        username,
+        password: Secret::new(password),
+        disable_auth_on_inference: raw.disable_auth_on_inference.unwrap_or(false),
+        metrics_open: raw.metrics_open.unwrap_or(false),
+    })
+}
+
+/// `client.allowed_origins` (each `"*"` or `scheme://host[:port]`, no path) and
+/// `client.allowed_headers` (header names, a trailing `*` allowed), lowercased.
+fn cors_config(origins: Vec<String>, headers: Vec<String>) -> Result<CorsConfig, ConfigError> {
+    let mut out = CorsConfig::default();
+    for (i, o) in origins.into_iter().enumerate() {
+        let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+        let valid = o == "*"
+            || o.split_once("://").is_some_and(|(scheme, rest)| {
+                !scheme.is_empty()
+                    && !rest.is_empty()
+                    && !rest.contains('/')
+                    && !rest.contains('?')
+                    && !rest.contains('#')
+            });
+        if !valid {
+            return Err(err(
+                format!("client.allowed_origins[{i}]"),
+                format!(
+                    "{o:?} is not an origin; write \"scheme://host[:port]\" (no path) or \"*\""
+                ),
+            ));
+        }
+        out.allowed_origins.push(o);
+    }
+    for (i, h) in headers.into_iter().enumerate() {
+        let h = h.trim().to_ascii_lowercase();
+        let name = h.strip_suffix('*').unwrap_or(&h);
+        if name.is_empty() || axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(err(
+                format!("client.allowed_headers[{i}]"),
+                format!("{h:?} is not a header name"),
+            ));
+        }
+        out.allowed_headers.push(h);
+    }
+    Ok(out)
+}
+
+/// `client.whitelisted_routes`: paths starting with `/`, `*` only at the end.
+fn route_patterns(routes: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    routes
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let r = r.trim().to_owned();
+            let body = r.strip_suffix('*').unwrap_or(&r);
+            if !r.starts_with('/') || body.contains('*') {
+                return Err(err(
+                    format!("client.whitelisted_routes[{i}]"),
+                    format!("{r:?} must be a path starting with \"/\", with \"*\" only at the end"),
+                ));
+            }
+            Ok(r)
+        })
+        .collect()
 }
 
 /// An enabled `otel` plugin entry at `path`. Settings it leaves out come from the standard
@@ -884,6 +1090,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_seed_memory_efficient_config_loads_as_printed() {
+        let c = parse(
+            r#"{
+  "providers": {
+    "openai": {
+      "keys": [
+        {
+          "value": "env.OPENAI_API_KEY",
+          "models": ["gpt-4o-mini"],
+          "weight": 1.0
+        }
+      ],
+      "concurrency_and_buffer_size": {
+        "concurrency": 10,
+        "buffer_size": 50
+      }
+    }
+  },
+  "initial_pool_size": 1000,
+  "drop_excess_requests": true
+}"#,
+            &env_of(&[("OPENAI_API_KEY", "sk-test")]),
+        )
+        .unwrap();
+        assert_eq!(c.initial_pool_size, Some(1000));
+        assert_eq!(c.drop_excess_requests, Some(true));
+        assert!(!c.auth.enabled && c.cors == CorsConfig::default());
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
     fn a_missing_env_variable_names_path_and_variable() {
         let e = parse(SEED_HIGH_PERF, &env_of(&[])).unwrap_err();
         assert_eq!(e.path, "providers.openai.keys[0].value");
@@ -1048,13 +1285,13 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_otel_plugin_loads_and_other_plugins_warn() {
+    fn the_otel_plugin_loads_and_disabled_plugins_warn() {
         let c = parse(
             r#"{"plugins":[
                 {"enabled":true,"name":"otel","config":{"collector_url":"http://collector:4318",
                   "protocol":"http","service_name":"gw","trace_type":"genai_extension",
                   "headers":{"authorization":"env.OTEL_TOKEN","x-team":"t1"}}},
-                {"enabled":true,"name":"semanticcache","config":{"ttl":5}}]}"#,
+                {"enabled":false,"name":"semanticcache","config":{"ttl":5}}]}"#,
             &env_of(&[
                 ("OTEL_TOKEN", "Bearer s3cret"),
                 ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=env,x-env=1"),
@@ -1128,5 +1365,137 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert!(c.otel.is_none() && c.otel_disabled);
+    }
+
+    #[test]
+    fn sections_that_cannot_be_enforced_stop_startup() {
+        let refused = |json: &str| parse(json, &env_of(&[])).unwrap_err();
+        let e = refused(r#"{"governance":{"virtual_keys":[{"id":"vk1","value":"sk-bf-1"}]}}"#);
+        assert_eq!(e.path, "governance");
+        assert!(e.message.contains("not supported"), "{e}");
+        let e = refused(r#"{"mcp":{"client_configs":[{"name":"fs","connection_type":"stdio"}]}}"#);
+        assert_eq!(e.path, "mcp.client_configs");
+        let e = refused(r#"{"vector_store":{"enabled":true,"type":"redis","config":{}}}"#);
+        assert_eq!(e.path, "vector_store");
+        let e = refused(r#"{"plugins":[{"enabled":true,"name":"semantic_cache"}]}"#);
+        assert_eq!(e.path, "plugins[0]");
+        assert!(e.message.contains("semantic_cache") && e.message.contains("not supported"));
+        let e = refused(r#"{"plugins":[{"enabled":true,"name":"otel","path":"/x.so"}]}"#);
+        assert_eq!(e.path, "plugins[0].path");
+
+        // Empty or disabled sections, built-in plugins and the store sections load.
+        let c = parse(
+            r#"{"governance":{"virtual_keys":[],"budgets":[]},"mcp":{"client_configs":[]},
+                "vector_store":{"enabled":false,"type":"redis"},
+                "plugins":[{"enabled":true,"name":"telemetry","config":{}},
+                           {"enabled":true,"name":"logging"},
+                           {"enabled":false,"name":"maxim"}],
+                "config_store":{"enabled":true,"type":"sqlite","config":{"path":"c.db"}},
+                "logs_store":{"enabled":false},"encryption_key":"k","kv_store":{"type":"memory"},
+                "framework":{},"websocket":{},"source_of_truth":"split"}"#,
+            &env_of(&[]),
+        )
+        .unwrap();
+        for section in [
+            "vector_store",
+            "plugins[2]",
+            "kv_store",
+            "framework",
+            "websocket",
+        ] {
+            assert!(
+                c.warnings.iter().any(|w| w.starts_with(section)),
+                "{section}: {:?}",
+                c.warnings
+            );
+        }
+        assert!(!c.warnings.iter().any(|w| w.starts_with("governance")));
+    }
+
+    #[test]
+    fn auth_config_is_read_and_validated() {
+        let c = parse(
+            r#"{"auth_config":{"is_enabled":true,"admin_username":"admin",
+                "admin_password":"env.ADMIN_PW","disable_auth_on_inference":true,
+                "metrics_open":true}}"#,
+            &env_of(&[("ADMIN_PW", "s3cret")]),
+        )
+        .unwrap();
+        assert!(c.auth.enabled && c.auth.disable_auth_on_inference && c.auth.metrics_open);
+        assert_eq!(c.auth.username, "admin");
+        assert_eq!(c.auth.password.expose(), "s3cret");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+
+        let e = parse(
+            r#"{"auth_config":{"is_enabled":true,"admin_password":"p"}}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "auth_config.admin_username");
+        let e = parse(
+            r#"{"auth_config":{"is_enabled":true,"admin_username":"a","admin_password":""}}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "auth_config.admin_password");
+        let e = parse(
+            r#"{"auth_config":{"is_enabled":true,"admin_username":"a","admin_password":"env.NOPE"}}"#,
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "auth_config.admin_password");
+        assert!(e.message.contains("NOPE"));
+        // Off: credentials (and their variables) are not needed.
+        let c = parse(
+            r#"{"auth_config":{"is_enabled":false,"admin_password":"env.NOPE"}}"#,
+            &env_of(&[]),
+        )
+        .unwrap();
+        assert!(!c.auth.enabled);
+        let e = parse(r#"{"auth_config":{"is_enabled":"yes"}}"#, &env_of(&[])).unwrap_err();
+        assert_eq!(e.path, "auth_config.is_enabled");
+    }
+
+    #[test]
+    fn client_cors_whitelist_and_pprof_settings() {
+        let c = parse(
+            r#"{"client":{"allowed_origins":["https://App.example.com/","*"],
+                "allowed_headers":["X-Team","x-tenant-*"],"whitelisted_routes":["/v1/models","/api/public/*"],
+                "enable_pprof":false,"disable_db_pings_in_health":true}}"#,
+            &env_of(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.cors.allowed_origins,
+            vec!["https://app.example.com".to_owned(), "*".to_owned()]
+        );
+        assert_eq!(c.cors.allowed_headers, vec!["x-team", "x-tenant-*"]);
+        assert_eq!(c.whitelisted_routes, vec!["/v1/models", "/api/public/*"]);
+        assert_eq!(c.enable_pprof, Some(false));
+        assert!(c.disable_db_pings_in_health);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+
+        let bad = |json: &str| parse(json, &env_of(&[])).unwrap_err().path;
+        assert_eq!(
+            bad(r#"{"client":{"allowed_origins":["example.com"]}}"#),
+            "client.allowed_origins[0]"
+        );
+        assert_eq!(
+            bad(r#"{"client":{"allowed_origins":["*","https://x.com/app"]}}"#),
+            "client.allowed_origins[1]"
+        );
+        assert_eq!(
+            bad(r#"{"client":{"allowed_headers":["bad header"]}}"#),
+            "client.allowed_headers[0]"
+        );
+        assert_eq!(
+            bad(r#"{"client":{"whitelisted_routes":["v1/models"]}}"#),
+            "client.whitelisted_routes[0]"
+        );
+        assert_eq!(
+            bad(r#"{"client":{"whitelisted_routes":["/a/*/b"]}}"#),
+            "client.whitelisted_routes[0]"
+        );
     }
 }

@@ -15,29 +15,45 @@ pub(super) struct RawConfig {
     pub(super) drop_excess_requests: Option<bool>,
     #[serde(default)]
     pub(super) client: RawClient,
-    // Sections that later features read; accepted now so existing files load.
+    pub(super) auth_config: Option<RawAuth>,
+    pub(super) plugins: Option<Vec<RawPlugin>>,
+    // Sections this version cannot enforce: kept as JSON so startup can tell an empty section
+    // (accepted) from one that asks for something (refused).
+    pub(super) governance: Option<serde_json::Value>,
+    pub(super) mcp: Option<serde_json::Value>,
+    pub(super) vector_store: Option<serde_json::Value>,
+    // Sections that later features read (the stores are being wired); accepted with a warning
+    // so existing files load, and kept so they can be read.
+    pub(super) framework: Option<serde_json::Value>,
+    pub(super) websocket: Option<serde_json::Value>,
+    pub(super) kv_store: Option<serde_json::Value>,
+    // The stores (read by the server at startup).
     pub(super) encryption_key: Option<String>,
-    pub(super) auth_config: Option<IgnoredAny>,
-    pub(super) framework: Option<IgnoredAny>,
-    pub(super) governance: Option<IgnoredAny>,
-    pub(super) mcp: Option<IgnoredAny>,
-    pub(super) vector_store: Option<IgnoredAny>,
     pub(super) config_store: Option<serde_json::Value>,
     pub(super) logs_store: Option<serde_json::Value>,
-    pub(super) plugins: Option<Vec<RawPlugin>>,
-    pub(super) websocket: Option<IgnoredAny>,
-    pub(super) kv_store: Option<IgnoredAny>,
     pub(super) source_of_truth: Option<bifrost_store::SourceOfTruth>,
 }
 
-/// One `plugins` entry, as the original writes it. Only `otel` is implemented; its `config` is
-/// read by [`otel_plugin`], other plugins' is ignored.
+/// `auth_config`: admin credentials for the management API (and inference, unless
+/// `disable_auth_on_inference`).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawAuth {
+    pub(super) is_enabled: Option<bool>,
+    pub(super) admin_username: Option<String>,
+    /// A literal or `env.NAME`.
+    pub(super) admin_password: Option<String>,
+    pub(super) disable_auth_on_inference: Option<bool>,
+    /// RS addition: `/metrics` stays open (for a Prometheus scraper) while auth is enabled.
+    pub(super) metrics_open: Option<bool>,
+}
+
+/// One `plugins` entry, as the original writes it. `otel` is implemented (its `config` is read
+/// by [`otel_plugin`]); `telemetry` and `logging` are built in; others are refused when enabled.
 #[derive(Debug, Deserialize)]
 pub(super) struct RawPlugin {
     pub(super) enabled: Option<bool>,
     pub(super) name: String,
-    #[serde(rename = "path")]
-    pub(super) _path: Option<IgnoredAny>,
+    pub(super) path: Option<String>,
     #[serde(rename = "version")]
     pub(super) _version: Option<IgnoredAny>,
     pub(super) config: Option<serde_json::Value>,
@@ -71,6 +87,14 @@ pub(super) struct RawClient {
     pub(super) logging_headers: Option<Vec<String>>,
     /// RS: rows waiting to be written at most; beyond it rows are dropped and counted.
     pub(super) log_queue_size: Option<usize>,
+    /// CORS origins besides the always-allowed localhost ones; `"*"` allows any.
+    pub(super) allowed_origins: Option<Vec<String>>,
+    /// Extra request headers a browser may send cross-origin.
+    pub(super) allowed_headers: Option<Vec<String>>,
+    /// Route patterns (trailing `*` allowed) that skip admin auth.
+    pub(super) whitelisted_routes: Option<Vec<String>>,
+    pub(super) enable_pprof: Option<bool>,
+    pub(super) disable_db_pings_in_health: Option<bool>,
 }
 
 /// `"gpt-4o": "openai/gpt-4o"`, `[{"target":…,"weight":…}]`, or

@@ -49,6 +49,10 @@ fn openai_api() -> Router<AppState> {
     r
 }
 
+/// The whole HTTP surface. A request passes, outermost first: CORS ([`crate::cors`], which
+/// answers preflights) → admin auth ([`crate::auth::require_admin`], by path) → routing →
+/// metrics ([`track`]) → body limit → the handler (inference handlers then go through the
+/// engine). `/debug/pprof/*` is only routed with `enable_pprof`, and outside the metrics.
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_request_body_bytes;
     let anthropic = Router::new()
@@ -58,7 +62,7 @@ pub fn router(state: AppState) -> Router {
             post(chat::anthropic_count_tokens),
         )
         .layer(Extension(chat::DefaultProvider("anthropic")));
-    Router::new()
+    let mut app = Router::new()
         .merge(openai_api())
         .nest(
             "/openai",
@@ -76,15 +80,34 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::logs::api::router())
         .merge(crate::api::providers::router())
         .merge(crate::api::config::router())
-        .route("/health", get(health))
+        .merge(crate::health::router())
+        .merge(crate::auth::router())
+        .route("/api/version", get(version))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track))
-        .layer(DefaultBodyLimit::max(limit))
-        // Profiles take seconds by design: kept out of the request metrics.
-        .merge(crate::pprof::router())
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(limit));
+    // Profiles take seconds by design: kept out of the request metrics.
+    if state.settings.enable_pprof {
+        app = app.merge(crate::pprof::router());
+    }
+    // Outermost first: CORS (answers preflights without credentials), then admin auth, which
+    // decides by path and so also covers routes added here later.
+    app.layer(middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::require_admin,
+    ))
+    .layer(middleware::from_fn_with_state(
+        state.cors.clone(),
+        crate::cors::cors,
+    ))
+    .with_state(state)
+}
+
+/// `GET /api/version`.
+async fn version() -> Response {
+    Json(json!({"version": env!("CARGO_PKG_VERSION"), "name": "bifrost-http"})).into_response()
 }
 
 /// The custom metric label values of a request, computed once by [`track`].
@@ -276,18 +299,6 @@ pub(crate) fn error_in_shape(shape: chat::ErrorShape, e: &BifrostError) -> Respo
             .insert("x-amzn-errortype", HeaderValue::from_static(kind));
     }
     resp
-}
-
-async fn health(State(st): State<AppState>) -> Response {
-    // Draining: load balancers should stop sending new work here.
-    if st.engine.is_closing() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "shutting_down"})),
-        )
-            .into_response();
-    }
-    Json(json!({"status": "ok"})).into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
