@@ -21,13 +21,30 @@ pub(crate) enum Param {
 #[derive(Default)]
 pub(crate) struct SqlBuf {
     pub params: Vec<Param>,
+    /// Anonymous `?` placeholders, each used once and in order. SQLite looks a numbered
+    /// placeholder's name up with a linear scan when binding (so a statement with n of them
+    /// binds in O(n²): 85% of a bulk insert's time); `?` binds by position.
+    anonymous: bool,
 }
 
 impl SqlBuf {
+    /// For statements whose placeholders appear exactly once each, in the order they are
+    /// added (bulk inserts): anonymous on SQLite, numbered on PostgreSQL.
+    pub fn positional(kind: crate::backend::Kind) -> Self {
+        Self {
+            params: Vec::new(),
+            anonymous: kind == crate::backend::Kind::Sqlite,
+        }
+    }
+
     /// Adds a parameter and returns its placeholder.
     pub fn p(&mut self, p: Param) -> String {
         self.params.push(p);
-        format!("${}", self.params.len())
+        if self.anonymous {
+            "?".to_owned()
+        } else {
+            format!("${}", self.params.len())
+        }
     }
 
     /// `col IN ($a, $b, …)` for a non-empty list.

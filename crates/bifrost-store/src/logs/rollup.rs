@@ -185,7 +185,12 @@ impl Deltas {
 
     /// Adds these deltas to the rollup table (or subtracts them, `negate`), removing rollup
     /// rows that reach zero requests.
-    pub async fn apply(&self, conn: &mut AnyConnection, negate: bool) -> Result<(), StoreError> {
+    pub async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        kind: crate::backend::Kind,
+        negate: bool,
+    ) -> Result<(), StoreError> {
         if self.0.is_empty() {
             return Ok(());
         }
@@ -217,7 +222,7 @@ impl Deltas {
             set.join(", ")
         );
         for chunk in entries.chunks(100) {
-            let mut buf = SqlBuf::default();
+            let mut buf = SqlBuf::positional(kind);
             let mut tuples = Vec::with_capacity(chunk.len());
             for (k, d) in chunk {
                 let neg;

@@ -139,7 +139,7 @@ impl LogStore {
         let mut tx = self.pool.begin().await?;
         let mut inserted: HashSet<String> = HashSet::with_capacity(rows.len());
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let mut buf = SqlBuf::default();
+            let mut buf = SqlBuf::positional(self.kind);
             let mut tuples = Vec::with_capacity(chunk.len());
             for r in chunk {
                 let ph: Vec<String> = row_params(r)?.into_iter().map(|p| buf.p(p)).collect();
@@ -170,10 +170,10 @@ impl LogStore {
                 dims.insert(("virtual_key_id", k));
             }
         }
-        deltas.apply(&mut tx, false).await?;
+        deltas.apply(&mut tx, self.kind, false).await?;
         let dims: Vec<_> = dims.into_iter().collect();
         for chunk in dims.chunks(200) {
-            let mut buf = SqlBuf::default();
+            let mut buf = SqlBuf::positional(self.kind);
             let tuples: Vec<String> = chunk
                 .iter()
                 .map(|(k, v)| {
@@ -449,7 +449,7 @@ impl LogStore {
             where_clause(&conds)
         );
         let mut tx = self.pool.begin().await?;
-        let n = delete_returning(&mut tx, buf.query(sql)).await?;
+        let n = delete_returning(&mut tx, self.kind, buf.query(sql)).await?;
         tx.commit().await?;
         if n > 0 {
             self.prune_dims().await?;
@@ -470,7 +470,7 @@ impl LogStore {
             )))
             .bind(cutoff_ms)
             .bind(batch);
-            let n = delete_returning(&mut tx, q).await?;
+            let n = delete_returning(&mut tx, self.kind, q).await?;
             tx.commit().await?;
             total += n;
             if (n as i64) < batch {
@@ -506,6 +506,7 @@ impl LogStore {
 /// Runs a `DELETE … RETURNING <FACT_COLUMNS>` and subtracts what it removed from the rollups.
 async fn delete_returning(
     conn: &mut AnyConnection,
+    kind: Kind,
     q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>,
 ) -> Result<u64, StoreError> {
     let rows = q.fetch_all(&mut *conn).await?;
@@ -513,7 +514,7 @@ async fn delete_returning(
     for row in &rows {
         deltas.add_row(row, 0)?;
     }
-    deltas.apply(conn, true).await?;
+    deltas.apply(conn, kind, true).await?;
     Ok(rows.len() as u64)
 }
 
