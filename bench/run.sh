@@ -18,5 +18,11 @@ fi
 # ≈5,000 requests in flight need ≈15,000 sockets across the three processes.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-cargo build --release -p bifrost-http -p bifrost-mock -p bifrost-bench
-exec target/release/bifrost-bench "$@"
+cargo build --release -p bifrost-http -p bifrost-mock -p bifrost-bench -p bifrost-store
+# The logs-api scenario measures PostgreSQL too: a throwaway server (scripts/pg.sh).
+if [[ " $* " == *logs-api* ]]; then
+    source scripts/pg.sh
+    pg_start
+    export BIFROST_BENCH_POSTGRES_URL="$BIFROST_TEST_POSTGRES_URL"
+fi
+target/release/bifrost-bench "$@"

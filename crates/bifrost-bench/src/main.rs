@@ -29,6 +29,8 @@ struct Options {
     /// Another OpenAI-compatible gateway to measure instead of ours (its own upstream config
     /// must point at the mock on MOCK_PORT).
     target_url: Option<String>,
+    /// Rows the `logs-api` scenario seeds into each logs store.
+    log_rows: u64,
 }
 
 #[derive(Clone)]
@@ -41,6 +43,8 @@ struct Scenario {
     stream: bool,
     /// OpenAI request through the gateway, Anthropic format upstream.
     anthropic: bool,
+    /// Request logging on (the default; one row per request to SQLite in the app dir).
+    logging: bool,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -52,6 +56,7 @@ fn scenarios() -> Vec<Scenario> {
         mock_latency_ms,
         stream: false,
         anthropic: false,
+        logging: true,
     };
     vec![
         s("rate-1k", "1,000 RPS, mock 0 ms", Some(1000), 64, 0),
@@ -70,6 +75,16 @@ fn scenarios() -> Vec<Scenario> {
             64,
             0,
         ),
+        Scenario {
+            logging: false,
+            ..s(
+                "saturation-nolog",
+                "max throughput, 64 connections, mock 0 ms, request logging off",
+                None,
+                64,
+                0,
+            )
+        },
         Scenario {
             stream: true,
             ..s(
@@ -128,6 +143,11 @@ fn main() -> Result<()> {
         report.push_str(&idle);
         eprintln!("{idle}");
     }
+    if opts.scenarios.iter().any(|s| s == "logs-api") {
+        let section = logs_api(&opts)?;
+        report.push_str(&section);
+        eprintln!("{section}");
+    }
     println!("{report}");
     if let Some(out) = &opts.out {
         std::fs::write(out, &report).with_context(|| format!("writing {}", out.display()))?;
@@ -143,6 +163,7 @@ fn parse_args() -> Result<Options> {
         scenarios: vec!["all".into()],
         out: None,
         target_url: None,
+        log_rows: 1_000_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -154,10 +175,11 @@ fn parse_args() -> Result<Options> {
             "--scenarios" => o.scenarios = val()?.split(',').map(str::to_owned).collect(),
             "--out" => o.out = Some(PathBuf::from(val()?)),
             "--target-url" => o.target_url = Some(val()?),
+            "--log-rows" => o.log_rows = val()?.parse()?,
             "-h" | "--help" => {
                 println!(
-                    "bifrost-bench [--duration S] [--warmup S] [--scenarios all|{}|idle,…] \
-                     [--out FILE] [--target-url URL] [--bin-dir DIR]",
+                    "bifrost-bench [--duration S] [--warmup S] [--scenarios all|{}|idle|logs-api,…] \
+                     [--out FILE] [--target-url URL] [--bin-dir DIR] [--log-rows N]",
                     scenarios()
                         .iter()
                         .map(|s| s.name)
@@ -285,9 +307,9 @@ fn start_mock(opts: &Options, latency_ms: u64) -> Result<Proc> {
     Ok(p)
 }
 
-fn gateway_config(upstream: &str) -> String {
+fn gateway_config(upstream: &str, logging: bool) -> String {
     format!(
-        r#"{{"providers":{{
+        r#"{{"client":{{"enable_logging":{logging}}},"providers":{{
           "openai":{{"keys":[{{"value":"sk-bench"}}],
             "concurrency_and_buffer_size":{{"concurrency":10000,"buffer_size":10000}},
             "network_config":{{"base_url":"{upstream}","timeout":30000,"max_conns_per_host":10000}}}},
@@ -298,13 +320,15 @@ fn gateway_config(upstream: &str) -> String {
     )
 }
 
-fn start_gateway(opts: &Options) -> Result<Proc> {
+fn start_gateway(opts: &Options, logging: bool) -> Result<Proc> {
     let dir = std::env::temp_dir().join("bifrost-bench");
+    // A fresh app dir: empty config and logs databases for every run.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("config.json");
     std::fs::write(
         &config,
-        gateway_config(&format!("http://127.0.0.1:{MOCK_PORT}")),
+        gateway_config(&format!("http://127.0.0.1:{MOCK_PORT}"), logging),
     )?;
     let bin = opts.bin_dir.join("bifrost-http");
     let p = spawn(
@@ -317,6 +341,8 @@ fn start_gateway(opts: &Options) -> Result<Proc> {
             GATEWAY_PORT.to_string(),
             "-log-level".into(),
             "warn".into(),
+            "-app-dir".into(),
+            dir.to_string_lossy().into_owned(),
         ],
         &[("TOKIO_WORKER_THREADS", "1")],
     )?;
@@ -543,7 +569,7 @@ fn run_scenario(opts: &Options, sc: &Scenario, nginx: Option<&str>) -> Result<St
             String::new(),
         ),
         None => {
-            let g = start_gateway(opts)?;
+            let g = start_gateway(opts, sc.logging)?;
             let run = measure(
                 opts,
                 &format!("http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions"),
@@ -733,7 +759,7 @@ fn stage_table(port: u16) -> Result<String> {
 fn idle(opts: &Options) -> Result<String> {
     let _mock = start_mock(opts, 0)?;
     let t = Instant::now();
-    let g = start_gateway(opts)?;
+    let g = start_gateway(opts, true)?;
     let ready = t.elapsed();
     std::thread::sleep(Duration::from_secs(1));
     let rss = std::fs::read_to_string(format!("/proc/{}/status", g.0.id()))
@@ -748,5 +774,137 @@ fn idle(opts: &Options) -> Result<String> {
         "\n### idle\n\nReady to serve {:.0} ms after start (process spawn to first /health 200); idle RSS {:.1} MB.\n",
         ready.as_secs_f64() * 1000.0,
         rss as f64 / 1024.0
+    ))
+}
+
+/// The logs API over a large store: `--log-rows` synthetic rows seeded (`bifrost-store-seed`)
+/// into SQLite, and into PostgreSQL when `BIFROST_BENCH_POSTGRES_URL` names a server (bench/run.sh
+/// starts a throwaway one); then the gateway serves `GET /api/logs` for a first page, a
+/// filtered page and a stats query, each 200 times from 4 connections.
+fn logs_api(opts: &Options) -> Result<String> {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\n### logs-api — `GET /api/logs` with {} rows\n",
+        opts.log_rows
+    )?;
+    writeln!(
+        out,
+        "| backend | query | p50 (ms) | p95 (ms) | p99 (ms) | non-2xx |\n|---|---|---|---|---|---|"
+    )?;
+    let dir = std::env::temp_dir().join("bifrost-bench-logs");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut backends = vec![("sqlite", dir.join("logs.db").to_string_lossy().into_owned())];
+    if let Ok(url) = std::env::var("BIFROST_BENCH_POSTGRES_URL") {
+        backends.push(("postgres", url));
+    }
+    // Rows are one every 50 ms from here (the seeder's default start).
+    let start_ms: i64 = 1_767_225_600_000;
+    let span_ms = opts.log_rows as i64 * 50;
+    for (name, target) in backends {
+        let t = Instant::now();
+        let seeded = Command::new(opts.bin_dir.join("bifrost-store-seed"))
+            .args([&target, &opts.log_rows.to_string(), &start_ms.to_string()])
+            .output()
+            .context("running bifrost-store-seed")?;
+        if !seeded.status.success() {
+            bail!(
+                "seeding {name}: {}",
+                String::from_utf8_lossy(&seeded.stderr)
+            );
+        }
+        eprintln!(
+            "seeded {} rows into {name} in {:.0?}",
+            opts.log_rows,
+            t.elapsed()
+        );
+        let logs_store = if name == "sqlite" {
+            format!(r#"{{"type":"sqlite","config":{{"path":"{target}"}}}}"#)
+        } else {
+            postgres_section(&target)?
+        };
+        let config = dir.join(format!("config-{name}.json"));
+        std::fs::write(
+            &config,
+            format!(
+                r#"{{"logs_store":{logs_store},"providers":{{"openai":{{"keys":[{{"value":"sk-bench"}}],
+                   "network_config":{{"base_url":"http://127.0.0.1:{MOCK_PORT}"}}}}}}}}"#
+            ),
+        )?;
+        let app = dir.join(format!("app-{name}"));
+        let _g = spawn(
+            1,
+            &opts.bin_dir.join("bifrost-http").to_string_lossy(),
+            &[
+                "-config".into(),
+                config.to_string_lossy().into_owned(),
+                "-port".into(),
+                GATEWAY_PORT.to_string(),
+                "-log-level".into(),
+                "warn".into(),
+                "-app-dir".into(),
+                app.to_string_lossy().into_owned(),
+            ],
+            &[],
+        )?;
+        wait_ready(GATEWAY_PORT, "/health")?;
+        let mid = start_ms + span_ms / 2;
+        let queries = [
+            ("first page (limit 50)", "/api/logs?limit=50".to_owned()),
+            (
+                "filter: provider + status + 2 h",
+                format!(
+                    "/api/logs?providers=openai&status=success&start_time={}&end_time={}",
+                    mid,
+                    mid + 7_200_000
+                ),
+            ),
+            (
+                "stats over half the range",
+                format!(
+                    "/api/logs/stats?start_time={mid}&end_time={}",
+                    start_ms + span_ms
+                ),
+            ),
+        ];
+        for (what, path) in queries {
+            let url = format!("http://127.0.0.1:{GATEWAY_PORT}{path}");
+            let o = Command::new("taskset")
+                .args(["-c", "0", "oha", "--no-tui", "--output-format", "json"])
+                .args(["-n", "200", "-c", "4", &url])
+                .output()
+                .context("running oha")?;
+            let v: Value = serde_json::from_slice(&o.stdout).context("oha's JSON")?;
+            let p = |k: &str| v["latencyPercentiles"][k].as_f64().unwrap_or(f64::NAN) * 1000.0;
+            let non_2xx: u64 = v["statusCodeDistribution"].as_object().map_or(0, |c| {
+                c.iter()
+                    .filter(|(k, _)| !k.starts_with('2'))
+                    .map(|(_, n)| n.as_u64().unwrap_or(0))
+                    .sum()
+            });
+            writeln!(
+                out,
+                "| {name} | {what} | {:.1} | {:.1} | {:.1} | {non_2xx} |",
+                p("p50"),
+                p("p95"),
+                p("p99")
+            )?;
+        }
+    }
+    Ok(out)
+}
+
+/// A `logs_store` section for a `postgres://user@host:port/db` URL.
+fn postgres_section(url: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .context("BIFROST_BENCH_POSTGRES_URL must be postgres://user@host:port/db")?;
+    let (user, rest) = rest.split_once('@').context("no user@ in the URL")?;
+    let (hostport, db) = rest.split_once('/').context("no /db in the URL")?;
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
+    Ok(format!(
+        r#"{{"type":"postgres","config":{{"host":"{host}","port":"{port}","user":"{user}","password":"","db_name":"{db}","ssl_mode":"disable"}}}}"#
     ))
 }

@@ -68,6 +68,10 @@ pub struct Metrics {
     key_healthy: IntGaugeVec,
     plugin_hook: HistogramVec,
     plugin_panics: IntCounterVec,
+    /// Request-log rows by what became of them; brought up to the writer's counts at each
+    /// scrape (under the lock, so concurrent scrapes add each row once).
+    log_rows: IntCounterVec,
+    log_rows_sync: std::sync::Mutex<()>,
 }
 
 fn labels<'a>(fixed: &[&'static str], custom: &'a [String]) -> Vec<&'a str> {
@@ -267,6 +271,13 @@ impl Metrics {
             "Plugin hooks that panicked (and were treated as passing through).",
             &["plugin", "hook"],
         )?;
+        let log_rows = counter(
+            r,
+            "bifrost_log_rows_total",
+            "Request-log rows: written to the logs store, dropped because the write queue was \
+             full, or failed (the store refused the batch).",
+            &["outcome"],
+        )?;
         gauge(
             r,
             "bifrost_build_info",
@@ -317,6 +328,8 @@ impl Metrics {
             key_healthy,
             plugin_hook,
             plugin_panics,
+            log_rows,
+            log_rows_sync: std::sync::Mutex::new(()),
         })
     }
 
@@ -419,6 +432,22 @@ impl Metrics {
         self.overhead
             .with_label_values(&[endpoint, if stream { "true" } else { "false" }])
             .observe(d.as_secs_f64());
+    }
+
+    /// Brings `bifrost_log_rows_total` up to the request-log writer's counts.
+    pub fn log_rows(&self, written: u64, dropped: u64, failed: u64) {
+        let _one_at_a_time = self
+            .log_rows_sync
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (outcome, n) in [
+            ("written", written),
+            ("dropped", dropped),
+            ("failed", failed),
+        ] {
+            let c = self.log_rows.with_label_values(&[outcome]);
+            c.inc_by(n.saturating_sub(c.get()));
+        }
     }
 
     /// The exposition, with the gauges read from the engine first.

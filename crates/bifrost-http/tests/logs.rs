@@ -277,6 +277,18 @@ async fn concurrent_requests_give_exactly_one_row_each_or_a_counted_drop() {
                 } else {
                     assert!(dropped > 0, "a one-row queue under 300 concurrent requests");
                 }
+                let metrics = client()
+                    .get(format!("{}/metrics", gw.url))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                for (outcome, n) in [("dropped", dropped), ("written", rows)] {
+                    let line = format!("bifrost_log_rows_total{{outcome=\"{outcome}\"}} {n}");
+                    assert!(metrics.contains(&line), "{line} not in /metrics");
+                }
                 break;
             }
             assert!(

@@ -152,6 +152,10 @@ async fn track(State(st): State<AppState>, mut req: Request, next: Next) -> Resp
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
+    if let Some(l) = &st.logs {
+        st.metrics
+            .log_rows(l.writer.written(), l.writer.dropped(), l.writer.failed());
+    }
     (
         [(
             header::CONTENT_TYPE,
