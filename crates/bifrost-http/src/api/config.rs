@@ -162,12 +162,31 @@ fn effective(st: &AppState) -> Value {
     })
 }
 
-async fn show(State(st): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/config",
+    tag = "config",
+    responses(
+        (status = 200, description = "The client settings in effect", body = crate::openapi::ConfigAnswer),
+    )
+)]
+pub(crate) async fn show(State(st): State<AppState>) -> Response {
     Json(json!({ "client": effective(&st) })).into_response()
 }
 
 /// `PUT /api/config`: `{"client": {…}}` (or the client object itself).
-async fn change(
+#[utoipa::path(
+    put,
+    path = "/api/config",
+    tag = "config",
+    request_body = crate::openapi::ClientPatchBody,
+    responses(
+        (status = 200, description = "Changed; the settings now in effect", body = crate::openapi::ConfigChanged),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn change(
     State(st): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -225,6 +244,14 @@ async fn change(
 }
 
 /// Every model the gateway can route, as `/v1/models` lists them.
-async fn models(State(st): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/models",
+    tag = "config",
+    responses(
+        (status = 200, description = "Every model the gateway can route", body = crate::openapi::ModelList),
+    )
+)]
+pub(crate) async fn models(State(st): State<AppState>) -> Response {
     Json(json!({ "models": st.engine.list_models().await })).into_response()
 }

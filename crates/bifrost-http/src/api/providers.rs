@@ -54,13 +54,33 @@ fn not_found(provider: &str) -> ApiError {
     )
 }
 
-async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/providers",
+    tag = "providers",
+    responses(
+        (status = 200, description = "Every provider, secrets masked", body = crate::openapi::ProviderList),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
     let all = control(&st)?.list().await;
     let providers: Vec<_> = all.iter().map(redacted).collect();
     Ok(Json(json!({ "providers": providers })).into_response())
 }
 
-async fn one(
+#[utoipa::path(
+    get,
+    path = "/api/providers/{provider}",
+    tag = "providers",
+    params(("provider" = String, Path, description = "The provider's name")),
+    responses(
+        (status = 200, description = "The provider, secrets masked", body = bifrost_store::StoredProvider),
+        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn one(
     State(st): State<AppState>,
     Path(provider): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -72,7 +92,20 @@ async fn one(
 
 /// `POST /api/providers`: `{"name": "openai", "keys": [...], "network_config": {...}, …}`
 /// (`provider` is accepted for `name`).
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/api/providers",
+    tag = "providers",
+    request_body = crate::openapi::ProviderBody,
+    responses(
+        (status = 201, description = "Created; secrets masked", body = bifrost_store::StoredProvider),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The provider exists", body = crate::openapi::ErrorBody),
+        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(st): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -102,7 +135,21 @@ async fn create(
 
 /// `PUT /api/providers/{p}`: replaces its settings; keys are replaced when the body has
 /// `keys` (masked secrets sent back keep their stored values), else kept.
-async fn update(
+#[utoipa::path(
+    put,
+    path = "/api/providers/{provider}",
+    tag = "providers",
+    params(("provider" = String, Path, description = "The provider's name")),
+    request_body = crate::openapi::ProviderBody,
+    responses(
+        (status = 200, description = "Changed; secrets masked", body = bifrost_store::StoredProvider),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn update(
     State(st): State<AppState>,
     Path(name): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
@@ -137,7 +184,18 @@ async fn update(
     Ok(Json(redacted(&out)).into_response())
 }
 
-async fn remove(
+#[utoipa::path(
+    delete,
+    path = "/api/providers/{provider}",
+    tag = "providers",
+    params(("provider" = String, Path, description = "The provider's name")),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::Deleted),
+        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn remove(
     State(st): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -154,7 +212,18 @@ async fn remove(
     Ok(Json(json!({ "deleted": name })).into_response())
 }
 
-async fn keys(
+#[utoipa::path(
+    get,
+    path = "/api/providers/{provider}/keys",
+    tag = "providers",
+    params(("provider" = String, Path, description = "The provider's name")),
+    responses(
+        (status = 200, description = "The provider's keys, secrets masked", body = crate::openapi::KeyList),
+        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn keys(
     State(st): State<AppState>,
     Path(provider): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -166,7 +235,22 @@ async fn keys(
 }
 
 /// `POST /api/providers/{p}/keys`: one key object (`id` generated when absent).
-async fn add_key(
+#[utoipa::path(
+    post,
+    path = "/api/providers/{provider}/keys",
+    tag = "providers",
+    params(("provider" = String, Path, description = "The provider's name")),
+    request_body = crate::openapi::KeyBody,
+    responses(
+        (status = 201, description = "Added; secrets masked", body = bifrost_store::StoredKey),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A key with this id exists", body = crate::openapi::ErrorBody),
+        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn add_key(
     State(st): State<AppState>,
     Path(provider): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
@@ -208,7 +292,24 @@ async fn add_key(
     Ok((StatusCode::CREATED, Json(shown.keys.last().cloned())).into_response())
 }
 
-async fn update_key(
+#[utoipa::path(
+    put,
+    path = "/api/providers/{provider}/keys/{id}",
+    tag = "providers",
+    params(
+        ("provider" = String, Path, description = "The provider's name"),
+        ("id" = String, Path, description = "The key's id"),
+    ),
+    request_body = crate::openapi::KeyBody,
+    responses(
+        (status = 200, description = "Changed; secrets masked", body = bifrost_store::StoredKey),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such provider or key", body = crate::openapi::ErrorBody),
+        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn update_key(
     State(st): State<AppState>,
     Path((provider, id)): Path<(String, String)>,
     body: Result<Json<Value>, JsonRejection>,
@@ -249,7 +350,21 @@ async fn update_key(
     Ok(Json(shown).into_response())
 }
 
-async fn remove_key(
+#[utoipa::path(
+    delete,
+    path = "/api/providers/{provider}/keys/{id}",
+    tag = "providers",
+    params(
+        ("provider" = String, Path, description = "The provider's name"),
+        ("id" = String, Path, description = "The key's id"),
+    ),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::Deleted),
+        (status = 404, description = "No such provider or key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn remove_key(
     State(st): State<AppState>,
     Path((provider, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {

@@ -119,7 +119,22 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-async fn search(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs",
+    tag = "logs",
+    description = "Logs matching the filters, newest first by default. `metadata.<key>=<value>` parameters match logged metadata exactly (every pair must match).",
+    params(crate::openapi::LogFilterParams, crate::openapi::LogPageParams),
+    responses(
+        (status = 200, description = "A page of logs", body = bifrost_store::LogPage),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn search(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     let store = store(&st)?;
     let f = filter(&params, &["limit", "offset", "cursor", "sort_by", "order"])?;
     let limit = match param(&params, "limit") {
@@ -177,7 +192,21 @@ async fn search(State(st): State<AppState>, Query(params): Params) -> Result<Res
     Ok(Json(page).into_response())
 }
 
-async fn one(State(st): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs/{id}",
+    tag = "logs",
+    params(("id" = String, Path, description = "The log's id")),
+    responses(
+        (status = 200, description = "The log", body = bifrost_store::LogRow),
+        (status = 404, description = "No such log", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn one(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     match store(&st)?.get(&id).await.map_err(store_error)? {
         Some(row) => Ok(Json(row).into_response()),
         None => Err(ApiError::new(
@@ -188,7 +217,22 @@ async fn one(State(st): State<AppState>, Path(id): Path<String>) -> Result<Respo
     }
 }
 
-async fn stats(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs/stats",
+    tag = "logs",
+    description = "Totals over the logs matching the filters (`metadata.<key>=<value>` as in `GET /api/logs`).",
+    params(crate::openapi::LogFilterParams),
+    responses(
+        (status = 200, description = "Totals over the matching logs", body = bifrost_store::LogStats),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn stats(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     let f = filter(&params, &[])?;
     let s = store(&st)?.stats(&f).await.map_err(store_error)?;
     Ok(Json(s).into_response())
@@ -196,7 +240,19 @@ async fn stats(State(st): State<AppState>, Query(params): Params) -> Result<Resp
 
 /// `bucket` (seconds) sets the width; without it, about 60 buckets over the range (whole
 /// minutes, so rollups can answer), one hour back from now when no range is given.
-async fn histogram(
+#[utoipa::path(
+    get,
+    path = "/api/logs/histogram",
+    tag = "logs",
+    description = "Time buckets of the matching logs (`metadata.<key>=<value>` as in `GET /api/logs`); the last hour when no range is given.",
+    params(crate::openapi::LogFilterParams, ("bucket" = Option<i64>, Query, minimum = 1, description = "Bucket width in seconds (default: about 60 buckets over the range)")),
+    responses(
+        (status = 200, description = "Buckets by time, provider and model", body = crate::openapi::Histogram),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn histogram(
     State(st): State<AppState>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
@@ -231,12 +287,30 @@ async fn histogram(
     .into_response())
 }
 
-async fn filter_data(State(st): State<AppState>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs/filterdata",
+    tag = "logs",
+    responses(
+        (status = 200, description = "Distinct values of the filter fields", body = bifrost_store::FilterData),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn filter_data(State(st): State<AppState>) -> Result<Response, ApiError> {
     let d = store(&st)?.filter_data().await.map_err(store_error)?;
     Ok(Json(d).into_response())
 }
 
-async fn dropped(State(st): State<AppState>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs/dropped",
+    tag = "logs",
+    responses(
+        (status = 200, description = "The log writer's counters", body = crate::openapi::Dropped),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn dropped(State(st): State<AppState>) -> Result<Response, ApiError> {
     let logs = st
         .logs
         .as_ref()
@@ -250,7 +324,22 @@ async fn dropped(State(st): State<AppState>) -> Result<Response, ApiError> {
 }
 
 /// Deletes the logs a filter selects; an empty filter must say `all=true`.
-async fn delete(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+#[utoipa::path(
+    delete,
+    path = "/api/logs",
+    tag = "logs",
+    description = "Deletes the logs the filters select (`metadata.<key>=<value>` as in `GET /api/logs`); with no filter, `all=true` is required.",
+    params(crate::openapi::LogFilterParams, ("all" = Option<bool>, Query, description = "Required (true) to delete every log")),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::DeletedCount),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn delete(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     let f = filter(&params, &["all"])?;
     let everything = params.iter().all(|(k, _)| k == "all");
     if everything && param(&params, "all") != Some("true") {
@@ -265,7 +354,22 @@ async fn delete(State(st): State<AppState>, Query(params): Params) -> Result<Res
 
 /// Live tail: every new log row (matching `providers`, `models`, `status` when given) as an
 /// SSE `log` event, as it is enqueued for writing.
-async fn tail(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs/stream",
+    tag = "logs",
+    description = "Live tail: every new log row matching `providers`, `models` and `status` as an SSE `log` event.",
+    params(crate::openapi::LogFilterParams),
+    responses(
+        (status = 200, description = "Server-sent events `log`, each a LogRow as JSON; never ends", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn tail(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     let logs = st
         .logs
         .as_ref()
