@@ -202,7 +202,7 @@ pub(crate) struct LogPageParams {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Rows to skip (sorts other than `timestamp`).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     offset: Option<u64>,
     /// `next_cursor` of the previous page (sort by `timestamp` only).
     cursor: Option<String>,
@@ -356,16 +356,17 @@ pub(crate) struct ClientPatchBody {
     allow_direct_keys: Option<bool>,
     disable_content_logging: Option<bool>,
     logging_headers: Option<Vec<String>>,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 36_500)]
     log_retention_days: Option<u32>,
     /// Applies at the next start, as do the fields below.
     enable_logging: Option<bool>,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 10_000_000)]
     log_queue_size: Option<u64>,
     drop_excess_requests: Option<bool>,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 10_000_000)]
     initial_pool_size: Option<u64>,
-    #[schema(minimum = 1)]
+    /// At most 1 TiB.
+    #[schema(minimum = 1, maximum = 1_048_576)]
     max_request_body_size_mb: Option<u64>,
     prometheus_labels: Option<Vec<String>>,
 }

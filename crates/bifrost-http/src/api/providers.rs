@@ -46,6 +46,36 @@ fn object(
     }
 }
 
+/// A key object, whose `id`, `name` and `value` are strings when given (`at`: its JSON path).
+fn check_key(k: &Value, at: &str) -> Result<(), ApiError> {
+    let Value::Object(m) = k else {
+        return Err(bad_request(at, format!("{at} must be a key object")));
+    };
+    for f in ["id", "name", "value"] {
+        if m.get(f).is_some_and(|v| !v.is_string()) {
+            let field = if at.is_empty() {
+                f.to_owned()
+            } else {
+                format!("{at}.{f}")
+            };
+            return Err(bad_request(&field, format!("{field} must be a string")));
+        }
+    }
+    Ok(())
+}
+
+/// `keys`, when given, must be an array of key objects.
+fn check_keys(m: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    match m.get("keys") {
+        None => Ok(()),
+        Some(Value::Array(keys)) => keys
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, k)| check_key(k, &format!("keys[{i}]"))),
+        Some(_) => Err(bad_request("keys", "keys must be an array of key objects")),
+    }
+}
+
 fn not_found(provider: &str) -> ApiError {
     ApiError::new(
         404,
@@ -116,6 +146,7 @@ pub(crate) async fn create(
         Some(_) => return Err(bad_request("name", "name must be a non-empty string")),
         None => return Err(bad_request("name", "name is required")),
     };
+    check_keys(&m)?;
     let p = stored(&name, &Value::Object(m), "api");
     cp.validate(&p)?;
     cp.change(&name, |all| {
@@ -156,9 +187,14 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     let cp = control(&st)?;
     let mut m = object(body)?;
-    m.remove("name");
-    m.remove("provider");
+    // The name comes from the path; one in the body is ignored, but must be a string.
+    for f in ["name", "provider"] {
+        if m.remove(f).is_some_and(|v| !v.is_string()) {
+            return Err(bad_request(f, format!("{f} must be a string")));
+        }
+    }
     m.remove("source");
+    check_keys(&m)?;
     let has_keys = m.contains_key("keys");
     let mut p = stored(&name, &Value::Object(m), "api");
     let old = cp.get(&name).await.ok_or_else(|| not_found(&name))?;
@@ -257,6 +293,7 @@ pub(crate) async fn add_key(
 ) -> Result<Response, ApiError> {
     let cp = control(&st)?;
     let mut m = object(body)?;
+    check_key(&Value::Object(m.clone()), "")?;
     if !m.contains_key("id") {
         let id = format!("{provider}-{:08x}", fastrand::u32(..));
         m.insert("id".into(), Value::String(id));
@@ -316,6 +353,7 @@ pub(crate) async fn update_key(
 ) -> Result<Response, ApiError> {
     let cp = control(&st)?;
     let mut m = object(body)?;
+    check_key(&Value::Object(m.clone()), "")?;
     m.insert("id".into(), Value::String(id.clone()));
     let mut p = cp
         .get(&provider)

@@ -50,6 +50,12 @@ fn filter(params: &[(String, String)], known: &[&str]) -> Result<LogFilter, ApiE
         "selected_key_ids",
         "virtual_key_ids",
     ];
+    // Only the list fields may repeat: two values of another would be a guess.
+    for (i, (k, _)) in params.iter().enumerate() {
+        if !LISTS.contains(&k.as_str()) && params[..i].iter().any(|(p, _)| p == k) {
+            return Err(bad_request(k, format!("{k} is given more than once")));
+        }
+    }
     let mut map = Map::new();
     let mut metadata = BTreeMap::new();
     for (k, v) in params {
@@ -150,12 +156,18 @@ pub(crate) async fn search(
         None => 50,
     };
     let offset = match param(&params, "offset") {
-        Some(v) => Some(v.parse::<u64>().map_err(|_| {
-            bad_request(
-                "offset",
-                format!("offset must be a non-negative integer, got {v:?}"),
-            )
-        })?),
+        // SQL offsets are signed 64-bit.
+        Some(v) => Some(
+            v.parse::<u64>()
+                .ok()
+                .filter(|&n| i64::try_from(n).is_ok())
+                .ok_or_else(|| {
+                    bad_request(
+                        "offset",
+                        format!("offset must be an integer in 0..=2^63-1, got {v:?}"),
+                    )
+                })?,
+        ),
         None => None,
     };
     let sort_by = match param(&params, "sort_by").unwrap_or("timestamp") {
@@ -341,6 +353,12 @@ pub(crate) async fn delete(
     Query(params): Params,
 ) -> Result<Response, ApiError> {
     let f = filter(&params, &["all"])?;
+    if let Some(v) = param(&params, "all").filter(|v| !matches!(*v, "true" | "false")) {
+        return Err(bad_request(
+            "all",
+            format!("all must be true or false, got {v:?}"),
+        ));
+    }
     let everything = params.iter().all(|(k, _)| k == "all");
     if everything && param(&params, "all") != Some("true") {
         return Err(bad_request(
