@@ -4,8 +4,9 @@
 # (Debian package `postgresql`; a throwaway cluster in a temp dir on a free loopback port, see
 # scripts/pg.sh) for the store tests on both backends, and Python 3 with the official OpenAI,
 # Anthropic and Google GenAI SDKs (pinned, in a virtual environment under target/) for the
-# drop-in SDK tests. The tests start the gateway and our mock provider on loopback ports
-# themselves.
+# drop-in SDK tests, and schemathesis (pinned, in its own virtual environment) to fuzz the
+# management API against its OpenAPI document. The tests start the gateway and our mock
+# provider on loopback ports themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,3 +37,10 @@ VENV=target/sdk-venv
 "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/sdk/requirements.txt
 cargo build -q -p bifrost-http -p bifrost-mock
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk
+
+# The management API against its own OpenAPI document (tests/api): no 5xx, every answer as
+# documented.
+API_VENV=target/api-venv
+[ -x "$API_VENV/bin/python" ] || python3 -m venv "$API_VENV"
+"$API_VENV/bin/pip" install -q --disable-pip-version-check -r tests/api/requirements.txt
+API_VENV="$API_VENV" tests/api/run_schemathesis.sh

@@ -5,7 +5,7 @@
 //!
 //! | Paths | Access |
 //! |---|---|
-//! | `/health`, `/health/*`, `POST /api/session/login`, `GET /api/session/is-auth-enabled` | always open |
+//! | `/health`, `/health/*`, `POST /api/session/login`, `GET /api/session/is-auth-enabled`, `GET /api/openapi.json` | always open |
 //! | `client.whitelisted_routes` (exact, or a prefix with a trailing `*`) | always open |
 //! | every other `/api/*`, `/ws`, `/debug/pprof/*` | admin session: `Authorization: Bearer <token>` or the `token` cookie |
 //! | `/metrics` | as `/api/*`, unless `auth_config.metrics_open` (RS addition, for scrapers) |
@@ -72,6 +72,8 @@ pub fn classify(path: &str) -> Access {
         || path.starts_with("/health/")
         || path == "/api/session/login"
         || path == "/api/session/is-auth-enabled"
+        // The API's description: no secrets in it, and clients read it before logging in.
+        || path == "/api/openapi.json"
     {
         return Access::Open;
     }
@@ -433,7 +435,20 @@ struct Login {
 
 /// `POST /api/session/login` `{username, password}` → `{"token", "expires_in"}` and the
 /// `token` cookie; wrong credentials → 401 without saying which was wrong.
-async fn login(State(st): State<AppState>, body: Bytes) -> Response {
+#[utoipa::path(
+    post,
+    path = "/api/session/login",
+    tag = "session",
+    security(()),
+    request_body = crate::openapi::LoginRequest,
+    responses(
+        (status = 200, description = "Logged in; also sets the `token` cookie", body = crate::openapi::LoginAnswer),
+        (status = 400, description = "Auth is not enabled, or a malformed body", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Wrong username or password", body = crate::openapi::ErrorBody),
+        (status = 500, description = "The token could not be issued", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn login(State(st): State<AppState>, body: Bytes) -> Response {
     if !st.auth.is_enabled() {
         return bad_request("admin auth is not enabled (auth_config.is_enabled)");
     }
@@ -457,7 +472,15 @@ async fn login(State(st): State<AppState>, body: Bytes) -> Response {
 }
 
 /// `POST /api/session/logout`: revokes the presented token and clears the cookie.
-async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Response {
+#[utoipa::path(
+    post,
+    path = "/api/session/logout",
+    tag = "session",
+    responses(
+        (status = 200, description = "Logged out; the token is revoked and the cookie cleared", body = crate::openapi::Message),
+    )
+)]
+pub(crate) async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(claims) = st.auth.session(&headers) {
         st.auth.revoke(&claims);
     }
@@ -470,7 +493,16 @@ async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// `GET /api/session/is-auth-enabled` → `{"is_auth_enabled", "has_valid_token"}`.
-async fn is_auth_enabled(State(st): State<AppState>, headers: HeaderMap) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/session/is-auth-enabled",
+    tag = "session",
+    security(()),
+    responses(
+        (status = 200, description = "Whether admin auth is on and the request's token is valid", body = crate::openapi::AuthState),
+    )
+)]
+pub(crate) async fn is_auth_enabled(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let enabled = st.auth.is_enabled();
     Json(json!({
         "is_auth_enabled": enabled,
@@ -492,6 +524,7 @@ mod tests {
             "/health/live",
             "/api/session/login",
             "/api/session/is-auth-enabled",
+            "/api/openapi.json",
         ] {
             assert_eq!(classify(p), Access::Open, "{p}");
         }

@@ -131,15 +131,44 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/health/ready", get(ready))
 }
 
-async fn live() -> Response {
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "The process answers", body = crate::openapi::Health),
+    )
+)]
+pub(crate) async fn live() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
-async fn ready(State(st): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = crate::openapi::Health),
+        (status = 503, description = "Shutting down or a required component failed", body = crate::openapi::Health),
+    )
+)]
+pub(crate) async fn ready(State(st): State<AppState>) -> Response {
     answer(&st, false).await
 }
 
-async fn health(State(st): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "Healthy, with each component's state", body = crate::openapi::Health),
+        (status = 503, description = "Shutting down or a required component failed", body = crate::openapi::Health),
+    )
+)]
+pub(crate) async fn health(State(st): State<AppState>) -> Response {
     answer(&st, st.health.skip_in_health).await
 }
 

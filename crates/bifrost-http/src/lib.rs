@@ -10,6 +10,7 @@ pub mod cors;
 pub mod health;
 pub mod logs;
 pub mod metrics;
+pub mod openapi;
 pub mod otel;
 pub mod pprof;
 mod routes;

@@ -23,6 +23,7 @@ const CLIENT_KEY: &str = "client_config";
 
 /// A provider as stored: its config.json object without `keys`, and its keys.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredProvider {
     pub name: String,
     /// The provider's config.json object WITHOUT "keys".
@@ -37,6 +38,7 @@ pub struct StoredProvider {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredKey {
     pub id: String,
     pub name: String,

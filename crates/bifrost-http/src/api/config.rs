@@ -20,6 +20,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/models", get(models))
 }
 
+/// Bound on `log_queue_size` and `initial_pool_size` by `PUT /api/config`.
+pub const MAX_QUEUE: u64 = 10_000_000;
+/// Bound on `log_retention_days` by `PUT /api/config` (a century).
+pub const MAX_RETENTION_DAYS: u64 = 36_500;
+/// Bound on `max_request_body_size_mb` by `PUT /api/config` (1 TiB).
+pub const MAX_BODY_MB: u64 = 1 << 20;
+
 /// The settings `PUT /api/config` changes; every field optional, unknown ones refused.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +85,34 @@ impl ClientPatch {
         ] {
             if zero {
                 return Err(bad_request(field, format!("{field} must be at least 1")));
+            }
+        }
+        // Upper bounds: larger values, taken at the next start, would exhaust memory (pool,
+        // queue) or overflow the byte count.
+        for (field, value, max) in [
+            (
+                "log_retention_days",
+                self.log_retention_days.map(u64::from),
+                MAX_RETENTION_DAYS,
+            ),
+            (
+                "log_queue_size",
+                self.log_queue_size.map(|v| v as u64),
+                MAX_QUEUE,
+            ),
+            (
+                "initial_pool_size",
+                self.initial_pool_size.map(|v| v as u64),
+                MAX_QUEUE,
+            ),
+            (
+                "max_request_body_size_mb",
+                self.max_request_body_size_mb,
+                MAX_BODY_MB,
+            ),
+        ] {
+            if value.is_some_and(|v| v > max) {
+                return Err(bad_request(field, format!("{field} must be at most {max}")));
             }
         }
         Ok(())
@@ -162,12 +197,31 @@ fn effective(st: &AppState) -> Value {
     })
 }
 
-async fn show(State(st): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/config",
+    tag = "config",
+    responses(
+        (status = 200, description = "The client settings in effect", body = crate::openapi::ConfigAnswer),
+    )
+)]
+pub(crate) async fn show(State(st): State<AppState>) -> Response {
     Json(json!({ "client": effective(&st) })).into_response()
 }
 
 /// `PUT /api/config`: `{"client": {…}}` (or the client object itself).
-async fn change(
+#[utoipa::path(
+    put,
+    path = "/api/config",
+    tag = "config",
+    request_body = crate::openapi::ClientPatchBody,
+    responses(
+        (status = 200, description = "Changed; the settings now in effect", body = crate::openapi::ConfigChanged),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn change(
     State(st): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -225,6 +279,14 @@ async fn change(
 }
 
 /// Every model the gateway can route, as `/v1/models` lists them.
-async fn models(State(st): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/models",
+    tag = "config",
+    responses(
+        (status = 200, description = "Every model the gateway can route", body = crate::openapi::ModelList),
+    )
+)]
+pub(crate) async fn models(State(st): State<AppState>) -> Response {
     Json(json!({ "models": st.engine.list_models().await })).into_response()
 }

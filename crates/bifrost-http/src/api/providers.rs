@@ -46,6 +46,36 @@ fn object(
     }
 }
 
+/// A key object, whose `id`, `name` and `value` are strings when given (`at`: its JSON path).
+fn check_key(k: &Value, at: &str) -> Result<(), ApiError> {
+    let Value::Object(m) = k else {
+        return Err(bad_request(at, format!("{at} must be a key object")));
+    };
+    for f in ["id", "name", "value"] {
+        if m.get(f).is_some_and(|v| !v.is_string()) {
+            let field = if at.is_empty() {
+                f.to_owned()
+            } else {
+                format!("{at}.{f}")
+            };
+            return Err(bad_request(&field, format!("{field} must be a string")));
+        }
+    }
+    Ok(())
+}
+
+/// `keys`, when given, must be an array of key objects.
+fn check_keys(m: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    match m.get("keys") {
+        None => Ok(()),
+        Some(Value::Array(keys)) => keys
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, k)| check_key(k, &format!("keys[{i}]"))),
+        Some(_) => Err(bad_request("keys", "keys must be an array of key objects")),
+    }
+}
+
 fn not_found(provider: &str) -> ApiError {
     ApiError::new(
         404,
@@ -54,13 +84,33 @@ fn not_found(provider: &str) -> ApiError {
     )
 }
 
-async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/providers",
+    tag = "providers",
+    responses(
+        (status = 200, description = "Every provider, secrets masked", body = crate::openapi::ProviderList),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
     let all = control(&st)?.list().await;
     let providers: Vec<_> = all.iter().map(redacted).collect();
     Ok(Json(json!({ "providers": providers })).into_response())
 }
 
-async fn one(
+#[utoipa::path(
+    get,
+    path = "/api/providers/{provider}",
+    tag = "providers",
+    params(("provider" = String, Path, description = "The provider's name")),
+    responses(
+        (status = 200, description = "The provider, secrets masked", body = bifrost_store::StoredProvider),
+        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn one(
     State(st): State<AppState>,
     Path(provider): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -72,7 +122,20 @@ async fn one(
 
 /// `POST /api/providers`: `{"name": "openai", "keys": [...], "network_config": {...}, …}`
 /// (`provider` is accepted for `name`).
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/api/providers",
+    tag = "providers",
+    request_body = crate::openapi::ProviderBody,
+    responses(
+        (status = 201, description = "Created; secrets masked", body = bifrost_store::StoredProvider),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The provider exists", body = crate::openapi::ErrorBody),
+        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(st): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -83,6 +146,7 @@ async fn create(
         Some(_) => return Err(bad_request("name", "name must be a non-empty string")),
         None => return Err(bad_request("name", "name is required")),
     };
+    check_keys(&m)?;
     let p = stored(&name, &Value::Object(m), "api");
     cp.validate(&p)?;
     cp.change(&name, |all| {
@@ -102,16 +166,35 @@ async fn create(
 
 /// `PUT /api/providers/{p}`: replaces its settings; keys are replaced when the body has
 /// `keys` (masked secrets sent back keep their stored values), else kept.
-async fn update(
+#[utoipa::path(
+    put,
+    path = "/api/providers/{provider}",
+    tag = "providers",
+    params(("provider" = String, Path, description = "The provider's name")),
+    request_body = crate::openapi::ProviderBody,
+    responses(
+        (status = 200, description = "Changed; secrets masked", body = bifrost_store::StoredProvider),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn update(
     State(st): State<AppState>,
     Path(name): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let cp = control(&st)?;
     let mut m = object(body)?;
-    m.remove("name");
-    m.remove("provider");
+    // The name comes from the path; one in the body is ignored, but must be a string.
+    for f in ["name", "provider"] {
+        if m.remove(f).is_some_and(|v| !v.is_string()) {
+            return Err(bad_request(f, format!("{f} must be a string")));
+        }
+    }
     m.remove("source");
+    check_keys(&m)?;
     let has_keys = m.contains_key("keys");
     let mut p = stored(&name, &Value::Object(m), "api");
     let old = cp.get(&name).await.ok_or_else(|| not_found(&name))?;
@@ -137,7 +220,18 @@ async fn update(
     Ok(Json(redacted(&out)).into_response())
 }
 
-async fn remove(
+#[utoipa::path(
+    delete,
+    path = "/api/providers/{provider}",
+    tag = "providers",
+    params(("provider" = String, Path, description = "The provider's name")),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::Deleted),
+        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn remove(
     State(st): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -154,7 +248,18 @@ async fn remove(
     Ok(Json(json!({ "deleted": name })).into_response())
 }
 
-async fn keys(
+#[utoipa::path(
+    get,
+    path = "/api/providers/{provider}/keys",
+    tag = "providers",
+    params(("provider" = String, Path, description = "The provider's name")),
+    responses(
+        (status = 200, description = "The provider's keys, secrets masked", body = crate::openapi::KeyList),
+        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn keys(
     State(st): State<AppState>,
     Path(provider): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -166,13 +271,29 @@ async fn keys(
 }
 
 /// `POST /api/providers/{p}/keys`: one key object (`id` generated when absent).
-async fn add_key(
+#[utoipa::path(
+    post,
+    path = "/api/providers/{provider}/keys",
+    tag = "providers",
+    params(("provider" = String, Path, description = "The provider's name")),
+    request_body = crate::openapi::KeyBody,
+    responses(
+        (status = 201, description = "Added; secrets masked", body = bifrost_store::StoredKey),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A key with this id exists", body = crate::openapi::ErrorBody),
+        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn add_key(
     State(st): State<AppState>,
     Path(provider): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let cp = control(&st)?;
     let mut m = object(body)?;
+    check_key(&Value::Object(m.clone()), "")?;
     if !m.contains_key("id") {
         let id = format!("{provider}-{:08x}", fastrand::u32(..));
         m.insert("id".into(), Value::String(id));
@@ -208,13 +329,31 @@ async fn add_key(
     Ok((StatusCode::CREATED, Json(shown.keys.last().cloned())).into_response())
 }
 
-async fn update_key(
+#[utoipa::path(
+    put,
+    path = "/api/providers/{provider}/keys/{id}",
+    tag = "providers",
+    params(
+        ("provider" = String, Path, description = "The provider's name"),
+        ("id" = String, Path, description = "The key's id"),
+    ),
+    request_body = crate::openapi::KeyBody,
+    responses(
+        (status = 200, description = "Changed; secrets masked", body = bifrost_store::StoredKey),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such provider or key", body = crate::openapi::ErrorBody),
+        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn update_key(
     State(st): State<AppState>,
     Path((provider, id)): Path<(String, String)>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let cp = control(&st)?;
     let mut m = object(body)?;
+    check_key(&Value::Object(m.clone()), "")?;
     m.insert("id".into(), Value::String(id.clone()));
     let mut p = cp
         .get(&provider)
@@ -249,7 +388,21 @@ async fn update_key(
     Ok(Json(shown).into_response())
 }
 
-async fn remove_key(
+#[utoipa::path(
+    delete,
+    path = "/api/providers/{provider}/keys/{id}",
+    tag = "providers",
+    params(
+        ("provider" = String, Path, description = "The provider's name"),
+        ("id" = String, Path, description = "The key's id"),
+    ),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::Deleted),
+        (status = 404, description = "No such provider or key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn remove_key(
     State(st): State<AppState>,
     Path((provider, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {

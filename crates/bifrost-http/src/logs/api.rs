@@ -50,6 +50,12 @@ fn filter(params: &[(String, String)], known: &[&str]) -> Result<LogFilter, ApiE
         "selected_key_ids",
         "virtual_key_ids",
     ];
+    // Only the list fields may repeat: two values of another would be a guess.
+    for (i, (k, _)) in params.iter().enumerate() {
+        if !LISTS.contains(&k.as_str()) && params[..i].iter().any(|(p, _)| p == k) {
+            return Err(bad_request(k, format!("{k} is given more than once")));
+        }
+    }
     let mut map = Map::new();
     let mut metadata = BTreeMap::new();
     for (k, v) in params {
@@ -119,7 +125,22 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-async fn search(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs",
+    tag = "logs",
+    description = "Logs matching the filters, newest first by default. `metadata.<key>=<value>` parameters match logged metadata exactly (every pair must match).",
+    params(crate::openapi::LogFilterParams, crate::openapi::LogPageParams),
+    responses(
+        (status = 200, description = "A page of logs", body = bifrost_store::LogPage),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn search(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     let store = store(&st)?;
     let f = filter(&params, &["limit", "offset", "cursor", "sort_by", "order"])?;
     let limit = match param(&params, "limit") {
@@ -135,12 +156,18 @@ async fn search(State(st): State<AppState>, Query(params): Params) -> Result<Res
         None => 50,
     };
     let offset = match param(&params, "offset") {
-        Some(v) => Some(v.parse::<u64>().map_err(|_| {
-            bad_request(
-                "offset",
-                format!("offset must be a non-negative integer, got {v:?}"),
-            )
-        })?),
+        // SQL offsets are signed 64-bit.
+        Some(v) => Some(
+            v.parse::<u64>()
+                .ok()
+                .filter(|&n| i64::try_from(n).is_ok())
+                .ok_or_else(|| {
+                    bad_request(
+                        "offset",
+                        format!("offset must be an integer in 0..=2^63-1, got {v:?}"),
+                    )
+                })?,
+        ),
         None => None,
     };
     let sort_by = match param(&params, "sort_by").unwrap_or("timestamp") {
@@ -177,7 +204,21 @@ async fn search(State(st): State<AppState>, Query(params): Params) -> Result<Res
     Ok(Json(page).into_response())
 }
 
-async fn one(State(st): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs/{id}",
+    tag = "logs",
+    params(("id" = String, Path, description = "The log's id")),
+    responses(
+        (status = 200, description = "The log", body = bifrost_store::LogRow),
+        (status = 404, description = "No such log", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn one(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     match store(&st)?.get(&id).await.map_err(store_error)? {
         Some(row) => Ok(Json(row).into_response()),
         None => Err(ApiError::new(
@@ -188,7 +229,22 @@ async fn one(State(st): State<AppState>, Path(id): Path<String>) -> Result<Respo
     }
 }
 
-async fn stats(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs/stats",
+    tag = "logs",
+    description = "Totals over the logs matching the filters (`metadata.<key>=<value>` as in `GET /api/logs`).",
+    params(crate::openapi::LogFilterParams),
+    responses(
+        (status = 200, description = "Totals over the matching logs", body = bifrost_store::LogStats),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn stats(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     let f = filter(&params, &[])?;
     let s = store(&st)?.stats(&f).await.map_err(store_error)?;
     Ok(Json(s).into_response())
@@ -196,7 +252,19 @@ async fn stats(State(st): State<AppState>, Query(params): Params) -> Result<Resp
 
 /// `bucket` (seconds) sets the width; without it, about 60 buckets over the range (whole
 /// minutes, so rollups can answer), one hour back from now when no range is given.
-async fn histogram(
+#[utoipa::path(
+    get,
+    path = "/api/logs/histogram",
+    tag = "logs",
+    description = "Time buckets of the matching logs (`metadata.<key>=<value>` as in `GET /api/logs`); the last hour when no range is given.",
+    params(crate::openapi::LogFilterParams, ("bucket" = Option<i64>, Query, minimum = 1, description = "Bucket width in seconds (default: about 60 buckets over the range)")),
+    responses(
+        (status = 200, description = "Buckets by time, provider and model", body = crate::openapi::Histogram),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn histogram(
     State(st): State<AppState>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
@@ -231,12 +299,30 @@ async fn histogram(
     .into_response())
 }
 
-async fn filter_data(State(st): State<AppState>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs/filterdata",
+    tag = "logs",
+    responses(
+        (status = 200, description = "Distinct values of the filter fields", body = bifrost_store::FilterData),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn filter_data(State(st): State<AppState>) -> Result<Response, ApiError> {
     let d = store(&st)?.filter_data().await.map_err(store_error)?;
     Ok(Json(d).into_response())
 }
 
-async fn dropped(State(st): State<AppState>) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs/dropped",
+    tag = "logs",
+    responses(
+        (status = 200, description = "The log writer's counters", body = crate::openapi::Dropped),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn dropped(State(st): State<AppState>) -> Result<Response, ApiError> {
     let logs = st
         .logs
         .as_ref()
@@ -250,8 +336,29 @@ async fn dropped(State(st): State<AppState>) -> Result<Response, ApiError> {
 }
 
 /// Deletes the logs a filter selects; an empty filter must say `all=true`.
-async fn delete(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+#[utoipa::path(
+    delete,
+    path = "/api/logs",
+    tag = "logs",
+    description = "Deletes the logs the filters select (`metadata.<key>=<value>` as in `GET /api/logs`); with no filter, `all=true` is required.",
+    params(crate::openapi::LogFilterParams, ("all" = Option<bool>, Query, description = "Required (true) to delete every log")),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::DeletedCount),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn delete(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     let f = filter(&params, &["all"])?;
+    if let Some(v) = param(&params, "all").filter(|v| !matches!(*v, "true" | "false")) {
+        return Err(bad_request(
+            "all",
+            format!("all must be true or false, got {v:?}"),
+        ));
+    }
     let everything = params.iter().all(|(k, _)| k == "all");
     if everything && param(&params, "all") != Some("true") {
         return Err(bad_request(
@@ -265,7 +372,22 @@ async fn delete(State(st): State<AppState>, Query(params): Params) -> Result<Res
 
 /// Live tail: every new log row (matching `providers`, `models`, `status` when given) as an
 /// SSE `log` event, as it is enqueued for writing.
-async fn tail(State(st): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/logs/stream",
+    tag = "logs",
+    description = "Live tail: every new log row matching `providers`, `models` and `status` as an SSE `log` event.",
+    params(crate::openapi::LogFilterParams),
+    responses(
+        (status = 200, description = "Server-sent events `log`, each a LogRow as JSON; never ends", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn tail(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     let logs = st
         .logs
         .as_ref()

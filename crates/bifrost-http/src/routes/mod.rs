@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::health::router())
         .merge(crate::auth::router())
         .route("/api/version", get(version))
+        .route("/api/openapi.json", get(crate::openapi::serve))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -106,7 +107,15 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `GET /api/version`.
-async fn version() -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/version",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The gateway's version", body = crate::openapi::Version),
+    )
+)]
+pub(crate) async fn version() -> Response {
     Json(json!({"version": env!("CARGO_PKG_VERSION"), "name": "bifrost-http"})).into_response()
 }
 

@@ -20,6 +20,7 @@ pub use writer::LogWriter;
 
 /// One request as logged.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogRow {
     pub id: String,
     pub parent_request_id: Option<String>,
@@ -156,6 +157,7 @@ pub struct LogQuery {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogPage {
     pub logs: Vec<LogRow>,
     /// Opaque; pass back as `LogQuery::cursor` (timestamp sort only).
@@ -164,6 +166,7 @@ pub struct LogPage {
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogStats {
     pub total_requests: u64,
     /// Percent (0–100) of requests with status "success".
@@ -175,6 +178,7 @@ pub struct LogStats {
 
 /// One time bucket × provider × model. Provider/model are "" for rows without one.
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistogramBucket {
     /// Unix ms of the bucket's start (a multiple of the bucket width).
     pub start: i64,
@@ -194,6 +198,7 @@ pub struct HistogramBucket {
 
 /// Distinct values for the log view's dropdowns.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FilterData {
     pub providers: Vec<String>,
     pub models: Vec<String>,
