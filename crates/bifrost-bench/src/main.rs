@@ -143,6 +143,11 @@ fn main() -> Result<()> {
         report.push_str(&idle);
         eprintln!("{idle}");
     }
+    if opts.scenarios.iter().any(|s| s == "control-plane") {
+        let section = control_plane(&opts)?;
+        report.push_str(&section);
+        eprintln!("{section}");
+    }
     if opts.scenarios.iter().any(|s| s == "logs-api") {
         let section = logs_api(&opts)?;
         report.push_str(&section);
@@ -178,7 +183,7 @@ fn parse_args() -> Result<Options> {
             "--log-rows" => o.log_rows = val()?.parse()?,
             "-h" | "--help" => {
                 println!(
-                    "bifrost-bench [--duration S] [--warmup S] [--scenarios all|{}|idle|logs-api,…] \
+                    "bifrost-bench [--duration S] [--warmup S] [--scenarios all|{}|idle|control-plane|logs-api,…] \
                      [--out FILE] [--target-url URL] [--bin-dir DIR] [--log-rows N]",
                     scenarios()
                         .iter()
@@ -261,9 +266,21 @@ fn spawn(cpu: u32, bin: &str, args: &[String], env: &[(&str, &str)]) -> Result<P
 }
 
 fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
+    http(port, "GET", path, None)
+}
+
+/// One HTTP/1.0 exchange with a local server: (status, body).
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    match body {
+        Some(b) => write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{b}",
+            b.len()
+        )?,
+        None => write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?,
+    }
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     let status = buf
@@ -781,6 +798,148 @@ fn idle(opts: &Options) -> Result<String> {
 /// into SQLite, and into PostgreSQL when `BIFROST_BENCH_POSTGRES_URL` names a server (bench/run.sh
 /// starts a throwaway one); then the gateway serves `GET /api/logs` for a first page, a
 /// filtered page and a stats query, each 200 times from 4 connections.
+/// oha's count of answers by status class: (2xx, other).
+fn status_counts(v: &Value) -> (u64, u64) {
+    let mut ok = 0;
+    let mut other = 0;
+    if let Some(c) = v["statusCodeDistribution"].as_object() {
+        for (k, n) in c {
+            let n = n.as_u64().unwrap_or(0);
+            if k.starts_with('2') {
+                ok += n;
+            } else {
+                other += n;
+            }
+        }
+    }
+    (ok, other)
+}
+
+/// The control plane under load: (1) 10,000 requests at 2,000 RPS, then the logs store's row
+/// count plus the counted drops must be exactly 10,000; (2) 30 s at 1,000 RPS while a key is
+/// added and removed over the management API every 250 ms: no request may fail.
+fn control_plane(opts: &Options) -> Result<String> {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\n### control-plane — request logs and key changes under load\n"
+    )?;
+    let _mock = start_mock(opts, 0)?;
+    let _gw = start_gateway(opts, true)?;
+    let body = r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
+    let chat = format!("http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions");
+    let load = |extra: &[&str]| -> Result<Value> {
+        let o = Command::new("taskset")
+            .args([
+                "-c",
+                "0",
+                "oha",
+                "--no-tui",
+                "--output-format",
+                "json",
+                "-c",
+                "64",
+            ])
+            .args(extra)
+            .args([
+                "-m",
+                "POST",
+                "-H",
+                "content-type: application/json",
+                "-d",
+                body,
+                &chat,
+            ])
+            .output()
+            .context("running oha")?;
+        serde_json::from_slice(&o.stdout).context("oha's JSON")
+    };
+
+    let v = load(&["-n", "10000", "-q", "2000"])?;
+    let (ok, failed) = status_counts(&v);
+    // Rows are written in batches within about a second; wait until the count settles.
+    let count = || -> Result<(u64, u64)> {
+        let (_, stats) = http_get(GATEWAY_PORT, "/api/logs/stats")?;
+        let (_, dropped) = http_get(GATEWAY_PORT, "/api/logs/dropped")?;
+        let rows = serde_json::from_str::<Value>(&stats)?["total_requests"]
+            .as_u64()
+            .unwrap_or(0);
+        let dropped = serde_json::from_str::<Value>(&dropped)?["dropped"]
+            .as_u64()
+            .unwrap_or(0);
+        Ok((rows, dropped))
+    };
+    let t = Instant::now();
+    let mut seen = count()?;
+    while seen.0 + seen.1 < ok + failed && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        seen = count()?;
+    }
+    writeln!(
+        out,
+        "| check | requests | 2xx | other | rows | dropped | rows + dropped = requests |\n|---|---|---|---|---|---|---|"
+    )?;
+    writeln!(
+        out,
+        "| 10,000 at 2,000 RPS | {} | {ok} | {failed} | {} | {} | {} |",
+        ok + failed,
+        seen.0,
+        seen.1,
+        if seen.0 + seen.1 == ok + failed && ok + failed == 10_000 {
+            "yes"
+        } else {
+            "**NO**"
+        }
+    )?;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let changer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || -> (u64, u64) {
+            let (mut changes, mut refused) = (0, 0);
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let add = format!(r#"{{"id":"bench-{n}","value":"sk-bench-{n}"}}"#);
+                let added = http(
+                    GATEWAY_PORT,
+                    "POST",
+                    "/api/providers/openai/keys",
+                    Some(&add),
+                );
+                let removed = http(
+                    GATEWAY_PORT,
+                    "DELETE",
+                    &format!("/api/providers/openai/keys/bench-{n}"),
+                    None,
+                );
+                for r in [added, removed] {
+                    match r {
+                        Ok((s, _)) if s < 300 => changes += 1,
+                        _ => refused += 1,
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            (changes, refused)
+        })
+    };
+    let v = load(&["-z", "30s", "-q", "1000"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (changes, refused) = changer.join().unwrap_or((0, u64::MAX));
+    let (ok, failed) = status_counts(&v?);
+    writeln!(
+        out,
+        "\n| check | requests | 2xx | other | key changes applied | key changes refused |\n|---|---|---|---|---|---|"
+    )?;
+    writeln!(
+        out,
+        "| 30 s at 1,000 RPS, a key added and removed every 250 ms | {} | {ok} | {failed} | {changes} | {refused} |",
+        ok + failed
+    )?;
+    Ok(out)
+}
+
 fn logs_api(opts: &Options) -> Result<String> {
     let mut out = String::new();
     writeln!(

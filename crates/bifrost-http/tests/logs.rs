@@ -249,7 +249,25 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
 async fn concurrent_requests_give_exactly_one_row_each_or_a_counted_drop() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     for (queue, n) in [("", 300usize), (r#","log_queue_size":1"#, 300)] {
-        let gw = start(&config(&mock, queue)).await;
+        let dir = app_dir();
+        let cli = bifrost_http::cli::Cli {
+            app_dir: Some(dir.clone()),
+            ..Default::default()
+        };
+        let gw = start_with(&config(&mock, queue), &[], cli).await;
+        // With the one-row queue, the database is locked meanwhile (as a stalled disk would
+        // leave it): the writer waits, the queue stays full, and further rows must be dropped.
+        let mut lock = None;
+        if !queue.is_empty() {
+            use sqlx::Connection as _;
+            let url = format!("sqlite://{}", dir.join("logs.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            lock = Some(conn);
+        }
         let sends = (0..n).map(|i| {
             let gw_url = gw.url.clone();
             async move {
@@ -265,6 +283,9 @@ async fn concurrent_requests_give_exactly_one_row_each_or_a_counted_drop() {
             }
         });
         futures::future::join_all(sends).await;
+        if let Some(mut conn) = lock.take() {
+            sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+        }
         let t = Instant::now();
         loop {
             let (_, d) = get(&gw, "/api/logs/dropped").await;
@@ -275,7 +296,7 @@ async fn concurrent_requests_give_exactly_one_row_each_or_a_counted_drop() {
                 if queue.is_empty() {
                     assert_eq!(dropped, 0);
                 } else {
-                    assert!(dropped > 0, "a one-row queue under 300 concurrent requests");
+                    assert!(dropped > 0, "a one-row queue behind a locked database");
                 }
                 let metrics = client()
                     .get(format!("{}/metrics", gw.url))

@@ -50,7 +50,15 @@ fn base_config(mock: &MockServer) -> String {
 #[tokio::test]
 async fn providers_and_keys_change_over_the_api_and_survive_a_restart() {
     use reqwest::Method as M;
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    // The upstream's model list, which keys naming models are checked against.
+    let mut models = MockConfig::default().models;
+    models.extend(["llama-3".to_owned(), "other-model".to_owned()]);
+    let mock = MockServer::start(MockConfig {
+        models,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
     let dir = app_dir();
     let cli = || Cli {
         app_dir: Some(dir.clone()),
@@ -135,6 +143,7 @@ async fn providers_and_keys_change_over_the_api_and_survive_a_restart() {
     );
 
     // Bad input names its field.
+    let key_path = format!("/api/providers/groq/keys/{id}");
     for (method, path, body, status, param) in [
         (M::POST, "/api/providers", json!({"keys":[]}), 400, "name"),
         (M::POST, "/api/providers", json!({"name":"openai"}), 409, ""),
@@ -167,6 +176,21 @@ async fn providers_and_keys_change_over_the_api_and_survive_a_restart() {
             json!({"value":"k"}),
             404,
             "",
+        ),
+        // A model the provider's upstream does not list.
+        (
+            M::POST,
+            "/api/providers/groq/keys",
+            json!({"value":"gsk-third-key-000000","models":["llama-3","llama-9000"]}),
+            422,
+            "models[1]",
+        ),
+        (
+            M::PUT,
+            key_path.as_str(),
+            json!({"value":"****cdef","models":["no-such-model"]}),
+            422,
+            "models[0]",
         ),
     ] {
         let body = (!body.is_null()).then_some(body);

@@ -218,6 +218,11 @@ impl Backend {
 
     /// Opens a pool, creating a SQLite file (and its directory) when needed.
     pub(crate) async fn connect(&self) -> Result<AnyPool, StoreError> {
+        self.connect_with(None).await
+    }
+
+    /// [`Backend::connect`] with at most `max` connections instead of the default.
+    pub(crate) async fn connect_with(&self, max: Option<u32>) -> Result<AnyPool, StoreError> {
         sqlx::any::install_default_drivers();
         let connect_err = |source| StoreError::Connect {
             backend: self.describe(),
@@ -238,7 +243,7 @@ impl Backend {
                     utf8_percent_encode(&path.to_string_lossy(), SQLITE_PATH)
                 );
                 AnyPoolOptions::new()
-                    .max_connections(SQLITE_MAX_CONNS)
+                    .max_connections(max.unwrap_or(SQLITE_MAX_CONNS))
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
@@ -257,7 +262,7 @@ impl Backend {
                 url,
                 max_connections,
             } => AnyPoolOptions::new()
-                .max_connections((*max_connections).max(1))
+                .max_connections(max.unwrap_or(*max_connections).max(1))
                 .acquire_timeout(Duration::from_secs(30))
                 .connect(url)
                 .await

@@ -64,6 +64,8 @@ fn rows(n: usize, seed: u64) -> Vec<LogRow> {
                 output: (status == "success").then(|| json!({"content": format!("answer {i}")})),
                 params: Some(json!({"temperature": 0.5})),
                 metadata,
+                raw_input: None,
+                raw_output: None,
             }
         })
         .collect()
@@ -281,6 +283,7 @@ async fn insert_get_and_filters(db: &TestDb) {
     store.insert(&data[..150]).await.unwrap();
     // Re-inserting is harmless and not double counted.
     store.insert(&data[100..]).await.unwrap();
+    check_aggregates(&store, &data).await;
     for r in data.iter().step_by(37) {
         assert_eq!(store.get(&r.id).await.unwrap().as_ref(), Some(r));
     }

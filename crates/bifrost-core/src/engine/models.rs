@@ -77,6 +77,28 @@ impl Bifrost {
         out
     }
 
+    /// What `provider`'s upstream lists when asked with `key` (within 5 s), or `None` when the
+    /// provider is not configured, cannot list, or does not answer: the management API checks a
+    /// new key's `models` against it.
+    pub async fn upstream_models(&self, provider: &str, key: &Key) -> Option<Vec<String>> {
+        let table = self.table();
+        let p = table.providers.get(provider)?;
+        let clock = StageClock::default();
+        let cx = CallContext {
+            model: "",
+            key,
+            clock: &clock,
+        };
+        match tokio::time::timeout(Duration::from_secs(5), p.provider.list_models(cx)).await {
+            Ok(Ok(ids)) => Some(ids),
+            Ok(Err(e)) => {
+                tracing::debug!(provider, error = %e, "model listing failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     async fn ask_upstreams_for_models(&self) -> Vec<ModelInfo> {
         let keyless = Key::new("");
         let table = self.table();

@@ -315,6 +315,7 @@ pub(crate) async fn add_key(
     }
     p.keys.push(key.clone());
     cp.validate(&p)?;
+    offered(&st, cp, &p, p.keys.len() - 1).await?;
     cp.change(&provider, |all| {
         match all.iter_mut().find(|x| x.name == provider) {
             Some(x) => {
@@ -370,6 +371,7 @@ pub(crate) async fn update_key(
     unmask(&mut key, &p.keys[i]);
     p.keys[i] = key.clone();
     cp.validate(&p)?;
+    offered(&st, cp, &p, i).await?;
     let shown = redacted(&p).keys[i].clone();
     cp.change(&provider, |all| {
         let x = all
@@ -425,6 +427,45 @@ pub(crate) async fn remove_key(
     })
     .await?;
     Ok(Json(json!({ "deleted": id })).into_response())
+}
+
+/// Refuses key `i` of `p` when it names a model the provider's upstream, asked with that key,
+/// does not list (422, `models[j]`). A provider that cannot list, or does not answer within
+/// 5 s, leaves the key unverified and accepted: an outage must not block key management.
+async fn offered(
+    st: &AppState,
+    cp: &ControlPlane,
+    p: &bifrost_store::StoredProvider,
+    i: usize,
+) -> Result<(), ApiError> {
+    let Ok((entry, _)) =
+        crate::config::provider_from_json(&p.name, &control::provider_json(p), &**cp.env())
+    else {
+        return Ok(());
+    };
+    let Some(key) = entry.keys.get(i).filter(|k| !k.models.is_empty()) else {
+        return Ok(());
+    };
+    let Some(listed) = st.engine.upstream_models(&p.name, key).await else {
+        return Ok(());
+    };
+    match key.models.iter().position(|m| !listed.contains(m)) {
+        None => Ok(()),
+        Some(j) => {
+            let field = format!("models[{j}]");
+            let mut e = bad_request(
+                &field,
+                format!(
+                    "{field}: provider {:?} does not offer model {:?} (its upstream lists {} models)",
+                    p.name,
+                    key.models[j],
+                    listed.len()
+                ),
+            );
+            e.status = 422;
+            Err(e)
+        }
+    }
 }
 
 impl ControlPlane {

@@ -49,7 +49,7 @@ impl RequestLogs {
         route: &str,
         object: &str,
         headers: &http::HeaderMap,
-        body: Option<&[u8]>,
+        body: Option<&bytes::Bytes>,
     ) -> Arc<LogEntry> {
         let settings = self.settings.load();
         let timestamp = now_ms();
@@ -64,9 +64,8 @@ impl RequestLogs {
                 metadata.insert(key.to_owned(), v.to_owned());
             }
         }
-        let input = body
-            .filter(|_| settings.content)
-            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+        // Parsed on the writer's thread, not here.
+        let raw_input = body.filter(|_| settings.content).cloned();
         Arc::new(LogEntry {
             row: Mutex::new(LogRow {
                 id: id.to_owned(),
@@ -74,7 +73,7 @@ impl RequestLogs {
                 route: route.to_owned(),
                 object: object.to_owned(),
                 metadata,
-                input,
+                raw_input,
                 ..LogRow::default()
             }),
             started: Instant::now(),
@@ -252,6 +251,19 @@ impl Plugin for RequestLogger {
         if !e.content {
             return None;
         }
+        // Upstream JSON is kept as bytes (a reference count) and parsed by the writer.
+        let raw = match result {
+            Ok(Response::Native(bifrost_core::providers::native::NativeResponse::Json {
+                body,
+                ..
+            })) => Some(body.clone()),
+            Ok(Response::Raw(r)) if r.content_type.contains("json") => Some(r.body.clone()),
+            _ => None,
+        };
+        if raw.is_some() {
+            e.with(|row| row.raw_output = raw);
+            return None;
+        }
         let output = match result {
             Ok(Response::Chat(c)) => serde_json::to_value(c).ok(),
             Ok(Response::Embedding(r)) => Some(serde_json::json!({
@@ -259,13 +271,6 @@ impl Plugin for RequestLogger {
                 "embeddings": r.data.len(),
                 "model": r.model,
             })),
-            Ok(Response::Native(bifrost_core::providers::native::NativeResponse::Json {
-                body,
-                ..
-            })) => serde_json::from_slice(body).ok(),
-            Ok(Response::Raw(r)) if r.content_type.contains("json") => {
-                serde_json::from_slice(&r.body).ok()
-            }
             _ => None,
         };
         if output.is_some() {

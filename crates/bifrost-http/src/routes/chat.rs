@@ -255,8 +255,13 @@ async fn serve(
         ..RequestOptions::default()
     };
     let log = st.logs.as_ref().map(|l| {
-        let body = body.as_ref().ok().map(|b| &b[..]);
-        l.open(rid_text, &endpoint, op.object(), &headers, body)
+        l.open(
+            rid_text,
+            &endpoint,
+            op.object(),
+            &headers,
+            body.as_ref().ok(),
+        )
     });
     if let Some(entry) = &log {
         opts.extensions.insert(entry.clone());

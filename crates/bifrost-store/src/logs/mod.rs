@@ -18,6 +18,18 @@ pub use seed::seed;
 pub use store::LogStore;
 pub use writer::LogWriter;
 
+impl LogRow {
+    /// Turns `raw_input` / `raw_output` into `input` / `output` (left out when not JSON).
+    pub fn settle(&mut self) {
+        if let Some(b) = self.raw_input.take() {
+            self.input = serde_json::from_slice(&b).ok();
+        }
+        if let Some(b) = self.raw_output.take() {
+            self.output = serde_json::from_slice(&b).ok();
+        }
+    }
+}
+
 /// One request as logged.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -53,6 +65,15 @@ pub struct LogRow {
     pub error: Option<serde_json::Value>,
     pub input: Option<serde_json::Value>,
     pub output: Option<serde_json::Value>,
+    /// The request body as received, made `input` by [`LogRow::settle`] off the request path
+    /// (the writer thread), so logging content costs a request no JSON parsing.
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub raw_input: Option<bytes::Bytes>,
+    /// The upstream's JSON answer as received, made `output` by [`LogRow::settle`].
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub raw_output: Option<bytes::Bytes>,
     pub params: Option<serde_json::Value>,
     pub metadata: BTreeMap<String, String>,
 }

@@ -112,5 +112,7 @@ fn synthetic_row(rng: &mut fastrand::Rng, i: u64, ts: i64) -> LogRow {
         ),
         params: Some(json!({"temperature": 0.7, "max_tokens": 1024})),
         metadata,
+        raw_input: None,
+        raw_output: None,
     }
 }

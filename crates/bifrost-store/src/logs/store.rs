@@ -105,6 +105,7 @@ const MIGRATIONS: &[Migration] = &[migration_1];
 pub struct LogStore {
     pool: AnyPool,
     kind: Kind,
+    backend: Backend,
 }
 
 /// Which `logs` column a `log_dims` kind lists.
@@ -114,6 +115,22 @@ const DIMS: [(&str, &str); 3] = [
     ("virtual_key_id", "virtual_key_id"),
 ];
 
+/// One multi-row `INSERT` of `chunk` (ignoring ids already there), then `tail`.
+fn insert_sql(kind: Kind, chunk: &[LogRow], tail: &str) -> Result<(SqlBuf, String), StoreError> {
+    let mut buf = SqlBuf::positional(kind);
+    let mut tuples = Vec::with_capacity(chunk.len());
+    for r in chunk {
+        let ph: Vec<String> = row_params(r)?.into_iter().map(|p| buf.p(p)).collect();
+        debug_assert_eq!(ph.len(), LOG_COLUMN_COUNT);
+        tuples.push(format!("({})", ph.join(", ")));
+    }
+    let sql = format!(
+        "INSERT INTO logs ({LOG_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING{tail}",
+        tuples.join(", ")
+    );
+    Ok((buf, sql))
+}
+
 impl LogStore {
     /// Opens (creating the SQLite file and its directory if needed) and migrates.
     pub async fn open(b: &Backend) -> Result<Self, StoreError> {
@@ -122,6 +139,19 @@ impl LogStore {
         Ok(LogStore {
             pool,
             kind: b.kind(),
+            backend: b.clone(),
+        })
+    }
+
+    /// The same store through a new pool of one connection, opened on the caller's runtime:
+    /// the log writer's own thread uses it, so its database work (SQLite runs on a thread
+    /// sqlx starts from the connecting thread) shares that thread's low priority, and no
+    /// connection of the main pool is bound to the writer's runtime.
+    pub async fn dedicated(&self) -> Result<Self, StoreError> {
+        Ok(LogStore {
+            pool: self.backend.connect_with(Some(1)).await?,
+            kind: self.kind,
+            backend: self.backend.clone(),
         })
     }
 
@@ -136,29 +166,40 @@ impl LogStore {
         if rows.is_empty() {
             return Ok(());
         }
+        // Ids are random, so a conflict is rare (a batch written twice): insert without asking
+        // which rows went in, and only when some did not, start again asking for each id.
         let mut tx = self.pool.begin().await?;
-        let mut inserted: HashSet<String> = HashSet::with_capacity(rows.len());
+        let mut affected = 0;
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let mut buf = SqlBuf::positional(self.kind);
-            let mut tuples = Vec::with_capacity(chunk.len());
-            for r in chunk {
-                let ph: Vec<String> = row_params(r)?.into_iter().map(|p| buf.p(p)).collect();
-                debug_assert_eq!(ph.len(), LOG_COLUMN_COUNT);
-                tuples.push(format!("({})", ph.join(", ")));
-            }
-            let sql = format!(
-                "INSERT INTO logs ({LOG_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-                tuples.join(", ")
-            );
-            for row in buf.query(sql).fetch_all(&mut *tx).await? {
-                inserted.insert(get_string(&row, 0)?);
-            }
+            let (buf, sql) = insert_sql(self.kind, chunk, "")?;
+            affected += buf.query(sql).execute(&mut *tx).await?.rows_affected();
         }
+        let inserted: Option<HashSet<&str>> = if affected == rows.len() as u64 {
+            None
+        } else {
+            tx.rollback().await?;
+            tx = self.pool.begin().await?;
+            let mut inserted = HashSet::with_capacity(rows.len());
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let (buf, sql) = insert_sql(self.kind, chunk, " RETURNING id")?;
+                for row in buf.query(sql).fetch_all(&mut *tx).await? {
+                    let id = get_string(&row, 0)?;
+                    if let Some(r) = chunk.iter().find(|r| r.id == id) {
+                        inserted.insert(r.id.as_str());
+                    }
+                }
+            }
+            Some(inserted)
+        };
         let mut deltas = Deltas::default();
         let mut dims: BTreeSet<(&str, &str)> = BTreeSet::new();
+        let mut inserted = inserted;
         for r in rows {
             // Only the rows this call inserted, each once.
-            if !inserted.remove(&r.id) {
+            if inserted
+                .as_mut()
+                .is_some_and(|ids| !ids.remove(r.id.as_str()))
+            {
                 continue;
             }
             deltas.add(&fact(r));
@@ -740,6 +781,8 @@ fn decode_row(row: &AnyRow) -> Result<LogRow, StoreError> {
         error: json(24, "error")?,
         input: json(25, "input")?,
         output: json(26, "output")?,
+        raw_input: None,
+        raw_output: None,
         params: json(27, "params")?,
         metadata,
         id,

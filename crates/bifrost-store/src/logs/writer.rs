@@ -1,11 +1,13 @@
-//! [`LogWriter`]: the request path hands rows over without waiting; a task writes batches.
+//! [`LogWriter`]: the request path hands rows over without waiting; a thread of its own, at
+//! the lowest CPU priority, writes batches. Requests come first: when the machine is saturated
+//! the writer gets only idle CPU, its queue fills, and rows are dropped and counted — the
+//! requests are not slowed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::{LogRow, LogStore};
@@ -23,7 +25,8 @@ struct Inner {
     tx: mpsc::Sender<LogRow>,
     tail: broadcast::Sender<Arc<LogRow>>,
     stop: watch::Sender<bool>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    /// Resolves when the writer thread has drained its queue and ended.
+    done: Mutex<Option<oneshot::Receiver<()>>>,
     counters: Arc<Counters>,
 }
 
@@ -35,27 +38,52 @@ struct Counters {
 }
 
 impl LogWriter {
-    /// A bounded queue of `capacity` rows; a task writes batches of up to `batch` rows every
-    /// `flush_every` (or sooner when a batch is full). Must be called inside a Tokio runtime.
+    /// A bounded queue of `capacity` rows; a thread writes batches of up to `batch` rows every
+    /// `flush_every` (or sooner when a batch is full), through its own connection to `store`
+    /// (the shared pool when that connection cannot be opened).
     pub fn spawn(store: LogStore, capacity: usize, batch: usize, flush_every: Duration) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (tail, _) = broadcast::channel(TAIL_CAPACITY);
         let (stop, stop_rx) = watch::channel(false);
+        let (done_tx, done) = oneshot::channel();
         let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(run(
-            store,
-            rx,
-            stop_rx,
-            batch.max(1),
-            flush_every,
-            counters.clone(),
-        ));
+        let task_counters = counters.clone();
+        let job = move || {
+            lower_priority();
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(error) => {
+                    tracing::error!(%error, "the log writer could not start; rows are dropped");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let store = match store.dedicated().await {
+                    Ok(own) => own,
+                    Err(error) => {
+                        tracing::warn!(%error, "log writer: using the shared pool");
+                        store
+                    }
+                };
+                run(store, rx, stop_rx, batch.max(1), flush_every, task_counters).await;
+            });
+            let _ = done_tx.send(());
+        };
+        if let Err(error) = std::thread::Builder::new()
+            .name("bifrost-log-writer".into())
+            .spawn(job)
+        {
+            tracing::error!(%error, "the log writer thread could not start; rows are dropped");
+        }
         LogWriter {
             inner: Arc::new(Inner {
                 tx,
                 tail,
                 stop,
-                task: Mutex::new(Some(task)),
+                done: Mutex::new(Some(done)),
                 counters,
             }),
         }
@@ -65,6 +93,8 @@ impl LogWriter {
     /// counted. Never awaits.
     pub fn log(&self, row: LogRow) {
         let row = if self.inner.tail.receiver_count() > 0 {
+            let mut row = row;
+            row.settle();
             let shared = Arc::new(row);
             let _ = self.inner.tail.send(shared.clone());
             Arc::unwrap_or_clone(shared)
@@ -96,19 +126,28 @@ impl LogWriter {
         self.inner.tail.subscribe()
     }
 
-    /// Writes what is queued and stops the task (called at shutdown); bounded by `deadline`,
-    /// after which the task is aborted and unwritten rows are lost.
+    /// Writes what is queued and stops the writer (called at shutdown); bounded by
+    /// `deadline`, after which unwritten rows are abandoned.
     pub async fn close(&self, deadline: Duration) {
         let _ = self.inner.stop.send(true);
-        let task = match self.inner.task.lock() {
+        let done = match self.inner.done.lock() {
             Ok(mut guard) => guard.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        let Some(mut task) = task else { return };
-        if tokio::time::timeout(deadline, &mut task).await.is_err() {
-            task.abort();
+        let Some(done) = done else { return };
+        if tokio::time::timeout(deadline, done).await.is_err() {
             tracing::warn!(?deadline, "log writer did not finish before its deadline");
         }
+    }
+}
+
+/// Puts the calling thread at nice 19 (on Linux, `setpriority` with no pid names the calling
+/// thread); threads it starts inherit that. Best effort: a failure leaves the default.
+/// Elsewhere it would name the whole process, so only Linux does it.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::setpriority_process(None, 19) {
+        tracing::debug!(%error, "log writer priority unchanged");
     }
 }
 
@@ -155,6 +194,7 @@ async fn write(store: &LogStore, buf: &mut Vec<LogRow>, counters: &Counters) {
         return;
     }
     let n = buf.len() as u64;
+    buf.iter_mut().for_each(LogRow::settle);
     match store.insert(buf).await {
         Ok(()) => counters.written.fetch_add(n, Ordering::Relaxed),
         Err(error) => {
