@@ -64,8 +64,11 @@ impl RequestLogs {
                 metadata.insert(key.to_owned(), v.to_owned());
             }
         }
-        // Parsed on the writer's thread, not here.
-        let raw_input = body.filter(|_| settings.content).cloned();
+        // Parsed on the writer's thread, not here. Copied: the body may be a slice of a much
+        // larger read buffer, which a queued row would otherwise keep alive.
+        let raw_input = body
+            .filter(|_| settings.content)
+            .map(|b| bytes::Bytes::copy_from_slice(b));
         Arc::new(LogEntry {
             row: Mutex::new(LogRow {
                 id: id.to_owned(),
@@ -251,13 +254,16 @@ impl Plugin for RequestLogger {
         if !e.content {
             return None;
         }
-        // Upstream JSON is kept as bytes (a reference count) and parsed by the writer.
+        // Upstream JSON is kept as bytes and parsed by the writer; copied, not shared, so a
+        // queued row holds its own bytes rather than the connection's read buffer.
         let raw = match result {
             Ok(Response::Native(bifrost_core::providers::native::NativeResponse::Json {
                 body,
                 ..
-            })) => Some(body.clone()),
-            Ok(Response::Raw(r)) if r.content_type.contains("json") => Some(r.body.clone()),
+            })) => Some(bytes::Bytes::copy_from_slice(body)),
+            Ok(Response::Raw(r)) if r.content_type.contains("json") => {
+                Some(bytes::Bytes::copy_from_slice(&r.body))
+            }
             _ => None,
         };
         if raw.is_some() {

@@ -36,7 +36,8 @@ pub async fn seed(store: &LogStore, n: u64, start_ms: i64) -> Result<(), StoreEr
             batch.clear();
         }
     }
-    store.insert(&batch).await
+    store.insert(&batch).await?;
+    store.analyze().await
 }
 
 fn synthetic_row(rng: &mut fastrand::Rng, i: u64, ts: i64) -> LogRow {

@@ -155,6 +155,15 @@ impl LogStore {
         })
     }
 
+    /// PostgreSQL: refreshes the planner's statistics of `logs`, as autovacuum does some time
+    /// after a bulk load (SQLite keeps no statistics unless asked, and the gateway never asks).
+    pub(crate) async fn analyze(&self) -> Result<(), StoreError> {
+        if self.kind == Kind::Postgres {
+            sqlx::query("ANALYZE logs").execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// The highest schema version this binary knows.
     pub fn schema_version() -> i64 {
         MIGRATIONS.len() as i64
