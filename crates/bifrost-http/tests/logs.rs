@@ -112,7 +112,43 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
     )
     .await;
     assert_eq!(r.status(), 200);
-    let _ = r.text().await.unwrap();
+    // The text the client was streamed, which the row must hold as its output.
+    let streamed: String = r
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(!streamed.is_empty());
+    // A stream across formats (unified chunks): OpenAI model, Anthropic route.
+    let r = client()
+        .post(format!("{}/anthropic/v1/messages", gw.url))
+        .header("x-request-id", "req-anthropic-stream")
+        .json(
+            &json!({"model":"openai/gpt-4o-mini","max_tokens":32,"stream":true,
+                      "messages":[{"role":"user","content":"Hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let crossed: String = r
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!crossed.is_empty());
     // Same-format drop-in (passthrough) on the Anthropic route.
     let r = client()
         .post(format!("{}/anthropic/v1/messages", gw.url))
@@ -141,7 +177,7 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
         .unwrap();
     assert_eq!(r.status(), 400);
 
-    let rows = logs_until(&gw, "", 5).await;
+    let rows = logs_until(&gw, "", 6).await;
     let by_id = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap().clone();
     let s = by_id("req-stream");
     assert_eq!(
@@ -154,6 +190,11 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
         "{s}"
     );
     assert!(s["completion_tokens"].as_i64().unwrap() > 0, "{s}");
+    assert_eq!(s["output"]["content"], streamed.as_str(), "{s}");
+    assert_eq!(s["output"]["truncated"], false, "{s}");
+    let x = by_id("req-anthropic-stream");
+    assert_eq!(x["output"]["content"], crossed.as_str(), "{x}");
+    assert!(x["output"]["finish_reason"].is_string(), "{x}");
     let a = by_id("req-anthropic");
     assert_eq!(
         (a["object"].as_str(), a["provider"].as_str()),
@@ -198,9 +239,9 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
 
     // Stats, histogram and the dropdowns agree with the rows.
     let (_, stats) = get(&gw, "/api/logs/stats").await;
-    assert_eq!(stats["total_requests"], 5, "{stats}");
+    assert_eq!(stats["total_requests"], 6, "{stats}");
     assert!(
-        (stats["success_rate"].as_f64().unwrap() - 60.0).abs() < 1e-9,
+        (stats["success_rate"].as_f64().unwrap() - 400.0 / 6.0).abs() < 1e-9,
         "{stats}"
     );
     let (_, hist) = get(&gw, "/api/logs/histogram").await;
@@ -210,7 +251,7 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
         .iter()
         .map(|b| b["requests"].as_u64().unwrap())
         .sum();
-    assert_eq!(total, 5, "{hist}");
+    assert_eq!(total, 6, "{hist}");
     let (_, fd) = get(&gw, "/api/logs/filterdata").await;
     assert_eq!(fd["providers"], json!(["anthropic", "openai"]), "{fd}");
     let (_, dropped) = get(&gw, "/api/logs/dropped").await;
@@ -235,7 +276,7 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["deleted"], 2);
-    assert_eq!(logs_until(&gw, "", 3).await.len(), 3);
+    assert_eq!(logs_until(&gw, "", 4).await.len(), 4);
     let r = client()
         .delete(format!("{}/api/logs", gw.url))
         .send()

@@ -66,6 +66,7 @@ fn rows(n: usize, seed: u64) -> Vec<LogRow> {
                 metadata,
                 raw_input: None,
                 raw_output: None,
+                raw_output_sse: None,
             }
         })
         .collect()
@@ -699,4 +700,37 @@ fn log_filter_from_query_string_shapes() {
     assert_eq!(f.models, vec!["a", "b"]);
     assert_eq!(f.start_time, Some(5));
     assert_eq!(f.metadata.get("team").map(String::as_str), Some("x"));
+}
+
+#[test]
+fn a_relayed_stream_settles_into_its_answer() {
+    let settle = |sse: &str| {
+        let mut r = LogRow {
+            raw_output_sse: Some(bytes::Bytes::from(sse.to_owned())),
+            ..LogRow::default()
+        };
+        r.settle();
+        assert!(r.raw_output_sse.is_none());
+        r.output.unwrap()
+    };
+    let openai = "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n\
+                  data: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\ndata: [DONE]\n\n";
+    let anthropic = "event: message_start\ndata: {\"type\":\"message_start\"}\n\n\
+                     event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n\
+                     event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}\n\n";
+    let gemini = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"},{\"text\":\"lo\"}]}}]}\n\n";
+    for (name, sse, events) in [
+        ("openai", openai, 2),
+        ("anthropic", anthropic, 3),
+        ("gemini", gemini, 1),
+    ] {
+        let out = settle(sse);
+        assert_eq!(out["content"], "Hello", "{name}: {out}");
+        assert_eq!(out["stream_events"], events, "{name}: {out}");
+        assert_eq!(out["truncated"], false, "{name}: {out}");
+    }
+    // Responses: the completed response is the answer.
+    let responses = "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hel\"}\n\n\
+                     event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"status\":\"completed\"}}\n\n";
+    assert_eq!(settle(responses)["id"], "resp_1");
 }

@@ -15,6 +15,7 @@ use bifrost_core::schemas::Usage;
 use bifrost_core::{BifrostError, Plugin, PreHook, Request, RequestContext, RequestType};
 use bifrost_store::{LogRow, LogWriter};
 use futures::future::BoxFuture;
+use futures::StreamExt as _;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -79,6 +80,7 @@ impl RequestLogs {
                 raw_input,
                 ..LogRow::default()
             }),
+            streamed: Mutex::default(),
             started: Instant::now(),
             content: settings.content,
             writer: self.writer.clone(),
@@ -89,6 +91,8 @@ impl RequestLogs {
 /// The row of one request while it is in progress.
 pub struct LogEntry {
     row: Mutex<LogRow>,
+    /// What a stream's answer said, as it passed (content logging only).
+    streamed: Mutex<Streamed>,
     started: Instant,
     content: bool,
     writer: LogWriter,
@@ -100,7 +104,45 @@ impl std::fmt::Debug for LogEntry {
     }
 }
 
+/// A stream's answer while it passes: relayed events as bytes (parsed by the writer), or the
+/// text of unified chunks.
+#[derive(Default)]
+struct Streamed {
+    sse: Vec<u8>,
+    text: String,
+    finish_reason: Option<String>,
+}
+
 impl LogEntry {
+    fn streamed(&self) -> std::sync::MutexGuard<'_, Streamed> {
+        self.streamed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps a relayed event's bytes, up to the capture limit.
+    fn capture_sse(&self, b: &[u8]) {
+        let mut s = self.streamed();
+        let room = bifrost_store::STREAM_CAPTURE_LIMIT.saturating_sub(s.sse.len());
+        s.sse.extend_from_slice(&b[..b.len().min(room)]);
+    }
+
+    /// Keeps a unified chunk's text and finish reason (first choice).
+    fn capture_chunk(&self, c: &bifrost_core::schemas::ChatCompletionChunk) {
+        let Some(choice) = c.choices.first() else {
+            return;
+        };
+        let mut s = self.streamed();
+        if let Some(t) = &choice.delta.content {
+            if s.text.len() + t.len() <= bifrost_store::STREAM_CAPTURE_LIMIT {
+                s.text.push_str(t);
+            }
+        }
+        if choice.finish_reason.is_some() {
+            s.finish_reason.clone_from(&choice.finish_reason);
+        }
+    }
+
     fn with(&self, f: impl FnOnce(&mut LogRow)) {
         let mut row = self
             .row
@@ -154,6 +196,20 @@ impl Drop for LogEntry {
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        let streamed = std::mem::take(
+            self.streamed
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if !streamed.sse.is_empty() {
+            row.raw_output_sse = Some(streamed.sse.into());
+        } else if !streamed.text.is_empty() || streamed.finish_reason.is_some() {
+            row.output = Some(serde_json::json!({
+                "role": "assistant",
+                "content": streamed.text,
+                "finish_reason": streamed.finish_reason,
+            }));
+        }
         if row.status.is_empty() {
             // Nobody saw an end: the client left before the answer.
             row.status = "cancelled".to_owned();
@@ -215,6 +271,17 @@ pub(crate) fn usage_fields(row: &mut LogRow, u: &Usage) {
     row.reasoning_tokens = detail("completion_tokens_details", "reasoning_tokens");
 }
 
+/// Wraps a byte stream so that each item, passed on unchanged, is also captured into `e`.
+fn tap_bytes(s: &mut bifrost_core::providers::ByteStream, e: &Arc<LogEntry>) {
+    let inner = std::mem::replace(s, Box::pin(futures::stream::empty()));
+    let e = e.clone();
+    *s = Box::pin(inner.inspect(move |item| {
+        if let Ok(b) = item {
+            e.capture_sse(b);
+        }
+    }));
+}
+
 /// The plugin that fills request log entries in from what the engine does.
 pub struct RequestLogger;
 
@@ -253,6 +320,28 @@ impl Plugin for RequestLogger {
         let e = entry(ctx)?;
         if !e.content {
             return None;
+        }
+        // Streams are watched as they pass: each item goes on at once, a copy is kept.
+        match result {
+            Ok(Response::Native(bifrost_core::providers::native::NativeResponse::Stream(s))) => {
+                tap_bytes(&mut s.bytes, e);
+                return None;
+            }
+            Ok(Response::RawStream(b)) => {
+                tap_bytes(b, e);
+                return None;
+            }
+            Ok(Response::ChatStream(c)) => {
+                let inner = std::mem::replace(c, Box::pin(futures::stream::empty()));
+                let e = e.clone();
+                *c = Box::pin(inner.inspect(move |item| {
+                    if let Ok(chunk) = item {
+                        e.capture_chunk(chunk);
+                    }
+                }));
+                return None;
+            }
+            _ => {}
         }
         // Upstream JSON is kept as bytes and parsed by the writer; copied, not shared, so a
         // queued row holds its own bytes rather than the connection's read buffer.

@@ -27,7 +27,69 @@ impl LogRow {
         if let Some(b) = self.raw_output.take() {
             self.output = serde_json::from_slice(&b).ok();
         }
+        if let Some(b) = self.raw_output_sse.take() {
+            self.output = Some(sse_output(&b));
+        }
     }
+}
+
+/// How much of a stream's events a row keeps for its `output`.
+pub const STREAM_CAPTURE_LIMIT: usize = 256 * 1024;
+
+/// The answer of a relayed stream, from its events: the final response when the API sends one
+/// (Responses' `response.completed`), else the text of its deltas (OpenAI chat, Anthropic
+/// messages, Responses, Gemini), with the count of events and whether the capture was cut.
+fn sse_output(b: &[u8]) -> serde_json::Value {
+    use serde_json::Value;
+    let text = String::from_utf8_lossy(b);
+    let mut content = String::new();
+    let mut events = 0u64;
+    for line in text.lines() {
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(data.trim_start()) else {
+            continue;
+        };
+        events += 1;
+        if v["type"] == "response.completed" {
+            if let Some(r) = v.get("response") {
+                return r.clone();
+            }
+        }
+        let piece = v
+            .pointer("/choices/0/delta/content")
+            .and_then(Value::as_str)
+            .or_else(|| {
+                (v["type"] == "content_block_delta")
+                    .then(|| v.pointer("/delta/text").and_then(Value::as_str))
+                    .flatten()
+            })
+            .or_else(|| {
+                (v["type"] == "response.output_text.delta")
+                    .then(|| v["delta"].as_str())
+                    .flatten()
+            });
+        match piece {
+            Some(t) => content.push_str(t),
+            None => {
+                let parts = v
+                    .pointer("/candidates/0/content/parts")
+                    .and_then(Value::as_array);
+                for p in parts.into_iter().flatten() {
+                    if let Some(t) = p["text"].as_str() {
+                        content.push_str(t);
+                    }
+                }
+            }
+        }
+    }
+    serde_json::json!({
+        "role": "assistant",
+        "content": content,
+        "stream_events": events,
+        "truncated": b.len() >= STREAM_CAPTURE_LIMIT,
+    })
 }
 
 /// One request as logged.
@@ -74,6 +136,11 @@ pub struct LogRow {
     #[serde(skip)]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub raw_output: Option<bytes::Bytes>,
+    /// A relayed stream's server-sent events as they passed (at most
+    /// [`STREAM_CAPTURE_LIMIT`] bytes), made `output` by [`LogRow::settle`].
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub raw_output_sse: Option<bytes::Bytes>,
     pub params: Option<serde_json::Value>,
     pub metadata: BTreeMap<String, String>,
 }

@@ -115,5 +115,6 @@ fn synthetic_row(rng: &mut fastrand::Rng, i: u64, ts: i64) -> LogRow {
         metadata,
         raw_input: None,
         raw_output: None,
+        raw_output_sse: None,
     }
 }

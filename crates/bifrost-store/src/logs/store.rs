@@ -792,6 +792,7 @@ fn decode_row(row: &AnyRow) -> Result<LogRow, StoreError> {
         output: json(26, "output")?,
         raw_input: None,
         raw_output: None,
+        raw_output_sse: None,
         params: json(27, "params")?,
         metadata,
         id,
