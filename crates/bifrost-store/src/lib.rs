@@ -25,5 +25,5 @@ pub use error::StoreError;
 pub use logs::{
     latency_bucket, latency_bucket_bounds, seed, FilterData, HistogramBucket, LogFilter, LogPage,
     LogQuery, LogRow, LogStats, LogStore, LogWriter, Order, SortBy, LATENCY_BUCKETS,
-    STREAM_CAPTURE_LIMIT,
+    QUEUE_CONTENT_BUDGET, STREAM_CAPTURE_LIMIT,
 };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bifrost_store::{
     latency_bucket, latency_bucket_bounds, LogFilter, LogQuery, LogRow, LogStore, LogWriter, Order,
-    SortBy,
+    SortBy, QUEUE_CONTENT_BUDGET,
 };
 use common::TestDb;
 use serde_json::json;
@@ -646,6 +646,26 @@ async fn writer_drops_when_full(db: &TestDb) {
     );
     assert_eq!(w.written(), stored);
     assert_eq!(stored + w.dropped(), 3000);
+
+    // A row whose content alone exceeds the queue's memory budget is dropped, not queued;
+    // the budget it would have taken is given back, so the next row goes in.
+    let store = LogStore::open(&db.backend).await.unwrap();
+    let w = LogWriter::spawn(store.clone(), 100, 10, Duration::from_millis(5));
+    let mut huge = rows(1, 8).remove(0);
+    huge.id = "huge".into();
+    huge.raw_input = Some(bytes::Bytes::from(vec![b' '; QUEUE_CONTENT_BUDGET + 1]));
+    w.log(huge);
+    let mut small = rows(1, 9).remove(0);
+    small.id = "small".into();
+    small.raw_input = Some(bytes::Bytes::from_static(b"{\"k\":1}"));
+    w.log(small);
+    w.close(Duration::from_secs(60)).await;
+    assert_eq!((w.dropped(), w.written()), (1, 1));
+    assert!(store.get("huge").await.unwrap().is_none());
+    assert_eq!(
+        store.get("small").await.unwrap().unwrap().input,
+        Some(serde_json::json!({"k": 1}))
+    );
 }
 
 async fn newer_schema_is_refused(db: &TestDb) {

@@ -16,9 +16,19 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use rollup::{latency_bucket, latency_bucket_bounds, LATENCY_BUCKETS};
 pub use seed::seed;
 pub use store::LogStore;
-pub use writer::LogWriter;
+pub use writer::{LogWriter, QUEUE_CONTENT_BUDGET};
 
 impl LogRow {
+    /// Bytes of content not yet parsed (`raw_input`, `raw_output`, `raw_output_sse`): what a
+    /// queued row holds beyond its fixed fields.
+    pub fn raw_bytes(&self) -> usize {
+        [&self.raw_input, &self.raw_output, &self.raw_output_sse]
+            .into_iter()
+            .flatten()
+            .map(bytes::Bytes::len)
+            .sum()
+    }
+
     /// Turns `raw_input` / `raw_output` into `input` / `output` (left out when not JSON).
     pub fn settle(&mut self) {
         if let Some(b) = self.raw_input.take() {

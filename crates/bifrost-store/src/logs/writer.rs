@@ -3,7 +3,7 @@
 //! the writer gets only idle CPU, its queue fills, and rows are dropped and counted — the
 //! requests are not slowed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +11,11 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::{LogRow, LogStore};
+
+/// Content bytes ([`LogRow::raw_bytes`]) the queue may hold at once. Past it a row is dropped
+/// and counted, as when the queue is full: the queue is bounded in rows, and this bounds it in
+/// memory too when rows carry long prompts or streams.
+pub const QUEUE_CONTENT_BUDGET: usize = 64 * 1024 * 1024;
 
 /// Live-tail subscribers that fall this far behind miss rows (they see `Lagged`).
 const TAIL_CAPACITY: usize = 1024;
@@ -35,6 +40,8 @@ struct Counters {
     dropped: AtomicU64,
     written: AtomicU64,
     failed: AtomicU64,
+    /// Content bytes of the rows in the queue.
+    queued_bytes: AtomicUsize,
 }
 
 impl LogWriter {
@@ -101,8 +108,13 @@ impl LogWriter {
         } else {
             row
         };
-        if self.inner.tx.try_send(row).is_err() {
-            self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        let c = &self.inner.counters;
+        let weight = row.raw_bytes();
+        if c.queued_bytes.fetch_add(weight, Ordering::Relaxed) + weight > QUEUE_CONTENT_BUDGET
+            || self.inner.tx.try_send(row).is_err()
+        {
+            c.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+            c.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -194,6 +206,8 @@ async fn write(store: &LogStore, buf: &mut Vec<LogRow>, counters: &Counters) {
         return;
     }
     let n = buf.len() as u64;
+    let weight: usize = buf.iter().map(LogRow::raw_bytes).sum();
+    counters.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
     buf.iter_mut().for_each(LogRow::settle);
     match store.insert(buf).await {
         Ok(()) => counters.written.fetch_add(n, Ordering::Relaxed),
