@@ -496,16 +496,10 @@ fn figures(v: &Value, stream: bool, seconds: u64) -> Run {
         let g = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
         [g("p50"), g("p90"), g("p99"), g("p99.9")]
     };
-    let codes = v["statusCodeDistribution"].as_object();
-    let non_2xx = codes.map_or(0, |c| {
-        c.iter()
-            .filter(|(k, _)| !k.starts_with('2'))
-            .map(|(_, n)| n.as_u64().unwrap_or(0))
-            .sum()
-    });
     // oha's own rate divides by the time including the wait for the last answers (1 s with a
     // slow mock); the offered rate is what the measured window saw.
-    let answered: u64 = codes.map_or(0, |c| c.values().filter_map(Value::as_u64).sum());
+    let (ok, non_2xx) = status_counts(v);
+    let answered = ok + non_2xx;
     Run {
         rps: answered as f64 / seconds as f64,
         success: v["summary"]["successRate"].as_f64().unwrap_or(0.0),
@@ -1036,12 +1030,7 @@ fn logs_api(opts: &Options) -> Result<String> {
                 .context("running oha")?;
             let v: Value = serde_json::from_slice(&o.stdout).context("oha's JSON")?;
             let p = |k: &str| v["latencyPercentiles"][k].as_f64().unwrap_or(f64::NAN) * 1000.0;
-            let non_2xx: u64 = v["statusCodeDistribution"].as_object().map_or(0, |c| {
-                c.iter()
-                    .filter(|(k, _)| !k.starts_with('2'))
-                    .map(|(_, n)| n.as_u64().unwrap_or(0))
-                    .sum()
-            });
+            let (_, non_2xx) = status_counts(&v);
             writeln!(
                 out,
                 "| {name} | {what} | {:.1} | {:.1} | {:.1} | {non_2xx} |",

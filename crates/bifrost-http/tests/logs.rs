@@ -46,6 +46,22 @@ async fn logs_until(gw: &TestGateway, query: &str, n: usize) -> Vec<Value> {
     }
 }
 
+/// The text a client was streamed: the string at `pointer` in each event's data, joined.
+async fn sse_text(r: reqwest::Response, pointer: &str) -> String {
+    r.text()
+        .await
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
 async fn chat(gw: &TestGateway, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut req = client()
         .post(format!("{}/v1/chat/completions", gw.url))
@@ -113,19 +129,7 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
     .await;
     assert_eq!(r.status(), 200);
     // The text the client was streamed, which the row must hold as its output.
-    let streamed: String = r
-        .text()
-        .await
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
+    let streamed = sse_text(r, "/choices/0/delta/content").await;
     assert!(!streamed.is_empty());
     // A stream across formats (unified chunks): OpenAI model, Anthropic route.
     let r = client()
@@ -139,15 +143,7 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let crossed: String = r
-        .text()
-        .await
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
-        .collect();
+    let crossed = sse_text(r, "/delta/text").await;
     assert!(!crossed.is_empty());
     // Same-format drop-in (passthrough) on the Anthropic route.
     let r = client()
