@@ -2,7 +2,8 @@
 # Runs every test of the workspace. Needs the Rust toolchain; installs the rest itself:
 # promtool (Debian package `prometheus`) to validate the /metrics exposition, PostgreSQL
 # (Debian package `postgresql`; a throwaway cluster in a temp dir on a free loopback port, see
-# scripts/pg.sh) for the store tests on both backends, and Python 3 with the official OpenAI,
+# scripts/pg.sh) for the store tests on both backends, Redis (Debian package `redis-server`;
+# the governance tests start and stop their own servers) for limits shared by replicas, and Python 3 with the official OpenAI,
 # Anthropic and Google GenAI SDKs (pinned, in a virtual environment under target/) for the
 # drop-in SDK tests, and schemathesis (pinned, in its own virtual environment) to fuzz the
 # management API against its OpenAPI document. The tests start the gateway and our mock
@@ -17,6 +18,9 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 command -v promtool >/dev/null || apt_install prometheus
+# Redis for the governance tests (each starts its own throwaway server on a free port).
+command -v redis-server >/dev/null || apt_install redis-server
+export BIFROST_REQUIRE_REDIS=1
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3 python3-venv
 
 # PostgreSQL for the store tests: they fail, rather than skip, without it.

@@ -146,6 +146,8 @@ pub struct ErrorDetails {
     pub retry_after: Option<Duration>,
     /// Every attempt made, when more than one target or retry was tried.
     pub attempts: Vec<Attempt>,
+    /// Headers the answer carries besides `Retry-After` (a plugin's `x-ratelimit-*`).
+    pub headers: http::HeaderMap,
 }
 
 impl std::ops::Deref for BifrostError {
@@ -175,7 +177,24 @@ impl BifrostError {
             model: None,
             retry_after: None,
             attempts: Vec::new(),
+            headers: http::HeaderMap::new(),
         }))
+    }
+
+    /// A refusal by a gateway policy (virtual keys, budgets, rate limits) with its own status
+    /// and code.
+    pub fn policy(class: ErrorClass, status: u16, code: &str, msg: impl Into<String>) -> Self {
+        let error_type = match status {
+            401 => "authentication_error",
+            402 => "insufficient_quota",
+            403 => "permission_error",
+            429 => "rate_limit_error",
+            503 => "service_unavailable",
+            _ => "invalid_request_error",
+        };
+        let mut e = Self::gateway(class, status, error_type, msg.into());
+        e.code = Some(code.to_owned());
+        e
     }
 
     pub fn invalid_request(msg: impl Into<String>) -> Self {
@@ -408,6 +427,7 @@ impl BifrostError {
             model: None,
             retry_after,
             attempts: Vec::new(),
+            headers: http::HeaderMap::new(),
         }))
     }
 

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod cors;
+pub mod governance;
 pub mod health;
 pub mod logs;
 pub mod metrics;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub cors: Arc<cors::Cors>,
     /// The component checks behind `/health` and `/health/ready`; stores register here.
     pub health: Arc<health::Readiness>,
+    /// Virtual keys, budgets, rate limits and prices.
+    pub governance: Arc<governance::Governance>,
 }
 
 /// A gateway ready to serve.
@@ -361,12 +364,23 @@ impl Gateway {
                 closing: tokio::sync::watch::channel(false).0,
             }
         });
+        let governance = governance_service(
+            std::mem::take(&mut file.governance),
+            config_store.clone(),
+            stores.source_of_truth,
+            &metrics,
+        )
+        .await?;
         // The built-in plugins, in the original's order: telemetry first (it sees every
-        // outcome), traces after, then the request log.
+        // outcome), traces after, then the request log, then governance (so the first three
+        // see its refusals).
         engine_cfg.plugins = vec![metrics.clone(), Arc::new(otel::OtelPlugin)];
         if logs.is_some() {
             engine_cfg.plugins.push(Arc::new(logs::RequestLogger));
         }
+        engine_cfg
+            .plugins
+            .push(Arc::new(governance::GovernancePlugin(governance.clone())));
         let engine = Bifrost::init(engine_cfg).map_err(|e| anyhow::anyhow!("{}", e.message))?;
         let control = control::ControlPlane::new(control::ControlParts {
             engine: engine.clone(),
@@ -419,6 +433,7 @@ impl Gateway {
                 auth: Arc::new(auth),
                 cors: Arc::new(cors::Cors::new(&file.cors)),
                 health: Arc::new(health),
+                governance,
             },
             source,
             warnings: file.warnings.into_iter().chain(import_log).collect(),
@@ -437,6 +452,7 @@ impl Gateway {
     ) -> std::io::Result<()> {
         let engine = self.state.engine.clone();
         let logs = self.state.logs.clone();
+        let governance = self.state.governance.clone();
         let app = router(self.state);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         // `into_make_service`: serving a `Router` directly re-applies its state per connection,
@@ -468,7 +484,8 @@ impl Gateway {
             Ok(true) => tracing::info!("all in-flight requests finished"),
             _ => tracing::warn!("drain timeout reached; exiting with requests still open"),
         }
-        // The rows of the requests just drained.
+        // Usage of the requests just drained, then their rows.
+        governance.drain(Duration::from_secs(5)).await;
         if let Some(l) = &logs {
             l.writer.close(Duration::from_secs(5)).await;
         }
@@ -478,6 +495,112 @@ impl Gateway {
         }
         Ok(())
     }
+}
+
+/// The governance service: its entities (config.json's, kept in the config store with the
+/// API's), its counters (in memory, or Redis shared by replicas) and its prices.
+async fn governance_service(
+    g: config::GovernanceConfig,
+    store: Option<ConfigStore>,
+    mode: bifrost_store::SourceOfTruth,
+    metrics: &metrics::Metrics,
+) -> anyhow::Result<Arc<governance::Governance>> {
+    use governance::counters::{Counters, OnFailure};
+    let counters = match &g.kv {
+        config::KvStore::Memory => {
+            tracing::info!(
+                "governance: counters in memory — limits and budgets are per replica (set \
+                 kv_store to redis to share them)"
+            );
+            Counters::memory()
+        }
+        config::KvStore::Redis {
+            host,
+            port,
+            username,
+            password,
+            db,
+        } => {
+            let mut rc = redis::RedisConnectionInfo::default().set_db(*db);
+            if let Some(u) = username {
+                rc = rc.set_username(u);
+            }
+            if let Some(p) = password {
+                rc = rc.set_password(p);
+            }
+            let info = redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(
+                host.clone(),
+                *port,
+            ))
+            .map_err(|e| anyhow::anyhow!("kv_store.redis: {e}"))?
+            .set_redis_settings(rc);
+            let client =
+                redis::Client::open(info).map_err(|e| anyhow::anyhow!("kv_store.redis: {e}"))?;
+            tracing::info!(
+                kv_store = %g.kv.describe(),
+                on_store_failure = match g.on_store_failure {
+                    OnFailure::Open => "open: requests pass, limited per replica, while Redis is down",
+                    OnFailure::Closed => "closed: requests get 503 while Redis is down",
+                },
+                "governance: counters in Redis, exact across replicas"
+            );
+            Counters::redis(client, g.on_store_failure).map_err(|e| anyhow::anyhow!(e))?
+        }
+    };
+    let pricing = Arc::new(governance::pricing::Pricing::new(g.overrides));
+    if let Some(url) = g.pricing_url.clone() {
+        pricing.spawn_refresh(url, g.pricing_sync_interval);
+    }
+    let entities = match &store {
+        Some(s) => {
+            let stored = governance::store::load(s)
+                .await
+                .map_err(|e| anyhow::anyhow!("config_store: {e}"))?;
+            import_entities(s, &g.entities, &stored, mode).await?;
+            governance::store::load(s)
+                .await
+                .map_err(|e| anyhow::anyhow!("config_store: {e}"))?
+        }
+        None => g.entities,
+    };
+    let gm = governance::GovMetrics::new(metrics.registry()).map_err(|e| anyhow::anyhow!(e))?;
+    let gov = governance::Governance::new(entities, counters, pricing, g.settings, store, Some(gm))
+        .map_err(|e| anyhow::anyhow!("governance: {e}"))?;
+    gov.watch();
+    Ok(gov)
+}
+
+/// Writes config.json's governance entities into the store: the file wins for the entities it
+/// names unless the database is the source of truth (then only missing ones are added).
+async fn import_entities(
+    store: &ConfigStore,
+    file: &governance::model::Entities,
+    stored: &governance::model::Entities,
+    mode: bifrost_store::SourceOfTruth,
+) -> anyhow::Result<()> {
+    use governance::store::put;
+    let keep = mode == bifrost_store::SourceOfTruth::Database;
+    macro_rules! import {
+        ($list:ident, $kind:literal) => {
+            for e in &file.$list {
+                let exists = stored.$list.iter().any(|s| s.id == e.id);
+                if keep && exists {
+                    continue;
+                }
+                let v = serde_json::to_value(e)?;
+                put(store, $kind, &e.id, &v)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("config_store: {e}"))?;
+            }
+        };
+    }
+    import!(budgets, "budget");
+    import!(rate_limits, "rate_limit");
+    import!(customers, "customer");
+    import!(teams, "team");
+    import!(virtual_keys, "virtual_key");
+    import!(model_configs, "model_config");
+    Ok(())
 }
 
 /// The values of the `env.NAME` references in the file's providers, looked up now: the

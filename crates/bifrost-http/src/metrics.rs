@@ -427,6 +427,11 @@ impl Metrics {
         }
     }
 
+    /// The registry, for plugins that export their own series.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Time in the gateway that was not spent waiting on an upstream.
     pub fn overhead(&self, endpoint: &str, stream: bool, d: Duration) {
         self.overhead

@@ -582,8 +582,8 @@ async fn pprof_is_served_only_when_enabled() {
 async fn startup_refuses_what_it_cannot_enforce() {
     for (json, section) in [
         (
-            r#"{"governance":{"virtual_keys":[{"id":"vk","value":"sk-bf-x"}]}}"#,
-            "governance",
+            r#"{"governance":{"routing_rules":[{"id":"r","cel_expression":"true"}]}}"#,
+            "governance.routing_rules",
         ),
         (
             r#"{"mcp":{"client_configs":[{"name":"x","connection_type":"http"}]}}"#,

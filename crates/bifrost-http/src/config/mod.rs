@@ -33,9 +33,11 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 mod detect;
+mod gov;
 mod raw;
 
 pub use detect::detect_providers;
+pub use gov::{GovernanceConfig, KvStore};
 use raw::*;
 
 fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -85,6 +87,8 @@ pub struct FileConfig {
     /// what the config store imports.
     pub provider_json: Vec<(String, serde_json::Value)>,
     pub stores: StoreSettings,
+    /// Virtual keys, budgets, rate limits, prices and where counters live.
+    pub governance: GovernanceConfig,
 }
 
 /// The stores and what request logging records.
@@ -181,6 +185,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
 
     let mut otel = None;
     let mut otel_disabled = false;
+    let mut gov_plugin: Option<serde_json::Value> = None;
     for (i, plugin) in raw.plugins.into_iter().flatten().enumerate() {
         let path = format!("plugins[{i}]");
         if plugin.path.as_deref().is_some_and(|p| !p.trim().is_empty()) {
@@ -194,6 +199,13 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
             "otel" => {}
             // Built in and always on: the Prometheus metrics and the request log.
             "telemetry" | "logging" => continue,
+            // Always on; its entry only carries settings.
+            "governance" => {
+                if plugin.enabled != Some(false) {
+                    gov_plugin = Some(plugin.config.clone().unwrap_or(serde_json::Value::Null));
+                }
+                continue;
+            }
             other if plugin.enabled == Some(true) => {
                 return Err(err(
                     path,
@@ -233,9 +245,29 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
     }
 
     let mut providers = Vec::new();
+    let mut overrides = Vec::new();
     for (name, p) in raw.providers {
+        if let Some(v) = &p.pricing_overrides {
+            overrides.extend(
+                crate::governance::pricing::Override::parse(&name, v)
+                    .map_err(|m| err(format!("providers.{name}.pricing_overrides"), m))?,
+            );
+        }
         providers.push(provider(&name, p, env, &mut warnings)?);
     }
+    let governance = gov::governance(
+        gov::Inputs {
+            section: raw.governance,
+            plugin: gov_plugin.as_ref(),
+            kv_store: raw.kv_store,
+            framework: raw.framework,
+            enforce: raw.client.enforce_auth_on_inference.unwrap_or(false)
+                || raw.client.enforce_governance_header.unwrap_or(false),
+            overrides,
+        },
+        env,
+        &mut warnings,
+    )?;
     let mut aliases = Vec::new();
     for (name, a) in raw.client.model_aliases {
         aliases.push((name.clone(), alias(&name, a)?));
@@ -278,6 +310,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
     Ok(FileConfig {
         provider_json,
         stores,
+        governance,
         providers,
         aliases,
         initial_pool_size,
@@ -321,12 +354,6 @@ fn unsupported_sections(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<(
             ),
         ))
     };
-    if raw.governance.as_ref().is_some_and(asks_for_something) {
-        return refuse(
-            "governance",
-            "governance (virtual keys, budgets, rate limits)",
-        );
-    }
     if let Some(mcp) = &raw.mcp {
         let clients = mcp.get("client_configs");
         if clients.is_some_and(asks_for_something) {
@@ -343,11 +370,7 @@ fn unsupported_sections(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<(
             return refuse("vector_store", "the vector store (semantic cache)");
         }
     }
-    for (section, present) in [
-        ("kv_store", raw.kv_store.is_some()),
-        ("framework", raw.framework.is_some()),
-        ("websocket", raw.websocket.is_some()),
-    ] {
+    for (section, present) in [("websocket", raw.websocket.is_some())] {
         if present {
             warnings.push(format!(
                 "{section}: not supported by this version yet, ignored"
@@ -1370,8 +1393,8 @@ pub(crate) mod tests {
     #[test]
     fn sections_that_cannot_be_enforced_stop_startup() {
         let refused = |json: &str| parse(json, &env_of(&[])).unwrap_err();
-        let e = refused(r#"{"governance":{"virtual_keys":[{"id":"vk1","value":"sk-bf-1"}]}}"#);
-        assert_eq!(e.path, "governance");
+        let e = refused(r#"{"governance":{"routing_rules":[{"id":"r1"}]}}"#);
+        assert_eq!(e.path, "governance.routing_rules");
         assert!(e.message.contains("not supported"), "{e}");
         let e = refused(r#"{"mcp":{"client_configs":[{"name":"fs","connection_type":"stdio"}]}}"#);
         assert_eq!(e.path, "mcp.client_configs");
@@ -1396,20 +1419,18 @@ pub(crate) mod tests {
             &env_of(&[]),
         )
         .unwrap();
-        for section in [
-            "vector_store",
-            "plugins[2]",
-            "kv_store",
-            "framework",
-            "websocket",
-        ] {
+        // kv_store and framework are read now (governance); the others are ignored, said so.
+        for section in ["vector_store", "plugins[2]", "websocket"] {
             assert!(
                 c.warnings.iter().any(|w| w.starts_with(section)),
                 "{section}: {:?}",
                 c.warnings
             );
         }
-        assert!(!c.warnings.iter().any(|w| w.starts_with("governance")));
+        assert!(!c
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("governance") || w.starts_with("kv_store")));
     }
 
     #[test]

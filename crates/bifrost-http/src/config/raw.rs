@@ -95,6 +95,10 @@ pub(super) struct RawClient {
     pub(super) whitelisted_routes: Option<Vec<String>>,
     pub(super) enable_pprof: Option<bool>,
     pub(super) disable_db_pings_in_health: Option<bool>,
+    /// A virtual key is required on inference routes (`enforce_governance_header` is the
+    /// older spelling).
+    pub(super) enforce_auth_on_inference: Option<bool>,
+    pub(super) enforce_governance_header: Option<bool>,
 }
 
 /// `"gpt-4o": "openai/gpt-4o"`, `[{"target":…,"weight":…}]`, or
@@ -130,6 +134,8 @@ pub(super) struct RawProvider {
     pub(super) concurrency_and_buffer_size: Option<RawConcurrency>,
     pub(super) custom_provider_config: Option<RawCustom>,
     pub(super) key_health: Option<RawKeyHealth>,
+    /// Read by the pricing of the governance plugin.
+    pub(super) pricing_overrides: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -174,6 +174,19 @@ impl LogEntry {
         });
     }
 
+    /// The virtual key the request came with.
+    pub(crate) fn virtual_key(&self, id: &str, name: &str) {
+        self.with(|row| {
+            row.virtual_key_id = Some(id.to_owned());
+            row.virtual_key_name = Some(name.to_owned());
+        });
+    }
+
+    /// What the answer cost, in USD.
+    pub(crate) fn cost(&self, usd: f64) {
+        self.with(|row| row.cost = Some(usd));
+    }
+
     /// The routing outcome of a successful answer (what the engine reported back).
     pub(crate) fn routed(&self, meta: &crate::routes::Answered, stream: bool) {
         self.with(|row| {

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::logs::api::router())
         .merge(crate::api::providers::router())
         .merge(crate::api::config::router())
+        .merge(crate::governance::api::router())
         .merge(crate::health::router())
         .merge(crate::auth::router())
         .route("/api/version", get(version))
@@ -165,6 +166,7 @@ async fn metrics(State(st): State<AppState>) -> Response {
         st.metrics
             .log_rows(l.writer.written(), l.writer.dropped(), l.writer.failed());
     }
+    st.governance.sync_metrics();
     (
         [(
             header::CONTENT_TYPE,
@@ -194,12 +196,20 @@ pub(crate) fn request_id(headers: &HeaderMap) -> HeaderValue {
 pub(crate) fn error_response(e: &BifrostError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut resp = (status, Json(e.to_json())).into_response();
+    error_headers(&mut resp, e);
+    resp
+}
+
+/// `Retry-After` (whole seconds, at least 1) and the headers a plugin put on the error.
+fn error_headers(resp: &mut Response, e: &BifrostError) {
     if let Some(ra) = e.retry_after {
         let secs = ra.as_secs() + u64::from(ra.subsec_nanos() > 0);
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     }
-    resp
+    for (name, value) in &e.headers {
+        resp.headers_mut().insert(name, value.clone());
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -293,11 +303,7 @@ pub(crate) fn error_in_shape(shape: chat::ErrorShape, e: &BifrostError) -> Respo
     };
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut resp = (status, Json(body)).into_response();
-    if let Some(ra) = e.retry_after {
-        let secs = ra.as_secs() + u64::from(ra.subsec_nanos() > 0);
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    }
+    error_headers(&mut resp, e);
     if shape == chat::ErrorShape::Aws {
         // The AWS SDKs read the error type from this header.
         let kind = match e.status {

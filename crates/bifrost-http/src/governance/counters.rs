@@ -1,0 +1,809 @@
+//! Usage counters: every limit and budget of a request's chain is checked and reserved at once
+//! (all or none), then reconciled with what the call actually used.
+//!
+//! With Redis, one Lua script per request does the check-and-reserve with Redis `TIME` (never a
+//! replica's clock), so any number of replicas share exact limits. Without it (or with Redis
+//! down and `on_store_failure: open`), the same logic runs in this process's memory.
+
+use redis::aio::ConnectionManager;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Requests,
+    Tokens,
+    /// Micro-dollars.
+    Budget,
+    /// Requests in flight (a lease set, no window).
+    Concurrency,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Requests => "requests",
+            Kind::Tokens => "tokens",
+            Kind::Budget => "budget",
+            Kind::Concurrency => "concurrency",
+        }
+    }
+}
+
+/// Whose limit it is (for messages, and for routing: a provider config's own budget only
+/// skips that provider).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    ProviderConfig,
+    VirtualKey,
+    Team,
+    Customer,
+    Model,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::ProviderConfig => "provider config",
+            Level::VirtualKey => "virtual key",
+            Level::Team => "team",
+            Level::Customer => "customer",
+            Level::Model => "model",
+        }
+    }
+}
+
+/// A counting window. Fixed windows are aligned to the Unix epoch (an hour starts on the
+/// hour); calendar weeks start on Monday 00:00 UTC, months on the 1st.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    Seconds(u64),
+    Weeks(u32),
+    Months(u32),
+}
+
+impl Window {
+    /// The script's spelling.
+    fn spec(self, kind: Kind) -> String {
+        match (kind, self) {
+            (Kind::Concurrency, _) => "c".to_owned(),
+            (_, Window::Seconds(s)) => format!("s{s}"),
+            (_, Window::Weeks(n)) => format!("w{n}"),
+            (_, Window::Months(n)) => format!("M{n}"),
+        }
+    }
+
+    /// A counter's lifetime in the store: two windows (a month counts as 31 days).
+    fn ttl_secs(self) -> i64 {
+        2 * match self {
+            Window::Seconds(s) => (s as i64).max(1),
+            Window::Weeks(n) => 604_800 * i64::from(n),
+            Window::Months(n) => 31 * 86_400 * i64::from(n),
+        }
+    }
+
+    /// `[start, end)` in Unix seconds of the window holding `now`.
+    pub fn bounds(self, now: i64) -> (i64, i64) {
+        match self {
+            Window::Seconds(0) => (0, 0),
+            Window::Seconds(s) => {
+                let s = s as i64;
+                let start = now - now.rem_euclid(s);
+                (start, start + s)
+            }
+            Window::Weeks(n) => {
+                // 1970-01-05 was a Monday.
+                let p = 604_800 * i64::from(n);
+                let start = now - (now - 345_600).rem_euclid(p);
+                (start, start + p)
+            }
+            Window::Months(n) => {
+                let n = i64::from(n);
+                let (y, m, _) = civil_from_days(now.div_euclid(86_400));
+                let idx = y * 12 + (m - 1);
+                let s = idx - idx.rem_euclid(n);
+                let e = s + n;
+                let day = |i: i64| days_from_civil(i.div_euclid(12), i.rem_euclid(12) + 1, 1);
+                (day(s) * 86_400, day(e) * 86_400)
+            }
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// One limit of one entity.
+#[derive(Debug, Clone)]
+pub struct LimitSpec {
+    pub kind: Kind,
+    pub level: Level,
+    /// The budget's or rate limit's id (the VK's, for concurrency).
+    pub id: Arc<str>,
+    /// The counter's key without its window: `bf:budget:{id}`, `bf:rl:{id}:req`, …
+    pub base: Arc<str>,
+    pub limit: i64,
+    pub window: Window,
+}
+
+impl LimitSpec {
+    pub fn new(kind: Kind, id: &str, limit: i64, window: Window) -> Self {
+        let base = match kind {
+            Kind::Budget => format!("bf:budget:{id}"),
+            Kind::Requests => format!("bf:rl:{id}:req"),
+            Kind::Tokens => format!("bf:rl:{id}:tok"),
+            Kind::Concurrency => format!("bf:vk:{id}:conc"),
+        };
+        Self {
+            kind,
+            level: Level::VirtualKey,
+            id: id.into(),
+            base: base.into(),
+            limit,
+            window,
+        }
+    }
+
+    pub fn at(&self, level: Level) -> Self {
+        Self {
+            level,
+            ..self.clone()
+        }
+    }
+}
+
+/// One counter to check and reserve: a limit and the amount this request takes from it.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub spec: LimitSpec,
+    pub amount: i64,
+}
+
+/// Where a reservation was made (it is reconciled in the same place).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Memory,
+    Redis,
+}
+
+/// One reserved counter.
+#[derive(Debug, Clone)]
+pub struct Reserved {
+    pub spec: LimitSpec,
+    /// The counter's key (window included).
+    pub key: String,
+    pub amount: i64,
+    /// Usage after this reservation, and when its window ends (Unix ms; 0 for concurrency).
+    pub used: i64,
+    pub window_end_ms: i64,
+}
+
+/// What a request holds until it is reconciled.
+#[derive(Debug)]
+pub struct Reservation {
+    pub place: Place,
+    pub entries: Vec<Reserved>,
+    /// The concurrency lease's member.
+    pub member: String,
+}
+
+/// A limit that refused the request.
+#[derive(Debug, Clone)]
+pub struct Exceeded {
+    pub spec: LimitSpec,
+    pub used: i64,
+    pub retry_after: Duration,
+}
+
+#[derive(Debug)]
+pub enum Refusal {
+    Exceeded(Exceeded),
+    /// The shared store failed and `on_store_failure` is `closed`.
+    Unavailable(String),
+}
+
+/// What to do when Redis fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Enforce per replica (in memory) and count the failure.
+    Open,
+    /// Refuse with 503.
+    Closed,
+}
+
+/// How long a lease of `max_concurrent_requests` lives if its holder never returns it (a
+/// replica that died mid-request).
+const LEASE: Duration = Duration::from_secs(600);
+/// How long a Redis call may take before it counts as a failure.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub struct Counters {
+    memory: Memory,
+    redis: Option<RedisCounters>,
+    pub on_failure: OnFailure,
+    /// Redis calls that failed (timeouts included).
+    pub failures: AtomicU64,
+    /// Counters known to be exhausted, and until when: refused without a round trip.
+    blocked: Mutex<HashMap<Arc<str>, (Instant, Exceeded)>>,
+}
+
+struct RedisCounters {
+    conn: ConnectionManager,
+    reserve: redis::Script,
+    settle: redis::Script,
+}
+
+impl Counters {
+    pub fn memory() -> Self {
+        Self {
+            memory: Memory::default(),
+            redis: None,
+            on_failure: OnFailure::Open,
+            failures: AtomicU64::new(0),
+            blocked: Mutex::default(),
+        }
+    }
+
+    /// Counters in Redis; connects lazily (startup never waits for Redis).
+    pub fn redis(client: redis::Client, on_failure: OnFailure) -> Result<Self, String> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| format!("kv_store.redis: {e}"))?;
+        Ok(Self {
+            redis: Some(RedisCounters {
+                conn,
+                reserve: redis::Script::new(RESERVE_LUA),
+                settle: redis::Script::new(SETTLE_LUA),
+            }),
+            on_failure,
+            ..Self::memory()
+        })
+    }
+
+    pub fn is_shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Forgets what is known to be blocked (limits changed).
+    pub fn clear_blocked(&self) {
+        lock(&self.blocked).clear();
+    }
+
+    /// Checks every counter and reserves all of them, or none.
+    pub async fn reserve(&self, checks: &[Check], member: &str) -> Result<Reservation, Refusal> {
+        if checks.is_empty() {
+            return Ok(Reservation {
+                place: Place::Memory,
+                entries: Vec::new(),
+                member: String::new(),
+            });
+        }
+        let Some(r) = &self.redis else {
+            let r = self.memory.reserve(checks, member, now_ms());
+            if let Err(Refusal::Exceeded(ex)) = &r {
+                self.remember(ex);
+            }
+            return r;
+        };
+        {
+            let now = Instant::now();
+            let mut blocked = lock(&self.blocked);
+            for c in checks {
+                if let Some((until, ex)) = blocked.get(&c.spec.base) {
+                    if *until > now {
+                        let mut ex = ex.clone();
+                        ex.retry_after = ex.retry_after.max(until.duration_since(now));
+                        return Err(Refusal::Exceeded(ex));
+                    }
+                    blocked.remove(&c.spec.base);
+                }
+            }
+        }
+        let mut inv = r.reserve.prepare_invoke();
+        inv.arg(checks.len())
+            .arg(member)
+            .arg(LEASE.as_millis() as u64);
+        for c in checks {
+            inv.arg(&*c.spec.base)
+                .arg(c.spec.limit)
+                .arg(c.spec.window.spec(c.spec.kind))
+                .arg(c.amount);
+        }
+        let mut conn = r.conn.clone();
+        let answer = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            inv.invoke_async::<Vec<redis::Value>>(&mut conn),
+        )
+        .await;
+        let values = match answer {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return self.failed(checks, member, e.to_string()),
+            Err(_) => return self.failed(checks, member, "timed out".to_owned()),
+        };
+        let int = |v: Option<&redis::Value>| match v {
+            Some(redis::Value::Int(i)) => *i,
+            _ => 0,
+        };
+        if int(values.first()) != 1 {
+            let i = int(values.get(1)) as usize;
+            let spec = checks.get(i).map(|c| c.spec.clone());
+            let Some(spec) = spec else {
+                return self.failed(checks, member, "unexpected script answer".to_owned());
+            };
+            let ex = Exceeded {
+                retry_after: Duration::from_millis(int(values.get(2)).max(0) as u64),
+                used: int(values.get(3)),
+                spec,
+            };
+            self.remember(&ex);
+            return Err(Refusal::Exceeded(ex));
+        }
+        let mut entries = Vec::with_capacity(checks.len());
+        for (i, c) in checks.iter().enumerate() {
+            let key = match values.get(1 + i * 3) {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                Some(redis::Value::SimpleString(s)) => s.clone(),
+                _ => c.spec.base.to_string(),
+            };
+            entries.push(Reserved {
+                spec: c.spec.clone(),
+                key,
+                amount: c.amount,
+                used: int(values.get(2 + i * 3)),
+                window_end_ms: int(values.get(3 + i * 3)) * 1000,
+            });
+        }
+        Ok(Reservation {
+            place: Place::Redis,
+            entries,
+            member: member.to_owned(),
+        })
+    }
+
+    /// Remembers an exhausted counter. Request counts only grow until the window ends; tokens
+    /// and money can come back when reservations are reconciled, so those are trusted for a
+    /// moment only.
+    fn remember(&self, ex: &Exceeded) {
+        let hold = match ex.spec.kind {
+            Kind::Requests => ex.retry_after,
+            Kind::Concurrency => Duration::ZERO,
+            _ => ex.retry_after.min(Duration::from_secs(1)),
+        };
+        if !hold.is_zero() {
+            lock(&self.blocked).insert(ex.spec.base.clone(), (Instant::now() + hold, ex.clone()));
+        }
+    }
+
+    /// Whether one of `specs` is known to be exhausted (routing skips such providers).
+    pub fn known_blocked(&self, specs: &[LimitSpec]) -> bool {
+        let now = Instant::now();
+        let b = lock(&self.blocked);
+        specs
+            .iter()
+            .any(|s| b.get(&s.base).is_some_and(|(until, _)| *until > now))
+    }
+
+    /// Current usage of each limit (and when its window ends, Unix ms), for the API. Windows
+    /// are placed by this replica's clock here (a read, not an enforcement).
+    pub async fn usage(&self, specs: &[LimitSpec]) -> Result<Vec<(i64, Option<i64>)>, String> {
+        let now_ms = now_ms();
+        let now = now_ms.div_euclid(1000);
+        let keys: Vec<(String, Option<i64>)> = specs
+            .iter()
+            .map(|s| match s.kind {
+                Kind::Concurrency => (s.base.to_string(), None),
+                _ => {
+                    let (start, end) = s.window.bounds(now);
+                    (format!("{}:{start}", s.base), Some(end * 1000))
+                }
+            })
+            .collect();
+        let Some(r) = &self.redis else {
+            let st = lock(&self.memory.state);
+            return Ok(specs
+                .iter()
+                .zip(keys)
+                .map(|(s, (k, end))| {
+                    let used = match s.kind {
+                        Kind::Concurrency => st.leases.get(&k).copied().unwrap_or(0),
+                        _ => st
+                            .counters
+                            .get(&k)
+                            .filter(|(_, exp)| *exp > now)
+                            .map_or(0, |(u, _)| *u),
+                    };
+                    (used, end)
+                })
+                .collect());
+        };
+        let mut pipe = redis::pipe();
+        for (s, (k, _)) in specs.iter().zip(&keys) {
+            match s.kind {
+                Kind::Concurrency => pipe.zcount(k, now_ms, "+inf"),
+                _ => pipe.get(k),
+            };
+        }
+        let mut conn = r.conn.clone();
+        let values: Vec<Option<i64>> =
+            tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn))
+                .await
+                .map_err(|_| "Redis timed out".to_owned())?
+                .map_err(|e| format!("Redis: {e}"))?;
+        Ok(values
+            .into_iter()
+            .zip(keys)
+            .map(|(v, (_, end))| (v.unwrap_or(0), end))
+            .collect())
+    }
+
+    fn failed(&self, checks: &[Check], member: &str, why: String) -> Result<Reservation, Refusal> {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = %why, "governance: the Redis counters failed");
+        match self.on_failure {
+            OnFailure::Closed => Err(Refusal::Unavailable(why)),
+            OnFailure::Open => self.memory.reserve(checks, member, now_ms()),
+        }
+    }
+
+    /// Adds `deltas[i]` (actual − reserved) to each reserved counter and returns the lease.
+    pub async fn settle(&self, r: Reservation, deltas: &[i64]) {
+        if r.entries.is_empty() {
+            return;
+        }
+        match (&self.redis, r.place) {
+            (Some(rc), Place::Redis) => {
+                let mut inv = rc.settle.prepare_invoke();
+                inv.arg(&r.member);
+                let mut n = 0;
+                for (e, d) in r
+                    .entries
+                    .iter()
+                    .zip(deltas.iter().chain(std::iter::repeat(&0)))
+                {
+                    let ttl = match e.spec.kind {
+                        Kind::Concurrency => 0,
+                        _ => e.spec.window.ttl_secs(),
+                    };
+                    if e.spec.kind == Kind::Concurrency || *d != 0 {
+                        inv.arg(&e.key).arg(*d).arg(ttl);
+                        n += 1;
+                    }
+                }
+                if n == 0 {
+                    return;
+                }
+                let mut conn = rc.conn.clone();
+                let done =
+                    tokio::time::timeout(REDIS_TIMEOUT * 4, inv.invoke_async::<i64>(&mut conn))
+                        .await;
+                if !matches!(done, Ok(Ok(_))) {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        "governance: reconciling usage in Redis failed; the reservation stands"
+                    );
+                }
+            }
+            _ => self.memory.settle(&r, deltas, now_ms()),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The same logic as the script, in this process.
+#[derive(Default)]
+struct Memory {
+    state: Mutex<MemoryState>,
+}
+
+#[derive(Default)]
+struct MemoryState {
+    /// key → (used, expires at, Unix s).
+    counters: HashMap<String, (i64, i64)>,
+    /// key → leases held.
+    leases: HashMap<String, i64>,
+    writes: u64,
+}
+
+impl Memory {
+    fn reserve(&self, checks: &[Check], member: &str, now_ms: i64) -> Result<Reservation, Refusal> {
+        let now = now_ms.div_euclid(1000);
+        let mut st = lock(&self.state);
+        let mut entries = Vec::with_capacity(checks.len());
+        for c in checks {
+            if c.spec.kind == Kind::Concurrency {
+                let used = st.leases.get(&*c.spec.base).copied().unwrap_or(0);
+                if used + 1 > c.spec.limit {
+                    return Err(Refusal::Exceeded(Exceeded {
+                        spec: c.spec.clone(),
+                        used,
+                        retry_after: Duration::from_secs(1),
+                    }));
+                }
+                entries.push(Reserved {
+                    spec: c.spec.clone(),
+                    key: c.spec.base.to_string(),
+                    amount: 1,
+                    used: used + 1,
+                    window_end_ms: 0,
+                });
+                continue;
+            }
+            let (start, end) = c.spec.window.bounds(now);
+            let key = format!("{}:{start}", c.spec.base);
+            let used = match st.counters.get(&key) {
+                Some((u, exp)) if *exp > now => *u,
+                _ => 0,
+            };
+            if used >= c.spec.limit || used + c.amount > c.spec.limit {
+                return Err(Refusal::Exceeded(Exceeded {
+                    spec: c.spec.clone(),
+                    used,
+                    retry_after: Duration::from_millis((end * 1000 - now_ms).max(0) as u64),
+                }));
+            }
+            entries.push(Reserved {
+                spec: c.spec.clone(),
+                key,
+                amount: c.amount,
+                used: used + c.amount,
+                window_end_ms: end * 1000,
+            });
+        }
+        for e in &entries {
+            if e.spec.kind == Kind::Concurrency {
+                *st.leases.entry(e.key.clone()).or_insert(0) += 1;
+            } else if e.amount != 0 {
+                let exp = now + e.spec.window.ttl_secs();
+                let slot = st.counters.entry(e.key.clone()).or_insert((0, exp));
+                if slot.1 <= now {
+                    *slot = (0, exp);
+                }
+                slot.0 += e.amount;
+            }
+        }
+        st.writes += 1;
+        if st.writes.is_multiple_of(4096) {
+            st.counters.retain(|_, (_, exp)| *exp > now);
+        }
+        Ok(Reservation {
+            place: Place::Memory,
+            entries,
+            member: member.to_owned(),
+        })
+    }
+
+    fn settle(&self, r: &Reservation, deltas: &[i64], now_ms: i64) {
+        let now = now_ms.div_euclid(1000);
+        let mut st = lock(&self.state);
+        for (e, d) in r
+            .entries
+            .iter()
+            .zip(deltas.iter().chain(std::iter::repeat(&0)))
+        {
+            if e.spec.kind == Kind::Concurrency {
+                if let Some(n) = st.leases.get_mut(&e.key) {
+                    *n -= 1;
+                    if *n <= 0 {
+                        st.leases.remove(&e.key);
+                    }
+                }
+            } else if *d != 0 {
+                let ttl = e.spec.window.ttl_secs();
+                let slot = st.counters.entry(e.key.clone()).or_insert((0, now + ttl));
+                slot.0 += d;
+            }
+        }
+    }
+}
+
+/// Check and reserve every counter, or none. ARGV: n, lease member, lease ms, then per counter:
+/// key base, limit, window spec (`s<secs>`, `w<weeks>`, `M<months>`, `c` for a lease set),
+/// amount. Answers `{1, key, used, window_end_s, …}` or `{0, index, retry_ms, used}`.
+const RESERVE_LUA: &str = r#"
+-- bf_gov_reserve_v1
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mm = (m > 2) and (m - 3) or (m + 9)
+  local doy = math.floor((153 * mm + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+local function civil_from_days(z)
+  z = z + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = (mp < 10) and (mp + 3) or (mp - 9)
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return y, m
+end
+local function bounds(kind, n, now)
+  if kind == 's' then
+    local s = now - (now % n)
+    return s, s + n
+  elseif kind == 'w' then
+    local p = 604800 * n
+    local s = now - ((now - 345600) % p)
+    return s, s + p
+  else
+    local y, m = civil_from_days(math.floor(now / 86400))
+    local idx = y * 12 + (m - 1)
+    local s = idx - (idx % n)
+    local e = s + n
+    return days_from_civil(math.floor(s / 12), (s % 12) + 1, 1) * 86400,
+           days_from_civil(math.floor(e / 12), (e % 12) + 1, 1) * 86400
+  end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = tonumber(ARGV[1])
+local member = ARGV[2]
+local lease = tonumber(ARGV[3])
+local plan = {}
+local out = {1}
+for i = 0, n - 1 do
+  local base = ARGV[4 + i * 4]
+  local limit = tonumber(ARGV[5 + i * 4])
+  local spec = ARGV[6 + i * 4]
+  local amount = tonumber(ARGV[7 + i * 4])
+  local kind = string.sub(spec, 1, 1)
+  if kind == 'c' then
+    redis.call('ZREMRANGEBYSCORE', base, '-inf', now_ms)
+    local used = redis.call('ZCARD', base)
+    if used + 1 > limit then return {0, i, 1000, used} end
+    plan[#plan + 1] = {'c', base, 0, 0}
+    out[#out + 1] = base; out[#out + 1] = used + 1; out[#out + 1] = 0
+  else
+    local ws, we = bounds(kind, tonumber(string.sub(spec, 2)), now)
+    local key = base .. ':' .. ws
+    local used = tonumber(redis.call('GET', key) or '0')
+    if used >= limit or used + amount > limit then
+      return {0, i, we * 1000 - now_ms, used}
+    end
+    plan[#plan + 1] = {'w', key, amount, (we - ws) * 2}
+    out[#out + 1] = key; out[#out + 1] = used + amount; out[#out + 1] = we
+  end
+end
+for _, p in ipairs(plan) do
+  if p[1] == 'c' then
+    redis.call('ZADD', p[2], now_ms + lease, member)
+    redis.call('PEXPIRE', p[2], lease * 2)
+  elseif p[3] ~= 0 then
+    redis.call('INCRBY', p[2], p[3])
+    if redis.call('TTL', p[2]) < 0 then redis.call('EXPIRE', p[2], p[4]) end
+  end
+end
+return out
+"#;
+
+/// Reconcile: ARGV: lease member, then per counter: key, delta, ttl (0 = a lease set: the
+/// member's lease is returned).
+const SETTLE_LUA: &str = r#"
+-- bf_gov_settle_v1
+local member = ARGV[1]
+local i = 2
+while ARGV[i] do
+  local key, delta, ttl = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  if ttl == 0 then
+    redis.call('ZREM', key, member)
+  elseif delta ~= 0 then
+    redis.call('INCRBY', key, delta)
+    if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
+  end
+  i = i + 3
+end
+return 1
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calendar_windows() {
+        // 2026-12-06 02:42:34 UTC, a Sunday.
+        let now = 1_796_524_954;
+        let day = |y, m, d| days_from_civil(y, m, d) * 86_400;
+        assert_eq!(civil_from_days(now / 86_400), (2026, 12, 6));
+        assert_eq!(
+            Window::Months(1).bounds(now),
+            (day(2026, 12, 1), day(2027, 1, 1))
+        );
+        assert_eq!(
+            Window::Months(12).bounds(now),
+            (day(2026, 1, 1), day(2027, 1, 1))
+        );
+        // Monday 2026-11-30.
+        assert_eq!(
+            Window::Weeks(1).bounds(now),
+            (day(2026, 11, 30), day(2026, 12, 7))
+        );
+        assert_eq!(
+            Window::Seconds(3600).bounds(now),
+            (now - now % 3600, now - now % 3600 + 3600)
+        );
+        assert_eq!(day(2024, 3, 1) - day(2024, 2, 1), 29 * 86_400);
+    }
+
+    fn check(kind: Kind, limit: i64, amount: i64) -> Check {
+        Check {
+            spec: LimitSpec::new(kind, "x", limit, Window::Seconds(3600)),
+            amount,
+        }
+    }
+
+    #[test]
+    fn memory_reserves_all_or_none() {
+        let m = Memory::default();
+        let now = 1_796_438_554_000;
+        let both = [check(Kind::Requests, 2, 1), check(Kind::Budget, 100, 60)];
+        let r1 = m.reserve(&both, "a", now).unwrap();
+        // The budget would go past its limit: neither counter moves.
+        assert!(matches!(
+            m.reserve(&both, "b", now),
+            Err(Refusal::Exceeded(Exceeded { spec, used: 60, .. })) if spec.kind == Kind::Budget
+        ));
+        // Reconciled down to 10: the next fits, and the request count says 2.
+        m.settle(&r1, &[0, -50], now);
+        let r2 = m.reserve(&both, "b", now).unwrap();
+        assert_eq!(r2.entries[0].used, 2);
+        assert_eq!(r2.entries[1].used, 70);
+        assert!(matches!(
+            m.reserve(&[check(Kind::Requests, 2, 1)], "c", now),
+            Err(Refusal::Exceeded(Exceeded { retry_after, .. })) if retry_after <= Duration::from_secs(3600)
+        ));
+        // A new window starts empty.
+        assert!(m.reserve(&both, "d", now + 3_600_000).is_ok());
+    }
+
+    #[test]
+    fn memory_leases_are_returned() {
+        let m = Memory::default();
+        let c = [check(Kind::Concurrency, 1, 1)];
+        let r = m.reserve(&c, "a", 0).unwrap();
+        assert!(m.reserve(&c, "b", 0).is_err());
+        m.settle(&r, &[0], 0);
+        assert!(m.reserve(&c, "b", 0).is_ok());
+    }
+}

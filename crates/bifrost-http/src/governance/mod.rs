@@ -1,0 +1,794 @@
+//! Governance (behaviour reference §7): virtual keys, budgets, rate limits and cost, as a plugin
+//! on the engine's seam.
+//!
+//! - The **HTTP pre-hook** finds the request's virtual key (`x-bf-vk`, or `sk-bf-…` in
+//!   `Authorization`, `x-api-key`, `x-goog-api-key`), refuses a missing (when mandatory),
+//!   unknown or inactive one (401), and routes a bare model through the key's provider configs
+//!   by weight, the other eligible providers becoming fallbacks.
+//! - The **pre-hook** (per target) refuses a provider or model the key does not allow (403),
+//!   then reserves every limit and budget of the chain — provider config, key, team, customer,
+//!   model configs — at once ([`counters`]): 429 for a rate or concurrency limit, 402 for a
+//!   budget. A provider config's own limit only skips that provider (fallbacks go on).
+//! - **Usage** (from the answer, or a stream's final chunk) is priced ([`pricing`]) and the
+//!   reservation is reconciled when the request's context goes away — normally, on error, or
+//!   when the client left mid-stream — on a task of its own that shutdown waits for.
+
+pub mod api;
+pub mod counters;
+pub mod model;
+pub mod pricing;
+
+use crate::logs::LogEntry;
+use bifrost_core::plugin::{Event, Response};
+use bifrost_core::schemas::Usage;
+use bifrost_core::{
+    BifrostError, ErrorClass, HttpRequest, Plugin, PreHook, Request, RequestContext,
+    RequestOptions, ShortCircuit,
+};
+use counters::{Check, Counters, Kind, Level, Refusal, Reservation};
+use futures::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use model::{Entities, Snapshot, VkRule, VK_PREFIX};
+use pricing::{Price, Pricing};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// `budget_mode`: reserve the most a request can cost first (`strict`), or only check that the
+/// budget is not yet spent (`soft`, as the original).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetMode {
+    Strict,
+    Soft,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A request without a virtual key is refused (401).
+    pub mandatory: bool,
+    pub budget_mode: BudgetMode,
+    /// Output tokens reserved when a request does not set `max_tokens`.
+    pub token_estimate_default: u64,
+    /// Headers every inference request must carry (400 otherwise), lowercased.
+    pub required_headers: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mandatory: false,
+            budget_mode: BudgetMode::Strict,
+            token_estimate_default: 1024,
+            required_headers: Vec::new(),
+        }
+    }
+}
+
+/// Prometheus counters of the governance plugin.
+pub struct GovMetrics {
+    rejections: prometheus::IntCounterVec,
+    store_failures: prometheus::IntCounter,
+    cost: prometheus::CounterVec,
+}
+
+impl GovMetrics {
+    pub fn new(r: &prometheus::Registry) -> Result<Self, String> {
+        let rejections = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "bifrost_governance_rejections_total",
+                "Requests refused by governance, by reason.",
+            ),
+            &["reason"],
+        )
+        .map_err(|e| e.to_string())?;
+        let store_failures = prometheus::IntCounter::new(
+            "bifrost_governance_store_failures_total",
+            "Calls to the shared counter store (Redis) that failed or timed out.",
+        )
+        .map_err(|e| e.to_string())?;
+        let cost = prometheus::CounterVec::new(
+            prometheus::Opts::new("bifrost_cost_total", "Cost of answered requests, in USD."),
+            &["provider", "model", "method"],
+        )
+        .map_err(|e| e.to_string())?;
+        r.register(Box::new(rejections.clone()))
+            .map_err(|e| e.to_string())?;
+        r.register(Box::new(store_failures.clone()))
+            .map_err(|e| e.to_string())?;
+        r.register(Box::new(cost.clone()))
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            rejections,
+            store_failures,
+            cost,
+        })
+    }
+}
+
+/// The governance service: entities, counters, prices.
+pub struct Governance {
+    pub snapshot: arc_swap::ArcSwap<Snapshot>,
+    /// The entities as written (the API edits these).
+    pub entities: arc_swap::ArcSwap<Entities>,
+    pub counters: Counters,
+    pub pricing: Arc<Pricing>,
+    pub settings: Settings,
+    pub store: Option<bifrost_store::ConfigStore>,
+    metrics: Option<GovMetrics>,
+    /// Reconciliations still running (shutdown waits for them).
+    settling: AtomicUsize,
+    settled: tokio::sync::Notify,
+    /// Serialises the API's writes.
+    pub(crate) write_lock: tokio::sync::Mutex<()>,
+}
+
+/// What the request path knows about one request's governance.
+pub struct GovRequest {
+    pub vk: Option<Arc<VkRule>>,
+    /// The body's size (a prompt-token estimate: ~4 bytes per token).
+    prompt_bytes: usize,
+    /// The answer's usage and cost (micro-dollars), once known.
+    used: Mutex<Option<(Usage, Option<i64>)>>,
+}
+
+impl std::fmt::Debug for GovRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GovRequest")
+    }
+}
+
+/// One target's reservation; reconciled when dropped.
+struct Pending {
+    gov: Arc<Governance>,
+    req: Arc<GovRequest>,
+    reservation: Option<Reservation>,
+    failed: AtomicBool,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some(r) = self.reservation.take() else {
+            return;
+        };
+        let used = lock(&self.req.used).clone();
+        let failed = self.failed.load(Ordering::Relaxed);
+        let deltas: Vec<i64> = r
+            .entries
+            .iter()
+            .map(|e| match (e.spec.kind, &used) {
+                (Kind::Tokens, Some((u, _))) => tokens(u) - e.amount,
+                (Kind::Budget, Some((_, cost))) => cost.unwrap_or(0) - e.amount,
+                // Failed without an answer: nothing was produced.
+                (Kind::Tokens | Kind::Budget, None) if failed => -e.amount,
+                // A stream the client left before its usage came: the estimate stands.
+                _ => 0,
+            })
+            .collect();
+        let gov = self.gov.clone();
+        gov.settling.fetch_add(1, Ordering::SeqCst);
+        let task = async move {
+            gov.counters.settle(r, &deltas).await;
+            if gov.settling.fetch_sub(1, Ordering::SeqCst) == 1 {
+                gov.settled.notify_waiters();
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(task);
+            }
+            Err(_) => {
+                tracing::warn!("governance: no runtime to reconcile a reservation on");
+            }
+        }
+    }
+}
+
+fn tokens(u: &Usage) -> i64 {
+    let t = if u.total_tokens > 0 {
+        u.total_tokens
+    } else {
+        u.prompt_tokens + u.completion_tokens
+    };
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The virtual key a request carries, if any (header name, value).
+fn find_vk(headers: &HeaderMap) -> Option<(&'static str, String)> {
+    if let Some(v) = headers.get("x-bf-vk").and_then(|v| v.to_str().ok()) {
+        return Some(("x-bf-vk", v.trim().to_owned()));
+    }
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|v| v.starts_with(VK_PREFIX))
+    {
+        return Some(("authorization", v.to_owned()));
+    }
+    for name in ["x-api-key", "x-goog-api-key"] {
+        if let Some(v) = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| v.starts_with(VK_PREFIX))
+        {
+            return Some((name, v.to_owned()));
+        }
+    }
+    None
+}
+
+/// Whether `headers` carry a virtual key (admin auth lets such requests through to this
+/// plugin, which checks them).
+pub fn carries_vk(headers: &HeaderMap) -> bool {
+    find_vk(headers).is_some()
+}
+
+fn refuse(status: u16, code: &str, msg: impl Into<String>) -> BifrostError {
+    let class = match status {
+        429 => ErrorClass::RateLimited,
+        402 => ErrorClass::Quota,
+        401 | 403 => ErrorClass::Credential,
+        503 => ErrorClass::Transient,
+        _ => ErrorClass::InvalidRequest,
+    };
+    BifrostError::policy(class, status, code, msg)
+}
+
+impl Governance {
+    pub fn new(
+        entities: Entities,
+        counters: Counters,
+        pricing: Arc<Pricing>,
+        settings: Settings,
+        store: Option<bifrost_store::ConfigStore>,
+        metrics: Option<GovMetrics>,
+    ) -> Result<Arc<Self>, model::Invalid> {
+        let snapshot = entities.compile()?;
+        Ok(Arc::new(Self {
+            snapshot: arc_swap::ArcSwap::from_pointee(snapshot),
+            entities: arc_swap::ArcSwap::from_pointee(entities),
+            counters,
+            pricing,
+            settings,
+            store,
+            metrics,
+            settling: AtomicUsize::new(0),
+            settled: tokio::sync::Notify::new(),
+            write_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// Puts new entities in force (they were validated).
+    pub fn install(&self, entities: Entities) -> Result<(), model::Invalid> {
+        let snapshot = entities.compile()?;
+        self.snapshot.store(Arc::new(snapshot));
+        self.entities.store(Arc::new(entities));
+        self.counters.clear_blocked();
+        Ok(())
+    }
+
+    /// Waits (up to `limit`) for reconciliations still running.
+    pub async fn drain(&self, limit: Duration) {
+        let wait = async {
+            loop {
+                let n = self.settled.notified();
+                if self.settling.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                n.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+
+    /// Brings the store-failure counter up to date (before a scrape).
+    pub fn sync_metrics(&self) {
+        if let Some(m) = &self.metrics {
+            let n = self.counters.failures.load(Ordering::Relaxed);
+            m.store_failures
+                .inc_by(n.saturating_sub(m.store_failures.get()));
+        }
+    }
+
+    fn rejected(&self, reason: &str) {
+        if let Some(m) = &self.metrics {
+            m.rejections.with_label_values(&[reason]).inc();
+        }
+    }
+
+    /// Reloads entities from the config store (another replica changed them).
+    pub async fn reload(&self) -> Result<(), String> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let e = store::load(store).await?;
+        self.install(e).map_err(|e| e.to_string())
+    }
+
+    /// Follows the config store's change notifications.
+    pub fn watch(self: &Arc<Self>) {
+        let Some(store) = &self.store else { return };
+        let mut rx = store.subscribe();
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+                let Some(me) = me.upgrade() else { return };
+                if let Err(e) = me.reload().await {
+                    tracing::warn!(error = %e, "governance: reloading entities failed");
+                }
+            }
+        });
+    }
+
+    /// Picks providers for a bare model by weight: the primary, then the others by weight.
+    fn route(&self, vk: &VkRule, model: &str) -> Vec<String> {
+        let mut eligible: Vec<(&str, f64)> = vk
+            .provider_configs
+            .iter()
+            .filter(|pc| pc.weight > 0.0 && pc.allows(model))
+            .filter(|pc| !self.counters.known_blocked(&pc.limits))
+            .map(|pc| (pc.provider.as_str(), pc.weight))
+            .collect();
+        if eligible.is_empty() {
+            return Vec::new();
+        }
+        let total: f64 = eligible.iter().map(|(_, w)| w).sum();
+        let mut pick = fastrand::f64() * total;
+        let mut first = eligible.len() - 1;
+        for (i, (_, w)) in eligible.iter().enumerate() {
+            if pick < *w {
+                first = i;
+                break;
+            }
+            pick -= w;
+        }
+        let primary = eligible.remove(first);
+        eligible.sort_by(|a, b| b.1.total_cmp(&a.1));
+        std::iter::once(primary)
+            .chain(eligible)
+            .map(|(p, _)| p.to_owned())
+            .collect()
+    }
+}
+
+/// The governance plugin (a thin handle on the service).
+pub struct GovernancePlugin(pub Arc<Governance>);
+
+/// Rewrites a JSON body's bare `model` to `provider/model` and, on OpenAI-shaped routes,
+/// adds the other providers as `fallbacks` (unless the client set its own).
+fn rewrite_model(body: &mut bytes::Bytes, path: &str, gov: &Governance, vk: &VkRule) {
+    if vk.provider_configs.is_empty() || !body.starts_with(b"{") {
+        return;
+    }
+    let Ok(mut map) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+    else {
+        return;
+    };
+    let Some(model) = map.get("model").and_then(|m| m.as_str()).map(str::to_owned) else {
+        return;
+    };
+    if let Some((p, _)) = model.split_once('/') {
+        if vk.provider_configs.iter().any(|pc| pc.provider == p) {
+            return;
+        }
+    }
+    let order = gov.route(vk, &model);
+    let Some(primary) = order.first() else {
+        return;
+    };
+    map.insert("model".into(), format!("{primary}/{model}").into());
+    let openai_shaped = [
+        "/chat/completions",
+        "/completions",
+        "/embeddings",
+        "/responses",
+    ]
+    .iter()
+    .any(|s| path.ends_with(s));
+    if openai_shaped && order.len() > 1 && !map.contains_key("fallbacks") {
+        let fb: Vec<serde_json::Value> = order[1..]
+            .iter()
+            .map(|p| format!("{p}/{model}").into())
+            .collect();
+        map.insert("fallbacks".into(), fb.into());
+    }
+    if let Ok(v) = serde_json::to_vec(&map) {
+        *body = v.into();
+    }
+}
+
+fn header(h: &mut HeaderMap, name: &'static str, v: impl ToString) {
+    if let Ok(v) = HeaderValue::from_str(&v.to_string()) {
+        h.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// `x-ratelimit-*` of the tightest request and token limits reserved.
+fn ratelimit_headers(h: &mut HeaderMap, r: &Reservation, now_ms: i64) {
+    for (kind, suffix) in [(Kind::Requests, "requests"), (Kind::Tokens, "tokens")] {
+        let tightest = r
+            .entries
+            .iter()
+            .filter(|e| e.spec.kind == kind)
+            .min_by_key(|e| e.spec.limit - e.used);
+        if let Some(e) = tightest {
+            let reset = ((e.window_end_ms - now_ms).max(0) as f64 / 1000.0).ceil() as u64;
+            let (l, rem, rs) = match suffix {
+                "requests" => (
+                    "x-ratelimit-limit-requests",
+                    "x-ratelimit-remaining-requests",
+                    "x-ratelimit-reset-requests",
+                ),
+                _ => (
+                    "x-ratelimit-limit-tokens",
+                    "x-ratelimit-remaining-tokens",
+                    "x-ratelimit-reset-tokens",
+                ),
+            };
+            header(h, l, e.spec.limit);
+            header(h, rem, (e.spec.limit - e.used).max(0));
+            header(h, rs, format!("{reset}s"));
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    crate::logs::now_ms()
+}
+
+impl Plugin for GovernancePlugin {
+    fn name(&self) -> &str {
+        "governance"
+    }
+
+    fn http_pre_hook<'a>(
+        &'a self,
+        options: &'a mut RequestOptions,
+        req: HttpRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<(), BifrostError>>> {
+        let gov = &self.0;
+        if let Some(h) = gov
+            .settings
+            .required_headers
+            .iter()
+            .find(|h| !req.headers.contains_key(h.as_str()))
+        {
+            gov.rejected("missing_required_header");
+            let msg = format!("the header {h} is required");
+            return Some(Box::pin(async move {
+                Err(refuse(400, "missing_required_header", msg))
+            }));
+        }
+        let found = find_vk(req.headers);
+        let vk = match found {
+            None if gov.settings.mandatory => {
+                gov.rejected("virtual_key_required");
+                return Some(Box::pin(async {
+                    Err(refuse(
+                        401,
+                        "virtual_key_required",
+                        "a virtual key is required: send it in x-bf-vk (or as Bearer sk-bf-…)",
+                    ))
+                }));
+            }
+            None => None,
+            Some((name, value)) => {
+                // The key is ours: it never goes upstream, nor counts as a provider key.
+                req.headers.remove(name);
+                let hash = model::hash_value(&value);
+                let snap = gov.snapshot.load();
+                match snap.by_hash.get(&hash) {
+                    Some(vk) if vk.active => Some(vk.clone()),
+                    found => {
+                        let (code, msg) = if found.is_some() {
+                            ("virtual_key_inactive", "this virtual key is inactive")
+                        } else {
+                            ("virtual_key_not_found", "unknown virtual key")
+                        };
+                        gov.rejected(code);
+                        return Some(Box::pin(async move { Err(refuse(401, code, msg)) }));
+                    }
+                }
+            }
+        };
+        if let Some(vk) = &vk {
+            if let Some(entry) = options.extensions.get::<Arc<LogEntry>>() {
+                entry.virtual_key(&vk.id, &vk.name);
+            }
+            rewrite_model(req.body, req.path, gov, vk);
+        }
+        options.extensions.insert(Arc::new(GovRequest {
+            vk,
+            prompt_bytes: req.body.len(),
+            used: Mutex::new(None),
+        }));
+        None
+    }
+
+    fn pre_hook<'a>(
+        &'a self,
+        ctx: &'a mut RequestContext,
+        req: &'a mut Request,
+    ) -> Option<BoxFuture<'a, PreHook>> {
+        let gov = &self.0;
+        // A previous target's reservation is settled as this one starts.
+        drop(ctx.options.extensions.remove::<Arc<Pending>>());
+        let greq = ctx.options.extensions.get::<Arc<GovRequest>>()?.clone();
+        let snap = gov.snapshot.load();
+        let (provider, model) = (ctx.provider.to_string(), ctx.model.clone());
+        let has_model_limits = snap.model_limits(&provider, &model).next().is_some();
+        if greq.vk.is_none() && !has_model_limits {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let fail = |e: BifrostError, allow_fallbacks: bool| {
+                PreHook::ShortCircuit(Box::new(ShortCircuit::Fail {
+                    error: e,
+                    allow_fallbacks,
+                }))
+            };
+            let mut checks: Vec<Check> = Vec::new();
+            let max_out = match &*req {
+                Request::Chat(r) => r.max_completion_tokens.or(r.max_tokens),
+                Request::Native(n) => n.max_tokens,
+                _ => None,
+            }
+            .map_or(gov.settings.token_estimate_default, u64::from);
+            let prompt = (greq.prompt_bytes / 4) as u64;
+            let price: Option<Price> =
+                gov.pricing
+                    .price(&provider, &model, ctx.request_type.as_str());
+            let est_tokens = i64::try_from(prompt + max_out).unwrap_or(i64::MAX);
+            let est_cost = match gov.settings.budget_mode {
+                BudgetMode::Strict => {
+                    price.map_or(0, |p| model::micros(p.max_cost(prompt, max_out)))
+                }
+                BudgetMode::Soft => 0,
+            };
+            let mut add = |specs: &mut dyn Iterator<Item = &counters::LimitSpec>| {
+                for s in specs {
+                    if checks.iter().any(|c| c.spec.base == s.base) {
+                        continue;
+                    }
+                    let amount = match s.kind {
+                        Kind::Requests | Kind::Concurrency => 1,
+                        Kind::Tokens => est_tokens,
+                        Kind::Budget => est_cost,
+                    };
+                    checks.push(Check {
+                        spec: s.clone(),
+                        amount,
+                    });
+                }
+            };
+            if let Some(vk) = &greq.vk {
+                if !vk.provider_configs.is_empty() {
+                    let Some(pc) = vk
+                        .provider_configs
+                        .iter()
+                        .find(|pc| pc.provider == *provider)
+                    else {
+                        gov.rejected("provider_not_allowed");
+                        return fail(
+                            refuse(
+                                403,
+                                "provider_not_allowed",
+                                format!("this virtual key may not use provider {provider}"),
+                            ),
+                            false,
+                        );
+                    };
+                    if !pc.allows(&model) {
+                        gov.rejected("model_not_allowed");
+                        return fail(
+                            refuse(
+                                403,
+                                "model_not_allowed",
+                                format!("this virtual key may not use model {model} on {provider}"),
+                            ),
+                            false,
+                        );
+                    }
+                    add(&mut pc.limits.iter());
+                }
+                add(&mut vk.limits.iter());
+            }
+            add(&mut snap.model_limits(&provider, &model));
+            let member = format!("{}:{}", ctx.options.request_id, fastrand::u64(..));
+            match gov.counters.reserve(&checks, &member).await {
+                Ok(r) => {
+                    ratelimit_headers(&mut ctx.response_headers, &r, now_ms());
+                    ctx.options.extensions.insert(Arc::new(Pending {
+                        gov: gov.clone(),
+                        req: greq,
+                        reservation: Some(r),
+                        failed: AtomicBool::new(false),
+                    }));
+                    PreHook::Continue
+                }
+                Err(Refusal::Exceeded(ex)) => {
+                    let (status, code) = match ex.spec.kind {
+                        Kind::Budget => (402, "budget_exceeded"),
+                        Kind::Concurrency => (429, "concurrency_limit_exceeded"),
+                        _ => (429, "rate_limit_exceeded"),
+                    };
+                    gov.rejected(code);
+                    let what = match ex.spec.kind {
+                        Kind::Budget => format!(
+                            "budget {} of the {} is spent (${:.6} of ${:.6})",
+                            ex.spec.id,
+                            ex.spec.level.as_str(),
+                            ex.used as f64 / 1e6,
+                            ex.spec.limit as f64 / 1e6
+                        ),
+                        Kind::Concurrency => format!(
+                            "the virtual key already has {} requests in flight (max_concurrent_requests)",
+                            ex.used
+                        ),
+                        k => format!(
+                            "{} limit {} of the {} reached ({} of {})",
+                            k.as_str(),
+                            ex.spec.id,
+                            ex.spec.level.as_str(),
+                            ex.used,
+                            ex.spec.limit
+                        ),
+                    };
+                    let mut e = refuse(status, code, what);
+                    if status == 429 {
+                        e.retry_after = Some(ex.retry_after.max(Duration::from_secs(1)));
+                        let (l, rem) = match ex.spec.kind {
+                            Kind::Tokens => {
+                                ("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens")
+                            }
+                            _ => (
+                                "x-ratelimit-limit-requests",
+                                "x-ratelimit-remaining-requests",
+                            ),
+                        };
+                        header(&mut e.headers, l, ex.spec.limit);
+                        header(&mut e.headers, rem, (ex.spec.limit - ex.used).max(0));
+                    }
+                    // A provider config's own limit skips that provider only.
+                    fail(e, ex.spec.level == Level::ProviderConfig)
+                }
+                Err(Refusal::Unavailable(why)) => {
+                    gov.rejected("store_unavailable");
+                    fail(
+                        refuse(
+                            503,
+                            "governance_unavailable",
+                            format!("usage limits cannot be checked right now ({why}); try again"),
+                        ),
+                        false,
+                    )
+                }
+            }
+        }))
+    }
+
+    fn post_hook<'a>(
+        &'a self,
+        ctx: &'a mut RequestContext,
+        result: &'a mut Result<Response, BifrostError>,
+    ) -> Option<BoxFuture<'a, ()>> {
+        if result.is_err() {
+            if let Some(p) = ctx.options.extensions.get::<Arc<Pending>>() {
+                p.failed.store(true, Ordering::Relaxed);
+            }
+            return None;
+        }
+        // A unary answer's usage was reported already: its cost goes in a header.
+        let greq = ctx.options.extensions.get::<Arc<GovRequest>>()?;
+        let cost = lock(&greq.used).as_ref().and_then(|(_, c)| *c);
+        if let Some(c) = cost {
+            header(
+                &mut ctx.response_headers,
+                "x-bf-cost",
+                format!("{:.6}", c as f64 / 1e6),
+            );
+        }
+        None
+    }
+
+    fn on_event(&self, ctx: &RequestContext, event: &Event<'_>) {
+        let Event::Tokens {
+            provider,
+            model,
+            request_type,
+            usage,
+        } = event
+        else {
+            return;
+        };
+        let cost = self
+            .0
+            .pricing
+            .price(provider, model, request_type)
+            .map(|p| p.cost(usage));
+        if let Some(greq) = ctx.options.extensions.get::<Arc<GovRequest>>() {
+            *lock(&greq.used) = Some(((*usage).clone(), cost.map(model::micros)));
+        }
+        if let Some(c) = cost {
+            if let Some(entry) = ctx.options.extensions.get::<Arc<LogEntry>>() {
+                entry.cost(c);
+            }
+            if let Some(m) = &self.0.metrics {
+                m.cost
+                    .with_label_values(&[provider, model, request_type])
+                    .inc_by(c);
+            }
+        }
+    }
+}
+
+/// Entities in the config store (namespace `governance`, keys `<kind>:<id>`).
+pub mod store {
+    use super::model::Entities;
+    use serde_json::Value;
+
+    pub const NS: &str = "governance";
+
+    pub async fn load(store: &bifrost_store::ConfigStore) -> Result<Entities, String> {
+        let rows = store.list_kv(NS).await.map_err(|e| e.to_string())?;
+        let mut e = Entities::default();
+        for (key, v) in rows {
+            let kind = key.split_once(':').map_or("", |(k, _)| k);
+            let bad = |err: serde_json::Error| format!("stored governance entity {key}: {err}");
+            match kind {
+                "budget" => e.budgets.push(serde_json::from_value(v).map_err(bad)?),
+                "rate_limit" => e.rate_limits.push(serde_json::from_value(v).map_err(bad)?),
+                "customer" => e.customers.push(serde_json::from_value(v).map_err(bad)?),
+                "team" => e.teams.push(serde_json::from_value(v).map_err(bad)?),
+                "virtual_key" => e.virtual_keys.push(serde_json::from_value(v).map_err(bad)?),
+                "model_config" => e
+                    .model_configs
+                    .push(serde_json::from_value(v).map_err(bad)?),
+                _ => {}
+            }
+        }
+        Ok(e)
+    }
+
+    pub async fn put(
+        store: &bifrost_store::ConfigStore,
+        kind: &str,
+        id: &str,
+        v: &Value,
+    ) -> Result<(), String> {
+        store
+            .put_kv(NS, &format!("{kind}:{id}"), v)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    pub async fn delete(
+        store: &bifrost_store::ConfigStore,
+        kind: &str,
+        id: &str,
+    ) -> Result<bool, String> {
+        store
+            .delete_kv(NS, &format!("{kind}:{id}"))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

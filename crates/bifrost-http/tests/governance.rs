@@ -1,0 +1,602 @@
+//! Governance end to end (counters in memory): virtual keys on every route shape, the order
+//! and statuses of refusals, rate limits with their headers, budgets, concurrency, routing
+//! through a key's provider configs, cost on answers and log rows, and the config section.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bifrost_mock::{MockConfig, MockServer};
+use common::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Two providers on one mock, and the governance section given.
+fn config(mock: &MockServer, governance: &str, extra: &str) -> String {
+    format!(
+        r#"{{"providers":{{
+              "openai":{{"keys":[{{"id":"k-oa","value":"sk-openai","weight":1.0}}],
+                        "network_config":{{"base_url":"{u}","retries":0}},
+                        "pricing_overrides":[{{"model_pattern":"gpt-4o-mini","input_cost_per_token":0,
+                                               "output_cost_per_token":0.001}}]}},
+              "anthropic":{{"keys":[{{"id":"k-an","value":"sk-ant"}}],
+                        "network_config":{{"base_url":"{u}","retries":0}}}}}},
+            "governance":{governance}{extra}}}"#,
+        u = mock.url()
+    )
+}
+
+const ENTITIES: &str = r#"{
+    "budgets":[{"id":"b-small","max_limit":0.05,"reset_duration":"1h"},
+               {"id":"b-team","max_limit":100,"reset_duration":"1M","calendar_aligned":true}],
+    "rate_limits":[{"id":"rl-3","request_max_limit":3,"request_reset_duration":"1h",
+                    "token_max_limit":100000,"token_reset_duration":"1m"}],
+    "customers":[{"id":"c1","name":"Acme"}],
+    "teams":[{"id":"t1","name":"Search","customer_id":"c1","budget_id":"b-team"}],
+    "virtual_keys":[
+      {"id":"vk-limited","name":"limited","value":"sk-bf-limited","team_id":"t1","rate_limit_id":"rl-3"},
+      {"id":"vk-budget","name":"budget","value":"sk-bf-budget","budget_id":"b-small"},
+      {"id":"vk-off","name":"off","value":"sk-bf-off","is_active":false},
+      {"id":"vk-routed","name":"routed","value":"sk-bf-routed",
+       "provider_configs":[{"provider":"openai","weight":1,"allowed_models":["gpt-4o-mini"]},
+                           {"provider":"anthropic","weight":0,"allowed_models":["gpt-4o-mini"]}]},
+      {"id":"vk-one","name":"one at a time","value":"sk-bf-one","max_concurrent_requests":1}
+    ]}"#;
+
+async fn post(
+    gw: &TestGateway,
+    path: &str,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> (u16, http::HeaderMap, Value) {
+    let mut req = client().post(format!("{}{path}", gw.url)).json(&body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.json().await.unwrap_or(Value::Null))
+}
+
+fn chat_body(model: &str) -> Value {
+    json!({"model": model, "max_tokens": 10, "messages":[{"role":"user","content":"Hello!"}]})
+}
+
+async fn chat(gw: &TestGateway, vk: &str, model: &str) -> (u16, http::HeaderMap, Value) {
+    post(
+        gw,
+        "/v1/chat/completions",
+        chat_body(model),
+        &[("x-bf-vk", vk)],
+    )
+    .await
+}
+
+fn h<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
+    headers.get(name).map_or("", |v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn keys_are_checked_in_order_with_the_routes_own_error_shapes() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = start(&config(&mock, ENTITIES, "")).await;
+
+    // No key, not mandatory: served.
+    let (s, _, _) = post(
+        &gw,
+        "/v1/chat/completions",
+        chat_body("openai/gpt-4o-mini"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200);
+    // Unknown and inactive keys: 401, in OpenAI's shape.
+    let (s, _, b) = chat(&gw, "sk-bf-made-up", "openai/gpt-4o-mini").await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("virtual_key_not_found"))
+    );
+    let (s, _, b) = chat(&gw, "sk-bf-off", "openai/gpt-4o-mini").await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("virtual_key_inactive"))
+    );
+    // The key is accepted in every header the SDKs use.
+    for (name, value) in [
+        ("authorization", "Bearer sk-bf-made-up"),
+        ("x-api-key", "sk-bf-made-up"),
+        ("x-goog-api-key", "sk-bf-made-up"),
+    ] {
+        let (s, _, _) = post(
+            &gw,
+            "/v1/chat/completions",
+            chat_body("openai/gpt-4o-mini"),
+            &[(name, value)],
+        )
+        .await;
+        assert_eq!(s, 401, "{name}");
+    }
+    // Anthropic's route answers in Anthropic's shape.
+    let (s, _, b) = post(
+        &gw,
+        "/anthropic/v1/messages",
+        json!({"model":"claude-3-5-haiku-latest","max_tokens":10,
+               "messages":[{"role":"user","content":"Hi"}]}),
+        &[("x-api-key", "sk-bf-made-up")],
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert_eq!(b["type"], "error", "{b}");
+    assert_eq!(b["error"]["type"], "authentication_error", "{b}");
+    // Gemini's too.
+    let (s, _, b) = post(
+        &gw,
+        "/genai/v1beta/models/gemini-2.0-flash:generateContent",
+        json!({"contents":[{"parts":[{"text":"Hi"}]}]}),
+        &[("x-goog-api-key", "sk-bf-made-up")],
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert_eq!(b["error"]["code"], 401, "{b}");
+
+    // A key limited to some providers and models: 403 for the others.
+    let (s, _, b) = chat(&gw, "sk-bf-routed", "openai/gpt-4o").await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (403, Some("model_not_allowed")),
+        "{b}"
+    );
+    let (s, _, b) = chat(&gw, "sk-bf-routed", "mock/gpt-4o-mini").await;
+    assert!(s == 403 || s == 404, "{s} {b}");
+    gw.stop().await;
+
+    // Mandatory keys: a request without one is refused.
+    let gw = start(&config(
+        &mock,
+        ENTITIES,
+        r#","client":{"enforce_auth_on_inference":true}"#,
+    ))
+    .await;
+    let (s, _, b) = post(
+        &gw,
+        "/v1/chat/completions",
+        chat_body("openai/gpt-4o-mini"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("virtual_key_required")),
+        "{b}"
+    );
+    let (s, _, _) = chat(&gw, "sk-bf-limited", "openai/gpt-4o-mini").await;
+    assert_eq!(s, 200);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limits_send_headers_and_refuse_with_429() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = start(&config(&mock, ENTITIES, "")).await;
+    for left in [2, 1, 0] {
+        let (s, headers, b) = chat(&gw, "sk-bf-limited", "openai/gpt-4o-mini").await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(h(&headers, "x-ratelimit-limit-requests"), "3");
+        assert_eq!(
+            h(&headers, "x-ratelimit-remaining-requests"),
+            left.to_string()
+        );
+        assert!(h(&headers, "x-ratelimit-reset-requests").ends_with('s'));
+        assert_eq!(h(&headers, "x-ratelimit-limit-tokens"), "100000");
+    }
+    let (s, headers, b) = chat(&gw, "sk-bf-limited", "openai/gpt-4o-mini").await;
+    assert_eq!(s, 429, "{b}");
+    assert_eq!(b["error"]["code"], "rate_limit_exceeded");
+    let retry: u64 = h(&headers, "retry-after").parse().unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    assert_eq!(h(&headers, "x-ratelimit-remaining-requests"), "0");
+    // Another key is not affected.
+    let (s, _, _) = chat(&gw, "sk-bf-budget", "openai/gpt-4o-mini").await;
+    assert_eq!(s, 200);
+
+    let metrics = client()
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"bifrost_governance_rejections_total{reason="rate_limit_exceeded"} 1"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("vk-limited"), "no per-key label");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn budgets_reserve_the_most_a_request_can_cost_and_refuse_with_402() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = start(&config(&mock, ENTITIES, "")).await;
+    // $0.001 per output token, max_tokens 10: each request reserves $0.01 of $0.05.
+    let mut ok = 0;
+    let mut cost = 0.0;
+    for _ in 0..8 {
+        let (s, headers, b) = chat(&gw, "sk-bf-budget", "openai/gpt-4o-mini").await;
+        match s {
+            200 => {
+                ok += 1;
+                let c: f64 = h(&headers, "x-bf-cost").parse().unwrap();
+                let tokens = b["usage"]["completion_tokens"].as_f64().unwrap();
+                assert!((c - tokens * 0.001).abs() < 1e-9, "{c} for {tokens} tokens");
+                cost += c;
+            }
+            402 => assert_eq!(b["error"]["code"], "budget_exceeded", "{b}"),
+            other => panic!("{other} {b}"),
+        }
+    }
+    // Reconciled to the actual cost after each answer, so more than 5 fit, and never more
+    // than the budget was spent.
+    assert!(ok >= 5, "{ok}");
+    assert!(cost <= 0.05 + 1e-9, "{cost}");
+    let (s, _, b) = chat(&gw, "sk-bf-budget", "openai/gpt-4o-mini").await;
+    if s == 402 {
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains("b-small"),
+            "{b}"
+        );
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn concurrency_is_limited_per_key() {
+    let mock = MockServer::start(MockConfig {
+        latency: Duration::from_millis(300),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let gw = start(&config(&mock, ENTITIES, "")).await;
+    let (a, b) = tokio::join!(chat(&gw, "sk-bf-one", "openai/gpt-4o-mini"), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        chat(&gw, "sk-bf-one", "openai/gpt-4o-mini").await
+    });
+    assert_eq!(a.0, 200);
+    assert_eq!(
+        (b.0, b.2["error"]["code"].as_str()),
+        (429, Some("concurrency_limit_exceeded"))
+    );
+    // The lease came back with the answer.
+    let t = Instant::now();
+    loop {
+        let (s, _, _) = chat(&gw, "sk-bf-one", "openai/gpt-4o-mini").await;
+        if s == 200 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the lease was never returned"
+        );
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_bare_model_routes_through_the_keys_providers_and_rows_name_the_key() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = start(&config(&mock, ENTITIES, "")).await;
+    for _ in 0..5 {
+        let (s, headers, b) = chat(&gw, "sk-bf-routed", "gpt-4o-mini").await;
+        assert_eq!(s, 200, "{b}");
+        // Weight 0 never wins the draw.
+        assert_eq!(h(&headers, "x-bf-provider"), "openai");
+    }
+    let t = Instant::now();
+    let rows = loop {
+        let page: Value = client()
+            .get(format!("{}/api/logs?virtual_key_ids=vk-routed", gw.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rows = page["logs"].as_array().unwrap().clone();
+        if rows.len() == 5 || t.elapsed() > Duration::from_secs(10) {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["virtual_key_name"], "routed");
+    assert!(rows[0]["cost"].as_f64().unwrap() > 0.0, "{}", rows[0]);
+    let text = serde_json::to_string(&rows).unwrap();
+    assert!(
+        !text.contains("sk-bf-routed"),
+        "the key's value is never logged"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_section_loads_as_the_original_writes_it_and_bad_fields_are_named() {
+    let bad = |gov: &str| {
+        let text = format!(r#"{{"governance":{gov}}}"#);
+        bifrost_http::config::parse(&text, &|_| None).unwrap_err()
+    };
+    let e = bad(r#"{"virtual_keys":[{"id":"v","value":"sk-bf-v","colour":"red"}]}"#);
+    assert!(
+        e.to_string().contains("virtual_keys[0]") && e.to_string().contains("colour"),
+        "{e}"
+    );
+    let e = bad(r#"{"budgets":[{"id":"b","max_limit":1,"reset_duration":"1 fortnight"}]}"#);
+    assert_eq!(e.path, "governance.budgets[0].reset_duration");
+    let e = bad(r#"{"routing_rules":[{"id":"r","cel_expression":"true"}]}"#);
+    assert_eq!(e.path, "governance.routing_rules");
+    let e = bad(r#"{"on_store_failure":"maybe"}"#);
+    assert_eq!(e.path, "governance.on_store_failure");
+    let e = bifrost_http::config::parse(
+        r#"{"kv_store":{"type":"redis","redis":{"addr":"127.0.0.1:6379","tls":true}}}"#,
+        &|_| None,
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "kv_store.redis.tls");
+    // The original's fields, usage state included, load.
+    let ok = bifrost_http::config::parse(
+        r#"{"governance":{
+            "budgets":[{"id":"b","max_limit":10,"reset_duration":"1d","current_usage":2.5,
+                        "last_reset":"2025-01-01T00:00:00Z"}],
+            "rate_limits":[{"id":"r","request_max_limit":10,"request_reset_duration":"1m",
+                            "token_max_limit":1000,"token_reset_duration":"1h",
+                            "request_current_usage":0,"token_current_usage":0}],
+            "customers":[{"id":"c","name":"C","budget_id":"b"}],
+            "teams":[{"id":"t","name":"T","customer_id":"c","profile":{},"claims":{}}],
+            "virtual_keys":[{"id":"v","name":"V","value":"env.VK","is_active":true,"team_id":"t",
+                             "rate_limit_id":"r","mcp_configs":[],
+                             "provider_configs":[{"id":1,"provider":"openai","weight":0.5,
+                                                  "allowed_models":["gpt-4o"],"keys":[]}]}],
+            "routing_rules":[]},
+            "plugins":[{"enabled":true,"name":"governance","config":{"is_vk_mandatory":true}}]}"#,
+        &|k| (k == "VK").then(|| "sk-bf-from-env".to_owned()),
+    )
+    .unwrap();
+    assert!(ok.governance.settings.mandatory);
+    let vk = &ok.governance.entities.virtual_keys[0];
+    assert_eq!(vk.value, None, "only the hash is kept");
+    assert_eq!(
+        vk.value_hash.as_deref(),
+        Some(bifrost_http::governance::model::hash_value("sk-bf-from-env").as_str())
+    );
+}
+
+async fn api(gw: &TestGateway, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let url = format!("{}{path}", gw.url);
+    let c = client();
+    let req = match method {
+        "GET" => c.get(url),
+        "POST" => c.post(url),
+        "PUT" => c.put(url),
+        _ => c.delete(url),
+    };
+    let req = match body {
+        Some(b) => req.json(&b),
+        None => req,
+    };
+    let r = req.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_api_creates_keys_whose_value_is_shown_once_and_validates_every_field() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = start(&config(&mock, "{}", "")).await;
+    let (s, b) = api(
+        &gw,
+        "POST",
+        "/api/governance/budgets",
+        Some(json!({"id":"b1","max_limit":1,"reset_duration":"1h"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = api(
+        &gw,
+        "POST",
+        "/api/governance/budgets",
+        Some(json!({"id":"b2","max_limit":-1,"reset_duration":"1h"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["param"].as_str()),
+        (400, Some("max_limit")),
+        "{b}"
+    );
+    let (s, b) = api(
+        &gw,
+        "POST",
+        "/api/governance/budgets",
+        Some(json!({"id":"b2","max_limit":1,"reset_duration":"1h","colour":1})),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("colour"),
+        "{b}"
+    );
+    let (s, b) = api(
+        &gw,
+        "POST",
+        "/api/governance/virtual-keys",
+        Some(json!({"name":"x","budget_id":"b1","rate_limit_id":"nope"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["param"].as_str()),
+        (400, Some("rate_limit_id")),
+        "{b}"
+    );
+    let (s, b) = api(
+        &gw,
+        "POST",
+        "/api/governance/virtual-keys",
+        Some(json!({"name":"x","value":"sk-bf-mine"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["param"].as_str()),
+        (400, Some("value")),
+        "{b}"
+    );
+
+    let (s, created) = api(
+        &gw,
+        "POST",
+        "/api/governance/virtual-keys",
+        Some(json!({"id":"vk1","name":"team key","budget_id":"b1"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    let value = created["value"].as_str().unwrap().to_owned();
+    assert!(value.starts_with("sk-bf-") && value.len() > 40, "{value}");
+    // Never shown again.
+    for path in [
+        "/api/governance/virtual-keys",
+        "/api/governance/virtual-keys/vk1",
+    ] {
+        let (s, b) = api(&gw, "GET", path, None).await;
+        assert_eq!(s, 200);
+        assert!(!b.to_string().contains(&value), "{b}");
+    }
+    let (s, headers, b) = chat(&gw, &value, "openai/gpt-4o-mini").await;
+    assert_eq!(s, 200, "{b}");
+    let cost: f64 = h(&headers, "x-bf-cost").parse().unwrap();
+    let t = Instant::now();
+    loop {
+        let (s, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk1/usage", None).await;
+        assert_eq!(s, 200, "{u}");
+        let used = u["limits"][0]["used"].as_f64().unwrap();
+        if (used - cost).abs() < 1e-9 {
+            assert_eq!(u["limits"][0]["kind"], "budget");
+            assert_eq!(u["limits"][0]["limit"], 1.0);
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{u} vs {cost}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A budget in use cannot go; a key can be switched off, then deleted.
+    let (s, b) = api(&gw, "DELETE", "/api/governance/budgets/b1", None).await;
+    assert_eq!(s, 409, "{b}");
+    let (s, b) = api(
+        &gw,
+        "PUT",
+        "/api/governance/virtual-keys/vk1",
+        Some(json!({"name":"team key","budget_id":"b1","is_active":false})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(chat(&gw, &value, "openai/gpt-4o-mini").await.0, 401);
+    let (s, _) = api(&gw, "DELETE", "/api/governance/virtual-keys/vk1", None).await;
+    assert_eq!(s, 204);
+    let (s, b) = chat(&gw, &value, "openai/gpt-4o-mini")
+        .await
+        .2
+        .get("error")
+        .map_or((0, Value::Null), |e| (1, e.clone()));
+    assert_eq!((s, b["code"].as_str()), (1, Some("virtual_key_not_found")));
+    let (s, _) = api(&gw, "DELETE", "/api/governance/budgets/b1", None).await;
+    assert_eq!(s, 204);
+    let (s, _) = api(&gw, "GET", "/api/governance/virtual-keys/vk1", None).await;
+    assert_eq!(s, 404);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_is_still_charged() {
+    let mock = MockServer::start(MockConfig {
+        chunks: 20,
+        chunk_delay: Duration::from_millis(100),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let gov = r#"{"rate_limits":[{"id":"tok","token_max_limit":1000000,"token_reset_duration":"1h",
+                                  "request_max_limit":100,"request_reset_duration":"1h"}],
+                  "virtual_keys":[{"id":"vk","value":"sk-bf-stream","rate_limit_id":"tok"}]}"#;
+    let gw = start(&config(&mock, gov, "")).await;
+    let body = json!({"model":"openai/gpt-4o-mini","max_tokens":50,"stream":true,
+                      "messages":[{"role":"user","content":"Tell me a long story"}]});
+    let sent = serde_json::to_vec(&body).unwrap();
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("x-bf-vk", "sk-bf-stream")
+        .header("content-type", "application/json")
+        .body(sent.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut stream = r.bytes_stream();
+    use futures::StreamExt as _;
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    drop(stream);
+    // The reservation (prompt estimate + max_tokens) stands for the stream that was cut.
+    let expected = (sent.len() / 4 + 50) as f64;
+    let t = Instant::now();
+    loop {
+        let (_, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk/usage", None).await;
+        let by_kind = |k: &str| {
+            u["limits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["kind"] == k)
+                .unwrap()["used"]
+                .as_f64()
+                .unwrap()
+        };
+        if by_kind("tokens") == expected && by_kind("requests") == 1.0 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{u}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A stream read to its end is charged what the upstream reported.
+    let mut body = body;
+    body["stream_options"] = json!({"include_usage": true});
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("x-bf-vk", "sk-bf-stream")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    let usage: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find_map(|v| v.get("usage").filter(|u| !u.is_null()).cloned())
+        .unwrap_or(Value::Null);
+    assert!(usage["total_tokens"].as_u64().unwrap() > 0, "{text}");
+    let t = Instant::now();
+    loop {
+        let (_, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk/usage", None).await;
+        let tokens = u["limits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["kind"] == "tokens")
+            .unwrap()["used"]
+            .as_f64()
+            .unwrap();
+        if tokens == expected + usage["total_tokens"].as_f64().unwrap() {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{u} {usage}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.stop().await;
+}

@@ -1,0 +1,368 @@
+//! Governance with its counters in a real Redis: limits exact across replicas (three
+//! `bifrost-http` processes on one Redis), and what happens when Redis goes away and comes back.
+//!
+//! Each test starts its own `redis-server` (Debian's `redis-server`, which `scripts/test.sh`
+//! installs) on a free loopback port, without persistence, and kills it at the end. Without the
+//! binary the tests fail when `BIFROST_REQUIRE_REDIS` is set, and are skipped otherwise.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bifrost_mock::{MockConfig, MockServer};
+use common::*;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bifrost-http");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Redis {
+    /// A throwaway server on `port` (a free one when `None`), or `None` when Redis is not
+    /// installed and not required.
+    fn start(port: Option<u16>) -> Option<Redis> {
+        let port = port.unwrap_or_else(free_port);
+        let dir = app_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--dir", dir.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) if std::env::var_os("BIFROST_REQUIRE_REDIS").is_none() => {
+                eprintln!("skipped: redis-server cannot start ({e}); scripts/test.sh installs it");
+                return None;
+            }
+            Err(e) => panic!("redis-server: {e}"),
+        };
+        let r = Redis { child, port, dir };
+        let t = Instant::now();
+        while !r.ping() {
+            assert!(t.elapsed() < Duration::from_secs(10), "redis did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(r)
+    }
+
+    fn ping(&self) -> bool {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Replica {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn replica(config: &str) -> Replica {
+    let path = config_file(config);
+    let port = free_port();
+    let child = Command::new(BIN)
+        .env("XDG_CONFIG_HOME", app_dir())
+        .args([
+            "-config",
+            path.to_str().unwrap(),
+            "-port",
+            &port.to_string(),
+        ])
+        .args(["-log-level", "warn"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let r = Replica {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let t = Instant::now();
+    while reqwest::get(format!("{}/health", r.url)).await.is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "replica did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    r
+}
+
+/// The request every client sends: max 10 output tokens.
+const BODY: &str = r#"{"model":"openai/gpt-4o-mini","max_tokens":10,"messages":[{"role":"user","content":"Hello!"}]}"#;
+
+fn config(mock: &MockServer, redis: &Redis, governance: &str) -> String {
+    format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"value":"sk-x","weight":1.0}}],
+              "network_config":{{"base_url":"{u}","retries":0}},
+              "concurrency_and_buffer_size":{{"concurrency":2000,"buffer_size":4000}},
+              "pricing_overrides":[{{"model_pattern":"gpt-4o-mini","input_cost_per_token":0,
+                                     "output_cost_per_token":0.001}}]}}}},
+            "client":{{"enable_logging":false}},
+            "kv_store":{{"type":"redis","redis":{{"addr":"127.0.0.1:{p}"}}}},
+            "governance":{governance}}}"#,
+        u = mock.url(),
+        p = redis.port
+    )
+}
+
+/// Sends `n` requests at once with `vk`, spread over `urls`; counts answers by status.
+async fn burst(urls: &[String], vk: &str, n: usize) -> std::collections::BTreeMap<u16, usize> {
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(2000)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let c = c.clone();
+            let url = format!("{}/v1/chat/completions", urls[i % urls.len()]);
+            let vk = vk.to_owned();
+            tokio::spawn(async move {
+                c.post(url)
+                    .header("x-bf-vk", vk)
+                    .header("content-type", "application/json")
+                    .body(BODY)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let mut counts = std::collections::BTreeMap::new();
+    for t in tasks {
+        *counts.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_on_one_redis_allow_exactly_the_limit() {
+    let Some(redis) = Redis::start(None) else {
+        return;
+    };
+    // Every answer takes a second: all 1,000 reservations are made before any is reconciled.
+    let mock = MockServer::start(MockConfig {
+        latency: Duration::from_secs(1),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    // Tokens reserved per request: ~4 bytes a token of the body, plus max_tokens.
+    let per_request = BODY.len() / 4 + 10;
+    let gov = format!(
+        r#"{{"budgets":[{{"id":"dollar","max_limit":1.0,"reset_duration":"1h"}}],
+            "rate_limits":[{{"id":"hundred","request_max_limit":100,"request_reset_duration":"1h"}},
+                           {{"id":"tokens","token_max_limit":{t},"token_reset_duration":"1h"}}],
+            "virtual_keys":[{{"id":"req","value":"sk-bf-requests","rate_limit_id":"hundred"}},
+                            {{"id":"usd","value":"sk-bf-budget","budget_id":"dollar"}},
+                            {{"id":"tok","value":"sk-bf-tokens","rate_limit_id":"tokens"}}]}}"#,
+        t = 100 * per_request
+    );
+    let cfg = config(&mock, &redis, &gov);
+    let replicas = futures::future::join_all((0..3).map(|_| replica(&cfg))).await;
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+
+    let counts = burst(&urls, "sk-bf-requests", 1000).await;
+    assert_eq!(
+        counts,
+        [(200, 100), (429, 900)].into_iter().collect(),
+        "requests"
+    );
+    // $0.001 per output token × max_tokens 10: each request reserves exactly $0.01 of $1.00.
+    let counts = burst(&urls, "sk-bf-budget", 1000).await;
+    assert_eq!(
+        counts,
+        [(200, 100), (402, 900)].into_iter().collect(),
+        "budget"
+    );
+    let counts = burst(&urls, "sk-bf-tokens", 1000).await;
+    assert_eq!(
+        counts,
+        [(200, 100), (429, 900)].into_iter().collect(),
+        "tokens"
+    );
+
+    // Every replica reports the same usage, from Redis.
+    for url in &urls {
+        let u: Value = reqwest::get(format!("{url}/api/governance/virtual-keys/req/usage"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(u["shared"], true);
+        assert_eq!(u["limits"][0]["used"], 100, "{u}");
+    }
+}
+
+async fn chat(url: &str, vk: &str, path: &str, body: Value) -> (u16, http::HeaderMap, Value) {
+    let r = client()
+        .post(format!("{url}{path}"))
+        .header("x-bf-vk", vk)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    let h = r.headers().clone();
+    (s, h, r.json().await.unwrap_or(Value::Null))
+}
+
+fn body() -> Value {
+    serde_json::from_str(BODY).unwrap()
+}
+
+/// Sends until the limit of 5 is reached again (Redis back, counting from zero): `true` when
+/// exactly 5 pass and the 6th is refused.
+async fn enforced(url: &str, vk: &str) -> bool {
+    for _ in 0..5 {
+        if chat(url, vk, "/v1/chat/completions", body()).await.0 != 200 {
+            return false;
+        }
+    }
+    chat(url, vk, "/v1/chat/completions", body()).await.0 == 429
+}
+
+#[tokio::test]
+async fn redis_going_away_fails_closed_or_open_as_configured_and_enforcement_resumes() {
+    let Some(redis) = Redis::start(None) else {
+        return;
+    };
+    let port = redis.port;
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gov = |mode: &str| {
+        format!(
+            r#"{{"on_store_failure":"{mode}",
+                "rate_limits":[{{"id":"a","request_max_limit":5,"request_reset_duration":"1h"}},
+                               {{"id":"b","request_max_limit":5,"request_reset_duration":"1h"}},
+                               {{"id":"c","request_max_limit":5,"request_reset_duration":"1h"}}],
+                "virtual_keys":[{{"id":"a","value":"sk-bf-a","rate_limit_id":"a"}},
+                                {{"id":"b","value":"sk-bf-b","rate_limit_id":"b"}},
+                                {{"id":"c","value":"sk-bf-c","rate_limit_id":"c"}}]}}"#
+        )
+    };
+    let closed = start(&config(&mock, &redis, &gov("closed"))).await;
+    let open = start(&config(&mock, &redis, &gov("open"))).await;
+    // Both enforce through Redis: a limit used up on one gateway is used up on the other.
+    for _ in 0..5 {
+        assert_eq!(
+            chat(&closed.url, "sk-bf-a", "/v1/chat/completions", body())
+                .await
+                .0,
+            200
+        );
+    }
+    assert_eq!(
+        chat(&open.url, "sk-bf-a", "/v1/chat/completions", body())
+            .await
+            .0,
+        429
+    );
+
+    drop(redis);
+    // Closed: 503 in each route's own shape.
+    let (s, _, b) = chat(&closed.url, "sk-bf-c", "/v1/chat/completions", body()).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (503, Some("governance_unavailable")),
+        "{b}"
+    );
+    let (s, _, b) = chat(
+        &closed.url,
+        "sk-bf-c",
+        "/anthropic/v1/messages",
+        json!({"model":"openai/gpt-4o-mini","max_tokens":10,"messages":[{"role":"user","content":"Hi"}]}),
+    )
+    .await;
+    assert_eq!((s, b["type"].as_str()), (503, Some("error")), "{b}");
+    // Open: requests pass (limited per replica) and the failure is counted.
+    let (s, _, b) = chat(&open.url, "sk-bf-b", "/v1/chat/completions", body()).await;
+    assert_eq!(s, 200, "{b}");
+    let metrics = client()
+        .get(format!("{}/metrics", open.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("bifrost_governance_store_failures_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(failures >= 1.0, "{metrics}");
+
+    // Redis returns (empty): both enforce again, without a restart.
+    let redis = Redis::start(Some(port)).unwrap();
+    for gw in [&closed, &open] {
+        let t = Instant::now();
+        // Keys whose limits nothing has refused yet (a refusal is remembered locally until
+        // its window ends).
+        let vk = if std::ptr::eq(gw, &closed) {
+            "sk-bf-c"
+        } else {
+            "sk-bf-b"
+        };
+        loop {
+            // Clear what the previous attempt counted, then try a full window's worth.
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
+            s.write_all(b"FLUSHALL\r\n").unwrap();
+            let mut buf = [0u8; 5];
+            s.read_exact(&mut buf).unwrap();
+            if enforced(&gw.url, vk).await {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "enforcement did not resume"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    closed.stop().await;
+    open.stop().await;
+}
