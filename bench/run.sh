@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark harness, one command: builds the release binaries, installs the load generator
-# (oha, from crates.io) and nginx-light (the plain-proxy floor) when missing, then runs
+# (oha, from crates.io), nginx-light (the plain-proxy floor) and redis-server (the governance
+# scenarios' counters) when missing, then runs
 # bifrost-bench. Arguments go to bifrost-bench, e.g.:
 #   bench/run.sh --duration 60 --scenarios rate-1k,slow-5k --out /tmp/results.md
 # Sends traffic only to 127.0.0.1; every process it starts is stopped when it ends.
@@ -14,6 +15,14 @@ if ! command -v nginx >/dev/null; then
     ($sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
         $sudo apt-get install -y -qq --no-install-recommends nginx-light >/dev/null) \
         || echo "nginx-light could not be installed: the nginx floor is skipped" >&2
+fi
+# The governance scenarios keep their counters in a throwaway Redis.
+if ! command -v redis-server >/dev/null; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    ($sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null) \
+        || echo "redis-server could not be installed: the *-vk-redis scenarios will fail" >&2
 fi
 # ≈5,000 requests in flight need ≈15,000 sockets across the three processes.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 const MOCK_PORT: u16 = 19090;
 const GATEWAY_PORT: u16 = 18080;
 const NGINX_PORT: u16 = 18081;
+const REDIS_PORT: u16 = 18082;
+/// The virtual key of the governance scenarios.
+const BENCH_VK: &str = "sk-bf-bench";
 
 struct Options {
     bin_dir: PathBuf,
@@ -45,6 +48,17 @@ struct Scenario {
     anthropic: bool,
     /// Request logging on (the default; one row per request to SQLite in the app dir).
     logging: bool,
+    /// Requests through the gateway carry a virtual key (limits far above the load).
+    vk: Vk,
+}
+
+/// Where a governance scenario's counters live.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Vk {
+    None,
+    Memory,
+    /// A `redis-server` on loopback, pinned with the load generator.
+    Redis,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -57,6 +71,7 @@ fn scenarios() -> Vec<Scenario> {
         stream: false,
         anthropic: false,
         logging: true,
+        vk: Vk::None,
     };
     vec![
         s("rate-1k", "1,000 RPS, mock 0 ms", Some(1000), 64, 0),
@@ -81,6 +96,38 @@ fn scenarios() -> Vec<Scenario> {
                 "saturation-nolog",
                 "max throughput, 64 connections, mock 0 ms, request logging off",
                 None,
+                64,
+                0,
+            )
+        },
+        Scenario {
+            logging: false,
+            vk: Vk::Memory,
+            ..s(
+                "saturation-vk",
+                "saturation-nolog with a virtual key, counters in memory",
+                None,
+                64,
+                0,
+            )
+        },
+        Scenario {
+            logging: false,
+            vk: Vk::Redis,
+            ..s(
+                "saturation-vk-redis",
+                "saturation-nolog with a virtual key, counters in Redis on loopback",
+                None,
+                64,
+                0,
+            )
+        },
+        Scenario {
+            vk: Vk::Redis,
+            ..s(
+                "rate-1k-vk-redis",
+                "rate-1k with a virtual key, counters in Redis on loopback",
+                Some(1000),
                 64,
                 0,
             )
@@ -324,9 +371,25 @@ fn start_mock(opts: &Options, latency_ms: u64) -> Result<Proc> {
     Ok(p)
 }
 
-fn gateway_config(upstream: &str, logging: bool) -> String {
+fn gateway_config(upstream: &str, logging: bool, vk: Vk) -> String {
+    // One key with a budget and request and token limits, none of them reached by the load.
+    let governance = match vk {
+        Vk::None => String::new(),
+        _ => format!(
+            r#""governance":{{"budgets":[{{"id":"b","max_limit":1000000000,"reset_duration":"1h"}}],
+              "rate_limits":[{{"id":"r","request_max_limit":1000000000,"request_reset_duration":"1h",
+                               "token_max_limit":1000000000000,"token_reset_duration":"1h"}}],
+              "virtual_keys":[{{"id":"vk","value":"{BENCH_VK}","budget_id":"b","rate_limit_id":"r"}}]}},"#
+        ),
+    };
+    let kv = match vk {
+        Vk::Redis => {
+            format!(r#""kv_store":{{"type":"redis","redis":{{"addr":"127.0.0.1:{REDIS_PORT}"}}}},"#)
+        }
+        _ => String::new(),
+    };
     format!(
-        r#"{{"client":{{"enable_logging":{logging}}},"providers":{{
+        r#"{{{governance}{kv}"client":{{"enable_logging":{logging}}},"providers":{{
           "openai":{{"keys":[{{"value":"sk-bench"}}],
             "concurrency_and_buffer_size":{{"concurrency":10000,"buffer_size":10000}},
             "network_config":{{"base_url":"{upstream}","timeout":30000,"max_conns_per_host":10000}}}},
@@ -337,7 +400,7 @@ fn gateway_config(upstream: &str, logging: bool) -> String {
     )
 }
 
-fn start_gateway(opts: &Options, logging: bool) -> Result<Proc> {
+fn start_gateway(opts: &Options, logging: bool, vk: Vk) -> Result<Proc> {
     let dir = std::env::temp_dir().join("bifrost-bench");
     // A fresh app dir: empty config and logs databases for every run.
     let _ = std::fs::remove_dir_all(&dir);
@@ -345,7 +408,7 @@ fn start_gateway(opts: &Options, logging: bool) -> Result<Proc> {
     let config = dir.join("config.json");
     std::fs::write(
         &config,
-        gateway_config(&format!("http://127.0.0.1:{MOCK_PORT}"), logging),
+        gateway_config(&format!("http://127.0.0.1:{MOCK_PORT}"), logging, vk),
     )?;
     let bin = opts.bin_dir.join("bifrost-http");
     let p = spawn(
@@ -364,6 +427,38 @@ fn start_gateway(opts: &Options, logging: bool) -> Result<Proc> {
         &[("TOKIO_WORKER_THREADS", "1")],
     )?;
     wait_ready(GATEWAY_PORT, "/health")?;
+    Ok(p)
+}
+
+/// A throwaway Redis (no persistence) pinned with the load generator, for the counters of the
+/// governance scenarios.
+fn start_redis() -> Result<Proc> {
+    let dir = std::env::temp_dir().join("bifrost-bench-redis");
+    std::fs::create_dir_all(&dir)?;
+    let p = spawn(
+        0,
+        "redis-server",
+        &[
+            "--port".into(),
+            REDIS_PORT.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+            "--dir".into(),
+            dir.to_string_lossy().into_owned(),
+        ],
+        &[],
+    )?;
+    let t = std::time::Instant::now();
+    while TcpStream::connect(("127.0.0.1", REDIS_PORT)).is_err() {
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!("redis-server did not start on port {REDIS_PORT}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     Ok(p)
 }
 
@@ -442,7 +537,7 @@ fn one_proc_stats(pid: u32) -> (f64, u64) {
     (cpu, hwm)
 }
 
-fn oha(url: &str, body: &str, sc: &Scenario, seconds: u64) -> Result<Value> {
+fn oha(url: &str, body: &str, sc: &Scenario, seconds: u64, vk: bool) -> Result<Value> {
     // Straight to the mock's Anthropic endpoint, the client must speak Anthropic's headers.
     let anthropic_direct = url.ends_with("/v1/messages");
     let mut cmd = Command::new("taskset");
@@ -471,6 +566,9 @@ fn oha(url: &str, body: &str, sc: &Scenario, seconds: u64) -> Result<Value> {
     ]);
     if let Some(rate) = sc.rate {
         cmd.args(["-q", &rate.to_string(), "--latency-correction"]);
+    }
+    if vk {
+        cmd.args(["-H", &format!("x-bf-vk: {BENCH_VK}")]);
     }
     if anthropic_direct {
         cmd.args([
@@ -516,9 +614,11 @@ fn figures(v: &Value, stream: bool, seconds: u64) -> Run {
 
 /// Warm-up, then a measured run; the proxy's CPU and peak RSS are sampled from /proc.
 fn measure(opts: &Options, url: &str, body: &str, sc: &Scenario, pid: Option<u32>) -> Result<Run> {
-    oha(url, body, sc, opts.warmup)?;
+    // Only the gateway knows virtual keys.
+    let vk = sc.vk != Vk::None && url.contains(&format!(":{GATEWAY_PORT}/"));
+    oha(url, body, sc, opts.warmup, vk)?;
     let before = pid.map(proc_stats);
-    let v = oha(url, body, sc, opts.duration)?;
+    let v = oha(url, body, sc, opts.duration, vk)?;
     let mut run = figures(&v, sc.stream, opts.duration);
     if let (Some(pid), Some((cpu0, _))) = (pid, before) {
         let (cpu1, hwm) = proc_stats(pid);
@@ -580,7 +680,11 @@ fn run_scenario(opts: &Options, sc: &Scenario, nginx: Option<&str>) -> Result<St
             String::new(),
         ),
         None => {
-            let g = start_gateway(opts, sc.logging)?;
+            let _redis = match sc.vk {
+                Vk::Redis => Some(start_redis()?),
+                _ => None,
+            };
+            let g = start_gateway(opts, sc.logging, sc.vk)?;
             let run = measure(
                 opts,
                 &format!("http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions"),
@@ -770,7 +874,7 @@ fn stage_table(port: u16) -> Result<String> {
 fn idle(opts: &Options) -> Result<String> {
     let _mock = start_mock(opts, 0)?;
     let t = Instant::now();
-    let g = start_gateway(opts, true)?;
+    let g = start_gateway(opts, true, Vk::None)?;
     let ready = t.elapsed();
     std::thread::sleep(Duration::from_secs(1));
     let rss = std::fs::read_to_string(format!("/proc/{}/status", g.0.id()))
@@ -819,7 +923,7 @@ fn control_plane(opts: &Options) -> Result<String> {
         "\n### control-plane — request logs and key changes under load\n"
     )?;
     let _mock = start_mock(opts, 0)?;
-    let _gw = start_gateway(opts, true)?;
+    let _gw = start_gateway(opts, true, Vk::None)?;
     let body = r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
     let chat = format!("http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions");
     let load = |extra: &[&str]| -> Result<Value> {

@@ -3,7 +3,9 @@
 //! budget), then the reconciliation when the request's context goes away — against the same
 //! hooks for a request without a key. `cargo bench -p bifrost-http --bench governance`.
 
-use bifrost_core::{ChatRequest, HttpRequest, Plugin, Request, RequestContext, RequestOptions, RequestType};
+use bifrost_core::{
+    ChatRequest, HttpRequest, Plugin, Request, RequestContext, RequestOptions, RequestType,
+};
 use bifrost_http::governance::counters::Counters;
 use bifrost_http::governance::model::Entities;
 use bifrost_http::governance::pricing::Pricing;

@@ -37,7 +37,8 @@ pub(crate) async fn serve() -> Response {
     info(
         title = "Bifrost-RS management API",
         description = "The management API of the Bifrost-RS gateway: providers and keys, client \
-settings, models, request logs, admin sessions, health and version.\n\n\
+settings, models, request logs, governance (virtual keys, budgets, rate limits), admin \
+sessions, health and version.\n\n\
 The inference routes (`/v1/chat/completions`, `/v1/embeddings`, `/anthropic/v1/messages`, \
 `/genai/…`, `/bedrock/…`, …) speak the providers' own APIs and are not described here.\n\n\
 **Auth.** With `auth_config.is_enabled`, every `/api/*` operation except \
@@ -76,10 +77,45 @@ caller's mistake is a 4xx whose `param` names the field when there is one."
         crate::logs::api::dropped,
         crate::logs::api::tail,
         crate::logs::api::one,
+        crate::governance::api::budgets::list,
+        crate::governance::api::budgets::create,
+        crate::governance::api::budgets::one,
+        crate::governance::api::budgets::update,
+        crate::governance::api::budgets::remove,
+        crate::governance::api::rate_limits::list,
+        crate::governance::api::rate_limits::create,
+        crate::governance::api::rate_limits::one,
+        crate::governance::api::rate_limits::update,
+        crate::governance::api::rate_limits::remove,
+        crate::governance::api::customers::list,
+        crate::governance::api::customers::create,
+        crate::governance::api::customers::one,
+        crate::governance::api::customers::update,
+        crate::governance::api::customers::remove,
+        crate::governance::api::teams::list,
+        crate::governance::api::teams::create,
+        crate::governance::api::teams::one,
+        crate::governance::api::teams::update,
+        crate::governance::api::teams::remove,
+        crate::governance::api::virtual_keys::list,
+        crate::governance::api::virtual_keys::create,
+        crate::governance::api::virtual_keys::one,
+        crate::governance::api::virtual_keys::update,
+        crate::governance::api::virtual_keys::remove,
+        crate::governance::api::model_configs::list,
+        crate::governance::api::model_configs::create,
+        crate::governance::api::model_configs::one,
+        crate::governance::api::model_configs::update,
+        crate::governance::api::model_configs::remove,
+        crate::governance::api::usage_doc,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, LogRow, LogPage, LogStats, HistogramBucket, FilterData,
         StoredProvider, StoredKey, SortBy, Order,
+        crate::governance::model::Budget, crate::governance::model::RateLimit,
+        crate::governance::model::Customer, crate::governance::model::Team,
+        crate::governance::model::VirtualKey, crate::governance::model::ProviderConfig,
+        crate::governance::model::ModelConfig,
     )),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),
@@ -87,6 +123,7 @@ caller's mistake is a 4xx whose `param` names the field when there is one."
         (name = "providers", description = "Providers and their keys; a change serves the next request"),
         (name = "config", description = "Client settings and models"),
         (name = "logs", description = "Request logs"),
+        (name = "governance", description = "Virtual keys, teams, customers, budgets, rate limits and model configs"),
         (name = "session", description = "Admin sessions (`auth_config`)"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "Version and this document"),

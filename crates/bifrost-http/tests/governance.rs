@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 fn config(mock: &MockServer, governance: &str, extra: &str) -> String {
     format!(
         r#"{{"providers":{{
-              "openai":{{"keys":[{{"id":"k-oa","value":"sk-openai","weight":1.0}}],
+              "openai":{{"keys":[{{"id":"k-oa","value":"sk-openai","weight":1.0}},
+                                 {{"id":"k-oa2","value":"sk-openai-2","weight":1.0}}],
                         "network_config":{{"base_url":"{u}","retries":0}},
                         "pricing_overrides":[{{"model_pattern":"gpt-4o-mini","input_cost_per_token":0,
                                                "output_cost_per_token":0.001}}]}},
@@ -39,7 +40,9 @@ const ENTITIES: &str = r#"{
       {"id":"vk-routed","name":"routed","value":"sk-bf-routed",
        "provider_configs":[{"provider":"openai","weight":1,"allowed_models":["gpt-4o-mini"]},
                            {"provider":"anthropic","weight":0,"allowed_models":["gpt-4o-mini"]}]},
-      {"id":"vk-one","name":"one at a time","value":"sk-bf-one","max_concurrent_requests":1}
+      {"id":"vk-one","name":"one at a time","value":"sk-bf-one","max_concurrent_requests":1},
+      {"id":"vk-keyed","name":"second key only","value":"sk-bf-keyed",
+       "provider_configs":[{"provider":"openai","keys":[{"id":"k-oa2"}]}]}
     ]}"#;
 
 async fn post(
@@ -247,6 +250,21 @@ async fn budgets_reserve_the_most_a_request_can_cost_and_refuse_with_402() {
             "{b}"
         );
     }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_limited_to_some_provider_keys_uses_only_those() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = start(&config(&mock, ENTITIES, "")).await;
+    for _ in 0..6 {
+        let (s, headers, b) = chat(&gw, "sk-bf-keyed", "openai/gpt-4o-mini").await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(h(&headers, "x-bf-key-id"), "k-oa2");
+    }
+    let by_key = mock.stats().requests_by_key;
+    assert_eq!(by_key.get("sk-openai-2"), Some(&6), "{by_key:?}");
+    assert!(!by_key.contains_key("sk-openai"), "{by_key:?}");
     gw.stop().await;
 }
 
@@ -542,10 +560,11 @@ async fn a_client_that_leaves_mid_stream_is_still_charged() {
     let first = stream.next().await.unwrap().unwrap();
     assert!(!first.is_empty());
     drop(stream);
-    // The reservation (prompt estimate + max_tokens) stands for the stream that was cut.
-    let expected = (sent.len() / 4 + 50) as f64;
+    // Charged what was relayed before the client left (about a token per event), not the
+    // whole reservation (prompt estimate + max_tokens 50), and the request counts.
+    let prompt = (sent.len() / 4) as f64;
     let t = Instant::now();
-    loop {
+    let cut = loop {
         let (_, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk/usage", None).await;
         let by_kind = |k: &str| {
             u["limits"]
@@ -557,12 +576,17 @@ async fn a_client_that_leaves_mid_stream_is_still_charged() {
                 .as_f64()
                 .unwrap()
         };
-        if by_kind("tokens") == expected && by_kind("requests") == 1.0 {
-            break;
+        let tokens = by_kind("tokens");
+        if by_kind("requests") == 1.0 && tokens < prompt + 50.0 {
+            assert!(
+                tokens >= prompt + 1.0 && tokens <= prompt + 6.0,
+                "{tokens} {u}"
+            );
+            break tokens;
         }
         assert!(t.elapsed() < Duration::from_secs(5), "{u}");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     // A stream read to its end is charged what the upstream reported.
     let mut body = body;
     body["stream_options"] = json!({"include_usage": true});
@@ -592,7 +616,7 @@ async fn a_client_that_leaves_mid_stream_is_still_charged() {
             .unwrap()["used"]
             .as_f64()
             .unwrap();
-        if tokens == expected + usage["total_tokens"].as_f64().unwrap() {
+        if tokens == cut + usage["total_tokens"].as_f64().unwrap() {
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(5), "{u} {usage}");

@@ -233,6 +233,26 @@ impl Bifrost {
         let (p, model) = (target.provider, target.model.as_str());
         let o = &ctx.options;
         let primary = ctx.fallback_index == 0;
+        // Keys a plugin ruled out for this target count as excluded (no allocation otherwise).
+        let restricted: Vec<usize>;
+        let excluded = match &ctx.allowed_keys {
+            Some(allow) => {
+                restricted = excluded
+                    .iter()
+                    .copied()
+                    .chain(
+                        p.keys
+                            .keys()
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, k)| !allow.iter().any(|a| *a == k.id))
+                            .map(|(i, _)| i),
+                    )
+                    .collect();
+                &restricted[..]
+            }
+            None => excluded,
+        };
         if primary && o.pins_key() {
             let pinned = p
                 .keys

@@ -64,6 +64,9 @@ pub struct RequestContext {
     /// Headers plugins add to the client's answer (e.g. rate-limit headers); the HTTP layer
     /// sends them with the response.
     pub response_headers: http::HeaderMap,
+    /// Keys (by id) the current target may use; `None`: any. A pre-hook sets it per target
+    /// (a virtual key limited to some provider keys); it is cleared as each target starts.
+    pub allowed_keys: Option<Arc<[String]>>,
 }
 
 impl RequestContext {
@@ -83,6 +86,7 @@ impl RequestContext {
             backoff_time: Duration::ZERO,
             queue_wait: Duration::ZERO,
             response_headers: http::HeaderMap::new(),
+            allowed_keys: None,
         }
     }
 

@@ -618,6 +618,7 @@ impl Bifrost {
             ctx.provider = target.provider.name.clone();
             ctx.model.clone_from(&target.model);
             ctx.fallback_index = index;
+            ctx.allowed_keys = None;
 
             let (ran, short_circuit) = pipeline.pre_hooks(ctx, &mut req).await;
             // A plugin's refusal says itself whether fallbacks may follow; otherwise the

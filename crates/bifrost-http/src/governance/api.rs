@@ -59,21 +59,26 @@ entity!(VirtualKey, "virtual_key", "virtual-keys", virtual_keys);
 entity!(ModelConfig, "model_config", "model-configs", model_configs);
 
 pub fn router() -> Router<AppState> {
-    fn crud<E: Entity>(r: Router<AppState>) -> Router<AppState> {
-        let base = format!("/api/governance/{}", E::PLURAL);
-        r.route(&base, get(list::<E>).post(create::<E>)).route(
-            &format!("{base}/{{id}}"),
-            get(one::<E>).put(update::<E>).delete(remove::<E>),
-        )
+    macro_rules! crud {
+        ($r:expr, $m:ident, $plural:literal) => {
+            $r.route(
+                concat!("/api/governance/", $plural),
+                get($m::list).post($m::create),
+            )
+            .route(
+                concat!("/api/governance/", $plural, "/{id}"),
+                get($m::one).put($m::update).delete($m::remove),
+            )
+        };
     }
     let r = Router::new();
-    let r = crud::<Budget>(r);
-    let r = crud::<RateLimit>(r);
-    let r = crud::<Customer>(r);
-    let r = crud::<Team>(r);
-    let r = crud::<VirtualKey>(r);
-    let r = crud::<ModelConfig>(r);
-    r.route("/api/governance/virtual-keys/{id}/usage", get(usage))
+    let r = crud!(r, budgets, "budgets");
+    let r = crud!(r, rate_limits, "rate-limits");
+    let r = crud!(r, customers, "customers");
+    let r = crud!(r, teams, "teams");
+    let r = crud!(r, virtual_keys, "virtual-keys");
+    let r = crud!(r, model_configs, "model-configs");
+    r.route("/api/governance/virtual-keys/{id}/usage", get(usage_doc))
 }
 
 fn object(
@@ -341,4 +346,130 @@ async fn usage(State(st): State<AppState>, Path(id): Path<String>) -> Result<Res
         "limits": limits,
     }))
     .into_response())
+}
+
+/// The OpenAPI description of each entity's operations (the handlers above are generic; these
+/// documented, concrete wrappers are what the router serves).
+macro_rules! documented {
+    ($module:ident, $t:ty, $list:tt, $one:tt, $what:tt) => {
+        pub(crate) mod $module {
+            use super::*;
+
+            #[utoipa::path(get, path = $list, tag = "governance",
+                responses(
+                    (status = 200, description = concat!("Every ", $what), body = Object),
+                ))]
+            pub(crate) async fn list(st: State<AppState>) -> Response {
+                super::list::<$t>(st).await
+            }
+
+            #[utoipa::path(post, path = $list, tag = "governance", request_body = $t,
+                responses(
+                    (status = 201, description = concat!("The new ", $what), body = $t),
+                    (status = 400, description = "A bad field; `param` names it", body = crate::openapi::ErrorBody),
+                    (status = 409, description = "The id exists", body = crate::openapi::ErrorBody),
+                    (status = 503, description = "The config store is unavailable", body = crate::openapi::ErrorBody),
+                ))]
+            pub(crate) async fn create(
+                st: State<AppState>,
+                body: Result<Json<Value>, JsonRejection>,
+            ) -> Result<Response, ApiError> {
+                super::create::<$t>(st, body).await
+            }
+
+            #[utoipa::path(get, path = $one, tag = "governance",
+                params(("id" = String, Path, description = "Its id")),
+                responses(
+                    (status = 200, description = concat!("The ", $what), body = $t),
+                    (status = 404, description = "No such id", body = crate::openapi::ErrorBody),
+                ))]
+            pub(crate) async fn one(st: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
+                super::one::<$t>(st, id).await
+            }
+
+            #[utoipa::path(put, path = $one, tag = "governance", request_body = $t,
+                params(("id" = String, Path, description = "Its id")),
+                responses(
+                    (status = 200, description = concat!("The ", $what, " as changed"), body = $t),
+                    (status = 400, description = "A bad field; `param` names it", body = crate::openapi::ErrorBody),
+                    (status = 404, description = "No such id", body = crate::openapi::ErrorBody),
+                    (status = 409, description = "A reference would dangle", body = crate::openapi::ErrorBody),
+                    (status = 503, description = "The config store is unavailable", body = crate::openapi::ErrorBody),
+                ))]
+            pub(crate) async fn update(
+                st: State<AppState>,
+                id: Path<String>,
+                body: Result<Json<Value>, JsonRejection>,
+            ) -> Result<Response, ApiError> {
+                super::update::<$t>(st, id, body).await
+            }
+
+            #[utoipa::path(delete, path = $one, tag = "governance",
+                params(("id" = String, Path, description = "Its id")),
+                responses(
+                    (status = 204, description = "Deleted"),
+                    (status = 404, description = "No such id", body = crate::openapi::ErrorBody),
+                    (status = 409, description = "Something still refers to it", body = crate::openapi::ErrorBody),
+                    (status = 503, description = "The config store is unavailable", body = crate::openapi::ErrorBody),
+                ))]
+            pub(crate) async fn remove(st: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
+                super::remove::<$t>(st, id).await
+            }
+        }
+    };
+}
+
+documented!(
+    budgets,
+    Budget,
+    "/api/governance/budgets",
+    "/api/governance/budgets/{id}",
+    "budget"
+);
+documented!(
+    rate_limits,
+    RateLimit,
+    "/api/governance/rate-limits",
+    "/api/governance/rate-limits/{id}",
+    "rate limit"
+);
+documented!(
+    customers,
+    Customer,
+    "/api/governance/customers",
+    "/api/governance/customers/{id}",
+    "customer"
+);
+documented!(
+    teams,
+    Team,
+    "/api/governance/teams",
+    "/api/governance/teams/{id}",
+    "team"
+);
+documented!(
+    virtual_keys,
+    VirtualKey,
+    "/api/governance/virtual-keys",
+    "/api/governance/virtual-keys/{id}",
+    "virtual key"
+);
+documented!(
+    model_configs,
+    ModelConfig,
+    "/api/governance/model-configs",
+    "/api/governance/model-configs/{id}",
+    "model config"
+);
+
+/// `GET /api/governance/virtual-keys/{id}/usage`.
+#[utoipa::path(get, path = "/api/governance/virtual-keys/{id}/usage", tag = "governance",
+    params(("id" = String, Path, description = "The virtual key's id")),
+    responses(
+        (status = 200, description = "Each limit of the key's chain in its current window", body = Object),
+        (status = 404, description = "No such virtual key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The counter store is unavailable", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn usage_doc(st: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
+    usage(st, id).await
 }

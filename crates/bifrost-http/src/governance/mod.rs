@@ -30,7 +30,7 @@ use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use model::{Entities, Snapshot, VkRule, VK_PREFIX};
 use pricing::{Price, Pricing};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -129,6 +129,9 @@ pub struct GovRequest {
     prompt_bytes: usize,
     /// The answer's usage and cost (micro-dollars), once known.
     used: Mutex<Option<(Usage, Option<i64>)>>,
+    /// Stream events relayed so far: a stream cut before its usage arrived is charged about a
+    /// token per event.
+    events: AtomicU64,
 }
 
 impl std::fmt::Debug for GovRequest {
@@ -143,6 +146,9 @@ struct Pending {
     req: Arc<GovRequest>,
     reservation: Option<Reservation>,
     failed: AtomicBool,
+    /// The prompt-token estimate and the price, for a stream cut before its usage came.
+    prompt: u64,
+    price: Option<Price>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -156,8 +162,20 @@ impl Drop for Pending {
         let Some(r) = self.reservation.take() else {
             return;
         };
-        let used = lock(&self.req.used).clone();
+        let mut used = lock(&self.req.used).clone();
         let failed = self.failed.load(Ordering::Relaxed);
+        let events = self.req.events.load(Ordering::Relaxed);
+        if used.is_none() && !failed && events > 0 {
+            // The client left mid-stream: charge what was relayed, about a token per event.
+            let u = Usage {
+                prompt_tokens: self.prompt,
+                completion_tokens: events,
+                total_tokens: self.prompt + events,
+                ..Usage::default()
+            };
+            let cost = self.price.map(|p| model::micros(p.cost(&u)));
+            used = Some((u, cost));
+        }
         let deltas: Vec<i64> = r
             .entries
             .iter()
@@ -166,7 +184,8 @@ impl Drop for Pending {
                 (Kind::Budget, Some((_, cost))) => cost.unwrap_or(0) - e.amount,
                 // Failed without an answer: nothing was produced.
                 (Kind::Tokens | Kind::Budget, None) if failed => -e.amount,
-                // A stream the client left before its usage came: the estimate stands.
+                // Nothing relayed and no usage (a stream dropped before its first event): the
+                // reservation stands.
                 _ => 0,
             })
             .collect();
@@ -416,6 +435,36 @@ fn rewrite_model(body: &mut bytes::Bytes, path: &str, gov: &Governance, vk: &VkR
     }
 }
 
+/// Wraps a streamed answer so that each relayed event is counted into `greq`.
+fn count_events(result: &mut Result<Response, BifrostError>, greq: &Arc<GovRequest>) {
+    use futures::StreamExt as _;
+    let g = greq.clone();
+    match result {
+        Ok(Response::ChatStream(c)) => {
+            let inner = std::mem::replace(c, Box::pin(futures::stream::empty()));
+            *c = Box::pin(inner.inspect(move |_| {
+                g.events.fetch_add(1, Ordering::Relaxed);
+            }));
+        }
+        Ok(Response::Native(bifrost_core::providers::native::NativeResponse::Stream(s))) => {
+            let inner = std::mem::replace(&mut s.bytes, Box::pin(futures::stream::empty()));
+            s.bytes = Box::pin(inner.inspect(move |_| {
+                g.events.fetch_add(1, Ordering::Relaxed);
+            }));
+        }
+        Ok(Response::RawStream(b)) => {
+            let inner = std::mem::replace(b, Box::pin(futures::stream::empty()));
+            *b = Box::pin(inner.inspect(move |item| {
+                if let Ok(bytes) = item {
+                    let n = bytes.windows(5).filter(|w| *w == b"data:").count();
+                    g.events.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }));
+        }
+        _ => {}
+    }
+}
+
 fn header(h: &mut HeaderMap, name: &'static str, v: impl ToString) {
     if let Ok(v) = HeaderValue::from_str(&v.to_string()) {
         h.insert(HeaderName::from_static(name), v);
@@ -520,6 +569,7 @@ impl Plugin for GovernancePlugin {
             vk,
             prompt_bytes: req.body.len(),
             used: Mutex::new(None),
+            events: AtomicU64::new(0),
         }));
         None
     }
@@ -608,6 +658,7 @@ impl Plugin for GovernancePlugin {
                             false,
                         );
                     }
+                    ctx.allowed_keys.clone_from(&pc.allowed_keys);
                     add(&mut pc.limits.iter());
                 }
                 add(&mut vk.limits.iter());
@@ -622,6 +673,8 @@ impl Plugin for GovernancePlugin {
                         req: greq,
                         reservation: Some(r),
                         failed: AtomicBool::new(false),
+                        prompt,
+                        price,
                     }));
                     PreHook::Continue
                 }
@@ -696,6 +749,12 @@ impl Plugin for GovernancePlugin {
                 p.failed.store(true, Ordering::Relaxed);
             }
             return None;
+        }
+        // A reserved stream counts its events as they pass (for a client that leaves early).
+        if ctx.options.extensions.get::<Arc<Pending>>().is_some() {
+            if let Some(greq) = ctx.options.extensions.get::<Arc<GovRequest>>() {
+                count_events(result, greq);
+            }
         }
         // A unary answer's usage was reported already: its cost goes in a header.
         let greq = ctx.options.extensions.get::<Arc<GovRequest>>()?;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
+    #[serde(default)]
     pub id: String,
     /// USD per window.
     pub max_limit: f64,
@@ -29,6 +30,7 @@ pub struct Budget {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    #[serde(default)]
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_max_limit: Option<u64>,
@@ -56,6 +58,7 @@ pub struct RateLimit {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Customer {
+    #[serde(default)]
     pub id: String,
     #[serde(default)]
     pub name: String,
@@ -68,6 +71,7 @@ pub struct Customer {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Team {
+    #[serde(default)]
     pub id: String,
     #[serde(default)]
     pub name: String,
@@ -103,10 +107,12 @@ pub struct ProviderConfig {
     pub budget_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_id: Option<String>,
-    /// Restricting a VK to some provider keys: refused when non-empty (not enforced yet).
+    /// The provider keys this key may use, as key objects (`{"id": …}` / `{"key_id": …}`) or
+    /// ids; empty (with `key_ids`): every key of the provider.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub keys: Vec<serde_json::Value>,
+    /// The same, as ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_ids: Vec<String>,
 }
@@ -122,6 +128,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VirtualKey {
+    #[serde(default)]
     pub id: String,
     #[serde(default)]
     pub name: String,
@@ -159,6 +166,7 @@ pub struct VirtualKey {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    #[serde(default)]
     pub id: String,
     pub model_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,6 +276,8 @@ pub struct PcRule {
     pub weight: f64,
     pub allowed_models: Vec<String>,
     pub limits: Vec<LimitSpec>,
+    /// Provider keys (by id) this key may use; `None`: all.
+    pub allowed_keys: Option<Arc<[String]>>,
 }
 
 impl PcRule {
@@ -542,19 +552,34 @@ impl Entities {
                 if !pc.weight.is_finite() || pc.weight < 0.0 {
                     return Err(bad(format!("{pf}.weight"), "must be a number, 0 or more"));
                 }
-                if !pc.keys.is_empty() || !pc.key_ids.is_empty() {
-                    let f = if pc.keys.is_empty() {
-                        "key_ids"
-                    } else {
-                        "keys"
+                let mut ids: Vec<String> = Vec::new();
+                for (k, key) in pc.keys.iter().enumerate() {
+                    let id = match key {
+                        serde_json::Value::String(s) => Some(s.as_str()),
+                        serde_json::Value::Object(o) => o
+                            .get("id")
+                            .or_else(|| o.get("key_id"))
+                            .and_then(|v| v.as_str()),
+                        _ => None,
                     };
-                    return Err(bad(
-                        format!("{pf}.{f}"),
-                        "restricting a virtual key to some provider keys is not supported by \
-                         this version; remove it (every key of the provider is used)",
-                    ));
+                    match id.map(str::trim) {
+                        Some(id) if !id.is_empty() => ids.push(id.to_owned()),
+                        _ => {
+                            return Err(bad(
+                                format!("{pf}.keys[{k}]"),
+                                "a key id, or a key object with its \"id\"",
+                            ))
+                        }
+                    }
+                }
+                for (k, id) in pc.key_ids.iter().enumerate() {
+                    if id.trim().is_empty() {
+                        return Err(bad(format!("{pf}.key_ids[{k}]"), "must not be empty"));
+                    }
+                    ids.push(id.trim().to_owned());
                 }
                 pcs.push(PcRule {
+                    allowed_keys: (!ids.is_empty()).then(|| ids.into()),
                     provider: pc.provider.clone(),
                     weight: pc.weight,
                     allowed_models: pc.allowed_models.clone(),
