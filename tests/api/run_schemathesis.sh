@@ -8,7 +8,8 @@
 # request that breaks the document (a client mistake) is refused with a 4xx.
 # Admin auth is off here, so no credentials are generated (any would be ignored, rightly).
 # Left out: GET /api/logs/stream (an event stream that never ends). Bounded by --max-examples
-# and --max-time. Usage: tests/api/run_schemathesis.sh [extra schemathesis args…]
+# and --max-time. One worker: with two, CPython 3.11's AST parser (which hypothesis calls to
+# describe its filters) now and then fails across threads with a runtime error. Usage: tests/api/run_schemathesis.sh [extra schemathesis args…]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -67,7 +68,7 @@ st=$(realpath "$VENV/bin/schemathesis")
     --max-examples "${MAX_EXAMPLES:-25}" \
     --max-time "${MAX_TIME:-60}" \
     --request-timeout 10 \
-    --workers 2 \
+    --workers 1 \
     --seed "${SEED:-$RANDOM}" \
     --no-color \
     --generation-database none \

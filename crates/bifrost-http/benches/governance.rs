@@ -2,6 +2,7 @@
 //! and look up the key) and the pre-hook (check and reserve a rate limit, a token limit and a
 //! budget), then the reconciliation when the request's context goes away — against the same
 //! hooks for a request without a key. `cargo bench -p bifrost-http --bench governance`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bifrost_core::{
     ChatRequest, HttpRequest, Plugin, Request, RequestContext, RequestOptions, RequestType,
@@ -44,7 +45,7 @@ async fn one(p: &GovernancePlugin, vk: Option<&str>) {
     let mut body = bytes::Bytes::from_static(BODY);
     let mut options = RequestOptions::default();
     let method = http::Method::POST;
-    let hook = p.http_pre_hook(
+    if let Some(f) = p.http_pre_hook(
         &mut options,
         HttpRequest {
             method: &method,
@@ -52,8 +53,7 @@ async fn one(p: &GovernancePlugin, vk: Option<&str>) {
             headers: &mut headers,
             body: &mut body,
         },
-    );
-    if let Some(f) = hook {
+    ) {
         f.await.unwrap();
     }
     let mut ctx = RequestContext::new(options, RequestType::ChatCompletion);

@@ -624,3 +624,157 @@ async fn a_client_that_leaves_mid_stream_is_still_charged() {
     }
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn with_admin_auth_only_a_real_key_stands_in_for_credentials() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let auth =
+        r#","auth_config":{"is_enabled":true,"admin_username":"admin","admin_password":"pw"}"#;
+    let gw = start(&config(&mock, ENTITIES, auth)).await;
+    let models = |vk: &'static str| {
+        client()
+            .get(format!("{}/v1/models", gw.url))
+            .header("x-bf-vk", vk)
+            .send()
+    };
+    assert_eq!(models("sk-bf-made-up").await.unwrap().status(), 401);
+    assert_eq!(models("sk-bf-off").await.unwrap().status(), 401);
+    assert_eq!(models("sk-bf-limited").await.unwrap().status(), 200);
+    assert_eq!(chat(&gw, "sk-bf-budget", "openai/gpt-4o-mini").await.0, 200);
+    assert_eq!(
+        chat(&gw, "sk-bf-made-up", "openai/gpt-4o-mini").await.0,
+        401
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_virtual_key_never_reaches_the_upstream_in_any_header() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = start(&config(
+        &mock,
+        ENTITIES,
+        r#","client":{"allow_direct_keys":true}"#,
+    ))
+    .await;
+    for (name, value) in [
+        ("x-api-key", "sk-bf-other"),
+        ("x-goog-api-key", "sk-bf-other"),
+        ("authorization", "Bearer sk-bf-other"),
+    ] {
+        let (s, _, b) = post(
+            &gw,
+            "/v1/chat/completions",
+            chat_body("openai/gpt-4o-mini"),
+            &[("x-bf-vk", "sk-bf-budget"), (name, value)],
+        )
+        .await;
+        assert_eq!(s, 200, "{name}: {b}");
+    }
+    let by_key = mock.stats().requests_by_key;
+    assert!(
+        by_key.keys().all(|k| !k.starts_with("sk-bf-")),
+        "{by_key:?}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_429_on_the_only_allowed_key_stays_a_429() {
+    let mock = MockServer::start(MockConfig {
+        fail_keys: vec!["sk-openai-2".to_owned()],
+        fail_status: 429,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let gw = start(&config(&mock, ENTITIES, "")).await;
+    let (s, _, b) = chat(&gw, "sk-bf-keyed", "openai/gpt-4o-mini").await;
+    assert_eq!(s, 429, "{b}");
+    assert!(!mock.stats().requests_by_key.contains_key("sk-openai"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn forwarded_answers_are_charged_their_reported_usage() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gov = r#"{"rate_limits":[{"id":"tok","token_max_limit":1000000,"token_reset_duration":"1h"}],
+                  "virtual_keys":[{"id":"vk","value":"sk-bf-raw","rate_limit_id":"tok"}]}"#;
+    let gw = start(&config(&mock, gov, "")).await;
+    let (s, _, b) = post(
+        &gw,
+        "/v1/completions",
+        json!({"model":"openai/gpt-4o-mini","prompt":"Say hi","max_tokens":10}),
+        &[("x-bf-vk", "sk-bf-raw")],
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let total = b["usage"]["total_tokens"]
+        .as_f64()
+        .expect("the mock reports usage");
+    let t = Instant::now();
+    loop {
+        let (_, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk/usage", None).await;
+        if u["limits"][0]["used"].as_f64() == Some(total) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{u} vs {total}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_anthropic_stream_cut_early_is_charged_what_was_relayed() {
+    let mock = MockServer::start(MockConfig {
+        chunks: 20,
+        chunk_delay: Duration::from_millis(100),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let gov = r#"{"rate_limits":[{"id":"tok","token_max_limit":1000000,"token_reset_duration":"1h"}],
+                  "virtual_keys":[{"id":"vk","value":"sk-bf-ant","rate_limit_id":"tok"}]}"#;
+    let gw = start(&config(&mock, gov, "")).await;
+    let r = client()
+        .post(format!("{}/anthropic/v1/messages", gw.url))
+        .header("x-api-key", "sk-bf-ant")
+        .header("anthropic-version", "2023-06-01")
+        .json(
+            &json!({"model":"claude-3-5-haiku-latest","max_tokens":500,"stream":true,
+                      "messages":[{"role":"user","content":"Tell me a long story"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut stream = r.bytes_stream();
+    use futures::StreamExt as _;
+    let mut seen = String::new();
+    while seen.matches("content_block_delta").count() < 4 {
+        let piece = stream.next().await.unwrap().unwrap();
+        seen.push_str(std::str::from_utf8(&piece).unwrap());
+    }
+    drop(stream);
+    let input: f64 = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find_map(|v| {
+            v.pointer("/message/usage/input_tokens")
+                .and_then(Value::as_f64)
+        })
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        let (_, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk/usage", None).await;
+        let used = u["limits"][0]["used"].as_f64().unwrap();
+        // At least the four deltas the client saw, and far from the 500 reserved.
+        if used >= input + 4.0 && used < input + 100.0 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{u} (input {input})");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.stop().await;
+}

@@ -48,6 +48,8 @@ impl Redis {
                 "",
             ])
             .args(["--appendonly", "no", "--dir", dir.to_str().unwrap()])
+            // DEBUG SLEEP stalls the server in one test.
+            .args(["--enable-debug-command", "local"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -365,4 +367,85 @@ async fn redis_going_away_fails_closed_or_open_as_configured_and_enforcement_res
     }
     closed.stop().await;
     open.stop().await;
+}
+
+#[tokio::test]
+async fn a_late_redis_reply_gives_its_reservation_back_and_one_big_request_blocks_no_one() {
+    let Some(redis) = Redis::start(None) else {
+        return;
+    };
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gov = r#"{"on_store_failure":"closed",
+        "rate_limits":[{"id":"rl","request_max_limit":100,"request_reset_duration":"1h",
+                        "token_max_limit":5000,"token_reset_duration":"1h"}],
+        "virtual_keys":[{"id":"k","value":"sk-bf-k","rate_limit_id":"rl"}]}"#;
+    let gw = start(&config(&mock, &redis, gov)).await;
+    let used = |kind: &'static str| {
+        let url = gw.url.clone();
+        async move {
+            let u: Value = reqwest::get(format!("{url}/api/governance/virtual-keys/k/usage"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            u["limits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["kind"] == kind)
+                .unwrap()["used"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    // Too big for the token limit: refused, and the limit stays open for normal requests.
+    let mut big = body();
+    big["max_tokens"] = json!(100_000);
+    let (s, _, b) = chat(&gw.url, "sk-bf-k", "/v1/chat/completions", big).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (429, Some("rate_limit_exceeded")),
+        "{b}"
+    );
+    assert_eq!(
+        chat(&gw.url, "sk-bf-k", "/v1/chat/completions", body())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(used("requests").await, 1);
+
+    // Redis stalls past the gateway's timeout: the request gets 503, and when the script runs
+    // late its reservation is given back.
+    let port = redis.port;
+    let stall = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"DEBUG SLEEP 1.5\r\n").unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"+OK\r\n");
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (s, _, b) = chat(&gw.url, "sk-bf-k", "/v1/chat/completions", body()).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (503, Some("governance_unavailable")),
+        "{b}"
+    );
+    stall.join().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        used("requests").await,
+        1,
+        "the late reservation was given back"
+    );
+    assert_eq!(
+        chat(&gw.url, "sk-bf-k", "/v1/chat/completions", body())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(used("requests").await, 2);
+    gw.stop().await;
 }

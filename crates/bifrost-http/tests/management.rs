@@ -357,6 +357,74 @@ async fn a_change_on_one_replica_reaches_the_other_through_postgres() {
 }
 
 #[tokio::test]
+async fn a_virtual_key_made_on_one_replica_works_on_the_other_through_postgres() {
+    let Ok(url) = std::env::var("BIFROST_TEST_POSTGRES_URL") else {
+        assert_ne!(
+            std::env::var("BIFROST_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "BIFROST_REQUIRE_POSTGRES=1 but BIFROST_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!("skipped: BIFROST_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let db = format!("bifrost_governance_{}", std::process::id());
+    let section = postgres_section(&url, &db);
+    let config = base_config(&mock).replacen(
+        '{',
+        &format!(r#"{{"config_store":{section},"logs_store":{{"enabled":false}},"#),
+        1,
+    );
+    let a = start(&config).await;
+    let b = start(&config).await;
+    let (s, vk) = call(
+        &a,
+        reqwest::Method::POST,
+        "/api/governance/virtual-keys",
+        Some(json!({"id":"shared","name":"shared"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{vk}");
+    let value = vk["value"].as_str().unwrap().to_owned();
+    let send = |gw: &TestGateway| {
+        client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .header("x-bf-vk", value.clone())
+            .json(
+                &json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}),
+            )
+            .send()
+    };
+    let t = Instant::now();
+    while send(&b).await.unwrap().status() != 200 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "replica b never saw the key"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Switched off on b: refused on a.
+    let (s, _) = call(
+        &b,
+        reqwest::Method::PUT,
+        "/api/governance/virtual-keys/shared",
+        Some(json!({"name":"shared","is_active":false})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let t = Instant::now();
+    while send(&a).await.unwrap().status() != 401 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "replica a never saw the change"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn client_settings_change_at_once_or_after_a_restart() {
     use reqwest::Method as M;
     let mock = MockServer::start(MockConfig::default()).await.unwrap();

@@ -125,6 +125,17 @@ impl Bifrost {
             if let Some(i) = key_index {
                 let mut without = excluded.clone();
                 without.push(i);
+                // Keys a plugin ruled out for this target are no alternative either.
+                if let Some(allow) = &ctx.allowed_keys {
+                    without.extend(
+                        p.keys
+                            .keys()
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, k)| !allow.contains(&k.id))
+                            .map(|(j, _)| j),
+                    );
+                }
                 situation.other_key =
                     matches!(p.keys.select(&target.model, &without), Selection::Key(_));
             }
@@ -245,7 +256,7 @@ impl Bifrost {
                             .keys()
                             .iter()
                             .enumerate()
-                            .filter(|(_, k)| !allow.iter().any(|a| *a == k.id))
+                            .filter(|(_, k)| !allow.contains(&k.id))
                             .map(|(i, _)| i),
                     )
                     .collect();

@@ -351,7 +351,7 @@ async fn usage(State(st): State<AppState>, Path(id): Path<String>) -> Result<Res
 /// The OpenAPI description of each entity's operations (the handlers above are generic; these
 /// documented, concrete wrappers are what the router serves).
 macro_rules! documented {
-    ($module:ident, $t:ty, $list:tt, $one:tt, $what:tt) => {
+    ($module:ident, $t:ty, $created:tt, $list:tt, $one:tt, $what:tt) => {
         pub(crate) mod $module {
             use super::*;
 
@@ -365,7 +365,7 @@ macro_rules! documented {
 
             #[utoipa::path(post, path = $list, tag = "governance", request_body = $t,
                 responses(
-                    (status = 201, description = concat!("The new ", $what), body = $t),
+                    (status = 201, description = concat!("The new ", $what), body = $created),
                     (status = 400, description = "A bad field; `param` names it", body = crate::openapi::ErrorBody),
                     (status = 409, description = "The id exists", body = crate::openapi::ErrorBody),
                     (status = 503, description = "The config store is unavailable", body = crate::openapi::ErrorBody),
@@ -422,12 +422,14 @@ macro_rules! documented {
 documented!(
     budgets,
     Budget,
+    Budget,
     "/api/governance/budgets",
     "/api/governance/budgets/{id}",
     "budget"
 );
 documented!(
     rate_limits,
+    RateLimit,
     RateLimit,
     "/api/governance/rate-limits",
     "/api/governance/rate-limits/{id}",
@@ -436,12 +438,14 @@ documented!(
 documented!(
     customers,
     Customer,
+    Customer,
     "/api/governance/customers",
     "/api/governance/customers/{id}",
     "customer"
 );
 documented!(
     teams,
+    Team,
     Team,
     "/api/governance/teams",
     "/api/governance/teams/{id}",
@@ -450,12 +454,15 @@ documented!(
 documented!(
     virtual_keys,
     VirtualKey,
+    // With its value, shown this once.
+    Object,
     "/api/governance/virtual-keys",
     "/api/governance/virtual-keys/{id}",
     "virtual key"
 );
 documented!(
     model_configs,
+    ModelConfig,
     ModelConfig,
     "/api/governance/model-configs",
     "/api/governance/model-configs/{id}",

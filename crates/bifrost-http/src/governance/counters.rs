@@ -233,9 +233,9 @@ pub enum OnFailure {
     Closed,
 }
 
-/// How long a lease of `max_concurrent_requests` lives if its holder never returns it (a
-/// replica that died mid-request).
-const LEASE: Duration = Duration::from_secs(600);
+/// How long a lease of `max_concurrent_requests` lives in Redis if its holder never returns it
+/// (a replica that died mid-request). A request still running after this no longer counts.
+const LEASE: Duration = Duration::from_secs(3600);
 /// How long a Redis call may take before it counts as a failure.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -251,8 +251,8 @@ pub struct Counters {
 
 struct RedisCounters {
     conn: ConnectionManager,
-    reserve: redis::Script,
-    settle: redis::Script,
+    reserve: Arc<redis::Script>,
+    settle: Arc<redis::Script>,
 }
 
 impl Counters {
@@ -268,9 +268,11 @@ impl Counters {
 
     /// Counters in Redis; connects lazily (startup never waits for Redis).
     pub fn redis(client: redis::Client, on_failure: OnFailure) -> Result<Self, String> {
+        // The request waits REDIS_TIMEOUT; the call itself waits longer, so that a reply that
+        // comes late is still seen (and its reservation given back).
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
-            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT * 20))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
         let conn = ConnectionManager::new_lazy_with_config(client, config)
@@ -278,8 +280,8 @@ impl Counters {
         Ok(Self {
             redis: Some(RedisCounters {
                 conn,
-                reserve: redis::Script::new(RESERVE_LUA),
-                settle: redis::Script::new(SETTLE_LUA),
+                reserve: Arc::new(redis::Script::new(RESERVE_LUA)),
+                settle: Arc::new(redis::Script::new(SETTLE_LUA)),
             }),
             on_failure,
             ..Self::memory()
@@ -325,25 +327,54 @@ impl Counters {
                 }
             }
         }
-        let mut inv = r.reserve.prepare_invoke();
-        inv.arg(checks.len())
-            .arg(member)
-            .arg(LEASE.as_millis() as u64);
+        // The call runs on a task of its own: if the reply comes too late (or this request is
+        // dropped meanwhile), the task takes back what the script reserved.
+        let mut args: Vec<String> = Vec::with_capacity(3 + 4 * checks.len());
+        args.push(checks.len().to_string());
+        args.push(member.to_owned());
+        args.push(LEASE.as_millis().to_string());
         for c in checks {
-            inv.arg(&*c.spec.base)
-                .arg(c.spec.limit)
-                .arg(c.spec.window.spec(c.spec.kind))
-                .arg(c.amount);
+            args.push(c.spec.base.to_string());
+            args.push(c.spec.limit.to_string());
+            args.push(c.spec.window.spec(c.spec.kind));
+            args.push(c.amount.to_string());
         }
-        let mut conn = r.conn.clone();
-        let answer = tokio::time::timeout(
-            REDIS_TIMEOUT,
-            inv.invoke_async::<Vec<redis::Value>>(&mut conn),
-        )
-        .await;
-        let values = match answer {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => return self.failed(checks, member, e.to_string()),
+        let undo: Vec<(i64, i64)> = checks
+            .iter()
+            .map(|c| match c.spec.kind {
+                Kind::Concurrency => (0, 0),
+                _ => (-c.amount, c.spec.window.ttl_secs()),
+            })
+            .collect();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (conn, reserve, settle) = (r.conn.clone(), r.reserve.clone(), r.settle.clone());
+        let member_owned = member.to_owned();
+        tokio::spawn(async move {
+            let mut conn = conn;
+            let mut inv = reserve.prepare_invoke();
+            for a in &args {
+                inv.arg(a);
+            }
+            let answer = inv.invoke_async::<Vec<redis::Value>>(&mut conn).await;
+            let reserved =
+                matches!(&answer, Ok(v) if matches!(v.first(), Some(redis::Value::Int(1))));
+            if let (Err(Ok(values)), true) = (tx.send(answer), reserved) {
+                // Nobody took the reservation: return it.
+                let mut inv = settle.prepare_invoke();
+                inv.arg(&member_owned);
+                for (i, (delta, ttl)) in undo.iter().enumerate() {
+                    if let Some(redis::Value::BulkString(key)) = values.get(1 + i * 3) {
+                        inv.arg(key.as_slice()).arg(*delta).arg(*ttl);
+                    }
+                }
+                let _ = tokio::time::timeout(REDIS_TIMEOUT * 4, inv.invoke_async::<i64>(&mut conn))
+                    .await;
+            }
+        });
+        let values = match tokio::time::timeout(REDIS_TIMEOUT, rx).await {
+            Ok(Ok(Ok(v))) => v,
+            Ok(Ok(Err(e))) => return self.failed(checks, member, e.to_string()),
+            Ok(Err(_)) => return self.failed(checks, member, "the Redis call ended".to_owned()),
             Err(_) => return self.failed(checks, member, "timed out".to_owned()),
         };
         let int = |v: Option<&redis::Value>| match v {
@@ -390,6 +421,10 @@ impl Counters {
     /// and money can come back when reservations are reconciled, so those are trusted for a
     /// moment only.
     fn remember(&self, ex: &Exceeded) {
+        // Refused only because this request asked for much: others may still fit.
+        if ex.used < ex.spec.limit {
+            return;
+        }
         let hold = match ex.spec.kind {
             Kind::Requests => ex.retry_after,
             Kind::Concurrency => Duration::ZERO,

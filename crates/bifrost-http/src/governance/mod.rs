@@ -132,6 +132,9 @@ pub struct GovRequest {
     /// Stream events relayed so far: a stream cut before its usage arrived is charged about a
     /// token per event.
     events: AtomicU64,
+    /// The answer is a stream, and the client left before its end.
+    stream: AtomicBool,
+    cut: AtomicBool,
 }
 
 impl std::fmt::Debug for GovRequest {
@@ -165,16 +168,31 @@ impl Drop for Pending {
         let mut used = lock(&self.req.used).clone();
         let failed = self.failed.load(Ordering::Relaxed);
         let events = self.req.events.load(Ordering::Relaxed);
-        if used.is_none() && !failed && events > 0 {
-            // The client left mid-stream: charge what was relayed, about a token per event.
+        let stream = self.req.stream.load(Ordering::Relaxed);
+        let cut = self.req.cut.load(Ordering::Relaxed);
+        let estimate = |completion: u64| {
             let u = Usage {
                 prompt_tokens: self.prompt,
-                completion_tokens: events,
-                total_tokens: self.prompt + events,
+                completion_tokens: completion,
+                total_tokens: self.prompt + completion,
                 ..Usage::default()
             };
             let cost = self.price.map(|p| model::micros(p.cost(&u)));
-            used = Some((u, cost));
+            (u, cost)
+        };
+        match &mut used {
+            // Answered in one piece without a usage report (audio, images, …): the input.
+            None if !failed && !stream => used = Some(estimate(0)),
+            // The client left mid-stream: charge what was relayed, about a token per event.
+            None if !failed && events > 0 => used = Some(estimate(events)),
+            // Cut short, the upstream's running count may lag what was relayed (Anthropic
+            // reports output tokens at the end).
+            Some((u, cost)) if cut && u.completion_tokens < events => {
+                u.completion_tokens = events;
+                u.total_tokens = u.prompt_tokens + events;
+                *cost = self.price.map(|p| model::micros(p.cost(u)));
+            }
+            _ => {}
         }
         let deltas: Vec<i64> = r
             .entries
@@ -251,10 +269,25 @@ fn find_vk(headers: &HeaderMap) -> Option<(&'static str, String)> {
     None
 }
 
-/// Whether `headers` carry a virtual key (admin auth lets such requests through to this
-/// plugin, which checks them).
-pub fn carries_vk(headers: &HeaderMap) -> bool {
-    find_vk(headers).is_some()
+/// Removes every header that carries a virtual key.
+fn strip_vks(headers: &mut HeaderMap) {
+    headers.remove("x-bf-vk");
+    for name in ["authorization", "x-api-key", "x-goog-api-key"] {
+        let is_vk = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let v = v.trim();
+                let v = v
+                    .strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+                    .unwrap_or(v);
+                v.trim().starts_with(VK_PREFIX)
+            });
+        if is_vk {
+            headers.remove(name);
+        }
+    }
 }
 
 fn refuse(status: u16, code: &str, msg: impl Into<String>) -> BifrostError {
@@ -269,6 +302,18 @@ fn refuse(status: u16, code: &str, msg: impl Into<String>) -> BifrostError {
 }
 
 impl Governance {
+    /// Whether `headers` carry an active virtual key this gateway knows (admin auth lets such
+    /// inference requests through).
+    pub fn accepts(&self, headers: &HeaderMap) -> bool {
+        find_vk(headers).is_some_and(|(_, v)| {
+            self.snapshot
+                .load()
+                .by_hash
+                .get(&model::hash_value(&v))
+                .is_some_and(|vk| vk.active)
+        })
+    }
+
     pub fn new(
         entities: Entities,
         counters: Counters,
@@ -439,6 +484,14 @@ fn rewrite_model(body: &mut bytes::Bytes, path: &str, gov: &Governance, vk: &VkR
 fn count_events(result: &mut Result<Response, BifrostError>, greq: &Arc<GovRequest>) {
     use futures::StreamExt as _;
     let g = greq.clone();
+    if matches!(
+        result,
+        Ok(Response::ChatStream(_)
+            | Response::RawStream(_)
+            | Response::Native(bifrost_core::providers::native::NativeResponse::Stream(_)))
+    ) {
+        greq.stream.store(true, Ordering::Relaxed);
+    }
     match result {
         Ok(Response::ChatStream(c)) => {
             let inner = std::mem::replace(c, Box::pin(futures::stream::empty()));
@@ -540,9 +593,9 @@ impl Plugin for GovernancePlugin {
                 }));
             }
             None => None,
-            Some((name, value)) => {
-                // The key is ours: it never goes upstream, nor counts as a provider key.
-                req.headers.remove(name);
+            Some((_, value)) => {
+                // Virtual keys are ours: none goes upstream, nor counts as a provider key.
+                strip_vks(req.headers);
                 let hash = model::hash_value(&value);
                 let snap = gov.snapshot.load();
                 match snap.by_hash.get(&hash) {
@@ -565,11 +618,19 @@ impl Plugin for GovernancePlugin {
             }
             rewrite_model(req.body, req.path, gov, vk);
         }
+        // Only a JSON body says something about prompt tokens (not audio uploads).
+        let prompt_bytes = if req.body.first() == Some(&b'{') {
+            req.body.len()
+        } else {
+            0
+        };
         options.extensions.insert(Arc::new(GovRequest {
             vk,
-            prompt_bytes: req.body.len(),
+            prompt_bytes,
             used: Mutex::new(None),
             events: AtomicU64::new(0),
+            stream: AtomicBool::new(false),
+            cut: AtomicBool::new(false),
         }));
         None
     }
@@ -756,6 +817,19 @@ impl Plugin for GovernancePlugin {
                 count_events(result, greq);
             }
         }
+        // A forwarded JSON answer's usage, which the engine does not read.
+        if let Ok(Response::Raw(r)) = &*result {
+            if r.content_type.contains("json") {
+                #[derive(serde::Deserialize)]
+                struct WithUsage {
+                    usage: Option<Usage>,
+                }
+                if let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice(&r.body) {
+                    let (provider, model) = (ctx.provider.clone(), ctx.model.clone());
+                    self.record(ctx, &provider, &model, ctx.request_type.as_str(), &u);
+                }
+            }
+        }
         // A unary answer's usage was reported already: its cost goes in a header.
         let greq = ctx.options.extensions.get::<Arc<GovRequest>>()?;
         let cost = lock(&greq.used).as_ref().and_then(|(_, c)| *c);
@@ -770,22 +844,43 @@ impl Plugin for GovernancePlugin {
     }
 
     fn on_event(&self, ctx: &RequestContext, event: &Event<'_>) {
-        let Event::Tokens {
-            provider,
-            model,
-            request_type,
-            usage,
-        } = event
-        else {
-            return;
-        };
+        match event {
+            Event::Tokens {
+                provider,
+                model,
+                request_type,
+                usage,
+            } => self.record(ctx, provider, model, request_type, usage),
+            Event::RequestEnd {
+                outcome: bifrost_core::Outcome::Cancelled,
+                ..
+            } => {
+                if let Some(greq) = ctx.options.extensions.get::<Arc<GovRequest>>() {
+                    greq.cut.store(true, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl GovernancePlugin {
+    /// Prices `usage` and keeps it for the reconciliation, the log row and `bifrost_cost_total`.
+    fn record(
+        &self,
+        ctx: &RequestContext,
+        provider: &str,
+        model: &str,
+        request_type: &str,
+        usage: &Usage,
+    ) {
         let cost = self
             .0
             .pricing
             .price(provider, model, request_type)
             .map(|p| p.cost(usage));
         if let Some(greq) = ctx.options.extensions.get::<Arc<GovRequest>>() {
-            *lock(&greq.used) = Some(((*usage).clone(), cost.map(model::micros)));
+            *lock(&greq.used) = Some((usage.clone(), cost.map(model::micros)));
         }
         if let Some(c) = cost {
             if let Some(entry) = ctx.options.extensions.get::<Arc<LogEntry>>() {

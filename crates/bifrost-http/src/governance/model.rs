@@ -254,7 +254,10 @@ pub fn parse_duration(s: &str, calendar: bool) -> Result<Window, String> {
         "w" => secs(604_800),
         "M" if calendar => Window::Months(n),
         "M" => secs(30 * 86_400),
-        "Y" if calendar => Window::Months(12 * n),
+        "Y" if calendar => Window::Months(
+            n.checked_mul(12)
+                .ok_or_else(|| format!("{s:?} is too long"))?,
+        ),
         "Y" => secs(365 * 86_400),
         other => {
             return Err(format!(

@@ -26,8 +26,11 @@ pub(super) fn direct_key(headers: &HeaderMap) -> Option<Secret> {
         })
         .map(str::trim)
         .filter(|k| !k.is_empty() && !k.starts_with("sk-bf-"));
+    // A virtual key (sk-bf-…) is never a provider key, in whichever header it came.
+    let not_vk = |k: &&str| !k.trim().starts_with("sk-bf-");
     text("x-api-key")
-        .or_else(|| text("x-goog-api-key"))
+        .filter(not_vk)
+        .or_else(|| text("x-goog-api-key").filter(not_vk))
         .or(bearer)
         .map(Secret::new)
 }
