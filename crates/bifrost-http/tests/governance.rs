@@ -778,3 +778,52 @@ async fn an_anthropic_stream_cut_early_is_charged_what_was_relayed() {
     }
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn prices_refresh_in_the_background_without_holding_up_startup() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    // A price list server that answers after a second: startup must not wait for it.
+    let app = axum::Router::new().route(
+        "/prices",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            axum::Json(json!({"source":"test","date":"2026-12-06",
+                              "models":{"openai/gpt-4o":{"input":1000000.0,"output":0.0}}}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let prices = format!("http://{}/prices", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let t = Instant::now();
+    let gw = start(&config(
+        &mock,
+        "{}",
+        &format!(r#","framework":{{"pricing":{{"pricing_url":"{prices}","pricing_sync_interval":3600}}}}"#),
+    ))
+    .await;
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "startup waited for the price list"
+    );
+    // The built-in price first ($2.50 per million input tokens), then the fetched one ($1 each).
+    let (s, headers, b) = post(&gw, "/v1/chat/completions", chat_body("openai/gpt-4o"), &[]).await;
+    assert_eq!(s, 200, "{b}");
+    let prompt = b["usage"]["prompt_tokens"].as_f64().unwrap();
+    let built_in: f64 = h(&headers, "x-bf-cost").parse().unwrap();
+    assert!(built_in < 1.0, "{built_in}");
+    let t = Instant::now();
+    loop {
+        let (_, headers, _) =
+            post(&gw, "/v1/chat/completions", chat_body("openai/gpt-4o"), &[]).await;
+        let cost: f64 = h(&headers, "x-bf-cost").parse().unwrap();
+        if (cost - prompt).abs() < 1e-6 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "prices never refreshed ({cost})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gw.stop().await;
+}

@@ -607,3 +607,35 @@ async fn bedrock_exception_frames_fall_back_or_end_the_stream() {
     assert!(events.iter().all(|e| e.data != "[DONE]"));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_model_name_cannot_change_the_upstream_url() {
+    let m = mock().await;
+    let config = format!(
+        r#"{{"providers":{{
+          "gemini":{{"keys":[{{"value":"k-g"}}],"network_config":{{"base_url":"{u}","retries":0}}}},
+          "azure":{{"keys":[{{"value":"k-az","azure_key_config":{{"endpoint":"{u}","api_version":"2024-10-21"}}}}],
+                   "network_config":{{"retries":0}}}}}}}}"#,
+        u = m.url()
+    );
+    let gw = start(&config).await;
+    for (model, encoded) in [
+        (
+            "gemini/x/../../admin?all=1#f",
+            "x%2F..%2F..%2Fadmin%3Fall%3D1%23f",
+        ),
+        ("azure/../../admin?all=1", "..%2F..%2Fadmin%3Fall%3D1"),
+        ("azure/..", "%2E%2E"),
+    ] {
+        let _ = client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "x"}]}))
+            .send()
+            .await
+            .unwrap();
+        let last = m.last_request().expect("the request reached the mock");
+        assert!(last.path.contains(encoded), "{model}: {}", last.path);
+        assert!(!last.path.contains("/admin"), "{model}: {}", last.path);
+    }
+    gw.stop().await;
+}

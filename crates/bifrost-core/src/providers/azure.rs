@@ -4,7 +4,7 @@
 
 use super::http::{ByteStream, Upstream};
 use super::pipeline::{self, Sse, Target};
-use super::{auth, openai, parse_url, CallContext, ChunkStream, Provider};
+use super::{auth, openai, parse_url, path_segment, CallContext, ChunkStream, Provider};
 use crate::config::RequestType;
 use crate::config::{AzureKeyConfig, CloudKeyConfig, AZURE_DEFAULT_API_VERSION};
 use crate::error::BifrostError;
@@ -47,7 +47,7 @@ impl Azure {
             )));
         }
         let version = cfg.map_or(AZURE_DEFAULT_API_VERSION, |c| c.api_version.as_str());
-        let deployment = cx.key.deployment(cx.model);
+        let deployment = path_segment(cx.key.deployment(cx.model));
         parse_url(
             &self.upstream.name,
             &format!(

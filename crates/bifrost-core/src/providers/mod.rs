@@ -628,6 +628,23 @@ fn normalize_base(base: &str, format: ApiFormat) -> String {
     }
 }
 
+/// A name a client chose (a model, a deployment) as one URL path segment: everything but
+/// unreserved characters (and `@`, which Vertex model versions use) is percent-encoded, so it
+/// can neither leave its segment (`/`, `.`/`..`) nor add a query or fragment (`?`, `#`).
+pub(crate) fn path_segment(name: &str) -> std::borrow::Cow<'_, str> {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'@');
+    if name == "." || name == ".." {
+        return name.replace('.', "%2E").into();
+    }
+    utf8_percent_encode(name, SEGMENT).into()
+}
+
 /// Parses a URL built from configuration.
 pub(crate) fn parse_url(provider: &str, url: &str) -> Result<::http::Uri, BifrostError> {
     url.parse::<::http::Uri>().map_err(|e| {

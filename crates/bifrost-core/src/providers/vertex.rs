@@ -5,7 +5,9 @@
 
 use super::http::Upstream;
 use super::pipeline::{self, serialize, Sse, Target};
-use super::{anthropic, auth, gemini, openai, parse_url, CallContext, ChunkStream, Provider};
+use super::{
+    anthropic, auth, gemini, openai, parse_url, path_segment, CallContext, ChunkStream, Provider,
+};
 use crate::config::{CloudKeyConfig, VertexKeyConfig};
 use crate::error::BifrostError;
 use crate::schemas::{
@@ -74,8 +76,9 @@ impl Vertex {
         parse_url(
             &self.upstream.name,
             &format!(
-                "{base}/v1/projects/{}/locations/{region}/publishers/{publisher}/models/{model}:{action}",
-                cfg.project_id
+                "{base}/v1/projects/{}/locations/{region}/publishers/{publisher}/models/{}:{action}",
+                cfg.project_id,
+                path_segment(model)
             ),
         )
     }

@@ -192,8 +192,10 @@ pub enum Place {
 #[derive(Debug, Clone)]
 pub struct Reserved {
     pub spec: LimitSpec,
-    /// The counter's key (window included).
+    /// The counter's Redis key (window included); empty in memory.
     pub key: String,
+    /// The window's start (Unix s; 0 for concurrency).
+    pub window_start: i64,
     pub amount: i64,
     /// Usage after this reservation, and when its window ends (Unix ms; 0 for concurrency).
     pub used: i64,
@@ -405,6 +407,7 @@ impl Counters {
             entries.push(Reserved {
                 spec: c.spec.clone(),
                 key,
+                window_start: 0,
                 amount: c.amount,
                 used: int(values.get(2 + i * 3)),
                 window_end_ms: int(values.get(3 + i * 3)) * 1000,
@@ -464,12 +467,12 @@ impl Counters {
             return Ok(specs
                 .iter()
                 .zip(keys)
-                .map(|(s, (k, end))| {
+                .map(|(s, (_, end))| {
                     let used = match s.kind {
-                        Kind::Concurrency => st.leases.get(&k).copied().unwrap_or(0),
+                        Kind::Concurrency => st.leases.get(&s.base).copied().unwrap_or(0),
                         _ => st
                             .counters
-                            .get(&k)
+                            .get(&(s.base.clone(), s.window.bounds(now).0))
                             .filter(|(_, exp)| *exp > now)
                             .map_or(0, |(u, _)| *u),
                     };
@@ -504,6 +507,18 @@ impl Counters {
             OnFailure::Closed => Err(Refusal::Unavailable(why)),
             OnFailure::Open => self.memory.reserve(checks, member, now_ms()),
         }
+    }
+
+    /// [`Counters::settle`] at once when the reservation is in memory (no task needed);
+    /// otherwise hands it back.
+    pub fn settle_local(&self, r: Reservation, deltas: &[i64]) -> Result<(), Reservation> {
+        if r.place == Place::Redis && self.redis.is_some() {
+            return Err(r);
+        }
+        if !r.entries.is_empty() {
+            self.memory.settle(&r, deltas, now_ms());
+        }
+        Ok(())
     }
 
     /// Adds `deltas[i]` (actual − reserved) to each reserved counter and returns the lease.
@@ -567,10 +582,10 @@ struct Memory {
 
 #[derive(Default)]
 struct MemoryState {
-    /// key → (used, expires at, Unix s).
-    counters: HashMap<String, (i64, i64)>,
-    /// key → leases held.
-    leases: HashMap<String, i64>,
+    /// (key base, window start) → (used, expires at, Unix s).
+    counters: HashMap<(Arc<str>, i64), (i64, i64)>,
+    /// key base → leases held.
+    leases: HashMap<Arc<str>, i64>,
     writes: u64,
 }
 
@@ -581,7 +596,7 @@ impl Memory {
         let mut entries = Vec::with_capacity(checks.len());
         for c in checks {
             if c.spec.kind == Kind::Concurrency {
-                let used = st.leases.get(&*c.spec.base).copied().unwrap_or(0);
+                let used = st.leases.get(&c.spec.base).copied().unwrap_or(0);
                 if used + 1 > c.spec.limit {
                     return Err(Refusal::Exceeded(Exceeded {
                         spec: c.spec.clone(),
@@ -591,7 +606,8 @@ impl Memory {
                 }
                 entries.push(Reserved {
                     spec: c.spec.clone(),
-                    key: c.spec.base.to_string(),
+                    key: String::new(),
+                    window_start: 0,
                     amount: 1,
                     used: used + 1,
                     window_end_ms: 0,
@@ -599,8 +615,7 @@ impl Memory {
                 continue;
             }
             let (start, end) = c.spec.window.bounds(now);
-            let key = format!("{}:{start}", c.spec.base);
-            let used = match st.counters.get(&key) {
+            let used = match st.counters.get(&(c.spec.base.clone(), start)) {
                 Some((u, exp)) if *exp > now => *u,
                 _ => 0,
             };
@@ -613,7 +628,8 @@ impl Memory {
             }
             entries.push(Reserved {
                 spec: c.spec.clone(),
-                key,
+                key: String::new(),
+                window_start: start,
                 amount: c.amount,
                 used: used + c.amount,
                 window_end_ms: end * 1000,
@@ -621,10 +637,13 @@ impl Memory {
         }
         for e in &entries {
             if e.spec.kind == Kind::Concurrency {
-                *st.leases.entry(e.key.clone()).or_insert(0) += 1;
+                *st.leases.entry(e.spec.base.clone()).or_insert(0) += 1;
             } else if e.amount != 0 {
                 let exp = now + e.spec.window.ttl_secs();
-                let slot = st.counters.entry(e.key.clone()).or_insert((0, exp));
+                let slot = st
+                    .counters
+                    .entry((e.spec.base.clone(), e.window_start))
+                    .or_insert((0, exp));
                 if slot.1 <= now {
                     *slot = (0, exp);
                 }
@@ -651,15 +670,18 @@ impl Memory {
             .zip(deltas.iter().chain(std::iter::repeat(&0)))
         {
             if e.spec.kind == Kind::Concurrency {
-                if let Some(n) = st.leases.get_mut(&e.key) {
+                if let Some(n) = st.leases.get_mut(&e.spec.base) {
                     *n -= 1;
                     if *n <= 0 {
-                        st.leases.remove(&e.key);
+                        st.leases.remove(&e.spec.base);
                     }
                 }
             } else if *d != 0 {
                 let ttl = e.spec.window.ttl_secs();
-                let slot = st.counters.entry(e.key.clone()).or_insert((0, now + ttl));
+                let slot = st
+                    .counters
+                    .entry((e.spec.base.clone(), e.window_start))
+                    .or_insert((0, now + ttl));
                 slot.0 += d;
             }
         }

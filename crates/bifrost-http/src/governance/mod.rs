@@ -207,6 +207,9 @@ impl Drop for Pending {
                 _ => 0,
             })
             .collect();
+        let Err(r) = self.gov.counters.settle_local(r, &deltas) else {
+            return;
+        };
         let gov = self.gov.clone();
         gov.settling.fetch_add(1, Ordering::SeqCst);
         let task = async move {
@@ -309,7 +312,7 @@ impl Governance {
             self.snapshot
                 .load()
                 .by_hash
-                .get(&model::hash_value(&v))
+                .get(&model::digest(&v))
                 .is_some_and(|vk| vk.active)
         })
     }
@@ -546,9 +549,12 @@ fn ratelimit_headers(h: &mut HeaderMap, r: &Reservation, now_ms: i64) {
                     "x-ratelimit-reset-tokens",
                 ),
             };
-            header(h, l, e.spec.limit);
-            header(h, rem, (e.spec.limit - e.used).max(0));
-            header(h, rs, format!("{reset}s"));
+            h.insert(HeaderName::from_static(l), HeaderValue::from(e.spec.limit));
+            h.insert(
+                HeaderName::from_static(rem),
+                HeaderValue::from((e.spec.limit - e.used).max(0)),
+            );
+            header(h, rs, format_args!("{reset}s"));
         }
     }
 }
@@ -596,7 +602,7 @@ impl Plugin for GovernancePlugin {
             Some((_, value)) => {
                 // Virtual keys are ours: none goes upstream, nor counts as a provider key.
                 strip_vks(req.headers);
-                let hash = model::hash_value(&value);
+                let hash = model::digest(&value);
                 let snap = gov.snapshot.load();
                 match snap.by_hash.get(&hash) {
                     Some(vk) if vk.active => Some(vk.clone()),
@@ -645,7 +651,7 @@ impl Plugin for GovernancePlugin {
         drop(ctx.options.extensions.remove::<Arc<Pending>>());
         let greq = ctx.options.extensions.get::<Arc<GovRequest>>()?.clone();
         let snap = gov.snapshot.load();
-        let (provider, model) = (ctx.provider.to_string(), ctx.model.clone());
+        let (provider, model) = (ctx.provider.clone(), ctx.model.clone());
         let has_model_limits = snap.model_limits(&provider, &model).next().is_some();
         if greq.vk.is_none() && !has_model_limits {
             return None;
@@ -725,7 +731,12 @@ impl Plugin for GovernancePlugin {
                 add(&mut vk.limits.iter());
             }
             add(&mut snap.model_limits(&provider, &model));
-            let member = format!("{}:{}", ctx.options.request_id, fastrand::u64(..));
+            // A lease's name in Redis (only concurrency limits hold one).
+            let member = if checks.iter().any(|c| c.spec.kind == Kind::Concurrency) {
+                format!("{}:{}", ctx.options.request_id, fastrand::u64(..))
+            } else {
+                String::new()
+            };
             match gov.counters.reserve(&checks, &member).await {
                 Ok(r) => {
                     ratelimit_headers(&mut ctx.response_headers, &r, now_ms());

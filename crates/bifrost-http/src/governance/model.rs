@@ -195,14 +195,43 @@ pub struct Entities {
     pub model_configs: Vec<ModelConfig>,
 }
 
-/// The hex SHA-256 of a virtual key's value.
+/// The SHA-256 of a virtual key's value (the request path's lookup key).
+pub fn digest(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
+}
+
+/// The hex SHA-256 of a virtual key's value (what the store keeps).
 pub fn hash_value(value: &str) -> String {
-    let d = Sha256::digest(value.as_bytes());
+    hex(&digest(value))
+}
+
+fn hex(d: &[u8; 32]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(64);
     for b in d {
-        s.push_str(&format!("{b:02x}"));
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
     }
     s
+}
+
+/// A stored hex hash back to its digest.
+fn unhex(h: &str) -> Option<[u8; 32]> {
+    let h = h.as_bytes();
+    if h.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (nibble(h[2 * i])? << 4) | nibble(h[2 * i + 1])?;
+    }
+    Some(out)
 }
 
 /// The prefix that tells a virtual key from a provider key.
@@ -308,7 +337,7 @@ pub struct VkRule {
 /// What the request path reads: every entity compiled, looked up by hash.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub by_hash: HashMap<String, Arc<VkRule>>,
+    pub by_hash: HashMap<[u8; 32], Arc<VkRule>>,
     /// (provider or any, model) → limits.
     pub models: Vec<(Option<String>, String, Vec<LimitSpec>)>,
 }
@@ -495,9 +524,10 @@ impl Entities {
                             format!("a virtual key starts with {VK_PREFIX:?}"),
                         ));
                     }
-                    hash_value(v)
+                    digest(v)
                 }
-                (None, Some(h)) => h.clone(),
+                (None, Some(h)) => unhex(h)
+                    .ok_or_else(|| bad(format!("{field}.value_hash"), "not a hex SHA-256"))?,
                 (None, None) => {
                     return Err(bad(format!("{field}.value"), "required (sk-bf-…)"));
                 }

@@ -189,16 +189,44 @@ impl Override {
     }
 }
 
+/// The catalog as the request path looks it up (no key is built per request): `provider/model`
+/// entries by provider then model, and bare `model` entries.
+#[derive(Default)]
+struct Index {
+    by_provider: HashMap<String, HashMap<String, Price>>,
+    bare: HashMap<String, Price>,
+}
+
+impl Index {
+    fn new(models: HashMap<String, Price>) -> Self {
+        let mut ix = Index::default();
+        for (name, price) in models {
+            match name.split_once('/') {
+                Some((p, m)) => {
+                    ix.by_provider
+                        .entry(p.to_owned())
+                        .or_default()
+                        .insert(m.to_owned(), price);
+                }
+                None => {
+                    ix.bare.insert(name, price);
+                }
+            }
+        }
+        ix
+    }
+}
+
 /// Prices the request path reads (swapped whole by a refresh).
 pub struct Pricing {
-    catalog: arc_swap::ArcSwap<HashMap<String, Price>>,
+    catalog: arc_swap::ArcSwap<Index>,
     overrides: Vec<Override>,
 }
 
 impl Pricing {
     pub fn new(overrides: Vec<Override>) -> Self {
         Self {
-            catalog: arc_swap::ArcSwap::from_pointee(Catalog::built_in().models),
+            catalog: arc_swap::ArcSwap::from_pointee(Index::new(Catalog::built_in().models)),
             overrides,
         }
     }
@@ -216,14 +244,16 @@ impl Pricing {
         }
         let catalog = self.catalog.load();
         catalog
-            .get(&format!("{provider}/{model}"))
-            .or_else(|| catalog.get(model))
+            .by_provider
+            .get(provider)
+            .and_then(|m| m.get(model))
+            .or_else(|| catalog.bare.get(model))
             .copied()
     }
 
     /// Replaces the catalog (a refresh).
     pub fn replace(&self, models: HashMap<String, Price>) {
-        self.catalog.store(Arc::new(models));
+        self.catalog.store(Arc::new(Index::new(models)));
     }
 
     /// Fetches `url` now and then every `every`, in the background; failures keep the prices

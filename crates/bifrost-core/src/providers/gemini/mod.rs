@@ -9,21 +9,12 @@ pub mod stream;
 use super::http::{EventStream, Upstream};
 use super::native::{self, GeminiRelay, NativeRequest, NativeResponse, WireApi};
 use super::pipeline::{self, serialize, Sse, Target};
-use super::{parse_url, path_override, CallContext, ChunkStream, Provider};
+use super::{parse_url, path_override, path_segment, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
 use crate::schemas::{ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse};
 use futures::future::BoxFuture;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-
-/// Characters left as they are in a path segment: RFC 3986 unreserved. A client-supplied
-/// model name cannot add path segments or a query to the URL.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 pub struct Gemini {
     upstream: Upstream,
@@ -51,8 +42,10 @@ impl Gemini {
         model: &str,
         action: &str,
     ) -> Result<http::Uri, BifrostError> {
+        // The model is the client's: one path segment, whatever it holds.
+        let model = path_segment(model);
         let url = match over {
-            Some(path) => format!("{}{}", self.base, path.replace("{model}", model)),
+            Some(path) => format!("{}{}", self.base, path.replace("{model}", &model)),
             None => format!("{}/models/{model}:{action}", self.base),
         };
         parse_url(&self.upstream.name, &url)
@@ -155,15 +148,14 @@ impl Provider for Gemini {
                     native::operation(req.api),
                 ));
             }
-            let model = utf8_percent_encode(cx.model, SEGMENT).to_string();
             let url = if req.stream {
                 self.url(
                     self.stream_path.as_ref(),
-                    &model,
+                    cx.model,
                     "streamGenerateContent?alt=sse",
                 )?
             } else {
-                self.url(self.chat_path.as_ref(), &model, "generateContent")?
+                self.url(self.chat_path.as_ref(), cx.model, "generateContent")?
             };
             let relay = req.stream.then(|| GeminiRelay::new(&self.upstream.name));
             native::forward(
