@@ -108,6 +108,8 @@ caller's mistake is a 4xx whose `param` names the field when there is one."
         crate::governance::api::model_configs::update,
         crate::governance::api::model_configs::remove,
         crate::governance::api::usage_doc,
+        crate::governance::api::team_usage,
+        crate::governance::api::customer_usage,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, LogRow, LogPage, LogStats, HistogramBucket, FilterData,

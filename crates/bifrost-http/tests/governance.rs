@@ -215,6 +215,22 @@ async fn rate_limits_send_headers_and_refuse_with_429() {
         "{metrics}"
     );
     assert!(!metrics.contains("vk-limited"), "no per-key label");
+
+    // The team's budget was charged too, and its usage reads back.
+    let t = Instant::now();
+    loop {
+        let (s, u) = api(&gw, "GET", "/api/governance/teams/t1/usage", None).await;
+        assert_eq!(s, 200, "{u}");
+        assert_eq!(u["limits"][0]["id"], "b-team");
+        if u["limits"][0]["used"].as_f64().unwrap() > 0.0 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{u}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s, u) = api(&gw, "GET", "/api/governance/customers/c1/usage", None).await;
+    assert_eq!((s, u["limits"].as_array().map(Vec::len)), (200, Some(0)), "{u}");
+    assert_eq!(api(&gw, "GET", "/api/governance/teams/nope/usage", None).await.0, 404);
     gw.stop().await;
 }
 

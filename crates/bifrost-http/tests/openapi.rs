@@ -57,6 +57,8 @@ const ROUTES: &[&str] = &[
     "PUT /api/governance/model-configs/{id}",
     "DELETE /api/governance/model-configs/{id}",
     "GET /api/governance/virtual-keys/{id}/usage",
+    "GET /api/governance/teams/{id}/usage",
+    "GET /api/governance/customers/{id}/usage",
     "GET /api/logs/stats",
     "GET /api/logs/histogram",
     "GET /api/logs/filterdata",

@@ -79,6 +79,8 @@ pub fn router() -> Router<AppState> {
     let r = crud!(r, virtual_keys, "virtual-keys");
     let r = crud!(r, model_configs, "model-configs");
     r.route("/api/governance/virtual-keys/{id}/usage", get(usage_doc))
+        .route("/api/governance/teams/{id}/usage", get(team_usage))
+        .route("/api/governance/customers/{id}/usage", get(customer_usage))
 }
 
 fn object(
@@ -309,13 +311,51 @@ async fn usage(State(st): State<AppState>, Path(id): Path<String>) -> Result<Res
     for pc in &vk.provider_configs {
         specs.extend(pc.limits.iter().map(|l| (Some(pc.provider.as_str()), l)));
     }
+    let limits = usage_of(gov, &specs).await?;
+    Ok(Json(json!({
+        "virtual_key_id": vk.id,
+        "name": vk.name,
+        "is_active": vk.active,
+        "shared": gov.counters.is_shared(),
+        "limits": limits,
+    }))
+    .into_response())
+}
+
+/// `GET /api/governance/{teams|customers}/{id}/usage`: the entity's own limits.
+async fn usage_of_entity<E: Entity>(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let gov = &st.governance;
+    let snap = gov.snapshot.load();
+    let own = match E::KIND {
+        "team" => snap.teams.get(&id),
+        _ => snap.customers.get(&id),
+    }
+    .ok_or_else(|| not_found::<E>(&id))?;
+    let specs: Vec<(Option<&str>, &LimitSpec)> = own.iter().map(|l| (None, l)).collect();
+    let limits = usage_of(gov, &specs).await?;
+    Ok(Json(json!({
+        "id": id,
+        "shared": gov.counters.is_shared(),
+        "limits": limits,
+    }))
+    .into_response())
+}
+
+/// Each limit's current window: limit, used, remaining, reset (money in USD).
+async fn usage_of(
+    gov: &Governance,
+    specs: &[(Option<&str>, &LimitSpec)],
+) -> Result<Vec<Value>, ApiError> {
     let only: Vec<LimitSpec> = specs.iter().map(|(_, s)| (*s).clone()).collect();
     let used = gov
         .counters
         .usage(&only)
         .await
         .map_err(|e| ApiError::new(503, "store_unavailable", e))?;
-    let limits: Vec<Value> = specs
+    Ok(specs
         .iter()
         .zip(used)
         .map(|((provider, s), (used, reset))| {
@@ -337,15 +377,7 @@ async fn usage(State(st): State<AppState>, Path(id): Path<String>) -> Result<Res
                 "resets_at": reset,
             })
         })
-        .collect();
-    Ok(Json(json!({
-        "virtual_key_id": vk.id,
-        "name": vk.name,
-        "is_active": vk.active,
-        "shared": gov.counters.is_shared(),
-        "limits": limits,
-    }))
-    .into_response())
+        .collect())
 }
 
 /// The OpenAPI description of each entity's operations (the handlers above are generic; these
@@ -468,6 +500,33 @@ documented!(
     "/api/governance/model-configs/{id}",
     "model config"
 );
+
+/// `GET /api/governance/teams/{id}/usage`.
+#[utoipa::path(get, path = "/api/governance/teams/{id}/usage", tag = "governance",
+    params(("id" = String, Path, description = "The team's id")),
+    responses(
+        (status = 200, description = "The team's own limits in their current windows", body = Object),
+        (status = 404, description = "No such team", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The counter store is unavailable", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn team_usage(st: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
+    usage_of_entity::<Team>(st, id).await
+}
+
+/// `GET /api/governance/customers/{id}/usage`.
+#[utoipa::path(get, path = "/api/governance/customers/{id}/usage", tag = "governance",
+    params(("id" = String, Path, description = "The customer's id")),
+    responses(
+        (status = 200, description = "The customer's own limits in their current windows", body = Object),
+        (status = 404, description = "No such customer", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The counter store is unavailable", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn customer_usage(
+    st: State<AppState>,
+    id: Path<String>,
+) -> Result<Response, ApiError> {
+    usage_of_entity::<Customer>(st, id).await
+}
 
 /// `GET /api/governance/virtual-keys/{id}/usage`.
 #[utoipa::path(get, path = "/api/governance/virtual-keys/{id}/usage", tag = "governance",

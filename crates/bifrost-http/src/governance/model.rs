@@ -340,6 +340,9 @@ pub struct Snapshot {
     pub by_hash: HashMap<[u8; 32], Arc<VkRule>>,
     /// (provider or any, model) → limits.
     pub models: Vec<(Option<String>, String, Vec<LimitSpec>)>,
+    /// A team's or customer's own limits (for their usage in the API).
+    pub teams: HashMap<String, Vec<LimitSpec>>,
+    pub customers: HashMap<String, Vec<LimitSpec>>,
 }
 
 impl Snapshot {
@@ -495,6 +498,7 @@ impl Entities {
             );
         }
         let mut teams: HashMap<&str, Vec<LimitSpec>> = HashMap::new();
+        let mut own_team_limits = HashMap::new();
         for (i, t) in self.teams.iter().enumerate() {
             let mut l = refs(
                 format!("teams[{i}]"),
@@ -502,6 +506,7 @@ impl Entities {
                 &t.rate_limit_id,
                 Level::Team,
             )?;
+            own_team_limits.insert(t.id.clone(), l.clone());
             if let Some(c) = &t.customer_id {
                 let cl = customers.get(c.as_str()).ok_or_else(|| {
                     bad(
@@ -513,7 +518,14 @@ impl Entities {
             }
             teams.insert(&t.id, l);
         }
-        let mut snap = Snapshot::default();
+        let mut snap = Snapshot {
+            teams: own_team_limits,
+            customers: customers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            ..Snapshot::default()
+        };
         for (i, vk) in self.virtual_keys.iter().enumerate() {
             let field = format!("virtual_keys[{i}]");
             let hash = match (&vk.value, &vk.value_hash) {
