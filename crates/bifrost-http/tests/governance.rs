@@ -229,8 +229,17 @@ async fn rate_limits_send_headers_and_refuse_with_429() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (s, u) = api(&gw, "GET", "/api/governance/customers/c1/usage", None).await;
-    assert_eq!((s, u["limits"].as_array().map(Vec::len)), (200, Some(0)), "{u}");
-    assert_eq!(api(&gw, "GET", "/api/governance/teams/nope/usage", None).await.0, 404);
+    assert_eq!(
+        (s, u["limits"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{u}"
+    );
+    assert_eq!(
+        api(&gw, "GET", "/api/governance/teams/nope/usage", None)
+            .await
+            .0,
+        404
+    );
     gw.stop().await;
 }
 

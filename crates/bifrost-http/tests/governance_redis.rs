@@ -226,6 +226,33 @@ async fn three_replicas_on_one_redis_allow_exactly_the_limit() {
         "tokens"
     );
 
+    // Reconciled in Redis: the token limit now holds what the 100 answers actually used.
+    let one: Value = client()
+        .post(format!("{}/v1/chat/completions", urls[0]))
+        .header("content-type", "application/json")
+        .body(BODY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actual = 100 * one["usage"]["total_tokens"].as_i64().unwrap();
+    let t = Instant::now();
+    loop {
+        let u: Value = reqwest::get(format!("{}/api/governance/virtual-keys/tok/usage", urls[1]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if u["limits"][0]["used"].as_i64() == Some(actual) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{u} vs {actual}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Every replica reports the same usage, from Redis.
     for url in &urls {
         let u: Value = reqwest::get(format!("{url}/api/governance/virtual-keys/req/usage"))

@@ -509,7 +509,10 @@ documented!(
         (status = 404, description = "No such team", body = crate::openapi::ErrorBody),
         (status = 503, description = "The counter store is unavailable", body = crate::openapi::ErrorBody),
     ))]
-pub(crate) async fn team_usage(st: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn team_usage(
+    st: State<AppState>,
+    id: Path<String>,
+) -> Result<Response, ApiError> {
     usage_of_entity::<Team>(st, id).await
 }
 

@@ -246,15 +246,33 @@ pub struct Counters {
     redis: Option<RedisCounters>,
     pub on_failure: OnFailure,
     /// Redis calls that failed (timeouts included).
-    pub failures: AtomicU64,
+    pub failures: Arc<AtomicU64>,
     /// Counters known to be exhausted, and until when: refused without a round trip.
     blocked: Mutex<HashMap<Arc<str>, (Instant, Exceeded)>>,
+    /// Reconciliations queued for Redis and not yet sent.
+    queue: Arc<Queue>,
+}
+
+/// How many reconciliations wait for Redis, and a wake-up when none does.
+#[derive(Default)]
+struct Queue {
+    queued: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Queue {
+    fn done(&self, n: usize) {
+        if self.queued.fetch_sub(n, Ordering::SeqCst) == n {
+            self.idle.notify_waiters();
+        }
+    }
 }
 
 struct RedisCounters {
     conn: ConnectionManager,
     reserve: Arc<redis::Script>,
     settle: Arc<redis::Script>,
+    settle_tx: tokio::sync::mpsc::UnboundedSender<Vec<Settle>>,
 }
 
 impl Counters {
@@ -263,8 +281,9 @@ impl Counters {
             memory: Memory::default(),
             redis: None,
             on_failure: OnFailure::Open,
-            failures: AtomicU64::new(0),
+            failures: Arc::default(),
             blocked: Mutex::default(),
+            queue: Arc::default(),
         }
     }
 
@@ -279,15 +298,26 @@ impl Counters {
             .set_max_delay(Duration::from_secs(1));
         let conn = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| format!("kv_store.redis: {e}"))?;
-        Ok(Self {
+        let settle = Arc::new(redis::Script::new(SETTLE_LUA));
+        let (settle_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let me = Self {
             redis: Some(RedisCounters {
-                conn,
+                conn: conn.clone(),
                 reserve: Arc::new(redis::Script::new(RESERVE_LUA)),
-                settle: Arc::new(redis::Script::new(SETTLE_LUA)),
+                settle: settle.clone(),
+                settle_tx,
             }),
             on_failure,
             ..Self::memory()
-        })
+        };
+        tokio::spawn(flush_loop(
+            rx,
+            conn,
+            settle,
+            me.failures.clone(),
+            me.queue.clone(),
+        ));
+        Ok(me)
     }
 
     pub fn is_shared(&self) -> bool {
@@ -363,10 +393,13 @@ impl Counters {
             if let (Err(Ok(values)), true) = (tx.send(answer), reserved) {
                 // Nobody took the reservation: return it.
                 let mut inv = settle.prepare_invoke();
-                inv.arg(&member_owned);
                 for (i, (delta, ttl)) in undo.iter().enumerate() {
                     if let Some(redis::Value::BulkString(key)) = values.get(1 + i * 3) {
-                        inv.arg(key.as_slice()).arg(*delta).arg(*ttl);
+                        if *ttl == 0 {
+                            inv.arg(key.as_slice()).arg(&member_owned).arg(-1);
+                        } else {
+                            inv.arg(key.as_slice()).arg(*delta).arg(*ttl);
+                        }
                     }
                 }
                 let _ = tokio::time::timeout(REDIS_TIMEOUT * 4, inv.invoke_async::<i64>(&mut conn))
@@ -521,47 +554,114 @@ impl Counters {
         Ok(())
     }
 
-    /// Adds `deltas[i]` (actual − reserved) to each reserved counter and returns the lease.
-    pub async fn settle(&self, r: Reservation, deltas: &[i64]) {
+    /// Adds `deltas[i]` (actual − reserved) to each reserved counter and returns the lease. In
+    /// Redis this is queued: one task sends what many requests settle in one script call.
+    pub fn settle(&self, r: Reservation, deltas: &[i64]) {
         if r.entries.is_empty() {
             return;
         }
-        match (&self.redis, r.place) {
-            (Some(rc), Place::Redis) => {
-                let mut inv = rc.settle.prepare_invoke();
-                inv.arg(&r.member);
-                let mut n = 0;
-                for (e, d) in r
-                    .entries
-                    .iter()
-                    .zip(deltas.iter().chain(std::iter::repeat(&0)))
-                {
-                    let ttl = match e.spec.kind {
-                        Kind::Concurrency => 0,
-                        _ => e.spec.window.ttl_secs(),
-                    };
-                    if e.spec.kind == Kind::Concurrency || *d != 0 {
-                        inv.arg(&e.key).arg(*d).arg(ttl);
-                        n += 1;
-                    }
+        let Err(r) = self.settle_local(r, deltas) else {
+            return;
+        };
+        let Some(rc) = &self.redis else { return };
+        let mut items = Vec::with_capacity(r.entries.len());
+        for (e, d) in r
+            .entries
+            .iter()
+            .zip(deltas.iter().chain(std::iter::repeat(&0)))
+        {
+            match e.spec.kind {
+                Kind::Concurrency => items.push(Settle::Lease(e.key.clone(), r.member.clone())),
+                _ if *d != 0 => {
+                    items.push(Settle::Add(e.key.clone(), *d, e.spec.window.ttl_secs()))
                 }
-                if n == 0 {
-                    return;
-                }
-                let mut conn = rc.conn.clone();
-                let done =
-                    tokio::time::timeout(REDIS_TIMEOUT * 4, inv.invoke_async::<i64>(&mut conn))
-                        .await;
-                if !matches!(done, Ok(Ok(_))) {
-                    self.failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        "governance: reconciling usage in Redis failed; the reservation stands"
-                    );
-                }
+                _ => {}
             }
-            _ => self.memory.settle(&r, deltas, now_ms()),
+        }
+        if items.is_empty() {
+            return;
+        }
+        self.queue.queued.fetch_add(1, Ordering::SeqCst);
+        if rc.settle_tx.send(items).is_err() {
+            self.queue.done(1);
         }
     }
+
+    /// Waits until queued reconciliations reached Redis (or failed), up to `limit`.
+    pub async fn wait_settled(&self, limit: Duration) {
+        let wait = async {
+            loop {
+                let n = self.queue.idle.notified();
+                if self.queue.queued.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                n.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+}
+
+/// Sends queued reconciliations, merged per counter, one script call per batch.
+async fn flush_loop(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<Settle>>,
+    mut conn: ConnectionManager,
+    script: Arc<redis::Script>,
+    failures: Arc<AtomicU64>,
+    queue: Arc<Queue>,
+) {
+    {
+        while let Some(first) = rx.recv().await {
+            let mut batches = 1;
+            let mut adds: HashMap<String, (i64, i64)> = HashMap::new();
+            let mut leases: Vec<(String, String)> = Vec::new();
+            let mut take = |items: Vec<Settle>| {
+                for it in items {
+                    match it {
+                        Settle::Add(k, d, ttl) => {
+                            let slot = adds.entry(k).or_insert((0, ttl));
+                            slot.0 += d;
+                        }
+                        Settle::Lease(k, m) => leases.push((k, m)),
+                    }
+                }
+            };
+            take(first);
+            while batches < 512 {
+                match rx.try_recv() {
+                    Ok(items) => {
+                        take(items);
+                        batches += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut inv = script.prepare_invoke();
+            for (k, (d, ttl)) in &adds {
+                if *d != 0 {
+                    inv.arg(k).arg(*d).arg(*ttl);
+                }
+            }
+            for (k, m) in &leases {
+                inv.arg(k).arg(m).arg(-1);
+            }
+            let done =
+                tokio::time::timeout(REDIS_TIMEOUT * 4, inv.invoke_async::<i64>(&mut conn)).await;
+            if !matches!(done, Ok(Ok(_))) {
+                failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "governance: reconciling usage in Redis failed; the reservations stand"
+                );
+            }
+            queue.done(batches);
+        }
+    }
+}
+
+/// One reconciliation for Redis: add to a counter (key, delta, ttl), or return a lease.
+enum Settle {
+    Add(String, i64, i64),
+    Lease(String, String),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -774,19 +874,21 @@ end
 return out
 "#;
 
-/// Reconcile: ARGV: lease member, then per counter: key, delta, ttl (0 = a lease set: the
-/// member's lease is returned).
+/// Reconcile: ARGV triples: (key, delta, ttl) adds to a counter; (key, member, -1) returns a
+/// lease.
 const SETTLE_LUA: &str = r#"
--- bf_gov_settle_v1
-local member = ARGV[1]
-local i = 2
+-- bf_gov_settle_v2
+local i = 1
 while ARGV[i] do
-  local key, delta, ttl = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  if ttl == 0 then
-    redis.call('ZREM', key, member)
-  elseif delta ~= 0 then
-    redis.call('INCRBY', key, delta)
-    if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
+  local key, v, ttl = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if ttl == -1 then
+    redis.call('ZREM', key, v)
+  else
+    local delta = tonumber(v)
+    if delta ~= 0 then
+      redis.call('INCRBY', key, delta)
+      if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
+    end
   end
   i = i + 3
 end

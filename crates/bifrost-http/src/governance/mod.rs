@@ -30,7 +30,7 @@ use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use model::{Entities, Snapshot, VkRule, VK_PREFIX};
 use pricing::{Price, Pricing};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -115,9 +115,6 @@ pub struct Governance {
     pub settings: Settings,
     pub store: Option<bifrost_store::ConfigStore>,
     metrics: Option<GovMetrics>,
-    /// Reconciliations still running (shutdown waits for them).
-    settling: AtomicUsize,
-    settled: tokio::sync::Notify,
     /// Serialises the API's writes.
     pub(crate) write_lock: tokio::sync::Mutex<()>,
 }
@@ -207,25 +204,8 @@ impl Drop for Pending {
                 _ => 0,
             })
             .collect();
-        let Err(r) = self.gov.counters.settle_local(r, &deltas) else {
-            return;
-        };
-        let gov = self.gov.clone();
-        gov.settling.fetch_add(1, Ordering::SeqCst);
-        let task = async move {
-            gov.counters.settle(r, &deltas).await;
-            if gov.settling.fetch_sub(1, Ordering::SeqCst) == 1 {
-                gov.settled.notify_waiters();
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) => {
-                h.spawn(task);
-            }
-            Err(_) => {
-                tracing::warn!("governance: no runtime to reconcile a reservation on");
-            }
-        }
+        // Memory: at once; Redis: queued for the next batch (never lost with the request).
+        self.gov.counters.settle(r, &deltas);
     }
 }
 
@@ -334,8 +314,6 @@ impl Governance {
             settings,
             store,
             metrics,
-            settling: AtomicUsize::new(0),
-            settled: tokio::sync::Notify::new(),
             write_lock: tokio::sync::Mutex::new(()),
         }))
     }
@@ -351,16 +329,7 @@ impl Governance {
 
     /// Waits (up to `limit`) for reconciliations still running.
     pub async fn drain(&self, limit: Duration) {
-        let wait = async {
-            loop {
-                let n = self.settled.notified();
-                if self.settling.load(Ordering::SeqCst) == 0 {
-                    return;
-                }
-                n.await;
-            }
-        };
-        let _ = tokio::time::timeout(limit, wait).await;
+        self.counters.wait_settled(limit).await;
     }
 
     /// Brings the store-failure counter up to date (before a scrape).
