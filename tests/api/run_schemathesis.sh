@@ -69,6 +69,7 @@ st=$(realpath "$VENV/bin/schemathesis")
     --max-time "${MAX_TIME:-60}" \
     --request-timeout 10 \
     --workers 1 \
+    --suppress-health-check=filter_too_much \
     --seed "${SEED:-$RANDOM}" \
     --no-color \
     --generation-database none \

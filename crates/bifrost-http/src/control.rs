@@ -212,21 +212,9 @@ impl ControlPlane {
 
     /// Applies the store's change notifications until the store goes away.
     pub fn watch(self: &Arc<Self>) {
-        let Some(store) = &self.store else {
-            return;
-        };
-        let mut rx = store.subscribe();
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-                let Some(me) = me.upgrade() else { return };
-                me.reload().await;
-            }
-        });
+        if let Some(store) = &self.store {
+            follow(store, self, |me| async move { me.reload().await });
+        }
     }
 
     /// The engine's account for `editable` plus the fixed providers.
@@ -244,6 +232,28 @@ impl ControlPlane {
         }
         Ok(account)
     }
+}
+
+/// Runs `reload` on `target` after each change another process makes to the config store, for
+/// as long as `target` lives.
+pub(crate) fn follow<T, F, Fut>(store: &ConfigStore, target: &Arc<T>, reload: F)
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let mut rx = store.subscribe();
+    let me = Arc::downgrade(target);
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+            let Some(me) = me.upgrade() else { return };
+            reload(me).await;
+        }
+    });
 }
 
 /// The config.json object of a stored provider: its settings with its keys.

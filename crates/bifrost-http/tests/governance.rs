@@ -471,6 +471,14 @@ async fn the_api_creates_keys_whose_value_is_shown_once_and_validates_every_fiel
     let (s, b) = api(
         &gw,
         "POST",
+        "/api/governance/teams",
+        Some(json!({"id":"t","profile":"not an object"})),
+    )
+    .await;
+    assert_eq!((s, b["error"]["param"].as_str()), (400, Some("profile")), "{b}");
+    let (s, b) = api(
+        &gw,
+        "POST",
         "/api/governance/virtual-keys",
         Some(json!({"name":"x","budget_id":"b1","rate_limit_id":"nope"})),
     )

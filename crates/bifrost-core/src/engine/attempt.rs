@@ -127,14 +127,7 @@ impl Bifrost {
                 without.push(i);
                 // Keys a plugin ruled out for this target are no alternative either.
                 if let Some(allow) = &ctx.allowed_keys {
-                    without.extend(
-                        p.keys
-                            .keys()
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, k)| !allow.contains(&k.id))
-                            .map(|(j, _)| j),
-                    );
+                    without.extend(ruled_out(p.keys.keys(), allow));
                 }
                 situation.other_key =
                     matches!(p.keys.select(&target.model, &without), Selection::Key(_));
@@ -251,14 +244,7 @@ impl Bifrost {
                 restricted = excluded
                     .iter()
                     .copied()
-                    .chain(
-                        p.keys
-                            .keys()
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, k)| !allow.contains(&k.id))
-                            .map(|(i, _)| i),
-                    )
+                    .chain(ruled_out(p.keys.keys(), allow))
                     .collect();
                 &restricted[..]
             }
@@ -390,6 +376,17 @@ impl Bifrost {
             latency_ms: a.latency.as_millis() as u64,
         });
     }
+}
+
+/// Indices of the keys not in `allow` (a plugin's per-target restriction).
+fn ruled_out<'a>(
+    keys: &'a [crate::config::Key],
+    allow: &'a [String],
+) -> impl Iterator<Item = usize> + 'a {
+    keys.iter()
+        .enumerate()
+        .filter(|(_, k)| !allow.contains(&k.id))
+        .map(|(i, _)| i)
 }
 
 /// What [`Bifrost::report_attempt`] needs about one attempt.

@@ -49,6 +49,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The JSON object of a body, or a 400 that says what is wrong with it.
+pub(crate) fn json_object(
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    match body {
+        Ok(Json(serde_json::Value::Object(m))) => Ok(m),
+        Ok(Json(_)) => Err(bad_request("", "the body must be a JSON object")),
+        Err(rej) => Err(bad_request("", rej.body_text())),
+    }
+}
+
 /// 400 about `field` (empty when it is about the whole request).
 pub fn bad_request(field: &str, message: impl Into<String>) -> ApiError {
     ApiError {

@@ -3,7 +3,7 @@
 //! are config.json's provider and key objects; answers show secrets masked (or as the
 //! `env.NAME` they reference). A change serves the next request, with no restart.
 
-use super::{bad_request, ApiError};
+use super::{bad_request, json_object as object, ApiError};
 use crate::control::{self, redacted, stored, stored_key, unmask, ControlPlane};
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
@@ -33,17 +33,6 @@ fn control(st: &AppState) -> Result<&Arc<ControlPlane>, ApiError> {
     st.control
         .as_ref()
         .ok_or_else(|| ApiError::new(503, "unavailable", "the management API is not enabled"))
-}
-
-/// The JSON object of a body, or a 400 that says what is wrong with it.
-fn object(
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<serde_json::Map<String, Value>, ApiError> {
-    match body {
-        Ok(Json(Value::Object(m))) => Ok(m),
-        Ok(Json(_)) => Err(bad_request("", "the body must be a JSON object")),
-        Err(rej) => Err(bad_request("", rej.body_text())),
-    }
 }
 
 /// A key object, whose `id`, `name` and `value` are strings when given (`at`: its JSON path).

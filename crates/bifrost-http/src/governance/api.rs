@@ -10,7 +10,7 @@ use super::model::{
     hash_value, Budget, Customer, Entities, ModelConfig, RateLimit, Team, VirtualKey, VK_PREFIX,
 };
 use super::{store, Governance};
-use crate::api::{bad_request, ApiError};
+use crate::api::{bad_request, json_object as object, ApiError};
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -81,16 +81,6 @@ pub fn router() -> Router<AppState> {
     r.route("/api/governance/virtual-keys/{id}/usage", get(usage_doc))
         .route("/api/governance/teams/{id}/usage", get(team_usage))
         .route("/api/governance/customers/{id}/usage", get(customer_usage))
-}
-
-fn object(
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<serde_json::Map<String, Value>, ApiError> {
-    match body {
-        Ok(Json(Value::Object(m))) => Ok(m),
-        Ok(Json(_)) => Err(bad_request("", "the body must be a JSON object")),
-        Err(rej) => Err(bad_request("", rej.body_text())),
-    }
 }
 
 fn parse<E: Entity>(m: serde_json::Map<String, Value>) -> Result<E, ApiError> {

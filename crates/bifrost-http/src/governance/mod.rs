@@ -358,21 +358,13 @@ impl Governance {
 
     /// Follows the config store's change notifications.
     pub fn watch(self: &Arc<Self>) {
-        let Some(store) = &self.store else { return };
-        let mut rx = store.subscribe();
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-                let Some(me) = me.upgrade() else { return };
+        if let Some(store) = &self.store {
+            crate::control::follow(store, self, |me| async move {
                 if let Err(e) = me.reload().await {
                     tracing::warn!(error = %e, "governance: reloading entities failed");
                 }
-            }
-        });
+            });
+        }
     }
 
     /// Picks providers for a bare model by weight: the primary, then the others by weight.

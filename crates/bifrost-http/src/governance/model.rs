@@ -500,6 +500,11 @@ impl Entities {
         let mut teams: HashMap<&str, Vec<LimitSpec>> = HashMap::new();
         let mut own_team_limits = HashMap::new();
         for (i, t) in self.teams.iter().enumerate() {
+            for (name, v) in [("profile", &t.profile), ("claims", &t.claims)] {
+                if v.as_ref().is_some_and(|v| !v.is_object() && !v.is_null()) {
+                    return Err(bad(format!("teams[{i}].{name}"), "must be an object"));
+                }
+            }
             let mut l = refs(
                 format!("teams[{i}]"),
                 &t.budget_id,
