@@ -475,7 +475,11 @@ async fn the_api_creates_keys_whose_value_is_shown_once_and_validates_every_fiel
         Some(json!({"id":"t","profile":"not an object"})),
     )
     .await;
-    assert_eq!((s, b["error"]["param"].as_str()), (400, Some("profile")), "{b}");
+    assert_eq!(
+        (s, b["error"]["param"].as_str()),
+        (400, Some("profile")),
+        "{b}"
+    );
     let (s, b) = api(
         &gw,
         "POST",
