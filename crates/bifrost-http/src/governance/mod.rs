@@ -223,51 +223,38 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The virtual key a request carries, if any (header name, value).
-fn find_vk(headers: &HeaderMap) -> Option<(&'static str, String)> {
-    if let Some(v) = headers.get("x-bf-vk").and_then(|v| v.to_str().ok()) {
-        return Some(("x-bf-vk", v.trim().to_owned()));
+/// The headers a virtual key may come in (parsed once, not per lookup).
+static X_BF_VK: HeaderName = HeaderName::from_static("x-bf-vk");
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+static X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
+
+/// The virtual key a request carries, if any.
+fn find_vk(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get(&X_BF_VK).and_then(|v| v.to_str().ok()) {
+        return Some(v.trim().to_owned());
     }
-    if let Some(v) = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|v| v.starts_with(VK_PREFIX))
-    {
-        return Some(("authorization", v.to_owned()));
-    }
-    for name in ["x-api-key", "x-goog-api-key"] {
-        if let Some(v) = headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| v.starts_with(VK_PREFIX))
-        {
-            return Some((name, v.to_owned()));
-        }
-    }
-    None
+    [&http::header::AUTHORIZATION, &X_API_KEY, &X_GOOG_API_KEY]
+        .into_iter()
+        .find_map(|name| vk_in(headers.get(name)))
+        .map(str::to_owned)
+}
+
+/// `sk-bf-…` when the header holds one (bare or after `Bearer `).
+fn vk_in(v: Option<&HeaderValue>) -> Option<&str> {
+    let v = v?.to_str().ok()?.trim();
+    let v = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .unwrap_or(v)
+        .trim();
+    v.starts_with(VK_PREFIX).then_some(v)
 }
 
 /// Removes every header that carries a virtual key.
 fn strip_vks(headers: &mut HeaderMap) {
-    headers.remove("x-bf-vk");
-    for name in ["authorization", "x-api-key", "x-goog-api-key"] {
-        let is_vk = headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                let v = v.trim();
-                let v = v
-                    .strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-                    .unwrap_or(v);
-                v.trim().starts_with(VK_PREFIX)
-            });
-        if is_vk {
+    headers.remove(&X_BF_VK);
+    for name in [&http::header::AUTHORIZATION, &X_API_KEY, &X_GOOG_API_KEY] {
+        if vk_in(headers.get(name)).is_some() {
             headers.remove(name);
         }
     }
@@ -288,13 +275,7 @@ impl Governance {
     /// Whether `headers` carry an active virtual key this gateway knows (admin auth lets such
     /// inference requests through).
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
-        find_vk(headers).is_some_and(|(_, v)| {
-            self.snapshot
-                .load()
-                .by_hash
-                .get(&model::digest(&v))
-                .is_some_and(|vk| vk.active)
-        })
+        find_vk(headers).is_some_and(|v| self.snapshot.load().find(&v).is_some_and(|vk| vk.active))
     }
 
     pub fn new(
@@ -560,13 +541,11 @@ impl Plugin for GovernancePlugin {
                 }));
             }
             None => None,
-            Some((_, value)) => {
+            Some(value) => {
                 // Virtual keys are ours: none goes upstream, nor counts as a provider key.
                 strip_vks(req.headers);
-                let hash = model::digest(&value);
-                let snap = gov.snapshot.load();
-                match snap.by_hash.get(&hash) {
-                    Some(vk) if vk.active => Some(vk.clone()),
+                match gov.snapshot.load().find(&value) {
+                    Some(vk) if vk.active => Some(vk),
                     found => {
                         let (code, msg) = if found.is_some() {
                             ("virtual_key_inactive", "this virtual key is inactive")

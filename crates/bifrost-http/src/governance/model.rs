@@ -343,9 +343,31 @@ pub struct Snapshot {
     /// A team's or customer's own limits (for their usage in the API).
     pub teams: HashMap<String, Vec<LimitSpec>>,
     pub customers: HashMap<String, Vec<LimitSpec>>,
+    /// Keys already found, by value: later requests skip the SHA-256 (only keys that exist
+    /// get here; the snapshot and this go together when entities change).
+    seen: std::sync::Mutex<HashMap<String, Arc<VkRule>>>,
 }
 
 impl Snapshot {
+    /// The key whose value is `value`.
+    pub fn find(&self, value: &str) -> Option<Arc<VkRule>> {
+        if let Some(vk) = self.seen().get(value) {
+            return Some(vk.clone());
+        }
+        let vk = self.by_hash.get(&digest(value))?.clone();
+        let mut cache = self.seen();
+        if cache.len() < 100_000 {
+            cache.insert(value.to_owned(), vk.clone());
+        }
+        Some(vk)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<VkRule>>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub fn model_limits<'a>(
         &'a self,
         provider: &'a str,
