@@ -520,6 +520,7 @@ async fn governance_service(
             username,
             password,
             db,
+            timeout,
         } => {
             let mut rc = redis::RedisConnectionInfo::default().set_db(*db);
             if let Some(u) = username {
@@ -544,7 +545,7 @@ async fn governance_service(
                 },
                 "governance: counters in Redis, exact across replicas"
             );
-            Counters::redis(client, g.on_store_failure).map_err(|e| anyhow::anyhow!(e))?
+            Counters::redis(client, g.on_store_failure, *timeout).map_err(|e| anyhow::anyhow!(e))?
         }
     };
     let pricing = Arc::new(governance::pricing::Pricing::new(g.overrides));

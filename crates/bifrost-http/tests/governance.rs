@@ -386,6 +386,12 @@ async fn the_section_loads_as_the_original_writes_it_and_bad_fields_are_named() 
     )
     .unwrap_err();
     assert_eq!(e.path, "kv_store.redis.tls");
+    let e = bifrost_http::config::parse(
+        r#"{"kv_store":{"type":"redis","redis":{"addr":"127.0.0.1:6379","timeout_ms":0}}}"#,
+        &|_| None,
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "kv_store.redis.timeout_ms");
     // The original's fields, usage state included, load.
     let ok = bifrost_http::config::parse(
         r#"{"governance":{

@@ -135,6 +135,12 @@ async fn replica(config: &str) -> Replica {
 const BODY: &str = r#"{"model":"openai/gpt-4o-mini","max_tokens":10,"messages":[{"role":"user","content":"Hello!"}]}"#;
 
 fn config(mock: &MockServer, redis: &Redis, governance: &str) -> String {
+    config_with_timeout(mock, redis, governance, 500)
+}
+
+/// `timeout_ms`: how long a request waits for Redis (a loaded test machine needs more than the
+/// default for 1,000 requests at once).
+fn config_with_timeout(mock: &MockServer, redis: &Redis, governance: &str, t: u64) -> String {
     format!(
         r#"{{"providers":{{"openai":{{"keys":[{{"value":"sk-x","weight":1.0}}],
               "network_config":{{"base_url":"{u}","retries":0}},
@@ -142,10 +148,10 @@ fn config(mock: &MockServer, redis: &Redis, governance: &str) -> String {
               "pricing_overrides":[{{"model_pattern":"gpt-4o-mini","input_cost_per_token":0,
                                      "output_cost_per_token":0.001}}]}}}},
             "client":{{"enable_logging":false}},
-            "kv_store":{{"type":"redis","redis":{{"addr":"127.0.0.1:{p}"}}}},
+            "kv_store":{{"type":"redis","redis":{{"addr":"127.0.0.1:{p}","timeout_ms":{t}}}}},
             "governance":{governance}}}"#,
         u = mock.url(),
-        p = redis.port
+        p = redis.port,
     )
 }
 
@@ -202,7 +208,9 @@ async fn three_replicas_on_one_redis_allow_exactly_the_limit() {
                             {{"id":"tok","value":"sk-bf-tokens","rate_limit_id":"tokens"}}]}}"#,
         t = 100 * per_request
     );
-    let cfg = config(&mock, &redis, &gov);
+    // Exactness is the point here: no request may fall back to per-replica counters because the
+    // machine is slow, so each waits up to 10 s for Redis.
+    let cfg = config_with_timeout(&mock, &redis, &gov, 10_000);
     let replicas = futures::future::join_all((0..3).map(|_| replica(&cfg))).await;
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
 
@@ -461,12 +469,15 @@ async fn a_late_redis_reply_gives_its_reservation_back_and_one_big_request_block
         "{b}"
     );
     stall.join().unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        used("requests").await,
-        1,
-        "the late reservation was given back"
-    );
+    // The script runs when Redis wakes; its reservation is then given back.
+    let t = Instant::now();
+    while used("requests").await != 1 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the late reservation was never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         chat(&gw.url, "sk-bf-k", "/v1/chat/completions", body())
             .await

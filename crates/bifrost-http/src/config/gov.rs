@@ -23,6 +23,8 @@ pub enum KvStore {
         username: Option<String>,
         password: Option<String>,
         db: i64,
+        /// How long a request waits for Redis before `on_store_failure` applies.
+        timeout: Duration,
     },
 }
 
@@ -238,6 +240,8 @@ struct RawRedis {
     db: i64,
     #[serde(default)]
     tls: bool,
+    /// Milliseconds a request waits for Redis (default 500).
+    timeout_ms: Option<u64>,
 }
 
 fn kv_store(v: Value, env: &dyn Fn(&str) -> Option<String>) -> Result<KvStore, ConfigError> {
@@ -273,12 +277,18 @@ fn kv_store(v: Value, env: &dyn Fn(&str) -> Option<String>) -> Result<KvStore, C
                 Some(p) => Some(resolve_env(&p, "kv_store.redis.password", env)?),
                 None => None,
             };
+            let timeout = match r.timeout_ms {
+                Some(0) => return Err(err("kv_store.redis.timeout_ms", "must be at least 1")),
+                Some(ms) => Duration::from_millis(ms),
+                None => crate::governance::counters::REDIS_TIMEOUT,
+            };
             Ok(KvStore::Redis {
                 host,
                 port,
                 username: r.username.filter(|u| !u.is_empty()),
                 password: password.filter(|p| !p.is_empty()),
                 db: r.db,
+                timeout,
             })
         }
         other => Err(err(

@@ -239,7 +239,8 @@ pub enum OnFailure {
 /// (a replica that died mid-request). A request still running after this no longer counts.
 const LEASE: Duration = Duration::from_secs(3600);
 /// How long a Redis call may take before it counts as a failure.
-const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a request waits for Redis by default (`kv_store.redis.timeout_ms`).
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub struct Counters {
     memory: Memory,
@@ -251,6 +252,8 @@ pub struct Counters {
     blocked: Mutex<HashMap<Arc<str>, (Instant, Exceeded)>>,
     /// Reconciliations queued for Redis and not yet sent.
     queue: Arc<Queue>,
+    /// How long a request waits for Redis before `on_failure` applies.
+    timeout: Duration,
 }
 
 /// How many reconciliations wait for Redis, and a wake-up when none does.
@@ -284,16 +287,21 @@ impl Counters {
             failures: Arc::default(),
             blocked: Mutex::default(),
             queue: Arc::default(),
+            timeout: REDIS_TIMEOUT,
         }
     }
 
     /// Counters in Redis; connects lazily (startup never waits for Redis).
-    pub fn redis(client: redis::Client, on_failure: OnFailure) -> Result<Self, String> {
-        // The request waits REDIS_TIMEOUT; the call itself waits longer, so that a reply that
+    pub fn redis(
+        client: redis::Client,
+        on_failure: OnFailure,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        // The request waits `timeout`; the call itself waits longer, so that a reply that
         // comes late is still seen (and its reservation given back).
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(REDIS_TIMEOUT))
-            .set_response_timeout(Some(REDIS_TIMEOUT * 20))
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout * 20))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
         let conn = ConnectionManager::new_lazy_with_config(client, config)
@@ -308,6 +316,7 @@ impl Counters {
                 settle_tx,
             }),
             on_failure,
+            timeout,
             ..Self::memory()
         };
         tokio::spawn(flush_loop(
@@ -406,7 +415,7 @@ impl Counters {
                     .await;
             }
         });
-        let values = match tokio::time::timeout(REDIS_TIMEOUT, rx).await {
+        let values = match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(Ok(v))) => v,
             Ok(Ok(Err(e))) => return self.failed(checks, member, e.to_string()),
             Ok(Err(_)) => return self.failed(checks, member, "the Redis call ended".to_owned()),
@@ -522,7 +531,7 @@ impl Counters {
         }
         let mut conn = r.conn.clone();
         let values: Vec<Option<i64>> =
-            tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn))
+            tokio::time::timeout(self.timeout, pipe.query_async(&mut conn))
                 .await
                 .map_err(|_| "Redis timed out".to_owned())?
                 .map_err(|e| format!("Redis: {e}"))?;
