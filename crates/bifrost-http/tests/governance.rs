@@ -490,6 +490,18 @@ async fn the_api_creates_keys_whose_value_is_shown_once_and_validates_every_fiel
         &gw,
         "POST",
         "/api/governance/virtual-keys",
+        Some(json!({"max_concurrent_requests": 2_147_483_648_u64})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["param"].as_str()),
+        (400, Some("max_concurrent_requests")),
+        "{b}"
+    );
+    let (s, b) = api(
+        &gw,
+        "POST",
+        "/api/governance/virtual-keys",
         Some(json!({"name":"x","budget_id":"b1","rate_limit_id":"nope"})),
     )
     .await;

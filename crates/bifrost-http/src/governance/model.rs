@@ -153,6 +153,7 @@ pub struct VirtualKey {
     pub rate_limit_id: Option<String>,
     /// Requests this key may have in flight at once (RS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub max_concurrent_requests: Option<u32>,
     #[serde(default)]
     pub provider_configs: Vec<ProviderConfig>,
@@ -468,6 +469,12 @@ impl Entities {
                             format!("required with {name}_reset_duration"),
                         ))
                     }
+                    (Some(max), _) if max > i64::MAX as u64 => {
+                        return Err(bad(
+                            format!("rate_limits[{i}].{name}_max_limit"),
+                            format!("must be at most {}", i64::MAX),
+                        ))
+                    }
                     (Some(max), Some(d)) => {
                         let window = parse_duration(d, false).map_err(|m| {
                             bad(format!("rate_limits[{i}].{name}_reset_duration"), m)
@@ -581,6 +588,15 @@ impl Entities {
                 return Err(bad(
                     format!("{field}.mcp_configs"),
                     "MCP is not supported by this version; remove the MCP tool filters",
+                ));
+            }
+            if vk
+                .max_concurrent_requests
+                .is_some_and(|n| n > i32::MAX as u32)
+            {
+                return Err(bad(
+                    format!("{field}.max_concurrent_requests"),
+                    "must be at most 2147483647",
                 ));
             }
             if vk.max_concurrent_requests == Some(0) {
