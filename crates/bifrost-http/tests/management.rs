@@ -297,6 +297,26 @@ async fn with_config_json_as_source_of_truth_file_providers_are_read_only() {
 }
 
 /// A fresh database on the test PostgreSQL, as a `config_store` section.
+/// `base_config` with a config store in a new database on the test PostgreSQL (named `db`
+/// and this process's id), for replicas that share it; `None` (skipped) without PostgreSQL.
+fn shared_store_config(mock: &MockServer, db: &str) -> Option<String> {
+    let Ok(url) = std::env::var("BIFROST_TEST_POSTGRES_URL") else {
+        assert_ne!(
+            std::env::var("BIFROST_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "BIFROST_REQUIRE_POSTGRES=1 but BIFROST_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!("skipped: BIFROST_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let section = postgres_section(&url, &format!("{db}_{}", std::process::id()));
+    Some(base_config(mock).replacen(
+        '{',
+        &format!(r#"{{"config_store":{section},"logs_store":{{"enabled":false}},"#),
+        1,
+    ))
+}
+
 fn postgres_section(url: &str, db: &str) -> Value {
     let status = std::process::Command::new("psql")
         .args([url, "-q", "-c", &format!("CREATE DATABASE {db}")])
@@ -314,23 +334,10 @@ fn postgres_section(url: &str, db: &str) -> Value {
 
 #[tokio::test]
 async fn a_change_on_one_replica_reaches_the_other_through_postgres() {
-    let Ok(url) = std::env::var("BIFROST_TEST_POSTGRES_URL") else {
-        assert_ne!(
-            std::env::var("BIFROST_REQUIRE_POSTGRES").as_deref(),
-            Ok("1"),
-            "BIFROST_REQUIRE_POSTGRES=1 but BIFROST_TEST_POSTGRES_URL is not set"
-        );
-        eprintln!("skipped: BIFROST_TEST_POSTGRES_URL is not set");
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let Some(config) = shared_store_config(&mock, "bifrost_replicas") else {
         return;
     };
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let db = format!("bifrost_replicas_{}", std::process::id());
-    let section = postgres_section(&url, &db);
-    let config = base_config(&mock).replacen(
-        '{',
-        &format!(r#"{{"config_store":{section},"logs_store":{{"enabled":false}},"#),
-        1,
-    );
     let a = start(&config).await;
     let b = start(&config).await;
     assert_eq!(chat_status(&b, "groq/llama-3").await, 400);
@@ -358,23 +365,10 @@ async fn a_change_on_one_replica_reaches_the_other_through_postgres() {
 
 #[tokio::test]
 async fn a_virtual_key_made_on_one_replica_works_on_the_other_through_postgres() {
-    let Ok(url) = std::env::var("BIFROST_TEST_POSTGRES_URL") else {
-        assert_ne!(
-            std::env::var("BIFROST_REQUIRE_POSTGRES").as_deref(),
-            Ok("1"),
-            "BIFROST_REQUIRE_POSTGRES=1 but BIFROST_TEST_POSTGRES_URL is not set"
-        );
-        eprintln!("skipped: BIFROST_TEST_POSTGRES_URL is not set");
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let Some(config) = shared_store_config(&mock, "bifrost_governance") else {
         return;
     };
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let db = format!("bifrost_governance_{}", std::process::id());
-    let section = postgres_section(&url, &db);
-    let config = base_config(&mock).replacen(
-        '{',
-        &format!(r#"{{"config_store":{section},"logs_store":{{"enabled":false}},"#),
-        1,
-    );
     let a = start(&config).await;
     let b = start(&config).await;
     let (s, vk) = call(

@@ -15,14 +15,6 @@ const SEED_CONFIG: &str = include_str!("fixtures/seed-config.json");
 
 const SEED_BODY: &str = r#"{"provider":"openai","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Running {
     child: Child,
     url: String,
@@ -38,7 +30,7 @@ impl Drop for Running {
 /// Starts the binary with the seed's flags (on a free port) and waits until `/health` answers.
 async fn start_seed_command(config: &str) -> Running {
     let path = common::config_file(config);
-    let port = free_port();
+    let port = common::free_port();
     let child = Command::new(BIN)
         .env("XDG_CONFIG_HOME", common::app_dir())
         .args([

@@ -35,6 +35,15 @@ impl Drop for TestGateway {
 
 static N: AtomicUsize = AtomicUsize::new(0);
 
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Writes `config` to a temporary file.
 pub fn config_file(config: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!(
