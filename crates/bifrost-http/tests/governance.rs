@@ -882,3 +882,77 @@ async fn prices_refresh_in_the_background_without_holding_up_startup() {
     }
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn soft_budgets_estimates_required_headers_and_model_configs_take_effect() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    // Without max_tokens a request reserves ~body/4 + token_estimate_default tokens: 7 here,
+    // so a limit of exactly that lets the request through (1,024 by default would not).
+    let body = r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
+    let limit = body.len() / 4 + 7;
+    let gov = format!(
+        r#"{{"budget_mode":"soft","token_estimate_default":7,"required_headers":["x-team"],
+            "budgets":[{{"id":"tiny","max_limit":0.000001,"reset_duration":"1h"}}],
+            "rate_limits":[{{"id":"tok","token_max_limit":{limit},"token_reset_duration":"1h"}},
+                           {{"id":"one","request_max_limit":1,"request_reset_duration":"1h"}}],
+            "model_configs":[{{"id":"m","model_name":"gpt-4o","provider":"openai","rate_limit_id":"one"}}],
+            "virtual_keys":[{{"id":"s","value":"sk-bf-soft","budget_id":"tiny"}},
+                            {{"id":"e","value":"sk-bf-est","rate_limit_id":"tok"}}]}}"#
+    );
+    let gw = start(&config(&mock, &gov, "")).await;
+    let send = |vk: Option<&'static str>, body: String, team: bool| {
+        let mut r = client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(vk) = vk {
+            r = r.header("x-bf-vk", vk);
+        }
+        if team {
+            r = r.header("x-team", "search");
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // required_headers.
+    let (s, b) = send(None, body.to_owned(), false).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("missing_required_header")),
+        "{b}"
+    );
+    // token_estimate_default.
+    let (s, b) = send(Some("sk-bf-est"), body.to_owned(), true).await;
+    assert_eq!(s, 200, "{b}");
+    // Soft budget: the first request passes on a budget it will overspend (strict mode would
+    // refuse it up front), the next is refused once the cost is charged.
+    let mut with_max = serde_json::from_str::<Value>(body).unwrap();
+    with_max["max_tokens"] = json!(10);
+    let (s, b) = send(Some("sk-bf-soft"), with_max.to_string(), true).await;
+    assert_eq!(s, 200, "{b}");
+    let t = Instant::now();
+    loop {
+        let (s, b) = send(Some("sk-bf-soft"), with_max.to_string(), true).await;
+        if s == 402 {
+            break;
+        }
+        assert_eq!(s, 200, "{b}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the soft budget never closed"
+        );
+    }
+    // A model config limits that model for everyone, key or not.
+    let gpt4o = body.replace("gpt-4o-mini", "gpt-4o");
+    assert_eq!(send(None, gpt4o.clone(), true).await.0, 200);
+    let (s, b) = send(None, gpt4o, true).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (429, Some("rate_limit_exceeded")),
+        "{b}"
+    );
+    gw.stop().await;
+}
