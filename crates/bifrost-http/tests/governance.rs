@@ -502,6 +502,18 @@ async fn the_api_creates_keys_whose_value_is_shown_once_and_validates_every_fiel
         &gw,
         "POST",
         "/api/governance/virtual-keys",
+        Some(json!({"provider_configs":[{"provider":"openai","id":1e28}]})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["param"].as_str()),
+        (400, Some("provider_configs[0].id")),
+        "{b}"
+    );
+    let (s, b) = api(
+        &gw,
+        "POST",
+        "/api/governance/virtual-keys",
         Some(json!({"name":"x","budget_id":"b1","rate_limit_id":"nope"})),
     )
     .await;

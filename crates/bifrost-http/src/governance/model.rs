@@ -637,6 +637,16 @@ impl Entities {
                 if pc.provider.trim().is_empty() {
                     return Err(bad(format!("{pf}.provider"), "must name a provider"));
                 }
+                if pc
+                    .id
+                    .as_ref()
+                    .is_some_and(|v| v.as_u64().is_none_or(|n| n > i64::MAX as u64))
+                {
+                    return Err(bad(
+                        format!("{pf}.id"),
+                        format!("a whole number from 0 to {}", i64::MAX),
+                    ));
+                }
                 if !pc.weight.is_finite() || pc.weight < 0.0 {
                     return Err(bad(format!("{pf}.weight"), "must be a number, 0 or more"));
                 }
