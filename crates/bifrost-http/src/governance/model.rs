@@ -107,8 +107,8 @@ pub struct ProviderConfig {
     pub budget_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_id: Option<String>,
-    /// The provider keys this key may use, as key objects (`{"id": …}` / `{"key_id": …}`) or
-    /// ids; empty (with `key_ids`): every key of the provider.
+    /// The provider keys this key may use, as key objects (`{"id": …}` / `{"key_id": …}`);
+    /// empty (with `key_ids`): every key of the provider.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub keys: Vec<serde_json::Value>,
@@ -431,6 +431,21 @@ impl Entities {
                     "must be a number of US dollars, 0 or more",
                 ));
             }
+            if b.current_usage
+                .as_ref()
+                .is_some_and(|v| !v.is_number() && !v.is_null())
+            {
+                return Err(bad(
+                    format!("budgets[{i}].current_usage"),
+                    "must be a number",
+                ));
+            }
+            if b.last_reset
+                .as_ref()
+                .is_some_and(|v| !v.is_string() && !v.is_null())
+            {
+                return Err(bad(format!("budgets[{i}].last_reset"), "must be a string"));
+            }
             let window = parse_duration(&b.reset_duration, b.calendar_aligned)
                 .map_err(|m| bad(format!("budgets[{i}].reset_duration"), m))?;
             budgets.insert(
@@ -440,6 +455,27 @@ impl Entities {
         }
         let mut limits: HashMap<&str, Vec<LimitSpec>> = HashMap::new();
         for (i, r) in self.rate_limits.iter().enumerate() {
+            for (name, v) in [
+                ("request_current_usage", &r.request_current_usage),
+                ("token_current_usage", &r.token_current_usage),
+            ] {
+                if v.as_ref()
+                    .is_some_and(|v| !v.is_null() && v.as_u64().is_none_or(|n| n > i64::MAX as u64))
+                {
+                    return Err(bad(
+                        format!("rate_limits[{i}].{name}"),
+                        "must be a whole number",
+                    ));
+                }
+            }
+            for (name, v) in [
+                ("request_last_reset", &r.request_last_reset),
+                ("token_last_reset", &r.token_last_reset),
+            ] {
+                if v.as_ref().is_some_and(|v| !v.is_string() && !v.is_null()) {
+                    return Err(bad(format!("rate_limits[{i}].{name}"), "must be a string"));
+                }
+            }
             let mut specs = Vec::new();
             for (kind, max, dur, name) in [
                 (
@@ -653,7 +689,6 @@ impl Entities {
                 let mut ids: Vec<String> = Vec::new();
                 for (k, key) in pc.keys.iter().enumerate() {
                     let id = match key {
-                        serde_json::Value::String(s) => Some(s.as_str()),
                         serde_json::Value::Object(o) => o
                             .get("id")
                             .or_else(|| o.get("key_id"))
@@ -665,7 +700,7 @@ impl Entities {
                         _ => {
                             return Err(bad(
                                 format!("{pf}.keys[{k}]"),
-                                "a key id, or a key object with its \"id\"",
+                                "a key object with its \"id\" (ids alone go in key_ids)",
                             ))
                         }
                     }
