@@ -7,14 +7,16 @@
 # Anthropic and Google GenAI SDKs (pinned, in a virtual environment under target/) for the
 # drop-in SDK tests, and schemathesis (pinned, in its own virtual environment) to fuzz the
 # management API against its OpenAPI document. The tests start the gateway and our mock
-# provider on loopback ports themselves.
+# provider on loopback ports themselves. The web UI is tested in Debian's headless Chromium
+# (package `chromium`) driven by playwright-core (pinned in tests/ui/package-lock.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+APT_UPDATED=""
 apt_install() {
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
+    [ -n "$APT_UPDATED" ] || { $sudo apt-get update -qq; APT_UPDATED=1; }
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 command -v promtool >/dev/null || apt_install prometheus
@@ -22,6 +24,10 @@ command -v promtool >/dev/null || apt_install prometheus
 command -v redis-server >/dev/null || apt_install redis-server
 export BIFROST_REQUIRE_REDIS=1
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3 python3-venv
+# The web UI's end-to-end tests: Debian's Chromium driven by playwright-core (npm), and curl.
+command -v chromium >/dev/null || apt_install chromium
+command -v npm >/dev/null || apt_install nodejs npm
+command -v curl >/dev/null || apt_install curl
 
 # PostgreSQL for the store tests: they fail, rather than skip, without it.
 source scripts/pg.sh
@@ -48,3 +54,9 @@ API_VENV=target/api-venv
 [ -x "$API_VENV/bin/python" ] || python3 -m venv "$API_VENV"
 "$API_VENV/bin/pip" install -q --disable-pip-version-check -r tests/api/requirements.txt
 API_VENV="$API_VENV" tests/api/run_schemathesis.sh
+
+# The web UI end to end in a real headless Chromium (tests/ui): log in, add a provider, create a
+# virtual key, send requests, find them in the logs, deactivate the key; every page at 1280 and
+# 390 px. Screenshots go to target/ui-shots.
+(cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
+node --test --test-concurrency=1 tests/ui/e2e.test.mjs

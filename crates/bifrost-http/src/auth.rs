@@ -5,7 +5,7 @@
 //!
 //! | Paths | Access |
 //! |---|---|
-//! | `/health`, `/health/*`, `POST /api/session/login`, `GET /api/session/is-auth-enabled`, `GET /api/openapi.json` | always open |
+//! | `/health`, `/health/*`, the UI's static files (`/`, `/ui/*`), `POST /api/session/login`, `GET /api/session/is-auth-enabled`, `GET /api/openapi.json` | always open |
 //! | `client.whitelisted_routes` (exact, or a prefix with a trailing `*`) | always open |
 //! | every other `/api/*`, `/ws`, `/debug/pprof/*` | admin session: `Authorization: Bearer <token>` or the `token` cookie |
 //! | `/metrics` | as `/api/*`, unless `auth_config.metrics_open` (RS addition, for scrapers) |
@@ -86,7 +86,10 @@ pub fn classify(path: &str) -> Access {
         }
     }
     let under = |prefix: &str| canon == prefix || canon.starts_with(&format!("{prefix}/"));
-    if under("/api") || under("/ws") || under("/debug/pprof") {
+    // The UI's static shell holds no data; its login page is how a session is obtained.
+    if crate::ui::is_ui_path(&canon) {
+        Access::Open
+    } else if under("/api") || under("/ws") || under("/debug/pprof") {
         Access::Admin
     } else if under("/metrics") {
         Access::Metrics
@@ -390,7 +393,9 @@ pub async fn require_admin(State(st): State<AppState>, mut req: Request, next: N
         return next.run(req).await;
     }
     let has_credentials = authorization(req.headers()).is_some() || cookie(req.headers()).is_some();
-    let message = if has_credentials {
+    let message = if access == Access::Inference && st.governance.knows_inactive(req.headers()) {
+        "this virtual key is inactive"
+    } else if has_credentials {
         "invalid or expired credentials"
     } else {
         "authentication required: log in with POST /api/session/login and send the token as \

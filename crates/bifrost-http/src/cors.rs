@@ -43,6 +43,9 @@ const ALLOWED_PREFIXES: &[&str] = &["x-bf-", "x-stainless-"];
 const EXPOSE: &str = "x-request-id, x-bf-provider, x-bf-model, x-bf-key-id, \
                       x-bf-fallback-index, x-bf-retries, retry-after";
 
+/// The policy in effect; `PUT /api/config` swaps it (`allowed_origins` apply at once).
+pub type SharedCors = Arc<arc_swap::ArcSwap<Cors>>;
+
 /// The CORS policy.
 #[derive(Debug, Clone, Default)]
 pub struct Cors {
@@ -99,6 +102,23 @@ impl Cors {
         }
     }
 
+    /// The same policy with other (already validated, lowercased) origins.
+    pub fn with_origins(&self, origins: Vec<String>) -> Self {
+        Self::new(&CorsConfig {
+            allowed_origins: origins,
+            allowed_headers: self.headers.clone(),
+        })
+    }
+
+    /// The configured origins, `"*"` included when set.
+    pub fn origins(&self) -> Vec<String> {
+        let mut out = self.origins.clone();
+        if self.any {
+            out.push("*".to_owned());
+        }
+        out
+    }
+
     fn allows(&self, origin: &str) -> Option<Allowed> {
         let lower = origin.to_ascii_lowercase();
         if is_localhost(&lower) || self.origins.contains(&lower) {
@@ -146,7 +166,8 @@ fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// The middleware; see the module doc.
-pub async fn cors(State(cors): State<Arc<Cors>>, req: Request, next: Next) -> Response {
+pub async fn cors(State(cors): State<SharedCors>, req: Request, next: Next) -> Response {
+    let cors = cors.load();
     let headers = req.headers();
     let Some(origin) = text(headers, header::ORIGIN).map(str::to_owned) else {
         // The answer differs with an `Origin`: caches must not reuse this one for those.

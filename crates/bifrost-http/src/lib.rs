@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod otel;
 pub mod pprof;
 mod routes;
+mod ui;
 
 use anyhow::Context as _;
 use bifrost_core::{ApiFormat, Bifrost, BifrostConfig, CustomProviderConfig, StaticAccount};
@@ -58,7 +59,7 @@ pub struct AppState {
     pub control: Option<Arc<control::ControlPlane>>,
     /// Admin auth (`auth_config`).
     pub auth: Arc<auth::AdminAuth>,
-    pub cors: Arc<cors::Cors>,
+    pub cors: cors::SharedCors,
     /// The component checks behind `/health` and `/health/ready`; stores register here.
     pub health: Arc<health::Readiness>,
     /// Virtual keys, budgets, rate limits and prices.
@@ -431,7 +432,7 @@ impl Gateway {
                 log_store,
                 control: Some(control),
                 auth: Arc::new(auth),
-                cors: Arc::new(cors::Cors::new(&file.cors)),
+                cors: Arc::new(arc_swap::ArcSwap::from_pointee(cors::Cors::new(&file.cors))),
                 health: Arc::new(health),
                 governance,
             },

@@ -381,6 +381,8 @@ pub(crate) struct ClientSettings {
     disable_content_logging: Option<bool>,
     logging_headers: Option<Vec<String>>,
     log_retention_days: Option<u32>,
+    /// `client.allowed_origins` in effect (localhost is always allowed).
+    allowed_origins: Vec<String>,
 }
 
 #[derive(ToSchema)]
@@ -408,6 +410,8 @@ pub(crate) struct ClientPatchBody {
     #[schema(minimum = 1, maximum = 1_048_576)]
     max_request_body_size_mb: Option<u64>,
     prometheus_labels: Option<Vec<String>>,
+    /// Browser origins allowed by CORS (`scheme://host[:port]` or `"*"`); applies at once.
+    allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(ToSchema)]

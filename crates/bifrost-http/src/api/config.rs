@@ -52,6 +52,8 @@ pub struct ClientPatch {
     pub max_request_body_size_mb: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prometheus_labels: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 impl ClientPatch {
@@ -133,7 +135,8 @@ impl ClientPatch {
             drop_excess_requests,
             initial_pool_size,
             max_request_body_size_mb,
-            prometheus_labels
+            prometheus_labels,
+            allowed_origins
         );
         self
     }
@@ -171,6 +174,14 @@ impl ClientPatch {
         if let Some(v) = &self.prometheus_labels {
             file.prometheus_labels.clone_from(v);
         }
+        // Checked when it was stored; a value that no longer parses keeps the file's.
+        if let Some(c) = self
+            .allowed_origins
+            .as_ref()
+            .and_then(|v| crate::config::cors_config(v.clone(), Vec::new()).ok())
+        {
+            file.cors.allowed_origins = c.allowed_origins;
+        }
     }
 }
 
@@ -194,6 +205,7 @@ fn effective(st: &AppState) -> Value {
         "disable_content_logging": logs.as_ref().map(|l| !l.content),
         "logging_headers": logs.as_ref().map(|l| l.headers.clone()),
         "log_retention_days": st.logs.as_ref().map(|l| l.retention_days.load(Ordering::Relaxed)),
+        "allowed_origins": st.cors.load().origins(),
     })
 }
 
@@ -238,6 +250,14 @@ pub(crate) async fn change(
         bad_request(&field, format!("{field}: {}", e.inner()))
     })?;
     patch.check()?;
+    let origins = match &patch.allowed_origins {
+        Some(v) => Some(
+            crate::config::cors_config(v.clone(), Vec::new())
+                .map_err(|e| bad_request(&e.path, e.to_string()))?
+                .allowed_origins,
+        ),
+        None => None,
+    };
     let cp = st
         .control
         .as_ref()
@@ -253,6 +273,10 @@ pub(crate) async fn change(
         store.put_client_config(&v).await.map_err(store_error)?;
     }
     // What applies at once.
+    if let Some(o) = origins {
+        let next = st.cors.load().with_origins(o);
+        st.cors.store(std::sync::Arc::new(next));
+    }
     if let Some(v) = patch.allow_direct_keys {
         st.settings.allow_direct_keys.store(v, Ordering::Relaxed);
     }

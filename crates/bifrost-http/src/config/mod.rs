@@ -420,7 +420,10 @@ fn auth_config(
 
 /// `client.allowed_origins` (each `"*"` or `scheme://host[:port]`, no path) and
 /// `client.allowed_headers` (header names, a trailing `*` allowed), lowercased.
-fn cors_config(origins: Vec<String>, headers: Vec<String>) -> Result<CorsConfig, ConfigError> {
+pub(crate) fn cors_config(
+    origins: Vec<String>,
+    headers: Vec<String>,
+) -> Result<CorsConfig, ConfigError> {
     let mut out = CorsConfig::default();
     for (i, o) in origins.into_iter().enumerate() {
         let o = o.trim().trim_end_matches('/').to_ascii_lowercase();

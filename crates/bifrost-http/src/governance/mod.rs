@@ -278,6 +278,12 @@ impl Governance {
         find_vk(headers).is_some_and(|v| self.snapshot.load().find(&v).is_some_and(|vk| vk.active))
     }
 
+    /// Whether `headers` carry a virtual key this gateway knows that is deactivated (admin
+    /// auth then says so, rather than asking the client to log in).
+    pub fn knows_inactive(&self, headers: &HeaderMap) -> bool {
+        find_vk(headers).is_some_and(|v| self.snapshot.load().find(&v).is_some_and(|vk| !vk.active))
+    }
+
     pub fn new(
         entities: Entities,
         counters: Counters,

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::governance::api::router())
         .merge(crate::health::router())
         .merge(crate::auth::router())
+        .merge(crate::ui::router())
         .route("/api/version", get(version))
         .route("/api/openapi.json", get(crate::openapi::serve))
         .route("/metrics", get(metrics))
