@@ -184,10 +184,14 @@ test("a virtual key with a budget and a rate limit is created and its value show
   const dlg = page.getByRole("dialog");
   await dlg.getByLabel("Name").fill("web-team");
   await dlg.getByLabel("Budget").selectOption("__new");
-  await dlg.getByLabel("Max spend (USD)").fill("1");
   await dlg.getByLabel("Rate limit").selectOption("__new");
   await dlg.getByLabel("Requests", { exact: true }).fill("100");
   await dlg.getByLabel("Allowed providers and models").fill("openai: gpt-4o-mini");
+  // A budget without an amount is refused at its field, and nothing is created yet.
+  await dlg.getByRole("button", { name: "Create" }).click();
+  await dlg.locator(".field-error").filter({ hasText: "USD" }).waitFor();
+  assert.equal(await dlg.getByLabel("Max spend (USD)").getAttribute("aria-invalid"), "true");
+  await dlg.getByLabel("Max spend (USD)").fill("1");
   await dlg.getByRole("button", { name: "Create" }).click();
   const value = page.getByTestId("vk-value");
   await value.waitFor();
@@ -315,6 +319,9 @@ test("every page renders at 1280 px and at phone width without errors; the menu 
   await go("teams");
   await shoot("teams-1280");
   await go("limits");
+  // One budget and one rate limit: the refused first try created none.
+  assert.equal(await page.getByRole("table", { name: "Budgets" }).locator("tbody tr").count(), 1);
+  assert.equal(await page.getByRole("table", { name: "Rate limits" }).locator("tbody tr").count(), 1);
   await shoot("limits-1280");
   await go("");
   await page.locator(".uplot").first().waitFor();

@@ -1,5 +1,5 @@
 // The app shell: hash routing, the login page and the navigation.
-import { api, h, clear, field, showError, setUnauthorizedHandler, spinner } from "./core.js";
+import { api, h, clear, field, showError, setUnauthorizedHandler, setRerender, spinner } from "./core.js";
 import { dashboard } from "./dashboard.js";
 import { logs } from "./logs.js";
 import { providers } from "./providers.js";
@@ -24,12 +24,14 @@ const loginBox = document.getElementById("login");
 let authEnabled = false;
 // Each page may return a cleanup (timers, live streams) run when the route changes.
 let cleanup = null;
+// Bumped by each navigation: a page that finishes loading after the user moved on is dropped.
+let navSeq = 0;
 
 function routeName() {
   return (location.hash.replace(/^#\/?/, "").split("?")[0] || "").split("/")[0];
 }
 
-async function render() {
+function leavePage() {
   if (cleanup) {
     try {
       cleanup();
@@ -40,6 +42,11 @@ async function render() {
   }
   // Dialogs belong to the page they were opened on (the back button closes them too).
   for (const d of document.querySelectorAll("dialog.modal")) d.dispatchEvent(new Event("cancel"));
+}
+
+async function render() {
+  leavePage();
+  const seq = ++navSeq;
   const name = routeName();
   const [title, page] = PAGES[name] || [null, null];
   for (const a of document.querySelectorAll("#nav a")) {
@@ -56,9 +63,13 @@ async function render() {
   clear(main, spinner());
   try {
     const r = await page(main);
+    if (seq !== navSeq) {
+      if (typeof r === "function") r();
+      return;
+    }
     if (typeof r === "function") cleanup = r;
   } catch (e) {
-    if (e.status === 401) return; // the login page is showing
+    if (seq !== navSeq || e.status === 401) return; // moved on, or the login page is showing
     clear(main, h("h1", {}, title), h("div", { class: "error-box", role: "alert" }, e.message));
   }
 }
@@ -69,6 +80,10 @@ function closeMenu() {
 }
 
 function showLogin(message) {
+  // Once: later 401s (requests still in flight) must not wipe what is being typed.
+  if (!loginBox.hidden) return;
+  navSeq++;
+  leavePage();
   shell.hidden = true;
   loginBox.hidden = false;
   const form = h("form", { class: "card login-card", "aria-label": "Log in" },
@@ -83,6 +98,7 @@ function showLogin(message) {
     try {
       await api("POST", "/api/session/login", { username: fd.get("username"), password: fd.get("password") });
       loginBox.hidden = true;
+      clear(loginBox);
       start();
     } catch (err) {
       showError(form, err);
@@ -98,8 +114,8 @@ async function start() {
   try {
     const v = await api("GET", "/api/version");
     document.getElementById("version").textContent = `v${v.version}`;
-  } catch {
-    return; // 401: the handler shows the login page
+  } catch (e) {
+    if (e.status === 401) return; // the handler shows the login page
   }
   render();
 }
@@ -114,11 +130,18 @@ async function boot() {
   document.getElementById("logout").addEventListener("click", async () => {
     try {
       await api("POST", "/api/session/logout");
-    } finally {
-      showLogin("Logged out.");
+    } catch {
+      /* the session is over either way */
     }
+    showLogin("Logged out.");
   });
   window.addEventListener("hashchange", render);
+  setRerender(render);
+  // The skip link moves focus; as a plain `#main` link it would be taken for a route.
+  document.querySelector(".skip").addEventListener("click", (e) => {
+    e.preventDefault();
+    main.focus();
+  });
   try {
     const s = await api("GET", "/api/session/is-auth-enabled");
     authEnabled = s.is_auth_enabled;

@@ -12,6 +12,14 @@ export class ApiError extends Error {
 }
 
 let onUnauthorized = () => {};
+let onRerender = () => {};
+/** Draws the current page again (after a change), through the router: its cleanup runs. */
+export function rerender() {
+  onRerender();
+}
+export function setRerender(f) {
+  onRerender = f;
+}
 export function setUnauthorizedHandler(f) {
   onUnauthorized = f;
 }
@@ -252,11 +260,19 @@ export const RANGES = [
 ];
 
 export function rangePicker(current, onchange) {
-  return h("div", { class: "segmented", role: "group", "aria-label": "Time range" },
+  const group = h("div", { class: "segmented", role: "group", "aria-label": "Time range" },
     RANGES.map(([label]) => h("button", {
       type: "button", class: label === current ? "on" : "", "aria-pressed": label === current ? "true" : "false",
-      onclick: () => onchange(label),
+      onclick: (e) => {
+        for (const b of group.children) {
+          const on = b === e.currentTarget;
+          b.className = on ? "on" : "";
+          b.setAttribute("aria-pressed", String(on));
+        }
+        onchange(label);
+      },
     }, label)));
+  return group;
 }
 
 export function rangeMs(label) {

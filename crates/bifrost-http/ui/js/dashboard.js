@@ -7,12 +7,20 @@ export async function dashboard(main) {
   let range = params.get("range") || "24h";
   let provider = params.get("provider") || "";
   const body = h("div", {});
-  const header = h("div", { class: "spread" }, h("h1", {}, "Dashboard"), h("div", { class: "row" }));
+  // The controls are built once: a refresh must not take the focus or close an open dropdown.
+  const providerSelect = h("select", {
+    name: "provider", onchange: (e) => { provider = e.target.value; refresh(); },
+  }, h("option", { value: "" }, "All providers"));
+  const header = h("div", { class: "spread" }, h("h1", {}, "Dashboard"), h("div", { class: "row" },
+    labelled("Provider", providerSelect, { style: { minWidth: "150px" } }),
+    rangePicker(range, (r) => { range = r; refresh(); })));
   clear(main, header, body);
   const charts = [];
+  // Only the latest load draws (a quick 7d → 1h must not end on 7d).
+  let loadSeq = 0;
 
   async function load() {
-    for (const c of charts.splice(0)) c.destroy();
+    const seq = ++loadSeq;
     const end = Date.now();
     const start = end - rangeMs(range);
     const q = new URLSearchParams({ start_time: start, end_time: end });
@@ -22,15 +30,17 @@ export async function dashboard(main) {
       api("GET", `/api/logs/histogram?${q}&bucket=${bucketSeconds(end - start)}`),
       api("GET", "/api/logs/filterdata"),
     ]);
+    if (seq !== loadSeq) return;
+    for (const c of charts.splice(0)) c.destroy();
     const p = new URLSearchParams({ range });
     if (provider) p.set("provider", provider);
     setRouteParams(p);
-    clear(header.lastChild,
-      labelled("Provider", h("select", {
-        name: "provider", onchange: (e) => { provider = e.target.value; refresh(); },
-      }, h("option", { value: "" }, "All providers"),
-      fd.providers.map((v) => h("option", { value: v, selected: v === provider }, v))), { style: { minWidth: "150px" } }),
-      rangePicker(range, (r) => { range = r; refresh(); }));
+    const known = [...providerSelect.options].slice(1).map((o) => o.value);
+    for (const v of [...fd.providers, provider].filter((v) => v && !known.includes(v))) {
+      providerSelect.append(h("option", { value: v }, v));
+      known.push(v);
+    }
+    providerSelect.value = provider;
     if (stats.total_requests === 0) {
       clear(body, empty("No requests in this range",
         "Send a request through the gateway (or the playground) and it shows up here. No provider yet? Add one first.",

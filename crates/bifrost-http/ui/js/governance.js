@@ -1,7 +1,7 @@
 // Governance: virtual keys (value shown once), teams, customers, budgets and rate limits, with
 // usage bars against each limit's current window.
 import {
-  api, h, clear, field, labelled, showError, dialog, confirmAction, toast, badge, empty, list, bar, money, num, copy, when,
+  api, h, clear, field, labelled, rerender, showError, dialog, confirmAction, toast, badge, empty, list, bar, money, num, copy, when,
 } from "./core.js";
 
 const G = "/api/governance";
@@ -43,7 +43,7 @@ async function usageBars(path) {
 
 export async function virtualKeys(main) {
   const all = await loadAll();
-  const add = h("button", { type: "button", onclick: () => editVk(null, all).then((ok) => ok && virtualKeys(main)) }, "Create virtual key");
+  const add = h("button", { type: "button", onclick: () => editVk(null, all).then(afterVk) }, "Create virtual key");
   const head = h("div", { class: "spread" }, h("h1", {}, "Virtual keys"), add);
   if (!all.vks.length) {
     clear(main, head, empty("No virtual keys yet",
@@ -80,11 +80,11 @@ export async function virtualKeys(main) {
         `${pc.provider}${pc.allowed_models?.length ? ` (${pc.allowed_models.join(", ")})` : ""}`).join("; ") || h("span", { class: "muted" }, "all")),
       usage,
       h("td", {}, h("div", { class: "actions" },
-        h("button", { type: "button", class: "secondary small", onclick: () => editVk(vk, all).then((ok) => ok && virtualKeys(main)) }, "Edit"),
+        h("button", { type: "button", class: "secondary small", onclick: () => editVk(vk, all).then(afterVk) }, "Edit"),
         h("a", { class: "button secondary small", href: `#/logs?virtual_key_ids=${encodeURIComponent(vk.id)}` }, "Logs"),
         h("button", {
           type: "button", class: "secondary small", "aria-label": `Delete ${vk.name}`,
-          onclick: () => remove(`virtual-keys/${vk.id}`, `virtual key ${vk.name}`, () => virtualKeys(main)),
+          onclick: () => remove(`virtual-keys/${vk.id}`, `virtual key ${vk.name}`, rerender),
         }, "Delete")))));
     usageBars(`${G}/virtual-keys/${encodeURIComponent(vk.id)}/usage`).then((b) => clear(usage, b));
   }
@@ -96,6 +96,14 @@ export async function virtualKeys(main) {
     }
   }, 5000);
   return () => clearInterval(timer);
+}
+
+/** After the key form: redraw, then (for a new key) show its value, which the redraw must not
+ * close. */
+function afterVk(result) {
+  if (!result) return;
+  rerender();
+  if (result.value) showValueOnce(result);
 }
 
 async function remove(path, what, reload) {
@@ -124,16 +132,22 @@ function limitPickers(cur, all) {
   });
   const newRl = h("div", { class: "row", hidden: true },
     field("Requests", "request_max_limit", { type: "number", attrs: { min: 1 } }),
-    field("per", "request_reset_duration", { value: "1m" }),
+    field("Requests per", "request_reset_duration", { value: "1m" }),
     field("Tokens", "token_max_limit", { type: "number", attrs: { min: 1 } }),
-    field("per", "token_reset_duration", { value: "1h" }));
+    field("Tokens per", "token_reset_duration", { value: "1h" }));
   budgetSel.querySelector("select").addEventListener("change", (e) => { newBudget.hidden = e.target.value !== "__new"; });
   rlSel.querySelector("select").addEventListener("change", (e) => { newRl.hidden = e.target.value !== "__new"; });
   return [budgetSel, newBudget, rlSel, newRl];
 }
 
+/** An error shown at the field `param` (as the API's are). */
+const fieldError = (param, message) => Object.assign(new Error(message), { param });
+
 /** A rate limit from the form's request and token fields (each pair only when its limit is set). */
 function rateLimitBody(fd) {
+  if (!fd.get("request_max_limit") && !fd.get("token_max_limit")) {
+    throw fieldError("request_max_limit", "Set a request limit, a token limit, or both.");
+  }
   const body = {};
   for (const kind of ["request", "token"]) {
     if (fd.get(`${kind}_max_limit`)) {
@@ -144,18 +158,36 @@ function rateLimitBody(fd) {
   return body;
 }
 
+function budgetBody(fd) {
+  if (fd.get("max_limit") === "") throw fieldError("max_limit", "Enter the most it may spend, in USD.");
+  return { max_limit: Number(fd.get("max_limit")), reset_duration: String(fd.get("reset_duration")).trim() };
+}
+
+/** Makes a just-created budget or rate limit the picker's choice, so a retry of the form (after
+ * an error elsewhere) reuses it rather than creating another. */
+function adopt(form, name, id, label) {
+  const select = form.querySelector(`select[name="${name}"]`);
+  select.insertBefore(h("option", { value: id }, label), select.querySelector('option[value="__new"]'));
+  select.value = id;
+  select.dispatchEvent(new Event("change"));
+}
+
 /** Creates the budget / rate limit asked for inline; returns their ids. */
-async function resolveLimits(fd) {
+async function resolveLimits(form, fd) {
   let budget_id = fd.get("budget_id") || undefined;
   let rate_limit_id = fd.get("rate_limit_id") || undefined;
-  if (budget_id === "__new") {
-    const b = await api("POST", `${G}/budgets`, {
-      max_limit: Number(fd.get("max_limit")), reset_duration: String(fd.get("reset_duration")).trim(),
-    });
+  // Both checked before either is created.
+  const newBudget = budget_id === "__new" ? budgetBody(fd) : null;
+  const newLimit = rate_limit_id === "__new" ? rateLimitBody(fd) : null;
+  if (newBudget) {
+    const b = await api("POST", `${G}/budgets`, newBudget);
+    adopt(form, "budget_id", b.id, budgetLabel(b));
     budget_id = b.id;
   }
-  if (rate_limit_id === "__new") {
-    rate_limit_id = (await api("POST", `${G}/rate-limits`, rateLimitBody(fd))).id;
+  if (newLimit) {
+    const r = await api("POST", `${G}/rate-limits`, newLimit);
+    adopt(form, "rate_limit_id", r.id, limitLabel(r));
+    rate_limit_id = r.id;
   }
   return { budget_id, rate_limit_id };
 }
@@ -190,7 +222,7 @@ function editVk(vk, all) {
             const prev = (cur.provider_configs || []).find((p) => p.provider === provider.trim()) || {};
             return { ...prev, provider: provider.trim(), weight: prev.weight ?? 1, allowed_models: list(models) };
           });
-        const { budget_id, rate_limit_id } = await resolveLimits(fd);
+        const { budget_id, rate_limit_id } = await resolveLimits(form, fd);
         const body = {
           ...(vk || {}), name: String(fd.get("name")).trim(), description: fd.get("description") || undefined,
           team_id: fd.get("team_id") || undefined, customer_id: fd.get("customer_id") || undefined,
@@ -202,9 +234,7 @@ function editVk(vk, all) {
           await api("PUT", `${G}/virtual-keys/${encodeURIComponent(vk.id)}`, body);
           close(true);
         } else {
-          const created = await api("POST", `${G}/virtual-keys`, body);
-          close(true);
-          await showValueOnce(created);
+          close(await api("POST", `${G}/virtual-keys`, body));
         }
       } catch (err) {
         showError(form, err);
@@ -228,7 +258,7 @@ function showValueOnce(vk) {
 
 export async function teams(main) {
   const all = await loadAll();
-  const reload = () => teams(main);
+  const reload = rerender;
   const nameOf = (id) => (all.customers.find((c) => c.id === id) || {}).name || id;
   const section = (title, kind, items, cols, addLabel, emptyText) => {
     const add = h("button", { type: "button", onclick: () => editOwner(kind, null, all).then((ok) => ok && reload()) }, addLabel);
@@ -267,7 +297,7 @@ function editOwner(kind, cur, all) {
       e.preventDefault();
       const fd = new FormData(form);
       try {
-        const { budget_id, rate_limit_id } = await resolveLimits(fd);
+        const { budget_id, rate_limit_id } = await resolveLimits(form, fd);
         const body = { ...x, name: String(fd.get("name")).trim(), budget_id, rate_limit_id };
         if (kind === "teams") body.customer_id = fd.get("customer_id") || undefined;
         for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
@@ -286,7 +316,7 @@ function editOwner(kind, cur, all) {
 
 export async function limits(main) {
   const all = await loadAll();
-  const reload = () => limits(main);
+  const reload = rerender;
   const users = (field_, id) => [
     ...all.vks.filter((v) => v[field_] === id || (v.provider_configs || []).some((p) => p[field_] === id)).map((v) => `key ${v.name}`),
     ...all.teams.filter((t) => t[field_] === id).map((t) => `team ${t.name}`),
@@ -324,7 +354,7 @@ function editBudget(b) {
     field("Resets every", "reset_duration", { value: b?.reset_duration || "1M", required: true, hint: "e.g. 30s, 1h, 1d, 1w, 1M, 1Y" }),
     field("Align to the calendar (day, month…)", "calendar_aligned", { type: "checkbox", value: b?.calendar_aligned }),
   ], (fd) => {
-    const body = { ...(b || {}), max_limit: Number(fd.get("max_limit")), reset_duration: String(fd.get("reset_duration")).trim(), calendar_aligned: fd.get("calendar_aligned") === "on" };
+    const body = { ...(b || {}), ...budgetBody(fd), calendar_aligned: fd.get("calendar_aligned") === "on" };
     return b ? api("PUT", `${G}/budgets/${encodeURIComponent(b.id)}`, body) : api("POST", `${G}/budgets`, body);
   });
 }
@@ -333,10 +363,10 @@ function editRateLimit(r) {
   return simpleForm(r ? `Edit rate limit ${r.id}` : "Add rate limit", [
     h("div", { class: "row" },
       field("Requests", "request_max_limit", { type: "number", value: r?.request_max_limit, attrs: { min: 1 } }),
-      field("per", "request_reset_duration", { value: r?.request_reset_duration || "1m" })),
+      field("Requests per", "request_reset_duration", { value: r?.request_reset_duration || "1m" })),
     h("div", { class: "row" },
       field("Tokens", "token_max_limit", { type: "number", value: r?.token_max_limit, attrs: { min: 1 } }),
-      field("per", "token_reset_duration", { value: r?.token_reset_duration || "1h" })),
+      field("Tokens per", "token_reset_duration", { value: r?.token_reset_duration || "1h" })),
   ], (fd) => {
     const body = rateLimitBody(fd);
     if (r) body.id = r.id;

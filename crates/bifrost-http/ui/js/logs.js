@@ -31,15 +31,14 @@ export async function logs(main) {
     filterBar, tableBox, pager);
   let rows = [];
 
-  function query(withCursor = true) {
+  function query(cursor) {
     const q = new URLSearchParams();
     const end = Date.now();
     q.set("start_time", String(Math.round(end - rangeMs(state.range))));
     for (const k of LIST_FILTERS) if (state.filters[k]) q.set(k, state.filters[k]);
     if (state.search) q.set("content_search", state.search);
     if (state.minLatency) q.set("min_latency", state.minLatency);
-    const cursor = state.cursors[state.cursors.length - 1];
-    if (withCursor && cursor) q.set("cursor", cursor);
+    if (cursor) q.set("cursor", cursor);
     return q;
   }
 
@@ -84,12 +83,19 @@ export async function logs(main) {
     }
   }
 
-  async function load() {
-    saveRoute();
-    const q = query();
+  // Answers can arrive out of order (filters changed quickly): only the latest request draws.
+  let loadSeq = 0;
+
+  /** Shows the page at the end of `cursors` (the keyset cursors from the newest page on). */
+  async function load(cursors = state.cursors) {
+    const seq = ++loadSeq;
+    const q = query(cursors[cursors.length - 1]);
     q.set("limit", String(PAGE));
     const t0 = performance.now();
     const page = await api("GET", `/api/logs?${q}`);
+    if (seq !== loadSeq) return;
+    state.cursors = cursors;
+    saveRoute();
     rows = page.logs;
     renderTable();
     const first = state.cursors.length === 1;
@@ -97,10 +103,10 @@ export async function logs(main) {
       h("span", { class: "muted", "data-testid": "page-info" },
         `Page ${state.cursors.length} · ${rows.length} rows · ${Math.round(performance.now() - t0)} ms`),
       h("div", { class: "actions" },
-        h("button", { type: "button", class: "secondary", disabled: first, onclick: () => { state.cursors.pop(); load(); } }, "← Newer"),
+        h("button", { type: "button", class: "secondary", disabled: first, onclick: (e) => turn(e, cursors.slice(0, -1)) }, "← Newer"),
         h("button", {
           type: "button", class: "secondary", disabled: !page.has_more,
-          onclick: () => { state.cursors.push(page.next_cursor); load(); },
+          onclick: (e) => turn(e, [...cursors, page.next_cursor]),
         }, "Older →")));
     // When the page was drawn (ms since navigation), for the logs page's benchmark.
     document.body.dataset.logsRendered = String(performance.now());
@@ -137,11 +143,22 @@ export async function logs(main) {
       h("td", { class: "num" }, money(r.cost)));
   }
 
+  /** A pager click: the button is off until the page is there (a double click turns once). */
+  async function turn(e, cursors) {
+    const button = e.currentTarget;
+    button.disabled = true;
+    try {
+      await load(cursors);
+    } catch (err) {
+      button.disabled = false;
+      toast(err.message, "error");
+    }
+  }
+
   async function apply() {
-    state.cursors = [null];
     if (state.live) startLive();
     try {
-      await load();
+      await load([null]);
     } catch (e) {
       clear(tableBox, h("div", { class: "error-box", role: "alert" }, e.message));
     }
@@ -173,11 +190,12 @@ export async function logs(main) {
       if (state.cursors.length !== 1) return;
       const r = JSON.parse(e.data);
       if (state.minLatency && r.latency_ms < Number(state.minLatency)) return;
-      if (state.search) return; // text search is the store's; reload instead
+      // Text search runs in the store: such a tail shows no rows ("Refresh" runs the search).
+      if (state.search) return;
       const tbody = tableBox.querySelector("tbody");
-      if (!tbody) return void load();
+      if (!tbody) return void load([null]).catch(() => {});
+      // Prepended, never trimmed: "Older →" pages on from the rows already shown.
       tbody.prepend(row(r, true));
-      while (tbody.children.length > PAGE) tbody.lastChild.remove();
     });
   }
 

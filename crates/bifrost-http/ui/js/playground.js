@@ -17,7 +17,7 @@ export async function playground(main) {
       h("div", { style: { flex: 2, minWidth: "220px" } },
         field("Model", "model", { value: models[0] || "", required: true, placeholder: "provider/model", attrs: { list: "pg-models", autocomplete: "off" } }),
         h("datalist", { id: "pg-models" }, models.map((m) => h("option", { value: m })))),
-      field("Virtual key", "vk", { type: "password", placeholder: "sk-bf-… (optional)", attrs: { autocomplete: "off" } }),
+      field("Virtual key", "vk", { type: "password", placeholder: "sk-bf-… (optional)", attrs: { autocomplete: "new-password" } }),
       field("Max tokens", "max_tokens", { type: "number", value: 256, attrs: { min: 1 } })),
     field("System", "system", { type: "textarea", placeholder: "You are a helpful assistant." }),
     field("Message", "message", { type: "textarea", value: "Hello! What can you do?", required: true }),

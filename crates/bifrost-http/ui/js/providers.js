@@ -1,7 +1,7 @@
 // Providers and their keys: add, edit, disable, delete; secrets come back masked and a masked
 // value sent back keeps the stored one. "Send a test request" goes through the gateway itself.
 import {
-  api, h, clear, field, showError, dialog, confirmAction, toast, badge, empty, list, ms,
+  api, h, clear, field, rerender, showError, dialog, confirmAction, toast, badge, empty, list, ms,
 } from "./core.js";
 
 const KNOWN = ["openai", "anthropic", "azure", "bedrock", "vertex", "gemini", "cohere", "mistral", "groq",
@@ -11,7 +11,7 @@ const BASE_TYPES = ["openai", "anthropic", "gemini", "cohere", "bedrock"];
 
 export async function providers(main) {
   const { providers: all } = await api("GET", "/api/providers");
-  const add = h("button", { type: "button", onclick: () => editProvider(null).then((ok) => ok && providers(main)) }, "Add provider");
+  const add = h("button", { type: "button", onclick: () => editProvider(null).then((ok) => ok && rerender()) }, "Add provider");
   if (!all.length) {
     clear(main, h("div", { class: "spread" }, h("h1", {}, "Providers & keys"), add),
       empty("No providers yet",
@@ -21,7 +21,7 @@ export async function providers(main) {
   }
   all.sort((a, b) => a.name.localeCompare(b.name));
   clear(main, h("div", { class: "spread" }, h("h1", {}, "Providers & keys"), add),
-    h("div", { class: "stack" }, all.map((p) => card(p, () => providers(main)))));
+    h("div", { class: "stack" }, all.map((p) => card(p, rerender))));
 }
 
 function card(p, reload) {
@@ -102,7 +102,7 @@ function editProvider(p) {
   return dialog(p ? `Edit ${p.name}` : "Add provider", (close) => {
     const form = h("form", { class: "stack", novalidate: true },
       p ? null : h("div", {},
-        field("Provider", "name", { required: true, placeholder: "openai, anthropic, or a custom name", attrs: { list: "known-providers", autocomplete: "off" } }),
+        field("Provider", "name", { required: true, placeholder: "openai, anthropic, or a custom name", attrs: { list: "known-providers", autocomplete: "new-password" } }),
         h("datalist", { id: "known-providers" }, KNOWN.map((n) => h("option", { value: n })))),
       field("Base URL", "base_url", { value: net.base_url, placeholder: "leave empty for the provider's default", hint: "For a local or self-hosted server, or a proxy." }),
       field("Custom provider: wire format", "base_provider_type", {
@@ -113,7 +113,7 @@ function editProvider(p) {
       h("div", { class: "row" },
         field("Max retries", "max_retries", { type: "number", value: net.max_retries, attrs: { min: 0 } }),
         field("Timeout (s)", "default_request_timeout_in_seconds", { type: "number", value: net.default_request_timeout_in_seconds, attrs: { min: 1 } })),
-      p ? null : field("API key", "value", { type: "password", placeholder: "sk-… or env.OPENAI_API_KEY", attrs: { autocomplete: "off" } }),
+      p ? null : field("API key", "value", { type: "password", placeholder: "sk-… or env.OPENAI_API_KEY", attrs: { autocomplete: "new-password" } }),
       p ? null : field("Models this key serves", "models", { placeholder: "empty = all; comma-separated" }),
       h("div", { class: "actions" }, h("button", { type: "submit" }, p ? "Save" : "Add provider"),
         h("button", { type: "button", class: "secondary", onclick: () => close(false) }, "Cancel")));
@@ -168,7 +168,7 @@ function editKey(p, k) {
     const form = h("form", { class: "stack", novalidate: true },
       field("Name", "name", { value: k ? k.name : "", required: true }),
       field("Value", "value", {
-        type: "password", value: k ? k.value : "", attrs: { autocomplete: "off" },
+        type: "password", value: k ? k.value : "", attrs: { autocomplete: "new-password" },
         hint: k ? "Shown masked; leave as is to keep the stored secret." : "The secret, or env.VARIABLE to read it from the environment.",
       }),
       field("Weight", "weight", { type: "number", value: cfg.weight ?? 1, attrs: { min: 0, step: "any" } }),
@@ -181,7 +181,7 @@ function editKey(p, k) {
       const fd = new FormData(form);
       const body = {
         ...cfg, name: String(fd.get("name")).trim(), value: fd.get("value"),
-        weight: Number(fd.get("weight")), models: list(fd.get("models")), enabled: fd.get("enabled") === "on",
+        weight: fd.get("weight") === "" ? 1 : Number(fd.get("weight")), models: list(fd.get("models")), enabled: fd.get("enabled") === "on",
       };
       try {
         if (k) await api("PUT", keyPath(p, k), body);
