@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod otel;
 pub mod pprof;
 mod routes;
+pub mod server;
 mod ui;
 
 use anyhow::Context as _;
@@ -78,6 +79,8 @@ pub struct Gateway {
     /// OpenTelemetry trace export, from config.json's `otel` plugin or the `OTEL_*`
     /// variables; [`otel::init`] installs it.
     pub otel: Option<otel::OtelConfig>,
+    /// Connection limits (header-read timeout, connection cap), from the open-file limit.
+    pub server: server::ServerOptions,
 }
 
 const DEFAULT_BODY_LIMIT: usize = 100 * 1024 * 1024;
@@ -441,6 +444,7 @@ impl Gateway {
             #[cfg(feature = "mock")]
             mock,
             otel,
+            server: server::ServerOptions::from_fd_limit(),
         })
     }
 
@@ -454,31 +458,18 @@ impl Gateway {
         let engine = self.state.engine.clone();
         let logs = self.state.logs.clone();
         let governance = self.state.governance.clone();
+        // The state is applied: each connection gets a clone of the shared router (an `Arc`),
+        // not a re-application of the state (≈50 KB per connection with the full API).
         let app = router(self.state);
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        // `into_make_service`: serving a `Router` directly re-applies its state per connection,
-        // copying every route's service and the route table for each client connection (≈50 KB
-        // each with the full API; 230 MB more at 5,000 connections). The state is already
-        // applied, so a per-connection clone of the shared router is all that is needed.
-        let server =
-            axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            });
-        let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
-        tokio::select! {
-            res = &mut server => return res,
-            () = shutdown => {}
-        }
+        // Returns once `shutdown` resolves, with the listener already closed (new clients are
+        // refused at once rather than left in the backlog until exit).
+        let connections = server::serve(listener, app, self.server, shutdown).await;
         tracing::info!("shutting down: draining in-flight requests");
-        let _ = stop_tx.send(());
         if let Some(l) = &logs {
             l.closing.send_replace(true);
         }
-        // The server future is polled right away, alongside the engine's drain: its accept loop
-        // must see the signal now and close the listener, or new clients queue in the backlog
-        // and hang until the process exits.
         let drained = async {
-            let (all_done, _) = tokio::join!(engine.shutdown(), &mut server);
+            let (all_done, ()) = tokio::join!(engine.shutdown(), connections);
             all_done
         };
         match tokio::time::timeout(DRAIN_TIMEOUT, drained).await {

@@ -69,6 +69,20 @@ async fn run(cli: cli::Cli, telemetry: &mut Option<Telemetry>) -> anyhow::Result
     for w in &gateway.warnings {
         tracing::warn!("{w}");
     }
+    match bifrost_http::server::raise_fd_limit() {
+        Ok((before, after)) if after > before => {
+            tracing::info!(
+                before,
+                after,
+                "raised the open-file limit to the hard limit"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
+    // After the raise: the cap follows the limit now in force.
+    let mut gateway = gateway;
+    gateway.server = bifrost_http::server::ServerOptions::from_fd_limit();
     let addr = format!("{}:{}", cli.host, cli.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -91,6 +105,7 @@ async fn run(cli: cli::Cli, telemetry: &mut Option<Telemetry>) -> anyhow::Result
         prometheus_labels = %gateway.state.settings.prometheus_labels.join(","),
         admin_auth = gateway.state.auth.is_enabled(),
         pprof = gateway.state.settings.enable_pprof,
+        max_connections = gateway.server.max_connections,
         "bifrost-http listening on http://{local}"
     );
     gateway.serve(listener, shutdown_signal()).await?;

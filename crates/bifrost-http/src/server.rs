@@ -1,0 +1,157 @@
+//! The accept loop: hyper with a header-read timeout (which also closes idle keep-alive
+//! connections), a cap on open client connections derived from the open-file limit, and a
+//! graceful stop that closes the listener at once and lets open connections finish.
+//!
+//! `axum::serve` sets no timer, so a client that sends half a request head, or a connection
+//! that never sends anything, was held forever; and with the common soft limit of 1,024 open
+//! files, 1,100 idle sockets locked every client out.
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// How long a client may take to send a request head, and how long a keep-alive connection may
+/// sit idle between requests (hyper times both with one timer).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Open files kept for everything but client connections: the stores, the log file, the
+/// runtime. The rest is split evenly between client connections and upstream connections (each
+/// request in flight holds one of each).
+const FD_RESERVE: u64 = 64;
+
+/// Connection limits of the server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub header_read_timeout: Duration,
+    /// Client connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl ServerOptions {
+    /// From the process's soft open-file limit (call [`raise_fd_limit`] first).
+    pub fn from_fd_limit() -> Self {
+        let soft = rlimit::Resource::NOFILE
+            .get()
+            .map_or(1024, |(soft, _)| soft);
+        Self {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            max_connections: connections_for(soft),
+        }
+    }
+}
+
+/// Client connections that `soft` open files allow.
+pub fn connections_for(soft: u64) -> usize {
+    let usable = soft.saturating_sub(FD_RESERVE) / 2;
+    usize::try_from(usable.max(1)).unwrap_or(usize::MAX)
+}
+
+/// Raises the soft open-file limit to the hard limit; returns (before, after).
+pub fn raise_fd_limit() -> std::io::Result<(u64, u64)> {
+    let (before, _) = rlimit::Resource::NOFILE.get()?;
+    let after = rlimit::increase_nofile_limit(u64::MAX)?;
+    Ok((before, after))
+}
+
+/// Serves `app` on `listener` until `stop` resolves; then closes the listener and returns a
+/// future that resolves when every open connection has finished (after in-flight responses:
+/// hyper's graceful shutdown ends keep-alive connections once their current exchange is done).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    opts: ServerOptions,
+    stop: impl Future<Output = ()>,
+) -> impl Future<Output = ()> {
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(opts.max_connections));
+    let refused = AtomicU64::new(0);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors (EMFILE/ENFILE), or a connection reset before it
+                    // was accepted: wait a moment rather than spin, and go on.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let n = refused.fetch_add(1, Ordering::Relaxed);
+            if n.is_power_of_two() || n == 0 {
+                tracing::warn!(
+                    max_connections = opts.max_connections,
+                    refused = n + 1,
+                    "too many client connections: answering 503 (raise the open-file limit, \
+                     `ulimit -n`, to allow more)"
+                );
+            }
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.header_read_timeout);
+        // HTTP/2 (prior knowledge): pings find dead peers.
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(opts.header_read_timeout))
+            .enable_connect_protocol();
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "client connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown()
+}
+
+/// Over the connection cap: a 503 the client can read, then close.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    const BODY: &str = r#"{"error":{"message":"the gateway has too many open connections; retry shortly","type":"server_error","code":"too_many_connections"}}"#;
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_leaves_room_for_upstream_sockets() {
+        assert_eq!(connections_for(1024), 480);
+        assert_eq!(connections_for(1_048_576), 524_256);
+        assert_eq!(connections_for(10), 1);
+    }
+}

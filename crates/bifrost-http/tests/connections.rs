@@ -1,0 +1,158 @@
+//! Inbound connections (issue "Proof under fire" #7): a client that sends half a request head,
+//! or a keep-alive connection left idle, is closed after the header-read timeout (on tokio's
+//! paused clock); connections over the cap get a 503 and are closed, and a freed slot is
+//! usable again; the binary raises its soft open-file limit and sizes the cap from it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bifrost_http::cli::Cli;
+use bifrost_http::server::HEADER_READ_TIMEOUT;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CONFIG: &str = r#"{"providers":{"mock":{}}}"#;
+
+fn addr(url: &str) -> String {
+    url.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the server closes the connection; what it sent.
+async fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    out
+}
+
+#[tokio::test]
+async fn half_a_request_head_and_an_idle_connection_are_closed_after_the_timeout() {
+    let gw = common::start(CONFIG).await;
+    // From here on the clock only moves when every task waits: the server's timer is virtual.
+    tokio::time::pause();
+    let t0 = tokio::time::Instant::now();
+
+    let mut slow = TcpStream::connect(addr(&gw.url)).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let sent = tokio::time::timeout(HEADER_READ_TIMEOUT * 4, read_until_closed(&mut slow))
+        .await
+        .expect("a half-sent head is not held forever");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= HEADER_READ_TIMEOUT && waited < HEADER_READ_TIMEOUT + Duration::from_secs(2),
+        "closed after {waited:?}"
+    );
+    assert!(!String::from_utf8_lossy(&sent).contains("200 OK"));
+
+    // A keep-alive connection: one exchange (a route that waits on nothing: `/health` probes
+    // with timeouts, which the paused clock would fire), then silence.
+    let mut idle = TcpStream::connect(addr(&gw.url)).await.unwrap();
+    idle.write_all(b"GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let t1 = tokio::time::Instant::now();
+    tokio::time::timeout(HEADER_READ_TIMEOUT * 4, read_until_closed(&mut idle))
+        .await
+        .expect("an idle keep-alive connection is closed");
+    let waited = t1.elapsed();
+    assert!(
+        waited >= HEADER_READ_TIMEOUT && waited < HEADER_READ_TIMEOUT + Duration::from_secs(2),
+        "closed after {waited:?}"
+    );
+    tokio::time::resume();
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_get_a_503_and_a_freed_slot_is_usable() {
+    let mut gw = common::load(CONFIG, &[], Cli::default()).await.unwrap();
+    gw.server.max_connections = 2;
+    let gw = common::serve(gw).await;
+    let a = addr(&gw.url);
+
+    // Two connections hold the two slots (one mid-exchange, one idle after a request).
+    let mut first = TcpStream::connect(&a).await.unwrap();
+    first
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let second = TcpStream::connect(&a).await.unwrap();
+
+    // The third is told, in JSON, and closed.
+    let mut third = TcpStream::connect(&a).await.unwrap();
+    let _ = third
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut third).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: 1"), "{answer}");
+    assert!(
+        answer.contains(r#""code":"too_many_connections""#),
+        "{answer}"
+    );
+
+    // One slot freed: a new client is served again (the server sees the close asynchronously).
+    drop(second);
+    let mut served = false;
+    for _ in 0..200 {
+        let r = reqwest::Client::new()
+            .get(format!("{}/health", gw.url))
+            .header("connection", "close")
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status() == 200) {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(served, "a freed slot is reused");
+    drop(first);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_binary_raises_its_open_file_limit_and_sizes_the_cap_from_it() {
+    let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
+    if hard <= 256 {
+        eprintln!("hard open-file limit {hard}: nothing to raise here");
+        return;
+    }
+    let port = common::free_port();
+    // A soft limit of 256, as some systems start services with.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 256 && exec timeout -s TERM 3 {} -port {port} -log-style json",
+            env!("CARGO_BIN_EXE_bifrost-http")
+        ))
+        .env("XDG_CONFIG_HOME", common::app_dir())
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let raised = log
+        .lines()
+        .find(|l| l.contains("raised the open-file limit"))
+        .unwrap_or_else(|| panic!("no raise logged:\n{log}"));
+    assert!(raised.contains(r#""before":256"#), "{raised}");
+    assert!(raised.contains(&format!(r#""after":{hard}"#)), "{raised}");
+    let listening = log
+        .lines()
+        .find(|l| l.contains("listening on"))
+        .unwrap_or_else(|| panic!("no start logged:\n{log}"));
+    let cap = bifrost_http::server::connections_for(hard);
+    assert!(
+        listening.contains(&format!(r#""max_connections":{cap}"#)),
+        "{listening}"
+    );
+}
