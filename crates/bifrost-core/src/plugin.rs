@@ -183,6 +183,11 @@ pub enum Event<'a> {
         request_type: RequestType,
         outcome: Outcome,
         elapsed: Duration,
+        /// The answer was a stream that had started (its attempt reported success): the
+        /// outcome is how the stream itself ended.
+        streamed: bool,
+        /// The failure's class when `outcome` is [`Outcome::Error`].
+        error: Option<ErrorClass>,
     },
 }
 

@@ -8,7 +8,7 @@
 //! [`MAX_LABEL_VALUES`] distinct values, and a value longer than [`MAX_LABEL_LEN`] bytes, not
 //! printable ASCII, or beyond the cap is reported as `other`.
 
-use bifrost_core::{AttemptEvent, Bifrost, ErrorClass, Event, Plugin, RequestContext};
+use bifrost_core::{AttemptEvent, Bifrost, ErrorClass, Event, Outcome, Plugin, RequestContext};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -53,6 +53,7 @@ pub struct Metrics {
     upstream_latency: HistogramVec,
     success: IntCounterVec,
     errors: IntCounterVec,
+    cancelled: IntCounterVec,
     input_tokens: IntCounterVec,
     output_tokens: IntCounterVec,
     retries: IntCounterVec,
@@ -147,6 +148,12 @@ impl Metrics {
             "bifrost_error_requests_total",
             "Failed upstream attempts by status code and error class.",
             &with(&["provider", "model", "method", "status_code", "error_class"]),
+        )?;
+        let cancelled = counter(
+            r,
+            "bifrost_cancelled_streams_total",
+            "Streams the client left before their end (neither a success nor an error).",
+            &["provider", "model", "method"],
         )?;
         let input_tokens = counter(
             r,
@@ -313,6 +320,7 @@ impl Metrics {
             upstream_latency,
             success,
             errors,
+            cancelled,
             input_tokens,
             output_tokens,
             retries,
@@ -553,12 +561,63 @@ impl Plugin for Metrics {
                     .with_label_values(&[plugin, hook.as_str()])
                     .inc();
             }
+            Event::RequestEnd {
+                streamed: true,
+                outcome,
+                error,
+                ..
+            } => {
+                let model = self.model_label(&ctx.model);
+                let method = ctx.request_type.as_str();
+                match outcome {
+                    Outcome::Success => self.outcome(&ctx.provider, &model, method, None, labels),
+                    // The stream's status was 200; the class says how it broke.
+                    Outcome::Error => self.outcome(
+                        &ctx.provider,
+                        &model,
+                        method,
+                        Some(("200", error.unwrap_or(ErrorClass::StreamError))),
+                        labels,
+                    ),
+                    Outcome::Cancelled => {
+                        self.cancelled
+                            .with_label_values(&[&*ctx.provider, &*model, method])
+                            .inc();
+                    }
+                }
+            }
             Event::RequestEnd { .. } => {}
         }
     }
 }
 
 impl Metrics {
+    /// `bifrost_success_requests_total`, or `bifrost_error_requests_total` with the status code
+    /// and class of the failure.
+    fn outcome(
+        &self,
+        provider: &str,
+        model: &str,
+        method: &str,
+        error: Option<(&str, ErrorClass)>,
+        labels: &[String],
+    ) {
+        let c = labels.iter().map(String::as_str);
+        match error {
+            None => {
+                let l: Vec<&str> = [provider, model, method].into_iter().chain(c).collect();
+                self.success.with_label_values(&l).inc();
+            }
+            Some((code, class)) => {
+                let l: Vec<&str> = [provider, model, method, code, error_label(class)]
+                    .into_iter()
+                    .chain(c)
+                    .collect();
+                self.errors.with_label_values(&l).inc();
+            }
+        }
+    }
+
     fn attempt(&self, ev: &AttemptEvent<'_>, labels: &[String]) {
         let status = if ev.error.is_none() {
             "success"
@@ -583,26 +642,16 @@ impl Metrics {
             .with_label_values(&l)
             .observe(ev.latency.as_secs_f64());
         match ev.error {
-            None => {
-                let l: Vec<&str> = [ev.provider, model, ev.request_type]
-                    .into_iter()
-                    .chain(c)
-                    .collect();
-                self.success.with_label_values(&l).inc();
-            }
-            Some(class) => {
-                let l: Vec<&str> = [
-                    ev.provider,
-                    model,
-                    ev.request_type,
-                    code.as_str(),
-                    error_label(class),
-                ]
-                .into_iter()
-                .chain(c)
-                .collect();
-                self.errors.with_label_values(&l).inc();
-            }
+            // A started stream is counted when it ends (`RequestEnd`): it may still break.
+            None if ev.stream => {}
+            None => self.outcome(ev.provider, model, ev.request_type, None, labels),
+            Some(class) => self.outcome(
+                ev.provider,
+                model,
+                ev.request_type,
+                Some((code.as_str(), class)),
+                labels,
+            ),
         }
         let s = &ev.stages;
         for (stage, d) in [

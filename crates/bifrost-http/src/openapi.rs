@@ -381,6 +381,8 @@ pub(crate) struct ClientSettings {
     disable_content_logging: Option<bool>,
     logging_headers: Option<Vec<String>>,
     log_retention_days: Option<u32>,
+    /// Rows the request-log queue holds (as started; a change applies at the next start).
+    log_queue_size: Option<u64>,
     /// `client.allowed_origins` in effect (localhost is always allowed).
     allowed_origins: Vec<String>,
 }

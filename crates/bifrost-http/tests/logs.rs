@@ -264,6 +264,28 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
         assert_eq!(status, 400, "{q}: {body}");
         assert_eq!(body["error"]["param"], param, "{q}: {body}");
     }
+    // Extreme numbers are a 400 or an empty answer, never an overflow (schemathesis found
+    // `bucket=9223372036854775806` closing the connection).
+    let (status, body) = get(&gw, "/api/logs/histogram?bucket=9223372036854775806").await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (400, &json!("bucket")),
+        "{body}"
+    );
+    for q in [
+        "start_time=-9223372036854775808&end_time=9223372036854775807",
+        "start_time=9223372036854775807",
+        "end_time=-9223372036854775808",
+    ] {
+        let (status, body) = get(&gw, &format!("/api/logs/histogram?{q}")).await;
+        assert_eq!(status, 200, "{q}: {body}");
+        assert_eq!(
+            get(&gw, &format!("/api/logs/stats?{q}")).await.0,
+            200,
+            "{q}"
+        );
+        assert_eq!(get(&gw, &format!("/api/logs?{q}")).await.0, 200, "{q}");
+    }
 
     // Deleting by filter.
     let r = client()
@@ -409,5 +431,129 @@ async fn the_live_tail_streams_new_rows() {
     .await;
     assert_eq!(found, Ok(true), "{seen}");
     assert!(seen.contains("event: log"));
+    gw.stop().await;
+}
+
+/// Sum over every series of metric `name` whose line holds every label.
+async fn metric(gw: &TestGateway, name: &str, labels: &[&str]) -> f64 {
+    let text = client()
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                && labels.iter().all(|want| l.contains(want))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Issue 16 #10: a stream that breaks after its first chunk, a client that leaves a unary
+/// request and one that leaves a stream are each logged and counted once, with their true
+/// outcome — not as successes, and not missing.
+#[tokio::test]
+async fn broken_streams_and_clients_that_leave_are_logged_and_counted_as_such() {
+    let mock = MockServer::start(MockConfig {
+        chunks: 8,
+        chunk_delay: Duration::from_millis(20),
+        stream_fail_after: Some(2),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let gw = start_with(&config(&mock, ""), &[], bifrost_http::cli::Cli::default()).await;
+    let stream = json!({"model":"openai/gpt-4o-mini","stream":true,
+        "messages":[{"role":"user","content":"hello there friend"}]});
+
+    // 1. Broken after two chunks: the client saw 200 and some text, then an error event.
+    let r = chat(&gw, stream.clone(), &[("x-request-id", "req-broken")]).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("\"error\""));
+    let rows = logs_until(&gw, "", 1).await;
+    assert_eq!(rows[0]["id"], "req-broken");
+    assert_eq!(rows[0]["status"], "error", "{}", rows[0]);
+    let succ = "bifrost_success_requests_total";
+    let errs = "bifrost_error_requests_total";
+    assert_eq!(metric(&gw, succ, &[]).await, 0.0);
+    assert_eq!(
+        metric(&gw, errs, &["error_class=\"stream_error\""]).await,
+        1.0
+    );
+
+    // 2. A unary request the client gives up on while the upstream thinks.
+    mock.set_config(MockConfig {
+        latency: Duration::from_secs(3),
+        ..MockConfig::default()
+    });
+    let unary = json!({"model":"openai/gpt-4o-mini",
+        "messages":[{"role":"user","content":"hello"}]});
+    let gone = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("x-request-id", "req-left-unary")
+        .timeout(Duration::from_millis(300))
+        .json(&unary)
+        .send()
+        .await;
+    assert!(gone.unwrap_err().is_timeout());
+
+    // 3. A stream the client drops after its first chunk while the upstream stalls.
+    mock.set_config(MockConfig {
+        chunks: 6,
+        stall_after_chunks: Some((1, Duration::from_secs(3))),
+        ..MockConfig::default()
+    });
+    let mut r = chat(&gw, stream, &[("x-request-id", "req-left-stream")]).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.chunk().await.unwrap().is_some());
+    drop(r);
+
+    let rows = logs_until(&gw, "status=cancelled", 2).await;
+    let mut seen: Vec<(&str, bool, i64)> = rows
+        .iter()
+        .map(|r| {
+            let stream = r["stream"].as_bool().unwrap_or(false);
+            (
+                r["id"].as_str().unwrap(),
+                stream,
+                r["http_status"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort_unstable();
+    // The stream's client had its 200 already; the unary one never got an answer.
+    assert_eq!(
+        seen,
+        [
+            ("req-left-stream", true, 200),
+            ("req-left-unary", false, 499)
+        ],
+        "{rows:?}"
+    );
+    // Each once: three rows in all, and the metrics agree.
+    assert_eq!(logs_until(&gw, "", 3).await.len(), 3);
+    assert_eq!(metric(&gw, succ, &[]).await, 0.0);
+    assert_eq!(metric(&gw, errs, &[]).await, 1.0);
+    assert_eq!(
+        metric(
+            &gw,
+            "bifrost_cancelled_streams_total",
+            &["provider=\"openai\""]
+        )
+        .await,
+        1.0
+    );
+    let http = "http_requests_total";
+    let chat_route = "endpoint=\"/v1/chat/completions\"";
+    assert_eq!(metric(&gw, http, &[chat_route]).await, 3.0);
+    assert_eq!(
+        metric(&gw, http, &[chat_route, "status=\"499\""]).await,
+        1.0
+    );
     gw.stop().await;
 }

@@ -132,7 +132,7 @@ async fn the_shell_and_its_assets_are_served_without_a_session_and_revalidated()
 
 #[tokio::test]
 async fn cors_origins_set_from_the_config_page_apply_at_once_and_are_checked() {
-    let gw = common::start(r#"{"providers":{"mock":{}}}"#).await;
+    let gw = common::start(r#"{"providers":{"mock":{}},"client":{"log_queue_size":1234}}"#).await;
     let url = &gw.url;
     let preflight = || async {
         client()
@@ -181,6 +181,8 @@ async fn cors_origins_set_from_the_config_page_apply_at_once_and_are_checked() {
         shown["client"]["allowed_origins"],
         json!(["https://app.example.com"])
     );
+    // The page shows every setting as in force, the queue size too.
+    assert_eq!(shown["client"]["log_queue_size"], 1234);
     gw.stop().await;
 }
 

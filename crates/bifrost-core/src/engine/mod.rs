@@ -531,7 +531,8 @@ impl Bifrost {
     ) -> Result<(Response, ResponseMeta), BifrostError> {
         let _guard = self.admit()?;
         let answer = self.run(&mut ctx, req).await;
-        let outcome = if answer.is_ok() {
+        let error = answer.as_ref().err().map(|e| e.class);
+        let outcome = if error.is_none() {
             Outcome::Success
         } else {
             Outcome::Error
@@ -543,6 +544,8 @@ impl Bifrost {
                 request_type: ctx.request_type,
                 outcome,
                 elapsed: ctx.started.elapsed(),
+                streamed: false,
+                error,
             },
         );
         settled.map(|(a, meta)| (a.response, meta))
@@ -556,13 +559,15 @@ impl Bifrost {
         answer: Result<Answer, BifrostError>,
     ) -> Result<(Answer, ResponseMeta), BifrostError> {
         let settled = self.settle(ctx, answer);
-        if settled.is_err() {
+        if let Err(e) = &settled {
             self.emit(
                 ctx,
                 &Event::RequestEnd {
                     request_type: ctx.request_type,
                     outcome: Outcome::Error,
                     elapsed: ctx.started.elapsed(),
+                    streamed: false,
+                    error: Some(e.class),
                 },
             );
         }

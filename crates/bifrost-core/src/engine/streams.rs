@@ -4,7 +4,7 @@
 
 use super::context::RequestContext;
 use super::Inner;
-use crate::error::BifrostError;
+use crate::error::{BifrostError, ErrorClass};
 use crate::plugin::{ChunkAction, Event, Outcome, Pipeline};
 use crate::providers::native::UsageCell;
 use crate::providers::{ByteStream, ChunkStream};
@@ -51,7 +51,7 @@ impl StreamEnd {
         );
     }
 
-    fn finish(&mut self, outcome: Outcome) {
+    fn finish(&mut self, outcome: Outcome, error: Option<ErrorClass>) {
         if self.outcome.is_none() {
             self.outcome = Some(outcome);
             let elapsed = self.ctx.started.elapsed();
@@ -61,6 +61,8 @@ impl StreamEnd {
                     request_type: self.ctx.request_type,
                     outcome,
                     elapsed,
+                    streamed: true,
+                    error,
                 },
             );
         }
@@ -74,7 +76,7 @@ impl Drop for StreamEnd {
                 .inner
                 .cancelled_streams
                 .fetch_add(1, Ordering::Relaxed);
-            self.finish(Outcome::Cancelled);
+            self.finish(Outcome::Cancelled, None);
         }
     }
 }
@@ -130,11 +132,11 @@ impl Stream for ChatStream {
             let mut chunk = match self.inner.as_mut().poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
-                    self.end.finish(Outcome::Success);
+                    self.end.finish(Outcome::Success, None);
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    self.end.finish(Outcome::Error);
+                    self.end.finish(Outcome::Error, Some(e.class));
                     return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(Some(Ok(c))) => c,
@@ -146,7 +148,7 @@ impl Stream for ChatStream {
                     ChunkAction::Keep => {}
                     ChunkAction::Skip => continue,
                     ChunkAction::Abort(e) => {
-                        self.end.finish(Outcome::Error);
+                        self.end.finish(Outcome::Error, Some(e.class));
                         return Poll::Ready(Some(Err(e)));
                     }
                 }
@@ -190,9 +192,9 @@ impl RawStream {
         }
     }
 
-    fn finish(&mut self, outcome: Outcome) {
+    fn finish(&mut self, outcome: Outcome, error: Option<ErrorClass>) {
         self.report_usage();
-        self.end.finish(outcome);
+        self.end.finish(outcome, error);
     }
 
     fn report_usage(&mut self) {
@@ -221,8 +223,8 @@ impl Stream for RawStream {
         }
         let item = self.inner.as_mut().poll_next(cx);
         match &item {
-            Poll::Ready(None) => self.finish(Outcome::Success),
-            Poll::Ready(Some(Err(_))) => self.finish(Outcome::Error),
+            Poll::Ready(None) => self.finish(Outcome::Success, None),
+            Poll::Ready(Some(Err(e))) => self.finish(Outcome::Error, Some(e.class)),
             _ => {}
         }
         item

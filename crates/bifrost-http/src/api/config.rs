@@ -205,6 +205,7 @@ fn effective(st: &AppState) -> Value {
         "disable_content_logging": logs.as_ref().map(|l| !l.content),
         "logging_headers": logs.as_ref().map(|l| l.headers.clone()),
         "log_retention_days": st.logs.as_ref().map(|l| l.retention_days.load(Ordering::Relaxed)),
+        "log_queue_size": st.logs.as_ref().map(|l| l.writer.queue_capacity()),
         "allowed_origins": st.cors.load().origins(),
     })
 }

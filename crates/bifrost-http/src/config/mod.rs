@@ -576,6 +576,9 @@ fn otel_plugin(
 
 /// The same setting under an old and a new name: equal values are fine, different ones are an
 /// error naming both paths.
+/// The longest request timeout accepted (24 h).
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
+
 fn reconcile<T: PartialEq + fmt::Debug>(
     a: Option<T>,
     path_a: &str,
@@ -923,15 +926,31 @@ fn network(path: &str, raw: RawNetwork) -> Result<NetworkConfig, ConfigError> {
         net.base_url = Some(trimmed.to_owned());
     }
     net.extra_headers = raw.extra_headers.unwrap_or_default().into_iter().collect();
+    let timeout_secs_ms = match raw.default_request_timeout_in_seconds {
+        Some(s) => Some(s.checked_mul(1000).ok_or_else(|| {
+            err(
+                p("default_request_timeout_in_seconds"),
+                format!("{s} seconds is too large"),
+            )
+        })?),
+        None => None,
+    };
     let timeout_ms = reconcile(
         raw.timeout,
         &p("timeout"),
-        raw.default_request_timeout_in_seconds.map(|s| s * 1000),
+        timeout_secs_ms,
         &p("default_request_timeout_in_seconds"),
     )?;
     if let Some(ms) = timeout_ms {
         if ms == 0 {
             return Err(err(p("timeout"), "must be greater than 0"));
+        }
+        // A deadline this far out is a typo, and past it `Instant + Duration` overflows.
+        if ms > MAX_TIMEOUT_MS {
+            return Err(err(
+                p("timeout"),
+                format!("{ms} ms is more than the 24 h maximum"),
+            ));
         }
         net.request_timeout = Duration::from_millis(ms);
     }
@@ -1198,6 +1217,26 @@ pub(crate) mod tests {
         )
         .unwrap_err();
         assert_eq!(e.path, "providers.openai.network_config.timeout");
+        for (nc, path) in [
+            (
+                r#""default_request_timeout_in_seconds":18446744073709551615"#,
+                "default_request_timeout_in_seconds",
+            ),
+            (r#""timeout":86400001"#, "timeout"),
+        ] {
+            let e = parse(
+                &format!(
+                    r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],"network_config":{{{nc}}}}}}}}}"#
+                ),
+                &env_of(&[]),
+            )
+            .unwrap_err();
+            assert_eq!(
+                e.path,
+                format!("providers.openai.network_config.{path}"),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]

@@ -104,8 +104,10 @@ fn filter(params: &[(String, String)], known: &[&str]) -> Result<LogFilter, ApiE
 }
 
 fn time_ms(field: &str, v: &str) -> Result<i64, ApiError> {
+    // Clamped to years ±9999 (no row lies outside) so range arithmetic cannot overflow.
+    const LIMIT: i64 = 253_402_300_799_999;
     if let Ok(ms) = v.parse::<i64>() {
-        return Ok(ms);
+        return Ok(ms.clamp(-LIMIT, LIMIT));
     }
     let t = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
         .map_err(|_| {
@@ -271,20 +273,24 @@ pub(crate) async fn histogram(
     let mut f = filter(&params, &["bucket"])?;
     let now = crate::logs::now_ms();
     let end = f.end_time.unwrap_or(now);
-    let start = f.start_time.unwrap_or(end - 3_600_000);
+    let start = f.start_time.unwrap_or(end.saturating_sub(3_600_000));
     f.start_time = Some(start);
     f.end_time = Some(end);
     let bucket_ms = match param(&params, "bucket") {
-        Some(v) => match v.parse::<i64>() {
-            Ok(s) if s > 0 => s * 1000,
-            _ => {
+        Some(v) => match v
+            .parse::<i64>()
+            .ok()
+            .and_then(|s| (s > 0).then_some(s)?.checked_mul(1000))
+        {
+            Some(ms) => ms,
+            None => {
                 return Err(bad_request(
                     "bucket",
                     format!("bucket must be a positive number of seconds, got {v:?}"),
                 ))
             }
         },
-        None => (((end - start) / 60).max(60_000) / 60_000) * 60_000,
+        None => ((end.saturating_sub(start) / 60).max(60_000) / 60_000) * 60_000,
     };
     let buckets = store(&st)?
         .histogram(&f, bucket_ms)

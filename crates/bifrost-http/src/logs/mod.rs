@@ -410,6 +410,7 @@ impl Plugin for RequestLogger {
                 request_type,
                 outcome,
                 elapsed,
+                ..
             } => {
                 let stream = matches!(
                     request_type,

@@ -149,7 +149,17 @@ async fn track(State(st): State<AppState>, mut req: Request, next: Next) -> Resp
     });
     req.extensions_mut().insert(MetricLabels(labels.clone()));
     req.extensions_mut().insert(Endpoint(endpoint.clone()));
+    let mut exchange = Exchange {
+        metrics: &st.metrics,
+        endpoint: &endpoint,
+        method: method.as_str(),
+        start,
+        request_size,
+        labels: &labels,
+        answered: false,
+    };
     let resp = next.run(req).await;
+    exchange.answered = true;
     st.metrics.http(
         &endpoint,
         method.as_str(),
@@ -160,6 +170,34 @@ async fn track(State(st): State<AppState>, mut req: Request, next: Next) -> Resp
         &labels,
     );
     resp
+}
+
+/// An exchange [`track`] has not seen answered. When the client leaves first, hyper drops the
+/// handler's future, and this counts the exchange as 499 (nginx's "client closed request").
+struct Exchange<'a> {
+    metrics: &'a crate::metrics::Metrics,
+    endpoint: &'a str,
+    method: &'a str,
+    start: Instant,
+    request_size: Option<u64>,
+    labels: &'a [String],
+    answered: bool,
+}
+
+impl Drop for Exchange<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.metrics.http(
+                self.endpoint,
+                self.method,
+                499,
+                self.start.elapsed(),
+                self.request_size,
+                None,
+                self.labels,
+            );
+        }
+    }
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {

@@ -600,7 +600,7 @@ fn split_time(start: Option<i64>, end: Option<i64>) -> (Option<MinuteRange>, Vec
         if m == s {
             s
         } else {
-            m + MINUTE_MS
+            m.saturating_add(MINUTE_MS)
         }
     });
     let to = end.map(|e| minute_of(e.saturating_add(1)));

@@ -133,6 +133,11 @@ impl LogWriter {
         self.inner.counters.failed.load(Ordering::Relaxed)
     }
 
+    /// How many rows the queue holds (`client.log_queue_size` at start).
+    pub fn queue_capacity(&self) -> usize {
+        self.inner.tx.max_capacity()
+    }
+
     /// Live tail: every row as it is enqueued.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogRow>> {
         self.inner.tail.subscribe()
