@@ -8,7 +8,8 @@
 # drop-in SDK tests, and schemathesis (pinned, in its own virtual environment) to fuzz the
 # management API against its OpenAPI document. The tests start the gateway and our mock
 # provider on loopback ports themselves. The web UI is tested in Debian's headless Chromium
-# (package `chromium`) driven by playwright-core (pinned in tests/ui/package-lock.json).
+# (package `chromium`) driven by playwright-core (pinned in tests/ui/package-lock.json). The fuzz
+# targets (fuzz/) need cargo-fuzz, which fuzz/run.sh installs from crates.io.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,10 +54,16 @@ cargo build -q -p bifrost-http -p bifrost-mock
 API_VENV=target/api-venv
 [ -x "$API_VENV/bin/python" ] || python3 -m venv "$API_VENV"
 "$API_VENV/bin/pip" install -q --disable-pip-version-check -r tests/api/requirements.txt
-API_VENV="$API_VENV" tests/api/run_schemathesis.sh
+# A fixed seed keeps CI reproducible; run tests/api/run_schemathesis.sh by hand for new seeds.
+SEED="${SEED:-6035}" API_VENV="$API_VENV" tests/api/run_schemathesis.sh
 
 # The web UI end to end in a real headless Chromium (tests/ui): log in, add a provider, create a
 # virtual key, send requests, find them in the logs, deactivate the key; every page at 1280 and
 # 390 px. Screenshots go to target/ui-shots.
 (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
 node --test --test-concurrency=1 tests/ui/e2e.test.mjs
+
+# Every parser an untrusted party feeds (client bodies and headers, upstream answers and
+# streams, the config file), fuzzed from its committed corpus for a short budget each
+# (fuzz/README.md says how to run them longer).
+fuzz/run.sh "${FUZZ_SECONDS:-15}"

@@ -3,10 +3,29 @@
 
 pub mod api;
 pub mod auth;
+pub mod body;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod cors;
+/// Entry points for the fuzz targets in `fuzz/`: the inbound parsers that are private to the
+/// routes. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use axum::http::HeaderMap;
+    use bifrost_core::{BifrostError, RawRequest, RequestOptions};
+    use bytes::Bytes;
+
+    /// The multipart/form-data parser of `/v1/audio/transcriptions`.
+    pub async fn multipart(headers: &HeaderMap, body: Bytes) -> Result<RawRequest, BifrostError> {
+        crate::routes::request::multipart_request(headers, body).await
+    }
+
+    /// The `x-bf-*` routing headers of the inference routes.
+    pub fn routing_headers(headers: &HeaderMap) -> Result<RequestOptions, BifrostError> {
+        crate::routes::chat::options(headers, RequestOptions::default())
+    }
+}
 pub mod governance;
 pub mod health;
 pub mod logs;
@@ -37,6 +56,8 @@ pub use routes::router;
 #[derive(Debug)]
 pub struct Settings {
     pub max_request_body_bytes: usize,
+    /// Request bodies held at once (`client.max_request_bytes_in_flight_mb`).
+    pub body_budget: body::BodyBudget,
     /// Custom Prometheus label names (`-prometheus-labels`, `client.prometheus_labels`),
     /// normalised (`team-id` → `team_id`); the metrics layer reads them.
     pub prometheus_labels: Vec<String>,
@@ -84,6 +105,8 @@ pub struct Gateway {
 }
 
 const DEFAULT_BODY_LIMIT: usize = 100 * 1024 * 1024;
+/// Bytes of request bodies held at once by default (or the body limit, when larger).
+const DEFAULT_BODIES_IN_FLIGHT: usize = 512 * 1024 * 1024;
 /// How long a shutdown waits for in-flight requests before exiting anyway.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -419,13 +442,26 @@ impl Gateway {
             health.register(Arc::new(health::StoreCheck::logs(store.clone())));
         }
 
+        let body_limit = file.max_request_body_bytes.unwrap_or(DEFAULT_BODY_LIMIT);
+        if let Some(cap) = file.max_request_bytes_in_flight {
+            if cap < body_limit {
+                anyhow::bail!(
+                    "client.max_request_bytes_in_flight_mb ({} MB) must be at least \
+                     client.max_request_body_size_mb ({} MB): one body could never be read",
+                    cap / (1024 * 1024),
+                    body_limit / (1024 * 1024)
+                );
+            }
+        }
         Ok(Self {
             state: AppState {
                 engine,
                 settings: Arc::new(Settings {
-                    max_request_body_bytes: file
-                        .max_request_body_bytes
-                        .unwrap_or(DEFAULT_BODY_LIMIT),
+                    max_request_body_bytes: body_limit,
+                    body_budget: body::BodyBudget::new(
+                        file.max_request_bytes_in_flight
+                            .unwrap_or(DEFAULT_BODIES_IN_FLIGHT.max(body_limit)),
+                    ),
                     prometheus_labels: labels,
                     allow_direct_keys: file.allow_direct_keys.into(),
                     enable_pprof,

@@ -23,7 +23,7 @@ pub use config::{ConfigStore, ImportDecision, SourceOfTruth, StoredKey, StoredPr
 pub use crypto::Cipher;
 pub use error::StoreError;
 pub use logs::{
-    latency_bucket, latency_bucket_bounds, seed, FilterData, HistogramBucket, LogFilter, LogPage,
-    LogQuery, LogRow, LogStats, LogStore, LogWriter, Order, SortBy, LATENCY_BUCKETS,
-    QUEUE_CONTENT_BUDGET, STREAM_CAPTURE_LIMIT,
+    capture, latency_bucket, latency_bucket_bounds, seed, FilterData, HistogramBucket, LogFilter,
+    LogPage, LogQuery, LogRow, LogStats, LogStore, LogWriter, Order, SortBy, CONTENT_CAPTURE_LIMIT,
+    LATENCY_BUCKETS, QUEUE_CONTENT_BUDGET, STREAM_CAPTURE_LIMIT,
 };

@@ -28,7 +28,7 @@ use futures::Stream;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use http::{http_client, ByteStream, EventStream, HttpClient, Upstream};
+pub use http::{http_client, retry_after, ByteStream, EventStream, HttpClient, Upstream};
 pub use native::{NativeRequest, NativeResponse, NativeStream, UsageCell, WireApi};
 
 /// Chunks of one upstream stream, already translated to OpenAI's chunk shape.

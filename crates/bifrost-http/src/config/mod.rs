@@ -63,6 +63,7 @@ pub struct FileConfig {
     pub drop_excess_requests: Option<bool>,
     pub prometheus_labels: Vec<String>,
     pub max_request_body_bytes: Option<usize>,
+    pub max_request_bytes_in_flight: Option<usize>,
     pub allow_direct_keys: bool,
     pub aliases: Vec<(String, ModelAlias)>,
     /// OpenTelemetry trace export from an enabled `otel` plugin entry (the `OTEL_*` variables
@@ -179,6 +180,16 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
     )?;
     let max_request_body_bytes = match raw.client.max_request_body_size_mb {
         Some(0) => return Err(err("client.max_request_body_size_mb", "must be at least 1")),
+        Some(mb) => Some(usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
+        None => None,
+    };
+    let max_request_bytes_in_flight = match raw.client.max_request_bytes_in_flight_mb {
+        Some(0) => {
+            return Err(err(
+                "client.max_request_bytes_in_flight_mb",
+                "must be at least 1",
+            ))
+        }
         Some(mb) => Some(usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
         None => None,
     };
@@ -317,6 +328,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<FileCon
         drop_excess_requests,
         prometheus_labels: raw.client.prometheus_labels.unwrap_or_default(),
         max_request_body_bytes,
+        max_request_bytes_in_flight,
         allow_direct_keys: raw.client.allow_direct_keys.unwrap_or(false),
         otel,
         otel_disabled,

@@ -76,6 +76,8 @@ pub(super) struct RawClient {
     pub(super) drop_excess_requests: Option<bool>,
     pub(super) prometheus_labels: Option<Vec<String>>,
     pub(super) max_request_body_size_mb: Option<u64>,
+    /// (RS) Request bodies the gateway holds at once, in MB; more are refused with 503.
+    pub(super) max_request_bytes_in_flight_mb: Option<u64>,
     /// Callers may bring their own provider key (`Authorization`, `x-api-key`,
     /// `x-goog-api-key`) instead of the configured ones.
     pub(super) allow_direct_keys: Option<bool>,

@@ -67,9 +67,14 @@ impl RequestLogs {
         }
         // Parsed on the writer's thread, not here. Copied: the body may be a slice of a much
         // larger read buffer, which a queued row would otherwise keep alive.
-        let raw_input = body
+        let (raw_input, input) = match body
             .filter(|_| settings.content)
-            .map(|b| bytes::Bytes::copy_from_slice(b));
+            .map(|b| bifrost_store::capture(b))
+        {
+            Some(Ok(b)) => (Some(b), None),
+            Some(Err(note)) => (None, Some(note)),
+            None => (None, None),
+        };
         Arc::new(LogEntry {
             row: Mutex::new(LogRow {
                 id: id.to_owned(),
@@ -78,6 +83,7 @@ impl RequestLogs {
                 object: object.to_owned(),
                 metadata,
                 raw_input,
+                input,
                 ..LogRow::default()
             }),
             streamed: Mutex::default(),
@@ -362,15 +368,22 @@ impl Plugin for RequestLogger {
             Ok(Response::Native(bifrost_core::providers::native::NativeResponse::Json {
                 body,
                 ..
-            })) => Some(bytes::Bytes::copy_from_slice(body)),
+            })) => Some(bifrost_store::capture(body)),
             Ok(Response::Raw(r)) if r.content_type.contains("json") => {
-                Some(bytes::Bytes::copy_from_slice(&r.body))
+                Some(bifrost_store::capture(&r.body))
             }
             _ => None,
         };
-        if raw.is_some() {
-            e.with(|row| row.raw_output = raw);
-            return None;
+        match raw {
+            Some(Ok(b)) => {
+                e.with(|row| row.raw_output = Some(b));
+                return None;
+            }
+            Some(Err(note)) => {
+                e.with(|row| row.output = Some(note));
+                return None;
+            }
+            None => {}
         }
         let output = match result {
             Ok(Response::Chat(c)) => serde_json::to_value(c).ok(),

@@ -8,8 +8,7 @@ use super::respond::{add_meta, json_response};
 use super::sse::raw_sse_response;
 use super::{error_in_shape, request_id, Endpoint, MetricLabels, X_REQUEST_ID};
 use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -112,7 +111,7 @@ macro_rules! handler {
             Extension(endpoint): Extension<Endpoint>,
             default: Option<Extension<DefaultProvider>>,
             headers: HeaderMap,
-            body: Result<Bytes, BytesRejection>,
+            body: Body,
         ) -> Response {
             let default = default.map(|Extension(d)| d);
             serve($op, st, labels, endpoint, default, headers, body).await
@@ -139,7 +138,7 @@ pub async fn cohere_chat(
     Extension(labels): Extension<MetricLabels>,
     Extension(endpoint): Extension<Endpoint>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let default = Some(DefaultProvider("cohere"));
     serve(
@@ -161,7 +160,7 @@ pub async fn bedrock_converse(
     Extension(endpoint): Extension<Endpoint>,
     Path((model, action)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let stream = match action.as_str() {
         "converse" => false,
@@ -186,7 +185,7 @@ pub async fn genai(
     Extension(endpoint): Extension<Endpoint>,
     Path(model_action): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     // The last colon: Bedrock-style model ids (`anthropic.claude-v2:1`) hold one too.
     let (model, action) = model_action
@@ -228,10 +227,22 @@ async fn serve(
     Endpoint(endpoint): Endpoint,
     default: Option<DefaultProvider>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let shape = op.error_shape();
     let start = Instant::now();
+    // Held until the answer is built: the body's bytes count against the gateway's budget.
+    let (body, _reserved) = match crate::body::read(
+        &st.settings.body_budget,
+        st.settings.max_request_body_bytes,
+        &headers,
+        body,
+    )
+    .await
+    {
+        Ok(read) => (Ok(read.bytes), Some(read.reservation)),
+        Err(e) => (Err(e), None),
+    };
     let rid = request_id(&headers);
     let rid_text = rid.to_str().unwrap_or("");
     // The request's trace span; attempts are its children (see the engine).
@@ -377,7 +388,10 @@ impl Answered {
 
 /// Routing options from `x-bf-api-key`, `x-bf-api-key-id`, `x-bf-session-id` and
 /// `x-bf-session-ttl` (seconds).
-fn options(headers: &HeaderMap, base: RequestOptions) -> Result<RequestOptions, BifrostError> {
+pub(crate) fn options(
+    headers: &HeaderMap,
+    base: RequestOptions,
+) -> Result<RequestOptions, BifrostError> {
     let text = |name: &str| header_text(headers, name).map(str::to_owned);
     let session_ttl = match text("x-bf-session-ttl") {
         Some(v) => Some(Duration::from_secs(v.parse::<u64>().map_err(|_| {
@@ -402,25 +416,9 @@ async fn handle(
     (endpoint, headers): (&str, &mut HeaderMap),
     mut opts: RequestOptions,
     default: Option<DefaultProvider>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, BifrostError>,
 ) -> Result<(Response, Answered, bool), BifrostError> {
-    let mut body = body.map_err(|rej| match rej {
-        BytesRejection::FailedToBufferBody(ref inner)
-            if matches!(
-                inner,
-                axum::extract::rejection::FailedToBufferBody::LengthLimitError(_)
-            ) =>
-        {
-            let mut e = BifrostError::invalid_request(format!(
-                "request body is larger than the limit of {} bytes (client.max_request_body_size_mb)",
-                st.settings.max_request_body_bytes
-            ));
-            e.status = 413;
-            e.code = Some("request_too_large".to_owned());
-            e
-        }
-        other => BifrostError::invalid_request(format!("could not read the request body: {other}")),
-    })?;
+    let mut body = body?;
     let invalid =
         |e: serde_json::Error| BifrostError::invalid_request(format!("invalid JSON body: {e}"));
     // Plugins see the raw request first (and may rewrite it or refuse it).

@@ -1,9 +1,9 @@
 //! HTTP routes. Errors are rendered in exactly one place, [`error_response`].
 
-mod chat;
+pub(crate) mod chat;
 pub(crate) use chat::Answered;
 mod native;
-mod request;
+pub(crate) mod request;
 mod respond;
 mod sse;
 

@@ -36,7 +36,7 @@ pub(super) fn direct_key(headers: &HeaderMap) -> Option<Secret> {
 }
 
 /// A transcription upload: every part kept in order, the model read from its field.
-pub(super) async fn multipart_request(
+pub(crate) async fn multipart_request(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<RawRequest, BifrostError> {

@@ -46,6 +46,21 @@ impl LogRow {
 /// How much of a stream's events a row keeps for its `output`.
 pub const STREAM_CAPTURE_LIMIT: usize = 256 * 1024;
 
+/// The largest request or unary answer body a row keeps as content. A larger one is logged
+/// as `{"truncated": true, "bytes": n}`: a queued row then never holds a copy of a huge body,
+/// and the row is still written (a body over the queue's content budget would drop it).
+pub const CONTENT_CAPTURE_LIMIT: usize = 1024 * 1024;
+
+/// `body` as a row keeps it: its own copy (see [`LogRow::raw_input`]) when it is at most
+/// [`CONTENT_CAPTURE_LIMIT`] bytes, else the note that stands in for it.
+pub fn capture(body: &[u8]) -> Result<bytes::Bytes, serde_json::Value> {
+    if body.len() <= CONTENT_CAPTURE_LIMIT {
+        Ok(bytes::Bytes::copy_from_slice(body))
+    } else {
+        Err(serde_json::json!({"truncated": true, "bytes": body.len()}))
+    }
+}
+
 /// The answer of a relayed stream, from its events: the final response when the API sends one
 /// (Responses' `response.completed`), else the text of its deltas (OpenAI chat, Anthropic
 /// messages, Responses, Gemini), with the count of events and whether the capture was cut.
