@@ -190,6 +190,24 @@ fn main() -> Result<()> {
         report.push_str(&idle);
         eprintln!("{idle}");
     }
+    // `faults`: 500 / 429 / cut / hang; a 429 without a hint cools the primary's only key, so
+    // most requests go straight to the fallback. `faults-no429`: the other three, so the
+    // primary stays in rotation and takes its full share of faults.
+    for (name, mix) in [
+        ("faults", "500,429,reset,hang"),
+        ("faults-no429", "500,reset,hang"),
+    ] {
+        if opts.scenarios.iter().any(|s| s == name) {
+            let section = faults(&opts, mix)?;
+            report.push_str(&section);
+            eprintln!("{section}");
+        }
+    }
+    if opts.scenarios.iter().any(|s| s == "slow-clients") {
+        let section = slow_clients(&opts)?;
+        report.push_str(&section);
+        eprintln!("{section}");
+    }
     if opts.scenarios.iter().any(|s| s == "control-plane") {
         let section = control_plane(&opts)?;
         report.push_str(&section);
@@ -230,7 +248,7 @@ fn parse_args() -> Result<Options> {
             "--log-rows" => o.log_rows = val()?.parse()?,
             "-h" | "--help" => {
                 println!(
-                    "bifrost-bench [--duration S] [--warmup S] [--scenarios all|{}|idle|control-plane|logs-api,…] \
+                    "bifrost-bench [--duration S] [--warmup S] [--scenarios all|{}|idle|faults|faults-no429|slow-clients|control-plane|logs-api,…] \
                      [--out FILE] [--target-url URL] [--bin-dir DIR] [--log-rows N]",
                     scenarios()
                         .iter()
@@ -340,6 +358,19 @@ fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16,
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// Waits until something accepts connections on `port`.
+fn wait_listening(port: u16) -> Result<()> {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(10),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 fn wait_ready(port: u16, path: &str) -> Result<Duration> {
@@ -1159,4 +1190,357 @@ fn postgres_section(url: &str) -> Result<String> {
     Ok(format!(
         r#"{{"type":"postgres","config":{{"host":"{host}","port":"{port}","user":"{user}","password":"","db_name":"{db}","ssl_mode":"disable"}}}}"#
     ))
+}
+
+/// The port of the second (faulty) mock in the `faults` scenario.
+const FAULTY_MOCK_PORT: u16 = 19091;
+
+/// Current resident set of a process, in kB.
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Sum of the `http_requests_total` series of one route in the gateway's /metrics.
+fn http_requests(route: &str) -> Result<u64> {
+    let (_, text) = http_get(GATEWAY_PORT, "/metrics")?;
+    let sum: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("http_requests_total{") && l.contains(&format!("endpoint=\"{route}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    Ok(sum as u64)
+}
+
+/// Faults with a fallback (issue 16): 5,000 RPS for `--duration` seconds (60 in the issue)
+/// while the primary provider's mock fails 30% of requests with one of `mix`, in equal shares
+/// (a status, `reset`: the connection closed without an answer, `hang`: 2 s, past the provider's
+/// 1 s timeout), and the request names a fallback on a healthy one. Every request must succeed; the client's count, the gateway's
+/// `http_requests_total` and the request logs (rows + counted drops) must agree; the RSS at the
+/// end must be within 10% of the RSS at the 10th second.
+fn faults(opts: &Options, mix: &str) -> Result<String> {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\n### faults — 5,000 RPS, 30% upstream faults on the primary ({}), fallback to a healthy provider, {} s\n",
+        mix.replace(',', " / "),
+        opts.duration
+    )?;
+    let _healthy = start_mock(opts, 0)?;
+    let bin = opts.bin_dir.join("bifrost-mock");
+    let _faulty = spawn(
+        0,
+        &bin.to_string_lossy(),
+        &[
+            "-port".into(),
+            FAULTY_MOCK_PORT.to_string(),
+            "-fail-rate".into(),
+            "0.3".into(),
+            "-faults".into(),
+            mix.into(),
+            "-hang-ms".into(),
+            "2000".into(),
+            "-no-auth".into(),
+        ],
+        &[],
+    )?;
+    wait_ready(FAULTY_MOCK_PORT, "/health")?;
+    let dir = std::env::temp_dir().join("bifrost-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("config.json");
+    // The primary fails over to the fallback at once (no retries): the fallback is the policy
+    // under test, and a retry's backoff would only add latency.
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"client":{{"enable_logging":true}},"providers":{{
+              "openai":{{"keys":[{{"value":"sk-bench"}}],
+                "concurrency_and_buffer_size":{{"concurrency":10000,"buffer_size":10000}},
+                "network_config":{{"base_url":"http://127.0.0.1:{FAULTY_MOCK_PORT}","max_retries":0,"max_conns_per_host":10000,"default_request_timeout_in_seconds":1}}}},
+              "anthropic":{{"keys":[{{"value":"sk-bench"}}],
+                "concurrency_and_buffer_size":{{"concurrency":10000,"buffer_size":10000}},
+                "network_config":{{"base_url":"http://127.0.0.1:{MOCK_PORT}","max_conns_per_host":10000}}}}}},
+              "initial_pool_size":1000}}"#
+        ),
+    )?;
+    let bin = opts.bin_dir.join("bifrost-http");
+    let gw = spawn(
+        1,
+        &bin.to_string_lossy(),
+        &[
+            "-config".into(),
+            config.to_string_lossy().into_owned(),
+            "-port".into(),
+            GATEWAY_PORT.to_string(),
+            "-log-level".into(),
+            "warn".into(),
+            "-app-dir".into(),
+            dir.to_string_lossy().into_owned(),
+        ],
+        &[("TOKIO_WORKER_THREADS", "1")],
+    )?;
+    wait_ready(GATEWAY_PORT, "/health")?;
+    let pid = gw.0.id();
+    let route = "/v1/chat/completions";
+    let before = http_requests(route)?;
+    let sampler = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(10));
+        rss_kb(pid)
+    });
+    let body = r#"{"model":"openai/gpt-4o-mini","fallbacks":["anthropic/claude-3-5-haiku-latest"],"messages":[{"role":"user","content":"Hello!"}]}"#;
+    let sc = Scenario {
+        name: "faults",
+        what: "",
+        rate: Some(5000),
+        // A hang holds its connection for the 1 s timeout: ≈500 of them at once at 5k RPS.
+        connections: 2000,
+        mock_latency_ms: 0,
+        stream: false,
+        anthropic: false,
+        logging: true,
+        vk: Vk::None,
+    };
+    let v = oha(
+        &format!("http://127.0.0.1:{GATEWAY_PORT}{route}"),
+        body,
+        &sc,
+        opts.duration,
+        false,
+    )?;
+    let rss_end = rss_kb(pid);
+    let rss_10s = sampler.join().unwrap_or(0);
+    let run = figures(&v, false, opts.duration);
+    let (ok, failed) = status_counts(&v);
+    let sent = ok + failed;
+    let counted = http_requests(route)? - before;
+    let logged = || -> Result<u64> {
+        let (_, stats) = http_get(GATEWAY_PORT, "/api/logs/stats")?;
+        let (_, dropped) = http_get(GATEWAY_PORT, "/api/logs/dropped")?;
+        Ok(serde_json::from_str::<Value>(&stats)?["total_requests"]
+            .as_u64()
+            .unwrap_or(0)
+            + serde_json::from_str::<Value>(&dropped)?["dropped"]
+                .as_u64()
+                .unwrap_or(0))
+    };
+    let t = Instant::now();
+    let mut rows = logged()?;
+    while rows < sent && t.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+        rows = logged()?;
+    }
+    let (_, m) = http_get(GATEWAY_PORT, "/metrics")?;
+    let fallbacks: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("bifrost_fallbacks_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    writeln!(
+        out,
+        "| requests | success | non-2xx | fallbacks | counted (`http_requests_total`) | logged (rows + drops) | p50 / p99 (µs) | RSS at 10 s → end |\n|---|---|---|---|---|---|---|---|"
+    )?;
+    let growth = rss_end as f64 / rss_10s.max(1) as f64 - 1.0;
+    writeln!(
+        out,
+        "| {sent} | {:.2}% | {failed} | {fallbacks:.0} | {counted}{} | {rows}{} | {} / {} | {:.1} → {:.1} MB ({:+.1}%{}) |",
+        run.success * 100.0,
+        if counted == sent { "" } else { " **≠**" },
+        if rows == sent { "" } else { " **≠**" },
+        us(run.pct[0]),
+        us(run.pct[2]),
+        rss_10s as f64 / 1024.0,
+        rss_end as f64 / 1024.0,
+        growth * 100.0,
+        if growth.abs() <= 0.10 { "" } else { " **over 10%**" },
+    )?;
+    Ok(out)
+}
+
+/// 10,000 idle connections and 2,000 slowloris ones (a request head, then a header line a
+/// second on each) to `port`.
+struct Hostile {
+    idle: Vec<TcpStream>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    trickle: std::thread::JoinHandle<Vec<Option<TcpStream>>>,
+}
+
+impl Hostile {
+    fn open(port: u16) -> Result<Self> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let mut idle = Vec::with_capacity(10_000);
+        for _ in 0..10_000 {
+            idle.push(TcpStream::connect(("127.0.0.1", port))?);
+        }
+        let mut slow = Vec::with_capacity(2_000);
+        for _ in 0..2_000 {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")?;
+            slow.push(s);
+        }
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let trickle = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut live: Vec<Option<TcpStream>> = slow.into_iter().map(Some).collect();
+                // A line a second on each, spread over the second in 100 batches, as 2,000
+                // independent clients would be (not one synchronised burst).
+                let batch = live.len().div_ceil(100).max(1);
+                while !stop.load(Ordering::Relaxed) {
+                    for part in live.chunks_mut(batch) {
+                        for s in part {
+                            if let Some(sock) = s {
+                                if sock.write_all(b"x-slow: 1\r\n").is_err() {
+                                    *s = None;
+                                }
+                            }
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                live
+            })
+        };
+        Ok(Self {
+            idle,
+            stop,
+            trickle,
+        })
+    }
+
+    /// Stops the trickle: the idle sockets, and the slowloris ones (`None` once a write failed).
+    fn finish(self) -> (Vec<TcpStream>, Vec<Option<TcpStream>>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let live = self.trickle.join().unwrap_or_default();
+        (self.idle, live)
+    }
+}
+
+/// Slow clients (issue 16): rate-1k's p99 through the gateway alone, then again while 10,000
+/// idle connections and 2,000 slowloris connections (a request head trickled a header line a
+/// second) are held open; the p99 must stay within 2×. Also reports how many of the hostile
+/// connections the gateway had closed by the end (its header-read timeout is 30 s).
+fn slow_clients(opts: &Options) -> Result<String> {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\n### slow-clients — rate-1k beside 10,000 idle and 2,000 slowloris connections\n"
+    )?;
+    // 12,000 sockets for this process, and room for the gateway (which inherits the limit and
+    // caps its connections at about half of it): 65,536 where we may raise the hard limit
+    // (root), else the hard limit as it is.
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+    if rlimit::setrlimit(rlimit::Resource::NOFILE, 65_536, hard.max(65_536)).is_err() {
+        rlimit::setrlimit(rlimit::Resource::NOFILE, hard, hard)?;
+    }
+    let (fds, _) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+    writeln!(
+        out,
+        "Open-file limit of the bench and the gateway: {fds}.\n"
+    )?;
+    // The hostile sockets' work (connects, the trickle) stays on the load generator's CPU, off
+    // the gateway's.
+    let pin = |cpus: &str| {
+        Command::new("taskset")
+            .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+    };
+    pin("0")?;
+    let _mock = start_mock(opts, 0)?;
+    let _gw = start_gateway(opts, true, Vk::None)?;
+    let sc = scenarios()
+        .into_iter()
+        .find(|s| s.name == "rate-1k")
+        .context("rate-1k")?;
+    let url = format!("http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions");
+    let body = body_for(&sc, false);
+    let alone = measure(opts, &url, &body, &sc, None)?;
+
+    // Control: the same hostile clients against a listener that only accepts (python, on the
+    // load generator's CPU): what they cost the machine's other side, without the gateway.
+    const CONTROL_PORT: u16 = 18081;
+    let holder = spawn(
+        0,
+        "python3",
+        &[
+            "-c".into(),
+            format!(
+                "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+                 s.bind(('127.0.0.1',{CONTROL_PORT}))\ns.listen(4096)\nheld=[]\n\
+                 while True:\n    held.append(s.accept()[0])\n"
+            ),
+        ],
+        &[],
+    )?;
+    wait_listening(CONTROL_PORT)?;
+    let control = Hostile::open(CONTROL_PORT)?;
+    let beside_control = measure(opts, &url, &body, &sc, None)?;
+    drop(control.finish());
+    drop(holder);
+
+    let hostile = Hostile::open(GATEWAY_PORT)?;
+    let opened = Instant::now();
+    let beside = measure(opts, &url, &body, &sc, None)?;
+    // Past the header-read timeout: count the idle sockets the gateway closed (read gives EOF).
+    while opened.elapsed() < Duration::from_secs(35) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (idle, live) = hostile.finish();
+    // Closed by the gateway: answered 503 at the connection cap, or closed silently after the
+    // timeout; still open otherwise.
+    let (mut idle_refused, mut idle_closed) = (0, 0);
+    for s in &idle {
+        s.set_read_timeout(Some(Duration::from_millis(1)))?;
+        let mut b = [0u8; 256];
+        match (&*s).read(&mut b) {
+            Ok(n) if b[..n].starts_with(b"HTTP/1.1 503") => idle_refused += 1,
+            Ok(_) => idle_closed += 1,
+            Err(_) => {}
+        }
+    }
+    // A socket the gateway closed fails its next write and is dropped from the trickle.
+    let slow_closed = live.iter().filter(|s| s.is_none()).count();
+    // oha's success rate counts any answer; a 503 at the connection cap is a failure here.
+    writeln!(
+        out,
+        "| run | RPS | 2xx | non-2xx | p50 / p99 / p99.9 (µs) |\n|---|---|---|---|---|"
+    )?;
+    for (name, r) in [
+        ("alone", &alone),
+        (
+            "beside 12,000 hostile connections to a listener that only accepts (control)",
+            &beside_control,
+        ),
+        ("beside 12,000 hostile connections to the gateway", &beside),
+    ] {
+        let answered = r.rps * opts.duration as f64;
+        writeln!(
+            out,
+            "| {name} | {:.0} | {:.2}% | {} | {} / {} / {} |",
+            r.rps,
+            r.success * (answered - r.non_2xx as f64) / answered.max(1.0) * 100.0,
+            r.non_2xx,
+            us(r.pct[0]),
+            us(r.pct[2]),
+            us(r.pct[3])
+        )?;
+    }
+    let _ = pin("0-1023");
+    let ratio = beside.pct[2] / alone.pct[2];
+    writeln!(
+        out,
+        "\np99 beside / alone: {ratio:.2}× ({}); beside / control: {:.2}×. After 35 s, of 10,000 idle connections {idle_refused} had been refused at the connection cap (503) and {idle_closed} closed (by the timeout, or to free a slot for a newer connection); {slow_closed} of 2,000 slowloris connections were closed.",
+        if ratio <= 2.0 { "within 2×" } else { "**over 2×**" },
+        beside.pct[2] / beside_control.pct[2],
+    )?;
+    Ok(out)
 }

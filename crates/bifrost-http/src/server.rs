@@ -11,13 +11,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 /// How long a client may take to send a request head, and how long a keep-alive connection may
 /// sit idle between requests (hyper times both with one timer).
@@ -32,7 +33,8 @@ const FD_RESERVE: u64 = 64;
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub header_read_timeout: Duration,
-    /// Client connections open at once; one more is answered 503 and closed.
+    /// Client connections open at once; one more takes the slot of the oldest connection that
+    /// has sent nothing yet, or is answered 503 and closed.
     pub max_connections: usize,
 }
 
@@ -65,6 +67,9 @@ pub fn raise_fd_limit() -> std::io::Result<(u64, u64)> {
 /// Serves `app` on `listener` until `stop` resolves; then closes the listener and returns a
 /// future that resolves when every open connection has finished (after in-flight responses:
 /// hyper's graceful shutdown ends keep-alive connections once their current exchange is done).
+///
+/// At the cap a new connection takes the slot of the oldest connection that has not sent a
+/// byte yet (it has asked nothing, so closing it loses nothing); with none, it gets a 503.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -72,8 +77,15 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) -> impl Future<Output = ()> {
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(opts.max_connections));
-    let refused = AtomicU64::new(0);
+    let slots = Arc::new(Slots {
+        permits: Arc::new(Semaphore::new(opts.max_connections)),
+        silent: Mutex::new(VecDeque::new()),
+        cap: opts.max_connections,
+    });
+    let (refused, evicted) = (AtomicU64::new(0), AtomicU64::new(0));
+    // Dropped when the loop ends: connections still waiting for their first byte close then
+    // instead of holding shutdown for the header timeout.
+    let (closing, open) = tokio::sync::watch::channel(());
     let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -89,18 +101,33 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            let n = refused.fetch_add(1, Ordering::Relaxed);
-            if n.is_power_of_two() || n == 0 {
-                tracing::warn!(
-                    max_connections = opts.max_connections,
-                    refused = n + 1,
-                    "too many client connections: answering 503 (raise the open-file limit, \
-                     `ulimit -n`, to allow more)"
-                );
+        let permit = match slots.permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) if slots.evict_oldest_silent() => {
+                let n = evicted.fetch_add(1, Ordering::Relaxed);
+                if n.is_power_of_two() || n == 0 {
+                    tracing::warn!(
+                        max_connections = opts.max_connections,
+                        evicted = n + 1,
+                        "too many client connections: closing the oldest that sent nothing yet \
+                         (raise the open-file limit, `ulimit -n`, to allow more)"
+                    );
+                }
+                None
             }
-            tokio::spawn(refuse(stream));
-            continue;
+            Err(_) => {
+                let n = refused.fetch_add(1, Ordering::Relaxed);
+                if n.is_power_of_two() || n == 0 {
+                    tracing::warn!(
+                        max_connections = opts.max_connections,
+                        refused = n + 1,
+                        "too many client connections: answering 503 (raise the open-file \
+                         limit, `ulimit -n`, to allow more)"
+                    );
+                }
+                tokio::spawn(refuse(stream));
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
@@ -115,19 +142,86 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(opts.header_read_timeout))
             .enable_connect_protocol();
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let first_byte = opts.header_read_timeout;
+        let mut open = open.clone();
+        let slots = slots.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let permit = match permit {
+                Some(permit) => permit,
+                // The evicted connection's task lets its slot go as soon as it runs.
+                None => match tokio::time::timeout(
+                    Duration::from_secs(1),
+                    slots.permits.clone().acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(permit)) => permit,
+                    _ => return refuse(stream).await,
+                },
+            };
+            // hyper's header timer starts with a request head; the auto builder first waits,
+            // untimed, for the bytes that tell HTTP/1 from HTTP/2. A connection that sends
+            // nothing at all is closed after the same timeout, at shutdown, or when a new
+            // connection needs its slot.
+            let (evict, mut evicted) = oneshot::channel();
+            slots.wait_silent(evict);
+            let mut one = [0u8; 1];
+            let spoke = tokio::select! {
+                peeked = tokio::time::timeout(first_byte, stream.peek(&mut one)) => {
+                    matches!(peeked, Ok(Ok(1)))
+                }
+                _ = open.changed() => false,
+                _ = &mut evicted => false,
+            };
+            drop(evicted);
+            if !spoke {
+                drop(permit);
+                return;
+            }
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "client connection ended with an error");
             }
             drop(permit);
         });
     }
     drop(listener);
+    drop(closing);
     graceful.shutdown()
+}
+
+/// Client connection slots, and the connections holding one without having sent a byte.
+struct Slots {
+    permits: Arc<Semaphore>,
+    /// Oldest first; an entry whose receiver is gone has spoken or closed (dropped lazily).
+    silent: Mutex<VecDeque<oneshot::Sender<()>>>,
+    cap: usize,
+}
+
+impl Slots {
+    fn wait_silent(&self, evict: oneshot::Sender<()>) {
+        let mut silent = self.silent.lock().unwrap_or_else(PoisonError::into_inner);
+        // At most `cap` entries are live (each holds a slot): compacting at twice that keeps
+        // the queue bounded at O(1) amortised per connection.
+        if silent.len() >= self.cap.saturating_mul(2).max(16) {
+            silent.retain(|s| !s.is_closed());
+        }
+        silent.push_back(evict);
+    }
+
+    /// Tells the oldest silent connection to close; whether there was one.
+    fn evict_oldest_silent(&self) -> bool {
+        let mut silent = self.silent.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(oldest) = silent.pop_front() {
+            if oldest.send(()).is_ok() {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// Over the connection cap: a 503 the client can read, then close.

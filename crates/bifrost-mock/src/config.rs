@@ -20,8 +20,13 @@ pub struct MockConfig {
     pub chunks: usize,
     /// Fraction (0..=1) of inference requests answered with `fail_status`.
     pub fail_rate: f64,
-    /// Status used for injected failures (`fail_rate`, `fail_keys`).
+    /// Status used for injected failures (`fail_rate`, `fail_keys`) when `faults` is empty.
     pub fail_status: u16,
+    /// What an injected failure (`fail_rate`) is, one picked at random per failure; empty means
+    /// `fail_status`. `fail_keys` always answer `fail_status`.
+    pub faults: Vec<Fault>,
+    /// How long a [`Fault::Hang`] holds the request before answering normally.
+    pub hang: Duration,
     /// Sent as `Retry-After` (whole seconds, rounded up) and `retry-after-ms`
     /// on injected failures whose status is 429, 503 or 529.
     pub retry_after: Option<Duration>,
@@ -64,6 +69,8 @@ impl Default for MockConfig {
             chunks: 5,
             fail_rate: 0.0,
             fail_status: 500,
+            faults: Vec::new(),
+            hang: Duration::from_secs(10),
             retry_after: None,
             fail_keys: Vec::new(),
             stream_fail_after: None,
@@ -88,6 +95,34 @@ impl Default for MockConfig {
     }
 }
 
+/// One kind of injected failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// An error answer with this status (with `retry_after` hints on 429/503/529).
+    Status(u16),
+    /// The connection is closed without an answer (hyper drops it when the body fails before
+    /// the head was written).
+    Reset,
+    /// Nothing for [`MockConfig::hang`], then a normal answer (a client's timeout fires first).
+    Hang,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "reset" => Ok(Self::Reset),
+            "hang" => Ok(Self::Hang),
+            _ => match s.parse::<u16>() {
+                Ok(status) if (100..=999).contains(&status) => Ok(Self::Status(status)),
+                _ => Err(format!(
+                    "a fault is an HTTP status, `reset` or `hang`, got {s:?}"
+                )),
+            },
+        }
+    }
+}
+
 impl MockConfig {
     /// The delay to apply before answering one request (latency + jitter).
     pub(crate) fn response_delay(&self) -> Duration {
@@ -98,14 +133,21 @@ impl MockConfig {
         self.latency + Duration::from_nanos(fastrand::u64(0..=max))
     }
 
-    /// Whether this request should get an injected failure.
-    pub(crate) fn should_fail(&self, api_key: Option<&str>) -> bool {
+    /// The failure this request gets, if any.
+    pub(crate) fn fault(&self, api_key: Option<&str>) -> Option<Fault> {
         if let Some(key) = api_key {
             if self.fail_keys.iter().any(|k| k == key) {
-                return true;
+                return Some(Fault::Status(self.fail_status));
             }
         }
         // Skip the RNG entirely in the common no-failure configuration.
-        self.fail_rate > 0.0 && fastrand::f64() < self.fail_rate
+        if !(self.fail_rate > 0.0 && fastrand::f64() < self.fail_rate) {
+            return None;
+        }
+        Some(if self.faults.is_empty() {
+            Fault::Status(self.fail_status)
+        } else {
+            self.faults[fastrand::usize(..self.faults.len())]
+        })
     }
 }

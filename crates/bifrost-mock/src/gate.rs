@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 
-use crate::config::MockConfig;
+use crate::config::{Fault, MockConfig};
 use crate::errors::{bedrock_error, error_response, injected_failure, Flavor};
 use crate::sigv4;
 use crate::state::{Counters, MockState};
@@ -114,13 +114,30 @@ pub(crate) async fn admit(
             "anthropic-version: header is required",
         ));
     }
-    if config.should_fail(key.as_deref()) {
+    if let Some(fault) = config.fault(key.as_deref()) {
         Counters::incr(&state.counters().failures_injected);
-        return Err(injected_failure(
-            flavor,
-            config.fail_status,
-            config.retry_after,
-        ));
+        match fault {
+            Fault::Status(status) => {
+                return Err(injected_failure(flavor, status, config.retry_after))
+            }
+            Fault::Reset => return Err(reset()),
+            Fault::Hang => tokio::time::sleep(config.hang).await,
+        }
     }
     Ok(config)
+}
+
+/// A body that fails before its first byte: hyper closes the connection before writing the
+/// head, and the client sees the connection end without an answer (a crashed upstream).
+fn reset() -> Response {
+    let cut = futures::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "mock: injected reset",
+        ))
+    });
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from_stream(cut))
+        .unwrap_or_default()
 }

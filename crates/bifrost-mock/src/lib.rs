@@ -48,7 +48,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use cloud::TOKEN_REQUESTS;
-pub use config::MockConfig;
+pub use config::{Fault, MockConfig};
 pub use state::{MockState, MockStats, RecordedRequest, RECORDED_REQUESTS};
 
 /// Request bodies up to this size are accepted (axum's 2 MiB default is too

@@ -18,6 +18,10 @@ USAGE: bifrost-mock [FLAGS]   (flags as `-flag value`, `--flag value` or `--flag
   -chunks N              content chunks per streamed reply (default 5)
   -fail-rate F           fraction 0..=1 of requests that fail (default 0)
   -fail-status CODE      status of injected failures (default 500)
+  -faults LIST           injected failures picked at random, comma-separated: HTTP
+                         statuses, `reset` (connection closed, no answer),
+                         `hang` (answer only after -hang-ms); overrides -fail-status
+  -hang-ms N             how long a `hang` fault holds the request (default 10000)
   -retry-after-ms N      retry hint sent with injected 429/503/529
   -response-size BYTES   pad/trim reply text to exactly BYTES
   -no-auth               accept requests without credentials
@@ -50,6 +54,8 @@ const VALUE_FLAGS: &[&str] = &[
     "chunks",
     "fail-rate",
     "fail-status",
+    "faults",
+    "hang-ms",
     "retry-after-ms",
     "response-size",
     "workers",
@@ -129,6 +135,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
                 }
                 c.fail_status = status;
             }
+            "faults" => {
+                c.faults = value
+                    .split(',')
+                    .map(|f| f.trim().parse())
+                    .collect::<Result<_, String>>()
+                    .map_err(|e| format!("-faults: {e}"))?;
+            }
+            "hang-ms" => c.hang = millis(name, &value)?,
             "retry-after-ms" => c.retry_after = Some(millis(name, &value)?),
             "response-size" => c.response_size = Some(parse_num(name, &value)?),
             "workers" => {
@@ -232,6 +246,9 @@ mod tests {
             "-workers=2",
             "-host",
             "0.0.0.0",
+            "-faults",
+            "500, 429,reset,hang",
+            "-hang-ms=2000",
         ]) else {
             panic!("parse failed");
         };
@@ -243,6 +260,17 @@ mod tests {
         assert_eq!(args.config.fail_rate, 0.5);
         assert_eq!(args.config.retry_after, Some(Duration::from_millis(1500)));
         assert!(!args.config.require_auth);
+        use bifrost_mock::Fault;
+        assert_eq!(
+            args.config.faults,
+            [
+                Fault::Status(500),
+                Fault::Status(429),
+                Fault::Reset,
+                Fault::Hang
+            ]
+        );
+        assert_eq!(args.config.hang, Duration::from_secs(2));
     }
 
     #[test]
@@ -254,6 +282,7 @@ mod tests {
         assert!(parse(&["-port"]).is_err());
         assert!(parse(&["-port", "x"]).is_err());
         assert!(parse(&["-fail-rate", "2"]).is_err());
+        assert!(parse(&["-faults", "500,teapot"]).is_err_and(|e| e.contains("teapot")));
         assert!(parse(&["stray"]).is_err());
         let Ok(Command::Run(args)) = parse(&[]) else {
             panic!("empty args must parse");

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bifrost_mock::{MockConfig, MockServer};
+use bifrost_mock::{Fault, MockConfig, MockServer};
 use common::{json_of, read_stream, sse_events, start};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -427,6 +427,51 @@ async fn fail_rate_one_returns_status_with_retry_after() {
     server.set_config(MockConfig::default());
     let response = openai(&server, &chat_body(false)).send().await.unwrap();
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_fault_mix_cuts_connections_and_hangs() {
+    let server = start(MockConfig {
+        fail_rate: 1.0,
+        faults: vec![Fault::Reset],
+        ..Default::default()
+    })
+    .await;
+    // The connection closes without an answer.
+    let cut = openai(&server, &chat_body(false)).send().await;
+    assert!(cut.is_err(), "{cut:?}");
+
+    server.set_config(MockConfig {
+        fail_rate: 1.0,
+        faults: vec![Fault::Hang],
+        hang: Duration::from_secs(60),
+        ..Default::default()
+    });
+    // The clock moves only when every task waits: the hang is virtual.
+    tokio::time::pause();
+    let t0 = tokio::time::Instant::now();
+    let response = openai(&server, &chat_body(false)).send().await.unwrap();
+    assert!(
+        t0.elapsed() >= Duration::from_secs(60),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(response.status(), 200);
+    tokio::time::resume();
+
+    // A mix picks among its faults.
+    server.set_config(MockConfig {
+        fail_rate: 1.0,
+        faults: vec![Fault::Status(429), Fault::Status(503)],
+        ..Default::default()
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let response = openai(&server, &chat_body(false)).send().await.unwrap();
+        seen.insert(response.status().as_u16());
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), [429, 503]);
+    assert_eq!(server.stats().failures_injected, 42);
 }
 
 #[tokio::test]
