@@ -1,0 +1,341 @@
+use super::*;
+use crate::error::ErrorClass;
+use serde_json::Map;
+
+fn request(body: Value) -> ChatRequest {
+    serde_json::from_value(body).unwrap()
+}
+
+fn translate(body: Value) -> Value {
+    serde_json::to_value(to_gemini(&request(body)).unwrap()).unwrap()
+}
+
+fn weather_tools() -> Value {
+    json!([
+        {"type": "function", "function": {
+            "name": "get_weather", "description": "Current weather for a city",
+            "parameters": {"type": "object", "properties": {
+                "location": {"type": "string"},
+                "unit": {"type": "string", "enum": ["c", "f"]}
+            }, "required": ["location"]}
+        }},
+        {"type": "function", "function": {"name": "get_time"}},
+        {"type": "function", "function": {
+            "name": "book_table", "strict": true,
+            "parameters": {"type": "object", "properties": {
+                "people": {"type": "integer"}
+            }, "required": ["people"], "additionalProperties": false}
+        }}
+    ])
+}
+
+#[test]
+fn full_conversation() {
+    let out = translate(json!({
+        "model": "gemini/gemini-2.5-flash",
+        "messages": [
+            {"role": "system", "content": "You are a travel assistant."},
+            {"role": "developer", "content": [{"type": "text", "text": "Answer in metric units."}]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "Where was this taken, and what is the weather there?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/eiffel.JPG?size=large", "detail": "high"}},
+                {"type": "image_url", "image_url": {"url": "https://example.com/photo"}},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}}
+            ]},
+            {"role": "assistant", "content": "Paris, France. Let me check.", "tool_calls": [
+                {"id": "call_0", "type": "function",
+                 "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\",\"unit\":\"c\"}"}},
+                {"id": "call_1", "type": "function",
+                 "function": {"name": "get_time", "arguments": ""}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_0", "content": "{\"temperature\": 18, \"sky\": \"light rain\"}"},
+            {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "14:05 CEST"}]},
+            {"role": "user", "content": "Should I bring an umbrella?"},
+            {"role": "assistant", "content": ""},
+            {"role": "assistant", "content": [{"type": "text", "text": "Yes, light rain is expected."}]},
+            {"role": "user", "content": "Thanks!"}
+        ],
+        "max_completion_tokens": 1024,
+        "max_tokens": 99,
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "top_k": 40,
+        "n": 2,
+        "seed": 42,
+        "presence_penalty": 0.5,
+        "frequency_penalty": 0.25,
+        "stop": ["END"],
+        "user": "user-1234",
+        "tools": weather_tools(),
+        "tool_choice": "required",
+        "parallel_tool_calls": false,
+        "reasoning_effort": "medium",
+        "response_format": {"type": "json_schema", "json_schema": {
+            "name": "answer", "strict": true,
+            "schema": {"type": "object", "properties": {"answer": {"type": "string"}},
+                       "required": ["answer"], "additionalProperties": false}
+        }},
+        "safety_settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+        "logprobs": false,
+        "top_logprobs": 3,
+        "store": true,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "fallbacks": ["openai/gpt-4o"]
+    }));
+    insta::assert_json_snapshot!(out);
+}
+
+#[test]
+fn minimal_request_has_no_optional_sections() {
+    let out = translate(json!({
+        "model": "gemini-2.0-flash",
+        "messages": [{"role": "user", "content": "Hi"}]
+    }));
+    assert_eq!(
+        out,
+        json!({"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]})
+    );
+}
+
+#[test]
+fn tool_choice_variants() {
+    let cases = [
+        ("auto", json!("auto")),
+        ("none", json!("none")),
+        ("required", json!("required")),
+        (
+            "function",
+            json!({"type": "function", "function": {"name": "get_time"}}),
+        ),
+        ("absent", Value::Null),
+    ];
+    let mut out = Map::new();
+    for (name, choice) in cases {
+        let mut body = json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}],
+            "tools": weather_tools(), "parallel_tool_calls": false
+        });
+        if !choice.is_null() {
+            body["tool_choice"] = choice;
+        }
+        let translated = translate(body);
+        out.insert(
+            name.into(),
+            translated.get("toolConfig").cloned().unwrap_or(Value::Null),
+        );
+    }
+    // Without tools there is nothing to choose from.
+    for choice in ["auto", "none"] {
+        let t = translate(json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": choice
+        }));
+        assert!(t.get("toolConfig").is_none(), "{choice}");
+    }
+    insta::assert_json_snapshot!(out);
+}
+
+#[test]
+fn response_formats_and_reasoning_efforts() {
+    let mut out = Map::new();
+    for (name, format) in [
+        ("text", json!({"type": "text"})),
+        ("json_object", json!({"type": "json_object"})),
+        (
+            "json_schema",
+            json!({"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}}),
+        ),
+    ] {
+        let t = translate(json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": format
+        }));
+        out.insert(
+            format!("response_format {name}"),
+            t.get("generationConfig").cloned().unwrap_or(Value::Null),
+        );
+    }
+    for model in ["gemini-2.5-pro", "google/gemini-3-pro-preview"] {
+        for effort in ["none", "minimal", "low", "medium", "high"] {
+            let t = translate(json!({
+                "model": model, "messages": [{"role": "user", "content": "x"}],
+                "reasoning_effort": effort
+            }));
+            out.insert(
+                format!("{model} {effort}"),
+                t["generationConfig"]["thinkingConfig"].clone(),
+            );
+        }
+    }
+    insta::assert_json_snapshot!(out);
+}
+
+#[test]
+fn rejected_requests() {
+    let user = json!([{"role": "user", "content": "x"}]);
+    let tools = weather_tools();
+    let cases = [
+        (
+            "logit_bias",
+            json!({"model": "m", "messages": user, "logit_bias": {"50256": -100}}),
+        ),
+        (
+            "logprobs",
+            json!({"model": "m", "messages": user, "logprobs": true, "top_logprobs": 2}),
+        ),
+        (
+            "response_format_unknown",
+            json!({"model": "m", "messages": user, "response_format": {"type": "grammar"}}),
+        ),
+        (
+            "response_format_schema_missing",
+            json!({"model": "m", "messages": user, "response_format": {"type": "json_schema", "json_schema": {"name": "n"}}}),
+        ),
+        (
+            "reasoning_effort_unknown",
+            json!({"model": "m", "messages": user, "reasoning_effort": "xhigh"}),
+        ),
+        (
+            "seed_not_a_number",
+            json!({"model": "m", "messages": user, "seed": "7"}),
+        ),
+        (
+            "unknown_role",
+            json!({"model": "m", "messages": [{"role": "function", "name": "f", "content": "x"}]}),
+        ),
+        (
+            "empty_user_message",
+            json!({"model": "m", "messages": [{"role": "user", "content": ""}]}),
+        ),
+        (
+            "tool_choice_unknown_string",
+            json!({"model": "m", "messages": user, "tools": tools, "tool_choice": "any"}),
+        ),
+        (
+            "tool_choice_required_without_tools",
+            json!({"model": "m", "messages": user, "tool_choice": "required"}),
+        ),
+        (
+            "tool_choice_undeclared_function",
+            json!({"model": "m", "messages": user, "tools": tools,
+                       "tool_choice": {"type": "function", "function": {"name": "nope"}}}),
+        ),
+        (
+            "tool_type_not_function",
+            json!({"model": "m", "messages": user, "tools": [{"type": "web_search", "function": {"name": "x"}}]}),
+        ),
+        (
+            "tool_args_invalid_json",
+            json!({"model": "m", "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "f", "arguments": "{\"a\": 1"}}]}
+            ]}),
+        ),
+        (
+            "tool_args_not_an_object",
+            json!({"model": "m", "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "f", "arguments": "[1, 2]"}}]}
+            ]}),
+        ),
+        (
+            "tool_result_for_unknown_call",
+            json!({"model": "m", "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "tool", "tool_call_id": "call_9", "content": "42"}
+            ]}),
+        ),
+        (
+            "tool_message_without_id",
+            json!({"model": "m", "messages": [{"role": "tool", "content": "42"}]}),
+        ),
+        (
+            "unsupported_part_type",
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+                {"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}}
+            ]}]}),
+        ),
+        (
+            "image_data_url_not_base64",
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}}
+            ]}]}),
+        ),
+        (
+            "image_in_system_message",
+            json!({"model": "m", "messages": [{"role": "system", "content": [
+                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+            ]}]}),
+        ),
+    ];
+    let mut out = Map::new();
+    for (name, body) in cases {
+        let e = to_gemini(&request(body)).unwrap_err();
+        assert_eq!(e.class, ErrorClass::InvalidRequest, "{name}");
+        out.insert(
+            name.into(),
+            json!({"status": e.status, "type": e.error_type, "message": e.message}),
+        );
+    }
+    insta::assert_json_snapshot!(out);
+}
+
+#[test]
+fn tool_result_falls_back_to_the_message_name_and_audio_and_files_are_inline() {
+    let out = translate(json!({
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+                {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}
+            ]},
+            {"role": "tool", "tool_call_id": "elsewhere", "name": "lookup", "content": "[1,2]"}
+        ]
+    }));
+    assert_eq!(
+        out["contents"],
+        json!([
+            {"role": "user", "parts": [
+                {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}},
+                {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}
+            ]},
+            {"role": "user", "parts": [
+                {"functionResponse": {"name": "lookup", "response": {"content": "[1,2]"}}}
+            ]}
+        ])
+    );
+}
+
+#[test]
+fn embeddings() {
+    let req: EmbeddingRequest = serde_json::from_value(json!({
+        "model": "gemini/text-embedding-004",
+        "input": ["first text", "second text"],
+        "dimensions": 256,
+        "encoding_format": "base64",
+        "user": "u-1"
+    }))
+    .unwrap();
+    let out = serde_json::to_value(embed_request("text-embedding-004", &req).unwrap()).unwrap();
+    insta::assert_json_snapshot!(out);
+
+    let single: EmbeddingRequest =
+        serde_json::from_value(json!({"model": "m", "input": "one"})).unwrap();
+    let out = serde_json::to_value(embed_request("models/m", &single).unwrap()).unwrap();
+    assert_eq!(
+        out,
+        json!({"requests": [{"model": "models/m", "content": {"parts": [{"text": "one"}]}}]})
+    );
+
+    for input in [json!([1, 2, 3]), json!([[1, 2], [3]]), json!([])] {
+        let req: EmbeddingRequest =
+            serde_json::from_value(json!({"model": "m", "input": input})).unwrap();
+        let e = embed_request("m", &req).unwrap_err();
+        assert_eq!(
+            (e.status, e.class),
+            (400, ErrorClass::InvalidRequest),
+            "{input}"
+        );
+    }
+}

@@ -1,0 +1,68 @@
+use super::*;
+
+#[test]
+fn calendar_windows() {
+    // 2026-12-06 02:42:34 UTC, a Sunday.
+    let now = 1_796_524_954;
+    let day = |y, m, d| days_from_civil(y, m, d) * 86_400;
+    assert_eq!(civil_from_days(now / 86_400), (2026, 12, 6));
+    assert_eq!(
+        Window::Months(1).bounds(now),
+        (day(2026, 12, 1), day(2027, 1, 1))
+    );
+    assert_eq!(
+        Window::Months(12).bounds(now),
+        (day(2026, 1, 1), day(2027, 1, 1))
+    );
+    // Monday 2026-11-30.
+    assert_eq!(
+        Window::Weeks(1).bounds(now),
+        (day(2026, 11, 30), day(2026, 12, 7))
+    );
+    assert_eq!(
+        Window::Seconds(3600).bounds(now),
+        (now - now % 3600, now - now % 3600 + 3600)
+    );
+    assert_eq!(day(2024, 3, 1) - day(2024, 2, 1), 29 * 86_400);
+}
+
+fn check(kind: Kind, limit: i64, amount: i64) -> Check {
+    Check {
+        spec: LimitSpec::new(kind, "x", limit, Window::Seconds(3600)),
+        amount,
+    }
+}
+
+#[test]
+fn memory_reserves_all_or_none() {
+    let m = Memory::default();
+    let now = 1_796_438_554_000;
+    let both = [check(Kind::Requests, 2, 1), check(Kind::Budget, 100, 60)];
+    let r1 = m.reserve(&both, "a", now).unwrap();
+    // The budget would go past its limit: neither counter moves.
+    assert!(matches!(
+        m.reserve(&both, "b", now),
+        Err(Refusal::Exceeded(Exceeded { spec, used: 60, .. })) if spec.kind == Kind::Budget
+    ));
+    // Reconciled down to 10: the next fits, and the request count says 2.
+    m.settle(&r1, &[0, -50], now);
+    let r2 = m.reserve(&both, "b", now).unwrap();
+    assert_eq!(r2.entries[0].used, 2);
+    assert_eq!(r2.entries[1].used, 70);
+    assert!(matches!(
+        m.reserve(&[check(Kind::Requests, 2, 1)], "c", now),
+        Err(Refusal::Exceeded(Exceeded { retry_after, .. })) if retry_after <= Duration::from_secs(3600)
+    ));
+    // A new window starts empty.
+    assert!(m.reserve(&both, "d", now + 3_600_000).is_ok());
+}
+
+#[test]
+fn memory_leases_are_returned() {
+    let m = Memory::default();
+    let c = [check(Kind::Concurrency, 1, 1)];
+    let r = m.reserve(&c, "a", 0).unwrap();
+    assert!(m.reserve(&c, "b", 0).is_err());
+    m.settle(&r, &[0], 0);
+    assert!(m.reserve(&c, "b", 0).is_ok());
+}
