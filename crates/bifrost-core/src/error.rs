@@ -282,6 +282,26 @@ impl BifrostError {
         e
     }
 
+    /// The provider's circuit breaker is open (its upstream could not be reached too often in
+    /// a row): the request skips it without calling; `wait` is when the next probe goes.
+    pub fn provider_unavailable(provider: &str, wait: Duration) -> Self {
+        let mut e = Self::gateway(
+            ErrorClass::Transient,
+            503,
+            "server_error",
+            format!(
+                "provider '{provider}' is down (its last {} attempts could not reach it); it is \
+                 tried again in {} ms",
+                crate::routing::breaker::THRESHOLD,
+                wait.as_millis()
+            ),
+        );
+        e.code = Some("provider_unavailable".to_owned());
+        e.retry_after = Some(wait);
+        e.provider = Some(provider.to_owned());
+        e
+    }
+
     pub fn connection(provider: &str, detail: impl fmt::Display) -> Self {
         let mut e = Self::gateway(
             ErrorClass::Connection,

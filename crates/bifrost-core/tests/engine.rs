@@ -26,6 +26,8 @@ enum Step {
     Fail(u16, Option<Duration>),
     /// Never answers.
     Hang,
+    /// Cannot be reached (connection refused).
+    Unreachable,
     /// A stream of `n` text chunks, then (when `fail`) an error instead of the end.
     Stream {
         chunks: usize,
@@ -127,6 +129,7 @@ impl Provider for Scripted {
                 Step::Answer(t) => Ok(completion(t)),
                 Step::Fail(status, ra) => Err(self.error(status, ra)),
                 Step::Hang => std::future::pending().await,
+                Step::Unreachable => Err(BifrostError::connection(self.name, "refused")),
                 _ => Err(BifrostError::internal("scripted a stream for a unary call")),
             }
         })
@@ -154,6 +157,7 @@ impl Provider for Scripted {
                 )])) as ChunkStream),
                 Step::Fail(status, ra) => Err(self.error(status, ra)),
                 Step::Hang => std::future::pending().await,
+                Step::Unreachable => Err(BifrostError::connection(self.name, "refused")),
                 Step::Answer(_) => Err(BifrostError::internal("scripted a unary answer")),
             }
         })
@@ -275,6 +279,76 @@ async fn exhausted_retries_fall_back_and_the_header_counts_retries_only() {
     // 1 + 1 retry at a, then b: three attempts, one retry.
     assert_eq!((out.meta.attempts, out.meta.retries), (3, 1));
     assert_eq!(a.calls().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_provider_is_skipped_until_a_probe_finds_it_back() {
+    let a = Scripted::new("a", &[Step::Unreachable]);
+    let b = Scripted::new("b", &[Step::Answer("from b")]);
+    let e = engine(
+        vec![
+            ("a", provider_config(2), vec![key("ka")], a.clone()),
+            ("b", provider_config(2), vec![key("kb")], b.clone()),
+        ],
+        vec![],
+    );
+    let ask = || e.chat_completion(with_fallback("a/m", "b/n"));
+
+    // The first request pays 3 attempts and the backoff between them before the fallback.
+    let t = Instant::now();
+    assert_eq!(ask().await.unwrap().meta.provider, "b");
+    assert_eq!(a.calls().len(), 3);
+    assert!(
+        t.elapsed() >= Duration::from_millis(1200),
+        "{:?}",
+        t.elapsed()
+    );
+    // The second finds it down a 4th and 5th time in a row: the breaker opens, and the
+    // request goes on at once, without a third attempt or another backoff.
+    assert_eq!(ask().await.unwrap().meta.provider, "b");
+    assert_eq!(a.calls().len(), 5);
+    // From now on requests skip it: no call, no wait.
+    let t = Instant::now();
+    for _ in 0..10 {
+        let out = ask().await.unwrap();
+        assert_eq!((out.meta.provider.as_str(), out.meta.attempts), ("b", 1));
+    }
+    assert_eq!(t.elapsed(), Duration::ZERO);
+    assert_eq!(a.calls().len(), 5);
+    // Without a fallback: a 503 that says when to come back.
+    let err = e.chat_completion(chat("a/m")).await.unwrap_err();
+    assert_eq!(err.status, 503);
+    assert_eq!(err.code.as_deref(), Some("provider_unavailable"));
+    assert_eq!(err.retry_after, Some(Duration::from_secs(1)));
+
+    // A second later one request probes it (still down: no retry, on to b).
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(ask().await.unwrap().meta.provider, "b");
+    assert_eq!(a.calls().len(), 6);
+    assert_eq!(ask().await.unwrap().meta.provider, "b");
+    assert_eq!(a.calls().len(), 6, "one probe a second");
+
+    // It comes back: the next probe's success closes the breaker.
+    *a.script.lock().unwrap() = VecDeque::from([Step::Answer("a is back")]);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(ask().await.unwrap().meta.provider, "a");
+    assert_eq!(ask().await.unwrap().meta.provider, "a");
+    assert_eq!(a.calls().len(), 8);
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_errors_are_not_a_dead_provider() {
+    // An upstream that answers 500s is up: every request keeps its retries.
+    let a = Scripted::new("a", &[Step::Fail(500, None)]);
+    let e = engine(
+        vec![("a", provider_config(2), vec![key("ka")], a.clone())],
+        vec![],
+    );
+    for n in 1..=4 {
+        let err = e.chat_completion(chat("a/m")).await.unwrap_err();
+        assert_eq!(err.status, 500);
+        assert_eq!(a.calls().len(), 3 * n);
+    }
 }
 
 #[tokio::test(start_paused = true)]

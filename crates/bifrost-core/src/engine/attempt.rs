@@ -15,6 +15,7 @@ use crate::providers::native::NativeResponse;
 use crate::providers::CallContext;
 use crate::queue::Permit;
 use crate::retry;
+use crate::routing::breaker::{Admit, Breaker, THRESHOLD};
 use crate::routing::keys::Selection;
 use crate::schemas::Usage;
 use std::time::{Duration, SystemTime};
@@ -51,7 +52,15 @@ impl Bifrost {
         let keyless = Key::new("");
         let mut excluded: Vec<usize> = Vec::new();
         let mut retries = 0u32;
+        let mut last: Option<BifrostError> = None;
         loop {
+            // A provider whose upstream keeps failing is skipped (its last error stands).
+            if let Admit::Refuse(wait) = p.breaker.admit() {
+                return Err(last
+                    .take()
+                    .unwrap_or_else(|| BifrostError::provider_unavailable(&p.name, wait)));
+            }
+
             // Select a key.
             let t = Instant::now();
             // A caller's own key replaces key selection (and its cooldowns) entirely.
@@ -103,6 +112,9 @@ impl Bifrost {
                     if let Some(i) = key_index {
                         p.keys.recovered(i);
                     }
+                    if p.breaker.success() {
+                        tracing::info!(provider = %p.name, "provider answers again: circuit closed");
+                    }
                     // A stream keeps its slot until it ends; a unary call is done with it.
                     let permit = response.is_stream().then_some(permit);
                     return Ok(Answer { response, permit });
@@ -110,6 +122,19 @@ impl Bifrost {
                 Err(e) => e,
             };
             drop(permit);
+            if Breaker::counts(err.class) {
+                if p.breaker.failure() {
+                    tracing::warn!(
+                        provider = %p.name,
+                        error = %err,
+                        "provider unreachable {THRESHOLD} times in a row: circuit open, requests \
+                         skip it (one probe a second)"
+                    );
+                }
+            } else if !err.is_bifrost_error {
+                // The upstream answered (an error, but an answer): it is up.
+                p.breaker.success();
+            }
 
             // Decide.
             let failure = Failure {
@@ -156,6 +181,8 @@ impl Bifrost {
             }
             let wait = match next {
                 Next::GiveUp { .. } => return Err(err),
+                // No retries against an upstream found down: on to the fallback.
+                Next::Retry(_) if p.breaker.is_open() => return Err(err),
                 Next::Retry(wait) => wait,
             };
             retries += 1;
@@ -182,6 +209,7 @@ impl Bifrost {
                 tokio::time::sleep(delay).await;
                 ctx.backoff_time += delay;
             }
+            last = Some(err);
         }
     }
 

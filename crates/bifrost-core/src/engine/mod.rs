@@ -45,6 +45,7 @@ use crate::providers::native::{NativeResponse, WireApi};
 use crate::providers::Provider;
 use crate::queue::ProviderQueue;
 use crate::routing::aliases::ModelAlias;
+use crate::routing::breaker::Breaker;
 use crate::routing::keys::KeySet;
 use crate::routing::sticky::StickyTable;
 use crate::schemas::{
@@ -123,6 +124,8 @@ pub(crate) struct ProviderState {
     limits: ConcurrencyAndBufferSize,
     pub(crate) queue: Arc<ProviderQueue>,
     pub(crate) sticky: StickyTable,
+    /// Shared by the rebuilds that keep the upstream (key changes).
+    pub(crate) breaker: Arc<Breaker>,
     /// The settings it was built from (a reconfiguration compares them).
     pub(crate) config: ProviderConfig,
 }

@@ -170,6 +170,7 @@ impl ProviderState {
             key_health: pcfg.key_health,
             limits,
             sticky: StickyTable::default(),
+            breaker: Arc::default(),
             config: pcfg,
         })
     }
@@ -188,6 +189,7 @@ impl ProviderState {
             limits: self.limits,
             queue: self.queue.clone(),
             sticky: StickyTable::default(),
+            breaker: self.breaker.clone(),
             config: self.config.clone(),
         }
     }
