@@ -135,7 +135,10 @@ pub async fn serve(
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(opts.header_read_timeout);
+            .header_read_timeout(opts.header_read_timeout)
+            // Room above the gateway's own limits (`routes::MAX_REQUEST_HEADERS`), which answer
+            // with an error body; past these hyper answers a bare 431.
+            .max_headers(4 * crate::routes::MAX_REQUEST_HEADERS);
         // HTTP/2 (prior knowledge): pings find dead peers.
         builder
             .http2()

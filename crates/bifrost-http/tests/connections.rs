@@ -136,6 +136,54 @@ async fn connections_over_the_cap_get_a_503_and_a_freed_slot_is_usable() {
     gw.stop().await;
 }
 
+#[tokio::test]
+async fn too_many_or_too_large_request_headers_get_a_431_that_says_so() {
+    let gw = common::start(CONFIG).await;
+    let send = |extra: Vec<(String, String)>| {
+        let url = format!("{}/v1/chat/completions", gw.url);
+        async move {
+            let mut req = reqwest::Client::new().post(url).body(
+                r#"{"model":"mock/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
+            );
+            for (n, v) in extra {
+                req = req.header(n, v);
+            }
+            let resp = req
+                .header("content-type", "application/json")
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap())
+        }
+    };
+    let many: Vec<_> = (0..150)
+        .map(|i| (format!("x-h{i}"), "v".to_owned()))
+        .collect();
+    let (status, body) = send(many).await;
+    assert_eq!(status, 431);
+    assert!(
+        body.contains(r#""code":"request_header_fields_too_large""#),
+        "{body}"
+    );
+    assert!(body.contains("more than 100 request headers"), "{body}");
+
+    let big = vec![("x-big".to_owned(), "a".repeat(100 * 1024))];
+    let (status, body) = send(big).await;
+    assert_eq!(status, 431);
+    assert!(
+        body.contains("more than 64 KiB of request headers"),
+        "{body}"
+    );
+
+    // Within the limits the request is served.
+    let fine: Vec<_> = (0..50)
+        .map(|i| (format!("x-h{i}"), "v".repeat(100)))
+        .collect();
+    assert_eq!(send(fine).await.0, 200);
+    gw.stop().await;
+}
+
 /// A keep-alive connection that has had one exchange.
 async fn spoken(a: &str) -> TcpStream {
     let mut s = TcpStream::connect(a).await.unwrap();
