@@ -15,7 +15,7 @@ pub struct AnthropicResponse {
     pub id: String,
     #[serde(default)]
     pub model: String,
-    #[serde(default)]
+    /// Required: a message without it is not an answer (an empty one is `[]`).
     pub content: Vec<ContentBlock>,
     #[serde(default)]
     pub stop_reason: Option<String>,
@@ -265,6 +265,13 @@ mod tests {
         assert!(c.created > 0);
 
         let e = from_anthropic("anthropic", b"<html>").unwrap_err();
+        assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
+        // A 200 without `content` is no completion, not an empty one.
+        let e = from_anthropic(
+            "anthropic",
+            br#"{"id":"msg_1","type":"message","role":"assistant","stop_reason":"end_turn"}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.class, ErrorClass::BadUpstreamResponse);
 
         let e = from_anthropic(
