@@ -1,5 +1,7 @@
 //! A provider's circuit breaker. After [`THRESHOLD`] attempts in a row find the upstream down
-//! (it cannot be reached, or it does not answer in time), the provider is *open*: requests
+//! (it cannot be reached, or it does not answer in time), over at least [`MIN_STREAK`] (so that
+//! a busy provider with a few failures among thousands of answers a second is not taken for a
+//! dead one), the provider is *open*: requests
 //! skip it at once (to their fallback, else a 503 with `Retry-After`) instead of each paying
 //! its attempts and backoff against a dead upstream. While open, one request every
 //! [`PROBE_EVERY`] goes through as a probe; its success closes the breaker, its failure keeps
@@ -16,6 +18,8 @@ use tokio::time::Instant;
 
 /// Consecutive upstream failures that open the breaker.
 pub const THRESHOLD: u32 = 5;
+/// How long the failures in a row must have lasted.
+pub const MIN_STREAK: Duration = Duration::from_secs(1);
 /// How often an open breaker lets one request through as a probe.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
@@ -35,6 +39,8 @@ pub struct Breaker {
     /// Time zero of the millisecond counters below.
     base: Instant,
     failures: AtomicU32,
+    /// When the current run of failures began, in ms since `base`.
+    streak_start_ms: AtomicU64,
     open: AtomicBool,
     /// When the next probe may go, in ms since `base`.
     next_probe_ms: AtomicU64,
@@ -45,6 +51,7 @@ impl Default for Breaker {
         Self {
             base: Instant::now(),
             failures: AtomicU32::new(0),
+            streak_start_ms: AtomicU64::new(0),
             open: AtomicBool::new(false),
             next_probe_ms: AtomicU64::new(0),
         }
@@ -99,15 +106,17 @@ impl Breaker {
 
     /// An upstream failure of a class that [`counts`](Self::counts). Whether this opened it.
     pub fn failure(&self) -> bool {
-        let n = self
-            .failures
-            .fetch_add(1, Ordering::AcqRel)
-            .saturating_add(1);
-        if n < THRESHOLD || self.is_open() {
+        let now = self.now_ms();
+        let before = self.failures.fetch_add(1, Ordering::AcqRel);
+        if before == 0 {
+            self.streak_start_ms.store(now, Ordering::Relaxed);
+        }
+        let lasted = now.saturating_sub(self.streak_start_ms.load(Ordering::Relaxed));
+        if before.saturating_add(1) < THRESHOLD || self.is_open() || lasted < millis(MIN_STREAK) {
             return false;
         }
         self.next_probe_ms
-            .store(self.now_ms() + millis(PROBE_EVERY), Ordering::Relaxed);
+            .store(now + millis(PROBE_EVERY), Ordering::Relaxed);
         !self.open.swap(true, Ordering::AcqRel)
     }
 
@@ -136,7 +145,12 @@ mod tests {
         for _ in 0..THRESHOLD - 1 {
             assert!(!b.failure());
         }
-        assert!(b.failure(), "the threshold opens it");
+        // Failures in a row, but all within a moment: a busy provider's bad luck, not a dead one.
+        for _ in 0..20 {
+            assert!(!b.failure());
+        }
+        tokio::time::advance(MIN_STREAK).await;
+        assert!(b.failure(), "a run of failures lasting MIN_STREAK opens it");
         assert!(!b.failure(), "opened once");
         assert_eq!(b.admit(), Admit::Refuse(PROBE_EVERY));
 
