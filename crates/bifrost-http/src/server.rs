@@ -7,6 +7,9 @@
 //! files, 1,100 idle sockets locked every client out.
 
 use axum::Router;
+use futures::future::Either;
+use hyper::body::Incoming;
+use hyper::service::Service as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -130,7 +133,14 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let router = TowerToHyperService::new(app.clone());
+        // Heads over the gateway's header limits are answered before the router, with a body.
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            match crate::routes::header_limits(req.headers()) {
+                Some(refused) => Either::Left(std::future::ready(Ok(refused))),
+                None => Either::Right(router.call(req)),
+            }
+        });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()

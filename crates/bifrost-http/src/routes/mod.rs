@@ -105,42 +105,41 @@ pub fn router(state: AppState) -> Router {
         state.cors.clone(),
         crate::cors::cors,
     ))
-    .layer(middleware::from_fn(header_limits))
     .with_state(state)
 }
 
 /// Request headers a client may send: more headers, or more bytes of them, get a 431 with an
 /// error body. (Hyper itself refuses only far larger heads — see `server.rs` — and with an
-/// empty 431.)
+/// empty 431.) Checked by the accept loop before the router, as hyper would.
 pub const MAX_REQUEST_HEADERS: usize = 100;
 pub const MAX_REQUEST_HEADER_BYTES: usize = 64 * 1024;
 
-async fn header_limits(req: Request, next: Next) -> Response {
-    let headers = req.headers();
+/// The 431 for a head over the limits; `None` when it is within them.
+pub(crate) fn header_limits(headers: &HeaderMap) -> Option<Response> {
     let too_many = headers.len() > MAX_REQUEST_HEADERS;
-    if too_many
-        || headers
+    if !too_many
+        && headers
             .iter()
             .map(|(n, v)| n.as_str().len() + v.len() + 4)
             .sum::<usize>()
-            > MAX_REQUEST_HEADER_BYTES
+            <= MAX_REQUEST_HEADER_BYTES
     {
-        let what = if too_many {
-            format!("more than {MAX_REQUEST_HEADERS} request headers")
-        } else {
-            format!(
-                "more than {} KiB of request headers",
-                MAX_REQUEST_HEADER_BYTES / 1024
-            )
-        };
-        return error_response(&BifrostError::policy(
-            bifrost_core::ErrorClass::InvalidRequest,
-            431,
-            "request_header_fields_too_large",
-            format!("the request has {what}"),
-        ));
+        return None;
     }
-    next.run(req).await
+    let what = if too_many {
+        format!("more than {MAX_REQUEST_HEADERS} request headers")
+    } else {
+        format!(
+            "more than {} KiB of request headers",
+            MAX_REQUEST_HEADER_BYTES / 1024
+        )
+    };
+    Some(error_response(&BifrostError::policy(
+        bifrost_core::ErrorClass::InvalidRequest,
+        431,
+        "request_header_fields_too_large",
+        format!("the request has {what}"),
+    )))
 }
 
 /// `GET /api/version`.
