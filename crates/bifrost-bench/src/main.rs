@@ -432,15 +432,20 @@ fn gateway_config(upstream: &str, logging: bool, vk: Vk) -> String {
 }
 
 fn start_gateway(opts: &Options, logging: bool, vk: Vk) -> Result<Proc> {
+    start_gateway_with(
+        opts,
+        &gateway_config(&format!("http://127.0.0.1:{MOCK_PORT}"), logging, vk),
+    )
+}
+
+/// The gateway on CPU 1 with one worker, on `config_json`, in a fresh app dir (empty config and
+/// logs databases for every run).
+fn start_gateway_with(opts: &Options, config_json: &str) -> Result<Proc> {
     let dir = std::env::temp_dir().join("bifrost-bench");
-    // A fresh app dir: empty config and logs databases for every run.
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("config.json");
-    std::fs::write(
-        &config,
-        gateway_config(&format!("http://127.0.0.1:{MOCK_PORT}"), logging, vk),
-    )?;
+    std::fs::write(&config, config_json)?;
     let bin = opts.bin_dir.join("bifrost-http");
     let p = spawn(
         1,
@@ -1253,15 +1258,11 @@ fn faults(opts: &Options, mix: &str) -> Result<String> {
         &[],
     )?;
     wait_ready(FAULTY_MOCK_PORT, "/health")?;
-    let dir = std::env::temp_dir().join("bifrost-bench");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let config = dir.join("config.json");
     // The primary fails over to the fallback at once (no retries): the fallback is the policy
     // under test, and a retry's backoff would only add latency.
-    std::fs::write(
-        &config,
-        format!(
+    let gw = start_gateway_with(
+        opts,
+        &format!(
             r#"{{"client":{{"enable_logging":true}},"providers":{{
               "openai":{{"keys":[{{"value":"sk-bench"}}],
                 "concurrency_and_buffer_size":{{"concurrency":10000,"buffer_size":10000}},
@@ -1272,23 +1273,6 @@ fn faults(opts: &Options, mix: &str) -> Result<String> {
               "initial_pool_size":1000}}"#
         ),
     )?;
-    let bin = opts.bin_dir.join("bifrost-http");
-    let gw = spawn(
-        1,
-        &bin.to_string_lossy(),
-        &[
-            "-config".into(),
-            config.to_string_lossy().into_owned(),
-            "-port".into(),
-            GATEWAY_PORT.to_string(),
-            "-log-level".into(),
-            "warn".into(),
-            "-app-dir".into(),
-            dir.to_string_lossy().into_owned(),
-        ],
-        &[("TOKIO_WORKER_THREADS", "1")],
-    )?;
-    wait_ready(GATEWAY_PORT, "/health")?;
     let pid = gw.0.id();
     let route = "/v1/chat/completions";
     let before = http_requests(route)?;
