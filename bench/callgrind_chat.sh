@@ -1,19 +1,41 @@
 #!/usr/bin/env bash
 # Instructions the gateway spends on N keep-alive chat requests, under callgrind (repeatable on a
 # noisy machine). Usage: bench/callgrind_chat.sh BIN_DIR N OUT; compare two N to cancel startup.
+# VK=1: the requests carry a virtual key with a budget, a request and a token limit (memory
+# counters), as in the harness's saturation-vk scenario; VK=redis: the same with the counters in
+# a throwaway redis-server (saturation-vk-redis). NOLOG=1: request logging off (as in the
+# harness's saturation-nolog and saturation-vk; the log writer's thread adds noise).
 set -u
 B=$1; N=$2; OUT=$3
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MP=$(port); GP=$(port)
 work=$(mktemp -d -t bifrost-cg-XXXXXX)
 ${MOCK_BIN:-target/release/bifrost-mock} -port $MP -no-auth >/dev/null 2>&1 & M=$!
+GOV=""; VKH=""; CLIENT=""
+[ "${NOLOG:-0}" = 1 ] && CLIENT='"client":{"enable_logging":false},'
+R=""
+if [ "${VK:-0}" = redis ]; then
+    RP=$(port)
+    redis-server --port $RP --bind 127.0.0.1 --save '' --appendonly no --dir $work >/dev/null 2>&1 & R=$!
+    GOV='"kv_store":{"type":"redis","redis":{"addr":"127.0.0.1:'$RP'"}},'
+fi
+if [ "${VK:-0}" != 0 ]; then
+    GOV=$GOV'"governance":{"budgets":[{"id":"b","max_limit":1000000000,"reset_duration":"1h"}],
+      "rate_limits":[{"id":"r","request_max_limit":1000000000,"request_reset_duration":"1h",
+                      "token_max_limit":1000000000000,"token_reset_duration":"1h"}],
+      "virtual_keys":[{"id":"vk","value":"sk-bf-bench","budget_id":"b","rate_limit_id":"r"}]},'
+    VKH=sk-bf-bench
+fi
 cat > $work/config.json <<CFG
-{"providers":{"openai":{"keys":[{"value":"sk-x"}],"network_config":{"base_url":"http://127.0.0.1:$MP"}}}}
+{$GOV$CLIENT"providers":{"openai":{"keys":[{"value":"sk-x"}],"network_config":{"base_url":"http://127.0.0.1:$MP"}}}}
 CFG
 XDG_CONFIG_HOME=$work/app valgrind --tool=callgrind --callgrind-out-file=$OUT $B/bifrost-http -config $work/config.json -port $GP -host 127.0.0.1 >$work/gw.log 2>&1 & G=$!
-python3 - $GP $N <<'PY'
+python3 - $GP $N "$VKH" <<'PY'
 import http.client, json, sys, time
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, n, vk = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+headers = {"content-type": "application/json"}
+if vk:
+    headers["x-bf-vk"] = vk
 for _ in range(600):
     try:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30); c.request("GET", "/health"); c.getresponse().read(); break
@@ -22,9 +44,10 @@ for _ in range(600):
 body = json.dumps({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello, how are you today?"}]})
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 for i in range(n):
-    c.request("POST", "/v1/chat/completions", body, {"content-type":"application/json"})
+    c.request("POST", "/v1/chat/completions", body, headers)
     r = c.getresponse(); r.read(); assert r.status == 200, r.status
 PY
 sleep 1; kill -TERM $G; wait $G; kill $M; wait $M 2>/dev/null
+[ -n "$R" ] && { kill $R; wait $R 2>/dev/null; }
 grep -E "^summary|^totals" $OUT | head -2
 rm -rf "$work"

@@ -90,8 +90,9 @@ impl RequestContext {
         }
     }
 
-    /// The answer's bookkeeping, from the target that produced it.
-    pub(crate) fn meta(&self) -> ResponseMeta {
+    /// The answer's bookkeeping, from the target that produced it. The plugins' response
+    /// headers move into it (they are read nowhere else once the answer is settled).
+    pub(crate) fn meta(&mut self) -> ResponseMeta {
         ResponseMeta {
             provider: self.provider.to_string(),
             model: self.model.clone(),
@@ -102,7 +103,7 @@ impl RequestContext {
             queue_wait: self.queue_wait,
             upstream_time: self.upstream_time,
             backoff_time: self.backoff_time,
-            headers: self.response_headers.clone(),
+            headers: std::mem::take(&mut self.response_headers),
         }
     }
 }

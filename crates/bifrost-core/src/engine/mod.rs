@@ -370,7 +370,7 @@ impl Bifrost {
         let guard = self.admit()?;
         let mut ctx = RequestContext::new(opts, op);
         let answer = self.run(&mut ctx, Request::Raw(req)).await;
-        let (answer, meta) = self.settle_stream(&ctx, answer)?;
+        let (answer, meta) = self.settle_stream(&mut ctx, answer)?;
         match answer.response {
             Response::RawStream(s) => Ok(BifrostResponse {
                 body: RawStream::new(
@@ -413,7 +413,7 @@ impl Bifrost {
         let include_usage = req.wants_stream_usage();
         let mut ctx = RequestContext::new(opts, RequestType::ChatCompletionStream);
         let answer = self.run(&mut ctx, Request::Chat(req)).await;
-        let (answer, meta) = self.settle_stream(&ctx, answer)?;
+        let (answer, meta) = self.settle_stream(&mut ctx, answer)?;
         match answer.response {
             Response::ChatStream(s) => Ok(BifrostResponse {
                 body: ChatStream::new(
@@ -468,7 +468,7 @@ impl Bifrost {
         let guard = self.admit()?;
         let mut ctx = RequestContext::new(opts, request_type);
         let answer = self.run(&mut ctx, Request::Native(req)).await;
-        let (answer, meta) = self.settle_stream(&ctx, answer)?;
+        let (answer, meta) = self.settle_stream(&mut ctx, answer)?;
         let pipeline = self.inner.pipeline.clone();
         let body = match answer.response {
             Response::Native(NativeResponse::Stream(s)) => NativeAnswer::Stream {
@@ -540,7 +540,7 @@ impl Bifrost {
         } else {
             Outcome::Error
         };
-        let settled = self.settle(&ctx, answer);
+        let settled = self.settle(&mut ctx, answer);
         self.emit(
             &ctx,
             &Event::RequestEnd {
@@ -558,7 +558,7 @@ impl Bifrost {
     /// is reported by the stream).
     fn settle_stream(
         &self,
-        ctx: &RequestContext,
+        ctx: &mut RequestContext,
         answer: Result<Answer, BifrostError>,
     ) -> Result<(Answer, ResponseMeta), BifrostError> {
         let settled = self.settle(ctx, answer);
@@ -580,7 +580,7 @@ impl Bifrost {
     /// The answer's bookkeeping, or the error with every attempt listed.
     fn settle(
         &self,
-        ctx: &RequestContext,
+        ctx: &mut RequestContext,
         answer: Result<Answer, BifrostError>,
     ) -> Result<(Answer, ResponseMeta), BifrostError> {
         match answer {

@@ -5,6 +5,7 @@
 //! replica's clock), so any number of replicas share exact limits. Without it (or with Redis
 //! down and `on_store_failure: open`), the same logic runs in this process's memory.
 
+use super::FastMap;
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,9 +136,13 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// One limit of one entity.
+/// One limit of one entity, compiled once per snapshot; a request's checks and reservations
+/// share it (a clone is one reference count).
 #[derive(Debug, Clone)]
-pub struct LimitSpec {
+pub struct LimitSpec(Arc<Spec>);
+
+#[derive(Debug)]
+pub struct Spec {
     pub kind: Kind,
     pub level: Level,
     /// The budget's or rate limit's id (the VK's, for concurrency).
@@ -146,6 +151,17 @@ pub struct LimitSpec {
     pub base: Arc<str>,
     pub limit: i64,
     pub window: Window,
+    /// `limit` as a header value (`x-ratelimit-limit-*`), made once.
+    pub limit_header: http::HeaderValue,
+    /// The window as the Redis script spells it.
+    pub window_arg: Box<str>,
+}
+
+impl std::ops::Deref for LimitSpec {
+    type Target = Spec;
+    fn deref(&self) -> &Spec {
+        &self.0
+    }
 }
 
 impl LimitSpec {
@@ -156,21 +172,27 @@ impl LimitSpec {
             Kind::Tokens => format!("bf:rl:{id}:tok"),
             Kind::Concurrency => format!("bf:vk:{id}:conc"),
         };
-        Self {
+        Self(Arc::new(Spec {
             kind,
             level: Level::VirtualKey,
             id: id.into(),
             base: base.into(),
             limit,
             window,
-        }
+            limit_header: limit.into(),
+            window_arg: window.spec(kind).into(),
+        }))
     }
 
     pub fn at(&self, level: Level) -> Self {
-        Self {
+        Self(Arc::new(Spec {
             level,
-            ..self.clone()
-        }
+            id: self.id.clone(),
+            base: self.base.clone(),
+            limit_header: self.limit_header.clone(),
+            window_arg: self.window_arg.clone(),
+            ..*self.0
+        }))
     }
 }
 
@@ -192,8 +214,6 @@ pub enum Place {
 #[derive(Debug, Clone)]
 pub struct Reserved {
     pub spec: LimitSpec,
-    /// The counter's Redis key (window included); empty in memory.
-    pub key: String,
     /// The window's start (Unix s; 0 for concurrency).
     pub window_start: i64,
     pub amount: i64,
@@ -249,7 +269,7 @@ pub struct Counters {
     /// Redis calls that failed (timeouts included).
     pub failures: Arc<AtomicU64>,
     /// Counters known to be exhausted, and until when: refused without a round trip.
-    blocked: Mutex<HashMap<Arc<str>, (Instant, Exceeded)>>,
+    blocked: Mutex<FastMap<Arc<str>, (Instant, Exceeded)>>,
     /// Reconciliations queued for Redis and not yet sent.
     queue: Arc<Queue>,
     /// How long a request waits for Redis before `on_failure` applies.
@@ -338,21 +358,38 @@ impl Counters {
         lock(&self.blocked).clear();
     }
 
-    /// Checks every counter and reserves all of them, or none.
-    pub async fn reserve(&self, checks: &[Check], member: &str) -> Result<Reservation, Refusal> {
+    /// [`Counters::reserve`] when it needs no round trip (counters in memory, or nothing to
+    /// check); `None` when Redis must answer.
+    pub fn reserve_local(
+        &self,
+        checks: &[Check],
+        member: &str,
+    ) -> Option<Result<Reservation, Refusal>> {
         if checks.is_empty() {
-            return Ok(Reservation {
+            return Some(Ok(Reservation {
                 place: Place::Memory,
                 entries: Vec::new(),
                 member: String::new(),
-            });
+            }));
         }
-        let Some(r) = &self.redis else {
-            let r = self.memory.reserve(checks, member, now_ms());
-            if let Err(Refusal::Exceeded(ex)) = &r {
-                self.remember(ex);
-            }
-            return r;
+        if self.redis.is_some() {
+            return None;
+        }
+        let r = self.memory.reserve(checks, member, now_ms());
+        if let Err(Refusal::Exceeded(ex)) = &r {
+            self.remember(ex);
+        }
+        Some(r)
+    }
+
+    /// Checks every counter and reserves all of them, or none.
+    pub async fn reserve(&self, checks: &[Check], member: &str) -> Result<Reservation, Refusal> {
+        let redis = match self.reserve_local(checks, member) {
+            Some(r) => return r,
+            None => self.redis.as_ref(),
+        };
+        let Some(r) = redis else {
+            return self.failed(checks, member, "no Redis configured".to_owned());
         };
         {
             let now = Instant::now();
@@ -368,51 +405,44 @@ impl Counters {
                 }
             }
         }
+        // One command, built once: integers written as integers, names borrowed.
+        let mut cmd = evalsha_cmd(&r.reserve);
+        cmd.arg(checks.len())
+            .arg(member)
+            .arg(LEASE.as_millis() as u64);
+        for c in checks {
+            cmd.arg(&*c.spec.base)
+                .arg(c.spec.limit)
+                .arg(&*c.spec.window_arg)
+                .arg(c.amount);
+        }
         // The call runs on a task of its own: if the reply comes too late (or this request is
         // dropped meanwhile), the task takes back what the script reserved.
-        let mut args: Vec<String> = Vec::with_capacity(3 + 4 * checks.len());
-        args.push(checks.len().to_string());
-        args.push(member.to_owned());
-        args.push(LEASE.as_millis().to_string());
-        for c in checks {
-            args.push(c.spec.base.to_string());
-            args.push(c.spec.limit.to_string());
-            args.push(c.spec.window.spec(c.spec.kind));
-            args.push(c.amount.to_string());
-        }
-        let undo: Vec<(i64, i64)> = checks
-            .iter()
-            .map(|c| match c.spec.kind {
-                Kind::Concurrency => (0, 0),
-                _ => (-c.amount, c.spec.window.ttl_secs()),
-            })
-            .collect();
+        let undo: Vec<(LimitSpec, i64)> =
+            checks.iter().map(|c| (c.spec.clone(), c.amount)).collect();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (conn, reserve, settle) = (r.conn.clone(), r.reserve.clone(), r.settle.clone());
         let member_owned = member.to_owned();
         tokio::spawn(async move {
             let mut conn = conn;
-            let mut inv = reserve.prepare_invoke();
-            for a in &args {
-                inv.arg(a);
-            }
-            let answer = inv.invoke_async::<Vec<redis::Value>>(&mut conn).await;
-            let reserved =
-                matches!(&answer, Ok(v) if matches!(v.first(), Some(redis::Value::Int(1))));
+            let answer = evalsha::<Vec<i64>>(&mut conn, &reserve, &cmd).await;
+            let reserved = matches!(&answer, Ok(v) if v.first() == Some(&1));
             if let (Err(Ok(values)), true) = (tx.send(answer), reserved) {
                 // Nobody took the reservation: return it.
-                let mut inv = settle.prepare_invoke();
-                for (i, (delta, ttl)) in undo.iter().enumerate() {
-                    if let Some(redis::Value::BulkString(key)) = values.get(1 + i * 3) {
-                        if *ttl == 0 {
-                            inv.arg(key.as_slice()).arg(&member_owned).arg(-1);
-                        } else {
-                            inv.arg(key.as_slice()).arg(*delta).arg(*ttl);
-                        }
-                    }
+                let mut cmd = evalsha_cmd(&settle);
+                for (i, (spec, amount)) in undo.iter().enumerate() {
+                    let start = values.get(2 + i * 3).copied().unwrap_or(0);
+                    let key = redis_key(spec, start);
+                    match spec.kind {
+                        Kind::Concurrency => cmd.arg(key).arg(&member_owned).arg(-1),
+                        _ => cmd.arg(key).arg(-amount).arg(spec.window.ttl_secs()),
+                    };
                 }
-                let _ = tokio::time::timeout(REDIS_TIMEOUT * 4, inv.invoke_async::<i64>(&mut conn))
-                    .await;
+                let _ = tokio::time::timeout(
+                    REDIS_TIMEOUT * 4,
+                    evalsha::<i64>(&mut conn, &settle, &cmd),
+                )
+                .await;
             }
         });
         let values = match tokio::time::timeout(self.timeout, rx).await {
@@ -421,40 +451,34 @@ impl Counters {
             Ok(Err(_)) => return self.failed(checks, member, "the Redis call ended".to_owned()),
             Err(_) => return self.failed(checks, member, "timed out".to_owned()),
         };
-        let int = |v: Option<&redis::Value>| match v {
-            Some(redis::Value::Int(i)) => *i,
-            _ => 0,
-        };
-        if int(values.first()) != 1 {
-            let i = int(values.get(1)) as usize;
-            let spec = checks.get(i).map(|c| c.spec.clone());
+        let int = |i: usize| values.get(i).copied().unwrap_or(0);
+        if int(0) != 1 {
+            let spec = usize::try_from(int(1))
+                .ok()
+                .and_then(|i| checks.get(i))
+                .map(|c| c.spec.clone());
             let Some(spec) = spec else {
                 return self.failed(checks, member, "unexpected script answer".to_owned());
             };
             let ex = Exceeded {
-                retry_after: Duration::from_millis(int(values.get(2)).max(0) as u64),
-                used: int(values.get(3)),
+                retry_after: Duration::from_millis(int(2).max(0) as u64),
+                used: int(3),
                 spec,
             };
             self.remember(&ex);
             return Err(Refusal::Exceeded(ex));
         }
-        let mut entries = Vec::with_capacity(checks.len());
-        for (i, c) in checks.iter().enumerate() {
-            let key = match values.get(1 + i * 3) {
-                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-                Some(redis::Value::SimpleString(s)) => s.clone(),
-                _ => c.spec.base.to_string(),
-            };
-            entries.push(Reserved {
+        let entries = checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Reserved {
                 spec: c.spec.clone(),
-                key,
-                window_start: 0,
+                window_start: int(2 + i * 3),
                 amount: c.amount,
-                used: int(values.get(2 + i * 3)),
-                window_end_ms: int(values.get(3 + i * 3)) * 1000,
-            });
-        }
+                used: int(1 + i * 3),
+                window_end_ms: int(3 + i * 3) * 1000,
+            })
+            .collect();
         Ok(Reservation {
             place: Place::Redis,
             entries,
@@ -511,12 +535,8 @@ impl Counters {
                 .zip(keys)
                 .map(|(s, (_, end))| {
                     let used = match s.kind {
-                        Kind::Concurrency => st.leases.get(&s.base).copied().unwrap_or(0),
-                        _ => st
-                            .counters
-                            .get(&(s.base.clone(), s.window.bounds(now).0))
-                            .filter(|(_, exp)| *exp > now)
-                            .map_or(0, |(u, _)| *u),
+                        Kind::Concurrency => st.leases.get(&*s.base).copied().unwrap_or(0),
+                        _ => st.used(&s.base, s.window.bounds(now).0, now),
                     };
                     (used, end)
                 })
@@ -580,10 +600,15 @@ impl Counters {
             .zip(deltas.iter().chain(std::iter::repeat(&0)))
         {
             match e.spec.kind {
-                Kind::Concurrency => items.push(Settle::Lease(e.key.clone(), r.member.clone())),
-                _ if *d != 0 => {
-                    items.push(Settle::Add(e.key.clone(), *d, e.spec.window.ttl_secs()))
-                }
+                Kind::Concurrency => items.push(Settle::Lease(
+                    redis_key(&e.spec, e.window_start),
+                    r.member.clone(),
+                )),
+                _ if *d != 0 => items.push(Settle::Add(
+                    redis_key(&e.spec, e.window_start),
+                    *d,
+                    e.spec.window.ttl_secs(),
+                )),
                 _ => {}
             }
         }
@@ -645,17 +670,18 @@ async fn flush_loop(
                     Err(_) => break,
                 }
             }
-            let mut inv = script.prepare_invoke();
+            let mut cmd = evalsha_cmd(&script);
             for (k, (d, ttl)) in &adds {
                 if *d != 0 {
-                    inv.arg(k).arg(*d).arg(*ttl);
+                    cmd.arg(k).arg(*d).arg(*ttl);
                 }
             }
             for (k, m) in &leases {
-                inv.arg(k).arg(m).arg(-1);
+                cmd.arg(k).arg(m).arg(-1);
             }
             let done =
-                tokio::time::timeout(REDIS_TIMEOUT * 4, inv.invoke_async::<i64>(&mut conn)).await;
+                tokio::time::timeout(REDIS_TIMEOUT * 4, evalsha::<i64>(&mut conn, &script, &cmd))
+                    .await;
             if !matches!(done, Ok(Ok(_))) {
                 failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
@@ -671,6 +697,38 @@ async fn flush_loop(
 enum Settle {
     Add(String, i64, i64),
     Lease(String, String),
+}
+
+/// A reserved counter's key in Redis: the lease set, or the window's counter.
+fn redis_key(spec: &LimitSpec, window_start: i64) -> String {
+    match spec.kind {
+        Kind::Concurrency => spec.base.to_string(),
+        _ => format!("{}:{window_start}", spec.base),
+    }
+}
+
+/// `EVALSHA <script> 0`, to which the call's arguments are added (written once, integers as
+/// integers: no `ScriptInvocation` copies), sized for a request's few counters.
+fn evalsha_cmd(script: &redis::Script) -> redis::Cmd {
+    let mut cmd = redis::Cmd::with_capacity(32, 512);
+    cmd.arg("EVALSHA").arg(script.get_hash()).arg(0);
+    cmd
+}
+
+/// Runs `cmd`; on NOSCRIPT (a Redis that restarted or was flushed) loads the script and runs it
+/// again.
+async fn evalsha<T: redis::FromRedisValue>(
+    conn: &mut ConnectionManager,
+    script: &redis::Script,
+    cmd: &redis::Cmd,
+) -> redis::RedisResult<T> {
+    match cmd.query_async(conn).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.load_async(conn).await?;
+            cmd.query_async(conn).await
+        }
+        r => r,
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -691,11 +749,31 @@ struct Memory {
 
 #[derive(Default)]
 struct MemoryState {
-    /// (key base, window start) → (used, expires at, Unix s).
-    counters: HashMap<(Arc<str>, i64), (i64, i64)>,
+    /// key base → its current window. A reconciliation that arrives after its window ended
+    /// changes nothing (that window no longer limits anything), so one window per limit is
+    /// enough, and the map is read by `&str` (no key built per request).
+    counters: FastMap<Arc<str>, Slot>,
     /// key base → leases held.
-    leases: HashMap<Arc<str>, i64>,
+    leases: FastMap<Arc<str>, i64>,
     writes: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    /// The window's start, what it used, and when it expires (Unix s).
+    start: i64,
+    used: i64,
+    exp: i64,
+}
+
+impl MemoryState {
+    /// What the window starting at `start` used so far.
+    fn used(&self, base: &str, start: i64, now: i64) -> i64 {
+        match self.counters.get(base) {
+            Some(s) if s.start == start && s.exp > now => s.used,
+            _ => 0,
+        }
+    }
 }
 
 impl Memory {
@@ -705,7 +783,7 @@ impl Memory {
         let mut entries = Vec::with_capacity(checks.len());
         for c in checks {
             if c.spec.kind == Kind::Concurrency {
-                let used = st.leases.get(&c.spec.base).copied().unwrap_or(0);
+                let used = st.leases.get(&*c.spec.base).copied().unwrap_or(0);
                 if used + 1 > c.spec.limit {
                     return Err(Refusal::Exceeded(Exceeded {
                         spec: c.spec.clone(),
@@ -715,7 +793,6 @@ impl Memory {
                 }
                 entries.push(Reserved {
                     spec: c.spec.clone(),
-                    key: String::new(),
                     window_start: 0,
                     amount: 1,
                     used: used + 1,
@@ -724,10 +801,7 @@ impl Memory {
                 continue;
             }
             let (start, end) = c.spec.window.bounds(now);
-            let used = match st.counters.get(&(c.spec.base.clone(), start)) {
-                Some((u, exp)) if *exp > now => *u,
-                _ => 0,
-            };
+            let used = st.used(&c.spec.base, start, now);
             if used >= c.spec.limit || used + c.amount > c.spec.limit {
                 return Err(Refusal::Exceeded(Exceeded {
                     spec: c.spec.clone(),
@@ -737,7 +811,6 @@ impl Memory {
             }
             entries.push(Reserved {
                 spec: c.spec.clone(),
-                key: String::new(),
                 window_start: start,
                 amount: c.amount,
                 used: used + c.amount,
@@ -748,20 +821,26 @@ impl Memory {
             if e.spec.kind == Kind::Concurrency {
                 *st.leases.entry(e.spec.base.clone()).or_insert(0) += 1;
             } else if e.amount != 0 {
-                let exp = now + e.spec.window.ttl_secs();
-                let slot = st
-                    .counters
-                    .entry((e.spec.base.clone(), e.window_start))
-                    .or_insert((0, exp));
-                if slot.1 <= now {
-                    *slot = (0, exp);
+                let fresh = Slot {
+                    start: e.window_start,
+                    used: 0,
+                    exp: now + e.spec.window.ttl_secs(),
+                };
+                let slot = match st.counters.get_mut(&*e.spec.base) {
+                    Some(s) => s,
+                    None => st.counters.entry(e.spec.base.clone()).or_insert(fresh),
+                };
+                // A new window (or one that expired) starts from zero; a clock that stepped
+                // back keeps counting into the newest window.
+                if slot.start < e.window_start || slot.exp <= now {
+                    *slot = fresh;
                 }
-                slot.0 += e.amount;
+                slot.used += e.amount;
             }
         }
         st.writes += 1;
         if st.writes.is_multiple_of(4096) {
-            st.counters.retain(|_, (_, exp)| *exp > now);
+            st.counters.retain(|_, s| s.exp > now);
         }
         Ok(Reservation {
             place: Place::Memory,
@@ -779,19 +858,30 @@ impl Memory {
             .zip(deltas.iter().chain(std::iter::repeat(&0)))
         {
             if e.spec.kind == Kind::Concurrency {
-                if let Some(n) = st.leases.get_mut(&e.spec.base) {
+                if let Some(n) = st.leases.get_mut(&*e.spec.base) {
                     *n -= 1;
                     if *n <= 0 {
-                        st.leases.remove(&e.spec.base);
+                        st.leases.remove(&*e.spec.base);
                     }
                 }
             } else if *d != 0 {
-                let ttl = e.spec.window.ttl_secs();
-                let slot = st
-                    .counters
-                    .entry((e.spec.base.clone(), e.window_start))
-                    .or_insert((0, now + ttl));
-                slot.0 += d;
+                // Into the window the reservation was made in (a reservation of 0, as a soft
+                // budget makes, may not have opened it yet); a later window owes nothing.
+                let fresh = Slot {
+                    start: e.window_start,
+                    used: 0,
+                    exp: now + e.spec.window.ttl_secs(),
+                };
+                let slot = match st.counters.get_mut(&*e.spec.base) {
+                    Some(s) => s,
+                    None => st.counters.entry(e.spec.base.clone()).or_insert(fresh),
+                };
+                if slot.start < e.window_start || slot.exp <= now {
+                    *slot = fresh;
+                }
+                if slot.start == e.window_start {
+                    slot.used += d;
+                }
             }
         }
     }
@@ -799,9 +889,10 @@ impl Memory {
 
 /// Check and reserve every counter, or none. ARGV: n, lease member, lease ms, then per counter:
 /// key base, limit, window spec (`s<secs>`, `w<weeks>`, `M<months>`, `c` for a lease set),
-/// amount. Answers `{1, key, used, window_end_s, …}` or `{0, index, retry_ms, used}`.
+/// amount. Answers integers only (cheap to parse): `{1, used, window_start_s, window_end_s, …}`
+/// (the key is `base:window_start`; 0, 0 for a lease set) or `{0, index, retry_ms, used}`.
 const RESERVE_LUA: &str = r#"
--- bf_gov_reserve_v1
+-- bf_gov_reserve_v2
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
   local era = math.floor(y / 400)
@@ -859,7 +950,7 @@ for i = 0, n - 1 do
     local used = redis.call('ZCARD', base)
     if used + 1 > limit then return {0, i, 1000, used} end
     plan[#plan + 1] = {'c', base, 0, 0}
-    out[#out + 1] = base; out[#out + 1] = used + 1; out[#out + 1] = 0
+    out[#out + 1] = used + 1; out[#out + 1] = 0; out[#out + 1] = 0
   else
     local ws, we = bounds(kind, tonumber(string.sub(spec, 2)), now)
     local key = base .. ':' .. ws
@@ -868,7 +959,7 @@ for i = 0, n - 1 do
       return {0, i, we * 1000 - now_ms, used}
     end
     plan[#plan + 1] = {'w', key, amount, (we - ws) * 2}
-    out[#out + 1] = key; out[#out + 1] = used + amount; out[#out + 1] = we
+    out[#out + 1] = used + amount; out[#out + 1] = ws; out[#out + 1] = we
   end
 end
 for _, p in ipairs(plan) do

@@ -18,6 +18,10 @@ pub mod counters;
 pub mod model;
 pub mod pricing;
 
+/// Maps the request path reads, keyed by names from the config or by keys already verified
+/// (never filled from what clients send): a fast hasher instead of SipHash.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 use crate::logs::LogEntry;
 use bifrost_core::plugin::{Event, Response};
 use bifrost_core::schemas::Usage;
@@ -162,7 +166,9 @@ impl Drop for Pending {
         let Some(r) = self.reservation.take() else {
             return;
         };
-        let mut used = lock(&self.req.used).clone();
+        // Nothing reads the usage after the reconciliation (the cost header and the log row
+        // were written when it came): taken, not copied.
+        let mut used = lock(&self.req.used).take();
         let failed = self.failed.load(Ordering::Relaxed);
         let events = self.req.events.load(Ordering::Relaxed);
         let stream = self.req.stream.load(Ordering::Relaxed);
@@ -229,14 +235,13 @@ static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 static X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
 
 /// The virtual key a request carries, if any.
-fn find_vk(headers: &HeaderMap) -> Option<String> {
+fn find_vk(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(&X_BF_VK).and_then(|v| v.to_str().ok()) {
-        return Some(v.trim().to_owned());
+        return Some(v.trim());
     }
     [&http::header::AUTHORIZATION, &X_API_KEY, &X_GOOG_API_KEY]
         .into_iter()
         .find_map(|name| vk_in(headers.get(name)))
-        .map(str::to_owned)
 }
 
 /// `sk-bf-…` when the header holds one (bare or after `Bearer `).
@@ -275,13 +280,13 @@ impl Governance {
     /// Whether `headers` carry an active virtual key this gateway knows (admin auth lets such
     /// inference requests through).
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
-        find_vk(headers).is_some_and(|v| self.snapshot.load().find(&v).is_some_and(|vk| vk.active))
+        find_vk(headers).is_some_and(|v| self.snapshot.load().find(v).is_some_and(|vk| vk.active))
     }
 
     /// Whether `headers` carry a virtual key this gateway knows that is deactivated (admin
     /// auth then says so, rather than asking the client to log in).
     pub fn knows_inactive(&self, headers: &HeaderMap) -> bool {
-        find_vk(headers).is_some_and(|v| self.snapshot.load().find(&v).is_some_and(|vk| !vk.active))
+        find_vk(headers).is_some_and(|v| self.snapshot.load().find(v).is_some_and(|vk| !vk.active))
     }
 
     pub fn new(
@@ -385,6 +390,186 @@ impl Governance {
     }
 }
 
+/// What one target's pre-hook reserves: the checks, and the prompt estimate and price used for
+/// a stream cut before its usage came.
+struct Plan {
+    checks: Vec<Check>,
+    prompt: u64,
+    price: Option<Price>,
+}
+
+fn fail(error: BifrostError, allow_fallbacks: bool) -> PreHook {
+    PreHook::ShortCircuit(Box::new(ShortCircuit::Fail {
+        error,
+        allow_fallbacks,
+    }))
+}
+
+impl Governance {
+    /// The provider and model checks of the key's provider configs, then every limit of the
+    /// chain with the amount this request takes from it.
+    fn plan(
+        &self,
+        snap: &Snapshot,
+        ctx: &mut RequestContext,
+        req: &Request,
+        greq: &GovRequest,
+    ) -> Result<Plan, BifrostError> {
+        let (provider, model) = (&*ctx.provider, ctx.model.as_str());
+        let max_out = match req {
+            Request::Chat(r) => r.max_completion_tokens.or(r.max_tokens),
+            Request::Native(n) => n.max_tokens,
+            _ => None,
+        }
+        .map_or(self.settings.token_estimate_default, u64::from);
+        let prompt = (greq.prompt_bytes / 4) as u64;
+        let price = self
+            .pricing
+            .price(provider, model, ctx.request_type.as_str());
+        let est_tokens = i64::try_from(prompt + max_out).unwrap_or(i64::MAX);
+        let est_cost = match self.settings.budget_mode {
+            BudgetMode::Strict => price.map_or(0, |p| model::micros(p.max_cost(prompt, max_out))),
+            BudgetMode::Soft => 0,
+        };
+        let mut checks: Vec<Check> = Vec::new();
+        let mut add = |specs: &mut dyn Iterator<Item = &counters::LimitSpec>| {
+            for s in specs {
+                if checks.iter().any(|c| c.spec.base == s.base) {
+                    continue;
+                }
+                let amount = match s.kind {
+                    Kind::Requests | Kind::Concurrency => 1,
+                    Kind::Tokens => est_tokens,
+                    Kind::Budget => est_cost,
+                };
+                checks.push(Check {
+                    spec: s.clone(),
+                    amount,
+                });
+            }
+        };
+        let mut allowed_keys = None;
+        if let Some(vk) = &greq.vk {
+            if !vk.provider_configs.is_empty() {
+                let Some(pc) = vk
+                    .provider_configs
+                    .iter()
+                    .find(|pc| pc.provider == provider)
+                else {
+                    self.rejected("provider_not_allowed");
+                    return Err(refuse(
+                        403,
+                        "provider_not_allowed",
+                        format!("this virtual key may not use provider {provider}"),
+                    ));
+                };
+                if !pc.allows(model) {
+                    self.rejected("model_not_allowed");
+                    return Err(refuse(
+                        403,
+                        "model_not_allowed",
+                        format!("this virtual key may not use model {model} on {provider}"),
+                    ));
+                }
+                allowed_keys = Some(&pc.allowed_keys);
+                add(&mut pc.limits.iter());
+            }
+            add(&mut vk.limits.iter());
+        }
+        add(&mut snap.model_limits(provider, model));
+        if let Some(keys) = allowed_keys {
+            ctx.allowed_keys.clone_from(keys);
+        }
+        Ok(Plan {
+            checks,
+            prompt,
+            price,
+        })
+    }
+
+    /// The pre-hook's answer once the counters answered: the reservation kept for the
+    /// reconciliation and its `x-ratelimit-*` headers, or the refusal in the route's terms.
+    fn reserved(
+        self: &Arc<Self>,
+        ctx: &mut RequestContext,
+        greq: Arc<GovRequest>,
+        plan: Plan,
+        r: Result<Reservation, Refusal>,
+    ) -> PreHook {
+        match r {
+            Ok(r) => {
+                ratelimit_headers(&mut ctx.response_headers, &r, now_ms());
+                ctx.options.extensions.insert(Arc::new(Pending {
+                    gov: self.clone(),
+                    req: greq,
+                    reservation: Some(r),
+                    failed: AtomicBool::new(false),
+                    prompt: plan.prompt,
+                    price: plan.price,
+                }));
+                PreHook::Continue
+            }
+            Err(Refusal::Exceeded(ex)) => {
+                let (status, code) = match ex.spec.kind {
+                    Kind::Budget => (402, "budget_exceeded"),
+                    Kind::Concurrency => (429, "concurrency_limit_exceeded"),
+                    _ => (429, "rate_limit_exceeded"),
+                };
+                self.rejected(code);
+                let what = match ex.spec.kind {
+                    Kind::Budget => format!(
+                        "budget {} of the {} is spent (${:.6} of ${:.6})",
+                        ex.spec.id,
+                        ex.spec.level.as_str(),
+                        ex.used as f64 / 1e6,
+                        ex.spec.limit as f64 / 1e6
+                    ),
+                    Kind::Concurrency => format!(
+                        "the virtual key already has {} requests in flight (max_concurrent_requests)",
+                        ex.used
+                    ),
+                    k => format!(
+                        "{} limit {} of the {} reached ({} of {})",
+                        k.as_str(),
+                        ex.spec.id,
+                        ex.spec.level.as_str(),
+                        ex.used,
+                        ex.spec.limit
+                    ),
+                };
+                let mut e = refuse(status, code, what);
+                if status == 429 {
+                    e.retry_after = Some(ex.retry_after.max(Duration::from_secs(1)));
+                    let (l, rem) = match ex.spec.kind {
+                        Kind::Tokens => {
+                            ("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens")
+                        }
+                        _ => (
+                            "x-ratelimit-limit-requests",
+                            "x-ratelimit-remaining-requests",
+                        ),
+                    };
+                    header(&mut e.headers, l, ex.spec.limit);
+                    header(&mut e.headers, rem, (ex.spec.limit - ex.used).max(0));
+                }
+                // A provider config's own limit skips that provider only.
+                fail(e, ex.spec.level == Level::ProviderConfig)
+            }
+            Err(Refusal::Unavailable(why)) => {
+                self.rejected("store_unavailable");
+                fail(
+                    refuse(
+                        503,
+                        "governance_unavailable",
+                        format!("usage limits cannot be checked right now ({why}); try again"),
+                    ),
+                    false,
+                )
+            }
+        }
+    }
+}
+
 /// The governance plugin (a thin handle on the service).
 pub struct GovernancePlugin(pub Arc<Governance>);
 
@@ -475,36 +660,53 @@ fn header(h: &mut HeaderMap, name: &'static str, v: impl ToString) {
     }
 }
 
+static LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+static REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+static RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+static LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+static REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+static RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+
 /// `x-ratelimit-*` of the tightest request and token limits reserved.
 fn ratelimit_headers(h: &mut HeaderMap, r: &Reservation, now_ms: i64) {
-    for (kind, suffix) in [(Kind::Requests, "requests"), (Kind::Tokens, "tokens")] {
+    let requests = [&LIMIT_REQUESTS, &REMAINING_REQUESTS, &RESET_REQUESTS];
+    let tokens = [&LIMIT_TOKENS, &REMAINING_TOKENS, &RESET_TOKENS];
+    // These six, and room for the route's own headers that join this map before it is
+    // written (`routes::respond::add_meta`): no growth on the way.
+    h.reserve(12);
+    for (kind, [limit, remaining, reset]) in [(Kind::Requests, requests), (Kind::Tokens, tokens)] {
         let tightest = r
             .entries
             .iter()
             .filter(|e| e.spec.kind == kind)
             .min_by_key(|e| e.spec.limit - e.used);
         if let Some(e) = tightest {
-            let reset = ((e.window_end_ms - now_ms).max(0) as f64 / 1000.0).ceil() as u64;
-            let (l, rem, rs) = match suffix {
-                "requests" => (
-                    "x-ratelimit-limit-requests",
-                    "x-ratelimit-remaining-requests",
-                    "x-ratelimit-reset-requests",
-                ),
-                _ => (
-                    "x-ratelimit-limit-tokens",
-                    "x-ratelimit-remaining-tokens",
-                    "x-ratelimit-reset-tokens",
-                ),
-            };
-            h.insert(HeaderName::from_static(l), HeaderValue::from(e.spec.limit));
+            let secs = ((e.window_end_ms - now_ms).max(0) as u64).div_ceil(1000);
+            h.insert(limit.clone(), e.spec.limit_header.clone());
             h.insert(
-                HeaderName::from_static(rem),
+                remaining.clone(),
                 HeaderValue::from((e.spec.limit - e.used).max(0)),
             );
-            header(h, rs, format_args!("{reset}s"));
+            h.insert(reset.clone(), seconds(secs));
         }
     }
+}
+
+/// `"{secs}s"` without a formatter.
+fn seconds(secs: u64) -> HeaderValue {
+    let mut buf = [0u8; 21];
+    let mut i = buf.len() - 1;
+    buf[i] = b's';
+    let mut n = secs;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    HeaderValue::from_bytes(&buf[i..]).unwrap_or(HeaderValue::from_static("0s"))
 }
 
 fn now_ms() -> i64 {
@@ -534,7 +736,8 @@ impl Plugin for GovernancePlugin {
                 Err(refuse(400, "missing_required_header", msg))
             }));
         }
-        let found = find_vk(req.headers);
+        // Looked up before the headers that carry it are removed (no copy of the value).
+        let found = find_vk(req.headers).map(|v| gov.snapshot.load().find(v));
         let vk = match found {
             None if gov.settings.mandatory => {
                 gov.rejected("virtual_key_required");
@@ -547,10 +750,10 @@ impl Plugin for GovernancePlugin {
                 }));
             }
             None => None,
-            Some(value) => {
+            Some(found) => {
                 // Virtual keys are ours: none goes upstream, nor counts as a provider key.
                 strip_vks(req.headers);
-                match gov.snapshot.load().find(&value) {
+                match found {
                     Some(vk) if vk.active => Some(vk),
                     found => {
                         let (code, msg) = if found.is_some() {
@@ -597,163 +800,35 @@ impl Plugin for GovernancePlugin {
         drop(ctx.options.extensions.remove::<Arc<Pending>>());
         let greq = ctx.options.extensions.get::<Arc<GovRequest>>()?.clone();
         let snap = gov.snapshot.load();
-        let (provider, model) = (ctx.provider.clone(), ctx.model.clone());
-        let has_model_limits = snap.model_limits(&provider, &model).next().is_some();
-        if greq.vk.is_none() && !has_model_limits {
+        if greq.vk.is_none()
+            && snap
+                .model_limits(&ctx.provider, &ctx.model)
+                .next()
+                .is_none()
+        {
             return None;
         }
+        let plan = match gov.plan(&snap, ctx, req, &greq) {
+            Ok(plan) => plan,
+            Err(e) => return Some(Box::pin(async move { fail(e, false) })),
+        };
+        drop(snap);
+        // A lease's name in Redis (only concurrency limits hold one).
+        let member = if plan.checks.iter().any(|c| c.spec.kind == Kind::Concurrency) {
+            format!("{}:{}", ctx.options.request_id, fastrand::u64(..))
+        } else {
+            String::new()
+        };
+        // Counters in memory answer at once: no future to box.
+        if let Some(r) = gov.counters.reserve_local(&plan.checks, &member) {
+            return match gov.reserved(ctx, greq, plan, r) {
+                PreHook::Continue => None,
+                other => Some(Box::pin(async move { other })),
+            };
+        }
         Some(Box::pin(async move {
-            let fail = |e: BifrostError, allow_fallbacks: bool| {
-                PreHook::ShortCircuit(Box::new(ShortCircuit::Fail {
-                    error: e,
-                    allow_fallbacks,
-                }))
-            };
-            let mut checks: Vec<Check> = Vec::new();
-            let max_out = match &*req {
-                Request::Chat(r) => r.max_completion_tokens.or(r.max_tokens),
-                Request::Native(n) => n.max_tokens,
-                _ => None,
-            }
-            .map_or(gov.settings.token_estimate_default, u64::from);
-            let prompt = (greq.prompt_bytes / 4) as u64;
-            let price: Option<Price> =
-                gov.pricing
-                    .price(&provider, &model, ctx.request_type.as_str());
-            let est_tokens = i64::try_from(prompt + max_out).unwrap_or(i64::MAX);
-            let est_cost = match gov.settings.budget_mode {
-                BudgetMode::Strict => {
-                    price.map_or(0, |p| model::micros(p.max_cost(prompt, max_out)))
-                }
-                BudgetMode::Soft => 0,
-            };
-            let mut add = |specs: &mut dyn Iterator<Item = &counters::LimitSpec>| {
-                for s in specs {
-                    if checks.iter().any(|c| c.spec.base == s.base) {
-                        continue;
-                    }
-                    let amount = match s.kind {
-                        Kind::Requests | Kind::Concurrency => 1,
-                        Kind::Tokens => est_tokens,
-                        Kind::Budget => est_cost,
-                    };
-                    checks.push(Check {
-                        spec: s.clone(),
-                        amount,
-                    });
-                }
-            };
-            if let Some(vk) = &greq.vk {
-                if !vk.provider_configs.is_empty() {
-                    let Some(pc) = vk
-                        .provider_configs
-                        .iter()
-                        .find(|pc| pc.provider == *provider)
-                    else {
-                        gov.rejected("provider_not_allowed");
-                        return fail(
-                            refuse(
-                                403,
-                                "provider_not_allowed",
-                                format!("this virtual key may not use provider {provider}"),
-                            ),
-                            false,
-                        );
-                    };
-                    if !pc.allows(&model) {
-                        gov.rejected("model_not_allowed");
-                        return fail(
-                            refuse(
-                                403,
-                                "model_not_allowed",
-                                format!("this virtual key may not use model {model} on {provider}"),
-                            ),
-                            false,
-                        );
-                    }
-                    ctx.allowed_keys.clone_from(&pc.allowed_keys);
-                    add(&mut pc.limits.iter());
-                }
-                add(&mut vk.limits.iter());
-            }
-            add(&mut snap.model_limits(&provider, &model));
-            // A lease's name in Redis (only concurrency limits hold one).
-            let member = if checks.iter().any(|c| c.spec.kind == Kind::Concurrency) {
-                format!("{}:{}", ctx.options.request_id, fastrand::u64(..))
-            } else {
-                String::new()
-            };
-            match gov.counters.reserve(&checks, &member).await {
-                Ok(r) => {
-                    ratelimit_headers(&mut ctx.response_headers, &r, now_ms());
-                    ctx.options.extensions.insert(Arc::new(Pending {
-                        gov: gov.clone(),
-                        req: greq,
-                        reservation: Some(r),
-                        failed: AtomicBool::new(false),
-                        prompt,
-                        price,
-                    }));
-                    PreHook::Continue
-                }
-                Err(Refusal::Exceeded(ex)) => {
-                    let (status, code) = match ex.spec.kind {
-                        Kind::Budget => (402, "budget_exceeded"),
-                        Kind::Concurrency => (429, "concurrency_limit_exceeded"),
-                        _ => (429, "rate_limit_exceeded"),
-                    };
-                    gov.rejected(code);
-                    let what = match ex.spec.kind {
-                        Kind::Budget => format!(
-                            "budget {} of the {} is spent (${:.6} of ${:.6})",
-                            ex.spec.id,
-                            ex.spec.level.as_str(),
-                            ex.used as f64 / 1e6,
-                            ex.spec.limit as f64 / 1e6
-                        ),
-                        Kind::Concurrency => format!(
-                            "the virtual key already has {} requests in flight (max_concurrent_requests)",
-                            ex.used
-                        ),
-                        k => format!(
-                            "{} limit {} of the {} reached ({} of {})",
-                            k.as_str(),
-                            ex.spec.id,
-                            ex.spec.level.as_str(),
-                            ex.used,
-                            ex.spec.limit
-                        ),
-                    };
-                    let mut e = refuse(status, code, what);
-                    if status == 429 {
-                        e.retry_after = Some(ex.retry_after.max(Duration::from_secs(1)));
-                        let (l, rem) = match ex.spec.kind {
-                            Kind::Tokens => {
-                                ("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens")
-                            }
-                            _ => (
-                                "x-ratelimit-limit-requests",
-                                "x-ratelimit-remaining-requests",
-                            ),
-                        };
-                        header(&mut e.headers, l, ex.spec.limit);
-                        header(&mut e.headers, rem, (ex.spec.limit - ex.used).max(0));
-                    }
-                    // A provider config's own limit skips that provider only.
-                    fail(e, ex.spec.level == Level::ProviderConfig)
-                }
-                Err(Refusal::Unavailable(why)) => {
-                    gov.rejected("store_unavailable");
-                    fail(
-                        refuse(
-                            503,
-                            "governance_unavailable",
-                            format!("usage limits cannot be checked right now ({why}); try again"),
-                        ),
-                        false,
-                    )
-                }
-            }
+            let r = gov.counters.reserve(&plan.checks, &member).await;
+            gov.reserved(ctx, greq, plan, r)
         }))
     }
 

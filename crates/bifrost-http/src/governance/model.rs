@@ -346,7 +346,7 @@ pub struct Snapshot {
     pub customers: HashMap<String, Vec<LimitSpec>>,
     /// Keys already found, by value: later requests skip the SHA-256 (only keys that exist
     /// get here; the snapshot and this go together when entities change).
-    seen: std::sync::Mutex<HashMap<String, Arc<VkRule>>>,
+    seen: std::sync::Mutex<super::FastMap<Box<str>, Arc<VkRule>>>,
 }
 
 impl Snapshot {
@@ -358,12 +358,12 @@ impl Snapshot {
         let vk = self.by_hash.get(&digest(value))?.clone();
         let mut cache = self.seen();
         if cache.len() < 100_000 {
-            cache.insert(value.to_owned(), vk.clone());
+            cache.insert(value.into(), vk.clone());
         }
         Some(vk)
     }
 
-    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<VkRule>>> {
+    fn seen(&self) -> std::sync::MutexGuard<'_, super::FastMap<Box<str>, Arc<VkRule>>> {
         self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

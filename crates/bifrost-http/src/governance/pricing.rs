@@ -2,6 +2,7 @@
 //! source and date), the providers' `pricing_overrides`, and an optional background refresh
 //! from `framework.pricing.pricing_url` that never holds up startup.
 
+use super::FastMap;
 use bifrost_core::schemas::Usage;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -193,8 +194,8 @@ impl Override {
 /// entries by provider then model, and bare `model` entries.
 #[derive(Default)]
 struct Index {
-    by_provider: HashMap<String, HashMap<String, Price>>,
-    bare: HashMap<String, Price>,
+    by_provider: FastMap<String, FastMap<String, Price>>,
+    bare: FastMap<String, Price>,
 }
 
 impl Index {

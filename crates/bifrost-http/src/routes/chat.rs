@@ -371,11 +371,12 @@ impl Answered {
         }
     }
 
-    pub(super) fn new(meta: &ResponseMeta, usage: Option<(u64, u64)>) -> Self {
+    /// Takes the names out of `meta` (after [`add_meta`] read them): no copies.
+    pub(super) fn new(meta: ResponseMeta, usage: Option<(u64, u64)>) -> Self {
         Self {
-            provider: meta.provider.clone(),
-            model: meta.model.clone(),
-            key_id: meta.key_id.clone(),
+            provider: meta.provider,
+            model: meta.model,
+            key_id: meta.key_id,
             fallback_index: meta.fallback_index,
             retries: meta.retries,
             attempts: meta.attempts,
@@ -459,11 +460,11 @@ async fn handle(
         Operation::Embedding => {
             let mut req: EmbeddingRequest = serde_json::from_slice(&body).map_err(invalid)?;
             route_provider(&mut req.provider, &req.model.clone());
-            let out = engine.embedding_with(req, opts).await?;
+            let mut out = engine.embedding_with(req, opts).await?;
             let usage = out.body.usage.as_ref().map(|u| (u.prompt_tokens, 0));
             let mut resp = json_response(&out.body)?;
-            add_meta(resp.headers_mut(), &out.meta);
-            Ok((resp, Answered::new(&out.meta, usage), false))
+            add_meta(resp.headers_mut(), &mut out.meta);
+            Ok((resp, Answered::new(out.meta, usage), false))
         }
         Operation::Raw(op) => {
             let map: serde_json::Map<String, Value> =
@@ -471,12 +472,12 @@ async fn handle(
             let mut req = RawRequest::from_json(map).map_err(BifrostError::invalid_request)?;
             route_provider(&mut req.provider, &req.model.clone());
             if op == RequestType::TextCompletion && req.wants_stream() {
-                let out = engine
+                let mut out = engine
                     .raw_stream(RequestType::TextCompletionStream, req, opts)
                     .await?;
                 let mut resp = raw_sse_response(out.body);
-                add_meta(resp.headers_mut(), &out.meta);
-                return Ok((resp, Answered::new(&out.meta, None), true));
+                add_meta(resp.headers_mut(), &mut out.meta);
+                return Ok((resp, Answered::new(out.meta, None), true));
             }
             let out = engine.raw_request(op, req, opts).await?;
             Ok(forwarded(out))
@@ -568,7 +569,7 @@ async fn handle(
                 inbound::genai::to_embedding(&model, &body)?
             };
             route_provider(&mut req.provider, &model);
-            let out = engine.embedding_with(req, opts).await?;
+            let mut out = engine.embedding_with(req, opts).await?;
             let usage = out.body.usage.as_ref().map(|u| (u.prompt_tokens, 0));
             let answer = if batch {
                 inbound::genai::from_batch_embedding(&out.body)
@@ -576,8 +577,8 @@ async fn handle(
                 inbound::genai::from_embedding(&out.body)
             };
             let mut resp = json_response(&answer)?;
-            add_meta(resp.headers_mut(), &out.meta);
-            Ok((resp, Answered::new(&out.meta, usage), false))
+            add_meta(resp.headers_mut(), &mut out.meta);
+            Ok((resp, Answered::new(out.meta, usage), false))
         }
         Operation::GenAiCountTokens { model } => {
             let out = inbound::genai::count_tokens(&model, &body)?;

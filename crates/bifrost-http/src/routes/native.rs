@@ -89,14 +89,14 @@ pub(super) async fn native(
         fallbacks: Vec::new(),
     };
     if stream {
-        let out = engine
+        let mut out = engine
             .raw_stream(RequestType::ChatCompletionStream, req, opts)
             .await
             .map_err(refine)?;
         let aws = matches!(kind, Native::Bedrock);
         let mut resp = sse::native_stream(out.body, kind.stream_type(), aws);
-        add_meta(resp.headers_mut(), &out.meta);
-        return Ok((resp, Answered::new(&out.meta, None), true));
+        add_meta(resp.headers_mut(), &mut out.meta);
+        return Ok((resp, Answered::new(out.meta, None), true));
     }
     let out = engine
         .raw_request(RequestType::ChatCompletion, req, opts)
@@ -107,7 +107,7 @@ pub(super) async fn native(
 
 /// A forwarded answer as the upstream gave it, with the gateway's headers.
 pub(super) fn forwarded(
-    out: bifrost_core::BifrostResponse<bifrost_core::RawResponse>,
+    mut out: bifrost_core::BifrostResponse<bifrost_core::RawResponse>,
 ) -> (Response, Answered, bool) {
     let content_type = HeaderValue::from_str(&out.body.content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
@@ -117,8 +117,8 @@ pub(super) fn forwarded(
         out.body.body,
     )
         .into_response();
-    add_meta(resp.headers_mut(), &out.meta);
-    (resp, Answered::new(&out.meta, None), false)
+    add_meta(resp.headers_mut(), &mut out.meta);
+    (resp, Answered::new(out.meta, None), false)
 }
 
 /// How a translated chat answer is rendered: OpenAI's shape, or a drop-in API's. (A
@@ -191,7 +191,7 @@ pub(super) async fn native_chat(
 ) -> Result<(Response, Answered, bool), BifrostError> {
     let api = req.native.api;
     let out = engine.native_chat(req, opts).await?;
-    let meta = out.meta;
+    let mut meta = out.meta;
     let (mut resp, usage, stream) = match out.body {
         NativeAnswer::Json { body, content_type } => {
             let content_type = HeaderValue::from_str(&content_type)
@@ -242,6 +242,6 @@ pub(super) async fn native_chat(
             (resp, None, true)
         }
     };
-    add_meta(resp.headers_mut(), &meta);
-    Ok((resp, Answered::new(&meta, usage), stream))
+    add_meta(resp.headers_mut(), &mut meta);
+    Ok((resp, Answered::new(meta, usage), stream))
 }

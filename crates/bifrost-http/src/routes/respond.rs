@@ -1,7 +1,7 @@
 //! Writing answers: JSON bodies, the gateway's response headers, and OpenAI-style SSE.
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bifrost_core::{BifrostError, ResponseMeta};
 use futures::StreamExt;
@@ -21,23 +21,96 @@ pub(super) fn json_response<T: serde::Serialize>(body: &T) -> Result<Response, B
 }
 
 /// Who answered, and how many attempts it took.
-pub(super) fn add_meta(h: &mut HeaderMap, meta: &ResponseMeta) {
-    let mut put = |name: &'static str, v: &str| {
+static X_BF_PROVIDER: HeaderName = HeaderName::from_static("x-bf-provider");
+static X_BF_MODEL: HeaderName = HeaderName::from_static("x-bf-model");
+static X_BF_KEY_ID: HeaderName = HeaderName::from_static("x-bf-key-id");
+static X_BF_FALLBACK_INDEX: HeaderName = HeaderName::from_static("x-bf-fallback-index");
+static X_BF_RETRIES: HeaderName = HeaderName::from_static("x-bf-retries");
+
+/// Who answered, and the headers plugins added (moved out of `meta`, not copied).
+pub(super) fn add_meta(h: &mut HeaderMap, meta: &mut ResponseMeta) {
+    let plugins = std::mem::take(&mut meta.headers);
+    if plugins.len() > h.len() {
+        // The plugins' map becomes the response's and the route's few headers (content type)
+        // move into it: each header is hashed once.
+        let route = std::mem::replace(h, plugins);
+        // Room for the route's headers and the five below: no growth on the way.
+        h.reserve(route.len() + 5);
+        prepend(h, route);
+    } else {
+        append(h, plugins);
+    }
+    let mut put = |name: &HeaderName, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(name, v);
+            h.insert(name.clone(), v);
         }
     };
-    put("x-bf-provider", &meta.provider);
-    put("x-bf-model", &meta.model);
+    put(&X_BF_PROVIDER, &meta.provider);
+    put(&X_BF_MODEL, &meta.model);
     if let Some(k) = &meta.key_id {
-        put("x-bf-key-id", k);
+        put(&X_BF_KEY_ID, k);
     }
-    put("x-bf-fallback-index", &meta.fallback_index.to_string());
+    h.insert(X_BF_FALLBACK_INDEX.clone(), meta.fallback_index.into());
     // Retries of a target after a failure (what `bifrost_request_retries_total` counts);
     // moving on to a fallback is not a retry (`x-bf-fallback-index` says that).
-    put("x-bf-retries", &meta.retries.to_string());
-    for (name, value) in &meta.headers {
-        h.append(name, value.clone());
+    h.insert(X_BF_RETRIES.clone(), meta.retries.into());
+}
+
+/// Appends every value of `from` to `h` (a name comes with the first of its values only).
+fn append(h: &mut HeaderMap, from: HeaderMap) {
+    h.reserve(from.len());
+    let mut last: Option<HeaderName> = None;
+    for (name, value) in from {
+        if let Some(name) = name {
+            last = Some(name);
+        }
+        if let Some(name) = &last {
+            h.append(name.clone(), value);
+        }
+    }
+}
+
+/// Puts `first`'s values in front of `h`'s values of the same names.
+fn prepend(h: &mut HeaderMap, first: HeaderMap) {
+    // A map yields each name once, with all of its values after it.
+    let mut group: Option<(HeaderName, Vec<HeaderValue>)> = None;
+    for (name, value) in first {
+        match (name, &mut group) {
+            (None, Some((_, values))) => values.push(value),
+            (Some(name), _) => {
+                if let Some((n, values)) = group.take() {
+                    put_first(h, n, values);
+                }
+                group = Some((name, vec![value]));
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some((n, values)) = group {
+        put_first(h, n, values);
+    }
+}
+
+fn put_first(h: &mut HeaderMap, name: HeaderName, values: Vec<HeaderValue>) {
+    use http::header::Entry;
+    // Usually the plugins did not set this name: one lookup.
+    let name = match h.entry(name) {
+        Entry::Vacant(v) => {
+            let mut values = values.into_iter();
+            if let Some(first) = values.next() {
+                let mut e = v.insert_entry(first);
+                for rest in values {
+                    e.append(rest);
+                }
+            }
+            return;
+        }
+        Entry::Occupied(o) => o.key().clone(),
+    };
+    let later: Vec<HeaderValue> = h.get_all(&name).iter().cloned().collect();
+    h.remove(&name);
+    for v in values.into_iter().chain(later) {
+        h.append(name.clone(), v);
     }
 }
 
@@ -80,4 +153,65 @@ pub(super) fn frame(json: &[u8]) -> Bytes {
 
 pub(super) fn error_frame(e: &BifrostError) -> Bytes {
     frame(e.to_json().to_string().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(headers: &[(&'static str, &'static str)]) -> ResponseMeta {
+        let mut m = ResponseMeta {
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            key_id: None,
+            fallback_index: 0,
+            attempts: 1,
+            retries: 0,
+            queue_wait: Default::default(),
+            upstream_time: Default::default(),
+            backoff_time: Default::default(),
+            headers: HeaderMap::new(),
+        };
+        for (n, v) in headers {
+            m.headers.append(*n, HeaderValue::from_static(v));
+        }
+        m
+    }
+
+    fn values(h: &HeaderMap, name: &str) -> Vec<String> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn plugin_headers_follow_the_routes_whichever_map_is_kept() {
+        // More plugin headers than route headers (the plugins' map is kept), then fewer.
+        for plugins in [
+            &[("x-a", "p1"), ("x-b", "b"), ("x-a", "p2"), ("x-c", "c")][..],
+            &[("x-a", "p1")][..],
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            h.append("x-a", HeaderValue::from_static("route1"));
+            h.append("x-a", HeaderValue::from_static("route2"));
+            let mut m = meta(plugins);
+            add_meta(&mut h, &mut m);
+            let mut want = vec!["route1".to_owned(), "route2".to_owned(), "p1".to_owned()];
+            if plugins.len() > 1 {
+                want.push("p2".to_owned());
+                assert_eq!(values(&h, "x-b"), ["b"]);
+                assert_eq!(values(&h, "x-c"), ["c"]);
+            }
+            assert_eq!(values(&h, "x-a"), want);
+            assert_eq!(values(&h, "content-type"), ["application/json"]);
+            assert_eq!(values(&h, "x-bf-provider"), ["openai"]);
+            assert_eq!(values(&h, "x-bf-fallback-index"), ["0"]);
+            assert!(m.headers.is_empty());
+        }
+    }
 }

@@ -66,3 +66,27 @@ fn memory_leases_are_returned() {
     m.settle(&r, &[0], 0);
     assert!(m.reserve(&c, "b", 0).is_ok());
 }
+
+#[test]
+fn memory_settles_into_a_window_a_zero_reservation_did_not_open() {
+    // A soft budget reserves 0; the cost settled afterwards still counts.
+    let m = Memory::default();
+    let now = 1_796_438_554_000;
+    let budget = [check(Kind::Budget, 100, 0)];
+    let r = m.reserve(&budget, "a", now).unwrap();
+    m.settle(&r, &[150], now);
+    assert!(matches!(
+        m.reserve(&budget, "b", now),
+        Err(Refusal::Exceeded(Exceeded { used: 150, .. }))
+    ));
+    // A reconciliation from a window that has ended changes nothing in the next.
+    let next = now + 3_600_000;
+    let r2 = m.reserve(&budget, "c", next).unwrap();
+    m.settle(&r, &[50], next);
+    m.settle(&r2, &[20], next);
+    assert_eq!(r2.entries[0].used, 0);
+    assert!(matches!(
+        m.reserve(&[check(Kind::Budget, 100, 81)], "d", next),
+        Err(Refusal::Exceeded(Exceeded { used: 20, .. }))
+    ));
+}
