@@ -203,6 +203,11 @@ fn main() -> Result<()> {
             eprintln!("{section}");
         }
     }
+    if opts.scenarios.iter().any(|s| s == "vk-pairs") {
+        let section = vk_pairs(&opts)?;
+        report.push_str(&section);
+        eprintln!("{section}");
+    }
     if opts.scenarios.iter().any(|s| s == "slow-clients") {
         let section = slow_clients(&opts)?;
         report.push_str(&section);
@@ -248,7 +253,7 @@ fn parse_args() -> Result<Options> {
             "--log-rows" => o.log_rows = val()?.parse()?,
             "-h" | "--help" => {
                 println!(
-                    "bifrost-bench [--duration S] [--warmup S] [--scenarios all|{}|idle|faults|faults-no429|slow-clients|control-plane|logs-api,…] \
+                    "bifrost-bench [--duration S] [--warmup S] [--scenarios all|{}|idle|vk-pairs|faults|faults-no429|slow-clients|control-plane|logs-api,…] \
                      [--out FILE] [--target-url URL] [--bin-dir DIR] [--log-rows N]",
                     scenarios()
                         .iter()
@@ -464,6 +469,71 @@ fn start_gateway_with(opts: &Options, config_json: &str) -> Result<Proc> {
     )?;
     wait_ready(GATEWAY_PORT, "/health")?;
     Ok(p)
+}
+
+/// `vk-pairs`: saturation without a key, with a key (counters in memory) and with a key
+/// (counters in Redis), in alternating slices (`--warmup`, then `--duration` measured) for
+/// several rounds, each starting with the next variant. This machine's throughput drifts by 10–20% between scenarios minutes apart,
+/// more than a key costs; slices seconds apart compare like with like.
+fn vk_pairs(opts: &Options) -> Result<String> {
+    const ROUNDS: usize = 5;
+    let base = scenarios()
+        .into_iter()
+        .find(|s| s.name == "saturation-nolog")
+        .context("the saturation-nolog scenario")?;
+    let _mock = start_mock(opts, 0)?;
+    let _redis = start_redis()?;
+    let url = format!("http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions");
+    let body = body_for(&base, false);
+    let variants = [Vk::None, Vk::Memory, Vk::Redis];
+    let mut rps: [Vec<f64>; 3] = Default::default();
+    let mut failed = 0u64;
+    for round in 0..ROUNDS {
+        // Each round starts with another variant: a drift within a round does not always
+        // favour the same one.
+        for k in 0..variants.len() {
+            let i = (round + k) % variants.len();
+            let vk = variants[i];
+            let sc = Scenario { vk, ..base.clone() };
+            let _gateway = start_gateway(opts, false, vk)?;
+            let run = measure(opts, &url, &body, &sc, None)?;
+            failed += run.non_2xx;
+            rps[i].push(run.rps);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratio = |i: usize| -> Vec<f64> { rps[i].iter().zip(&rps[0]).map(|(a, b)| a / b).collect() };
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\n### vk-pairs — saturation (64 connections, mock 0 ms, logging off) without a key, with a key \
+         in memory and with a key in Redis, {ROUNDS} rounds of alternating slices\n"
+    )?;
+    writeln!(
+        out,
+        "| round | no key (RPS) | key, memory | key, Redis | memory / no key | Redis / no key |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|")?;
+    for (r, ((none, memory), redis)) in rps[0].iter().zip(&rps[1]).zip(&rps[2]).enumerate() {
+        writeln!(
+            out,
+            "| {} | {none:.0} | {memory:.0} | {redis:.0} | {:.1}% | {:.1}% |",
+            r + 1,
+            100.0 * memory / none,
+            100.0 * redis / none
+        )?;
+    }
+    writeln!(
+        out,
+        "\nMedian of the rounds' ratios: key in memory {:.1}% of no key, key in Redis {:.1}%; \
+         non-2xx answers: {failed}.",
+        100.0 * median(ratio(1)),
+        100.0 * median(ratio(2))
+    )?;
+    Ok(out)
 }
 
 /// A throwaway Redis (no persistence) pinned with the load generator, for the counters of the
