@@ -767,6 +767,24 @@ struct Slot {
 }
 
 impl MemoryState {
+    /// Applies `f` to the counter of `e`'s limit, opened at `e`'s window when it held an older
+    /// or expired one (a new window starts from zero).
+    fn update(&mut self, e: &Reserved, now: i64, f: impl FnOnce(&mut Slot)) {
+        let fresh = Slot {
+            start: e.window_start,
+            used: 0,
+            exp: now + e.spec.window.ttl_secs(),
+        };
+        let slot = match self.counters.get_mut(&*e.spec.base) {
+            Some(s) => s,
+            None => self.counters.entry(e.spec.base.clone()).or_insert(fresh),
+        };
+        if slot.start < e.window_start || slot.exp <= now {
+            *slot = fresh;
+        }
+        f(slot);
+    }
+
     /// What the window starting at `start` used so far.
     fn used(&self, base: &str, start: i64, now: i64) -> i64 {
         match self.counters.get(base) {
@@ -821,21 +839,8 @@ impl Memory {
             if e.spec.kind == Kind::Concurrency {
                 *st.leases.entry(e.spec.base.clone()).or_insert(0) += 1;
             } else if e.amount != 0 {
-                let fresh = Slot {
-                    start: e.window_start,
-                    used: 0,
-                    exp: now + e.spec.window.ttl_secs(),
-                };
-                let slot = match st.counters.get_mut(&*e.spec.base) {
-                    Some(s) => s,
-                    None => st.counters.entry(e.spec.base.clone()).or_insert(fresh),
-                };
-                // A new window (or one that expired) starts from zero; a clock that stepped
-                // back keeps counting into the newest window.
-                if slot.start < e.window_start || slot.exp <= now {
-                    *slot = fresh;
-                }
-                slot.used += e.amount;
+                // A clock that stepped back keeps counting into the newest window.
+                st.update(e, now, |slot| slot.used += e.amount);
             }
         }
         st.writes += 1;
@@ -867,21 +872,11 @@ impl Memory {
             } else if *d != 0 {
                 // Into the window the reservation was made in (a reservation of 0, as a soft
                 // budget makes, may not have opened it yet); a later window owes nothing.
-                let fresh = Slot {
-                    start: e.window_start,
-                    used: 0,
-                    exp: now + e.spec.window.ttl_secs(),
-                };
-                let slot = match st.counters.get_mut(&*e.spec.base) {
-                    Some(s) => s,
-                    None => st.counters.entry(e.spec.base.clone()).or_insert(fresh),
-                };
-                if slot.start < e.window_start || slot.exp <= now {
-                    *slot = fresh;
-                }
-                if slot.start == e.window_start {
-                    slot.used += d;
-                }
+                st.update(e, now, |slot| {
+                    if slot.start == e.window_start {
+                        slot.used += d;
+                    }
+                });
             }
         }
     }
