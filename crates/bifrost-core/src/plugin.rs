@@ -167,7 +167,9 @@ pub enum Event<'a> {
         request_type: &'static str,
         usage: &'a Usage,
     },
-    /// A plugin hook ran for this long.
+    /// A plugin hook ran for this long. Only hooks that return a future are timed: `None` is
+    /// "done already" (work done in the call itself, as the governance plugin's memory
+    /// counters do), and timing it would cost every request an event per plugin.
     Hook {
         plugin: &'a str,
         hook: HookKind,
