@@ -186,6 +186,8 @@ test("a virtual key with a budget and a rate limit is created and its value show
   await dlg.getByLabel("Budget").selectOption("__new");
   await dlg.getByLabel("Rate limit").selectOption("__new");
   await dlg.getByLabel("Requests", { exact: true }).fill("100");
+  // A day, not the default minute: the requests counted below must not straddle a window.
+  await dlg.getByLabel("Requests per").fill("1d");
   await dlg.getByLabel("Allowed providers and models").fill("openai: gpt-4o-mini");
   // A budget without an amount is refused at its field, and nothing is created yet.
   await dlg.getByRole("button", { name: "Create" }).click();
