@@ -18,10 +18,6 @@ pub mod counters;
 pub mod model;
 pub mod pricing;
 
-/// Maps the request path reads, keyed by names from the config or by keys already verified
-/// (never filled from what clients send): a fast hasher instead of SipHash.
-pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-
 use crate::logs::LogEntry;
 use bifrost_core::plugin::{Event, Response};
 use bifrost_core::schemas::Usage;
@@ -37,6 +33,10 @@ use pricing::{Price, Pricing};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Maps the request path reads, keyed by names from the config or by keys already verified
+/// (never filled from what clients send): a fast hasher instead of SipHash.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// `budget_mode`: reserve the most a request can cost first (`strict`), or only check that the
 /// budget is not yet spent (`soft`, as the original).
@@ -694,19 +694,11 @@ fn ratelimit_headers(h: &mut HeaderMap, r: &Reservation, now_ms: i64) {
 
 /// `"{secs}s"` without a formatter.
 fn seconds(secs: u64) -> HeaderValue {
-    let mut buf = [0u8; 21];
-    let mut i = buf.len() - 1;
-    buf[i] = b's';
-    let mut n = secs;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    HeaderValue::from_bytes(&buf[i..]).unwrap_or(HeaderValue::from_static("0s"))
+    let mut buf = itoa::Buffer::new();
+    let mut v = String::with_capacity(21);
+    v.push_str(buf.format(secs));
+    v.push('s');
+    HeaderValue::try_from(v).unwrap_or(HeaderValue::from_static("0s"))
 }
 
 fn now_ms() -> i64 {
