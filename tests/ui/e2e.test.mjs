@@ -187,7 +187,11 @@ test("a virtual key with a budget and a rate limit is created and its value show
   await dlg.getByLabel("Rate limit").selectOption("__new");
   await dlg.getByLabel("Requests", { exact: true }).fill("100");
   // A day, not the default minute: the requests counted below must not straddle a window.
+  // Windows are aligned to the epoch, so a day ends at 00:00 UTC: a run that starts in the
+  // last minute of a day waits for the next one (the counting below takes a few seconds).
   await dlg.getByLabel("Requests per").fill("1d");
+  const toMidnight = 86_400_000 - (Date.now() % 86_400_000);
+  if (toMidnight < 60_000) await new Promise((r) => setTimeout(r, toMidnight + 1_000));
   await dlg.getByLabel("Allowed providers and models").fill("openai: gpt-4o-mini");
   // A budget without an amount is refused at its field, and nothing is created yet.
   await dlg.getByRole("button", { name: "Create" }).click();
