@@ -82,7 +82,7 @@ fn h<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
 #[tokio::test]
 async fn keys_are_checked_in_order_with_the_routes_own_error_shapes() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start(&config(&mock, ENTITIES, "")).await;
+    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
 
     // No key, not mandatory: served.
     let (s, _, _) = post(
@@ -154,7 +154,7 @@ async fn keys_are_checked_in_order_with_the_routes_own_error_shapes() {
     gw.stop().await;
 
     // Mandatory keys: a request without one is refused.
-    let gw = start(&config(
+    let gw = start_counting(&config(
         &mock,
         ENTITIES,
         r#","client":{"enforce_auth_on_inference":true}"#,
@@ -180,7 +180,7 @@ async fn keys_are_checked_in_order_with_the_routes_own_error_shapes() {
 #[tokio::test]
 async fn rate_limits_send_headers_and_refuse_with_429() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start(&config(&mock, ENTITIES, "")).await;
+    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
     for left in [2, 1, 0] {
         let (s, headers, b) = chat(&gw, "sk-bf-limited", "openai/gpt-4o-mini").await;
         assert_eq!(s, 200, "{b}");
@@ -246,7 +246,7 @@ async fn rate_limits_send_headers_and_refuse_with_429() {
 #[tokio::test]
 async fn budgets_reserve_the_most_a_request_can_cost_and_refuse_with_402() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start(&config(&mock, ENTITIES, "")).await;
+    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
     // $0.001 per output token, max_tokens 10: each request reserves $0.01 of $0.05.
     let mut ok = 0;
     let mut cost = 0.0;
@@ -281,7 +281,7 @@ async fn budgets_reserve_the_most_a_request_can_cost_and_refuse_with_402() {
 #[tokio::test]
 async fn a_key_limited_to_some_provider_keys_uses_only_those() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start(&config(&mock, ENTITIES, "")).await;
+    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
     for _ in 0..6 {
         let (s, headers, b) = chat(&gw, "sk-bf-keyed", "openai/gpt-4o-mini").await;
         assert_eq!(s, 200, "{b}");
@@ -301,7 +301,7 @@ async fn concurrency_is_limited_per_key() {
     })
     .await
     .unwrap();
-    let gw = start(&config(&mock, ENTITIES, "")).await;
+    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
     let (a, b) = tokio::join!(chat(&gw, "sk-bf-one", "openai/gpt-4o-mini"), async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         chat(&gw, "sk-bf-one", "openai/gpt-4o-mini").await
@@ -329,7 +329,7 @@ async fn concurrency_is_limited_per_key() {
 #[tokio::test]
 async fn a_bare_model_routes_through_the_keys_providers_and_rows_name_the_key() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start(&config(&mock, ENTITIES, "")).await;
+    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
     for _ in 0..5 {
         let (s, headers, b) = chat(&gw, "sk-bf-routed", "gpt-4o-mini").await;
         assert_eq!(s, 200, "{b}");
@@ -441,7 +441,7 @@ async fn api(gw: &TestGateway, method: &str, path: &str, body: Option<Value>) ->
 #[tokio::test]
 async fn the_api_creates_keys_whose_value_is_shown_once_and_validates_every_field() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start(&config(&mock, "{}", "")).await;
+    let gw = start_counting(&config(&mock, "{}", "")).await;
     let (s, b) = api(
         &gw,
         "POST",
@@ -609,7 +609,7 @@ async fn a_client_that_leaves_mid_stream_is_still_charged() {
     let gov = r#"{"rate_limits":[{"id":"tok","token_max_limit":1000000,"token_reset_duration":"1h",
                                   "request_max_limit":100,"request_reset_duration":"1h"}],
                   "virtual_keys":[{"id":"vk","value":"sk-bf-stream","rate_limit_id":"tok"}]}"#;
-    let gw = start(&config(&mock, gov, "")).await;
+    let gw = start_counting(&config(&mock, gov, "")).await;
     let body = json!({"model":"openai/gpt-4o-mini","max_tokens":50,"stream":true,
                       "messages":[{"role":"user","content":"Tell me a long story"}]});
     let sent = serde_json::to_vec(&body).unwrap();
@@ -697,7 +697,7 @@ async fn with_admin_auth_only_a_real_key_stands_in_for_credentials() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let auth =
         r#","auth_config":{"is_enabled":true,"admin_username":"admin","admin_password":"pw"}"#;
-    let gw = start(&config(&mock, ENTITIES, auth)).await;
+    let gw = start_counting(&config(&mock, ENTITIES, auth)).await;
     let models = |vk: &'static str| {
         client()
             .get(format!("{}/v1/models", gw.url))
@@ -718,7 +718,7 @@ async fn with_admin_auth_only_a_real_key_stands_in_for_credentials() {
 #[tokio::test]
 async fn a_virtual_key_never_reaches_the_upstream_in_any_header() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start(&config(
+    let gw = start_counting(&config(
         &mock,
         ENTITIES,
         r#","client":{"allow_direct_keys":true}"#,
@@ -755,7 +755,7 @@ async fn an_upstream_429_on_the_only_allowed_key_stays_a_429() {
     })
     .await
     .unwrap();
-    let gw = start(&config(&mock, ENTITIES, "")).await;
+    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
     let (s, _, b) = chat(&gw, "sk-bf-keyed", "openai/gpt-4o-mini").await;
     assert_eq!(s, 429, "{b}");
     assert!(!mock.stats().requests_by_key.contains_key("sk-openai"));
@@ -767,7 +767,7 @@ async fn forwarded_answers_are_charged_their_reported_usage() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let gov = r#"{"rate_limits":[{"id":"tok","token_max_limit":1000000,"token_reset_duration":"1h"}],
                   "virtual_keys":[{"id":"vk","value":"sk-bf-raw","rate_limit_id":"tok"}]}"#;
-    let gw = start(&config(&mock, gov, "")).await;
+    let gw = start_counting(&config(&mock, gov, "")).await;
     let (s, _, b) = post(
         &gw,
         "/v1/completions",
@@ -802,7 +802,7 @@ async fn an_anthropic_stream_cut_early_is_charged_what_was_relayed() {
     .unwrap();
     let gov = r#"{"rate_limits":[{"id":"tok","token_max_limit":1000000,"token_reset_duration":"1h"}],
                   "virtual_keys":[{"id":"vk","value":"sk-bf-ant","rate_limit_id":"tok"}]}"#;
-    let gw = start(&config(&mock, gov, "")).await;
+    let gw = start_counting(&config(&mock, gov, "")).await;
     let r = client()
         .post(format!("{}/anthropic/v1/messages", gw.url))
         .header("x-api-key", "sk-bf-ant")
@@ -862,7 +862,7 @@ async fn prices_refresh_in_the_background_without_holding_up_startup() {
     let prices = format!("http://{}/prices", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let t = Instant::now();
-    let gw = start(&config(
+    let gw = start_counting(&config(
         &mock,
         "{}",
         &format!(r#","framework":{{"pricing":{{"pricing_url":"{prices}","pricing_sync_interval":3600}}}}"#),
@@ -911,7 +911,7 @@ async fn soft_budgets_estimates_required_headers_and_model_configs_take_effect()
             "virtual_keys":[{{"id":"s","value":"sk-bf-soft","budget_id":"tiny"}},
                             {{"id":"e","value":"sk-bf-est","rate_limit_id":"tok"}}]}}"#
     );
-    let gw = start(&config(&mock, &gov, "")).await;
+    let gw = start_counting(&config(&mock, &gov, "")).await;
     let send = |vk: Option<&'static str>, body: String, team: bool| {
         let mut r = client()
             .post(format!("{}/v1/chat/completions", gw.url))

@@ -93,6 +93,7 @@ impl Drop for Replica {
 }
 
 async fn replica(config: &str) -> Replica {
+    clear_of_hour_edge().await;
     let path = config_file(config);
     let port = free_port();
     let child = Command::new(BIN)
@@ -312,8 +313,8 @@ async fn redis_going_away_fails_closed_or_open_as_configured_and_enforcement_res
                                 {{"id":"c","value":"sk-bf-c","rate_limit_id":"c"}}]}}"#
         )
     };
-    let closed = start(&config(&mock, &redis, &gov("closed"))).await;
-    let open = start(&config(&mock, &redis, &gov("open"))).await;
+    let closed = start_counting(&config(&mock, &redis, &gov("closed"))).await;
+    let open = start_counting(&config(&mock, &redis, &gov("open"))).await;
     // Both enforce through Redis: a limit used up on one gateway is used up on the other.
     for _ in 0..5 {
         assert_eq!(
@@ -406,7 +407,7 @@ async fn a_late_redis_reply_gives_its_reservation_back_and_one_big_request_block
         "rate_limits":[{"id":"rl","request_max_limit":100,"request_reset_duration":"1h",
                         "token_max_limit":5000,"token_reset_duration":"1h"}],
         "virtual_keys":[{"id":"k","value":"sk-bf-k","rate_limit_id":"rl"}]}"#;
-    let gw = start(&config(&mock, &redis, gov)).await;
+    let gw = start_counting(&config(&mock, &redis, gov)).await;
     let used = |kind: &'static str| {
         let url = gw.url.clone();
         async move {

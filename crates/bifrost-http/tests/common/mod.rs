@@ -86,6 +86,26 @@ pub async fn start_with(config: &str, env: &[(&str, &str)], cli: Cli) -> TestGat
     serve(gw).await
 }
 
+/// Waits out the last seconds of an hour. Counting windows are aligned to the epoch, so a test
+/// that counts requests against an hourly limit must not straddle 00 minutes (a few seconds of
+/// requests; rare, but CI once ran across a window edge).
+pub async fn clear_of_hour_edge() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let left = 3_600_000 - now % 3_600_000;
+    if left < 30_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(left + 500)).await;
+    }
+}
+
+/// [`start`] for a test that counts against hourly limits.
+pub async fn start_counting(config: &str) -> TestGateway {
+    clear_of_hour_edge().await;
+    start(config).await
+}
+
 pub async fn start(config: &str) -> TestGateway {
     start_with(config, &[], Cli::default()).await
 }
