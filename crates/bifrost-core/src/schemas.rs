@@ -184,6 +184,59 @@ impl ChatMessage {
     }
 }
 
+/// Where assistant messages and stream deltas carry [`ThinkingBlock`]s (LiteLLM's field name,
+/// so clients written against it work unchanged).
+pub const THINKING_BLOCKS: &str = "thinking_blocks";
+
+/// A reasoning block as an Anthropic-format upstream (Anthropic, Claude on Bedrock or Vertex)
+/// issued it. Those upstreams want the signed block back on the next tool turn, so an
+/// assistant message keeps its blocks in `thinking_blocks` next to the readable
+/// `reasoning_content`, and every translation to such an upstream sends them back.
+///
+/// In a stream, a `thinking` block's text arrives as `reasoning_content` deltas and its
+/// signature closes it: `delta.thinking_blocks: [{"type":"thinking","thinking":"","signature":…}]`;
+/// a `redacted_thinking` block arrives whole.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ThinkingBlock {
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+    },
+    RedactedThinking {
+        data: String,
+    },
+}
+
+impl ThinkingBlock {
+    /// The blocks under [`THINKING_BLOCKS`] in `extra` (none when absent or `null`).
+    pub fn read(extra: &Extra) -> Result<Vec<ThinkingBlock>, serde_json::Error> {
+        match extra.get(THINKING_BLOCKS) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(v) => Vec::<ThinkingBlock>::deserialize(v),
+        }
+    }
+
+    /// Stores `blocks` under [`THINKING_BLOCKS`] in `extra`, unless there are none.
+    pub fn write(extra: &mut Extra, blocks: &[ThinkingBlock]) {
+        if !blocks.is_empty() {
+            extra.insert(
+                THINKING_BLOCKS.into(),
+                serde_json::to_value(blocks).unwrap_or_default(),
+            );
+        }
+    }
+
+    /// A stream delta carrying this one block.
+    pub fn into_delta(self) -> ChunkDelta {
+        let mut delta = ChunkDelta::default();
+        Self::write(&mut delta.extra, &[self]);
+        delta
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum MessageContent {

@@ -273,3 +273,95 @@ async fn crossing_formats_still_translates_per_attempt() {
     );
     gw.stop().await;
 }
+
+/// Crossing formats, thinking still round-trips: an OpenAI-shaped client gets Claude's signed
+/// blocks in `thinking_blocks` (plain and streamed) and sends them back on its next turn; an
+/// Anthropic client's signed history reaches Claude on Bedrock as `reasoningContent`.
+#[tokio::test]
+async fn thinking_round_trips_across_formats() {
+    let m = MockServer::start(MockConfig {
+        aws_credentials: Some(("AKIDT".into(), "t-secret".into())),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let config = format!(
+        r#"{{"providers":{{
+          "anthropic":{{"keys":[{{"value":"sk-ant"}}],"network_config":{{"base_url":"{u}"}}}},
+          "bedrock":{{"keys":[{{"bedrock_key_config":{{"access_key":"AKIDT","secret_key":"t-secret"}}}}],
+                      "network_config":{{"base_url":"{u}"}}}}
+        }}}}"#,
+        u = m.url()
+    );
+    let gw = start(&config).await;
+    let first = serde_json::json!({
+        "model": "anthropic/claude-sonnet-4-5", "max_tokens": 256,
+        "thinking": {"type": "enabled", "budget_tokens": 128},
+        "messages": [{"role": "user", "content": "What is 27 * 453?"}]});
+    let resp = send(&gw, "/v1/chat/completions", &first.to_string(), &[]).await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    let message = &answer["choices"][0]["message"];
+    let blocks = message["thinking_blocks"].clone();
+    let signature = blocks[0]["signature"]
+        .as_str()
+        .expect("a signed block")
+        .to_owned();
+    assert_eq!(blocks[0]["type"], "thinking");
+    assert_eq!(blocks[0]["thinking"], message["reasoning_content"]);
+
+    // The next turn carries the blocks back; Anthropic receives them first, as issued.
+    let mut next = first.clone();
+    next["messages"] = serde_json::json!([
+        first["messages"][0],
+        {"role": "assistant", "content": message["content"], "thinking_blocks": blocks},
+        {"role": "user", "content": "And doubled?"}]);
+    let resp = send(&gw, "/v1/chat/completions", &next.to_string(), &[]).await;
+    assert_eq!(resp.status(), 200);
+    let sent = m.last_request().unwrap().body;
+    assert_eq!(sent["messages"][1]["content"][0], blocks[0]);
+    assert_eq!(sent["messages"][1]["content"][1]["type"], "text");
+
+    // Streamed: the signature arrives in a delta, after the reasoning it closes.
+    let mut streamed = first.clone();
+    streamed["stream"] = Value::Bool(true);
+    let resp = send(&gw, "/v1/chat/completions", &streamed.to_string(), &[]).await;
+    let mut reasoning = String::new();
+    let mut signed = None;
+    for ev in read_sse(resp).await {
+        let Ok(chunk) = serde_json::from_str::<Value>(&ev.data) else {
+            continue;
+        };
+        let delta = &chunk["choices"][0]["delta"];
+        if let Some(r) = delta["reasoning_content"].as_str() {
+            assert!(signed.is_none(), "reasoning after its signature");
+            reasoning.push_str(r);
+        }
+        if let Some(s) = delta["thinking_blocks"][0]["signature"].as_str() {
+            signed = Some(s.to_owned());
+        }
+    }
+    assert_eq!(signed.as_deref(), Some(signature.as_str()));
+    assert_eq!(reasoning, blocks[0]["thinking"].as_str().unwrap());
+
+    // Anthropic client, Bedrock upstream: the signed history becomes reasoningContent.
+    let body = r#"{"model":"bedrock/anthropic.claude-3-7-sonnet-20250219-v1:0","max_tokens":64,
+      "messages":[{"role":"user","content":"weather?"},
+        {"role":"assistant","content":[
+          {"type":"thinking","thinking":"Use the tool.","signature":"sig-1"},
+          {"type":"redacted_thinking","data":"RW5j"},
+          {"type":"tool_use","id":"toolu_1","name":"weather","input":{}}]},
+        {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"sun"}]}],
+      "tools":[{"name":"weather","input_schema":{"type":"object"}}]}"#;
+    let resp = send(&gw, "/anthropic/v1/messages", body, &[]).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let sent = m.last_request().unwrap().body;
+    assert_eq!(
+        sent["messages"][1]["content"],
+        serde_json::json!([
+            {"reasoningContent": {"reasoningText": {"text": "Use the tool.", "signature": "sig-1"}}},
+            {"reasoningContent": {"redactedContent": "RW5j"}},
+            {"toolUse": {"toolUseId": "toolu_1", "name": "weather", "input": {}}}])
+    );
+    gw.stop().await;
+}

@@ -20,9 +20,10 @@
 //!     and Bedrock translations read again.
 //!   - assistant `tool_use` → `tool_calls` (arguments = the JSON text of `input`); the block's
 //!     `cache_control` is dropped (`ToolCall` has no extra map).
-//!   - assistant `thinking` / `redacted_thinking` → dropped: no upstream accepts reasoning back
-//!     without the signature it issued, and OpenAI-compatible servers (DeepSeek) reject a
-//!     `reasoning_content` sent back to them.
+//!   - assistant `thinking` / `redacted_thinking` → the message's `thinking_blocks`
+//!     ([`ThinkingBlock`], signatures kept), which the Anthropic and Bedrock translations send
+//!     back; removed for OpenAI-format targets, and never made `reasoning_content`
+//!     (OpenAI-compatible servers such as DeepSeek reject it sent back).
 //!   - user `tool_result` → one `tool` message per result, placed before the rest of the turn
 //!     (OpenAI requires tool messages right after the assistant's calls), content = the result's
 //!     text blocks joined with `\n`. `is_error: true` is kept as `is_error` in the message's
@@ -52,9 +53,10 @@ use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ContentPart, Extra,
-    FunctionCall, FunctionDef, ImageUrl, MessageContent, Stop, Tool, ToolCall, ToolCallDelta,
-    Usage,
+    FunctionCall, FunctionDef, ImageUrl, MessageContent, Stop, ThinkingBlock, Tool, ToolCall,
+    ToolCallDelta, Usage, THINKING_BLOCKS,
 };
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -74,13 +76,14 @@ pub fn to_chat(body: &[u8]) -> Result<ChatRequest, BifrostError> {
 
 /// Removes what this translation keeps only for Anthropic-format upstreams (the Anthropic API,
 /// Claude on Vertex or Bedrock): `extra.top_k`, `extra.thinking`, `cache_control` on content
-/// parts and tools, and `is_error` on tool messages. For routes whose target speaks OpenAI's
+/// parts and tools, `is_error` on tool messages and assistants' `thinking_blocks`. For routes whose target speaks OpenAI's
 /// format, which rejects unknown fields. (Gemini reads `top_k` itself and ignores the rest.)
 pub fn strip_anthropic_fields(req: &mut ChatRequest) {
     req.extra.remove("top_k");
     req.extra.remove("thinking");
     for msg in &mut req.messages {
         msg.extra.remove("is_error");
+        msg.extra.remove(THINKING_BLOCKS);
         if let Some(MessageContent::Parts(parts)) = &mut msg.content {
             for part in parts {
                 part.extra.remove("cache_control");
@@ -329,12 +332,15 @@ fn assistant_message(i: usize, content: &Value) -> Result<ChatMessage, BifrostEr
     };
     let mut parts = Vec::new();
     let mut calls = Vec::new();
+    let mut thinking = Vec::new();
     for (j, block) in blocks.iter().enumerate() {
         let path = format!("messages[{i}].content[{j}]");
         match block_type(block, &path)? {
             "text" => parts.push(text_part(block, &path)?),
             "tool_use" => calls.push(tool_call(block, &path)?),
-            "thinking" | "redacted_thinking" => {}
+            "thinking" | "redacted_thinking" => thinking.push(
+                ThinkingBlock::deserialize(block).map_err(|e| invalid(format!("{path}: {e}")))?,
+            ),
             other => return Err(wrong_block(&path, other, "assistant")),
         }
     }
@@ -344,12 +350,14 @@ fn assistant_message(i: usize, content: &Value) -> Result<ChatMessage, BifrostEr
         // Only thinking: an empty turn, which every upstream accepts as an assistant message.
         (true, true) => Some(MessageContent::Text(String::new())),
     };
-    Ok(ChatMessage {
+    let mut msg = ChatMessage {
         role: "assistant".into(),
         content,
         tool_calls: (!calls.is_empty()).then_some(calls),
         ..ChatMessage::default()
-    })
+    };
+    ThinkingBlock::write(&mut msg.extra, &thinking);
+    Ok(msg)
 }
 
 fn tool_call(block: &Value, path: &str) -> Result<ToolCall, BifrostError> {

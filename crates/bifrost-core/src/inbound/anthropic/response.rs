@@ -6,8 +6,9 @@ use super::*;
 ///
 /// - `id`: `msg_` + the completion id without OpenAI's `chatcmpl-` prefix (kept if it already
 ///   starts with `msg_`).
-/// - `content`: a `thinking` block for `reasoning_content` (with an empty `signature`: the
-///   upstream issued none), a `text` block for non-empty text, a `tool_use` block per tool
+/// - `content`: the message's `thinking_blocks` as the upstream issued them (signatures and
+///   redacted blocks included), else a `thinking` block for `reasoning_content` (with an empty
+///   `signature`: the upstream issued none), a `text` block for non-empty text, a `tool_use` block per tool
 ///   call. Arguments that are not a JSON object are kept as `{"_raw_arguments": "<text>"}`, so
 ///   the client's tool validation reports them rather than running the tool with no input.
 /// - `stop_reason`: `stop` → `end_turn`, `length` → `max_tokens`, `tool_calls` (and
@@ -22,7 +23,19 @@ pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
     let mut content = Vec::new();
     let mut has_tools = false;
     if let Some(msg) = choice.map(|c| &c.message) {
-        if let Some(r) = msg
+        // Blocks an upstream sent are its own; a malformed list is a translation's bug, and
+        // the readable reasoning is still worth showing.
+        let blocks = ThinkingBlock::read(&msg.extra).unwrap_or_default();
+        if !blocks.is_empty() {
+            content.extend(blocks.into_iter().map(|b| match b {
+                ThinkingBlock::Thinking {
+                    thinking,
+                    signature,
+                } => json!({"type": "thinking", "thinking": thinking,
+                            "signature": signature.unwrap_or_default()}),
+                redacted => serde_json::to_value(redacted).unwrap_or_default(),
+            }));
+        } else if let Some(r) = msg
             .extra
             .get("reasoning_content")
             .and_then(Value::as_str)
@@ -204,6 +217,9 @@ impl StreamEncoder {
                 {
                     self.block_delta(BlockKind::Thinking, "thinking", r, &mut out);
                 }
+                for block in ThinkingBlock::read(&delta.extra).unwrap_or_default() {
+                    self.thinking_block(block, &mut out);
+                }
                 if let Some(t) = delta.content.as_deref().filter(|t| !t.is_empty()) {
                     self.block_delta(BlockKind::Text, "text", t, &mut out);
                 }
@@ -295,6 +311,41 @@ impl StreamEncoder {
         delta.insert("type".into(), Value::String(format!("{field}_delta")));
         delta.insert(field.into(), Value::String(text.to_owned()));
         out.push(delta_event(index, Value::Object(delta)));
+    }
+
+    /// A signature closes the open thinking block (opening one if the upstream sent no text);
+    /// a redacted block goes out whole.
+    fn thinking_block(&mut self, block: ThinkingBlock, out: &mut Vec<Event>) {
+        match block {
+            ThinkingBlock::Thinking {
+                thinking,
+                signature,
+            } => {
+                if !thinking.is_empty() {
+                    self.block_delta(BlockKind::Thinking, "thinking", &thinking, out);
+                }
+                let Some(signature) = signature else { return };
+                let index = match self.open {
+                    Some((index, BlockKind::Thinking)) => index,
+                    _ => {
+                        self.close(out);
+                        let block = json!({"type": "thinking", "thinking": "", "signature": ""});
+                        self.open_block(BlockKind::Thinking, block, out)
+                    }
+                };
+                out.push(delta_event(
+                    index,
+                    json!({"type": "signature_delta", "signature": signature}),
+                ));
+                self.close(out);
+            }
+            redacted => {
+                self.close(out);
+                let block = serde_json::to_value(redacted).unwrap_or_default();
+                self.open_block(BlockKind::Thinking, block, out);
+                self.close(out);
+            }
+        }
     }
 
     fn tool_delta(&mut self, call: &ToolCallDelta, out: &mut Vec<Event>) {

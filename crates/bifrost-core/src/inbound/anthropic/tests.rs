@@ -331,6 +331,8 @@ fn round_trip_through_the_outbound_translation() {
                 {"type": "image", "source": {"type": "url", "url": "https://example.com/b.png"}}
             ]},
             {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "The file first.", "signature": "EuYBCkQYAiJA"},
+                {"type": "redacted_thinking", "data": "EmwKAhgBEgy3"},
                 {"type": "text", "text": "Reading the file."},
                 {"type": "tool_use", "id": "toolu_01", "name": "read", "input": {"path": "src/main.rs"}}
             ]},
@@ -534,12 +536,13 @@ fn check_grammar(events: &[Event]) {
             "content_block_delta" => {
                 let (index, kind) = open.clone().expect("delta without open block");
                 assert_eq!(data["index"], index);
-                let expected = match kind.as_str() {
-                    "text" => "text_delta",
-                    "thinking" => "thinking_delta",
-                    _ => "input_json_delta",
+                let expected: &[&str] = match kind.as_str() {
+                    "text" => &["text_delta"],
+                    "thinking" => &["thinking_delta", "signature_delta"],
+                    _ => &["input_json_delta"],
                 };
-                assert_eq!(data["delta"]["type"], expected);
+                let got = data["delta"]["type"].as_str().unwrap_or_default();
+                assert!(expected.contains(&got), "{got} in a {kind} block");
             }
             "content_block_stop" => {
                 let (index, _) = open.take().expect("stop without open block");
@@ -681,4 +684,127 @@ fn errors_map_status_to_anthropic_types() {
             json!({"type": "error", "error": {"type": "api_error", "message": "upstream closed mid-stream"}})
         )
     );
+}
+
+/// Signed blocks an upstream issued reach the Anthropic client as issued, plain and streamed:
+/// without the signature the client cannot continue a tool turn with thinking on.
+#[test]
+fn thinking_blocks_keep_their_signatures() {
+    let resp = completion(json!({
+        "id": "msg_1",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": null,
+            "reasoning_content": "Check the weather.",
+            "thinking_blocks": [
+                {"type": "thinking", "thinking": "Check the weather.", "signature": "EuYB"},
+                {"type": "redacted_thinking", "data": "EmwK"}],
+            "tool_calls": [{"id": "toolu_1", "type": "function",
+                            "function": {"name": "weather", "arguments": "{}"}}]}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
+    }));
+    let msg = from_chat(&resp, "claude-sonnet-4");
+    assert_eq!(
+        msg["content"],
+        json!([
+            {"type": "thinking", "thinking": "Check the weather.", "signature": "EuYB"},
+            {"type": "redacted_thinking", "data": "EmwK"},
+            {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}
+        ])
+    );
+
+    let data: Vec<String> = [
+        json!({"id": "s1", "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": null}]}),
+        json!({"id": "s1", "choices": [{"index": 0, "delta": {"reasoning_content": "Check "}, "finish_reason": null}]}),
+        json!({"id": "s1", "choices": [{"index": 0, "delta": {"reasoning_content": "the weather."}, "finish_reason": null}]}),
+        json!({"id": "s1", "choices": [{"index": 0, "delta": {"thinking_blocks": [
+            {"type": "thinking", "thinking": "", "signature": "EuYB"}]}, "finish_reason": null}]}),
+        json!({"id": "s1", "choices": [{"index": 0, "delta": {"thinking_blocks": [
+            {"type": "redacted_thinking", "data": "EmwK"}]}, "finish_reason": null}]}),
+        json!({"id": "s1", "choices": [{"index": 0, "delta": {"reasoning_content": "Then answer."}, "finish_reason": null}]}),
+        json!({"id": "s1", "choices": [{"index": 0, "delta": {"thinking_blocks": [
+            {"type": "thinking", "thinking": "", "signature": "EqQB"}]}, "finish_reason": null}]}),
+        json!({"id": "s1", "choices": [{"index": 0, "delta": {"content": "Sunny."}, "finish_reason": "stop"}],
+               "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect();
+    let refs: Vec<&str> = data.iter().map(String::as_str).collect();
+    let events = encode("claude-sonnet-4", &chunks(&refs));
+    // The blocks as an Anthropic client's accumulator rebuilds them.
+    let mut blocks: Vec<Value> = Vec::new();
+    for e in &events {
+        let d = &e["data"];
+        match e["event"].as_str().unwrap() {
+            "content_block_start" => blocks.push(d["content_block"].clone()),
+            "content_block_delta" => {
+                let b = blocks.last_mut().unwrap();
+                match d["delta"]["type"].as_str().unwrap() {
+                    "thinking_delta" => {
+                        let t = format!(
+                            "{}{}",
+                            b["thinking"].as_str().unwrap(),
+                            d["delta"]["thinking"].as_str().unwrap()
+                        );
+                        b["thinking"] = json!(t);
+                    }
+                    "signature_delta" => b["signature"] = d["delta"]["signature"].clone(),
+                    "text_delta" => {
+                        let t = format!(
+                            "{}{}",
+                            b["text"].as_str().unwrap(),
+                            d["delta"]["text"].as_str().unwrap()
+                        );
+                        b["text"] = json!(t);
+                    }
+                    other => panic!("{other}"),
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        blocks,
+        [
+            json!({"type": "thinking", "thinking": "Check the weather.", "signature": "EuYB"}),
+            json!({"type": "redacted_thinking", "data": "EmwK"}),
+            json!({"type": "thinking", "thinking": "Then answer.", "signature": "EqQB"}),
+            json!({"type": "text", "text": "Sunny."}),
+        ]
+    );
+}
+
+/// Anthropic history with thinking → unified → Converse: Claude on Bedrock gets its signed
+/// reasoning back, ahead of the turn's text and tool use.
+#[test]
+fn thinking_history_reaches_bedrock_signed() {
+    let req = chat(json!({
+        "model": "claude", "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Use the tool.", "signature": "EuYB"},
+                {"type": "redacted_thinking", "data": "RW5j"},
+                {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sun"}]}
+        ]
+    }));
+    let converse =
+        serde_json::to_value(crate::providers::bedrock::request::to_converse(&req).unwrap())
+            .unwrap();
+    assert_eq!(
+        converse["messages"][1]["content"],
+        json!([
+            {"reasoningContent": {"reasoningText": {"text": "Use the tool.", "signature": "EuYB"}}},
+            {"reasoningContent": {"redactedContent": "RW5j"}},
+            {"toolUse": {"toolUseId": "toolu_1", "name": "weather", "input": {}}}
+        ])
+    );
+    // OpenAI-format targets get neither (they reject unknown message fields).
+    let mut stripped = req.clone();
+    strip_anthropic_fields(&mut stripped);
+    assert!(stripped
+        .messages
+        .iter()
+        .all(|m| !m.extra.contains_key("thinking_blocks")));
 }

@@ -12,6 +12,8 @@
 //! - `temperature` and `top_p` are copied, `stop` becomes `stop_sequences`, `user` becomes
 //!   `metadata.user_id`, `tools`/`tool_choice`/`parallel_tool_calls` are translated.
 //! - `n > 1` is rejected: Anthropic returns one completion per request.
+//! - An assistant's `thinking_blocks` (see [`ThinkingBlock`]) go first in its content, signatures
+//!   and redacted blocks as issued; `reasoning_content` alone is not sent (it has no signature).
 //! - An OpenAI `file` part with inline data becomes a `document` block (base64, or a text
 //!   source for `text/plain`; the file name is the title); a file id is rejected.
 //! - Of the unmodelled fields in `extra`, only the Anthropic-native `top_k`, `thinking` and
@@ -21,7 +23,9 @@
 //!   for these.
 
 use crate::error::BifrostError;
-use crate::schemas::{ChatMessage, ChatRequest, ContentPart, Extra, MessageContent, Tool};
+use crate::schemas::{
+    ChatMessage, ChatRequest, ContentPart, Extra, MessageContent, ThinkingBlock, Tool,
+};
 use serde_json::{json, Map, Value};
 
 /// Sent when the client gave no limit; Anthropic requires one and every current model allows it.
@@ -262,11 +266,11 @@ fn user_content(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError> {
 
 fn assistant_content(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError> {
     let tool_calls = msg.tool_calls.as_deref().unwrap_or_default();
+    let thinking = thinking_blocks(i, msg)?;
+    let plain = tool_calls.is_empty() && thinking.is_empty();
     let mut blocks = match &msg.content {
-        Some(MessageContent::Text(t)) if tool_calls.is_empty() => {
-            return Ok(Value::String(t.clone()))
-        }
-        None if tool_calls.is_empty() => return Ok(Value::String(String::new())),
+        Some(MessageContent::Text(t)) if plain => return Ok(Value::String(t.clone())),
+        None if plain => return Ok(Value::String(String::new())),
         None => Vec::new(),
         // Anthropic rejects empty text blocks, and OpenAI clients often send `""` next to
         // tool calls.
@@ -285,6 +289,8 @@ fn assistant_content(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError>
             blocks
         }
     };
+    // Anthropic wants the signed reasoning first, as it issued it.
+    blocks.splice(0..0, thinking);
     for call in tool_calls {
         let input = super::super::tool_call_input(i, call)?;
         blocks.push(json!({
@@ -295,6 +301,17 @@ fn assistant_content(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError>
         }));
     }
     Ok(Value::Array(blocks))
+}
+
+/// The message's `thinking_blocks` as Anthropic blocks.
+fn thinking_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
+    let blocks = ThinkingBlock::read(&msg.extra).map_err(|e| {
+        BifrostError::invalid_request(format!("messages[{i}].thinking_blocks: {e}"))
+    })?;
+    Ok(blocks
+        .into_iter()
+        .map(|b| serde_json::to_value(b).unwrap_or_default())
+        .collect())
 }
 
 fn text_block(part: &ContentPart) -> Value {

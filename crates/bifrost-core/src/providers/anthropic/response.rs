@@ -3,7 +3,8 @@
 use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::schemas::{
-    ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ToolCall, Usage,
+    ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ThinkingBlock, ToolCall,
+    Usage,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -40,9 +41,14 @@ pub enum ContentBlock {
     Thinking {
         #[serde(default)]
         thinking: String,
+        #[serde(default)]
+        signature: Option<String>,
     },
-    /// `redacted_thinking`, server tool blocks and whatever Anthropic adds later: OpenAI's shape
-    /// has no place for them.
+    RedactedThinking {
+        data: String,
+    },
+    /// Server tool blocks and whatever Anthropic adds later: OpenAI's shape has no place for
+    /// them.
     #[serde(other)]
     Other,
 }
@@ -92,13 +98,26 @@ pub fn from_anthropic(provider: &str, body: &[u8]) -> Result<ChatCompletion, Bif
 pub fn from_anthropic_value(resp: AnthropicResponse, created: u64) -> ChatCompletion {
     let mut text: Option<String> = None;
     let mut reasoning: Option<String> = None;
+    let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in resp.content {
         match block {
             ContentBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(&t),
-            ContentBlock::Thinking { thinking } => reasoning
-                .get_or_insert_with(String::new)
-                .push_str(&thinking),
+            ContentBlock::Thinking {
+                thinking,
+                signature,
+            } => {
+                reasoning
+                    .get_or_insert_with(String::new)
+                    .push_str(&thinking);
+                thinking_blocks.push(ThinkingBlock::Thinking {
+                    thinking,
+                    signature,
+                });
+            }
+            ContentBlock::RedactedThinking { data } => {
+                thinking_blocks.push(ThinkingBlock::RedactedThinking { data })
+            }
             ContentBlock::ToolUse { id, name, input } => tool_calls.push(ToolCall {
                 id,
                 kind: "function".to_owned(),
@@ -122,6 +141,7 @@ pub fn from_anthropic_value(resp: AnthropicResponse, created: u64) -> ChatComple
             .extra
             .insert("reasoning_content".into(), Value::String(r));
     }
+    ThinkingBlock::write(&mut message.extra, &thinking_blocks);
 
     ChatCompletion {
         id: resp.id,

@@ -5,7 +5,9 @@ use super::response::{unix_now, AnthropicUsage};
 use crate::error::BifrostError;
 use crate::providers::chunks::ChunkHead;
 use crate::providers::reasons;
-use crate::schemas::{ChatCompletionChunk, ChunkDelta, FunctionCallDelta, ToolCallDelta};
+use crate::schemas::{
+    ChatCompletionChunk, ChunkDelta, FunctionCallDelta, ThinkingBlock, ToolCallDelta,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -60,8 +62,12 @@ enum StartBlock {
         id: String,
         name: String,
     },
-    /// `thinking`, `redacted_thinking`, server tool blocks: their content (if any) arrives as
-    /// deltas or has no OpenAI equivalent.
+    /// Arrives whole, never as deltas.
+    RedactedThinking {
+        data: String,
+    },
+    /// `thinking`, server tool blocks: their content (if any) arrives as deltas or has no
+    /// OpenAI equivalent.
     #[serde(other)]
     Other,
 }
@@ -84,7 +90,11 @@ enum DeltaBody {
     ThinkingDelta {
         thinking: String,
     },
-    /// `signature_delta` (only needed to send thinking back to Anthropic) and future kinds.
+    /// Closes a thinking block; the client needs it to send the block back.
+    SignatureDelta {
+        signature: String,
+    },
+    /// Kinds added after this was written.
     #[serde(other)]
     Other,
 }
@@ -183,6 +193,9 @@ impl StreamState {
                             }),
                         })])
                     }
+                    StartBlock::RedactedThinking { data } => Ok(vec![self
+                        .head
+                        .chunk(ThinkingBlock::RedactedThinking { data }.into_delta())]),
                     StartBlock::Text { .. } | StartBlock::Other => Ok(Vec::new()),
                 }
             }
@@ -214,6 +227,13 @@ impl StreamState {
                         d.extra
                             .insert("reasoning_content".into(), Value::String(thinking));
                         Ok(vec![self.head.chunk(d)])
+                    }
+                    DeltaBody::SignatureDelta { signature } => {
+                        let block = ThinkingBlock::Thinking {
+                            thinking: String::new(),
+                            signature: Some(signature),
+                        };
+                        Ok(vec![self.head.chunk(block.into_delta())])
                     }
                     DeltaBody::Other => Ok(Vec::new()),
                 }

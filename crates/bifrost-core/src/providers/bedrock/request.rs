@@ -16,8 +16,10 @@
 //! - Prompt caching: a content part or a message carrying `cache_control` is followed by a
 //!   `{"cachePoint":{"type":"default"}}` block (for a message, after its last block); a tool
 //!   carrying it is followed by a cachePoint entry in `toolConfig.tools`.
-//! - An assistant's `reasoning_content` is dropped: Converse only accepts reasoning back with
-//!   the signature it was issued with, which OpenAI's shape does not carry.
+//! - An assistant's `thinking_blocks` (see [`ThinkingBlock`]) go first in its turn as
+//!   `reasoningContent` blocks (`reasoningText {text, signature}`, `redactedContent`): Claude
+//!   wants its signed reasoning back on a tool turn. `reasoning_content` alone is dropped, since
+//!   Converse only accepts reasoning with the signature it issued.
 //! - `inferenceConfig`: `maxTokens` (`max_completion_tokens`, else `max_tokens`),
 //!   `temperature`, `topP`, `stopSequences` (from `stop`).
 //! - `tools` → `toolConfig.tools[].toolSpec {name, description, inputSchema.json}`.
@@ -41,7 +43,9 @@
 //!   `additionalModelRequestFields`, which the model receives as native parameters.
 
 use crate::error::BifrostError;
-use crate::schemas::{ChatMessage, ChatRequest, ContentPart, Extra, MessageContent, Tool};
+use crate::schemas::{
+    ChatMessage, ChatRequest, ContentPart, Extra, MessageContent, ThinkingBlock, Tool,
+};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -408,7 +412,27 @@ fn user_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> 
 }
 
 fn assistant_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
-    let mut out = Vec::new();
+    let thinking = ThinkingBlock::read(&msg.extra).map_err(|e| {
+        BifrostError::invalid_request(format!("messages[{i}].thinking_blocks: {e}"))
+    })?;
+    let mut out: Vec<Value> = thinking
+        .into_iter()
+        .map(|b| match b {
+            ThinkingBlock::Thinking {
+                thinking,
+                signature,
+            } => {
+                let mut text = json!({"text": thinking});
+                if let Some(sig) = signature {
+                    text["signature"] = Value::String(sig);
+                }
+                json!({"reasoningContent": {"reasoningText": text}})
+            }
+            ThinkingBlock::RedactedThinking { data } => {
+                json!({"reasoningContent": {"redactedContent": data}})
+            }
+        })
+        .collect();
     match &msg.content {
         None => {}
         Some(MessageContent::Text(t)) => out.extend(text(t)),

@@ -6,7 +6,8 @@
 use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::schemas::{
-    ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ToolCall, Usage,
+    ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ThinkingBlock, ToolCall,
+    Usage,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -55,18 +56,23 @@ pub struct ToolUse {
     pub input: Value,
 }
 
-/// `reasoningText` is readable reasoning; `redactedContent` (encrypted) has no OpenAI place.
+/// `reasoningText` is readable reasoning with its signature; `redactedContent` is encrypted
+/// (base64). Both become `thinking_blocks`, so the client can send them back.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReasoningContent {
     #[serde(default)]
     pub reasoning_text: Option<ReasoningText>,
+    #[serde(default)]
+    pub redacted_content: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ReasoningText {
     #[serde(default)]
     pub text: String,
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 /// Converse token counts; `inputTokens` excludes the cache reads and writes.
@@ -125,13 +131,23 @@ pub fn from_converse_value(
 ) -> ChatCompletion {
     let mut text: Option<String> = None;
     let mut reasoning: Option<String> = None;
+    let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in resp.output.message.content {
         if let Some(t) = block.text {
             text.get_or_insert_with(String::new).push_str(&t);
         }
-        if let Some(r) = block.reasoning_content.and_then(|r| r.reasoning_text) {
-            reasoning.get_or_insert_with(String::new).push_str(&r.text);
+        if let Some(r) = block.reasoning_content {
+            if let Some(t) = r.reasoning_text {
+                reasoning.get_or_insert_with(String::new).push_str(&t.text);
+                thinking_blocks.push(ThinkingBlock::Thinking {
+                    thinking: t.text,
+                    signature: t.signature,
+                });
+            }
+            if let Some(data) = r.redacted_content {
+                thinking_blocks.push(ThinkingBlock::RedactedThinking { data });
+            }
         }
         if let Some(tu) = block.tool_use {
             tool_calls.push(ToolCall {
@@ -159,6 +175,7 @@ pub fn from_converse_value(
             .extra
             .insert("reasoning_content".into(), Value::String(r));
     }
+    ThinkingBlock::write(&mut message.extra, &thinking_blocks);
 
     ChatCompletion {
         id: id.to_owned(),

@@ -11,7 +11,9 @@ use super::response::{completion_id, unix_now, ConverseUsage};
 use crate::error::BifrostError;
 use crate::providers::chunks::ChunkHead;
 use crate::providers::reasons;
-use crate::schemas::{ChatCompletionChunk, ChunkDelta, FunctionCallDelta, ToolCallDelta};
+use crate::schemas::{
+    ChatCompletionChunk, ChunkDelta, FunctionCallDelta, ThinkingBlock, ToolCallDelta,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -59,8 +61,8 @@ struct BlockDelta {
     delta: DeltaBody,
 }
 
-/// Exactly one field is set; `reasoningContent` may also carry a `signature` or
-/// `redactedContent`, which have no OpenAI place.
+/// Exactly one field is set; `reasoningContent` carries text, a `signature` (closing the
+/// reasoning block) or `redactedContent`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DeltaBody {
@@ -79,9 +81,14 @@ struct ToolUseDelta {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ReasoningDelta {
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+    #[serde(default)]
+    redacted_content: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -196,16 +203,29 @@ impl StreamState {
                         ..ToolCallDelta::default()
                     })]);
                 }
-                match d.reasoning_content.and_then(|r| r.text) {
-                    Some(text) => {
-                        let mut delta = ChunkDelta::default();
-                        delta
-                            .extra
-                            .insert("reasoning_content".into(), Value::String(text));
-                        Ok(vec![self.head.chunk(delta)])
-                    }
-                    None => Ok(Vec::new()),
+                let Some(r) = d.reasoning_content else {
+                    return Ok(Vec::new());
+                };
+                let mut out = Vec::new();
+                if let Some(text) = r.text {
+                    let mut delta = ChunkDelta::default();
+                    delta
+                        .extra
+                        .insert("reasoning_content".into(), Value::String(text));
+                    out.push(self.head.chunk(delta));
                 }
+                if let Some(signature) = r.signature {
+                    let block = ThinkingBlock::Thinking {
+                        thinking: String::new(),
+                        signature: Some(signature),
+                    };
+                    out.push(self.head.chunk(block.into_delta()));
+                }
+                if let Some(data) = r.redacted_content {
+                    let block = ThinkingBlock::RedactedThinking { data };
+                    out.push(self.head.chunk(block.into_delta()));
+                }
+                Ok(out)
             }
             "messageStop" => {
                 let stop: MessageStop = self.head.parse(event_type, payload)?;
