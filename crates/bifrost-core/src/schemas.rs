@@ -295,6 +295,41 @@ pub struct ToolCall {
     #[serde(rename = "type", default = "function_type")]
     pub kind: String,
     pub function: FunctionCall,
+    /// Vendor fields, kept: Gemini's `extra_content.google.thought_signature` (see
+    /// [`ToolCall::thought_signature`]) must come back with the call.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ToolCall {
+    /// A function call with no vendor fields.
+    pub fn function(id: String, name: String, arguments: String) -> Self {
+        Self {
+            id,
+            kind: "function".to_owned(),
+            function: FunctionCall { name, arguments },
+            extra: Extra::new(),
+        }
+    }
+
+    /// Gemini's signature of the reasoning behind this call, where Google's own
+    /// OpenAI-compatible API puts it: `extra_content.google.thought_signature`. Gemini 3 refuses
+    /// a function call in the history without it.
+    pub fn thought_signature(&self) -> Option<&str> {
+        self.extra
+            .get("extra_content")?
+            .get("google")?
+            .get("thought_signature")?
+            .as_str()
+    }
+
+    /// Sets what [`ToolCall::thought_signature`] reads (on a call or a stream delta's `extra`).
+    pub fn set_thought_signature(extra: &mut Extra, signature: String) {
+        extra.insert(
+            "extra_content".into(),
+            serde_json::json!({"google": {"thought_signature": signature}}),
+        );
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -406,6 +441,25 @@ pub struct ToolCallDelta {
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionCallDelta>,
+    /// As [`ToolCall::extra`].
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ToolCallDelta {
+    /// The first delta of a function call: its id, name and the first arguments.
+    pub fn start(index: u32, id: String, name: String, arguments: String) -> Self {
+        Self {
+            index,
+            id: Some(id),
+            kind: Some("function".to_owned()),
+            function: Some(FunctionCallDelta {
+                name: Some(name),
+                arguments: Some(arguments),
+            }),
+            extra: Extra::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

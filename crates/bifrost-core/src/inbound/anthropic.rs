@@ -52,9 +52,9 @@
 use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::schemas::{
-    ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ContentPart, Extra,
-    FunctionCall, FunctionDef, ImageUrl, MessageContent, Stop, ThinkingBlock, Tool, ToolCall,
-    ToolCallDelta, Usage, THINKING_BLOCKS,
+    ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ContentPart, Extra, FunctionDef,
+    ImageUrl, MessageContent, Stop, ThinkingBlock, Tool, ToolCall, ToolCallDelta, Usage,
+    THINKING_BLOCKS,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -367,14 +367,11 @@ fn tool_call(block: &Value, path: &str) -> Result<ToolCall, BifrostError> {
         None | Some(Value::Null) => "{}".to_owned(),
         Some(input) => input.to_string(),
     };
-    Ok(ToolCall {
-        id: id.to_owned(),
-        kind: "function".into(),
-        function: FunctionCall {
-            name: name.to_owned(),
-            arguments,
-        },
-    })
+    Ok(ToolCall::function(
+        id.to_owned(),
+        name.to_owned(),
+        arguments,
+    ))
 }
 
 fn tool_result(

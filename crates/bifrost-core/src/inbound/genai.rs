@@ -65,8 +65,8 @@ use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ContentPart, EmbeddingInput,
-    EmbeddingRequest, EmbeddingResponse, FunctionCall, FunctionDef, ImageUrl, MessageContent, Stop,
-    Tool, ToolCall, Usage,
+    EmbeddingRequest, EmbeddingResponse, FunctionDef, ImageUrl, MessageContent, Stop, Tool,
+    ToolCall, Usage,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -408,14 +408,7 @@ fn model_turn(
                     name: call.name.clone(),
                     answered: false,
                 });
-                tool_calls.push(ToolCall {
-                    id,
-                    kind: "function".to_owned(),
-                    function: FunctionCall {
-                        name: call.name.clone(),
-                        arguments,
-                    },
-                });
+                tool_calls.push(ToolCall::function(id, call.name.clone(), arguments));
             }
             Some(PartKind::Inline(_) | PartKind::File(_)) => {
                 return Err(unsupported_part(

@@ -47,8 +47,8 @@ mod stream;
 
 use crate::error::BifrostError;
 use crate::schemas::{
-    ChatMessage, ChatRequest, ContentPart, Extra, FunctionCall, FunctionDef, ImageUrl,
-    MessageContent, StreamOptions, Tool, ToolCall,
+    ChatMessage, ChatRequest, ContentPart, Extra, FunctionDef, ImageUrl, MessageContent,
+    StreamOptions, Tool, ToolCall,
 };
 pub use response::from_chat;
 use serde::Deserialize;
@@ -357,14 +357,11 @@ fn push_input_item(i: usize, item: Value, out: &mut Vec<ChatMessage>) -> Result<
                 None | Some(Value::Null) => String::new(),
                 Some(other) => other.to_string(),
             };
-            let call = ToolCall {
-                id: required_str(&item, "call_id", &at)?,
-                kind: "function".into(),
-                function: FunctionCall {
-                    name: required_str(&item, "name", &at)?,
-                    arguments,
-                },
-            };
+            let call = ToolCall::function(
+                required_str(&item, "call_id", &at)?,
+                required_str(&item, "name", &at)?,
+                arguments,
+            );
             match out.last_mut() {
                 Some(last) if last.role == "assistant" => {
                     last.tool_calls.get_or_insert_with(Vec::new).push(call);

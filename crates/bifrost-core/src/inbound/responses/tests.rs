@@ -297,13 +297,12 @@ fn weather_calls() -> Vec<ToolCall> {
     ["Paris", "Rome"]
         .iter()
         .enumerate()
-        .map(|(i, city)| ToolCall {
-            id: format!("call_{i}"),
-            kind: "function".into(),
-            function: FunctionCall {
-                name: "get_weather".into(),
-                arguments: format!("{{\"city\":\"{city}\"}}"),
-            },
+        .map(|(i, city)| {
+            ToolCall::function(
+                format!("call_{i}"),
+                "get_weather".into(),
+                format!("{{\"city\":\"{city}\"}}"),
+            )
         })
         .collect()
 }
@@ -392,6 +391,7 @@ fn tool(index: u32, id_name: Option<(&str, &str)>, args: &str) -> ChatCompletion
                     name: id_name.map(|(_, name)| name.to_owned()),
                     arguments: Some(args.into()),
                 }),
+                ..ToolCallDelta::default()
             }]),
             ..ChunkDelta::default()
         },

@@ -3,8 +3,7 @@
 use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::schemas::{
-    ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ThinkingBlock, ToolCall,
-    Usage,
+    ChatCompletion, ChatMessage, Choice, MessageContent, ThinkingBlock, ToolCall, Usage,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -118,14 +117,9 @@ pub fn from_anthropic_value(resp: AnthropicResponse, created: u64) -> ChatComple
             ContentBlock::RedactedThinking { data } => {
                 thinking_blocks.push(ThinkingBlock::RedactedThinking { data })
             }
-            ContentBlock::ToolUse { id, name, input } => tool_calls.push(ToolCall {
-                id,
-                kind: "function".to_owned(),
-                function: FunctionCall {
-                    name,
-                    arguments: tool_arguments(&input),
-                },
-            }),
+            ContentBlock::ToolUse { id, name, input } => {
+                tool_calls.push(ToolCall::function(id, name, tool_arguments(&input)))
+            }
             ContentBlock::Other => {}
         }
     }

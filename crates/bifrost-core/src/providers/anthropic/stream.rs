@@ -183,15 +183,12 @@ impl StreamState {
                         let index = self.next_tool_index;
                         self.next_tool_index += 1;
                         self.tool_index.insert(start.index, index);
-                        Ok(vec![self.head.tool_delta(ToolCallDelta {
+                        Ok(vec![self.head.tool_delta(ToolCallDelta::start(
                             index,
-                            id: Some(id),
-                            kind: Some("function".to_owned()),
-                            function: Some(FunctionCallDelta {
-                                name: Some(name),
-                                arguments: Some(String::new()),
-                            }),
-                        })])
+                            id,
+                            name,
+                            String::new(),
+                        ))])
                     }
                     StartBlock::RedactedThinking { data } => Ok(vec![self
                         .head

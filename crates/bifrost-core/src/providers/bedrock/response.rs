@@ -6,8 +6,7 @@
 use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::schemas::{
-    ChatCompletion, ChatMessage, Choice, FunctionCall, MessageContent, ThinkingBlock, ToolCall,
-    Usage,
+    ChatCompletion, ChatMessage, Choice, MessageContent, ThinkingBlock, ToolCall, Usage,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -150,17 +149,11 @@ pub fn from_converse_value(
             }
         }
         if let Some(tu) = block.tool_use {
-            tool_calls.push(ToolCall {
-                id: tu.tool_use_id,
-                kind: "function".to_owned(),
-                function: FunctionCall {
-                    name: tu.name,
-                    arguments: match tu.input {
-                        Value::Null => "{}".to_owned(),
-                        v => v.to_string(),
-                    },
-                },
-            });
+            let arguments = match tu.input {
+                Value::Null => "{}".to_owned(),
+                v => v.to_string(),
+            };
+            tool_calls.push(ToolCall::function(tu.tool_use_id, tu.name, arguments));
         }
     }
 

@@ -161,15 +161,12 @@ impl StreamState {
                 let index = self.next_tool_index;
                 self.next_tool_index += 1;
                 self.tool_index.insert(start.content_block_index, index);
-                Ok(vec![self.head.tool_delta(ToolCallDelta {
+                Ok(vec![self.head.tool_delta(ToolCallDelta::start(
                     index,
-                    id: Some(tool.tool_use_id),
-                    kind: Some("function".to_owned()),
-                    function: Some(FunctionCallDelta {
-                        name: Some(tool.name),
-                        arguments: Some(String::new()),
-                    }),
-                })])
+                    tool.tool_use_id,
+                    tool.name,
+                    String::new(),
+                ))])
             }
             "contentBlockDelta" => {
                 let delta: BlockDelta = self.head.parse(event_type, payload)?;

@@ -22,7 +22,7 @@ use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatMessage, Choice, Embedding, EmbeddingResponse, EmbeddingUsage,
-    FunctionCall, MessageContent, ToolCall, Usage,
+    MessageContent, ToolCall, Usage,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
@@ -203,17 +203,13 @@ pub fn from_cohere_value(
         .message
         .tool_calls
         .into_iter()
-        .map(|c| ToolCall {
-            id: c.id,
-            kind: "function".to_owned(),
-            function: FunctionCall {
-                name: c.function.name,
-                arguments: c
-                    .function
-                    .arguments
-                    .filter(|a| !a.trim().is_empty())
-                    .unwrap_or_else(|| "{}".to_owned()),
-            },
+        .map(|c| {
+            let arguments = c
+                .function
+                .arguments
+                .filter(|a| !a.trim().is_empty())
+                .unwrap_or_else(|| "{}".to_owned());
+            ToolCall::function(c.id, c.function.name, arguments)
         })
         .collect();
 

@@ -198,15 +198,12 @@ impl StreamState {
                 self.next_tool_index += 1;
                 self.tool_index.insert(cohere_index, index);
                 let call = ev.delta.message.tool_calls;
-                Ok(vec![self.head.tool_delta(ToolCallDelta {
+                Ok(vec![self.head.tool_delta(ToolCallDelta::start(
                     index,
-                    id: Some(call.id.unwrap_or_default()),
-                    kind: Some("function".to_owned()),
-                    function: Some(FunctionCallDelta {
-                        name: Some(call.function.name.unwrap_or_default()),
-                        arguments: Some(call.function.arguments.unwrap_or_default()),
-                    }),
-                })])
+                    call.id.unwrap_or_default(),
+                    call.function.name.unwrap_or_default(),
+                    call.function.arguments.unwrap_or_default(),
+                ))])
             }
             "tool-call-delta" => {
                 let ev: Envelope<ToolCallMessage> = self.head.parse(&kind, data)?;

@@ -14,7 +14,9 @@
 //!   parts (no text, no tool calls) is dropped.
 //! - Assistant `tool_calls` become `functionCall {name, args}` parts after the turn's text; the
 //!   arguments must be a JSON object (empty means `{}`), anything else is a 400. Call ids are
-//!   not sent: ids an OpenAI client holds are usually the gateway's own (`call_<n>`).
+//!   not sent: ids an OpenAI client holds are usually the gateway's own (`call_<n>`). A call's
+//!   `extra_content.google.thought_signature` (how the response translation hands it out, as
+//!   Google's OpenAI-compatible API does) goes back as the part's `thoughtSignature`.
 //! - `tool` messages become `functionResponse {name, response}` parts of one `user` turn per run
 //!   of consecutive tool messages. The name is the one of the earlier assistant tool call with
 //!   that `tool_call_id` (else the message's `name`, else 400). `response` is the content parsed
@@ -102,6 +104,23 @@ pub enum Part {
         name: String,
         response: Value,
     },
+    /// `{"functionCall":{…},"thoughtSignature":"…"}`: a call with the signature Gemini issued
+    /// beside it (Gemini 3 refuses a call in the history without it).
+    #[serde(untagged)]
+    SignedFunctionCall(SignedCall),
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedCall {
+    pub function_call: CallBody,
+    pub thought_signature: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CallBody {
+    pub name: String,
+    pub args: Value,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -513,9 +532,14 @@ fn assistant_parts(i: usize, msg: &ChatMessage) -> Result<Vec<Part>, BifrostErro
         }
     }
     for call in msg.tool_calls.as_deref().unwrap_or_default() {
-        out.push(Part::FunctionCall {
-            name: call.function.name.clone(),
-            args: call_args(i, call)?,
+        let name = call.function.name.clone();
+        let args = call_args(i, call)?;
+        out.push(match call.thought_signature() {
+            Some(sig) => Part::SignedFunctionCall(SignedCall {
+                function_call: CallBody { name, args },
+                thought_signature: sig.to_owned(),
+            }),
+            None => Part::FunctionCall { name, args },
         });
     }
     Ok(out)

@@ -4,7 +4,8 @@
 //! Rules:
 //! - Each candidate is a choice (index from the candidate, else its position). Text parts are
 //!   joined into `content`; parts with `thought: true` go to `message.reasoning_content`;
-//!   `functionCall` parts become `tool_calls` with the part's `id` when Gemini sent one, else
+//!   `functionCall` parts become `tool_calls` (a part's `thoughtSignature` kept in the call's
+//!   `extra_content.google.thought_signature`) with the part's `id` when Gemini sent one, else
 //!   `call_<n>` (n counts the calls of the choice), and the args as JSON text.
 //! - `content` is `null` only when the choice has tool calls and no text; otherwise it is a
 //!   string, possibly empty (clients tend to break on a `null` content without tool calls).
@@ -19,7 +20,7 @@ use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatMessage, Choice, Embedding, EmbeddingResponse, EmbeddingUsage,
-    FunctionCall, MessageContent, ToolCall, Usage,
+    MessageContent, ToolCall, Usage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -70,6 +71,9 @@ pub struct ResponsePart {
     pub thought: Option<bool>,
     #[serde(default)]
     pub function_call: Option<GeminiFunctionCall>,
+    /// Gemini 3 wants it back with the part it came on (required for function calls).
+    #[serde(default)]
+    pub thought_signature: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -225,14 +229,12 @@ fn translate_candidate(candidate: Candidate, position: u32) -> Choice {
     for part in parts {
         if let Some(call) = part.function_call {
             let n = u32::try_from(tool_calls.len()).unwrap_or(u32::MAX);
-            tool_calls.push(ToolCall {
-                id: call.call_id(n),
-                kind: "function".to_owned(),
-                function: FunctionCall {
-                    name: call.name.clone(),
-                    arguments: call.arguments(),
-                },
-            });
+            let mut tool_call =
+                ToolCall::function(call.call_id(n), call.name.clone(), call.arguments());
+            if let Some(sig) = part.thought_signature {
+                ToolCall::set_thought_signature(&mut tool_call.extra, sig);
+            }
+            tool_calls.push(tool_call);
         } else if let Some(t) = part.text {
             let target = if part.thought == Some(true) {
                 &mut reasoning

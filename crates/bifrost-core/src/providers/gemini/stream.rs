@@ -14,9 +14,7 @@
 use super::response::{embedded_error, generated_id, unix_now, GeminiResponse, GeminiUsage};
 use crate::error::BifrostError;
 use crate::providers::reasons;
-use crate::schemas::{
-    ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
-};
+use crate::schemas::{ChatCompletionChunk, ChunkChoice, ChunkDelta, ToolCall, ToolCallDelta};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -139,18 +137,19 @@ impl StreamState {
                 if let Some(call) = part.function_call {
                     let n = state.tool_calls;
                     state.tool_calls += 1;
+                    let mut delta = ToolCallDelta::start(
+                        n,
+                        call.call_id(n),
+                        call.name.clone(),
+                        call.arguments(),
+                    );
+                    if let Some(sig) = part.thought_signature {
+                        ToolCall::set_thought_signature(&mut delta.extra, sig);
+                    }
                     out.push(self.chunk(
                         index,
                         ChunkDelta {
-                            tool_calls: Some(vec![ToolCallDelta {
-                                index: n,
-                                id: Some(call.call_id(n)),
-                                kind: Some("function".to_owned()),
-                                function: Some(FunctionCallDelta {
-                                    name: Some(call.name.clone()),
-                                    arguments: Some(call.arguments()),
-                                }),
-                            }]),
+                            tool_calls: Some(vec![delta]),
                             ..ChunkDelta::default()
                         },
                     ));

@@ -339,3 +339,40 @@ fn embeddings() {
         );
     }
 }
+
+/// Gemini's answer → OpenAI shape → the next request: the call's thought signature goes back
+/// beside its `functionCall`, as Gemini 3 requires; a call without one stays a plain part.
+#[test]
+fn thought_signatures_round_trip_on_function_calls() {
+    let answer = crate::providers::gemini::response::from_gemini(
+        "gemini",
+        "gemini-3-pro",
+        json!({"candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"location": "Paris"}},
+             "thoughtSignature": "CiQB0e2K"},
+            {"functionCall": {"name": "get_time", "args": {}}}]},
+            "finishReason": "STOP"}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let message = serde_json::to_value(&answer.choices[0].message).unwrap();
+    assert_eq!(
+        message["tool_calls"][0]["extra_content"],
+        json!({"google": {"thought_signature": "CiQB0e2K"}})
+    );
+    let out = translate(json!({"model": "gemini-3-pro", "messages": [
+        {"role": "user", "content": "Weather and time in Paris?"},
+        message,
+        {"role": "tool", "tool_call_id": "call_0", "name": "get_weather", "content": "sun"},
+        {"role": "tool", "tool_call_id": "call_1", "name": "get_time", "content": "noon"}
+    ]}));
+    assert_eq!(
+        out["contents"][1]["parts"],
+        json!([
+            {"functionCall": {"name": "get_weather", "args": {"location": "Paris"}},
+             "thoughtSignature": "CiQB0e2K"},
+            {"functionCall": {"name": "get_time", "args": {}}}
+        ])
+    );
+}
