@@ -5,6 +5,7 @@
 # counters), as in the harness's saturation-vk scenario; VK=redis: the same with the counters in
 # a throwaway redis-server (saturation-vk-redis). NOLOG=1: request logging off (as in the
 # harness's saturation-nolog and saturation-vk; the log writer's thread adds noise).
+# LOG_LEVEL=warn: no per-request log line, as the harness runs the gateway.
 set -u
 B=$1; N=$2; OUT=$3
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -29,7 +30,7 @@ fi
 cat > $work/config.json <<CFG
 {$GOV$CLIENT"providers":{"openai":{"keys":[{"value":"sk-x"}],"network_config":{"base_url":"http://127.0.0.1:$MP"}}}}
 CFG
-XDG_CONFIG_HOME=$work/app valgrind --tool=callgrind --callgrind-out-file=$OUT $B/bifrost-http -config $work/config.json -port $GP -host 127.0.0.1 >$work/gw.log 2>&1 & G=$!
+XDG_CONFIG_HOME=$work/app valgrind --tool=callgrind --callgrind-out-file=$OUT $B/bifrost-http -config $work/config.json -port $GP -host 127.0.0.1 ${LOG_LEVEL:+-log-level $LOG_LEVEL} >$work/gw.log 2>&1 & G=$!
 python3 - $GP $N "$VKH" <<'PY'
 import http.client, json, sys, time
 port, n, vk = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]

@@ -494,7 +494,9 @@ async fn health_reports_components_and_fails_on_a_required_one() {
         .await
         .unwrap();
     // The only way to change the timeout is before serving, as a store would.
-    Arc::get_mut(&mut gw.state.health).unwrap().timeout = std::time::Duration::from_millis(200);
+    Arc::get_mut(&mut gw.state.get_mut().unwrap().health)
+        .unwrap()
+        .timeout = std::time::Duration::from_millis(200);
     gw.state.health.register(Arc::new(Check {
         name: "logs_store",
         result: Err("database is locked"),
