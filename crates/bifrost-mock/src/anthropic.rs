@@ -5,28 +5,21 @@
 //! block of the last user message whose type the mock does not know, sent back as it came —
 //! so tests can check that a gateway relays signatures and unknown blocks intact.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::errors::{encode_failure, error_response, Flavor};
-use crate::gate::admit;
+use crate::gate::Inbound;
 use crate::reply::{
-    completion_tokens, input_chars, last_user_text, prompt_tokens, reply_text, split_pieces,
-    wants_tool_call, Content, Message,
+    completion_tokens, input_chars, last_user_text, prompt_tokens, reply_with_tool, split_pieces,
+    wants_tool_call, Content, Message, TOOL_ARGUMENT_PIECES,
 };
-use crate::state::MockState;
 use crate::stream::{sse_response, Frame};
 
-/// Text of the reply that precedes a tool call.
-const TOOL_PREAMBLE: &str = "Let me check.";
 const TOOL_USE_ID: &str = "toolu_mock_1";
-/// The tool input, streamed in these two `input_json_delta` pieces.
-const TOOL_INPUT_PIECES: [&str; 2] = [r#"{"location":"#, r#""Paris"}"#];
 /// The signature of every mock thinking block (opaque to clients, like the real one).
 pub(crate) const THINKING_SIGNATURE: &str = "EqQBCkgIARABGAIiQG1vY2stc2lnbmF0dXJl";
 /// Request block types the mock understands; others are echoed when thinking is on.
@@ -237,11 +230,7 @@ struct Reply<'a> {
 
 impl Reply<'_> {
     fn stop_reason(&self) -> &'static str {
-        if self.tool.is_some() {
-            "tool_use"
-        } else {
-            "end_turn"
-        }
+        self.tool.map_or("end_turn", |_| "tool_use")
     }
 
     fn message(&self) -> MessageReply<'_> {
@@ -354,7 +343,7 @@ impl Reply<'_> {
                 }
                 .frame()?,
             );
-            for partial_json in TOOL_INPUT_PIECES {
+            for partial_json in TOOL_ARGUMENT_PIECES {
                 let delta = BlockDelta::InputJson { partial_json };
                 frames.push(Event::ContentBlockDelta { index, delta }.frame()?);
             }
@@ -374,22 +363,18 @@ impl Reply<'_> {
 }
 
 /// `POST /v1/messages`.
-pub(crate) async fn messages(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let config = match admit(&state, Flavor::Anthropic, uri, headers, &body).await {
-        Ok(config) => config,
+pub(crate) async fn messages(inbound: Inbound) -> Response {
+    // For `unknown_blocks`, which reads what the typed request drops.
+    let body = inbound.body.clone();
+    let (state, config, request) = match inbound
+        .admit_json::<MessagesRequest>(Flavor::Anthropic)
+        .await
+    {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let bad_request =
         |message: &str| error_response(Flavor::Anthropic, StatusCode::BAD_REQUEST, message);
-    let request: MessagesRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(err) => return bad_request(&format!("mock: invalid request body: {err}")),
-    };
     if request.max_tokens.is_none() {
         return bad_request("max_tokens: Field required");
     }
@@ -409,16 +394,8 @@ pub(crate) async fn messages(
     // The tool call names the first tool offered.
     let tool = wants_tool_call(!tools.is_empty(), &user_text)
         .then(|| tools.first().and_then(|t| t.name.as_deref()).unwrap_or(""));
-    let text = match tool {
-        Some(_) => TOOL_PREAMBLE.to_owned(),
-        None => reply_text(&user_text, config.response_size),
-    };
+    let (text, text_tokens) = reply_with_tool(tool.is_some(), &user_text, config.response_size);
     let system_chars = request.system.as_ref().map_or(0, Content::char_count);
-    let tool_tokens = if tool.is_some() {
-        completion_tokens(&TOOL_INPUT_PIECES.concat())
-    } else {
-        0
-    };
     let thinking_on = request
         .thinking
         .as_ref()
@@ -442,7 +419,7 @@ pub(crate) async fn messages(
         echoed: &echoed,
         usage: Usage {
             input_tokens: prompt_tokens(input_chars(&request.messages) + system_chars),
-            output_tokens: completion_tokens(&text) + tool_tokens + thinking_tokens,
+            output_tokens: text_tokens + thinking_tokens,
         },
     };
 

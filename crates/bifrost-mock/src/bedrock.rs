@@ -4,8 +4,8 @@
 //! key as a bearer token.
 
 use aws_smithy_types::event_stream::{Header, HeaderValue as FrameValue, Message as FrameMessage};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -13,19 +13,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::errors::{error_response, Flavor};
-use crate::gate::admit;
+use crate::gate::Inbound;
 use crate::reply::{
-    completion_tokens, input_chars, last_user_text, prompt_tokens, reply_text, split_pieces,
-    wants_tool_call, Content, Message,
+    input_chars, last_user_text, prompt_tokens, reply_with_tool, split_pieces, wants_tool_call,
+    Content, Message, TOOL_ARGUMENT_PIECES,
 };
-use crate::state::MockState;
 use crate::stream::{eventstream_response, Frame};
 
-/// Text of the reply that precedes a tool call.
-const TOOL_PREAMBLE: &str = "Let me check.";
 const TOOL_USE_ID: &str = "tooluse_mock_1";
-/// The tool input, streamed in these two `toolUse.input` pieces.
-const TOOL_INPUT_PIECES: [&str; 2] = [r#"{"location":"#, r#""Paris"}"#];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,11 +69,7 @@ struct Reply<'a> {
 
 impl Reply<'_> {
     fn stop_reason(&self) -> &'static str {
-        if self.tool.is_some() {
-            "tool_use"
-        } else {
-            "end_turn"
-        }
+        self.tool.map_or("end_turn", |_| "tool_use")
     }
 
     fn body(&self) -> Value {
@@ -99,30 +90,26 @@ impl Reply<'_> {
     /// ConverseStream's sequence: messageStart; per block, (contentBlockStart for tool use,)
     /// deltas, contentBlockStop; messageStop; metadata.
     fn stream_frames(&self, chunks: usize) -> Result<Vec<Frame>, String> {
+        let block_stop = |index: u32| {
+            let stop = json!({ "contentBlockIndex": index });
+            event("contentBlockStop", &stop, false)
+        };
         let mut frames = Vec::new();
         frames.push(event("messageStart", &json!({"role": "assistant"}), false)?);
         for text in split_pieces(self.text, chunks) {
             let delta = json!({"contentBlockIndex": 0, "delta": {"text": text}});
             frames.push(event("contentBlockDelta", &delta, true)?);
         }
-        frames.push(event(
-            "contentBlockStop",
-            &json!({"contentBlockIndex": 0}),
-            false,
-        )?);
+        frames.push(block_stop(0)?);
         if let Some(name) = self.tool {
             let start = json!({"contentBlockIndex": 1,
                 "start": {"toolUse": {"toolUseId": TOOL_USE_ID, "name": name}}});
             frames.push(event("contentBlockStart", &start, false)?);
-            for input in TOOL_INPUT_PIECES {
+            for input in TOOL_ARGUMENT_PIECES {
                 let delta = json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": input}}});
                 frames.push(event("contentBlockDelta", &delta, true)?);
             }
-            frames.push(event(
-                "contentBlockStop",
-                &json!({"contentBlockIndex": 1}),
-                false,
-            )?);
+            frames.push(block_stop(1)?);
         }
         frames.push(event(
             "messageStop",
@@ -208,46 +195,18 @@ fn validate(request: &ConverseRequest, raw: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// `POST /model/{modelId}/converse`.
-pub(crate) async fn converse(
-    state: State<MockState>,
-    model: Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(state, model, uri, headers, body, false).await
-}
-
-/// `POST /model/{modelId}/converse-stream`.
-pub(crate) async fn converse_stream(
-    state: State<MockState>,
-    model: Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(state, model, uri, headers, body, true).await
-}
-
-async fn handle(
-    State(state): State<MockState>,
+/// `POST /model/{modelId}/converse` (`STREAM` false) and `/converse-stream` (`STREAM` true).
+pub(crate) async fn converse<const STREAM: bool>(
     Path(_model): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    stream: bool,
+    inbound: Inbound,
 ) -> Response {
-    let config = match admit(&state, Flavor::Bedrock, uri, headers, &body).await {
-        Ok(config) => config,
+    // Read whole first: `validate` looks at what the typed request drops.
+    let (state, config, raw) = match inbound.admit_json::<Value>(Flavor::Bedrock).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let bad_request =
         |message: &str| error_response(Flavor::Bedrock, StatusCode::BAD_REQUEST, message);
-    let raw: Value = match serde_json::from_slice(&body) {
-        Ok(raw) => raw,
-        Err(err) => return bad_request(&format!("mock: invalid request body: {err}")),
-    };
     let request: ConverseRequest = match serde_json::from_value(raw.clone()) {
         Ok(request) => request,
         Err(err) => return bad_request(&format!("mock: invalid request body: {err}")),
@@ -266,18 +225,9 @@ async fn handle(
         .collect();
     // The tool call names the first tool offered.
     let tool = wants_tool_call(!tools.is_empty(), &user_text).then(|| tools[0]);
-    let text = match tool {
-        Some(_) => TOOL_PREAMBLE.to_owned(),
-        None => reply_text(&user_text, config.response_size),
-    };
+    let (text, output_tokens) = reply_with_tool(tool.is_some(), &user_text, config.response_size);
     let system_chars = request.system.as_ref().map_or(0, Content::char_count);
-    let tool_tokens = if tool.is_some() {
-        completion_tokens(&TOOL_INPUT_PIECES.concat())
-    } else {
-        0
-    };
     let input_tokens = prompt_tokens(input_chars(&request.messages) + system_chars);
-    let output_tokens = completion_tokens(&text) + tool_tokens;
     let reply = Reply {
         text: &text,
         tool,
@@ -289,7 +239,7 @@ async fn handle(
     };
     let request_id = format!("mock-{}", state.next_id());
 
-    let mut response = if stream {
+    let mut response = if STREAM {
         match reply.stream_frames(config.chunks).and_then(|frames| {
             failure_frame()
                 .map(|fail| eventstream_response(frames, &config, state.counters().clone(), fail))

@@ -3,16 +3,16 @@
 //! OpenAI embeddings, Anthropic models on Vertex (`rawPredict`), a Microsoft Entra ID
 //! client-credentials endpoint and a Google OAuth JWT-bearer endpoint.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{Path, RawQuery};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::errors::{error_response, json_body, Flavor};
-use crate::gate::{admit, bearer_token};
+use crate::errors::{error_response, Flavor};
+use crate::gate::{bearer_token, Inbound};
 use crate::reply::prompt_tokens;
 use crate::state::MockState;
 
@@ -37,23 +37,14 @@ struct EmbeddingRequest {
 }
 
 /// `POST /v1/embeddings` (OpenAI shape).
-pub(crate) async fn embeddings(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(response) = admit(&state, Flavor::OpenAi, uri, headers, &body).await {
-        return response;
+pub(crate) async fn embeddings(inbound: Inbound) -> Response {
+    match inbound.admit_json(Flavor::OpenAi).await {
+        Ok((_, _, request)) => openai_embeddings(request),
+        Err(response) => response,
     }
-    openai_embeddings(&body)
 }
 
-fn openai_embeddings(body: &Bytes) -> Response {
-    let req: EmbeddingRequest = match json_body(Flavor::OpenAi, body) {
-        Ok(r) => r,
-        Err(response) => return response,
-    };
+fn openai_embeddings(req: EmbeddingRequest) -> Response {
     let texts: Vec<String> = match req.input {
         Value::String(s) => vec![s],
         Value::Array(items) => items
@@ -106,48 +97,29 @@ fn azure_gate(headers: &mut HeaderMap, query: Option<&str>) -> Result<(), Respon
     Ok(())
 }
 
-/// `POST /openai/deployments/{deployment}/chat/completions?api-version=…`.
-pub(crate) async fn azure_chat(
-    state: State<MockState>,
+/// `POST /openai/deployments/{deployment}/chat/completions?api-version=…` (`EMBEDDINGS`
+/// false) and `…/embeddings?api-version=…` (`EMBEDDINGS` true).
+pub(crate) async fn azure<const EMBEDDINGS: bool>(
     Path(_deployment): Path<String>,
     RawQuery(query): RawQuery,
-    uri: Uri,
-    mut headers: HeaderMap,
-    body: Bytes,
+    mut inbound: Inbound,
 ) -> Response {
-    if let Err(r) = azure_gate(&mut headers, query.as_deref()) {
+    if let Err(r) = azure_gate(&mut inbound.headers, query.as_deref()) {
         return r;
     }
-    crate::openai::chat_completions(state, uri, headers, body).await
-}
-
-/// `POST /openai/deployments/{deployment}/embeddings?api-version=…`.
-pub(crate) async fn azure_embeddings(
-    State(state): State<MockState>,
-    Path(_deployment): Path<String>,
-    RawQuery(query): RawQuery,
-    uri: Uri,
-    mut headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = azure_gate(&mut headers, query.as_deref()) {
-        return r;
+    if EMBEDDINGS {
+        embeddings(inbound).await
+    } else {
+        crate::openai::chat_completions(inbound).await
     }
-    if let Err(response) = admit(&state, Flavor::OpenAi, uri, headers, &body).await {
-        return response;
-    }
-    openai_embeddings(&body)
 }
 
 /// `POST /v1/projects/{p}/locations/{r}/publishers/anthropic/models/{model}:rawPredict` and
 /// `:streamRawPredict`: an Anthropic Messages body without `model`, with Vertex's
 /// `anthropic_version`, and a bearer token.
 pub(crate) async fn vertex_anthropic(
-    state: State<MockState>,
     Path((_project, _location, model_action)): Path<(String, String, String)>,
-    uri: Uri,
-    mut headers: HeaderMap,
-    body: Bytes,
+    mut inbound: Inbound,
 ) -> Response {
     let bad = |m: &str| error_response(Flavor::Anthropic, StatusCode::BAD_REQUEST, m);
     let Some((model, action)) = model_action.split_once(':') else {
@@ -158,14 +130,14 @@ pub(crate) async fn vertex_anthropic(
         "streamRawPredict" => true,
         _ => return bad("mock vertex: unknown action"),
     };
-    if bearer_token(&headers).is_none() {
+    if bearer_token(&inbound.headers).is_none() {
         return error_response(
             Flavor::Anthropic,
             StatusCode::UNAUTHORIZED,
             "mock vertex: missing bearer token",
         );
     }
-    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&inbound.body) else {
         return bad("mock vertex: invalid JSON body");
     };
     if map.get("anthropic_version").and_then(Value::as_str) != Some("vertex-2023-10-16") {
@@ -177,9 +149,10 @@ pub(crate) async fn vertex_anthropic(
     map.remove("anthropic_version");
     map.insert("model".into(), json!(model));
     map.insert("stream".into(), json!(stream));
-    headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
-    let body = Bytes::from(Value::Object(map).to_string());
-    crate::anthropic::messages(state, uri, headers, body).await
+    let version = HeaderValue::from_static("2023-06-01");
+    inbound.headers.insert("anthropic-version", version);
+    inbound.body = Bytes::from(Value::Object(map).to_string());
+    crate::anthropic::messages(inbound).await
 }
 
 fn form(body: &Bytes) -> Vec<(String, String)> {
@@ -201,29 +174,53 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
-/// `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant.
-pub(crate) async fn entra_token(
-    State(state): State<MockState>,
-    Path(tenant): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let f = form(&body);
-    state.record(
-        Method::POST,
+/// The grant type a token endpoint takes, and its refusal of any other.
+struct Grant {
+    kind: &'static str,
+    refusal: &'static str,
+}
+
+const CLIENT_CREDENTIALS: Grant = Grant {
+    kind: "client_credentials",
+    refusal: "mock: grant_type must be client_credentials",
+};
+
+const JWT_BEARER: Grant = Grant {
+    kind: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    refusal: "mock: grant_type must be the JWT-bearer grant",
+};
+
+/// What both token endpoints do first: record the request (counted under
+/// [`TOKEN_REQUESTS`]), read its form, and refuse a `grant_type` other than `grant`'s.
+#[allow(clippy::result_large_err)]
+fn token_form(
+    inbound: Inbound,
+    grant: &Grant,
+) -> Result<(MockState, Vec<(String, String)>), Response> {
+    let Inbound {
+        state,
         uri,
         headers,
-        body.clone(),
-        Some(TOKEN_REQUESTS),
-    );
-    if field(&f, "grant_type") != Some("client_credentials") {
-        return oauth_error(
+        body,
+    } = inbound;
+    let f = form(&body);
+    state.record(Method::POST, uri, headers, body, Some(TOKEN_REQUESTS));
+    if field(&f, "grant_type") != Some(grant.kind) {
+        return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "mock: grant_type must be client_credentials",
-        );
+            grant.refusal,
+        ));
     }
+    Ok((state, f))
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant.
+pub(crate) async fn entra_token(Path(tenant): Path<String>, inbound: Inbound) -> Response {
+    let (state, f) = match token_form(inbound, &CLIENT_CREDENTIALS) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
     let (Some(client_id), Some(_secret), Some(scope)) = (
         field(&f, "client_id"),
         field(&f, "client_secret"),
@@ -260,27 +257,11 @@ struct GoogleClaims {
 
 /// `POST /token`: Google's JWT-bearer grant. With `google_public_key_pem` configured, the
 /// assertion's RS256 signature is verified.
-pub(crate) async fn google_token(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let f = form(&body);
-    state.record(
-        Method::POST,
-        uri,
-        headers,
-        body.clone(),
-        Some(TOKEN_REQUESTS),
-    );
-    if field(&f, "grant_type") != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "mock: grant_type must be the JWT-bearer grant",
-        );
-    }
+pub(crate) async fn google_token(inbound: Inbound) -> Response {
+    let (state, f) = match token_form(inbound, &JWT_BEARER) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
     let Some(assertion) = field(&f, "assertion") else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -334,18 +315,12 @@ struct CompletionRequest {
 }
 
 /// `POST /v1/completions`: the legacy text completion, JSON or SSE.
-pub(crate) async fn completions(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let config = match admit(&state, Flavor::OpenAi, uri, headers, &body).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let req: CompletionRequest = match json_body(Flavor::OpenAi, &body) {
-        Ok(r) => r,
+pub(crate) async fn completions(inbound: Inbound) -> Response {
+    let (state, config, req) = match inbound
+        .admit_json::<CompletionRequest>(Flavor::OpenAi)
+        .await
+    {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let prompt = match &req.prompt {
@@ -392,6 +367,18 @@ pub(crate) async fn completions(
     crate::stream::sse_response(frames, &config, state.counters().clone())
 }
 
+fn bad_request(message: &str) -> Response {
+    error_response(Flavor::OpenAi, StatusCode::BAD_REQUEST, message)
+}
+
+/// The request admitted in the OpenAI shape, then its body as any JSON value (a 400 if it is
+/// not JSON).
+#[allow(clippy::result_large_err)]
+async fn admit_value(inbound: Inbound) -> Result<Value, Response> {
+    let (_, _, body) = inbound.admit(Flavor::OpenAi).await?;
+    serde_json::from_slice(&body).map_err(|_| bad_request("mock: invalid JSON"))
+}
+
 /// A tiny valid WAV file (44-byte header, 8 silent samples): what `/v1/audio/speech` returns.
 pub(crate) fn silent_wav() -> Vec<u8> {
     let samples = 8u32;
@@ -413,28 +400,13 @@ pub(crate) fn silent_wav() -> Vec<u8> {
 }
 
 /// `POST /v1/audio/speech`: `{model, input, voice}` → audio bytes.
-pub(crate) async fn speech(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = admit(&state, Flavor::OpenAi, uri, headers, &body).await {
-        return r;
-    }
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return error_response(
-            Flavor::OpenAi,
-            StatusCode::BAD_REQUEST,
-            "mock: invalid JSON",
-        );
+pub(crate) async fn speech(inbound: Inbound) -> Response {
+    let req = match admit_value(inbound).await {
+        Ok(req) => req,
+        Err(response) => return response,
     };
     if !req["input"].is_string() || !req["voice"].is_string() {
-        return error_response(
-            Flavor::OpenAi,
-            StatusCode::BAD_REQUEST,
-            "mock: 'input' and 'voice' are required",
-        );
+        return bad_request("mock: 'input' and 'voice' are required");
     }
     (
         [(axum::http::header::CONTENT_TYPE, "audio/wav")],
@@ -445,23 +417,19 @@ pub(crate) async fn speech(
 
 /// `POST /v1/audio/transcriptions` (multipart: `file`, `model`, …) → `{"text": …}` naming
 /// the file and its size, so a test can tell the upload arrived whole.
-pub(crate) async fn transcriptions(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let content_type = headers
+pub(crate) async fn transcriptions(inbound: Inbound) -> Response {
+    let content_type = inbound
+        .headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    if let Err(r) = admit(&state, Flavor::OpenAi, uri, headers, &body).await {
-        return r;
-    }
-    let bad = |m: &str| error_response(Flavor::OpenAi, StatusCode::BAD_REQUEST, m);
+    let body = match inbound.admit(Flavor::OpenAi).await {
+        Ok((_, _, body)) => body,
+        Err(response) => return response,
+    };
     let Ok(boundary) = multer::parse_boundary(&content_type) else {
-        return bad("mock: expected multipart/form-data");
+        return bad_request("mock: expected multipart/form-data");
     };
     let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut form = multer::Multipart::new(stream, boundary);
@@ -472,7 +440,7 @@ pub(crate) async fn transcriptions(
                 let name = field.name().unwrap_or_default().to_owned();
                 let filename = field.file_name().map(str::to_owned);
                 let Ok(data) = field.bytes().await else {
-                    return bad("mock: unreadable field");
+                    return bad_request("mock: unreadable field");
                 };
                 match (name.as_str(), filename) {
                     ("model", None) => model = Some(String::from_utf8_lossy(&data).into_owned()),
@@ -481,11 +449,11 @@ pub(crate) async fn transcriptions(
                 }
             }
             Ok(None) => break,
-            Err(e) => return bad(&format!("mock: bad multipart body: {e}")),
+            Err(e) => return bad_request(&format!("mock: bad multipart body: {e}")),
         }
     }
     let (Some(model), Some((filename, size))) = (model, file) else {
-        return bad("mock: 'model' and 'file' are required");
+        return bad_request("mock: 'model' and 'file' are required");
     };
     Json(json!({
         "text": format!("Mock transcription of {filename} ({size} bytes) by {model}"),
@@ -495,28 +463,13 @@ pub(crate) async fn transcriptions(
 }
 
 /// `POST /v1/images/generations` → one tiny base64 PNG per `n`.
-pub(crate) async fn image_generations(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = admit(&state, Flavor::OpenAi, uri, headers, &body).await {
-        return r;
-    }
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return error_response(
-            Flavor::OpenAi,
-            StatusCode::BAD_REQUEST,
-            "mock: invalid JSON",
-        );
+pub(crate) async fn image_generations(inbound: Inbound) -> Response {
+    let req = match admit_value(inbound).await {
+        Ok(req) => req,
+        Err(response) => return response,
     };
     let Some(prompt) = req["prompt"].as_str() else {
-        return error_response(
-            Flavor::OpenAi,
-            StatusCode::BAD_REQUEST,
-            "mock: 'prompt' is required",
-        );
+        return bad_request("mock: 'prompt' is required");
     };
     // A 1×1 transparent PNG.
     const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";

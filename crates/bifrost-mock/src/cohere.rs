@@ -1,41 +1,33 @@
 //! Cohere v2 endpoints: chat (`/v2/chat`, plain and SSE), embed and rerank.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::errors::{encode_failure, error_response, Flavor};
-use crate::gate::admit;
+use crate::gate::Inbound;
 use crate::reply::{
-    completion_tokens, input_chars, last_user_text, prompt_tokens, reply_text, split_pieces,
-    wants_tool_call, Message,
+    input_chars, last_user_text, prompt_tokens, reply_with_tool, split_pieces, wants_tool_call,
+    Message, TOOL_ARGUMENT_PIECES,
 };
-use crate::state::MockState;
 use crate::stream::{sse_response, Frame};
 
-/// The tool plan Cohere writes before a tool call.
-const TOOL_PLAN: &str = "Let me check.";
 const TOOL_CALL_ID: &str = "get_weather_mock_1";
-/// The tool arguments, streamed in these two `tool-call-delta` pieces.
-const TOOL_ARGUMENT_PIECES: [&str; 2] = [r#"{"location":"#, r#""Paris"}"#];
 /// Length of the embedding vectors when the request names no `output_dimension`.
 const EMBEDDING_DIMS: usize = 8;
 /// Larger dimensions are refused, so a request cannot make the mock allocate without bound.
 const MAX_EMBEDDING_DIMS: usize = 4096;
 
-#[derive(Deserialize)]
+// Every field is optional (missing ones take their default); what is required is checked
+// by the handler, with Cohere's messages.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct ChatRequest {
-    #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
     stream: Option<bool>,
-    #[serde(default)]
     messages: Vec<Message>,
-    #[serde(default)]
     tools: Option<Vec<Tool>>,
 }
 
@@ -183,8 +175,50 @@ fn text_block(text: &str) -> TextBlock<'_> {
     TextBlock { kind: "text", text }
 }
 
-fn message(m: DeltaMessage<'_>) -> Delta<'_> {
-    Delta { message: m }
+impl<'a> ToolCall<'a> {
+    /// The call as a whole: id, type, name and `arguments` (`""` in `tool-call-start`).
+    fn named(name: &'a str, arguments: &'a str) -> Self {
+        ToolCall {
+            id: Some(TOOL_CALL_ID),
+            kind: Some("function"),
+            function: FunctionCall {
+                name: Some(name),
+                arguments,
+            },
+        }
+    }
+
+    /// A `tool-call-delta`: a piece of the arguments alone.
+    fn piece(arguments: &'a str) -> Self {
+        ToolCall {
+            id: None,
+            kind: None,
+            function: FunctionCall {
+                name: None,
+                arguments,
+            },
+        }
+    }
+}
+
+impl<'a> Delta<'a> {
+    fn of(message: DeltaMessage<'a>) -> Self {
+        Delta { message }
+    }
+
+    fn content(content: DeltaContent<'a>) -> Self {
+        Self::of(DeltaMessage {
+            content: Some(content),
+            ..DeltaMessage::default()
+        })
+    }
+
+    fn tool_call(call: ToolCall<'a>) -> Self {
+        Self::of(DeltaMessage {
+            tool_calls: Some(call),
+            ..DeltaMessage::default()
+        })
+    }
 }
 
 /// Everything a reply is made of, shared by the streaming and plain shapes.
@@ -199,11 +233,7 @@ struct Reply<'a> {
 
 impl Reply<'_> {
     fn finish_reason(&self) -> &'static str {
-        if self.tool.is_some() {
-            "TOOL_CALL"
-        } else {
-            "COMPLETE"
-        }
+        self.tool.map_or("COMPLETE", |_| "TOOL_CALL")
     }
 
     /// A tool call comes with a tool plan and no content, as the real API does.
@@ -214,14 +244,7 @@ impl Reply<'_> {
                 role: "assistant",
                 content: None,
                 tool_plan: Some(self.text),
-                tool_calls: Some(vec![ToolCall {
-                    id: Some(TOOL_CALL_ID),
-                    kind: Some("function"),
-                    function: FunctionCall {
-                        name: Some(name),
-                        arguments,
-                    },
-                }]),
+                tool_calls: Some(vec![ToolCall::named(name, arguments)]),
             },
             None => AssistantMessage {
                 role: "assistant",
@@ -245,97 +268,34 @@ impl Reply<'_> {
     fn stream_frames(&self, chunks: usize) -> serde_json::Result<Vec<Frame>> {
         let pieces = split_pieces(self.text, chunks);
         let mut frames = Vec::with_capacity(pieces.len() + 8);
-        let start = DeltaMessage {
+        let delta = Delta::of(DeltaMessage {
             role: Some("assistant"),
             ..DeltaMessage::default()
-        };
-        frames.push(
-            Event::MessageStart {
-                id: self.id,
-                delta: message(start),
-            }
-            .frame()?,
-        );
+        });
+        frames.push(Event::MessageStart { id: self.id, delta }.frame()?);
         match self.tool {
             None => {
-                let open = DeltaMessage {
-                    content: Some(DeltaContent::Start(text_block(""))),
-                    ..DeltaMessage::default()
-                };
-                frames.push(
-                    Event::ContentStart {
-                        index: 0,
-                        delta: message(open),
-                    }
-                    .frame()?,
-                );
+                let delta = Delta::content(DeltaContent::Start(text_block("")));
+                frames.push(Event::ContentStart { index: 0, delta }.frame()?);
                 for text in pieces {
-                    let piece = DeltaMessage {
-                        content: Some(DeltaContent::Piece { text }),
-                        ..DeltaMessage::default()
-                    };
-                    frames.push(
-                        Event::ContentDelta {
-                            index: 0,
-                            delta: message(piece),
-                        }
-                        .frame()?,
-                    );
+                    let delta = Delta::content(DeltaContent::Piece { text });
+                    frames.push(Event::ContentDelta { index: 0, delta }.frame()?);
                 }
                 frames.push(Event::ContentEnd { index: 0 }.frame()?);
             }
             Some(name) => {
                 for plan in pieces {
-                    let piece = DeltaMessage {
+                    let delta = Delta::of(DeltaMessage {
                         tool_plan: Some(plan),
                         ..DeltaMessage::default()
-                    };
-                    frames.push(
-                        Event::ToolPlanDelta {
-                            delta: message(piece),
-                        }
-                        .frame()?,
-                    );
+                    });
+                    frames.push(Event::ToolPlanDelta { delta }.frame()?);
                 }
-                let call = ToolCall {
-                    id: Some(TOOL_CALL_ID),
-                    kind: Some("function"),
-                    function: FunctionCall {
-                        name: Some(name),
-                        arguments: "",
-                    },
-                };
-                let open = DeltaMessage {
-                    tool_calls: Some(call),
-                    ..DeltaMessage::default()
-                };
-                frames.push(
-                    Event::ToolCallStart {
-                        index: 0,
-                        delta: message(open),
-                    }
-                    .frame()?,
-                );
+                let delta = Delta::tool_call(ToolCall::named(name, ""));
+                frames.push(Event::ToolCallStart { index: 0, delta }.frame()?);
                 for arguments in TOOL_ARGUMENT_PIECES {
-                    let call = ToolCall {
-                        id: None,
-                        kind: None,
-                        function: FunctionCall {
-                            name: None,
-                            arguments,
-                        },
-                    };
-                    let piece = DeltaMessage {
-                        tool_calls: Some(call),
-                        ..DeltaMessage::default()
-                    };
-                    frames.push(
-                        Event::ToolCallDelta {
-                            index: 0,
-                            delta: message(piece),
-                        }
-                        .frame()?,
-                    );
+                    let delta = Delta::tool_call(ToolCall::piece(arguments));
+                    frames.push(Event::ToolCallDelta { index: 0, delta }.frame()?);
                 }
                 frames.push(Event::ToolCallEnd { index: 0 }.frame()?);
             }
@@ -354,19 +314,10 @@ fn bad_request(message: &str) -> Response {
 }
 
 /// `POST /v2/chat`.
-pub(crate) async fn chat(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let config = match admit(&state, Flavor::Cohere, uri, headers, &body).await {
-        Ok(config) => config,
+pub(crate) async fn chat(inbound: Inbound) -> Response {
+    let (state, config, request) = match inbound.admit_json::<ChatRequest>(Flavor::Cohere).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
-    };
-    let request: ChatRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(err) => return bad_request(&format!("mock: invalid request body: {err}")),
     };
     if request.model.is_none() {
         return bad_request("invalid request: model must be specified");
@@ -385,18 +336,11 @@ pub(crate) async fn chat(
             .and_then(|f| f.name.as_deref())
             .unwrap_or("")
     });
-    let text = match tool {
-        Some(_) => TOOL_PLAN.to_owned(),
-        None => reply_text(&user_text, config.response_size),
-    };
-    let tool_tokens = if tool.is_some() {
-        completion_tokens(&TOOL_ARGUMENT_PIECES.concat())
-    } else {
-        0
-    };
+    // With a tool call, the text is the tool plan.
+    let (text, output_tokens) = reply_with_tool(tool.is_some(), &user_text, config.response_size);
     let counts = Counts {
         input_tokens: prompt_tokens(input_chars(&request.messages)),
-        output_tokens: completion_tokens(&text) + tool_tokens,
+        output_tokens,
     };
     let id = format!("cohere-mock-{}", state.next_id());
     let reply = Reply {
@@ -418,15 +362,12 @@ pub(crate) async fn chat(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct EmbedRequest {
-    #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
     texts: Option<Vec<String>>,
-    #[serde(default)]
     embedding_types: Option<Vec<String>>,
-    #[serde(default)]
     output_dimension: Option<usize>,
 }
 
@@ -448,6 +389,18 @@ struct Embeddings {
 struct Meta {
     api_version: ApiVersion,
     billed_units: BilledUnits,
+}
+
+impl Meta {
+    fn billed(input_tokens: Option<u64>, search_units: Option<u64>) -> Self {
+        Meta {
+            api_version: ApiVersion { version: "2" },
+            billed_units: BilledUnits {
+                input_tokens,
+                search_units,
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -487,18 +440,10 @@ fn embedding(text: &str, dims: usize) -> Vec<f32> {
 }
 
 /// `POST /v2/embed`.
-pub(crate) async fn embed(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(response) = admit(&state, Flavor::Cohere, uri, headers, &body).await {
-        return response;
-    }
-    let request: EmbedRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(err) => return bad_request(&format!("mock: invalid request body: {err}")),
+pub(crate) async fn embed(inbound: Inbound) -> Response {
+    let (state, _, request) = match inbound.admit_json::<EmbedRequest>(Flavor::Cohere).await {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
     };
     if request.model.is_none() {
         return bad_request("invalid request: model must be specified");
@@ -522,27 +467,18 @@ pub(crate) async fn embed(
             float: texts.iter().map(|t| embedding(t, dims)).collect(),
         },
         texts: &texts,
-        meta: Meta {
-            api_version: ApiVersion { version: "2" },
-            billed_units: BilledUnits {
-                input_tokens: Some(prompt_tokens(chars)),
-                search_units: None,
-            },
-        },
+        meta: Meta::billed(Some(prompt_tokens(chars)), None),
         response_type: "embeddings_by_type",
     };
     Json(reply).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct RerankRequest {
-    #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
     query: Option<String>,
-    #[serde(default)]
     documents: Option<Vec<Value>>,
-    #[serde(default)]
     top_n: Option<usize>,
 }
 
@@ -577,18 +513,10 @@ fn overlap(query: &[String], document: &str) -> f64 {
 }
 
 /// `POST /v2/rerank`.
-pub(crate) async fn rerank(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(response) = admit(&state, Flavor::Cohere, uri, headers, &body).await {
-        return response;
-    }
-    let request: RerankRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(err) => return bad_request(&format!("mock: invalid request body: {err}")),
+pub(crate) async fn rerank(inbound: Inbound) -> Response {
+    let (state, _, request) = match inbound.admit_json::<RerankRequest>(Flavor::Cohere).await {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
     };
     let (Some(_), Some(query), Some(documents)) = (request.model, request.query, request.documents)
     else {
@@ -615,13 +543,7 @@ pub(crate) async fn rerank(
     let reply = RerankReply {
         id: format!("cohere-mock-{}", state.next_id()),
         results,
-        meta: Meta {
-            api_version: ApiVersion { version: "2" },
-            billed_units: BilledUnits {
-                input_tokens: None,
-                search_units: Some(1),
-            },
-        },
+        meta: Meta::billed(None, Some(1)),
     };
     Json(reply).into_response()
 }

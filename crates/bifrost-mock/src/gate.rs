@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 
 use crate::config::{Fault, MockConfig};
-use crate::errors::{bedrock_error, error_response, injected_failure, Flavor};
+use crate::errors::{bedrock_error, error_response, injected_failure, json_body, Flavor};
 use crate::sigv4;
 use crate::state::{Counters, MockState};
 
@@ -44,7 +46,7 @@ pub(crate) fn key_query(uri: &Uri) -> Option<&str> {
 
 /// Runs the shared prologue and returns the config the request must be served
 /// with, or the response that ends it (401/403, 400, injected failure).
-pub(crate) async fn admit(
+async fn admit(
     state: &MockState,
     flavor: Flavor,
     uri: Uri,
@@ -125,6 +127,53 @@ pub(crate) async fn admit(
         }
     }
     Ok(config)
+}
+
+/// A request as the handlers take it: the state and what [`admit`] reads (extracted as the
+/// `State`, `Uri`, `HeaderMap` and `Bytes` extractors would).
+pub(crate) struct Inbound {
+    pub(crate) state: MockState,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl FromRequest<MockState> for Inbound {
+    type Rejection = BytesRejection;
+
+    async fn from_request(req: Request, state: &MockState) -> Result<Self, Self::Rejection> {
+        let (uri, headers) = (req.uri().clone(), req.headers().clone());
+        let body = Bytes::from_request(req, state).await?;
+        Ok(Self {
+            state: state.clone(),
+            uri,
+            headers,
+            body,
+        })
+    }
+}
+
+/// What a handler serves an admitted request with: the state, the config and the request.
+pub(crate) type Admitted<T> = (MockState, Arc<MockConfig>, T);
+
+// The `Response` errors are returned at once by the handlers, never carried around.
+#[allow(clippy::result_large_err)]
+impl Inbound {
+    /// Runs [`admit`]; the request is its raw body.
+    pub(crate) async fn admit(self, flavor: Flavor) -> Result<Admitted<Bytes>, Response> {
+        let config = admit(&self.state, flavor, self.uri, self.headers, &self.body).await?;
+        Ok((self.state, config, self.body))
+    }
+
+    /// Runs [`admit`], then parses the body as `T` (a 400 in `flavor`'s shape if it is not).
+    pub(crate) async fn admit_json<T: serde::de::DeserializeOwned>(
+        self,
+        flavor: Flavor,
+    ) -> Result<Admitted<T>, Response> {
+        let (state, config, body) = self.admit(flavor).await?;
+        let request = json_body(flavor, &body)?;
+        Ok((state, config, request))
+    }
 }
 
 /// A body that fails before its first byte: hyper closes the connection before writing the

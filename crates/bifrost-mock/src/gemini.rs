@@ -3,16 +3,15 @@
 //! `generateContent`, `streamGenerateContent` (SSE with `alt=sse`, else a JSON array),
 //! `embedContent` and `batchEmbedContents`.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::errors::{encode_failure, error_response, Flavor};
-use crate::gate::admit;
+use crate::errors::{encode_failure, error_response, json_body, Flavor};
+use crate::gate::Inbound;
 use crate::reply::{
     completion_tokens, prompt_tokens, reply_text, split_pieces, wants_tool_call, Content,
 };
@@ -180,25 +179,16 @@ impl Reply<'_> {
 }
 
 /// `POST /v1beta/models/{model_action}`.
-pub(crate) async fn gemini(
-    State(state): State<MockState>,
-    Path(model_action): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    serve(state, &model_action, uri, headers, body).await
+pub(crate) async fn gemini(Path(model_action): Path<String>, inbound: Inbound) -> Response {
+    serve(&model_action, inbound).await
 }
 
 /// `POST /v1/projects/{project}/locations/{location}/publishers/google/models/{model_action}`.
 pub(crate) async fn vertex(
-    State(state): State<MockState>,
     Path((_project, _location, model_action)): Path<(String, String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    inbound: Inbound,
 ) -> Response {
-    serve(state, &model_action, uri, headers, body).await
+    serve(&model_action, inbound).await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -211,13 +201,7 @@ enum Action {
     Predict,
 }
 
-async fn serve(
-    state: MockState,
-    model_action: &str,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn serve(model_action: &str, inbound: Inbound) -> Response {
     let not_found = |message: &str| error_response(Flavor::Gemini, StatusCode::NOT_FOUND, message);
     let Some((model, action)) = model_action.split_once(':') else {
         return not_found("mock: expected models/{model}:{action}");
@@ -230,11 +214,12 @@ async fn serve(
         "predict" => Action::Predict,
         _ => return not_found(&format!("mock: unknown method '{action}'")),
     };
-    let sse = uri
+    let sse = inbound
+        .uri
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "alt=sse"));
-    let config = match admit(&state, Flavor::Gemini, uri, headers, &body).await {
-        Ok(config) => config,
+    let (state, config, body) = match inbound.admit(Flavor::Gemini).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     match action {
@@ -281,9 +266,9 @@ fn generate(
     body: &[u8],
     stream: Option<bool>,
 ) -> Response {
-    let request: GenerateRequest = match serde_json::from_slice(body) {
+    let request: GenerateRequest = match json_body(Flavor::Gemini, body) {
         Ok(request) => request,
-        Err(err) => return bad_request(&format!("mock: invalid request body: {err}")),
+        Err(response) => return response,
     };
     if request.contents.is_empty() {
         return bad_request("* GenerateContentRequest.contents: contents is not specified");
@@ -352,9 +337,9 @@ fn generate(
 
 /// `:embedContent` → `{"embedding":{"values":[…]}}`.
 fn embed(model: &str, body: &[u8]) -> Response {
-    let request: EmbedRequest = match serde_json::from_slice(body) {
+    let request: EmbedRequest = match json_body(Flavor::Gemini, body) {
         Ok(request) => request,
-        Err(err) => return bad_request(&format!("mock: invalid request body: {err}")),
+        Err(response) => return response,
     };
     match embedding(model, &request) {
         Ok(values) => Json(json!({"embedding": {"values": values}})).into_response(),
@@ -364,9 +349,9 @@ fn embed(model: &str, body: &[u8]) -> Response {
 
 /// `:batchEmbedContents` → `{"embeddings":[{"values":[…]}, …]}`.
 fn batch_embed(model: &str, body: &[u8]) -> Response {
-    let request: BatchEmbedRequest = match serde_json::from_slice(body) {
+    let request: BatchEmbedRequest = match json_body(Flavor::Gemini, body) {
         Ok(request) => request,
-        Err(err) => return bad_request(&format!("mock: invalid request body: {err}")),
+        Err(response) => return response,
     };
     if request.requests.is_empty() {
         return bad_request(

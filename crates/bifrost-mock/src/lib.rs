@@ -70,10 +70,10 @@ pub fn router(state: MockState) -> Router {
             "/v1/projects/{project}/locations/{location}/publishers/google/models/{model_action}",
             post(gemini::vertex),
         )
-        .route("/model/{model_id}/converse", post(bedrock::converse))
+        .route("/model/{model_id}/converse", post(bedrock::converse::<false>))
         .route(
             "/model/{model_id}/converse-stream",
-            post(bedrock::converse_stream),
+            post(bedrock::converse::<true>),
         )
         .route("/v1/models", get(openai::models))
         .route("/v1/embeddings", post(cloud::embeddings))
@@ -84,11 +84,11 @@ pub fn router(state: MockState) -> Router {
         .route("/v1/rerank", post(cohere::rerank))
         .route(
             "/openai/deployments/{deployment}/chat/completions",
-            post(cloud::azure_chat),
+            post(cloud::azure::<false>),
         )
         .route(
             "/openai/deployments/{deployment}/embeddings",
-            post(cloud::azure_embeddings),
+            post(cloud::azure::<true>),
         )
         .route(
             "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{model_action}",

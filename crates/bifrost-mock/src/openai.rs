@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::errors::{encode_failure, error_response, Flavor};
-use crate::gate::{admit, bearer_token, x_api_key};
+use crate::gate::{bearer_token, x_api_key, Inbound};
 use crate::reply::{
     completion_tokens, input_chars, last_user_text, prompt_tokens, reply_text, schema_placeholder,
-    split_pieces, unix_now, wants_tool_call, Message,
+    split_pieces, unix_now, wants_tool_call, Message, TOOL_ARGUMENT_PIECES,
 };
 use crate::state::MockState;
 use crate::stream::{sse_response, Frame};
@@ -68,8 +68,6 @@ struct OaFunction {
 }
 
 const TOOL_CALL_ID: &str = "call_mock_1";
-/// The arguments of the mock's tool call, streamed in these two pieces.
-const TOOL_ARGUMENT_PIECES: [&str; 2] = [r#"{"location":"#, r#""Paris"}"#];
 
 /// A tool-call reply (the tools are offered and the user asks about the weather): JSON, or
 /// the stream of the real API's shape — role chunk, the call's header, argument pieces,
@@ -293,22 +291,10 @@ fn stream_frames(
 }
 
 /// `POST /v1/chat/completions` and `POST /chat/completions`.
-pub(crate) async fn chat_completions(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let config = match admit(&state, Flavor::OpenAi, uri, headers, &body).await {
-        Ok(config) => config,
+pub(crate) async fn chat_completions(inbound: Inbound) -> Response {
+    let (state, config, request) = match inbound.admit_json::<ChatRequest>(Flavor::OpenAi).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
-    };
-    let request: ChatRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(err) => {
-            let message = format!("mock: invalid request body: {err}");
-            return error_response(Flavor::OpenAi, StatusCode::BAD_REQUEST, &message);
-        }
     };
 
     let n = request.n.unwrap_or(1);
@@ -339,27 +325,26 @@ pub(crate) async fn chat_completions(
         total_tokens: prompt_tokens + completion_tokens,
     };
     let id = format!("chatcmpl-mock-{}", state.next_id());
-    let created = unix_now();
+    let header = StreamHeader {
+        id: &id,
+        created: unix_now(),
+        model,
+        include_usage: request
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+    };
+    let stream = request.stream.unwrap_or(false);
     if let Some(name) = tool {
-        let header = StreamHeader {
-            id: &id,
-            created,
-            model,
-            include_usage: request
-                .stream_options
-                .as_ref()
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false),
-        };
-        let stream = request.stream.unwrap_or(false);
         return tool_call_reply(&state, &config, &header, stream, name, prompt_tokens);
     }
 
-    if !request.stream.unwrap_or(false) {
+    if !stream {
         let reply = ChatCompletion {
             id: &id,
             object: "chat.completion",
-            created,
+            created: header.created,
             model,
             choices: (0..n)
                 .map(|index| Choice {
@@ -376,16 +361,6 @@ pub(crate) async fn chat_completions(
         return Json(reply).into_response();
     }
 
-    let header = StreamHeader {
-        id: &id,
-        created,
-        model,
-        include_usage: request
-            .stream_options
-            .as_ref()
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false),
-    };
     match stream_frames(&header, &split_pieces(&text, config.chunks), usage, n) {
         Ok(frames) => sse_response(frames, &config, state.counters().clone()),
         Err(err) => encode_failure(Flavor::OpenAi, &err),

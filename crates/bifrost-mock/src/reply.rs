@@ -211,6 +211,29 @@ pub(crate) fn wants_tool_call(has_tools: bool, user_text: &str) -> bool {
     has_tools && user_text.to_ascii_lowercase().contains("weather")
 }
 
+/// Text of the reply that precedes a tool call (Cohere's tool plan).
+const TOOL_PREAMBLE: &str = "Let me check.";
+/// The arguments of every mock tool call, streamed in these two pieces.
+pub(crate) const TOOL_ARGUMENT_PIECES: [&str; 2] = [r#"{"location":"#, r#""Paris"}"#];
+
+/// The reply text and its output tokens, for APIs whose tool call comes after a text: the
+/// preamble plus the arguments' tokens with a tool call, else the echo reply.
+pub(crate) fn reply_with_tool(
+    tool_call: bool,
+    user_text: &str,
+    size: Option<usize>,
+) -> (String, u64) {
+    if tool_call {
+        let tokens =
+            completion_tokens(TOOL_PREAMBLE) + completion_tokens(&TOOL_ARGUMENT_PIECES.concat());
+        (TOOL_PREAMBLE.to_owned(), tokens)
+    } else {
+        let text = reply_text(user_text, size);
+        let tokens = completion_tokens(&text);
+        (text, tokens)
+    }
+}
+
 /// Current Unix time in seconds.
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()

@@ -3,20 +3,16 @@
 //! Responses passthrough can be tested. `input` is a string or a list of items; unknown
 //! request fields are ignored, and `metadata` is echoed as the real API does.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::errors::{encode_failure, json_body, Flavor};
-use crate::gate::admit;
+use crate::errors::{encode_failure, Flavor};
+use crate::gate::Inbound;
 use crate::reply::{
     completion_tokens, prompt_tokens, reply_text, split_pieces, unix_now, wants_tool_call,
 };
-use crate::state::MockState;
 use crate::stream::{sse_response, Frame};
 
 #[derive(Deserialize)]
@@ -66,20 +62,12 @@ fn last_user_text(input: &Value) -> String {
 }
 
 /// `POST /v1/responses`.
-pub(crate) async fn responses(
-    State(state): State<MockState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let config = match admit(&state, Flavor::OpenAi, uri, headers, &body).await {
-        Ok(config) => config,
-        Err(response) => return response,
-    };
-    let request: ResponsesRequest = match json_body(Flavor::OpenAi, &body) {
-        Ok(r) => r,
-        Err(response) => return response,
-    };
+pub(crate) async fn responses(inbound: Inbound) -> Response {
+    let (state, config, request) =
+        match inbound.admit_json::<ResponsesRequest>(Flavor::OpenAi).await {
+            Ok(admitted) => admitted,
+            Err(response) => return response,
+        };
     let user_text = last_user_text(&request.input);
     let text = reply_text(&user_text, config.response_size);
     let model = request.model.as_deref().unwrap_or("mock-model");

@@ -26,24 +26,12 @@ pub(crate) struct Frame {
 impl Frame {
     /// `data: <json>\n\n` (OpenAI style).
     pub(crate) fn data(json: &impl Serialize, content: bool) -> serde_json::Result<Self> {
-        let mut buf = b"data: ".to_vec();
-        serde_json::to_writer(&mut buf, json)?;
-        buf.extend_from_slice(b"\n\n");
-        Ok(Self {
-            bytes: Bytes::from(buf),
-            content,
-        })
+        Self::framed(b"data: ".to_vec(), json, b"\n\n", content)
     }
 
     /// `data: <json>\r\n\r\n` (Google style: Gemini and Vertex AI end lines with CRLF).
     pub(crate) fn data_crlf(json: &impl Serialize, content: bool) -> serde_json::Result<Self> {
-        let mut buf = b"data: ".to_vec();
-        serde_json::to_writer(&mut buf, json)?;
-        buf.extend_from_slice(b"\r\n\r\n");
-        Ok(Self {
-            bytes: Bytes::from(buf),
-            content,
-        })
+        Self::framed(b"data: ".to_vec(), json, b"\r\n\r\n", content)
     }
 
     /// `event: <name>\ndata: <json>\n\n` (Anthropic style).
@@ -52,11 +40,21 @@ impl Frame {
         json: &impl Serialize,
         content: bool,
     ) -> serde_json::Result<Self> {
-        let mut buf = format!("event: {name}\ndata: ").into_bytes();
-        serde_json::to_writer(&mut buf, json)?;
-        buf.extend_from_slice(b"\n\n");
+        let head = format!("event: {name}\ndata: ").into_bytes();
+        Self::framed(head, json, b"\n\n", content)
+    }
+
+    /// `head`, the JSON, `tail`: the one encoding the SSE framings differ only around.
+    fn framed(
+        mut head: Vec<u8>,
+        json: &impl Serialize,
+        tail: &[u8],
+        content: bool,
+    ) -> serde_json::Result<Self> {
+        serde_json::to_writer(&mut head, json)?;
+        head.extend_from_slice(tail);
         Ok(Self {
-            bytes: Bytes::from(buf),
+            bytes: Bytes::from(head),
             content,
         })
     }

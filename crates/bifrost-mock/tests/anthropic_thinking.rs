@@ -4,7 +4,10 @@
 // Panicking on unexpected errors is the point of a test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use bifrost_mock::{MockConfig, MockServer};
+use common::{anthropic_as, json_of, send, sse_events, start};
 use serde_json::{json, Value};
 
 fn body(stream: bool) -> Value {
@@ -22,19 +25,12 @@ fn body(stream: bool) -> Value {
 }
 
 async fn post(server: &MockServer, body: &Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/v1/messages", server.url()))
-        .header("x-api-key", "sk-test")
-        .header("anthropic-version", "2023-06-01")
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    send(anthropic_as(server, "sk-test").json(body)).await
 }
 
 #[tokio::test]
 async fn thinking_reply_is_signed_and_echoes_unknown_blocks() {
-    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let server = start(MockConfig::default()).await;
     let resp = post(&server, &body(false)).await;
     assert_eq!(resp.status(), 200);
     let reply: Value = resp.json().await.unwrap();
@@ -58,13 +54,9 @@ async fn thinking_reply_is_signed_and_echoes_unknown_blocks() {
 
 #[tokio::test]
 async fn thinking_streams_thinking_and_signature_deltas() {
-    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let server = start(MockConfig::default()).await;
     let text = post(&server, &body(true)).await.text().await.unwrap();
-    let events: Vec<Value> = text
-        .split("\n\n")
-        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let events: Vec<Value> = sse_events(&text).iter().map(|(_, d)| json_of(d)).collect();
     let starts: Vec<(u64, &str)> = events
         .iter()
         .filter(|e| e["type"] == "content_block_start")

@@ -16,18 +16,23 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_types::event_stream::HeaderValue;
 use bifrost_mock::{MockConfig, MockServer};
 use bytes::Buf;
-use common::start;
+use common::{chunks, cut_after, start};
 use serde_json::{json, Value};
 
 const ACCESS: &str = "AKIDMOCKEXAMPLE";
 const SECRET: &str = "mock/secret+KEY/EXAMPLE";
 const MODEL_PATH: &str = "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0";
 
-fn verifying() -> MockConfig {
+/// `config`, verifying SigV4 signatures against the test credentials.
+fn verifying_with(config: MockConfig) -> MockConfig {
     MockConfig {
         aws_credentials: Some((ACCESS.into(), SECRET.into())),
-        ..MockConfig::default()
+        ..config
     }
+}
+
+fn verifying() -> MockConfig {
+    verifying_with(MockConfig::default())
 }
 
 fn converse_body(text: &str, tools: bool) -> Vec<u8> {
@@ -56,29 +61,44 @@ fn sigv4_headers(
 ) -> Vec<(String, String)> {
     let identity: Identity =
         Credentials::new(access, secret, token.map(str::to_owned), None, "test").into();
+    let content_type = ("content-type", "application/json");
+    let settings = SigningSettings::default();
+    let mut headers = signature(url, body, &identity, service, settings, &[content_type]);
+    headers.push(("content-type".into(), "application/json".into()));
+    headers
+}
+
+/// The headers a SigV4 signature of `body` for `url` adds, `signed` being the request's
+/// headers it covers.
+fn signature(
+    url: &str,
+    body: &[u8],
+    identity: &Identity,
+    service: &str,
+    settings: SigningSettings,
+    signed: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let params = v4::SigningParams::builder()
-        .identity(&identity)
+        .identity(identity)
         .region("us-east-1")
         .name(service)
         .time(SystemTime::now())
-        .settings(SigningSettings::default())
+        .settings(settings)
         .build()
         .unwrap()
         .into();
     let request = SignableRequest::new(
         "POST",
         url,
-        [("content-type", "application/json")].into_iter(),
+        signed.iter().copied(),
         SignableBody::Bytes(body),
     )
     .unwrap();
     let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    let mut headers: Vec<(String, String)> = instructions
+    instructions
         .headers()
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect();
-    headers.push(("content-type".into(), "application/json".into()));
-    headers
+        .collect()
 }
 
 async fn post(url: &str, headers: &[(String, String)], body: Vec<u8>) -> reqwest::Response {
@@ -110,6 +130,17 @@ async fn error_of(response: reqwest::Response) -> (u16, String, String) {
         .unwrap_or_default();
     let body: Value = response.json().await.unwrap();
     (status, kind, body["message"].as_str().unwrap().to_owned())
+}
+
+/// The frames of the signed `converse-stream` reply to `body`.
+async fn stream_frames(server: &MockServer, body: &[u8]) -> Vec<(String, String, Value)> {
+    let response = signed(server, "converse-stream", body, body.to_vec()).await;
+    frames(&response.bytes().await.unwrap())
+}
+
+/// The event or exception type of each frame.
+fn kinds(frames: &[(String, String, Value)]) -> Vec<&str> {
+    frames.iter().map(|(_, k, _)| k.as_str()).collect()
 }
 
 /// `(message type, event or exception type, payload)` of every frame of a body.
@@ -217,22 +248,7 @@ async fn wrong_secret_unknown_key_and_wrong_service_fail() {
     let identity: Identity = Credentials::new(ACCESS, SECRET, None, None, "test").into();
     let mut settings = SigningSettings::default();
     settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("bedrock")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let request =
-        SignableRequest::new("POST", &url, std::iter::empty(), SignableBody::Bytes(&body)).unwrap();
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    let headers: Vec<(String, String)> = instructions
-        .headers()
-        .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect();
+    let headers = signature(&url, &body, &identity, "bedrock", settings, &[]);
     let (status, _, _) = error_of(post(&url, &headers, body).await).await;
     assert_eq!(status, 403);
 }
@@ -293,11 +309,7 @@ async fn bearer_api_keys_and_missing_auth() {
 
 #[tokio::test]
 async fn stream_sequence_is_event_stream_frames() {
-    let server = start(MockConfig {
-        chunks: 3,
-        ..verifying()
-    })
-    .await;
+    let server = start(verifying_with(chunks(3))).await;
     let body = converse_body("stream me", false);
     let response = signed(&server, "converse-stream", &body, body.clone()).await;
     assert_eq!(response.status(), 200);
@@ -307,9 +319,8 @@ async fn stream_sequence_is_event_stream_frames() {
     );
     let bytes = response.bytes().await.unwrap();
     let frames = frames(&bytes);
-    let kinds: Vec<&str> = frames.iter().map(|(_, k, _)| k.as_str()).collect();
     assert_eq!(
-        kinds,
+        kinds(&frames),
         [
             "messageStart",
             "contentBlockDelta",
@@ -347,12 +358,7 @@ async fn tool_use_when_tools_are_offered_and_the_weather_is_asked() {
                            "input": {"location": "Paris"}}})
     );
 
-    let bytes = signed(&server, "converse-stream", &body, body.clone())
-        .await
-        .bytes()
-        .await
-        .unwrap();
-    let frames = frames(&bytes);
+    let frames = stream_frames(&server, &body).await;
     let start = frames
         .iter()
         .find(|(_, k, _)| k == "contentBlockStart")
@@ -371,22 +377,10 @@ async fn tool_use_when_tools_are_offered_and_the_weather_is_asked() {
 
 #[tokio::test]
 async fn stream_fail_after_ends_with_an_exception_frame() {
-    let server = start(MockConfig {
-        chunks: 4,
-        stream_fail_after: Some(2),
-        ..verifying()
-    })
-    .await;
-    let body = converse_body("break me", false);
-    let bytes = signed(&server, "converse-stream", &body, body.clone())
-        .await
-        .bytes()
-        .await
-        .unwrap();
-    let frames = frames(&bytes);
-    let kinds: Vec<&str> = frames.iter().map(|(_, k, _)| k.as_str()).collect();
+    let server = start(verifying_with(cut_after(4, 2))).await;
+    let frames = stream_frames(&server, &converse_body("break me", false)).await;
     assert_eq!(
-        kinds,
+        kinds(&frames),
         [
             "messageStart",
             "contentBlockDelta",
@@ -402,12 +396,12 @@ async fn stream_fail_after_ends_with_an_exception_frame() {
 
 #[tokio::test]
 async fn injected_failures_and_validation_use_the_bedrock_error_shape() {
-    let server = start(MockConfig {
+    let server = start(verifying_with(MockConfig {
         fail_rate: 1.0,
         fail_status: 429,
         retry_after: Some(Duration::from_secs(2)),
-        ..verifying()
-    })
+        ..MockConfig::default()
+    }))
     .await;
     let body = converse_body("hi", false);
     let response = signed(&server, "converse", &body, body.clone()).await;

@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bifrost_mock::{MockConfig, MockServer};
-use common::{read_stream, start};
+use common::{chunks, cut_after, read_sse, read_stream, send, send_json, start, throttled};
 use serde_json::{json, Value};
 
 const KEY: &str = "co-test";
@@ -54,10 +52,7 @@ fn sse_events(body: &str) -> Vec<(String, Value)> {
 #[tokio::test]
 async fn chat_non_streaming_shape() {
     let server = start(MockConfig::default()).await;
-    let response = post(&server, "/v2/chat", &chat_body(false))
-        .send()
-        .await
-        .unwrap();
+    let response = send(post(&server, "/v2/chat", &chat_body(false))).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert!(body["id"].as_str().unwrap().starts_with("cohere-mock-"));
@@ -77,19 +72,8 @@ async fn chat_non_streaming_shape() {
 
 #[tokio::test]
 async fn chat_stream_sequence() {
-    let server = start(MockConfig {
-        chunks: 4,
-        ..Default::default()
-    })
-    .await;
-    let response = post(&server, "/v2/chat", &chat_body(true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let (text, errored) = read_stream(response).await;
-    assert!(!errored);
+    let server = start(chunks(4)).await;
+    let text = read_sse(send(post(&server, "/v2/chat", &chat_body(true))).await).await;
     let events = sse_events(&text);
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -137,13 +121,7 @@ async fn chat_stream_sequence() {
 #[tokio::test]
 async fn chat_tool_call() {
     let server = start(MockConfig::default()).await;
-    let body: Value = post(&server, "/v2/chat", &weather_body(false))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = send_json(post(&server, "/v2/chat", &weather_body(false))).await;
     assert_eq!(body["finish_reason"], "TOOL_CALL");
     assert_eq!(
         body["message"],
@@ -157,20 +135,10 @@ async fn chat_tool_call() {
 
     let mut no_tools = weather_body(false);
     no_tools.as_object_mut().unwrap().remove("tools");
-    let body: Value = post(&server, "/v2/chat", &no_tools)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = send_json(post(&server, "/v2/chat", &no_tools)).await;
     assert_eq!(body["finish_reason"], "COMPLETE");
 
-    let response = post(&server, "/v2/chat", &weather_body(true))
-        .send()
-        .await
-        .unwrap();
-    let (text, _) = read_stream(response).await;
+    let (text, _) = read_stream(send(post(&server, "/v2/chat", &weather_body(true))).await).await;
     let events = sse_events(&text);
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"message-start"));
@@ -219,34 +187,22 @@ async fn chat_tool_call() {
 #[tokio::test]
 async fn errors_have_cohere_shape() {
     let server = start(MockConfig::default()).await;
-    let response = reqwest::Client::new()
-        .post(format!("{}/v2/chat", server.url()))
-        .json(&chat_body(false))
-        .send()
-        .await
-        .unwrap();
+    let unauthenticated = reqwest::Client::new().post(format!("{}/v2/chat", server.url()));
+    let response = send(unauthenticated.json(&chat_body(false))).await;
     assert_eq!(response.status(), 401);
     let error: Value = response.json().await.unwrap();
     assert!(error["id"].as_str().unwrap().len() == 32);
     assert!(error["message"].as_str().unwrap().contains("Bearer"));
     assert_eq!(error.as_object().unwrap().len(), 2);
 
-    let response = post(&server, "/v2/chat", &json!({"messages": []}))
-        .send()
-        .await
-        .unwrap();
+    let response = send(post(&server, "/v2/chat", &json!({"messages": []}))).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert!(error["message"].as_str().unwrap().contains("model"));
 
-    server.set_config(MockConfig {
-        fail_rate: 1.0,
-        fail_status: 429,
-        retry_after: Some(Duration::from_millis(1500)),
-        ..Default::default()
-    });
+    server.set_config(throttled());
     for path in ["/v2/chat", "/v2/embed", "/v2/rerank"] {
-        let response = post(&server, path, &chat_body(true)).send().await.unwrap();
+        let response = send(post(&server, path, &chat_body(true))).await;
         assert_eq!(response.status(), 429, "{path}");
         assert_eq!(response.headers()["retry-after"], "2");
         let error: Value = response.json().await.unwrap();
@@ -258,16 +214,8 @@ async fn errors_have_cohere_shape() {
 
 #[tokio::test]
 async fn stream_fail_after_truncates() {
-    let server = start(MockConfig {
-        chunks: 5,
-        stream_fail_after: Some(2),
-        ..Default::default()
-    })
-    .await;
-    let response = post(&server, "/v2/chat", &chat_body(true))
-        .send()
-        .await
-        .unwrap();
+    let server = start(cut_after(5, 2)).await;
+    let response = send(post(&server, "/v2/chat", &chat_body(true))).await;
     assert_eq!(response.status(), 200);
     let (text, errored) = read_stream(response).await;
     assert!(errored, "the client must see a broken stream");
@@ -285,7 +233,7 @@ async fn embed_is_deterministic() {
         "model": "embed-v4.0", "texts": ["hello", "goodbye", "hello"],
         "input_type": "search_document", "embedding_types": ["float"]
     });
-    let response = post(&server, "/v2/embed", &body).send().await.unwrap();
+    let response = send(post(&server, "/v2/embed", &body)).await;
     assert_eq!(response.status(), 200);
     let reply: Value = response.json().await.unwrap();
     assert_eq!(reply["response_type"], "embeddings_by_type");
@@ -297,24 +245,12 @@ async fn embed_is_deterministic() {
     assert_ne!(vectors[0], vectors[1]);
     assert_eq!(reply["meta"]["billed_units"]["input_tokens"], 5);
 
-    let again: Value = post(&server, "/v2/embed", &body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again = send_json(post(&server, "/v2/embed", &body)).await;
     assert_eq!(again["embeddings"], reply["embeddings"]);
 
     let mut dims = body.clone();
     dims["output_dimension"] = json!(256);
-    let reply: Value = post(&server, "/v2/embed", &dims)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = send_json(post(&server, "/v2/embed", &dims)).await;
     assert_eq!(
         reply["embeddings"]["float"][0].as_array().unwrap().len(),
         256
@@ -325,7 +261,7 @@ async fn embed_is_deterministic() {
         json!({"model": "embed-v4.0", "texts": ["x"]}),
         json!({"texts": ["x"], "embedding_types": ["float"]}),
     ] {
-        let response = post(&server, "/v2/embed", &bad).send().await.unwrap();
+        let response = send(post(&server, "/v2/embed", &bad)).await;
         assert_eq!(response.status(), 400, "{bad}");
     }
 }
@@ -342,13 +278,7 @@ async fn rerank_scores_by_word_overlap() {
             "Bananas are yellow.",
         ],
     });
-    let reply: Value = post(&server, "/v2/rerank", &body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = send_json(post(&server, "/v2/rerank", &body)).await;
     let results = reply["results"].as_array().unwrap();
     let order: Vec<u64> = results
         .iter()
@@ -365,19 +295,15 @@ async fn rerank_scores_by_word_overlap() {
 
     let mut top = body.clone();
     top["top_n"] = json!(1);
-    let reply: Value = post(&server, "/v2/rerank", &top)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = send_json(post(&server, "/v2/rerank", &top)).await;
     assert_eq!(reply["results"].as_array().unwrap().len(), 1);
     assert_eq!(reply["results"][0]["index"], 1);
 
-    let response = post(&server, "/v2/rerank", &json!({"model": "m", "query": "q"}))
-        .send()
-        .await
-        .unwrap();
+    let response = send(post(
+        &server,
+        "/v2/rerank",
+        &json!({"model": "m", "query": "q"}),
+    ))
+    .await;
     assert_eq!(response.status(), 400);
 }

@@ -6,14 +6,14 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bifrost_mock::{MockConfig, MockServer};
-use common::{read_stream, start};
+use common::{chunks, cut_after, read_sse, read_stream, send, send_json, start, throttled};
 use serde_json::{json, Value};
 
 const KEY: &str = "AIza-test";
 const MODEL: &str = "gemini-2.5-flash";
+/// `streamGenerateContent` asked for SSE (`alt=sse`) rather than a JSON array.
+const STREAM_SSE: &str = "streamGenerateContent?alt=sse";
 
 fn url(server: &MockServer, action: &str) -> String {
     format!("{}/v1beta/models/{MODEL}:{action}", server.url())
@@ -70,10 +70,12 @@ fn candidate_text(response: &Value) -> String {
 #[tokio::test]
 async fn generate_content_shape() {
     let server = start(MockConfig::default()).await;
-    let response = gemini(&server, "generateContent", &generate_body("hello gemini"))
-        .send()
-        .await
-        .unwrap();
+    let response = send(gemini(
+        &server,
+        "generateContent",
+        &generate_body("hello gemini"),
+    ))
+    .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let candidate = &body["candidates"][0];
@@ -110,28 +112,19 @@ async fn auth_by_header_query_key_or_bearer_and_google_errors() {
     let server = start(MockConfig::default()).await;
     let client = reqwest::Client::new();
 
-    let response = client
-        .post(format!(
-            "{}?key=AIza-query",
-            url(&server, "generateContent")
-        ))
-        .json(&generate_body("hi"))
-        .send()
-        .await
-        .unwrap();
+    let by_query = client.post(format!(
+        "{}?key=AIza-query",
+        url(&server, "generateContent")
+    ));
+    let response = send(by_query.json(&generate_body("hi"))).await;
     assert_eq!(response.status(), 200);
 
     let vertex = format!(
         "{}/v1/projects/my-project/locations/us-central1/publishers/google/models/{MODEL}:generateContent",
         server.url()
     );
-    let response = client
-        .post(&vertex)
-        .bearer_auth("ya29.token")
-        .json(&generate_body("hi"))
-        .send()
-        .await
-        .unwrap();
+    let by_bearer = client.post(&vertex).bearer_auth("ya29.token");
+    let response = send(by_bearer.json(&generate_body("hi"))).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(candidate_text(&body), "Mock reply to: hi");
@@ -140,12 +133,8 @@ async fn auth_by_header_query_key_or_bearer_and_google_errors() {
     assert_eq!(by_key.get("AIza-query"), Some(&1));
     assert_eq!(by_key.get("ya29.token"), Some(&1));
 
-    let response = client
-        .post(url(&server, "generateContent"))
-        .json(&generate_body("hi"))
-        .send()
-        .await
-        .unwrap();
+    let unauthenticated = client.post(url(&server, "generateContent"));
+    let response = send(unauthenticated.json(&generate_body("hi"))).await;
     assert_eq!(response.status(), 401);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["code"], 401);
@@ -153,18 +142,12 @@ async fn auth_by_header_query_key_or_bearer_and_google_errors() {
     assert!(error["error"]["message"].is_string());
 
     // Validation and routing errors speak Google's shape too.
-    let response = gemini(&server, "generateContent", &json!({"contents": []}))
-        .send()
-        .await
-        .unwrap();
+    let response = send(gemini(&server, "generateContent", &json!({"contents": []}))).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["status"], "INVALID_ARGUMENT");
 
-    let response = gemini(&server, "countTokens", &generate_body("hi"))
-        .send()
-        .await
-        .unwrap();
+    let response = send(gemini(&server, "countTokens", &generate_body("hi"))).await;
     assert_eq!(response.status(), 404);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["status"], "NOT_FOUND");
@@ -172,22 +155,8 @@ async fn auth_by_header_query_key_or_bearer_and_google_errors() {
 
 #[tokio::test]
 async fn stream_generate_content_sse() {
-    let server = start(MockConfig {
-        chunks: 4,
-        ..Default::default()
-    })
-    .await;
-    let response = reqwest::Client::new()
-        .post(format!("{}?alt=sse", url(&server, "streamGenerateContent")))
-        .header("x-goog-api-key", KEY)
-        .json(&generate_body("stream me"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let (text, errored) = read_stream(response).await;
-    assert!(!errored);
+    let server = start(chunks(4)).await;
+    let text = read_sse(send(gemini(&server, STREAM_SSE, &generate_body("stream me"))).await).await;
     assert!(text.ends_with("\r\n\r\n") && !text.contains("[DONE]"));
     let events = sse_payloads(&text);
     assert_eq!(events.len(), 4);
@@ -208,17 +177,12 @@ async fn stream_generate_content_sse() {
     assert_eq!(server.stats().streams_completed, 1);
 
     // Without alt=sse the same responses come as one JSON array.
-    let body: Value = gemini(
+    let body = send_json(gemini(
         &server,
         "streamGenerateContent",
         &generate_body("stream me"),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    ))
+    .await;
     let array = body.as_array().unwrap();
     assert_eq!(array.len(), 4);
     assert_eq!(array[3]["candidates"][0]["finishReason"], "STOP");
@@ -227,13 +191,7 @@ async fn stream_generate_content_sse() {
 #[tokio::test]
 async fn function_call_when_tools_are_offered() {
     let server = start(MockConfig::default()).await;
-    let body: Value = gemini(&server, "generateContent", &weather_body())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = send_json(gemini(&server, "generateContent", &weather_body())).await;
     assert_eq!(
         body["candidates"][0]["content"]["parts"],
         json!([{"functionCall": {"name": "get_weather", "args": {"location": "Paris"}}}])
@@ -243,26 +201,13 @@ async fn function_call_when_tools_are_offered() {
     // Without tools the same question gets a plain answer.
     let mut no_tools = weather_body();
     no_tools.as_object_mut().unwrap().remove("tools");
-    let body: Value = gemini(&server, "generateContent", &no_tools)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = send_json(gemini(&server, "generateContent", &no_tools)).await;
     assert_eq!(
         candidate_text(&body),
         "Mock reply to: What is the Weather in Paris?"
     );
 
-    let response = reqwest::Client::new()
-        .post(format!("{}?alt=sse", url(&server, "streamGenerateContent")))
-        .header("x-goog-api-key", KEY)
-        .json(&weather_body())
-        .send()
-        .await
-        .unwrap();
-    let (text, _) = read_stream(response).await;
+    let (text, _) = read_stream(send(gemini(&server, STREAM_SSE, &weather_body())).await).await;
     let events = sse_payloads(&text);
     assert_eq!(events.len(), 1);
     let candidate = &events[0]["candidates"][0];
@@ -283,10 +228,7 @@ async fn embeddings_are_deterministic() {
         {"model": model, "content": {"parts": [{"text": "second"}]}},
         {"model": model, "content": {"parts": [{"text": "first"}]}, "outputDimensionality": 4}
     ]});
-    let response = gemini(&server, "batchEmbedContents", &batch)
-        .send()
-        .await
-        .unwrap();
+    let response = send(gemini(&server, "batchEmbedContents", &batch)).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let vectors: Vec<Vec<f64>> = body["embeddings"]
@@ -302,27 +244,15 @@ async fn embeddings_are_deterministic() {
     assert_eq!(vectors[0][..4], vectors[2][..]);
     assert!(vectors.iter().flatten().all(|v| (-1.0..=1.0).contains(v)));
 
-    let single: Value = gemini(
-        &server,
-        "embedContent",
-        &json!({"content": {"parts": [{"text": "first"}]}}),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let first = json!({"content": {"parts": [{"text": "first"}]}});
+    let single = send_json(gemini(&server, "embedContent", &first)).await;
     let values: Vec<f64> = serde_json::from_value(single["embedding"]["values"].clone()).unwrap();
     assert_eq!(values, vectors[0]);
 
     let wrong_model = json!({"requests": [
         {"model": "models/other", "content": {"parts": [{"text": "x"}]}}
     ]});
-    let response = gemini(&server, "batchEmbedContents", &wrong_model)
-        .send()
-        .await
-        .unwrap();
+    let response = send(gemini(&server, "batchEmbedContents", &wrong_model)).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["status"], "INVALID_ARGUMENT");
@@ -330,17 +260,8 @@ async fn embeddings_are_deterministic() {
 
 #[tokio::test]
 async fn failure_knobs() {
-    let server = start(MockConfig {
-        fail_rate: 1.0,
-        fail_status: 429,
-        retry_after: Some(Duration::from_millis(1500)),
-        ..Default::default()
-    })
-    .await;
-    let response = gemini(&server, "generateContent", &generate_body("hi"))
-        .send()
-        .await
-        .unwrap();
+    let server = start(throttled()).await;
+    let response = send(gemini(&server, "generateContent", &generate_body("hi"))).await;
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "2");
     let error: Value = response.json().await.unwrap();
@@ -349,18 +270,8 @@ async fn failure_knobs() {
         json!({"error": {"code": 429, "message": "mock: injected failure", "status": "RESOURCE_EXHAUSTED"}})
     );
 
-    server.set_config(MockConfig {
-        chunks: 4,
-        stream_fail_after: Some(2),
-        ..Default::default()
-    });
-    let response = reqwest::Client::new()
-        .post(format!("{}?alt=sse", url(&server, "streamGenerateContent")))
-        .header("x-goog-api-key", KEY)
-        .json(&generate_body("cut me"))
-        .send()
-        .await
-        .unwrap();
+    server.set_config(cut_after(4, 2));
+    let response = send(gemini(&server, STREAM_SSE, &generate_body("cut me"))).await;
     assert_eq!(response.status(), 200);
     let (text, errored) = read_stream(response).await;
     assert!(errored, "the body ends with a transport error");

@@ -8,8 +8,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bifrost_mock::{Fault, MockConfig, MockServer};
-use common::{json_of, read_stream, sse_events, start};
-use futures::StreamExt;
+use common::{
+    anthropic_as, chunks, cut_after, json_of, openai_as, read_sse, read_stream, send, send_json,
+    sse_events, start, throttled,
+};
+use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-test";
@@ -19,18 +22,29 @@ fn client() -> reqwest::Client {
 }
 
 fn openai(server: &MockServer, body: &Value) -> reqwest::RequestBuilder {
-    client()
-        .post(format!("{}/v1/chat/completions", server.url()))
-        .bearer_auth(KEY)
-        .json(body)
+    openai_as(server, KEY).json(body)
 }
 
 fn anthropic(server: &MockServer, body: &Value) -> reqwest::RequestBuilder {
-    client()
-        .post(format!("{}/v1/messages", server.url()))
-        .header("x-api-key", KEY)
-        .header("anthropic-version", "2023-06-01")
-        .json(body)
+    anthropic_as(server, KEY).json(body)
+}
+
+/// A streamed chat reply's body, from a mock that sends `chunks` content chunks 50 ms apart
+/// (the server is returned to keep it serving).
+async fn paced_chat_stream(
+    chunks: usize,
+) -> (
+    MockServer,
+    impl Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+) {
+    let server = start(MockConfig {
+        chunks,
+        chunk_delay: Duration::from_millis(50),
+        ..Default::default()
+    })
+    .await;
+    let response = send(openai(&server, &chat_body(true))).await;
+    (server, response.bytes_stream())
 }
 
 fn chat_body(stream: bool) -> Value {
@@ -69,7 +83,7 @@ fn weather_body(stream: bool) -> Value {
 #[tokio::test]
 async fn openai_non_streaming_shape() {
     let server = start(MockConfig::default()).await;
-    let response = openai(&server, &chat_body(false)).send().await.unwrap();
+    let response = send(openai(&server, &chat_body(false))).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert!(body["id"].as_str().unwrap().starts_with("chatcmpl-mock-"));
@@ -90,13 +104,8 @@ async fn openai_non_streaming_shape() {
     assert_eq!(usage["total_tokens"].as_u64().unwrap(), p + c);
 
     // The short path is served as well.
-    let response = client()
-        .post(format!("{}/chat/completions", server.url()))
-        .bearer_auth(KEY)
-        .json(&chat_body(false))
-        .send()
-        .await
-        .unwrap();
+    let short = client().post(format!("{}/chat/completions", server.url()));
+    let response = send(short.bearer_auth(KEY).json(&chat_body(false))).await;
     assert_eq!(response.status(), 200);
 
     let stats = server.stats();
@@ -111,10 +120,7 @@ async fn openai_non_streaming_shape() {
 #[tokio::test]
 async fn anthropic_non_streaming_shape() {
     let server = start(MockConfig::default()).await;
-    let response = anthropic(&server, &messages_body(false))
-        .send()
-        .await
-        .unwrap();
+    let response = send(anthropic(&server, &messages_body(false))).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert!(body["id"].as_str().unwrap().starts_with("msg_mock_"));
@@ -139,7 +145,7 @@ async fn anthropic_validation_errors() {
     let server = start(MockConfig::default()).await;
     let mut body = messages_body(false);
     body.as_object_mut().unwrap().remove("max_tokens");
-    let response = anthropic(&server, &body).send().await.unwrap();
+    let response = send(anthropic(&server, &body)).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["type"], "error");
@@ -149,40 +155,27 @@ async fn anthropic_validation_errors() {
         .unwrap()
         .contains("max_tokens"));
 
-    let response = client()
-        .post(format!("{}/v1/messages", server.url()))
-        .header("x-api-key", KEY)
-        .json(&messages_body(false))
-        .send()
-        .await
-        .unwrap();
+    let unversioned = client().post(format!("{}/v1/messages", server.url()));
+    let response = send(
+        unversioned
+            .header("x-api-key", KEY)
+            .json(&messages_body(false)),
+    )
+    .await;
     assert_eq!(response.status(), 400, "anthropic-version is required");
 }
 
 #[tokio::test]
 async fn malformed_json_is_400() {
     let server = start(MockConfig::default()).await;
-    let response = client()
-        .post(format!("{}/v1/chat/completions", server.url()))
-        .bearer_auth(KEY)
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let response = send(openai_as(&server, KEY).body("{not json")).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["type"], "invalid_request_error");
     assert!(error["error"]["message"].is_string());
     assert_eq!(server.last_request().unwrap().body, json!("{not json"));
 
-    let response = client()
-        .post(format!("{}/v1/messages", server.url()))
-        .header("x-api-key", KEY)
-        .header("anthropic-version", "2023-06-01")
-        .body("[1,")
-        .send()
-        .await
-        .unwrap();
+    let response = send(anthropic_as(&server, KEY).body("[1,")).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["type"], "error");
@@ -190,19 +183,12 @@ async fn malformed_json_is_400() {
 
 #[tokio::test]
 async fn openai_stream_sequence() {
-    let server = start(MockConfig {
-        chunks: 3,
-        ..Default::default()
-    })
-    .await;
+    let server = start(chunks(3)).await;
     let mut body = chat_body(true);
     body["stream_options"] = json!({"include_usage": true});
-    let response = openai(&server, &body).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let response = send(openai(&server, &body)).await;
     assert_eq!(response.headers()["cache-control"], "no-cache");
-    let (text, errored) = read_stream(response).await;
-    assert!(!errored);
+    let text = read_sse(response).await;
     assert!(text.ends_with("data: [DONE]\n\n"));
 
     let events = sse_events(&text);
@@ -249,13 +235,8 @@ async fn openai_stream_sequence() {
 
 #[tokio::test]
 async fn openai_stream_without_usage_or_content() {
-    let server = start(MockConfig {
-        chunks: 0,
-        ..Default::default()
-    })
-    .await;
-    let response = openai(&server, &chat_body(true)).send().await.unwrap();
-    let (text, _) = read_stream(response).await;
+    let server = start(chunks(0)).await;
+    let (text, _) = read_stream(send(openai(&server, &chat_body(true))).await).await;
     let events = sse_events(&text);
     // role, finish, [DONE]: no content deltas and no usage chunk.
     assert_eq!(events.len(), 3, "{text}");
@@ -265,19 +246,8 @@ async fn openai_stream_without_usage_or_content() {
 
 #[tokio::test]
 async fn anthropic_stream_sequence() {
-    let server = start(MockConfig {
-        chunks: 4,
-        ..Default::default()
-    })
-    .await;
-    let response = anthropic(&server, &messages_body(true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let (text, errored) = read_stream(response).await;
-    assert!(!errored);
+    let server = start(chunks(4)).await;
+    let text = read_sse(send(anthropic(&server, &messages_body(true))).await).await;
     let events = sse_events(&text);
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_deref().unwrap()).collect();
     assert_eq!(
@@ -326,13 +296,7 @@ async fn anthropic_stream_sequence() {
 #[tokio::test]
 async fn anthropic_tool_use() {
     let server = start(MockConfig::default()).await;
-    let body: Value = anthropic(&server, &weather_body(false))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = send_json(anthropic(&server, &weather_body(false))).await;
     assert_eq!(body["stop_reason"], "tool_use");
     assert_eq!(
         body["content"],
@@ -345,20 +309,10 @@ async fn anthropic_tool_use() {
     // Without tools the same question gets a plain answer.
     let mut no_tools = weather_body(false);
     no_tools.as_object_mut().unwrap().remove("tools");
-    let body: Value = anthropic(&server, &no_tools)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = send_json(anthropic(&server, &no_tools)).await;
     assert_eq!(body["stop_reason"], "end_turn");
 
-    let response = anthropic(&server, &weather_body(true))
-        .send()
-        .await
-        .unwrap();
-    let (text, _) = read_stream(response).await;
+    let (text, _) = read_stream(send(anthropic(&server, &weather_body(true))).await).await;
     let events = sse_events(&text);
     let tool_start = events
         .iter()
@@ -387,24 +341,15 @@ async fn anthropic_tool_use() {
 
 #[tokio::test]
 async fn fail_rate_one_returns_status_with_retry_after() {
-    let server = start(MockConfig {
-        fail_rate: 1.0,
-        fail_status: 429,
-        retry_after: Some(Duration::from_millis(1500)),
-        ..Default::default()
-    })
-    .await;
-    let response = openai(&server, &chat_body(false)).send().await.unwrap();
+    let server = start(throttled()).await;
+    let response = send(openai(&server, &chat_body(false))).await;
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "2");
     assert_eq!(response.headers()["retry-after-ms"], "1500");
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["code"], "rate_limit_exceeded");
 
-    let response = anthropic(&server, &messages_body(true))
-        .send()
-        .await
-        .unwrap();
+    let response = send(anthropic(&server, &messages_body(true))).await;
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "2");
     let error: Value = response.json().await.unwrap();
@@ -419,13 +364,13 @@ async fn fail_rate_one_returns_status_with_retry_after() {
         retry_after: Some(Duration::from_secs(1)),
         ..Default::default()
     });
-    let response = openai(&server, &chat_body(false)).send().await.unwrap();
+    let response = send(openai(&server, &chat_body(false))).await;
     assert_eq!(response.status(), 500);
     assert!(response.headers().get("retry-after").is_none());
 
     // And set_config back to no failures heals it.
     server.set_config(MockConfig::default());
-    let response = openai(&server, &chat_body(false)).send().await.unwrap();
+    let response = send(openai(&server, &chat_body(false))).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -450,7 +395,7 @@ async fn a_fault_mix_cuts_connections_and_hangs() {
     // The clock moves only when every task waits: the hang is virtual.
     tokio::time::pause();
     let t0 = tokio::time::Instant::now();
-    let response = openai(&server, &chat_body(false)).send().await.unwrap();
+    let response = send(openai(&server, &chat_body(false))).await;
     assert!(
         t0.elapsed() >= Duration::from_secs(60),
         "{:?}",
@@ -467,7 +412,7 @@ async fn a_fault_mix_cuts_connections_and_hangs() {
     });
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..40 {
-        let response = openai(&server, &chat_body(false)).send().await.unwrap();
+        let response = send(openai(&server, &chat_body(false))).await;
         seen.insert(response.status().as_u16());
     }
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), [429, 503]);
@@ -482,24 +427,11 @@ async fn fail_keys_fail_only_listed_keys() {
         ..Default::default()
     })
     .await;
-    let bad = client()
-        .post(format!("{}/v1/chat/completions", server.url()))
-        .bearer_auth("sk-bad")
-        .json(&chat_body(false))
-        .send()
-        .await
-        .unwrap();
+    let bad = send(openai_as(&server, "sk-bad").json(&chat_body(false))).await;
     assert_eq!(bad.status(), 503);
-    let bad = client()
-        .post(format!("{}/v1/messages", server.url()))
-        .header("x-api-key", "sk-bad")
-        .header("anthropic-version", "2023-06-01")
-        .json(&messages_body(false))
-        .send()
-        .await
-        .unwrap();
+    let bad = send(anthropic_as(&server, "sk-bad").json(&messages_body(false))).await;
     assert_eq!(bad.status(), 503);
-    let good = openai(&server, &chat_body(false)).send().await.unwrap();
+    let good = send(openai(&server, &chat_body(false))).await;
     assert_eq!(good.status(), 200);
 
     let stats = server.stats();
@@ -514,67 +446,43 @@ async fn fail_keys_fail_only_listed_keys() {
 #[tokio::test]
 async fn require_auth_gives_401() {
     let server = start(MockConfig::default()).await;
-    let response = client()
-        .post(format!("{}/v1/chat/completions", server.url()))
-        .json(&chat_body(false))
-        .send()
-        .await
-        .unwrap();
+    let chat = || client().post(format!("{}/v1/chat/completions", server.url()));
+    let response = send(chat().json(&chat_body(false))).await;
     assert_eq!(response.status(), 401);
     let error: Value = response.json().await.unwrap();
     assert!(error["error"]["message"].is_string());
 
-    let response = client()
-        .post(format!("{}/v1/messages", server.url()))
-        .header("anthropic-version", "2023-06-01")
-        .json(&messages_body(false))
-        .send()
-        .await
-        .unwrap();
+    let messages = client().post(format!("{}/v1/messages", server.url()));
+    let response = send(
+        messages
+            .header("anthropic-version", "2023-06-01")
+            .json(&messages_body(false)),
+    )
+    .await;
     assert_eq!(response.status(), 401);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["type"], "authentication_error");
 
-    let response = client()
-        .get(format!("{}/v1/models", server.url()))
-        .send()
-        .await
-        .unwrap();
+    let response = send(client().get(format!("{}/v1/models", server.url()))).await;
     assert_eq!(response.status(), 401);
 
     server.set_config(MockConfig {
         require_auth: false,
         ..Default::default()
     });
-    let response = client()
-        .post(format!("{}/v1/chat/completions", server.url()))
-        .json(&chat_body(false))
-        .send()
-        .await
-        .unwrap();
+    let response = send(chat().json(&chat_body(false))).await;
     assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]
 async fn models_health_and_unknown_routes() {
     let server = start(MockConfig::default()).await;
-    let health = client()
-        .get(format!("{}/health", server.url()))
-        .send()
-        .await
-        .unwrap();
+    let health = send(client().get(format!("{}/health", server.url()))).await;
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "ok");
 
-    let models: Value = client()
-        .get(format!("{}/v1/models", server.url()))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = client().get(format!("{}/v1/models", server.url()));
+    let models = send_json(models.bearer_auth(KEY)).await;
     assert_eq!(models["object"], "list");
     let data = models["data"].as_array().unwrap();
     assert_eq!(data.len(), 4);
@@ -583,11 +491,7 @@ async fn models_health_and_unknown_routes() {
         json!({"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "mock"})
     );
 
-    let missing = client()
-        .get(format!("{}/v2/nothing", server.url()))
-        .send()
-        .await
-        .unwrap();
+    let missing = send(client().get(format!("{}/v2/nothing", server.url()))).await;
     assert_eq!(missing.status(), 404);
     // /health is not an API request.
     assert_eq!(server.stats().requests, 1);
@@ -600,13 +504,7 @@ async fn response_size_is_exact() {
         ..Default::default()
     })
     .await;
-    let body: Value = openai(&server, &chat_body(false))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = send_json(openai(&server, &chat_body(false))).await;
     let content = body["choices"][0]["message"]["content"].as_str().unwrap();
     assert_eq!(content.len(), 1000);
     assert!(content.starts_with("Mock reply to: hello there lorem lorem"));
@@ -614,14 +512,7 @@ async fn response_size_is_exact() {
 
 #[tokio::test]
 async fn chunk_delay_spaces_chunks() {
-    let server = start(MockConfig {
-        chunks: 5,
-        chunk_delay: Duration::from_millis(50),
-        ..Default::default()
-    })
-    .await;
-    let response = openai(&server, &chat_body(true)).send().await.unwrap();
-    let mut stream = response.bytes_stream();
+    let (_server, mut stream) = paced_chat_stream(5).await;
     let mut arrivals = Vec::new();
     let mut text = String::new();
     while let Some(chunk) = stream.next().await {
@@ -650,20 +541,15 @@ async fn latency_delays_headers() {
     })
     .await;
     let started = Instant::now();
-    let response = openai(&server, &chat_body(false)).send().await.unwrap();
+    let response = send(openai(&server, &chat_body(false))).await;
     assert_eq!(response.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(120));
 }
 
 #[tokio::test]
 async fn stream_fail_after_truncates() {
-    let server = start(MockConfig {
-        chunks: 5,
-        stream_fail_after: Some(2),
-        ..Default::default()
-    })
-    .await;
-    let response = openai(&server, &chat_body(true)).send().await.unwrap();
+    let server = start(cut_after(5, 2)).await;
+    let response = send(openai(&server, &chat_body(true))).await;
     assert_eq!(response.status(), 200);
     let (text, errored) = read_stream(response).await;
     assert!(errored, "the client must see a broken stream");
@@ -671,11 +557,7 @@ async fn stream_fail_after_truncates() {
     let events = sse_events(&text);
     assert_eq!(events.len(), 3, "role + 2 content chunks: {text}");
 
-    let response = anthropic(&server, &messages_body(true))
-        .send()
-        .await
-        .unwrap();
-    let (text, errored) = read_stream(response).await;
+    let (text, errored) = read_stream(send(anthropic(&server, &messages_body(true))).await).await;
     assert!(errored);
     assert!(!text.contains("message_stop"));
     assert_eq!(text.matches("event: content_block_delta").count(), 2);
@@ -697,11 +579,7 @@ async fn stalls_delay_the_stream() {
     })
     .await;
     let started = Instant::now();
-    let response = anthropic(&server, &messages_body(true))
-        .send()
-        .await
-        .unwrap();
-    let (text, errored) = read_stream(response).await;
+    let (text, errored) = read_stream(send(anthropic(&server, &messages_body(true))).await).await;
     assert!(!errored);
     assert!(text.contains("event: message_stop"));
     assert!(started.elapsed() >= Duration::from_millis(200));
@@ -709,14 +587,7 @@ async fn stalls_delay_the_stream() {
 
 #[tokio::test]
 async fn client_drop_counts_as_aborted() {
-    let server = start(MockConfig {
-        chunks: 20,
-        chunk_delay: Duration::from_millis(50),
-        ..Default::default()
-    })
-    .await;
-    let response = openai(&server, &chat_body(true)).send().await.unwrap();
-    let mut stream = response.bytes_stream();
+    let (server, mut stream) = paced_chat_stream(20).await;
     let first = stream.next().await.expect("a first chunk").unwrap();
     assert!(first.starts_with(b"data: "));
     drop(stream);
@@ -795,32 +666,16 @@ async fn json_schema_replies_are_objects_with_the_schema_keys_in_order() {
     let server = start(MockConfig::default()).await;
     let expected =
         r#"{"reasoning":"","answer":0,"confident":false,"sources":[],"detail":{"score":0.0}}"#;
-    let body: Value = openai(&server, &structured_body(false))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = send_json(openai(&server, &structured_body(false))).await;
     assert_eq!(body["choices"][0]["message"]["content"], expected);
     // Streamed, the pieces join to the same text.
-    let response = openai(&server, &structured_body(true))
-        .send()
-        .await
-        .unwrap();
-    let (text, failed) = read_stream(response).await;
+    let (text, failed) = read_stream(send(openai(&server, &structured_body(true))).await).await;
     assert!(!failed);
     assert_eq!(stream_texts(&text), [expected]);
 
     let mut json_object = chat_body(false);
     json_object["response_format"] = json!({"type": "json_object"});
-    let body: Value = openai(&server, &json_object)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = send_json(openai(&server, &json_object)).await;
     let content = body["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(json_of(content).is_object(), "{content}");
 }
@@ -830,13 +685,7 @@ async fn n_choices_are_answered_plain_and_streamed() {
     let server = start(MockConfig::default()).await;
     let mut request = chat_body(false);
     request["n"] = json!(3);
-    let body: Value = openai(&server, &request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = send_json(openai(&server, &request)).await;
     let choices = body["choices"].as_array().unwrap();
     assert_eq!(choices.len(), 3);
     for (i, choice) in choices.iter().enumerate() {
@@ -847,8 +696,7 @@ async fn n_choices_are_answered_plain_and_streamed() {
 
     let mut request = chat_body(true);
     request["n"] = json!(2);
-    let response = openai(&server, &request).send().await.unwrap();
-    let (text, failed) = read_stream(response).await;
+    let (text, failed) = read_stream(send(openai(&server, &request)).await).await;
     assert!(!failed);
     assert_eq!(
         stream_texts(&text),
@@ -861,7 +709,7 @@ async fn n_choices_are_answered_plain_and_streamed() {
     assert_eq!(finishes, 2);
 
     request["n"] = json!(0);
-    let response = openai(&server, &request).send().await.unwrap();
+    let response = send(openai(&server, &request)).await;
     assert_eq!(response.status(), 400);
 }
 
@@ -872,14 +720,14 @@ async fn the_last_requests_are_recorded_in_order_and_bounded() {
     for i in 0..total {
         let mut body = chat_body(false);
         body["messages"][1]["content"] = json!(format!("request {i}"));
-        assert_eq!(openai(&server, &body).send().await.unwrap().status(), 200);
+        assert_eq!(send(openai(&server, &body)).await.status(), 200);
     }
-    client()
-        .get(format!("{}/v1/models", server.url()))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
+    send(
+        client()
+            .get(format!("{}/v1/models", server.url()))
+            .bearer_auth(KEY),
+    )
+    .await;
     let recorded = server.requests();
     assert_eq!(recorded.len(), bifrost_mock::RECORDED_REQUESTS);
     // The oldest were dropped; the rest are in arrival order.
@@ -899,7 +747,7 @@ async fn the_last_requests_are_recorded_in_order_and_bounded() {
         record_requests: false,
         ..MockConfig::default()
     });
-    openai(&server, &chat_body(false)).send().await.unwrap();
+    send(openai(&server, &chat_body(false))).await;
     let recorded = server.requests();
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].path, "/v1/chat/completions");
