@@ -60,6 +60,8 @@
 //! - Dropped: `safetySettings` (OpenAI-style upstreams have no per-request safety thresholds and
 //!   would refuse the field), `cachedContent` (a Gemini cache name means nothing elsewhere),
 //!   `labels`.
+//!
+//! [`reasoning_effort`]: generation::reasoning_effort
 
 use crate::error::BifrostError;
 use crate::providers::reasons;
@@ -77,6 +79,13 @@ pub use response::{call_args, error_body, from_chat, usage_metadata, StreamEncod
 
 mod embed;
 pub use embed::{from_batch_embedding, from_embedding, to_batch_embedding, to_embedding};
+
+mod tools;
+pub use tools::openai_schema;
+use tools::{tool_choice, translate_tools};
+
+mod generation;
+use generation::apply_generation_config;
 
 /// The fields of a `GenerateContentRequest` the translation reads.
 #[derive(Debug, Default, Deserialize)]
@@ -610,265 +619,6 @@ fn file_part(i: usize, j: usize, file: &FileData) -> Result<ContentPart, Bifrost
             detail: None,
         }),
         ..ContentPart::default()
-    })
-}
-
-fn translate_tools(tools: &[Map<String, Value>]) -> Result<Vec<Tool>, BifrostError> {
-    let mut out = Vec::new();
-    for (t, tool) in tools.iter().enumerate() {
-        for (key, value) in tool {
-            if value.is_null() {
-                continue;
-            }
-            if key != "functionDeclarations" {
-                return Err(BifrostError::invalid_request(format!(
-                    "tools[{t}]: the '{key}' tool is not supported through /genai; only \
-                     functionDeclarations can be served by every provider"
-                )));
-            }
-            let decls: Vec<FunctionDeclaration> =
-                serde_json::from_value(value.clone()).map_err(|e| {
-                    BifrostError::invalid_request(format!("tools[{t}].functionDeclarations: {e}"))
-                })?;
-            out.extend(decls.into_iter().map(|d| {
-                Tool {
-                    kind: "function".to_owned(),
-                    function: FunctionDef {
-                        name: d.name,
-                        description: d.description,
-                        parameters: d
-                            .parameters_json_schema
-                            .or(d.parameters)
-                            .filter(|p| !p.is_null())
-                            .map(|p| openai_schema(&p)),
-                        extra: Map::new(),
-                    },
-                    extra: Map::new(),
-                }
-            }));
-        }
-    }
-    Ok(out)
-}
-
-/// Gemini's OpenAPI-style `Schema` → JSON Schema: `type` names are lowercased (`OBJECT` →
-/// `object`, so OpenAI-style upstreams accept them), and `nullable: true` becomes a `"null"`
-/// alternative in `type` (and in `enum`, if any). Only schema positions are visited (`properties`, `items`, `anyOf`, …),
-/// never `enum`, `default` or `example` values. Other keywords pass unchanged.
-pub fn openai_schema(schema: &Value) -> Value {
-    let Value::Object(obj) = schema else {
-        return schema.clone();
-    };
-    let each_value = |v: &Value| match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, s)| (k.clone(), openai_schema(s)))
-                .collect(),
-        ),
-        other => other.clone(),
-    };
-    let each_item = |v: &Value| match v {
-        Value::Array(a) => Value::Array(a.iter().map(openai_schema).collect()),
-        other => other.clone(),
-    };
-    let mut out = Map::new();
-    for (key, value) in obj {
-        let value = match key.as_str() {
-            "type" => lowercase_type(value),
-            "properties" | "$defs" | "definitions" | "patternProperties" => each_value(value),
-            "anyOf" | "oneOf" | "allOf" | "prefixItems" => each_item(value),
-            "items" | "additionalProperties" | "not" | "contains" | "propertyNames" => {
-                openai_schema(value)
-            }
-            "nullable" => continue,
-            _ => value.clone(),
-        };
-        out.insert(key.clone(), value);
-    }
-    if obj.get("nullable") == Some(&Value::Bool(true)) {
-        match out.get("type").cloned() {
-            Some(Value::String(t)) => {
-                out.insert("type".into(), json!([t, "null"]));
-                // An `enum` must admit the null too, or the widened type means nothing.
-                if let Some(Value::Array(values)) = out.get_mut("enum") {
-                    if !values.contains(&Value::Null) {
-                        values.push(Value::Null);
-                    }
-                }
-            }
-            // Without a single type there is nothing to widen; keep the annotation.
-            _ => {
-                out.insert("nullable".into(), Value::Bool(true));
-            }
-        }
-    }
-    Value::Object(out)
-}
-
-fn lowercase_type(v: &Value) -> Value {
-    match v {
-        Value::String(s) => Value::String(s.to_ascii_lowercase()),
-        Value::Array(a) => Value::Array(a.iter().map(lowercase_type).collect()),
-        other => other.clone(),
-    }
-}
-
-/// `Ok(None)`: no `tool_choice` to send. May narrow `tools` to `allowedFunctionNames`.
-fn tool_choice(
-    config: &FunctionCallingConfig,
-    tools: &mut Vec<Tool>,
-) -> Result<Option<Value>, BifrostError> {
-    let mode = config
-        .mode
-        .as_deref()
-        .unwrap_or("AUTO")
-        .to_ascii_uppercase();
-    let names = config.allowed_function_names.as_deref().unwrap_or_default();
-    if let Some(missing) = names
-        .iter()
-        .find(|n| !tools.iter().any(|t| &t.function.name == *n))
-    {
-        return Err(BifrostError::invalid_request(format!(
-            "toolConfig.functionCallingConfig.allowedFunctionNames names '{missing}', which is \
-             not among the functionDeclarations"
-        )));
-    }
-    let choice = match mode.as_str() {
-        "AUTO" | "MODE_UNSPECIFIED" | "VALIDATED" => "auto",
-        "NONE" => "none",
-        "ANY" => "required",
-        other => {
-            return Err(BifrostError::invalid_request(format!(
-                "unsupported functionCallingConfig mode '{other}' (expected AUTO, ANY, NONE or \
-                 VALIDATED)"
-            )))
-        }
-    };
-    if tools.is_empty() {
-        return match choice {
-            "required" => Err(BifrostError::invalid_request(
-                "functionCallingConfig mode ANY needs at least one functionDeclaration",
-            )),
-            _ => Ok(None),
-        };
-    }
-    match (choice, names) {
-        ("required", [only]) => Ok(Some(
-            json!({"type": "function", "function": {"name": only}}),
-        )),
-        ("none", _) | (_, []) => Ok(Some(Value::String(choice.to_owned()))),
-        (_, names) => {
-            tools.retain(|t| names.contains(&t.function.name));
-            Ok(Some(Value::String(choice.to_owned())))
-        }
-    }
-}
-
-fn apply_generation_config(
-    config: &GenerationConfig,
-    req: &mut ChatRequest,
-) -> Result<(), BifrostError> {
-    if let Some(modality) = config
-        .response_modalities
-        .iter()
-        .flatten()
-        .find(|m| !m.eq_ignore_ascii_case("text"))
-    {
-        return Err(BifrostError::invalid_request(format!(
-            "responseModalities '{modality}' is not supported through /genai (TEXT only)"
-        )));
-    }
-    if config.response_logprobs == Some(true) {
-        return Err(BifrostError::invalid_request(
-            "responseLogprobs is not supported through /genai",
-        ));
-    }
-    req.temperature = config.temperature;
-    req.top_p = config.top_p;
-    req.max_tokens = config.max_output_tokens;
-    req.stop = config.stop_sequences.clone().map(Stop::Many);
-    req.n = config.candidate_count;
-    let mut put = |key: &str, value: Option<Value>| {
-        if let Some(v) = value {
-            req.extra.insert(key.to_owned(), v);
-        }
-    };
-    put("top_k", config.top_k.map(number));
-    put("seed", config.seed.map(Value::from));
-    put("presence_penalty", config.presence_penalty.map(number));
-    put("frequency_penalty", config.frequency_penalty.map(number));
-    put("response_format", response_format(config)?);
-    if let Some(thinking) = &config.thinking_config {
-        put(
-            "reasoning_effort",
-            reasoning_effort(thinking)?.map(Value::from),
-        );
-    }
-    Ok(())
-}
-
-/// Integral floats print as integers (`topK: 40` stays `40`, not `40.0`).
-fn number(v: f64) -> Value {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        Value::from(v as i64)
-    } else {
-        Value::from(v)
-    }
-}
-
-fn response_format(config: &GenerationConfig) -> Result<Option<Value>, BifrostError> {
-    let schema = config
-        .response_json_schema
-        .clone()
-        .or_else(|| config.response_schema.as_ref().map(openai_schema))
-        .filter(|s| !s.is_null());
-    let mime = config
-        .response_mime_type
-        .as_deref()
-        .map(str::to_ascii_lowercase);
-    match mime.as_deref() {
-        Some("application/json") => Ok(Some(match schema {
-            Some(schema) => json!({
-                "type": "json_schema",
-                "json_schema": {"name": "response", "schema": schema}
-            }),
-            None => json!({"type": "json_object"}),
-        })),
-        None | Some("text/plain") if schema.is_some() => Err(BifrostError::invalid_request(
-            "a response schema needs responseMimeType 'application/json'",
-        )),
-        None | Some("text/plain") => Ok(None),
-        Some(other) => Err(BifrostError::invalid_request(format!(
-            "responseMimeType '{other}' is not supported through /genai (text/plain or \
-             application/json)"
-        ))),
-    }
-}
-
-/// `thinkingConfig` → `reasoning_effort`. `thinkingLevel` (`MINIMAL`, `LOW`, `MEDIUM`, `HIGH`,
-/// any case) is the effort of that name. Otherwise `thinkingBudget`: 0 → `none`; up to 1024 →
-/// `low`; up to 8192 → `medium`; above → `high` (the inverse of the budgets the outbound Gemini
-/// translation sends); -1 (dynamic) or no budget → nothing, the upstream's default.
-fn reasoning_effort(config: &ThinkingConfig) -> Result<Option<&'static str>, BifrostError> {
-    if let Some(level) = &config.thinking_level {
-        return match level.to_ascii_lowercase().as_str() {
-            "minimal" => Ok(Some("minimal")),
-            "low" => Ok(Some("low")),
-            "medium" => Ok(Some("medium")),
-            "high" => Ok(Some("high")),
-            "thinking_level_unspecified" => Ok(None),
-            _ => Err(BifrostError::invalid_request(format!(
-                "unsupported thinkingLevel '{level}' (expected MINIMAL, LOW, MEDIUM or HIGH)"
-            ))),
-        };
-    }
-    Ok(match config.thinking_budget {
-        None => None,
-        Some(b) if b < 0 => None,
-        Some(0) => Some("none"),
-        Some(1..=1024) => Some("low"),
-        Some(1025..=8192) => Some("medium"),
-        Some(_) => Some("high"),
     })
 }
 

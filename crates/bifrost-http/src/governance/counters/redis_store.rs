@@ -1,0 +1,213 @@
+//! The counters in Redis: connection, batched reconciliation, `EVALSHA` and the Lua scripts.
+
+use super::*;
+
+pub(super) struct RedisCounters {
+    pub(super) conn: ConnectionManager,
+    pub(super) reserve: Arc<redis::Script>,
+    pub(super) settle: Arc<redis::Script>,
+    pub(super) settle_tx: tokio::sync::mpsc::UnboundedSender<Vec<Settle>>,
+}
+
+/// Sends queued reconciliations, merged per counter, one script call per batch.
+pub(super) async fn flush_loop(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<Settle>>,
+    mut conn: ConnectionManager,
+    script: Arc<redis::Script>,
+    failures: Arc<AtomicU64>,
+    queue: Arc<Queue>,
+) {
+    {
+        while let Some(first) = rx.recv().await {
+            let mut batches = 1;
+            let mut adds: HashMap<String, (i64, i64)> = HashMap::new();
+            let mut leases: Vec<(String, String)> = Vec::new();
+            let mut take = |items: Vec<Settle>| {
+                for it in items {
+                    match it {
+                        Settle::Add(k, d, ttl) => {
+                            let slot = adds.entry(k).or_insert((0, ttl));
+                            slot.0 += d;
+                        }
+                        Settle::Lease(k, m) => leases.push((k, m)),
+                    }
+                }
+            };
+            take(first);
+            while batches < 512 {
+                match rx.try_recv() {
+                    Ok(items) => {
+                        take(items);
+                        batches += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut cmd = evalsha_cmd(&script);
+            for (k, (d, ttl)) in &adds {
+                if *d != 0 {
+                    cmd.arg(k).arg(*d).arg(*ttl);
+                }
+            }
+            for (k, m) in &leases {
+                cmd.arg(k).arg(m).arg(-1);
+            }
+            let done =
+                tokio::time::timeout(REDIS_TIMEOUT * 4, evalsha::<i64>(&mut conn, &script, &cmd))
+                    .await;
+            if !matches!(done, Ok(Ok(_))) {
+                failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "governance: reconciling usage in Redis failed; the reservations stand"
+                );
+            }
+            queue.done(batches);
+        }
+    }
+}
+
+/// One reconciliation for Redis: add to a counter (key, delta, ttl), or return a lease.
+pub(super) enum Settle {
+    Add(String, i64, i64),
+    Lease(String, String),
+}
+
+/// A reserved counter's key in Redis: the lease set, or the window's counter.
+pub(super) fn redis_key(spec: &LimitSpec, window_start: i64) -> String {
+    match spec.kind {
+        Kind::Concurrency => spec.base.to_string(),
+        _ => format!("{}:{window_start}", spec.base),
+    }
+}
+
+/// `EVALSHA <script> 0`, to which the call's arguments are added (written once, integers as
+/// integers: no `ScriptInvocation` copies), sized for a request's few counters.
+pub(super) fn evalsha_cmd(script: &redis::Script) -> redis::Cmd {
+    let mut cmd = redis::Cmd::with_capacity(32, 512);
+    cmd.arg("EVALSHA").arg(script.get_hash()).arg(0);
+    cmd
+}
+
+/// Runs `cmd`; on NOSCRIPT (a Redis that restarted or was flushed) loads the script and runs it
+/// again.
+pub(super) async fn evalsha<T: redis::FromRedisValue>(
+    conn: &mut ConnectionManager,
+    script: &redis::Script,
+    cmd: &redis::Cmd,
+) -> redis::RedisResult<T> {
+    match cmd.query_async(conn).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.load_async(conn).await?;
+            cmd.query_async(conn).await
+        }
+        r => r,
+    }
+}
+
+/// Check and reserve every counter, or none. ARGV: n, lease member, lease ms, then per counter:
+/// key base, limit, window spec (`s<secs>`, `w<weeks>`, `M<months>`, `c` for a lease set),
+/// amount. Answers integers only (cheap to parse): `{1, used, window_start_s, window_end_s, …}`
+/// (the key is `base:window_start`; 0, 0 for a lease set) or `{0, index, retry_ms, used}`.
+pub(super) const RESERVE_LUA: &str = r#"
+-- bf_gov_reserve_v2
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mm = (m > 2) and (m - 3) or (m + 9)
+  local doy = math.floor((153 * mm + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+local function civil_from_days(z)
+  z = z + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = (mp < 10) and (mp + 3) or (mp - 9)
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return y, m
+end
+local function bounds(kind, n, now)
+  if kind == 's' then
+    local s = now - (now % n)
+    return s, s + n
+  elseif kind == 'w' then
+    local p = 604800 * n
+    local s = now - ((now - 345600) % p)
+    return s, s + p
+  else
+    local y, m = civil_from_days(math.floor(now / 86400))
+    local idx = y * 12 + (m - 1)
+    local s = idx - (idx % n)
+    local e = s + n
+    return days_from_civil(math.floor(s / 12), (s % 12) + 1, 1) * 86400,
+           days_from_civil(math.floor(e / 12), (e % 12) + 1, 1) * 86400
+  end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = tonumber(ARGV[1])
+local member = ARGV[2]
+local lease = tonumber(ARGV[3])
+local plan = {}
+local out = {1}
+for i = 0, n - 1 do
+  local base = ARGV[4 + i * 4]
+  local limit = tonumber(ARGV[5 + i * 4])
+  local spec = ARGV[6 + i * 4]
+  local amount = tonumber(ARGV[7 + i * 4])
+  local kind = string.sub(spec, 1, 1)
+  if kind == 'c' then
+    redis.call('ZREMRANGEBYSCORE', base, '-inf', now_ms)
+    local used = redis.call('ZCARD', base)
+    if used + 1 > limit then return {0, i, 1000, used} end
+    plan[#plan + 1] = {'c', base, 0, 0}
+    out[#out + 1] = used + 1; out[#out + 1] = 0; out[#out + 1] = 0
+  else
+    local ws, we = bounds(kind, tonumber(string.sub(spec, 2)), now)
+    local key = base .. ':' .. ws
+    local used = tonumber(redis.call('GET', key) or '0')
+    if used >= limit or used + amount > limit then
+      return {0, i, we * 1000 - now_ms, used}
+    end
+    plan[#plan + 1] = {'w', key, amount, (we - ws) * 2}
+    out[#out + 1] = used + amount; out[#out + 1] = ws; out[#out + 1] = we
+  end
+end
+for _, p in ipairs(plan) do
+  if p[1] == 'c' then
+    redis.call('ZADD', p[2], now_ms + lease, member)
+    redis.call('PEXPIRE', p[2], lease * 2)
+  elseif p[3] ~= 0 then
+    redis.call('INCRBY', p[2], p[3])
+    if redis.call('TTL', p[2]) < 0 then redis.call('EXPIRE', p[2], p[4]) end
+  end
+end
+return out
+"#;
+
+/// Reconcile: ARGV triples: (key, delta, ttl) adds to a counter; (key, member, -1) returns a
+/// lease.
+pub(super) const SETTLE_LUA: &str = r#"
+-- bf_gov_settle_v2
+local i = 1
+while ARGV[i] do
+  local key, v, ttl = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if ttl == -1 then
+    redis.call('ZREM', key, v)
+  else
+    local delta = tonumber(v)
+    if delta ~= 0 then
+      redis.call('INCRBY', key, delta)
+      if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
+    end
+  end
+  i = i + 3
+end
+return 1
+"#;
