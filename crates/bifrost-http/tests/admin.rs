@@ -6,7 +6,7 @@ mod common;
 
 use bifrost_http::cli::Cli;
 use bifrost_http::health::HealthCheck;
-use common::{client, load, serve, start};
+use common::{client, load, serve, start, with_headers};
 use futures::future::BoxFuture;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -29,23 +29,25 @@ async fn start_env(config: &str) -> common::TestGateway {
     common::start_with(config, &[("ADMIN_PW", "hunter2")], Cli::default()).await
 }
 
+/// `GET url` with one header, if given (credentials, an origin).
 async fn get(url: &str, auth: Option<(&str, &str)>) -> reqwest::Response {
-    let mut r = client().get(url);
-    if let Some((name, value)) = auth {
-        r = r.header(name, value);
-    }
-    r.send().await.unwrap()
+    with_headers(client().get(url), auth.as_slice())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// [`get`]'s JSON body.
+async fn get_json(url: &str, auth: Option<(&str, &str)>) -> Value {
+    get(url, auth).await.json().await.unwrap()
 }
 
 async fn chat(url: &str, auth: Option<(&str, &str)>) -> reqwest::Response {
-    let mut r = client()
+    let req = client()
         .post(format!("{url}/v1/chat/completions"))
         .header("content-type", "application/json")
         .body(CHAT);
-    if let Some((name, value)) = auth {
-        r = r.header(name, value);
-    }
-    r.send().await.unwrap()
+    with_headers(req, auth.as_slice()).send().await.unwrap()
 }
 
 async fn login(url: &str, username: &str, password: &str) -> reqwest::Response {
@@ -84,17 +86,9 @@ fn basic(user: &str, pass: &str) -> String {
 #[tokio::test]
 async fn without_auth_everything_is_open() {
     let gw = start(&config(r#"{"is_enabled":false}"#, "{}")).await;
-    let body: Value = get(&format!("{}/api/session/is-auth-enabled", gw.url), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(&format!("{}/api/session/is-auth-enabled", gw.url), None).await;
     assert_eq!(body["is_auth_enabled"], false);
-    let v: Value = get(&format!("{}/api/version", gw.url), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&format!("{}/api/version", gw.url), None).await;
     assert_eq!(v["name"], "bifrost-http");
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(chat(&gw.url, None).await.status(), 200);
@@ -118,11 +112,7 @@ async fn login_tokens_cookies_and_logout() {
             "{path}"
         );
     }
-    let body: Value = get(&format!("{url}/api/session/is-auth-enabled"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(&format!("{url}/api/session/is-auth-enabled"), None).await;
     assert_eq!(body["is_auth_enabled"], true);
     assert_eq!(body["has_valid_token"], false);
 
@@ -173,51 +163,37 @@ async fn login_tokens_cookies_and_logout() {
     let bearer = format!("Bearer {token}");
     let as_cookie = format!("other=1; token={token}");
 
+    let (by_token, by_cookie) = (
+        ("authorization", bearer.as_str()),
+        ("cookie", as_cookie.as_str()),
+    );
     for path in ["/api/version", "/metrics", "/debug/pprof/"] {
-        assert_eq!(
-            get(&format!("{url}{path}"), Some(("authorization", &bearer)))
-                .await
-                .status(),
-            200,
-            "{path}"
-        );
-        assert_eq!(
-            get(&format!("{url}{path}"), Some(("cookie", &as_cookie)))
-                .await
-                .status(),
-            200,
-            "{path}"
-        );
+        for auth in [by_token, by_cookie] {
+            let status = get(&format!("{url}{path}"), Some(auth)).await.status();
+            assert_eq!(status, 200, "{path} {}", auth.0);
+        }
     }
     // Unknown /api route: through auth, then not found.
-    assert_eq!(
-        get(
-            &format!("{url}/api/nothing"),
-            Some(("authorization", &bearer))
-        )
+    let status = get(&format!("{url}/api/nothing"), Some(by_token))
         .await
-        .status(),
-        404
-    );
-    let body: Value = get(
+        .status();
+    assert_eq!(status, 404);
+    let body = get_json(
         &format!("{url}/api/session/is-auth-enabled"),
-        Some(("cookie", &as_cookie)),
+        Some(by_cookie),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(body["has_valid_token"], true);
 
     // Inference: token, cookie or Basic with the admin credentials.
-    let resp = chat(url, Some(("authorization", &bearer))).await;
+    let resp = chat(url, Some(by_token)).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(
         body["choices"][0]["message"]["content"],
         "Mock reply to: Hello!"
     );
-    assert_eq!(chat(url, Some(("cookie", &as_cookie))).await.status(), 200);
+    assert_eq!(chat(url, Some(by_cookie)).await.status(), 200);
     for _ in 0..2 {
         // The second is served from the verified-credentials cache.
         let ok = basic("admin", "hunter2");
@@ -226,22 +202,10 @@ async fn login_tokens_cookies_and_logout() {
     assert_401(chat(url, Some(("authorization", &basic("admin", "nope")))).await).await;
     assert_401(chat(url, Some(("authorization", "Basic !!!"))).await).await;
     // Basic is for inference only.
-    assert_401(
-        get(
-            &format!("{url}/api/version"),
-            Some(("authorization", &basic("admin", "hunter2"))),
-        )
-        .await,
-    )
-    .await;
-    assert_401(
-        get(
-            &format!("{url}/api/version"),
-            Some(("authorization", "Bearer x.y.z")),
-        )
-        .await,
-    )
-    .await;
+    for credentials in [basic("admin", "hunter2").as_str(), "Bearer x.y.z"] {
+        let auth = Some(("authorization", credentials));
+        assert_401(get(&format!("{url}/api/version"), auth).await).await;
+    }
 
     // Logout revokes the token and clears the cookie.
     let resp = client()
@@ -256,16 +220,10 @@ async fn login_tokens_cookies_and_logout() {
         cleared.starts_with("token=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
-    assert_401(
-        get(
-            &format!("{url}/api/version"),
-            Some(("authorization", &bearer)),
-        )
-        .await,
-    )
-    .await;
-    assert_401(get(&format!("{url}/api/version"), Some(("cookie", &as_cookie))).await).await;
-    assert_401(chat(url, Some(("authorization", &bearer))).await).await;
+    for auth in [by_token, by_cookie] {
+        assert_401(get(&format!("{url}/api/version"), Some(auth)).await).await;
+    }
+    assert_401(chat(url, Some(by_token)).await).await;
 
     // A new login works.
     let resp = login(url, "admin", "hunter2").await;
@@ -284,15 +242,13 @@ async fn tokens_from_one_replica_pass_another() {
         .await
         .unwrap();
     let bearer = format!("Bearer {}", body["token"].as_str().unwrap());
-    assert_eq!(
-        get(
-            &format!("{}/api/version", b.url),
-            Some(("authorization", &bearer))
-        )
-        .await
-        .status(),
-        200
-    );
+    let status = get(
+        &format!("{}/api/version", b.url),
+        Some(("authorization", &bearer)),
+    )
+    .await
+    .status();
+    assert_eq!(status, 200);
     a.stop().await;
     b.stop().await;
 }
@@ -374,23 +330,21 @@ async fn cors_preflight_and_simple_requests() {
     }
 
     // A simple request: the 401 is readable by the page, and so is a success.
-    let resp = client()
-        .get(format!("{url}/api/version"))
-        .header("origin", "http://localhost:3000")
-        .send()
-        .await
-        .unwrap();
+    let resp = get(
+        &format!("{url}/api/version"),
+        Some(("origin", "http://localhost:3000")),
+    )
+    .await;
     assert_eq!(resp.status(), 401);
     assert_eq!(
         resp.headers()["access-control-allow-origin"],
         "http://localhost:3000"
     );
-    let resp = client()
-        .get(format!("{url}/health"))
-        .header("origin", "https://app.example.com")
-        .send()
-        .await
-        .unwrap();
+    let resp = get(
+        &format!("{url}/health"),
+        Some(("origin", "https://app.example.com")),
+    )
+    .await;
     let h = resp.headers();
     assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
     let expose = h["access-control-expose-headers"].to_str().unwrap();
@@ -398,12 +352,11 @@ async fn cors_preflight_and_simple_requests() {
         expose.contains("x-request-id") && expose.contains("x-bf-provider"),
         "{expose}"
     );
-    let resp = client()
-        .get(format!("{url}/health"))
-        .header("origin", "https://evil.example.com")
-        .send()
-        .await
-        .unwrap();
+    let resp = get(
+        &format!("{url}/health"),
+        Some(("origin", "https://evil.example.com")),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("access-control-allow-origin").is_none());
     gw.stop().await;

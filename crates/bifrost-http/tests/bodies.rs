@@ -7,7 +7,7 @@ mod common;
 use bifrost_mock::{MockConfig, MockServer};
 use common::*;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 const MB: usize = 1024 * 1024;
@@ -34,17 +34,10 @@ fn chat_body(size: usize) -> Vec<u8> {
 #[tokio::test]
 async fn bodies_in_flight_are_bounded_and_big_ones_are_logged_as_a_note() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start_with(
-        &config(
-            &mock,
-            r#""max_request_body_size_mb":2,"max_request_bytes_in_flight_mb":3"#,
-        ),
-        &[],
-        bifrost_http::cli::Cli {
-            app_dir: Some(app_dir()),
-            ..Default::default()
-        },
-    )
+    let gw = start(&config(
+        &mock,
+        r#""max_request_body_size_mb":2,"max_request_bytes_in_flight_mb":3"#,
+    ))
     .await;
     let addr = gw.url.trim_start_matches("http://").to_owned();
 
@@ -60,85 +53,54 @@ async fn bodies_in_flight_are_bounded_and_big_ones_are_logged_as_a_note() {
 
     // 1.2 MB more would pass 3 MB: refused at once, in the route's own format.
     let big = chat_body(MB + MB / 5);
-    let r = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("content-type", "application/json")
-        .header("x-request-id", "req-refused")
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
+    let chat = async |body: Vec<u8>, headers: &[(&str, &str)]| {
+        post_raw(&gw, "/v1/chat/completions", body, headers).await
+    };
+    let r = chat(big.clone(), &[("x-request-id", "req-refused")]).await;
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "1");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "request_bytes_in_flight", "{body}");
-    let r = client()
-        .post(format!("{}/anthropic/v1/messages", gw.url))
-        .header("content-type", "application/json")
-        .header("anthropic-version", "2023-06-01")
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = post_raw(
+        &gw,
+        "/anthropic/v1/messages",
+        big.clone(),
+        &[("anthropic-version", "2023-06-01")],
+    )
+    .await;
     assert_eq!(r.status(), 503);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["type"], "error", "Anthropic's error shape: {body}");
     // A small body still fits beside the held one.
-    let r = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("content-type", "application/json")
-        .body(chat_body(1000))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(chat(chat_body(1000), &[]).await.status(), 200);
 
     // Over the body limit by its Content-Length: 413 before the body is read.
-    let r = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("content-type", "application/json")
-        .body(chat_body(3 * MB))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
+    assert_eq!(chat(chat_body(3 * MB), &[]).await.status(), 413);
 
     // The slow client leaves: its reservation is returned, and the big body now passes.
     drop(slow);
-    let t = Instant::now();
-    let status = loop {
-        let r = client()
-            .post(format!("{}/v1/chat/completions", gw.url))
-            .header("content-type", "application/json")
-            .header("x-request-id", "req-big")
-            .body(big.clone())
-            .send()
-            .await
-            .unwrap();
-        if r.status() != 503 || t.elapsed() > Duration::from_secs(5) {
-            break r.status();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        async || {
+            let status = chat(big.clone(), &[("x-request-id", "req-big")])
+                .await
+                .status();
+            if status != 503 {
+                Ok(status)
+            } else {
+                Err("the big body is still refused".to_owned())
+            }
+        },
+    )
+    .await;
     assert_eq!(status, 200);
 
     // Each request is one row; the big body's content is a note, not 1.2 MB of text.
-    let t = Instant::now();
-    let rows = loop {
-        let page: Value = client()
-            .get(format!("{}/api/logs?limit=100", gw.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let rows = page["logs"].as_array().unwrap().clone();
-        if rows.iter().any(|r| r["id"] == "req-big") || t.elapsed() > Duration::from_secs(10) {
-            break rows;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let rows = poll_logs(&gw, "limit=100", |rows| {
+        rows.iter().any(|r| r["id"] == "req-big")
+    })
+    .await;
     let row = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap().clone();
     assert_eq!(row("req-refused")["http_status"], 503);
     assert_eq!(
@@ -151,17 +113,14 @@ async fn bodies_in_flight_are_bounded_and_big_ones_are_logged_as_a_note() {
 #[tokio::test]
 async fn a_budget_smaller_than_one_body_stops_startup() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let e = load(
+    let e = load_error(
         &config(
             &mock,
             r#""max_request_body_size_mb":8,"max_request_bytes_in_flight_mb":4"#,
         ),
         &[],
-        bifrost_http::cli::Cli::default(),
     )
-    .await
-    .err()
-    .expect("refused");
+    .await;
     assert!(
         e.to_string().contains("max_request_bytes_in_flight_mb"),
         "{e}"

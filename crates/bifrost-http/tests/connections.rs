@@ -26,6 +26,37 @@ async fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
     out
 }
 
+/// Waits for the server to close `s` (`what`, if it never does), and checks that it did so
+/// one header-read timeout after `since`; what it sent.
+async fn closed_by_timeout(s: &mut TcpStream, since: tokio::time::Instant, what: &str) -> Vec<u8> {
+    let sent = tokio::time::timeout(HEADER_READ_TIMEOUT * 4, read_until_closed(s))
+        .await
+        .expect(what);
+    let waited = since.elapsed();
+    assert!(
+        waited >= HEADER_READ_TIMEOUT && waited < HEADER_READ_TIMEOUT + Duration::from_secs(2),
+        "closed after {waited:?}"
+    );
+    sent
+}
+
+/// Sends a last request on `s`; the answer, read to the close.
+async fn last_request(s: &mut TcpStream) -> String {
+    s.write_all(b"GET /api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&read_until_closed(s).await).into_owned()
+}
+
+/// The gateway with room for `n` connections, and its address.
+async fn capped(n: usize) -> (common::TestGateway, String) {
+    let mut gw = common::load(CONFIG, &[], Cli::default()).await.unwrap();
+    gw.server.max_connections = n;
+    let gw = common::serve(gw).await;
+    let a = addr(&gw.url);
+    (gw, a)
+}
+
 #[tokio::test]
 async fn half_a_request_head_and_an_idle_connection_are_closed_after_the_timeout() {
     let gw = common::start(CONFIG).await;
@@ -37,14 +68,7 @@ async fn half_a_request_head_and_an_idle_connection_are_closed_after_the_timeout
     slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .await
         .unwrap();
-    let sent = tokio::time::timeout(HEADER_READ_TIMEOUT * 4, read_until_closed(&mut slow))
-        .await
-        .expect("a half-sent head is not held forever");
-    let waited = t0.elapsed();
-    assert!(
-        waited >= HEADER_READ_TIMEOUT && waited < HEADER_READ_TIMEOUT + Duration::from_secs(2),
-        "closed after {waited:?}"
-    );
+    let sent = closed_by_timeout(&mut slow, t0, "a half-sent head is not held forever").await;
     assert!(!String::from_utf8_lossy(&sent).contains("200 OK"));
 
     // A keep-alive connection: one exchange (a route that waits on nothing: `/health` probes
@@ -58,27 +82,13 @@ async fn half_a_request_head_and_an_idle_connection_are_closed_after_the_timeout
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let t1 = tokio::time::Instant::now();
-    tokio::time::timeout(HEADER_READ_TIMEOUT * 4, read_until_closed(&mut idle))
-        .await
-        .expect("an idle keep-alive connection is closed");
-    let waited = t1.elapsed();
-    assert!(
-        waited >= HEADER_READ_TIMEOUT && waited < HEADER_READ_TIMEOUT + Duration::from_secs(2),
-        "closed after {waited:?}"
-    );
+    closed_by_timeout(&mut idle, t1, "an idle keep-alive connection is closed").await;
 
     // A connection that never sends a byte (the auto builder's HTTP/1-or-2 sniffing had no
     // timer: the slow-clients benchmark found 10,000 of them held for good).
     let mut silent = TcpStream::connect(addr(&gw.url)).await.unwrap();
     let t2 = tokio::time::Instant::now();
-    tokio::time::timeout(HEADER_READ_TIMEOUT * 4, read_until_closed(&mut silent))
-        .await
-        .expect("a silent connection is closed");
-    let waited = t2.elapsed();
-    assert!(
-        waited >= HEADER_READ_TIMEOUT && waited < HEADER_READ_TIMEOUT + Duration::from_secs(2),
-        "closed after {waited:?}"
-    );
+    closed_by_timeout(&mut silent, t2, "a silent connection is closed").await;
 
     // Stopping does not wait out the timeout of a connection that has not spoken yet.
     let _quiet = TcpStream::connect(addr(&gw.url)).await.unwrap();
@@ -94,10 +104,7 @@ async fn half_a_request_head_and_an_idle_connection_are_closed_after_the_timeout
 
 #[tokio::test]
 async fn connections_over_the_cap_get_a_503_and_a_freed_slot_is_usable() {
-    let mut gw = common::load(CONFIG, &[], Cli::default()).await.unwrap();
-    gw.server.max_connections = 2;
-    let gw = common::serve(gw).await;
-    let a = addr(&gw.url);
+    let (gw, a) = capped(2).await;
 
     // Two connections hold the two slots, both kept alive after a request.
     let first = spoken(&a).await;
@@ -198,10 +205,7 @@ async fn spoken(a: &str) -> TcpStream {
 
 #[tokio::test]
 async fn at_the_cap_a_new_connection_takes_the_slot_of_the_oldest_silent_one() {
-    let mut gw = common::load(CONFIG, &[], Cli::default()).await.unwrap();
-    gw.server.max_connections = 3;
-    let gw = common::serve(gw).await;
-    let a = addr(&gw.url);
+    let (gw, a) = capped(3).await;
 
     let talker = spoken(&a).await;
     let mut older = TcpStream::connect(&a).await.unwrap();
@@ -213,22 +217,14 @@ async fn at_the_cap_a_new_connection_takes_the_slot_of_the_oldest_silent_one() {
     // The cap is full; a client with a request is served, and the oldest silent connection,
     // not the newer one nor the one that spoke, is closed for it.
     let mut fresh = TcpStream::connect(&a).await.unwrap();
-    fresh
-        .write_all(b"GET /api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let answer = String::from_utf8_lossy(&read_until_closed(&mut fresh).await).into_owned();
+    let answer = last_request(&mut fresh).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let closed = tokio::time::timeout(Duration::from_secs(5), read_until_closed(&mut older))
         .await
         .expect("the oldest silent connection is closed");
     assert!(closed.is_empty(), "closed without an answer");
     // The newer silent one still holds its slot: a request on it is served.
-    newer
-        .write_all(b"GET /api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let answer = String::from_utf8_lossy(&read_until_closed(&mut newer).await).into_owned();
+    let answer = last_request(&mut newer).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     drop(talker);
     gw.stop().await;
@@ -247,7 +243,7 @@ async fn the_binary_raises_its_open_file_limit_and_sizes_the_cap_from_it() {
         .arg("-c")
         .arg(format!(
             "ulimit -Sn 256 && exec timeout -s TERM 3 {} -port {port} -log-style json",
-            env!("CARGO_BIN_EXE_bifrost-http")
+            common::BIN
         ))
         .env("XDG_CONFIG_HOME", common::app_dir())
         .output()

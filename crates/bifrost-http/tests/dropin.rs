@@ -6,18 +6,26 @@
 mod common;
 
 use bifrost_core::providers::bedrock::eventstream;
-use bifrost_mock::{MockConfig, MockServer};
+use bifrost_mock::MockServer;
 use common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
 async fn post(gw: &TestGateway, path: &str, body: Value) -> reqwest::Response {
-    client()
-        .post(format!("{}{path}", gw.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    post_json(gw, path, &body, &[]).await
+}
+
+/// Posts `body` to `path` and checks the answer's status; its headers and JSON body.
+async fn post_expect(
+    gw: &TestGateway,
+    path: &str,
+    body: Value,
+    status: u16,
+) -> (reqwest::header::HeaderMap, Value) {
+    let resp = post(gw, path, body).await;
+    assert_eq!(resp.status(), status, "{path}");
+    let headers = resp.headers().clone();
+    (headers, resp.json().await.unwrap())
 }
 
 fn config(mock: &MockServer, client: &str) -> String {
@@ -34,24 +42,34 @@ fn config(mock: &MockServer, client: &str) -> String {
 }
 
 async fn mock() -> MockServer {
-    MockServer::start(MockConfig {
-        aws_credentials: Some(("AKIDDROP".into(), "drop-secret".into())),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap()
+    aws_mock("AKIDDROP", "drop-secret").await
+}
+
+/// The mock, and a gateway on it with `client` settings.
+async fn started(client: &str) -> (MockServer, TestGateway) {
+    let m = mock().await;
+    let gw = start(&config(&m, client)).await;
+    (m, gw)
+}
+
+/// OpenAI keys naming their models and an Azure deployment, at the mock.
+fn models_config(m: &MockServer) -> String {
+    format!(
+        r#"{{"providers":{{
+          "openai":{{"keys":[{{"value":"k","models":["gpt-4o","gpt-4o-mini"]}}],"network_config":{{"base_url":"{u}"}}}},
+          "azure":{{"keys":[{{"value":"k","azure_key_config":{{"endpoint":"{u}","deployments":{{"gpt-4o":"prod"}}}}}}]}}
+        }}}}"#,
+        u = m.url()
+    )
 }
 
 #[tokio::test]
 async fn cohere_route_forwards_native_bodies_plain_and_streamed() {
-    let m = mock().await;
-    let gw = start(&config(&m, "")).await;
+    let (m, gw) = started("").await;
     let body = json!({"model": "command-r-plus",
                       "messages": [{"role": "user", "content": "Hello!"}]});
-    let resp = post(&gw, "/cohere/v2/chat", body.clone()).await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["x-bf-provider"], "cohere");
-    let out: Value = resp.json().await.unwrap();
+    let (headers, out) = post_expect(&gw, "/cohere/v2/chat", body.clone(), 200).await;
+    assert_eq!(headers["x-bf-provider"], "cohere");
     assert_eq!(
         out["message"]["content"][0]["text"],
         "Mock reply to: Hello!"
@@ -81,8 +99,7 @@ async fn cohere_route_forwards_native_bodies_plain_and_streamed() {
 
 #[tokio::test]
 async fn bedrock_route_re_signs_converse_and_streams_event_frames() {
-    let m = mock().await;
-    let gw = start(&config(&m, "")).await;
+    let (m, gw) = started("").await;
     let body = json!({"messages": [{"role": "user", "content": [{"text": "Hello!"}]}],
                       "inferenceConfig": {"maxTokens": 64}});
     // The client's own signature is irrelevant: the gateway signs with its credentials.
@@ -135,31 +152,24 @@ async fn bedrock_route_re_signs_converse_and_streams_event_frames() {
     assert_eq!(kinds.last().unwrap(), "metadata");
 
     // Errors carry AWS's shape and error-type header.
-    let resp = post(&gw, "/bedrock/model/claude/invoke", json!({})).await;
-    assert_eq!(resp.status(), 404);
-    assert_eq!(
-        resp.headers()["x-amzn-errortype"],
-        "ResourceNotFoundException"
-    );
-    let err: Value = resp.json().await.unwrap();
+    let (headers, err) = post_expect(&gw, "/bedrock/model/claude/invoke", json!({}), 404).await;
+    assert_eq!(headers["x-amzn-errortype"], "ResourceNotFoundException");
     assert!(err["message"].as_str().unwrap().contains("converse"));
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn native_routes_refuse_providers_of_another_format_by_name() {
-    let m = mock().await;
-    let gw = start(&config(&m, "")).await;
+    let (m, gw) = started("").await;
     // The AWS SDK percent-encodes the model id into one path segment.
-    let resp = post(
+    let (headers, e) = post_expect(
         &gw,
         "/bedrock/model/openai%2Fgpt-4o-mini/converse",
         json!({"messages": [{"role": "user", "content": [{"text": "Hello!"}]}]}),
+        400,
     )
     .await;
-    assert_eq!(resp.status(), 400);
-    assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
-    let e: Value = resp.json().await.unwrap();
+    assert_eq!(headers["x-amzn-errortype"], "ValidationException");
     let message = e["message"].as_str().unwrap();
     assert!(
         message.contains("/bedrock forwards only to Bedrock-format providers")
@@ -167,15 +177,14 @@ async fn native_routes_refuse_providers_of_another_format_by_name() {
         "{e}"
     );
 
-    let resp = post(
+    let (_, e) = post_expect(
         &gw,
         "/cohere/v2/chat",
         json!({"model": "openai/gpt-4o-mini", "stream": true,
                "messages": [{"role": "user", "content": "Hello!"}]}),
+        400,
     )
     .await;
-    assert_eq!(resp.status(), 400);
-    let e: Value = resp.json().await.unwrap();
     let message = e["message"].as_str().unwrap();
     assert!(
         message.contains("/cohere forwards only to Cohere-format providers")
@@ -229,19 +238,17 @@ async fn caller_keys_are_used_only_when_allowed() {
 
 #[tokio::test]
 async fn anthropic_only_fields_never_reach_an_openai_upstream() {
-    let m = mock().await;
-    let gw = start(&config(&m, "")).await;
-    let resp = post(
+    let (m, gw) = started("").await;
+    let (_, out) = post_expect(
         &gw,
         "/anthropic/v1/messages",
         json!({"model": "openai/gpt-4o-mini", "max_tokens": 32, "top_k": 5,
                "system": [{"type": "text", "text": "Be brief.",
                            "cache_control": {"type": "ephemeral"}}],
                "messages": [{"role": "user", "content": "Hello!"}]}),
+        200,
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    let out: Value = resp.json().await.unwrap();
     assert_eq!(out["content"][0]["text"], "Mock reply to: Hello!");
     let sent = m.last_request().unwrap().body;
     assert!(sent.get("top_k").is_none(), "{sent}");
@@ -252,18 +259,16 @@ async fn anthropic_only_fields_never_reach_an_openai_upstream() {
 
 #[tokio::test]
 async fn genai_embed_content_and_batch_are_served_by_an_openai_upstream() {
-    let m = mock().await;
-    let gw = start(&config(&m, "")).await;
+    let (m, gw) = started("").await;
     let model = "/genai/v1beta/models/openai/text-embedding-3-small";
-    let resp = post(
+    let (headers, one) = post_expect(
         &gw,
         &format!("{model}:embedContent"),
         json!({"content": {"parts": [{"text": "Hello world"}]}, "outputDimensionality": 8}),
+        200,
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["x-bf-provider"], "openai");
-    let one: Value = resp.json().await.unwrap();
+    assert_eq!(headers["x-bf-provider"], "openai");
     let values = one["embedding"]["values"].as_array().unwrap();
     assert!(
         !values.is_empty() && values.iter().all(Value::is_f64),
@@ -274,17 +279,16 @@ async fn genai_embed_content_and_batch_are_served_by_an_openai_upstream() {
     assert_eq!(sent.body["input"], "Hello world");
     assert_eq!(sent.body["dimensions"], 8);
 
-    let resp = post(
+    let (_, batch) = post_expect(
         &gw,
         &format!("{model}:batchEmbedContents"),
         json!({"requests": [
             {"model": "models/openai/text-embedding-3-small", "content": {"parts": [{"text": "Hello world"}]}},
             {"model": "models/openai/text-embedding-3-small", "content": {"parts": [{"text": "Bye"}]}}
         ]}),
+        200,
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    let batch: Value = resp.json().await.unwrap();
     let embeddings = batch["embeddings"].as_array().unwrap();
     assert_eq!(embeddings.len(), 2, "{batch}");
     // The mock's vectors depend on the text only: the first input is the single one above.
@@ -299,137 +303,77 @@ async fn genai_embed_content_and_batch_are_served_by_an_openai_upstream() {
 
 #[tokio::test]
 async fn genai_actions_follow_the_last_colon_of_the_path() {
-    let m = mock().await;
-    let gw = start(&config(&m, "")).await;
+    let (_m, gw) = started("").await;
     // A Bedrock-style id holds a colon of its own.
-    let resp = post(
+    let (_, out) = post_expect(
         &gw,
         "/genai/v1beta/models/bedrock/anthropic.claude-v2:1:countTokens",
         json!({"contents": [{"role": "user", "parts": [{"text": "Hello there"}]}]}),
+        200,
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    let out: Value = resp.json().await.unwrap();
     assert!(out["totalTokens"].as_u64().unwrap() >= 1, "{out}");
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn each_drop_in_route_answers_errors_in_its_own_shape() {
-    let m = mock().await;
-    let gw = start(&config(&m, "")).await;
+    let (_m, gw) = started("").await;
     // No provider serves this model: Anthropic's shape.
-    let resp = post(
+    let (_, e) = post_expect(
         &gw,
         "/anthropic/v1/messages",
         json!({"model": "nowhere/x", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}),
+        404,
     )
     .await;
-    assert_eq!(resp.status(), 404);
-    let e: Value = resp.json().await.unwrap();
     assert_eq!(e["type"], "error");
     assert_eq!(e["error"]["type"], "not_found_error");
     // Google's shape.
-    let resp = post(
-        &gw,
-        "/genai/v1beta/models/openai/gpt-4o-mini:predict",
-        json!({}),
-    )
-    .await;
-    assert_eq!(resp.status(), 404);
-    let e: Value = resp.json().await.unwrap();
+    let genai = "/genai/v1beta/models/openai";
+    let (_, e) = post_expect(&gw, &format!("{genai}/gpt-4o-mini:predict"), json!({}), 404).await;
     assert_eq!(e["error"]["code"], 404);
     assert_eq!(e["error"]["status"], "NOT_FOUND");
-    let resp = post(
-        &gw,
-        "/genai/v1beta/models/openai/text-embedding-3-small:embedContent",
-        json!({}),
-    )
-    .await;
-    assert_eq!(resp.status(), 400);
-    let e: Value = resp.json().await.unwrap();
-    assert_eq!(e["error"]["status"], "INVALID_ARGUMENT");
-    let resp = post(
-        &gw,
-        "/genai/v1beta/models/openai/gpt-4o-mini:generateContent",
-        json!({"contents": []}),
-    )
-    .await;
-    assert_eq!(resp.status(), 400);
-    let e: Value = resp.json().await.unwrap();
-    assert_eq!(e["error"]["status"], "INVALID_ARGUMENT");
+    for (action, body) in [
+        ("text-embedding-3-small:embedContent", json!({})),
+        ("gpt-4o-mini:generateContent", json!({"contents": []})),
+    ] {
+        let (_, e) = post_expect(&gw, &format!("{genai}/{action}"), body, 400).await;
+        assert_eq!(e["error"]["status"], "INVALID_ARGUMENT");
+    }
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn models_can_be_listed_without_prefixes_and_by_provider() {
     let m = mock().await;
-    let config = format!(
-        r#"{{"providers":{{
-          "openai":{{"keys":[{{"value":"k","models":["gpt-4o","gpt-4o-mini"]}}],"network_config":{{"base_url":"{u}"}}}},
-          "azure":{{"keys":[{{"value":"k","azure_key_config":{{"endpoint":"{u}","deployments":{{"gpt-4o":"prod"}}}}}}]}}
-        }}}}"#,
-        u = m.url()
-    );
-    let gw = start(&config).await;
-    let ids = |v: Value| -> Vec<String> {
-        v["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let all: Value = client()
-        .get(format!("{}/v1/models", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let gw = start(&models_config(&m)).await;
+    let ids = async |path: &str| data_ids(&get_json(format!("{}{path}", gw.url)).await);
     // In configuration order.
     assert_eq!(
-        ids(all),
+        ids("/v1/models").await,
         ["openai/gpt-4o", "openai/gpt-4o-mini", "azure/gpt-4o"]
     );
-    let bare: Value = client()
-        .get(format!("{}/openai/v1/models?unprefixed=true", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(ids(bare), ["gpt-4o", "gpt-4o-mini"]);
-    let azure: Value = client()
-        .get(format!("{}/v1/models?provider=azure", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(ids(azure), ["azure/gpt-4o"]);
+    assert_eq!(
+        ids("/openai/v1/models?unprefixed=true").await,
+        ["gpt-4o", "gpt-4o-mini"]
+    );
+    assert_eq!(ids("/v1/models?provider=azure").await, ["azure/gpt-4o"]);
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn one_model_is_retrieved_by_listed_or_bare_id() {
     let m = mock().await;
-    let config = format!(
-        r#"{{"providers":{{
-          "openai":{{"keys":[{{"value":"k","models":["gpt-4o","gpt-4o-mini"]}}],"network_config":{{"base_url":"{u}"}}}},
-          "azure":{{"keys":[{{"value":"k","azure_key_config":{{"endpoint":"{u}","deployments":{{"gpt-4o":"prod"}}}}}}]}}
-        }}}}"#,
-        u = m.url()
-    );
-    let gw = start(&config).await;
-    let get = |path: String| async move { client().get(path).send().await.unwrap() };
+    let gw = start(&models_config(&m)).await;
+    // `GET path`, checked to answer `status`: its JSON.
+    let get = async |path: &str, status: u16| {
+        let resp = http_get(format!("{}{path}", gw.url)).await;
+        assert_eq!(resp.status(), status, "{path}");
+        resp.json::<Value>().await.unwrap()
+    };
 
-    let resp = get(format!("{}/v1/models/openai/gpt-4o", gw.url)).await;
-    assert_eq!(resp.status(), 200);
-    let model: Value = resp.json().await.unwrap();
+    let model = get("/v1/models/openai/gpt-4o", 200).await;
     assert_eq!(model["id"], "openai/gpt-4o");
     assert_eq!(model["object"], "model");
     assert_eq!(model["owned_by"], "openai");
@@ -437,20 +381,14 @@ async fn one_model_is_retrieved_by_listed_or_bare_id() {
 
     // A bare id one provider lists; the same under the OpenAI SDK's base URL.
     for prefix in ["", "/openai/v1"] {
-        let resp = get(format!("{}{prefix}/models/gpt-4o-mini", gw.url)).await;
-        assert_eq!(resp.status(), 200, "{prefix}");
-        let model: Value = resp.json().await.unwrap();
+        let model = get(&format!("{prefix}/models/gpt-4o-mini"), 200).await;
         assert_eq!(model["id"], "gpt-4o-mini");
         assert_eq!(model["owned_by"], "openai");
     }
     // Listed by two providers: /openai means OpenAI's, the generic route cannot choose.
-    let resp = get(format!("{}/openai/v1/models/gpt-4o", gw.url)).await;
-    assert_eq!(resp.status(), 200);
-    let model: Value = resp.json().await.unwrap();
+    let model = get("/openai/v1/models/gpt-4o", 200).await;
     assert_eq!(model["owned_by"], "openai");
-    let resp = get(format!("{}/v1/models/gpt-4o", gw.url)).await;
-    assert_eq!(resp.status(), 404);
-    let e: Value = resp.json().await.unwrap();
+    let e = get("/v1/models/gpt-4o", 404).await;
     assert_eq!(e["error"]["code"], "model_not_found");
     assert!(
         e["error"]["message"]
@@ -461,9 +399,7 @@ async fn one_model_is_retrieved_by_listed_or_bare_id() {
     );
 
     for id in ["nope", "openai/nope", "azure/gpt-4o-mini"] {
-        let resp = get(format!("{}/v1/models/{id}", gw.url)).await;
-        assert_eq!(resp.status(), 404, "{id}");
-        let e: Value = resp.json().await.unwrap();
+        let e = get(&format!("/v1/models/{id}"), 404).await;
         assert_eq!(e["error"]["code"], "model_not_found", "{id}");
         assert_eq!(e["error"]["type"], "invalid_request_error", "{id}");
     }
@@ -472,32 +408,15 @@ async fn one_model_is_retrieved_by_listed_or_bare_id() {
 
 #[tokio::test]
 async fn models_of_providers_whose_keys_allow_any_model_come_from_the_upstream() {
-    let m = mock().await;
-    let gw = start(&config(&m, "")).await;
-    let list: Value = client()
-        .get(format!("{}/openai/v1/models", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let (m, gw) = started("").await;
+    let ids = data_ids(&get_json(format!("{}/openai/v1/models", gw.url)).await);
     // The mock's own list, asked with the configured key; Cohere's mock cannot list: skipped.
-    assert!(ids.contains(&"openai/gpt-4o-mini"), "{ids:?}");
-    assert!(ids.contains(&"bedrock/claude"), "{ids:?}");
+    for id in ["openai/gpt-4o-mini", "bedrock/claude"] {
+        assert!(ids.iter().any(|i| i == id), "{ids:?}");
+    }
     assert_eq!(m.stats().requests_by_key.get("sk-configured"), Some(&1));
     // Cached: a second listing asks no upstream.
-    client()
-        .get(format!("{}/v1/models", gw.url))
-        .send()
-        .await
-        .unwrap();
+    http_get(format!("{}/v1/models", gw.url)).await;
     assert_eq!(m.stats().requests_by_key.get("sk-configured"), Some(&1));
     gw.stop().await;
 }

@@ -6,17 +6,18 @@ mod common;
 
 const MOCK_WITHOUT_BASE_URL: &str = r#"{"providers":{"mock":{"keys":[]}}}"#;
 
+/// A chat for the `mock` provider.
+async fn chat(gw: &common::TestGateway) -> reqwest::Response {
+    let body = serde_json::json!({"model": "mock/gpt-4o-mini",
+                                  "messages": [{"role": "user", "content": "Hello!"}]});
+    common::post_json(gw, "/v1/chat/completions", &body, &[]).await
+}
+
 #[cfg(feature = "mock")]
 #[tokio::test]
 async fn a_mock_provider_without_base_url_is_served_in_process() {
     let gw = common::start(MOCK_WITHOUT_BASE_URL).await;
-    let resp = common::client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&serde_json::json!({"model": "mock/gpt-4o-mini",
-                                  "messages": [{"role": "user", "content": "Hello!"}]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = chat(&gw).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-bf-provider"], "mock");
     gw.stop().await;
@@ -25,15 +26,7 @@ async fn a_mock_provider_without_base_url_is_served_in_process() {
 #[cfg(not(feature = "mock"))]
 #[tokio::test]
 async fn a_mock_provider_without_base_url_stops_startup_when_compiled_out() {
-    let err = common::load(
-        MOCK_WITHOUT_BASE_URL,
-        &[],
-        bifrost_http::cli::Cli::default(),
-    )
-    .await
-    .err()
-    .expect("startup refuses the config");
-    let message = format!("{err:#}");
+    let message = format!("{:#}", common::load_error(MOCK_WITHOUT_BASE_URL, &[]).await);
     assert!(
         message.contains("provider 'mock'") && message.contains("compiled out"),
         "{message}"
@@ -55,14 +48,7 @@ async fn a_mock_provider_with_base_url_is_forwarded_to_either_way() {
         upstream.url()
     );
     let gw = common::start(&config).await;
-    let resp = common::client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&serde_json::json!({"model": "mock/gpt-4o-mini",
-                                  "messages": [{"role": "user", "content": "Hello!"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(chat(&gw).await.status(), 200);
     assert_eq!(upstream.stats().requests, 1);
     gw.stop().await;
 }

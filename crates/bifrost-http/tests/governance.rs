@@ -7,6 +7,7 @@ mod common;
 
 use bifrost_mock::{MockConfig, MockServer};
 use common::*;
+use reqwest::Method as M;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -45,20 +46,21 @@ const ENTITIES: &str = r#"{
        "provider_configs":[{"provider":"openai","keys":[{"id":"k-oa2"}]}]}
     ]}"#;
 
+/// A mock, and a gateway on it with [`ENTITIES`] and `extra`.
+async fn gateway(mock: MockConfig, extra: &str) -> (MockServer, TestGateway) {
+    let mock = start_mock(mock).await;
+    let gw = start_counting(&config(&mock, ENTITIES, extra)).await;
+    (mock, gw)
+}
+
 async fn post(
     gw: &TestGateway,
     path: &str,
     body: Value,
     headers: &[(&str, &str)],
 ) -> (u16, http::HeaderMap, Value) {
-    let mut req = client().post(format!("{}{path}", gw.url)).json(&body);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    (status, headers, r.json().await.unwrap_or(Value::Null))
+    let req = client().post(format!("{}{path}", gw.url)).json(&body);
+    exchange(with_headers(req, headers)).await
 }
 
 fn chat_body(model: &str) -> Value {
@@ -75,14 +77,70 @@ async fn chat(gw: &TestGateway, vk: &str, model: &str) -> (u16, http::HeaderMap,
     .await
 }
 
+/// A chat that must be served; its headers.
+async fn chat_ok(gw: &TestGateway, vk: &str, model: &str) -> http::HeaderMap {
+    let (s, headers, b) = chat(gw, vk, model).await;
+    assert_eq!(s, 200, "{b}");
+    headers
+}
+
 fn h<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
     headers.get(name).map_or("", |v| v.to_str().unwrap())
 }
 
+async fn get(gw: &TestGateway, path: &str) -> (u16, Value) {
+    call(gw, M::GET, path, None).await
+}
+
+/// Polls the usage report at `path` until `done` holds for it (charges are settled in the
+/// background), for at most 5 s.
+async fn usage_until(gw: &TestGateway, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        async || {
+            let (s, u) = get(gw, path).await;
+            assert_eq!(s, 200, "{u}");
+            if done(&u) {
+                Ok(u)
+            } else {
+                Err(format!("{path}: {u}"))
+            }
+        },
+    )
+    .await
+}
+
+/// The usage of the key `vk` of the single-key sections below.
+const VK_USAGE: &str = "/api/governance/virtual-keys/vk/usage";
+
+/// A governance section with one key, `vk`, whose value is `value`, limited to 1M tokens an hour.
+fn token_limited(value: &str) -> String {
+    format!(
+        r#"{{"rate_limits":[{{"id":"tok","token_max_limit":1000000,"token_reset_duration":"1h"}}],
+            "virtual_keys":[{{"id":"vk","value":"{value}","rate_limit_id":"tok"}}]}}"#
+    )
+}
+
+/// A mock streaming 20 chunks, 100 ms apart: long enough for a client to leave midway.
+async fn slow_stream_mock() -> MockServer {
+    MockServer::start(MockConfig {
+        chunks: 20,
+        chunk_delay: Duration::from_millis(100),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// What a usage report says is used of its limit of `kind`.
+fn used(u: &Value, kind: &str) -> f64 {
+    limit_used(u, kind).as_f64().unwrap()
+}
+
 #[tokio::test]
 async fn keys_are_checked_in_order_with_the_routes_own_error_shapes() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
+    let (mock, gw) = gateway(MockConfig::default(), "").await;
 
     // No key, not mandatory: served.
     let (s, _, _) = post(
@@ -172,18 +230,15 @@ async fn keys_are_checked_in_order_with_the_routes_own_error_shapes() {
         (401, Some("virtual_key_required")),
         "{b}"
     );
-    let (s, _, _) = chat(&gw, "sk-bf-limited", "openai/gpt-4o-mini").await;
-    assert_eq!(s, 200);
+    chat_ok(&gw, "sk-bf-limited", "openai/gpt-4o-mini").await;
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn rate_limits_send_headers_and_refuse_with_429() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
+    let (_mock, gw) = gateway(MockConfig::default(), "").await;
     for left in [2, 1, 0] {
-        let (s, headers, b) = chat(&gw, "sk-bf-limited", "openai/gpt-4o-mini").await;
-        assert_eq!(s, 200, "{b}");
+        let headers = chat_ok(&gw, "sk-bf-limited", "openai/gpt-4o-mini").await;
         assert_eq!(h(&headers, "x-ratelimit-limit-requests"), "3");
         assert_eq!(
             h(&headers, "x-ratelimit-remaining-requests"),
@@ -202,14 +257,7 @@ async fn rate_limits_send_headers_and_refuse_with_429() {
     let (s, _, _) = chat(&gw, "sk-bf-budget", "openai/gpt-4o-mini").await;
     assert_eq!(s, 200);
 
-    let metrics = client()
-        .get(format!("{}/metrics", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&gw.url).await;
     assert!(
         metrics.contains(r#"bifrost_governance_rejections_total{reason="rate_limit_exceeded"} 1"#),
         "{metrics}"
@@ -217,36 +265,24 @@ async fn rate_limits_send_headers_and_refuse_with_429() {
     assert!(!metrics.contains("vk-limited"), "no per-key label");
 
     // The team's budget was charged too, and its usage reads back.
-    let t = Instant::now();
-    loop {
-        let (s, u) = api(&gw, "GET", "/api/governance/teams/t1/usage", None).await;
-        assert_eq!(s, 200, "{u}");
+    usage_until(&gw, "/api/governance/teams/t1/usage", |u| {
         assert_eq!(u["limits"][0]["id"], "b-team");
-        if u["limits"][0]["used"].as_f64().unwrap() > 0.0 {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(5), "{u}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (s, u) = api(&gw, "GET", "/api/governance/customers/c1/usage", None).await;
+        u["limits"][0]["used"].as_f64().unwrap() > 0.0
+    })
+    .await;
+    let (s, u) = get(&gw, "/api/governance/customers/c1/usage").await;
     assert_eq!(
         (s, u["limits"].as_array().map(Vec::len)),
         (200, Some(0)),
         "{u}"
     );
-    assert_eq!(
-        api(&gw, "GET", "/api/governance/teams/nope/usage", None)
-            .await
-            .0,
-        404
-    );
+    assert_eq!(get(&gw, "/api/governance/teams/nope/usage").await.0, 404);
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn budgets_reserve_the_most_a_request_can_cost_and_refuse_with_402() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
+    let (_mock, gw) = gateway(MockConfig::default(), "").await;
     // $0.001 per output token, max_tokens 10: each request reserves $0.01 of $0.05.
     let mut ok = 0;
     let mut cost = 0.0;
@@ -280,11 +316,9 @@ async fn budgets_reserve_the_most_a_request_can_cost_and_refuse_with_402() {
 
 #[tokio::test]
 async fn a_key_limited_to_some_provider_keys_uses_only_those() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
+    let (mock, gw) = gateway(MockConfig::default(), "").await;
     for _ in 0..6 {
-        let (s, headers, b) = chat(&gw, "sk-bf-keyed", "openai/gpt-4o-mini").await;
-        assert_eq!(s, 200, "{b}");
+        let headers = chat_ok(&gw, "sk-bf-keyed", "openai/gpt-4o-mini").await;
         assert_eq!(h(&headers, "x-bf-key-id"), "k-oa2");
     }
     let by_key = mock.stats().requests_by_key;
@@ -295,13 +329,14 @@ async fn a_key_limited_to_some_provider_keys_uses_only_those() {
 
 #[tokio::test]
 async fn concurrency_is_limited_per_key() {
-    let mock = MockServer::start(MockConfig {
-        latency: Duration::from_millis(300),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
+    let (_mock, gw) = gateway(
+        MockConfig {
+            latency: Duration::from_millis(300),
+            ..MockConfig::default()
+        },
+        "",
+    )
+    .await;
     let (a, b) = tokio::join!(chat(&gw, "sk-bf-one", "openai/gpt-4o-mini"), async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         chat(&gw, "sk-bf-one", "openai/gpt-4o-mini").await
@@ -312,46 +347,26 @@ async fn concurrency_is_limited_per_key() {
         (429, Some("concurrency_limit_exceeded"))
     );
     // The lease came back with the answer.
-    let t = Instant::now();
-    loop {
-        let (s, _, _) = chat(&gw, "sk-bf-one", "openai/gpt-4o-mini").await;
-        if s == 200 {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "the lease was never returned"
-        );
-    }
+    let returned = async || chat(&gw, "sk-bf-one", "openai/gpt-4o-mini").await.0 == 200;
+    wait_until(
+        Duration::from_secs(5),
+        Duration::ZERO,
+        "the lease was never returned",
+        returned,
+    )
+    .await;
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn a_bare_model_routes_through_the_keys_providers_and_rows_name_the_key() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
+    let (_mock, gw) = gateway(MockConfig::default(), "").await;
     for _ in 0..5 {
-        let (s, headers, b) = chat(&gw, "sk-bf-routed", "gpt-4o-mini").await;
-        assert_eq!(s, 200, "{b}");
+        let headers = chat_ok(&gw, "sk-bf-routed", "gpt-4o-mini").await;
         // Weight 0 never wins the draw.
         assert_eq!(h(&headers, "x-bf-provider"), "openai");
     }
-    let t = Instant::now();
-    let rows = loop {
-        let page: Value = client()
-            .get(format!("{}/api/logs?virtual_key_ids=vk-routed", gw.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let rows = page["logs"].as_array().unwrap().clone();
-        if rows.len() == 5 || t.elapsed() > Duration::from_secs(10) {
-            break rows;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let rows = poll_logs(&gw, "virtual_key_ids=vk-routed", |rows| rows.len() == 5).await;
     assert_eq!(rows.len(), 5);
     assert_eq!(rows[0]["virtual_key_name"], "routed");
     assert!(rows[0]["cost"].as_f64().unwrap() > 0.0, "{}", rows[0]);
@@ -420,51 +435,21 @@ async fn the_section_loads_as_the_original_writes_it_and_bad_fields_are_named() 
     );
 }
 
-async fn api(gw: &TestGateway, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let url = format!("{}{path}", gw.url);
-    let c = client();
-    let req = match method {
-        "GET" => c.get(url),
-        "POST" => c.post(url),
-        "PUT" => c.put(url),
-        _ => c.delete(url),
-    };
-    let req = match body {
-        Some(b) => req.json(&b),
-        None => req,
-    };
-    let r = req.send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn the_api_creates_keys_whose_value_is_shown_once_and_validates_every_field() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let gw = start_counting(&config(&mock, "{}", "")).await;
-    let (s, b) = api(
+    let (s, b) = call(
         &gw,
-        "POST",
+        M::POST,
         "/api/governance/budgets",
         Some(json!({"id":"b1","max_limit":1,"reset_duration":"1h"})),
     )
     .await;
     assert_eq!(s, 201, "{b}");
-    let (s, b) = api(
+    let (s, b) = call(
         &gw,
-        "POST",
-        "/api/governance/budgets",
-        Some(json!({"id":"b2","max_limit":-1,"reset_duration":"1h"})),
-    )
-    .await;
-    assert_eq!(
-        (s, b["error"]["param"].as_str()),
-        (400, Some("max_limit")),
-        "{b}"
-    );
-    let (s, b) = api(
-        &gw,
-        "POST",
+        M::POST,
         "/api/governance/budgets",
         Some(json!({"id":"b2","max_limit":1,"reset_duration":"1h","colour":1})),
     )
@@ -474,70 +459,51 @@ async fn the_api_creates_keys_whose_value_is_shown_once_and_validates_every_fiel
         b["error"]["message"].as_str().unwrap().contains("colour"),
         "{b}"
     );
-    let (s, b) = api(
-        &gw,
-        "POST",
-        "/api/governance/teams",
-        Some(json!({"id":"t","profile":"not an object"})),
-    )
-    .await;
-    assert_eq!(
-        (s, b["error"]["param"].as_str()),
-        (400, Some("profile")),
-        "{b}"
-    );
-    let (s, b) = api(
-        &gw,
-        "POST",
-        "/api/governance/virtual-keys",
-        Some(json!({"max_concurrent_requests": 2_147_483_648_u64})),
-    )
-    .await;
-    assert_eq!(
-        (s, b["error"]["param"].as_str()),
-        (400, Some("max_concurrent_requests")),
-        "{b}"
-    );
-    let (s, b) = api(
-        &gw,
-        "POST",
-        "/api/governance/virtual-keys",
-        Some(json!({"provider_configs":[{"provider":"openai","id":1e28}]})),
-    )
-    .await;
-    assert_eq!(
-        (s, b["error"]["param"].as_str()),
-        (400, Some("provider_configs[0].id")),
-        "{b}"
-    );
-    let (s, b) = api(
-        &gw,
-        "POST",
-        "/api/governance/virtual-keys",
-        Some(json!({"name":"x","budget_id":"b1","rate_limit_id":"nope"})),
-    )
-    .await;
-    assert_eq!(
-        (s, b["error"]["param"].as_str()),
-        (400, Some("rate_limit_id")),
-        "{b}"
-    );
-    let (s, b) = api(
-        &gw,
-        "POST",
-        "/api/governance/virtual-keys",
-        Some(json!({"name":"x","value":"sk-bf-mine"})),
-    )
-    .await;
-    assert_eq!(
-        (s, b["error"]["param"].as_str()),
-        (400, Some("value")),
-        "{b}"
-    );
+    // Refused, naming the field (nothing is created, so the order does not matter).
+    for (path, body, param) in [
+        (
+            "budgets",
+            json!({"id":"b2","max_limit":-1,"reset_duration":"1h"}),
+            "max_limit",
+        ),
+        (
+            "teams",
+            json!({"id":"t","profile":"not an object"}),
+            "profile",
+        ),
+        (
+            "virtual-keys",
+            json!({"max_concurrent_requests": 2_147_483_648_u64}),
+            "max_concurrent_requests",
+        ),
+        (
+            "virtual-keys",
+            json!({"provider_configs":[{"provider":"openai","id":1e28}]}),
+            "provider_configs[0].id",
+        ),
+        (
+            "virtual-keys",
+            json!({"name":"x","budget_id":"b1","rate_limit_id":"nope"}),
+            "rate_limit_id",
+        ),
+        (
+            "virtual-keys",
+            json!({"name":"x","value":"sk-bf-mine"}),
+            "value",
+        ),
+    ] {
+        let path = format!("/api/governance/{path}");
+        let (s, b) = call(&gw, M::POST, &path, Some(body)).await;
+        assert_eq!(
+            (s, b["error"]["param"].as_str()),
+            (400, Some(param)),
+            "{path}: {b}"
+        );
+    }
 
-    let (s, created) = api(
+    let (s, created) = call(
         &gw,
-        "POST",
+        M::POST,
         "/api/governance/virtual-keys",
         Some(json!({"id":"vk1","name":"team key","budget_id":"b1"})),
     )
@@ -550,39 +516,32 @@ async fn the_api_creates_keys_whose_value_is_shown_once_and_validates_every_fiel
         "/api/governance/virtual-keys",
         "/api/governance/virtual-keys/vk1",
     ] {
-        let (s, b) = api(&gw, "GET", path, None).await;
+        let (s, b) = get(&gw, path).await;
         assert_eq!(s, 200);
         assert!(!b.to_string().contains(&value), "{b}");
     }
     let (s, headers, b) = chat(&gw, &value, "openai/gpt-4o-mini").await;
     assert_eq!(s, 200, "{b}");
     let cost: f64 = h(&headers, "x-bf-cost").parse().unwrap();
-    let t = Instant::now();
-    loop {
-        let (s, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk1/usage", None).await;
-        assert_eq!(s, 200, "{u}");
-        let used = u["limits"][0]["used"].as_f64().unwrap();
-        if (used - cost).abs() < 1e-9 {
-            assert_eq!(u["limits"][0]["kind"], "budget");
-            assert_eq!(u["limits"][0]["limit"], 1.0);
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(5), "{u} vs {cost}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let u = usage_until(&gw, "/api/governance/virtual-keys/vk1/usage", |u| {
+        (u["limits"][0]["used"].as_f64().unwrap() - cost).abs() < 1e-9
+    })
+    .await;
+    assert_eq!(u["limits"][0]["kind"], "budget");
+    assert_eq!(u["limits"][0]["limit"], 1.0);
     // A budget in use cannot go; a key can be switched off, then deleted.
-    let (s, b) = api(&gw, "DELETE", "/api/governance/budgets/b1", None).await;
+    let (s, b) = call(&gw, M::DELETE, "/api/governance/budgets/b1", None).await;
     assert_eq!(s, 409, "{b}");
-    let (s, b) = api(
+    let (s, b) = call(
         &gw,
-        "PUT",
+        M::PUT,
         "/api/governance/virtual-keys/vk1",
         Some(json!({"name":"team key","budget_id":"b1","is_active":false})),
     )
     .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(chat(&gw, &value, "openai/gpt-4o-mini").await.0, 401);
-    let (s, _) = api(&gw, "DELETE", "/api/governance/virtual-keys/vk1", None).await;
+    let (s, _) = call(&gw, M::DELETE, "/api/governance/virtual-keys/vk1", None).await;
     assert_eq!(s, 204);
     let (s, b) = chat(&gw, &value, "openai/gpt-4o-mini")
         .await
@@ -590,22 +549,16 @@ async fn the_api_creates_keys_whose_value_is_shown_once_and_validates_every_fiel
         .get("error")
         .map_or((0, Value::Null), |e| (1, e.clone()));
     assert_eq!((s, b["code"].as_str()), (1, Some("virtual_key_not_found")));
-    let (s, _) = api(&gw, "DELETE", "/api/governance/budgets/b1", None).await;
+    let (s, _) = call(&gw, M::DELETE, "/api/governance/budgets/b1", None).await;
     assert_eq!(s, 204);
-    let (s, _) = api(&gw, "GET", "/api/governance/virtual-keys/vk1", None).await;
+    let (s, _) = get(&gw, "/api/governance/virtual-keys/vk1").await;
     assert_eq!(s, 404);
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn a_client_that_leaves_mid_stream_is_still_charged() {
-    let mock = MockServer::start(MockConfig {
-        chunks: 20,
-        chunk_delay: Duration::from_millis(100),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let mock = slow_stream_mock().await;
     let gov = r#"{"rate_limits":[{"id":"tok","token_max_limit":1000000,"token_reset_duration":"1h",
                                   "request_max_limit":100,"request_reset_duration":"1h"}],
                   "virtual_keys":[{"id":"vk","value":"sk-bf-stream","rate_limit_id":"tok"}]}"#;
@@ -613,14 +566,13 @@ async fn a_client_that_leaves_mid_stream_is_still_charged() {
     let body = json!({"model":"openai/gpt-4o-mini","max_tokens":50,"stream":true,
                       "messages":[{"role":"user","content":"Tell me a long story"}]});
     let sent = serde_json::to_vec(&body).unwrap();
-    let r = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("x-bf-vk", "sk-bf-stream")
-        .header("content-type", "application/json")
-        .body(sent.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = post_raw(
+        &gw,
+        "/v1/chat/completions",
+        sent.clone(),
+        &[("x-bf-vk", "sk-bf-stream")],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let mut stream = r.bytes_stream();
     use futures::StreamExt as _;
@@ -630,30 +582,12 @@ async fn a_client_that_leaves_mid_stream_is_still_charged() {
     // Charged what was relayed before the client left (about a token per event), not the
     // whole reservation (prompt estimate + max_tokens 50), and the request counts.
     let prompt = (sent.len() / 4) as f64;
-    let t = Instant::now();
-    let cut = loop {
-        let (_, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk/usage", None).await;
-        let by_kind = |k: &str| {
-            u["limits"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|l| l["kind"] == k)
-                .unwrap()["used"]
-                .as_f64()
-                .unwrap()
-        };
-        let tokens = by_kind("tokens");
-        if by_kind("requests") == 1.0 && tokens < prompt + 50.0 {
-            assert!(
-                tokens >= prompt + 1.0 && tokens <= prompt + 6.0,
-                "{tokens} {u}"
-            );
-            break tokens;
-        }
-        assert!(t.elapsed() < Duration::from_secs(5), "{u}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let u = usage_until(&gw, VK_USAGE, |u| {
+        used(u, "requests") == 1.0 && used(u, "tokens") < prompt + 50.0
+    })
+    .await;
+    let cut = used(&u, "tokens");
+    assert!(cut >= prompt + 1.0 && cut <= prompt + 6.0, "{cut} {u}");
     // A stream read to its end is charged what the upstream reported.
     let mut body = body;
     body["stream_options"] = json!({"include_usage": true});
@@ -665,39 +599,20 @@ async fn a_client_that_leaves_mid_stream_is_still_charged() {
         .await
         .unwrap();
     let text = r.text().await.unwrap();
-    let usage: Value = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+    let usage: Value = sse_json(&text)
         .find_map(|v| v.get("usage").filter(|u| !u.is_null()).cloned())
         .unwrap_or(Value::Null);
     assert!(usage["total_tokens"].as_u64().unwrap() > 0, "{text}");
-    let t = Instant::now();
-    loop {
-        let (_, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk/usage", None).await;
-        let tokens = u["limits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["kind"] == "tokens")
-            .unwrap()["used"]
-            .as_f64()
-            .unwrap();
-        if tokens == cut + usage["total_tokens"].as_f64().unwrap() {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(5), "{u} {usage}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let total = cut + usage["total_tokens"].as_f64().unwrap();
+    usage_until(&gw, VK_USAGE, |u| used(u, "tokens") == total).await;
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn with_admin_auth_only_a_real_key_stands_in_for_credentials() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let auth =
         r#","auth_config":{"is_enabled":true,"admin_username":"admin","admin_password":"pw"}"#;
-    let gw = start_counting(&config(&mock, ENTITIES, auth)).await;
+    let (_mock, gw) = gateway(MockConfig::default(), auth).await;
     let models = |vk: &'static str| {
         client()
             .get(format!("{}/v1/models", gw.url))
@@ -717,12 +632,10 @@ async fn with_admin_auth_only_a_real_key_stands_in_for_credentials() {
 
 #[tokio::test]
 async fn a_virtual_key_never_reaches_the_upstream_in_any_header() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gw = start_counting(&config(
-        &mock,
-        ENTITIES,
+    let (mock, gw) = gateway(
+        MockConfig::default(),
         r#","client":{"allow_direct_keys":true}"#,
-    ))
+    )
     .await;
     for (name, value) in [
         ("x-api-key", "sk-bf-other"),
@@ -748,14 +661,15 @@ async fn a_virtual_key_never_reaches_the_upstream_in_any_header() {
 
 #[tokio::test]
 async fn an_upstream_429_on_the_only_allowed_key_stays_a_429() {
-    let mock = MockServer::start(MockConfig {
-        fail_keys: vec!["sk-openai-2".to_owned()],
-        fail_status: 429,
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-    let gw = start_counting(&config(&mock, ENTITIES, "")).await;
+    let (mock, gw) = gateway(
+        MockConfig {
+            fail_keys: vec!["sk-openai-2".to_owned()],
+            fail_status: 429,
+            ..MockConfig::default()
+        },
+        "",
+    )
+    .await;
     let (s, _, b) = chat(&gw, "sk-bf-keyed", "openai/gpt-4o-mini").await;
     assert_eq!(s, 429, "{b}");
     assert!(!mock.stats().requests_by_key.contains_key("sk-openai"));
@@ -765,9 +679,7 @@ async fn an_upstream_429_on_the_only_allowed_key_stays_a_429() {
 #[tokio::test]
 async fn forwarded_answers_are_charged_their_reported_usage() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let gov = r#"{"rate_limits":[{"id":"tok","token_max_limit":1000000,"token_reset_duration":"1h"}],
-                  "virtual_keys":[{"id":"vk","value":"sk-bf-raw","rate_limit_id":"tok"}]}"#;
-    let gw = start_counting(&config(&mock, gov, "")).await;
+    let gw = start_counting(&config(&mock, &token_limited("sk-bf-raw"), "")).await;
     let (s, _, b) = post(
         &gw,
         "/v1/completions",
@@ -779,41 +691,28 @@ async fn forwarded_answers_are_charged_their_reported_usage() {
     let total = b["usage"]["total_tokens"]
         .as_f64()
         .expect("the mock reports usage");
-    let t = Instant::now();
-    loop {
-        let (_, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk/usage", None).await;
-        if u["limits"][0]["used"].as_f64() == Some(total) {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(5), "{u} vs {total}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    usage_until(&gw, VK_USAGE, |u| {
+        u["limits"][0]["used"].as_f64() == Some(total)
+    })
+    .await;
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn an_anthropic_stream_cut_early_is_charged_what_was_relayed() {
-    let mock = MockServer::start(MockConfig {
-        chunks: 20,
-        chunk_delay: Duration::from_millis(100),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-    let gov = r#"{"rate_limits":[{"id":"tok","token_max_limit":1000000,"token_reset_duration":"1h"}],
-                  "virtual_keys":[{"id":"vk","value":"sk-bf-ant","rate_limit_id":"tok"}]}"#;
-    let gw = start_counting(&config(&mock, gov, "")).await;
-    let r = client()
-        .post(format!("{}/anthropic/v1/messages", gw.url))
-        .header("x-api-key", "sk-bf-ant")
-        .header("anthropic-version", "2023-06-01")
-        .json(
-            &json!({"model":"claude-3-5-haiku-latest","max_tokens":500,"stream":true,
-                      "messages":[{"role":"user","content":"Tell me a long story"}]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let mock = slow_stream_mock().await;
+    let gw = start_counting(&config(&mock, &token_limited("sk-bf-ant"), "")).await;
+    let r = post_json(
+        &gw,
+        "/anthropic/v1/messages",
+        &json!({"model":"claude-3-5-haiku-latest","max_tokens":500,"stream":true,
+                "messages":[{"role":"user","content":"Tell me a long story"}]}),
+        &[
+            ("x-api-key", "sk-bf-ant"),
+            ("anthropic-version", "2023-06-01"),
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let mut stream = r.bytes_stream();
     use futures::StreamExt as _;
@@ -823,26 +722,18 @@ async fn an_anthropic_stream_cut_early_is_charged_what_was_relayed() {
         seen.push_str(std::str::from_utf8(&piece).unwrap());
     }
     drop(stream);
-    let input: f64 = seen
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+    let input: f64 = sse_json(&seen)
         .find_map(|v| {
             v.pointer("/message/usage/input_tokens")
                 .and_then(Value::as_f64)
         })
         .unwrap();
-    let t = Instant::now();
-    loop {
-        let (_, u) = api(&gw, "GET", "/api/governance/virtual-keys/vk/usage", None).await;
+    usage_until(&gw, VK_USAGE, |u| {
         let used = u["limits"][0]["used"].as_f64().unwrap();
         // At least the four deltas the client saw, and far from the 500 reserved.
-        if used >= input + 4.0 && used < input + 100.0 {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(5), "{u} (input {input})");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        used >= input + 4.0 && used < input + 100.0
+    })
+    .await;
     gw.stop().await;
 }
 
@@ -878,20 +769,21 @@ async fn prices_refresh_in_the_background_without_holding_up_startup() {
     let prompt = b["usage"]["prompt_tokens"].as_f64().unwrap();
     let built_in: f64 = h(&headers, "x-bf-cost").parse().unwrap();
     assert!(built_in < 1.0, "{built_in}");
-    let t = Instant::now();
-    loop {
-        let (_, headers, _) =
-            post(&gw, "/v1/chat/completions", chat_body("openai/gpt-4o"), &[]).await;
-        let cost: f64 = h(&headers, "x-bf-cost").parse().unwrap();
-        if (cost - prompt).abs() < 1e-6 {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "prices never refreshed ({cost})"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        async || {
+            let (_, headers, _) =
+                post(&gw, "/v1/chat/completions", chat_body("openai/gpt-4o"), &[]).await;
+            let cost: f64 = h(&headers, "x-bf-cost").parse().unwrap();
+            if (cost - prompt).abs() < 1e-6 {
+                Ok(())
+            } else {
+                Err(format!("prices never refreshed ({cost})"))
+            }
+        },
+    )
+    .await;
     gw.stop().await;
 }
 
@@ -912,22 +804,15 @@ async fn soft_budgets_estimates_required_headers_and_model_configs_take_effect()
                             {{"id":"e","value":"sk-bf-est","rate_limit_id":"tok"}}]}}"#
     );
     let gw = start_counting(&config(&mock, &gov, "")).await;
-    let send = |vk: Option<&'static str>, body: String, team: bool| {
-        let mut r = client()
-            .post(format!("{}/v1/chat/completions", gw.url))
-            .header("content-type", "application/json")
-            .body(body);
+    let send = async |vk: Option<&str>, body: String, team: bool| {
+        let mut headers = Vec::new();
         if let Some(vk) = vk {
-            r = r.header("x-bf-vk", vk);
+            headers.push(("x-bf-vk", vk));
         }
         if team {
-            r = r.header("x-team", "search");
+            headers.push(("x-team", "search"));
         }
-        async move {
-            let r = r.send().await.unwrap();
-            let s = r.status().as_u16();
-            (s, r.json::<Value>().await.unwrap_or(Value::Null))
-        }
+        status_json(post_raw(&gw, "/v1/chat/completions", body, &headers).await).await
     };
     // required_headers.
     let (s, b) = send(None, body.to_owned(), false).await;
@@ -945,18 +830,15 @@ async fn soft_budgets_estimates_required_headers_and_model_configs_take_effect()
     with_max["max_tokens"] = json!(10);
     let (s, b) = send(Some("sk-bf-soft"), with_max.to_string(), true).await;
     assert_eq!(s, 200, "{b}");
-    let t = Instant::now();
-    loop {
+    eventually(Duration::from_secs(5), Duration::ZERO, async || {
         let (s, b) = send(Some("sk-bf-soft"), with_max.to_string(), true).await;
         if s == 402 {
-            break;
+            return Ok(());
         }
         assert_eq!(s, 200, "{b}");
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "the soft budget never closed"
-        );
-    }
+        Err("the soft budget never closed".to_owned())
+    })
+    .await;
     // A model config limits that model for everyone, key or not.
     let gpt4o = body.replace("gpt-4o-mini", "gpt-4o");
     assert_eq!(send(None, gpt4o.clone(), true).await.0, 200);

@@ -15,8 +15,6 @@ use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_bifrost-http");
-
 struct Redis {
     child: Child,
     port: u16,
@@ -80,47 +78,13 @@ impl Drop for Redis {
     }
 }
 
-struct Replica {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn replica(config: &str) -> Replica {
+/// The gateway binary on `config`, once it answers.
+async fn replica(config: &str) -> Running {
     clear_of_hour_edge().await;
-    let path = config_file(config);
     let port = free_port();
-    let child = Command::new(BIN)
-        .env("XDG_CONFIG_HOME", app_dir())
-        .args([
-            "-config",
-            path.to_str().unwrap(),
-            "-port",
-            &port.to_string(),
-        ])
-        .args(["-log-level", "warn"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let r = Replica {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let t = Instant::now();
-    while reqwest::get(format!("{}/health", r.url)).await.is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "replica did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut cmd = gateway_command(config, &port.to_string());
+    let r = Running::spawn(cmd.args(["-log-level", "warn"]), port);
+    r.health(Duration::from_secs(20)).await;
     r
 }
 
@@ -228,71 +192,67 @@ async fn three_replicas_on_one_redis_allow_exactly_the_limit() {
     );
 
     // Reconciled in Redis: the token limit now holds what the 100 answers actually used.
-    let one: Value = client()
-        .post(format!("{}/v1/chat/completions", urls[0]))
-        .header("content-type", "application/json")
-        .body(BODY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one = json_answer(
+        client()
+            .post(format!("{}/v1/chat/completions", urls[0]))
+            .header("content-type", "application/json")
+            .body(BODY),
+    )
+    .await;
     let actual = 100 * one["usage"]["total_tokens"].as_i64().unwrap();
-    let t = Instant::now();
-    loop {
-        let u: Value = reqwest::get(format!("{}/api/governance/virtual-keys/tok/usage", urls[1]))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if u["limits"][0]["used"].as_i64() == Some(actual) {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(5), "{u} vs {actual}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        async || {
+            let u = usage(&urls[1], "tok").await;
+            if u["limits"][0]["used"].as_i64() == Some(actual) {
+                Ok(())
+            } else {
+                Err(format!("{u} vs {actual}"))
+            }
+        },
+    )
+    .await;
 
     // Every replica reports the same usage, from Redis.
     for url in &urls {
-        let u: Value = reqwest::get(format!("{url}/api/governance/virtual-keys/req/usage"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let u = usage(url, "req").await;
         assert_eq!(u["shared"], true);
         assert_eq!(u["limits"][0]["used"], 100, "{u}");
     }
 }
 
+/// Key `id`'s usage report, from the gateway at `url`.
+async fn usage(url: &str, id: &str) -> Value {
+    get_json(format!("{url}/api/governance/virtual-keys/{id}/usage")).await
+}
+
 async fn chat(url: &str, vk: &str, path: &str, body: Value) -> (u16, http::HeaderMap, Value) {
-    let r = client()
+    let req = client()
         .post(format!("{url}{path}"))
         .header("x-bf-vk", vk)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let s = r.status().as_u16();
-    let h = r.headers().clone();
-    (s, h, r.json().await.unwrap_or(Value::Null))
+        .json(&body);
+    exchange(req).await
 }
 
 fn body() -> Value {
     serde_json::from_str(BODY).unwrap()
 }
 
+/// The status of [`BODY`] sent to `/v1/chat/completions` with `vk`.
+async fn status(url: &str, vk: &str) -> u16 {
+    chat(url, vk, "/v1/chat/completions", body()).await.0
+}
+
 /// Sends until the limit of 5 is reached again (Redis back, counting from zero): `true` when
 /// exactly 5 pass and the 6th is refused.
 async fn enforced(url: &str, vk: &str) -> bool {
     for _ in 0..5 {
-        if chat(url, vk, "/v1/chat/completions", body()).await.0 != 200 {
+        if status(url, vk).await != 200 {
             return false;
         }
     }
-    chat(url, vk, "/v1/chat/completions", body()).await.0 == 429
+    status(url, vk).await == 429
 }
 
 #[tokio::test]
@@ -317,19 +277,9 @@ async fn redis_going_away_fails_closed_or_open_as_configured_and_enforcement_res
     let open = start_counting(&config(&mock, &redis, &gov("open"))).await;
     // Both enforce through Redis: a limit used up on one gateway is used up on the other.
     for _ in 0..5 {
-        assert_eq!(
-            chat(&closed.url, "sk-bf-a", "/v1/chat/completions", body())
-                .await
-                .0,
-            200
-        );
+        assert_eq!(status(&closed.url, "sk-bf-a").await, 200);
     }
-    assert_eq!(
-        chat(&open.url, "sk-bf-a", "/v1/chat/completions", body())
-            .await
-            .0,
-        429
-    );
+    assert_eq!(status(&open.url, "sk-bf-a").await, 429);
 
     drop(redis);
     // Closed: 503 in each route's own shape.
@@ -350,14 +300,7 @@ async fn redis_going_away_fails_closed_or_open_as_configured_and_enforcement_res
     // Open: requests pass (limited per replica) and the failure is counted.
     let (s, _, b) = chat(&open.url, "sk-bf-b", "/v1/chat/completions", body()).await;
     assert_eq!(s, 200, "{b}");
-    let metrics = client()
-        .get(format!("{}/metrics", open.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&open.url).await;
     let failures: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("bifrost_governance_store_failures_total "))
@@ -368,30 +311,24 @@ async fn redis_going_away_fails_closed_or_open_as_configured_and_enforcement_res
 
     // Redis returns (empty): both enforce again, without a restart.
     let redis = Redis::start(Some(port)).unwrap();
-    for gw in [&closed, &open] {
-        let t = Instant::now();
-        // Keys whose limits nothing has refused yet (a refusal is remembered locally until
-        // its window ends).
-        let vk = if std::ptr::eq(gw, &closed) {
-            "sk-bf-c"
-        } else {
-            "sk-bf-b"
-        };
-        loop {
+    // Keys whose limits nothing has refused yet (a refusal is remembered locally until its
+    // window ends).
+    for (gw, vk) in [(&closed, "sk-bf-c"), (&open, "sk-bf-b")] {
+        let resumed = async || {
             // Clear what the previous attempt counted, then try a full window's worth.
             let mut s = std::net::TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
             s.write_all(b"FLUSHALL\r\n").unwrap();
             let mut buf = [0u8; 5];
             s.read_exact(&mut buf).unwrap();
-            if enforced(&gw.url, vk).await {
-                break;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(15),
-                "enforcement did not resume"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            enforced(&gw.url, vk).await
+        };
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(200),
+            "enforcement did not resume",
+            resumed,
+        )
+        .await;
     }
     closed.stop().await;
     open.stop().await;
@@ -408,24 +345,9 @@ async fn a_late_redis_reply_gives_its_reservation_back_and_one_big_request_block
                         "token_max_limit":5000,"token_reset_duration":"1h"}],
         "virtual_keys":[{"id":"k","value":"sk-bf-k","rate_limit_id":"rl"}]}"#;
     let gw = start_counting(&config(&mock, &redis, gov)).await;
-    let used = |kind: &'static str| {
-        let url = gw.url.clone();
-        async move {
-            let u: Value = reqwest::get(format!("{url}/api/governance/virtual-keys/k/usage"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            u["limits"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|l| l["kind"] == kind)
-                .unwrap()["used"]
-                .as_i64()
-                .unwrap()
-        }
+    let used = async |kind: &str| {
+        let u = usage(&gw.url, "k").await;
+        limit_used(&u, kind).as_i64().unwrap()
     };
     // Too big for the token limit: refused, and the limit stays open for normal requests.
     let mut big = body();
@@ -436,12 +358,7 @@ async fn a_late_redis_reply_gives_its_reservation_back_and_one_big_request_block
         (429, Some("rate_limit_exceeded")),
         "{b}"
     );
-    assert_eq!(
-        chat(&gw.url, "sk-bf-k", "/v1/chat/completions", body())
-            .await
-            .0,
-        200
-    );
+    assert_eq!(status(&gw.url, "sk-bf-k").await, 200);
     assert_eq!(used("requests").await, 1);
 
     // Redis stalls past the gateway's timeout: the request gets 503, and when the script runs
@@ -463,20 +380,14 @@ async fn a_late_redis_reply_gives_its_reservation_back_and_one_big_request_block
     );
     stall.join().unwrap();
     // The script runs when Redis wakes; its reservation is then given back.
-    let t = Instant::now();
-    while used("requests").await != 1 {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "the late reservation was never given back"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        chat(&gw.url, "sk-bf-k", "/v1/chat/completions", body())
-            .await
-            .0,
-        200
-    );
+    wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        "the late reservation was never given back",
+        async || used("requests").await == 1,
+    )
+    .await;
+    assert_eq!(status(&gw.url, "sk-bf-k").await, 200);
     assert_eq!(used("requests").await, 2);
     gw.stop().await;
 }

@@ -22,38 +22,20 @@ fn config(mock: &MockServer, client: &str) -> String {
 }
 
 async fn get(gw: &TestGateway, path: &str) -> (u16, Value) {
-    let r = client()
-        .get(format!("{}{path}", gw.url))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    status_json(http_get(format!("{}{path}", gw.url)).await).await
 }
 
-/// Polls `/api/logs?…` until it holds `n` rows (rows are written in batches, twice a second).
+/// Polls `/api/logs?…` until it holds `n` rows.
 async fn logs_until(gw: &TestGateway, query: &str, n: usize) -> Vec<Value> {
-    let t = Instant::now();
-    loop {
-        let (status, page) = get(gw, &format!("/api/logs?limit=1000&{query}")).await;
-        assert_eq!(status, 200, "{page}");
-        let logs = page["logs"].as_array().unwrap().clone();
-        if logs.len() >= n || t.elapsed() > Duration::from_secs(10) {
-            assert_eq!(logs.len(), n, "{page:#}");
-            return logs;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let query = format!("limit=1000&{query}");
+    let logs = poll_logs(gw, &query, |logs| logs.len() >= n).await;
+    assert_eq!(logs.len(), n, "{logs:#?}");
+    logs
 }
 
 /// The text a client was streamed: the string at `pointer` in each event's data, joined.
 async fn sse_text(r: reqwest::Response, pointer: &str) -> String {
-    r.text()
-        .await
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+    sse_json(&r.text().await.unwrap())
         .filter_map(|v| {
             v.pointer(pointer)
                 .and_then(Value::as_str)
@@ -62,14 +44,13 @@ async fn sse_text(r: reqwest::Response, pointer: &str) -> String {
         .collect()
 }
 
+/// A one-message chat request for OpenAI.
+fn ask(content: &str) -> Value {
+    json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":content}]})
+}
+
 async fn chat(gw: &TestGateway, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut req = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&body);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
+    post_json(gw, "/v1/chat/completions", &body, headers).await
 }
 
 #[tokio::test]
@@ -77,11 +58,16 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let gw = start(&config(&mock, "")).await;
     let t0 = Instant::now();
+    let served = async |path: &str, body: Value, id: &str| {
+        let r = post_json(&gw, path, &body, &[("x-request-id", id)]).await;
+        assert_eq!(r.status(), 200, "{id}");
+        r
+    };
 
     // A unary chat, with log metadata from a listed header and an x-bf-lh-* header.
     let r = chat(
         &gw,
-        json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}),
+        ask("Hello!"),
         &[
             ("x-team", "search"),
             ("x-bf-lh-ticket", "T-1"),
@@ -119,42 +105,35 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
     );
 
     // A stream: time to first token and the usage of its last chunk.
-    let r = chat(
-        &gw,
+    let r = served(
+        "/v1/chat/completions",
         json!({"model":"openai/gpt-4o-mini","stream":true,
                "stream_options":{"include_usage":true},
                "messages":[{"role":"user","content":"Stream please"}]}),
-        &[("x-request-id", "req-stream")],
+        "req-stream",
     )
     .await;
-    assert_eq!(r.status(), 200);
     // The text the client was streamed, which the row must hold as its output.
     let streamed = sse_text(r, "/choices/0/delta/content").await;
     assert!(!streamed.is_empty());
     // A stream across formats (unified chunks): OpenAI model, Anthropic route.
-    let r = client()
-        .post(format!("{}/anthropic/v1/messages", gw.url))
-        .header("x-request-id", "req-anthropic-stream")
-        .json(
-            &json!({"model":"openai/gpt-4o-mini","max_tokens":32,"stream":true,
-                      "messages":[{"role":"user","content":"Hi"}]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let r = served(
+        "/anthropic/v1/messages",
+        json!({"model":"openai/gpt-4o-mini","max_tokens":32,"stream":true,
+               "messages":[{"role":"user","content":"Hi"}]}),
+        "req-anthropic-stream",
+    )
+    .await;
     let crossed = sse_text(r, "/delta/text").await;
     assert!(!crossed.is_empty());
     // Same-format drop-in (passthrough) on the Anthropic route.
-    let r = client()
-        .post(format!("{}/anthropic/v1/messages", gw.url))
-        .header("x-request-id", "req-anthropic")
-        .json(&json!({"model":"claude-3-5-haiku","max_tokens":32,
-                      "messages":[{"role":"user","content":"Hi"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    served(
+        "/anthropic/v1/messages",
+        json!({"model":"claude-3-5-haiku","max_tokens":32,
+               "messages":[{"role":"user","content":"Hi"}]}),
+        "req-anthropic",
+    )
+    .await;
     // Errors: an unknown provider, and a body that is not JSON.
     let r = chat(
         &gw,
@@ -163,14 +142,13 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
     )
     .await;
     assert_eq!(r.status(), 404);
-    let r = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("x-request-id", "req-bad-json")
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let r = post_raw(
+        &gw,
+        "/v1/chat/completions",
+        "{not json",
+        &[("x-request-id", "req-bad-json")],
+    )
+    .await;
     assert_eq!(r.status(), 400);
 
     let rows = logs_until(&gw, "", 6).await;
@@ -288,18 +266,17 @@ async fn every_route_and_outcome_is_one_row_with_its_fields() {
     }
 
     // Deleting by filter.
-    let r = client()
-        .delete(format!("{}/api/logs?status=error", gw.url))
-        .send()
-        .await
-        .unwrap();
+    let delete = async |path: &str| {
+        client()
+            .delete(format!("{}{path}", gw.url))
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = delete("/api/logs?status=error").await;
     assert_eq!(r.json::<Value>().await.unwrap()["deleted"], 2);
     assert_eq!(logs_until(&gw, "", 4).await.len(), 4);
-    let r = client()
-        .delete(format!("{}/api/logs", gw.url))
-        .send()
-        .await
-        .unwrap();
+    let r = delete("/api/logs").await;
     assert_eq!(r.status(), 400, "an empty filter needs all=true");
     gw.stop().await;
 }
@@ -327,17 +304,12 @@ async fn concurrent_requests_give_exactly_one_row_each_or_a_counted_drop() {
                 .unwrap();
             lock = Some(conn);
         }
+        let body = ask("x");
         let sends = (0..n).map(|i| {
-            let gw_url = gw.url.clone();
+            let (gw, body) = (&gw, &body);
             async move {
-                let r = client()
-                    .post(format!("{gw_url}/v1/chat/completions"))
-                    .header("x-request-id", format!("r{i}"))
-                    .json(&json!({"model":"openai/gpt-4o-mini",
-                                  "messages":[{"role":"user","content":"x"}]}))
-                    .send()
-                    .await
-                    .unwrap();
+                let id = format!("r{i}");
+                let r = chat(gw, body.clone(), &[("x-request-id", &id)]).await;
                 assert_eq!(r.status(), 200);
             }
         });
@@ -345,37 +317,31 @@ async fn concurrent_requests_give_exactly_one_row_each_or_a_counted_drop() {
         if let Some(mut conn) = lock.take() {
             sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
         }
-        let t = Instant::now();
-        loop {
-            let (_, d) = get(&gw, "/api/logs/dropped").await;
-            let (_, s) = get(&gw, "/api/logs/stats").await;
-            let rows = s["total_requests"].as_u64().unwrap();
-            let dropped = d["dropped"].as_u64().unwrap();
-            if rows + dropped == n as u64 {
-                if queue.is_empty() {
-                    assert_eq!(dropped, 0);
+        let (rows, dropped) = eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            async || {
+                let (_, d) = get(&gw, "/api/logs/dropped").await;
+                let (_, s) = get(&gw, "/api/logs/stats").await;
+                let rows = s["total_requests"].as_u64().unwrap();
+                let dropped = d["dropped"].as_u64().unwrap();
+                if rows + dropped == n as u64 {
+                    Ok((rows, dropped))
                 } else {
-                    assert!(dropped > 0, "a one-row queue behind a locked database");
+                    Err(format!("{rows} + {dropped} != {n}"))
                 }
-                let metrics = client()
-                    .get(format!("{}/metrics", gw.url))
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
-                for (outcome, n) in [("dropped", dropped), ("written", rows)] {
-                    let line = format!("bifrost_log_rows_total{{outcome=\"{outcome}\"}} {n}");
-                    assert!(metrics.contains(&line), "{line} not in /metrics");
-                }
-                break;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "{rows} + {dropped} != {n}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            },
+        )
+        .await;
+        if queue.is_empty() {
+            assert_eq!(dropped, 0);
+        } else {
+            assert!(dropped > 0, "a one-row queue behind a locked database");
+        }
+        let metrics = metrics_text(&gw.url).await;
+        for (outcome, n) in [("dropped", dropped), ("written", rows)] {
+            let line = format!("bifrost_log_rows_total{{outcome=\"{outcome}\"}} {n}");
+            assert!(metrics.contains(&line), "{line} not in /metrics");
         }
         gw.stop().await;
     }
@@ -385,12 +351,7 @@ async fn concurrent_requests_give_exactly_one_row_each_or_a_counted_drop() {
 async fn content_logging_off_keeps_everything_but_content() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let gw = start(&config(&mock, r#","disable_content_logging":true"#)).await;
-    let r = chat(
-        &gw,
-        json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"secret plans"}]}),
-        &[],
-    )
-    .await;
+    let r = chat(&gw, ask("secret plans"), &[]).await;
     assert_eq!(r.status(), 200);
     let row = &logs_until(&gw, "", 1).await[0];
     assert!(row["input"].is_null() && row["output"].is_null(), "{row}");
@@ -403,19 +364,10 @@ async fn content_logging_off_keeps_everything_but_content() {
 async fn the_live_tail_streams_new_rows() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let gw = start(&config(&mock, "")).await;
-    let tail = client()
-        .get(format!("{}/api/logs/stream?providers=openai", gw.url))
-        .send()
-        .await
-        .unwrap();
+    let tail = http_get(format!("{}/api/logs/stream?providers=openai", gw.url)).await;
     assert_eq!(tail.status(), 200);
     let mut body = tail.bytes_stream();
-    let r = chat(
-        &gw,
-        json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"tail me"}]}),
-        &[("x-request-id", "req-tail")],
-    )
-    .await;
+    let r = chat(&gw, ask("tail me"), &[("x-request-id", "req-tail")]).await;
     assert_eq!(r.status(), 200);
     use futures::StreamExt;
     let mut seen = String::new();
@@ -436,22 +388,7 @@ async fn the_live_tail_streams_new_rows() {
 
 /// Sum over every series of metric `name` whose line holds every label.
 async fn metric(gw: &TestGateway, name: &str, labels: &[&str]) -> f64 {
-    let text = client()
-        .get(format!("{}/metrics", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-                && labels.iter().all(|want| l.contains(want))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metric_sum(&metrics_text(&gw.url).await, name, labels)
 }
 
 /// Issue 16 #10: a stream that breaks after its first chunk, a client that leaves a unary

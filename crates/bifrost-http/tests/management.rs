@@ -13,30 +13,33 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-async fn call(
-    gw: &TestGateway,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = client().request(method, format!("{}{path}", gw.url));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn chat_status(gw: &TestGateway, model: &str) -> u16 {
-    client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&json!({"model": model, "messages":[{"role":"user","content":"hi"}]}))
-        .send()
+    let body = json!({"model": model, "messages":[{"role":"user","content":"hi"}]});
+    post_json(gw, "/v1/chat/completions", &body, &[])
         .await
-        .unwrap()
         .status()
         .as_u16()
+}
+
+/// A gateway on [`base_config`] that keeps its stores in `dir`, to share them with a restart.
+async fn start_in(dir: &std::path::Path, mock: &MockServer) -> TestGateway {
+    let cli = Cli {
+        app_dir: Some(dir.to_owned()),
+        ..Cli::default()
+    };
+    start_with(&base_config(mock), &[], cli).await
+}
+
+/// Fails with `what` unless `done` holds within 5 s (replicas hear of changes through
+/// PostgreSQL, rows are written in batches).
+async fn within_5s(what: &str, done: impl AsyncFnMut() -> bool) {
+    wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        what,
+        done,
+    )
+    .await
 }
 
 fn base_config(mock: &MockServer) -> String {
@@ -53,18 +56,13 @@ async fn providers_and_keys_change_over_the_api_and_survive_a_restart() {
     // The upstream's model list, which keys naming models are checked against.
     let mut models = MockConfig::default().models;
     models.extend(["llama-3".to_owned(), "other-model".to_owned()]);
-    let mock = MockServer::start(MockConfig {
+    let mock = start_mock(MockConfig {
         models,
         ..MockConfig::default()
     })
-    .await
-    .unwrap();
+    .await;
     let dir = app_dir();
-    let cli = || Cli {
-        app_dir: Some(dir.clone()),
-        ..Cli::default()
-    };
-    let gw = start_with(&base_config(&mock), &[], cli()).await;
+    let gw = start_in(&dir, &mock).await;
 
     // The file's provider is listed with its key masked.
     let (s, list) = call(&gw, M::GET, "/api/providers", None).await;
@@ -94,25 +92,17 @@ async fn providers_and_keys_change_over_the_api_and_survive_a_restart() {
     assert_eq!(chat_status(&gw, "groq/llama-3").await, 200);
 
     // Keys: add one limited to a model, then remove the original.
-    let (s, key) = call(
-        &gw,
-        M::POST,
-        "/api/providers/groq/keys",
-        Some(json!({"name":"g2","value":"env.GROQ_TEST_KEY_UNSET","models":["llama-3"]})),
-    )
-    .await;
+    let add_key = async |value: &str| {
+        let key = json!({"name":"g2","value":value,"models":["llama-3"]});
+        call(&gw, M::POST, "/api/providers/groq/keys", Some(key)).await
+    };
+    let (s, key) = add_key("env.GROQ_TEST_KEY_UNSET").await;
     assert_eq!(s, 422, "an env reference that is not set: {key}");
     assert!(key["error"]["message"]
         .as_str()
         .unwrap()
         .contains("GROQ_TEST_KEY_UNSET"));
-    let (s, key) = call(
-        &gw,
-        M::POST,
-        "/api/providers/groq/keys",
-        Some(json!({"name":"g2","value":"gsk-second-key-abcdef","models":["llama-3"]})),
-    )
-    .await;
+    let (s, key) = add_key("gsk-second-key-abcdef").await;
     assert_eq!(s, 201, "{key}");
     let id = key["id"].as_str().unwrap().to_owned();
     let (s, _) = call(&gw, M::DELETE, "/api/providers/groq/keys/groq-0", None).await;
@@ -200,18 +190,12 @@ async fn providers_and_keys_change_over_the_api_and_survive_a_restart() {
             assert_eq!(e["error"]["param"], param, "{method} {path}: {e}");
         }
     }
-    let r = client()
-        .post(format!("{}/api/providers", gw.url))
-        .header("content-type", "application/json")
-        .body("{oops")
-        .send()
-        .await
-        .unwrap();
+    let r = post_raw(&gw, "/api/providers", "{oops", &[]).await;
     assert_eq!(r.status(), 400);
     gw.stop().await;
 
     // A restart on the same app dir serves what the API added.
-    let gw = start_with(&base_config(&mock), &[], cli()).await;
+    let gw = start_in(&dir, &mock).await;
     assert_eq!(chat_status(&gw, "groq/other-model").await, 200);
     let (_, g) = call(&gw, M::GET, "/api/providers/groq", None).await;
     assert_eq!(g["source"], "api");
@@ -317,6 +301,12 @@ fn shared_store_config(mock: &MockServer, db: &str) -> Option<String> {
     ))
 }
 
+/// Two gateways sharing a config store (see [`shared_store_config`]), or `None` (skipped).
+async fn replicas(mock: &MockServer, db: &str) -> Option<(TestGateway, TestGateway)> {
+    let config = shared_store_config(mock, db)?;
+    Some((start(&config).await, start(&config).await))
+}
+
 fn postgres_section(url: &str, db: &str) -> Value {
     let status = std::process::Command::new("psql")
         .args([url, "-q", "-c", &format!("CREATE DATABASE {db}")])
@@ -335,11 +325,9 @@ fn postgres_section(url: &str, db: &str) -> Value {
 #[tokio::test]
 async fn a_change_on_one_replica_reaches_the_other_through_postgres() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let Some(config) = shared_store_config(&mock, "bifrost_replicas") else {
+    let Some((a, b)) = replicas(&mock, "bifrost_replicas").await else {
         return;
     };
-    let a = start(&config).await;
-    let b = start(&config).await;
     assert_eq!(chat_status(&b, "groq/llama-3").await, 400);
     let (s, _) = call(
         &a,
@@ -351,13 +339,10 @@ async fn a_change_on_one_replica_reaches_the_other_through_postgres() {
     .await;
     assert_eq!(s, 201);
     let t = Instant::now();
-    while chat_status(&b, "groq/llama-3").await != 200 {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "replica b never saw the change"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    within_5s("replica b never saw the change", async || {
+        chat_status(&b, "groq/llama-3").await == 200
+    })
+    .await;
     eprintln!("replica b served the new provider after {:?}", t.elapsed());
     a.stop().await;
     b.stop().await;
@@ -366,11 +351,9 @@ async fn a_change_on_one_replica_reaches_the_other_through_postgres() {
 #[tokio::test]
 async fn a_virtual_key_made_on_one_replica_works_on_the_other_through_postgres() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let Some(config) = shared_store_config(&mock, "bifrost_governance") else {
+    let Some((a, b)) = replicas(&mock, "bifrost_governance").await else {
         return;
     };
-    let a = start(&config).await;
-    let b = start(&config).await;
     let (s, vk) = call(
         &a,
         reqwest::Method::POST,
@@ -380,23 +363,16 @@ async fn a_virtual_key_made_on_one_replica_works_on_the_other_through_postgres()
     .await;
     assert_eq!(s, 201, "{vk}");
     let value = vk["value"].as_str().unwrap().to_owned();
-    let send = |gw: &TestGateway| {
-        client()
-            .post(format!("{}/v1/chat/completions", gw.url))
-            .header("x-bf-vk", value.clone())
-            .json(
-                &json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}),
-            )
-            .send()
+    let body = json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]});
+    let send = async |gw: &TestGateway| {
+        post_json(gw, "/v1/chat/completions", &body, &[("x-bf-vk", &value)])
+            .await
+            .status()
     };
-    let t = Instant::now();
-    while send(&b).await.unwrap().status() != 200 {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "replica b never saw the key"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    within_5s("replica b never saw the key", async || {
+        send(&b).await == 200
+    })
+    .await;
     // Switched off on b: refused on a.
     let (s, _) = call(
         &b,
@@ -406,14 +382,10 @@ async fn a_virtual_key_made_on_one_replica_works_on_the_other_through_postgres()
     )
     .await;
     assert_eq!(s, 200);
-    let t = Instant::now();
-    while send(&a).await.unwrap().status() != 401 {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "replica a never saw the change"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    within_5s("replica a never saw the change", async || {
+        send(&a).await == 401
+    })
+    .await;
     a.stop().await;
     b.stop().await;
 }
@@ -423,11 +395,7 @@ async fn client_settings_change_at_once_or_after_a_restart() {
     use reqwest::Method as M;
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let dir = app_dir();
-    let cli = || Cli {
-        app_dir: Some(dir.clone()),
-        ..Cli::default()
-    };
-    let gw = start_with(&base_config(&mock), &[], cli()).await;
+    let gw = start_in(&dir, &mock).await;
     let (s, c) = call(&gw, M::GET, "/api/config", None).await;
     assert_eq!(s, 200);
     assert_eq!(c["client"]["disable_content_logging"], false);
@@ -442,25 +410,23 @@ async fn client_settings_change_at_once_or_after_a_restart() {
     assert_eq!(c["client"]["disable_content_logging"], true);
     assert_eq!(c["restart_required"], json!(["initial_pool_size"]));
     // Applies to the next request's log row at once.
-    let r = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("x-request-id", "after-put")
-        .json(
-            &json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"private"}]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &gw,
+        "/v1/chat/completions",
+        &json!({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"private"}]}),
+        &[("x-request-id", "after-put")],
+    )
+    .await;
     assert_eq!(r.status(), 200);
-    let t = Instant::now();
-    let row = loop {
-        let (s, row) = call(&gw, M::GET, "/api/logs/after-put", None).await;
-        if s == 200 {
-            break row;
-        }
-        assert!(t.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let row = eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        async || match call(&gw, M::GET, "/api/logs/after-put", None).await {
+            (200, row) => Ok(row),
+            (s, e) => Err(format!("{s} {e}")),
+        },
+    )
+    .await;
     assert!(row["input"].is_null() && row["output"].is_null(), "{row}");
     for (body, param) in [
         (json!({"client":{"colour":"red"}}), "client.colour"),
@@ -476,7 +442,7 @@ async fn client_settings_change_at_once_or_after_a_restart() {
     }
     gw.stop().await;
     // After a restart both changes are in effect.
-    let gw = start_with(&base_config(&mock), &[], cli()).await;
+    let gw = start_in(&dir, &mock).await;
     let (_, c) = call(&gw, M::GET, "/api/config", None).await;
     assert_eq!(c["client"]["disable_content_logging"], true, "{c}");
     assert_eq!(c["client"]["initial_pool_size"], 7, "{c}");

@@ -13,44 +13,22 @@ use std::process::{Command, Stdio};
 const BODY: &str = r#"{"provider":"openai","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
 
 async fn scrape(gw: &TestGateway) -> String {
-    let resp = client()
-        .get(format!("{}/metrics", gw.url))
-        .send()
+    get_ok(format!("{}/metrics", gw.url), "text/plain; version=0.0.4")
         .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"]
-        .to_str()
+        .text()
+        .await
         .unwrap()
-        .starts_with("text/plain; version=0.0.4"));
-    resp.text().await.unwrap()
 }
 
 /// The value of the one series whose line starts with `name{` and contains every label.
 fn value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    let mut found = text.lines().filter(|l| {
-        l.strip_prefix(name)
-            .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-            && labels.iter().all(|want| l.contains(want))
-    });
+    let mut found = series(text, name, labels);
     let line = found.next()?;
     assert!(
         found.next().is_none(),
         "several series match {name} {labels:?}"
     );
     line.rsplit(' ').next()?.parse().ok()
-}
-
-/// Sum over every series of `name` with the labels.
-fn sum(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-                && labels.iter().all(|want| l.contains(want))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 async fn gateway(mock: &MockServer, labels: &[&str]) -> TestGateway {
@@ -68,14 +46,35 @@ async fn gateway(mock: &MockServer, labels: &[&str]) -> TestGateway {
     start_with(&config, &[], cli).await
 }
 
+/// [`gateway`] on a mock that answers the key `bad` with `status`.
+async fn bad_key_gateway(status: u16, labels: &[&str]) -> (MockServer, TestGateway) {
+    let mock = start_mock(MockConfig {
+        fail_keys: vec!["sk-bad".into()],
+        fail_status: status,
+        ..MockConfig::default()
+    })
+    .await;
+    let gw = gateway(&mock, labels).await;
+    (mock, gw)
+}
+
+/// Of the values `{prefix}0` to `{prefix}1000` sent for `label`, the first 1000 have series and
+/// the 1001st and one more (too long) were counted as "other".
+fn assert_capped(text: &str, label: &str, prefix: &str) {
+    assert!(text.contains(&format!(r#"{label}="{prefix}999""#)));
+    assert!(!text.contains(&format!(r#"{label}="{prefix}1000""#)));
+    let other = format!(r#"{label}="other""#);
+    assert_eq!(
+        metric_sum(text, "bifrost_upstream_requests_total", &[&other]),
+        2.0
+    );
+}
+
 async fn send(gw: &TestGateway, body: &str, headers: &[(&str, &str)]) -> u16 {
-    let mut req = client()
+    let req = client()
         .post(format!("{}/v1/chat/completions", gw.url))
         .body(body.to_owned());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
+    let resp = with_headers(req, headers).send().await.unwrap();
     let status = resp.status().as_u16();
     resp.bytes().await.unwrap();
     status
@@ -83,14 +82,7 @@ async fn send(gw: &TestGateway, body: &str, headers: &[(&str, &str)]) -> u16 {
 
 #[tokio::test]
 async fn counts_labels_and_the_seeds_queries() {
-    let mock = MockServer::start(MockConfig {
-        fail_keys: vec!["sk-bad".into()],
-        fail_status: 500,
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-    let gw = gateway(&mock, &["team-id", "service-id"]).await;
+    let (_mock, gw) = bad_key_gateway(500, &["team-id", "service-id"]).await;
     // 10 requests: 7 pinned to the good key, 3 to the failing one.
     for i in 0..10 {
         let key = if i < 7 { "good" } else { "bad" };
@@ -105,9 +97,12 @@ async fn counts_labels_and_the_seeds_queries() {
     let text = scrape(&gw).await;
 
     let m = r#"model="gpt-4o-mini""#;
-    assert_eq!(sum(&text, "bifrost_upstream_requests_total", &[m]), 10.0);
     assert_eq!(
-        sum(
+        metric_sum(&text, "bifrost_upstream_requests_total", &[m]),
+        10.0
+    );
+    assert_eq!(
+        metric_sum(
             &text,
             "bifrost_upstream_requests_total",
             &[m, r#"status="success""#]
@@ -115,16 +110,19 @@ async fn counts_labels_and_the_seeds_queries() {
         7.0
     );
     assert_eq!(
-        sum(
+        metric_sum(
             &text,
             "bifrost_upstream_requests_total",
             &[m, r#"status="error""#, r#"status_code="500""#]
         ),
         3.0
     );
-    assert_eq!(sum(&text, "bifrost_success_requests_total", &[m]), 7.0);
     assert_eq!(
-        sum(
+        metric_sum(&text, "bifrost_success_requests_total", &[m]),
+        7.0
+    );
+    assert_eq!(
+        metric_sum(
             &text,
             "bifrost_error_requests_total",
             &[m, r#"error_class="transient""#]
@@ -132,7 +130,7 @@ async fn counts_labels_and_the_seeds_queries() {
         3.0
     );
     assert_eq!(
-        sum(
+        metric_sum(
             &text,
             "bifrost_upstream_latency_seconds_count",
             &[r#"provider="openai""#]
@@ -140,7 +138,7 @@ async fn counts_labels_and_the_seeds_queries() {
         10.0
     );
     assert_eq!(
-        sum(
+        metric_sum(
             &text,
             "http_requests_total",
             &[r#"endpoint="/v1/chat/completions""#, r#"method="POST""#]
@@ -148,7 +146,7 @@ async fn counts_labels_and_the_seeds_queries() {
         10.0
     );
     assert_eq!(
-        sum(
+        metric_sum(
             &text,
             "http_requests_total",
             &[r#"endpoint="/v1/chat/completions""#, r#"status="500""#]
@@ -159,7 +157,7 @@ async fn counts_labels_and_the_seeds_queries() {
     assert!(text.contains(r#"team_id="backend""#));
     assert!(text.contains(r#"service_id="""#));
     assert_eq!(
-        sum(
+        metric_sum(
             &text,
             "bifrost_upstream_requests_total",
             &[r#"team_id="backend""#]
@@ -167,10 +165,10 @@ async fn counts_labels_and_the_seeds_queries() {
         5.0
     );
     // Tokens, queue wait (the seed greps for queue_wait_time), stages and overhead.
-    assert!(sum(&text, "bifrost_input_tokens_total", &[m]) > 0.0);
-    assert!(sum(&text, "bifrost_output_tokens_total", &[m]) > 0.0);
+    assert!(metric_sum(&text, "bifrost_input_tokens_total", &[m]) > 0.0);
+    assert!(metric_sum(&text, "bifrost_output_tokens_total", &[m]) > 0.0);
     assert_eq!(
-        sum(&text, "bifrost_queue_wait_time_seconds_count", &[]),
+        metric_sum(&text, "bifrost_queue_wait_time_seconds_count", &[]),
         10.0
     );
     for stage in [
@@ -183,7 +181,7 @@ async fn counts_labels_and_the_seeds_queries() {
     ] {
         let label = format!(r#"stage="{stage}""#);
         assert_eq!(
-            sum(&text, "bifrost_stage_duration_seconds_count", &[&label]),
+            metric_sum(&text, "bifrost_stage_duration_seconds_count", &[&label]),
             10.0,
             "{stage}"
         );
@@ -197,7 +195,7 @@ async fn counts_labels_and_the_seeds_queries() {
     // Overhead: above zero, below the end-to-end time.
     let over_sum = value(&text, "bifrost_gateway_overhead_seconds_sum", &[]).unwrap();
     let over_n = value(&text, "bifrost_gateway_overhead_seconds_count", &[]).unwrap();
-    let e2e_sum = sum(
+    let e2e_sum = metric_sum(
         &text,
         "http_request_duration_seconds_sum",
         &[r#"endpoint="/v1/chat/completions""#, r#"status="200""#],
@@ -212,14 +210,7 @@ async fn counts_labels_and_the_seeds_queries() {
 
 #[tokio::test]
 async fn retries_fallbacks_drops_and_cooldowns_are_counted() {
-    let mock = MockServer::start(MockConfig {
-        fail_keys: vec!["sk-bad".into()],
-        fail_status: 429,
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-    let gw = gateway(&mock, &[]).await;
+    let (_mock, gw) = bad_key_gateway(429, &[]).await;
     // Pinned to the 429ing key: a cooldown; unpinned afterwards: the good key answers.
     send(&gw, BODY, &[("x-bf-api-key", "bad")]).await;
     send(&gw, BODY, &[]).await;
@@ -259,22 +250,18 @@ async fn retries_fallbacks_drops_and_cooldowns_are_counted() {
     .await;
     assert_eq!(status, 200);
     let text = scrape(&gw).await;
-    assert_eq!(
-        value(
-            &text,
+    for (name, labels) in [
+        (
             "bifrost_request_retries_total",
-            &[r#"provider="openai""#, r#"error_class="transient""#]
+            [r#"provider="openai""#, r#"error_class="transient""#],
         ),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(
-            &text,
+        (
             "bifrost_fallbacks_total",
-            &[r#"from_provider="openai""#, r#"to_provider="anthropic""#]
+            [r#"from_provider="openai""#, r#"to_provider="anthropic""#],
         ),
-        Some(1.0)
-    );
+    ] {
+        assert_eq!(value(&text, name, &labels), Some(1.0), "{name}");
+    }
     gw.stop().await;
 }
 
@@ -291,16 +278,7 @@ async fn custom_label_values_are_capped() {
     let text = scrape(&gw).await;
     assert!(!text.contains(&long));
     // The first 1000 distinct values are kept, the 1001st and the long one become "other".
-    assert!(text.contains(r#"team_id="team-999""#));
-    assert!(!text.contains(r#"team_id="team-1000""#));
-    assert_eq!(
-        sum(
-            &text,
-            "bifrost_upstream_requests_total",
-            &[r#"team_id="other""#]
-        ),
-        2.0
-    );
+    assert_capped(&text, "team_id", "team-");
     assert_eq!(
         value(
             &text,
@@ -342,16 +320,7 @@ async fn client_chosen_model_names_cannot_grow_the_series_without_bound() {
         !text.contains(&"m".repeat(200)),
         "the long name is not a label"
     );
-    assert!(text.contains(r#"model="m-999""#));
-    assert!(!text.contains(r#"model="m-1000""#));
-    assert_eq!(
-        sum(
-            &text,
-            "bifrost_upstream_requests_total",
-            &[r#"model="other""#]
-        ),
-        2.0
-    );
+    assert_capped(&text, "model", "m-");
     // Counted each time a value is folded (the attempt and its token counts).
     let folded = value(
         &text,
@@ -375,8 +344,11 @@ async fn streams_count_tokens_and_the_exposition_passes_promtool() {
     send(&gw, "{bad json", &[]).await;
     let text = scrape(&gw).await;
     let s = r#"method="chat_completion_stream""#;
-    assert_eq!(sum(&text, "bifrost_upstream_requests_total", &[s]), 1.0);
-    assert!(sum(&text, "bifrost_output_tokens_total", &[s]) > 0.0);
+    assert_eq!(
+        metric_sum(&text, "bifrost_upstream_requests_total", &[s]),
+        1.0
+    );
+    assert!(metric_sum(&text, "bifrost_output_tokens_total", &[s]) > 0.0);
     assert_eq!(
         value(
             &text,
@@ -385,7 +357,10 @@ async fn streams_count_tokens_and_the_exposition_passes_promtool() {
         ),
         Some(1.0)
     );
-    assert_eq!(sum(&text, "http_requests_total", &[r#"status="400""#]), 1.0);
+    assert_eq!(
+        metric_sum(&text, "http_requests_total", &[r#"status="400""#]),
+        1.0
+    );
 
     let promtool = Command::new("promtool")
         .args(["check", "metrics"])

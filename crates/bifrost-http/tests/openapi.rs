@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{client, start};
+use common::{client, get_ok, http_get, start};
 use serde_json::Value;
 
 /// Every management route the router serves (`crate::routes::router` and the routers it
@@ -74,17 +74,11 @@ const ROUTES: &[&str] = &[
 ];
 
 async fn document(url: &str) -> Value {
-    let resp = client()
-        .get(format!("{url}/api/openapi.json"))
-        .send()
+    get_ok(format!("{url}/api/openapi.json"), "application/json")
         .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"]
-        .to_str()
+        .json()
+        .await
         .unwrap()
-        .starts_with("application/json"));
-    resp.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -171,11 +165,7 @@ async fn the_document_is_open_with_admin_auth() {
         serde_json::json!([{}])
     );
     assert!(doc["paths"]["/api/providers"]["get"]["responses"]["401"].is_object());
-    let resp = client()
-        .get(format!("{}/api/providers", gw.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = http_get(format!("{}/api/providers", gw.url)).await;
     assert_eq!(resp.status(), 401);
     gw.stop().await;
 }

@@ -18,11 +18,9 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
 use prost::Message as _;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bifrost-http");
 const BODY: &str = r#"{"provider":"openai","model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"user","content":"Hello!"}]}"#;
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
@@ -64,18 +62,19 @@ impl Collector {
 
     /// Waits until `pred` holds for the spans received so far.
     async fn wait_for(&self, what: &str, pred: impl Fn(&[Span]) -> bool) -> Vec<Span> {
-        let t = Instant::now();
-        loop {
-            let spans = self.spans();
-            if pred(&spans) {
-                return spans;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "collector never got {what}; got {spans:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            async || {
+                let spans = self.spans();
+                if pred(&spans) {
+                    Ok(spans)
+                } else {
+                    Err(format!("collector never got {what}; got {spans:#?}"))
+                }
+            },
+        )
+        .await
     }
 }
 
@@ -136,14 +135,29 @@ fn status_code(span: &Span) -> i32 {
     span.status.as_ref().map_or(0, |s| s.code)
 }
 
+/// The one span of `kind`.
+fn only<'a>(spans: &'a [Span], kind: SpanKind, what: &str) -> &'a Span {
+    let of_kind: Vec<&Span> = spans.iter().filter(|s| s.kind == kind as i32).collect();
+    assert_eq!(of_kind.len(), 1, "{what}: {spans:#?}");
+    of_kind[0]
+}
+
+/// The `providers` section: OpenAI at the mock, without retries.
+fn providers(mock: &MockServer) -> String {
+    format!(
+        r#""providers":{{"openai":{{"keys":[{{"value":"k"}}],
+              "network_config":{{"base_url":"{}","retries":0}}}}}}"#,
+        mock.url()
+    )
+}
+
 fn config(mock: &MockServer, collector_url: &str, protocol: &str) -> String {
     format!(
-        r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],
-              "network_config":{{"base_url":"{}","retries":0}}}}}},
+        r#"{{{},
             "plugins":[{{"enabled":true,"name":"otel","config":{{
               "collector_url":"{collector_url}","protocol":"{protocol}",
               "service_name":"bifrost-test","headers":{{"x-collector-token":"env.COLLECTOR_TOKEN"}}}}}}]}}"#,
-        mock.url()
+        providers(mock)
     )
 }
 
@@ -173,17 +187,13 @@ async fn spans_reach_the_collector_in_the_callers_trace() {
     let telemetry = otel::init("warn", "json", Some(&otel_config)).unwrap();
     assert!(telemetry.is_exporting());
     let gw = common::serve(gw).await;
-    let url = format!("{}/v1/chat/completions", gw.url);
+    let chat = async |headers: &[(&str, &str)]| {
+        common::post_raw(&gw, "/v1/chat/completions", BODY, headers).await
+    };
 
     // 1. A successful request carrying a W3C traceparent.
-    let resp = common::client()
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
-        .body(BODY)
-        .send()
-        .await
-        .unwrap();
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let resp = chat(&[("traceparent", &traceparent)]).await;
     assert_eq!(resp.status(), 200);
     let usage: serde_json::Value = resp.json().await.unwrap();
     let telemetry = flush(telemetry).await;
@@ -191,12 +201,7 @@ async fn spans_reach_the_collector_in_the_callers_trace() {
         .wait_for("the request and attempt spans", |s| s.len() >= 2)
         .await;
 
-    let server: Vec<&Span> = spans
-        .iter()
-        .filter(|s| s.kind == SpanKind::Server as i32)
-        .collect();
-    assert_eq!(server.len(), 1, "{spans:#?}");
-    let server = server[0];
+    let server = only(&spans, SpanKind::Server, "one request");
     assert_eq!(server.name, "POST /v1/chat/completions");
     assert_eq!(server.trace_id, unhex(TRACE_ID), "joins the caller's trace");
     assert_eq!(
@@ -219,12 +224,7 @@ async fn spans_reach_the_collector_in_the_callers_trace() {
     assert!(str_attr(&server.attributes, "bifrost.request_id").is_some());
     assert_ne!(status_code(server), StatusCode::Error as i32);
 
-    let attempts: Vec<&Span> = spans
-        .iter()
-        .filter(|s| s.kind == SpanKind::Client as i32)
-        .collect();
-    assert_eq!(attempts.len(), 1, "one attempt: {spans:#?}");
-    let attempt = attempts[0];
+    let attempt = only(&spans, SpanKind::Client, "one attempt");
     assert_eq!(attempt.name, "chat gpt-4o-mini");
     assert_eq!(attempt.trace_id, unhex(TRACE_ID));
     assert_eq!(
@@ -258,13 +258,7 @@ async fn spans_reach_the_collector_in_the_callers_trace() {
         fail_rate: 1.0,
         ..MockConfig::default()
     });
-    let resp = common::client()
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(BODY)
-        .send()
-        .await
-        .unwrap();
+    let resp = chat(&[]).await;
     let status = resp.status().as_u16();
     assert!(status >= 500, "{status}");
     let telemetry = flush(telemetry).await;
@@ -304,26 +298,18 @@ async fn spans_reach_the_collector_in_the_callers_trace() {
 async fn grpc_is_a_startup_error_naming_the_json_path() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let config = config(&mock, "http://127.0.0.1:4317", "grpc");
-    let e = common::load(&config, &[("COLLECTOR_TOKEN", "t")], Cli::default())
-        .await
-        .err()
-        .expect("grpc is refused");
-    let msg = format!("{e:#}");
+    let msg = format!(
+        "{:#}",
+        common::load_error(&config, &[("COLLECTOR_TOKEN", "t")]).await
+    );
     assert!(
         msg.contains("plugins[0].config.protocol") && msg.contains("only \"http\""),
         "{msg}"
     );
 
     // The binary says so on stderr and exits 1.
-    let path = common::config_file(&config);
-    let out = Command::new(BIN)
-        .env("XDG_CONFIG_HOME", common::app_dir())
-        .args(["-config", path.to_str().unwrap(), "-port", "0"])
-        .env("COLLECTOR_TOKEN", "t")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err =
+        common::start_failure(common::gateway_command(&config, "0").env("COLLECTOR_TOKEN", "t"));
     assert!(
         err.contains("plugins[0].config.protocol") && err.contains("grpc"),
         "{err}"
@@ -336,45 +322,20 @@ async fn grpc_is_a_startup_error_naming_the_json_path() {
 async fn the_binary_exports_from_otel_env_vars_and_flushes_on_exit() {
     let collector = Collector::start().await;
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let path = common::config_file(&format!(
-        r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],
-              "network_config":{{"base_url":"{}","retries":0}}}}}}}}"#,
-        mock.url()
-    ));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(BIN)
-        .env("XDG_CONFIG_HOME", common::app_dir())
-        .args([
-            "-config",
-            path.to_str().unwrap(),
-            "-port",
-            &port.to_string(),
-        ])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)
-        .env("OTEL_SERVICE_NAME", "bifrost-env")
-        .env("OTEL_EXPORTER_OTLP_HEADERS", "x-env-token=e%20t")
-        .env("OTEL_BSP_SCHEDULE_DELAY", "600000")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env_remove("OTEL_SDK_DISABLED")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let t = Instant::now();
-    while reqwest::get(format!("{url}/health")).await.is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "gateway did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let port = common::free_port();
+    let mut cmd = common::gateway_command(&format!("{{{}}}", providers(&mock)), &port.to_string());
+    let mut gw = common::Running::spawn(
+        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)
+            .env("OTEL_SERVICE_NAME", "bifrost-env")
+            .env("OTEL_EXPORTER_OTLP_HEADERS", "x-env-token=e%20t")
+            .env("OTEL_BSP_SCHEDULE_DELAY", "600000")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .env_remove("OTEL_SDK_DISABLED"),
+        port,
+    );
+    gw.health(Duration::from_secs(10)).await;
     let resp = common::client()
-        .post(format!("{url}/v1/chat/completions"))
+        .post(format!("{}/v1/chat/completions", gw.url))
         .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
         .body(BODY)
         .send()
@@ -387,23 +348,8 @@ async fn the_binary_exports_from_otel_env_vars_and_flushes_on_exit() {
         "nothing before the exit flush"
     );
 
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t.elapsed() > Duration::from_secs(15) {
-            let _ = child.kill();
-            panic!("did not exit after SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    gw.sigterm();
+    let status = gw.exit_status(Duration::from_secs(15)).await;
     assert_eq!(status.code(), Some(0));
 
     let spans = collector

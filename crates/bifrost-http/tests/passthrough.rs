@@ -32,14 +32,7 @@ async fn send(
     body: &str,
     headers: &[(&str, &str)],
 ) -> reqwest::Response {
-    let mut req = client()
-        .post(format!("{}{path}", gw.url))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
+    post_raw(gw, path, body.to_owned(), headers).await
 }
 
 /// The body the mock received, as JSON text in the order it arrived.
@@ -237,13 +230,7 @@ async fn genai_to_gemini_forwards_the_body_as_sent() {
 async fn crossing_formats_still_translates_per_attempt() {
     // Anthropic client, OpenAI upstream first (fails), Anthropic fallback: the OpenAI attempt
     // gets a translation without Anthropic-only fields; the fallback gets them all.
-    let failing = MockServer::start(MockConfig {
-        fail_rate: 1.0,
-        fail_status: 503,
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let failing = start_mock(failing(503)).await;
     let m = mock().await;
     let config = format!(
         r#"{{"providers":{{
@@ -279,12 +266,7 @@ async fn crossing_formats_still_translates_per_attempt() {
 /// Anthropic client's signed history reaches Claude on Bedrock as `reasoningContent`.
 #[tokio::test]
 async fn thinking_round_trips_across_formats() {
-    let m = MockServer::start(MockConfig {
-        aws_credentials: Some(("AKIDT".into(), "t-secret".into())),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let m = aws_mock("AKIDT", "t-secret").await;
     let config = format!(
         r#"{{"providers":{{
           "anthropic":{{"keys":[{{"value":"sk-ant"}}],"network_config":{{"base_url":"{u}"}}}},

@@ -54,11 +54,31 @@ fn function_names(p: &Profile) -> Vec<&str> {
         .collect()
 }
 
+/// Checks that one of `p`'s functions has `name` in its name.
+fn assert_names_function(p: &Profile, name: &str) {
+    let names = function_names(p);
+    assert!(
+        names.iter().any(|n| n.contains(name)),
+        "no {name} among {} functions: {:?}",
+        names.len(),
+        &names[..names.len().min(20)]
+    );
+}
+
 fn sample_types(p: &Profile) -> Vec<&str> {
     p.sample_type
         .iter()
         .map(|t| p.string_table[t.ty as usize].as_str())
         .collect()
+}
+
+/// A CPU profile of `seconds` from the server at `url`.
+async fn cpu_profile(client: &reqwest::Client, url: &str, seconds: &str) -> reqwest::Response {
+    client
+        .get(format!("{url}/debug/pprof/profile?seconds={seconds}"))
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn error_code(resp: reqwest::Response, status: u16) -> String {
@@ -87,31 +107,17 @@ async fn cpu_profile_has_named_samples_and_runs_one_at_a_time() {
     let client = reqwest::Client::new();
 
     for bad in ["0", "abc", "301", "-1", ""] {
-        let resp = client
-            .get(format!("{url}/debug/pprof/profile?seconds={bad}"))
-            .send()
-            .await
-            .unwrap();
+        let resp = cpu_profile(&client, &url, bad).await;
         assert_eq!(error_code(resp, 400).await, "invalid_request", "{bad}");
     }
 
     let burner = std::thread::spawn(|| burn_cpu(Instant::now() + Duration::from_secs(3)));
     let first = tokio::spawn({
         let (client, url) = (client.clone(), url.clone());
-        async move {
-            client
-                .get(format!("{url}/debug/pprof/profile?seconds=2"))
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { cpu_profile(&client, &url, "2").await }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let second = client
-        .get(format!("{url}/debug/pprof/profile?seconds=1"))
-        .send()
-        .await
-        .unwrap();
+    let second = cpu_profile(&client, &url, "1").await;
     assert_eq!(error_code(second, 409).await, "profile_in_progress");
 
     let started = Instant::now();
@@ -123,13 +129,7 @@ async fn cpu_profile_has_named_samples_and_runs_one_at_a_time() {
     assert_eq!(sample_types(&profile), ["samples", "cpu"]);
     assert_eq!(profile.period, 10_000_000, "100 Hz");
     assert!(profile.mapping[0].has_functions, "marked symbolized");
-    let names = function_names(&profile);
-    assert!(
-        names.iter().any(|n| n.contains("burn_cpu")),
-        "no burn_cpu among {} functions: {:?}",
-        names.len(),
-        &names[..names.len().min(20)]
-    );
+    assert_names_function(&profile, "burn_cpu");
 
     // The sampler's own unwinding frames are gone from the leaves.
     for s in &profile.sample {
@@ -150,12 +150,7 @@ async fn cpu_profile_has_named_samples_and_runs_one_at_a_time() {
     }
 
     // The slot is free again.
-    let resp = client
-        .get(format!("{url}/debug/pprof/profile?seconds=1"))
-        .send()
-        .await
-        .unwrap();
-    decode(resp, "cpu-again").await;
+    decode(cpu_profile(&client, &url, "1").await, "cpu-again").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,11 +166,7 @@ async fn a_client_that_goes_away_frees_the_cpu_profiler() {
     assert!(gone.is_err(), "a 60 s profile answered within 500 ms");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let resp = client
-            .get(format!("{url}/debug/pprof/profile?seconds=1"))
-            .send()
-            .await
-            .unwrap();
+        let resp = cpu_profile(&client, &url, "1").await;
         if resp.status() == 200 {
             decode(resp, "cpu-after-abandoned").await;
             break;
@@ -227,13 +218,7 @@ async fn heap_profile_is_active_and_symbolized() {
     assert!(!profile.sample.is_empty(), "no samples");
     let total: i64 = profile.sample.iter().map(|s| s.value[0]).sum();
     assert!(total >= 32 << 20, "in-use bytes {total} < 32 MiB");
-    let names = function_names(&profile);
-    assert!(
-        names.iter().any(|n| n.contains("retain_heap")),
-        "no retain_heap among {} functions: {:?}",
-        names.len(),
-        &names[..names.len().min(20)]
-    );
+    assert_names_function(&profile, "retain_heap");
 }
 
 /// Re-runs [`heap_disarmed_child`] in a child process whose jemalloc starts with sampling off,

@@ -4,84 +4,43 @@
 
 mod common;
 
-use bifrost_mock::{MockConfig, MockServer};
-use std::process::{Child, Command, Stdio};
+use bifrost_mock::MockConfig;
+use common::{gateway_command, Running, BIN};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_bifrost-http");
 
 /// The seed's "High-Performance Server Configuration", exactly as printed.
 const SEED_CONFIG: &str = include_str!("fixtures/seed-config.json");
 
 const SEED_BODY: &str = r#"{"provider":"openai","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
 
-struct Running {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts the binary with the seed's flags (on a free port) and waits until `/health` answers.
 async fn start_seed_command(config: &str) -> Running {
-    let path = common::config_file(config);
     let port = common::free_port();
-    let child = Command::new(BIN)
-        .env("XDG_CONFIG_HOME", common::app_dir())
-        .args([
-            "-config",
-            path.to_str().unwrap(),
-            "-port",
-            &port.to_string(),
-        ])
-        .args(["-pool-size", "25000", "-drop-excess-requests=false"])
+    let mut cmd = gateway_command(config, &port.to_string());
+    cmd.args(["-pool-size", "25000", "-drop-excess-requests=false"])
         .args(["-prometheus-labels", "team-id,service-id"])
-        .env("OPENAI_API_KEY", "sk-anything")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let running = Running { child, url };
-    let t = Instant::now();
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/health", running.url)).await {
-            assert_eq!(r.status(), 200);
-            return running;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "gateway did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .env("OPENAI_API_KEY", "sk-anything");
+    let running = Running::spawn(&mut cmd, port);
+    let health = running.health(Duration::from_secs(10)).await;
+    assert_eq!(health.status(), 200);
+    running
 }
 
 #[tokio::test]
 async fn seed_command_and_config_start_and_serve_health() {
     let gw = start_seed_command(SEED_CONFIG).await;
-    let body: serde_json::Value = reqwest::get(format!("{}/health", gw.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = common::get_json(format!("{}/health", gw.url)).await;
     assert_eq!(body["status"], "ok");
 }
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_then_exits_zero() {
-    let mock = MockServer::start(MockConfig {
+    let mock = common::start_mock(MockConfig {
         latency: Duration::from_millis(800),
         ..MockConfig::default()
     })
-    .await
-    .unwrap();
+    .await;
     let config = SEED_CONFIG.replace(
         r#""timeout": 60000,"#,
         &format!(r#""timeout": 60000, "base_url": "{}","#, mock.url()),
@@ -90,12 +49,7 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
     let url = format!("{}/v1/chat/completions", gw.url);
     let in_flight = tokio::spawn(reqwest::Client::new().post(&url).body(SEED_BODY).send());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let pid = gw.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    gw.sigterm();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     // While it drains, new clients are refused at once rather than left waiting in the
@@ -126,17 +80,7 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
         "Mock reply to: Hello!"
     );
 
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = gw.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "did not exit after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = gw.exit_status(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0));
     // Nothing listens any more.
     assert!(reqwest::get(format!("{}/health", gw.url)).await.is_err());
@@ -167,15 +111,7 @@ fn help_lists_flags_and_bad_flags_exit_2() {
 
 #[test]
 fn a_bad_config_fails_at_start_naming_the_path() {
-    let path = common::config_file(SEED_CONFIG);
-    let out = Command::new(BIN)
-        .env("XDG_CONFIG_HOME", common::app_dir())
-        .args(["-config", path.to_str().unwrap(), "-port", "0"])
-        .env_remove("OPENAI_API_KEY")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::start_failure(gateway_command(SEED_CONFIG, "0").env_remove("OPENAI_API_KEY"));
     assert!(
         err.contains("providers.openai.keys[0].value") && err.contains("OPENAI_API_KEY"),
         "{err}"

@@ -16,15 +16,33 @@ async fn mock() -> MockServer {
     MockServer::start(MockConfig::default()).await.unwrap()
 }
 
+/// A mock that serves without credentials, as keyless local servers expect.
+async fn open_mock() -> MockServer {
+    start_mock(MockConfig {
+        require_auth: false,
+        ..MockConfig::default()
+    })
+    .await
+}
+
+async fn post(gw: &TestGateway, path: &str, body: &Value) -> reqwest::Response {
+    post_json(gw, path, body, &[]).await
+}
+
+/// A one-message chat request for `model`.
+fn ask(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "x"}]})
+}
+
 async fn chat(gw: &TestGateway, model: &str) -> Value {
-    let resp = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&json!({"model": model, "max_tokens": 64,
-                      "messages": [{"role": "system", "content": "Be brief."},
-                                   {"role": "user", "content": "Hello!"}]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post(
+        gw,
+        "/v1/chat/completions",
+        &json!({"model": model, "max_tokens": 64,
+                "messages": [{"role": "system", "content": "Be brief."},
+                             {"role": "user", "content": "Hello!"}]}),
+    )
+    .await;
     let status = resp.status();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(status, 200, "{model}: {body}");
@@ -47,14 +65,14 @@ async fn assert_chat(gw: &TestGateway, model: &str) {
 
 /// Streams a chat; returns the text and the number of content chunks.
 async fn stream_text(gw: &TestGateway, model: &str) -> (String, usize) {
-    let resp = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&json!({"model": model, "max_tokens": 64, "stream": true,
-                      "stream_options": {"include_usage": true},
-                      "messages": [{"role": "user", "content": "Hello!"}]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post(
+        gw,
+        "/v1/chat/completions",
+        &json!({"model": model, "max_tokens": 64, "stream": true,
+                "stream_options": {"include_usage": true},
+                "messages": [{"role": "user", "content": "Hello!"}]}),
+    )
+    .await;
     assert_eq!(resp.status(), 200, "{model}");
     let events = read_sse(resp).await;
     assert_eq!(events.last().unwrap().data, "[DONE]", "{model}");
@@ -93,12 +111,12 @@ async fn assert_stream(gw: &TestGateway, model: &str) {
 }
 
 async fn assert_embedding(gw: &TestGateway, model: &str) {
-    let resp = client()
-        .post(format!("{}/v1/embeddings", gw.url))
-        .json(&json!({"model": model, "input": ["first text", "second text"]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post(
+        gw,
+        "/v1/embeddings",
+        &json!({"model": model, "input": ["first text", "second text"]}),
+    )
+    .await;
     let status = resp.status();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(status, 200, "{model}: {body}");
@@ -123,12 +141,7 @@ async fn assert_all(gw: &TestGateway, model: &str, embeddings: Option<&str>) {
 async fn every_openai_compatible_provider_with_keys_from_env() {
     let m = mock().await;
     // Keyless local servers send no credentials, so theirs must not ask for any.
-    let open = MockServer::start(MockConfig {
-        require_auth: false,
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let open = open_mock().await;
     let names: Vec<&str> = KNOWN
         .iter()
         .filter(|s| s.format == ApiFormat::OpenAi)
@@ -170,12 +183,12 @@ async fn every_openai_compatible_provider_with_keys_from_env() {
     }
     // An operation a provider lacks is refused without reaching the upstream.
     m.reset_stats();
-    let resp = client()
-        .post(format!("{}/v1/embeddings", gw.url))
-        .json(&json!({"model": "groq/mock-model", "input": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post(
+        &gw,
+        "/v1/embeddings",
+        &json!({"model": "groq/mock-model", "input": "x"}),
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unsupported_operation", "{body}");
@@ -240,12 +253,7 @@ async fn azure_with_api_key_and_deployments() {
     assert_eq!(last.path, "/openai/deployments/embed-prod/embeddings");
     assert_eq!(m.stats().requests_by_key["az-key-e2e"], 3);
     // The deployments map restricts the key to its models.
-    let resp = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&json!({"model": "azure/gpt-3.5", "messages": [{"role": "user", "content": "x"}]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post(&gw, "/v1/chat/completions", &ask("azure/gpt-3.5")).await;
     assert_eq!(resp.status(), 401);
     gw.stop().await;
 }
@@ -282,12 +290,7 @@ async fn azure_with_entra_id_fetches_one_token_and_reuses_it() {
 
     // A wrong secret is a credential error naming the token exchange, and no secret leaks.
     let gw = start_with(&config, &[("ENTRA_SECRET", "wrong")], Cli::default()).await;
-    let resp = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&json!({"model": "azure/gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post(&gw, "/v1/chat/completions", &ask("azure/gpt-4o")).await;
     assert_eq!(resp.status(), 401);
     let text = resp.text().await.unwrap();
     assert!(text.contains("Entra ID token request failed"), "{text}");
@@ -346,12 +349,7 @@ async fn vertex_gemini_and_claude_models_with_a_service_account() {
 
 #[tokio::test]
 async fn bedrock_with_sigv4_credentials_and_with_an_api_key() {
-    let m = MockServer::start(MockConfig {
-        aws_credentials: Some(("AKIDEXAMPLE".into(), "aws-secret-e2e".into())),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let m = aws_mock("AKIDEXAMPLE", "aws-secret-e2e").await;
     let config = format!(
         r#"{{"providers":{{"bedrock":{{"keys":[{{"value":"",
              "bedrock_key_config":{{"access_key":"env.AWS_AK","secret_key":"env.AWS_SK",
@@ -375,12 +373,7 @@ async fn bedrock_with_sigv4_credentials_and_with_an_api_key() {
     // A wrong secret fails the mock's signature check: a credential error.
     let env = [("AWS_AK", "AKIDEXAMPLE"), ("AWS_SK", "not-the-secret")];
     let gw = start_with(&config, &env, Cli::default()).await;
-    let resp = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&json!({"model": "bedrock/claude-sonnet", "messages": [{"role": "user", "content": "x"}]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post(&gw, "/v1/chat/completions", &ask("bedrock/claude-sonnet")).await;
     assert_eq!(resp.status(), 403);
     gw.stop().await;
 
@@ -404,18 +397,8 @@ async fn bedrock_with_sigv4_credentials_and_with_an_api_key() {
 
 #[tokio::test]
 async fn custom_providers_of_every_base_type() {
-    let m = MockServer::start(MockConfig {
-        aws_credentials: Some(("AKIDCUSTOM".into(), "custom-secret".into())),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-    let open = MockServer::start(MockConfig {
-        require_auth: false,
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let m = aws_mock("AKIDCUSTOM", "custom-secret").await;
+    let open = open_mock().await;
     let u = m.url();
     let o = open.url();
     let config = format!(
@@ -454,12 +437,12 @@ async fn custom_providers_of_every_base_type() {
         assert_eq!(by_key[k], 2, "{k}: {by_key:?}");
     }
     // allowed_requests switched embeddings off.
-    let resp = client()
-        .post(format!("{}/v1/embeddings", gw.url))
-        .json(&json!({"model": "internal-llm/mock-model", "input": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post(
+        &gw,
+        "/v1/embeddings",
+        &json!({"model": "internal-llm/mock-model", "input": "x"}),
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     gw.stop().await;
 }
@@ -472,12 +455,7 @@ const WEATHER_TOOL: &str = r#"[{"type":"function","function":{"name":"get_weathe
 /// `tool_calls` with the arguments the upstream produced.
 #[tokio::test]
 async fn tool_calls_through_every_native_format() {
-    let m = MockServer::start(MockConfig {
-        aws_credentials: Some(("AKIDTOOLS".into(), "tools-secret".into())),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let m = aws_mock("AKIDTOOLS", "tools-secret").await;
     let config = format!(
         r#"{{"providers":{{
           "anthropic":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{u}"}}}},
@@ -498,13 +476,11 @@ async fn tool_calls_through_every_native_format() {
     ] {
         let body = json!({"model": model, "max_tokens": 64, "tools": tools, "tool_choice": "auto",
             "messages": [{"role": "user", "content": "What's the weather in Paris?"}]});
-        let resp = client()
-            .post(format!("{}/v1/chat/completions", gw.url))
-            .json(&body)
-            .send()
+        let out: Value = post(&gw, "/v1/chat/completions", &body)
+            .await
+            .json()
             .await
             .unwrap();
-        let out: Value = resp.json().await.unwrap();
         let choice = &out["choices"][0];
         assert_eq!(choice["finish_reason"], "tool_calls", "{model}: {out}");
         let call = &choice["message"]["tool_calls"][0];
@@ -518,13 +494,7 @@ async fn tool_calls_through_every_native_format() {
         // Streamed: the call's pieces share one index and add up to the same arguments.
         let mut body = body;
         body["stream"] = json!(true);
-        let resp = client()
-            .post(format!("{}/v1/chat/completions", gw.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let events = read_sse(resp).await;
+        let events = read_sse(post(&gw, "/v1/chat/completions", &body).await).await;
         assert_eq!(events.last().unwrap().data, "[DONE]", "{model}");
         let (mut name, mut arguments, mut finish) = (String::new(), String::new(), None);
         for e in &events[..events.len() - 1] {
@@ -571,16 +541,14 @@ async fn bedrock_exception_frames_fall_back_or_end_the_stream() {
         healthy.url()
     );
     let gw = start(&config).await;
-    let resp = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(
-            &json!({"model": "bedrock/amazon.nova-lite-v1:0", "stream": true,
-                      "fallbacks": ["openai/gpt-4o-mini"],
-                      "messages": [{"role": "user", "content": "Hello!"}]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &json!({"model": "bedrock/amazon.nova-lite-v1:0", "stream": true,
+                "fallbacks": ["openai/gpt-4o-mini"],
+                "messages": [{"role": "user", "content": "Hello!"}]}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-bf-provider"], "openai");
     assert_eq!(resp.headers()["x-bf-fallback-index"], "1");
@@ -591,15 +559,13 @@ async fn bedrock_exception_frames_fall_back_or_end_the_stream() {
         stream_fail_after: Some(2),
         ..failing.config()
     });
-    let resp = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(
-            &json!({"model": "bedrock/amazon.nova-lite-v1:0", "stream": true,
-                      "messages": [{"role": "user", "content": "Hello!"}]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &json!({"model": "bedrock/amazon.nova-lite-v1:0", "stream": true,
+                "messages": [{"role": "user", "content": "Hello!"}]}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let events = read_sse(resp).await;
     let last: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
@@ -627,12 +593,7 @@ async fn a_model_name_cannot_change_the_upstream_url() {
         ("azure/../../admin?all=1", "..%2F..%2Fadmin%3Fall%3D1"),
         ("azure/..", "%2E%2E"),
     ] {
-        let _ = client()
-            .post(format!("{}/v1/chat/completions", gw.url))
-            .json(&json!({"model": model, "messages": [{"role": "user", "content": "x"}]}))
-            .send()
-            .await
-            .unwrap();
+        post(&gw, "/v1/chat/completions", &ask(model)).await;
         let last = m.last_request().expect("the request reached the mock");
         assert!(last.path.contains(encoded), "{model}: {}", last.path);
         assert!(!last.path.contains("/admin"), "{model}: {}", last.path);

@@ -17,25 +17,31 @@ use std::time::{Duration, Instant};
 const BODY: &str = r#"{"provider":"openai","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
 
 async fn mock(cfg: MockConfig) -> MockServer {
-    MockServer::start(cfg).await.unwrap()
+    start_mock(cfg).await
 }
 
-fn flaky(rate: f64, status: u16) -> MockConfig {
+/// A mock config that answers after `latency`.
+fn slow(latency: Duration) -> MockConfig {
     MockConfig {
-        fail_rate: rate,
-        fail_status: status,
+        latency,
         ..MockConfig::default()
     }
 }
 
+/// One OpenAI provider with the key `k` at `up`; `net` is spliced into its network_config.
+fn openai_at(up: &MockServer, net: &str) -> String {
+    format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],
+            "network_config":{{"base_url":"{}"{net}}}}}}}}}"#,
+        up.url()
+    )
+}
+
 async fn post_with(gw: &TestGateway, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut req = client()
+    let req = client()
         .post(format!("{}/v1/chat/completions", gw.url))
         .body(body.to_owned());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
+    with_headers(req, headers).send().await.unwrap()
 }
 
 /// Sends `n` requests, `parallel` at a time; returns the statuses.
@@ -132,12 +138,11 @@ async fn stalls_before_the_first_token_and_mid_stream_are_timeouts() {
         ..MockConfig::default()
     })
     .await;
-    let config = format!(
-        r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],
-            "network_config":{{"base_url":"{}","timeout":300,"retries":0,"stream_idle_timeout_in_seconds":1}}}}}}}}"#,
-        up.url()
-    );
-    let gw = start(&config).await;
+    let gw = start(&openai_at(
+        &up,
+        r#","timeout":300,"retries":0,"stream_idle_timeout_in_seconds":1"#,
+    ))
+    .await;
     let stream_body = r#"{"model":"openai/m","stream":true,"messages":[{"role":"user","content":"hi there you"}]}"#;
     let t = Instant::now();
     let resp = post_with(&gw, stream_body, &[]).await;
@@ -252,7 +257,7 @@ async fn model_aliases_route_bare_names_with_weights_and_fallbacks() {
     let share = to_openai as f64 / 400.0;
     assert!((share - 0.75).abs() < 0.08, "{share}");
 
-    a.set_config(flaky(1.0, 503));
+    a.set_config(failing(503));
     let r = post_with(
         &gw,
         r#"{"model":"safe","messages":[{"role":"user","content":"x"}]}"#,
@@ -278,15 +283,8 @@ async fn model_aliases_route_bare_names_with_weights_and_fallbacks() {
 
 #[tokio::test]
 async fn upstream_connections_are_kept_alive_and_pool_size_bounds_idle_ones() {
-    let up = mock(MockConfig {
-        latency: Duration::from_millis(20),
-        ..MockConfig::default()
-    })
-    .await;
-    let config = format!(
-        r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],"network_config":{{"base_url":"{}"}}}}}}}}"#,
-        up.url()
-    );
+    let up = mock(slow(Duration::from_millis(20))).await;
+    let config = openai_at(&up, "");
     // Sequential requests share one upstream connection.
     let gw = start(&config).await;
     blast(&gw, BODY, 30, 1).await;
@@ -313,11 +311,7 @@ async fn upstream_connections_are_kept_alive_and_pool_size_bounds_idle_ones() {
 
 #[tokio::test]
 async fn http2_upstreams_get_several_connections() {
-    let up = mock(MockConfig {
-        latency: Duration::from_millis(200),
-        ..MockConfig::default()
-    })
-    .await;
+    let up = mock(slow(Duration::from_millis(200))).await;
     let config = format!(
         r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],
             "concurrency_and_buffer_size":{{"concurrency":300,"buffer_size":10}},

@@ -7,7 +7,7 @@
 mod common;
 
 use bifrost_http::cli::Cli;
-use common::client;
+use common::{client, json_answer};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
@@ -18,15 +18,12 @@ async fn start_auth() -> common::TestGateway {
 }
 
 async fn token(url: &str) -> String {
-    let r: Value = client()
-        .post(format!("{url}/api/session/login"))
-        .json(&json!({"username": "admin", "password": "hunter2"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = json_answer(
+        client()
+            .post(format!("{url}/api/session/login"))
+            .json(&json!({"username": "admin", "password": "hunter2"})),
+    )
+    .await;
     r["token"].as_str().unwrap().to_owned()
 }
 
@@ -191,16 +188,13 @@ async fn a_deactivated_key_is_told_so_rather_than_asked_to_log_in() {
     let gw = start_auth().await;
     let url = &gw.url;
     let bearer = format!("Bearer {}", token(url).await);
-    let created: Value = client()
-        .post(format!("{url}/api/governance/virtual-keys"))
-        .header(header::AUTHORIZATION, &bearer)
-        .json(&json!({"name": "k", "is_active": false}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_answer(
+        client()
+            .post(format!("{url}/api/governance/virtual-keys"))
+            .header(header::AUTHORIZATION, &bearer)
+            .json(&json!({"name": "k", "is_active": false})),
+    )
+    .await;
     let value = created["value"].as_str().unwrap();
     let chat = |key: String| async move {
         client()

@@ -50,6 +50,17 @@ where
     );
 }
 
+/// Searches for a page of 50 rows and checks that a full page came back.
+async fn page_of_50(store: &LogStore, filter: LogFilter, cursor: Option<String>) {
+    let q = LogQuery {
+        filter,
+        limit: 50,
+        cursor,
+        ..Default::default()
+    };
+    assert_eq!(store.search(&q).await.unwrap().logs.len(), 50);
+}
+
 async fn bench(db: &TestDb, name: &str) {
     let n: u64 = std::env::var("BIFROST_STORE_BENCH_ROWS")
         .ok()
@@ -62,15 +73,8 @@ async fn bench(db: &TestDb, name: &str) {
     // Rows are 50 ms apart: the data spans n * 50 ms. Query windows sit in the middle.
     let span = n as i64 * 50;
     let mid = T0 + span / 2;
-    time("first page (limit 50)", name, || async {
-        let p = store
-            .search(&LogQuery {
-                limit: 50,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(p.logs.len(), 50);
+    time("first page (limit 50)", name, || {
+        page_of_50(&store, LogFilter::default(), None)
     })
     .await;
     let filtered = LogFilter {
@@ -80,16 +84,8 @@ async fn bench(db: &TestDb, name: &str) {
         end_time: Some(mid + 3_600_000 - 4_321),
         ..Default::default()
     };
-    time("filtered page (provider+status+2h)", name, || async {
-        let p = store
-            .search(&LogQuery {
-                filter: filtered.clone(),
-                limit: 50,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(p.logs.len(), 50);
+    time("filtered page (provider+status+2h)", name, || {
+        page_of_50(&store, filtered.clone(), None)
     })
     .await;
     let cursor = store
@@ -100,16 +96,8 @@ async fn bench(db: &TestDb, name: &str) {
         .await
         .unwrap()
         .next_cursor;
-    time("second page by cursor", name, || async {
-        let p = store
-            .search(&LogQuery {
-                limit: 50,
-                cursor: cursor.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(p.logs.len(), 50);
+    time("second page by cursor", name, || {
+        page_of_50(&store, LogFilter::default(), cursor.clone())
     })
     .await;
     let range = LogFilter {

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use bifrost_store::{Cipher, ConfigStore, SourceOfTruth, StoredKey, StoredProvider};
-use common::TestDb;
+use common::{assert_newer_schema_refused, TestDb};
 use serde_json::{json, Value};
 use sqlx::Row;
 
@@ -163,10 +163,7 @@ async fn encryption_at_rest(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(store.provider("openai").await.unwrap(), Some(p.clone()));
-    assert_eq!(
-        store.provider("legacy").await.unwrap().unwrap().keys[0].value,
-        "sk-legacy-plain"
-    );
+    assert_eq!(first_key(&store, "legacy").await, "sk-legacy-plain");
     assert_eq!(
         store.get_kv("secrets", "admin").await.unwrap(),
         Some(json!({"token": "tok-very-secret"}))
@@ -203,25 +200,33 @@ async fn encryption_at_rest(db: &TestDb) {
     assert!(err.contains("no encryption key is configured"), "{err}");
 }
 
+/// Imports `file` in `mode`; which side won for each provider.
+async fn import(
+    store: &ConfigStore,
+    file: &[StoredProvider],
+    mode: SourceOfTruth,
+) -> Vec<(String, &'static str)> {
+    let d = store.import_file(file, mode).await.unwrap();
+    d.iter().map(|d| (d.provider.clone(), d.winner)).collect()
+}
+
+/// The value of provider `name`'s first key.
+async fn first_key(store: &ConfigStore, name: &str) -> String {
+    store.provider(name).await.unwrap().unwrap().keys[0]
+        .value
+        .clone()
+}
+
 async fn import_file_modes(db: &TestDb) {
     let store = ConfigStore::open(&db.backend, None).await.unwrap();
     let file_v1 = vec![
         provider("openai", vec![key("k1", "sk-file-1")]),
         provider("anthropic", vec![key("a1", "sk-ant-file")]),
     ];
-    let winners = |d: &[bifrost_store::ImportDecision]| {
-        d.iter()
-            .map(|d| (d.provider.clone(), d.winner))
-            .collect::<Vec<_>>()
-    };
 
     // Split: new → imported.
-    let d = store
-        .import_file(&file_v1, SourceOfTruth::Split)
-        .await
-        .unwrap();
     assert_eq!(
-        winners(&d),
+        import(&store, &file_v1, SourceOfTruth::Split).await,
         vec![
             ("openai".into(), "config.json"),
             ("anthropic".into(), "config.json")
@@ -235,40 +240,26 @@ async fn import_file_modes(db: &TestDb) {
     let mut edited = stored.clone();
     edited.keys = vec![key("k1", "sk-edited-in-ui")];
     store.put_provider(&edited).await.unwrap();
-    let d = store
-        .import_file(&file_v1, SourceOfTruth::Split)
-        .await
-        .unwrap();
     assert_eq!(
-        winners(&d),
+        import(&store, &file_v1, SourceOfTruth::Split).await,
         vec![
             ("openai".into(), "database"),
             ("anthropic".into(), "database")
         ]
     );
-    assert_eq!(
-        store.provider("openai").await.unwrap().unwrap().keys[0].value,
-        "sk-edited-in-ui"
-    );
+    assert_eq!(first_key(&store, "openai").await, "sk-edited-in-ui");
 
     // The file changes for openai only → file wins for openai, DB for anthropic.
     let mut file_v2 = file_v1.clone();
     file_v2[0].keys = vec![key("k1", "sk-file-2")];
-    let d = store
-        .import_file(&file_v2, SourceOfTruth::Split)
-        .await
-        .unwrap();
     assert_eq!(
-        winners(&d),
+        import(&store, &file_v2, SourceOfTruth::Split).await,
         vec![
             ("openai".into(), "config.json"),
             ("anthropic".into(), "database")
         ]
     );
-    assert_eq!(
-        store.provider("openai").await.unwrap().unwrap().keys[0].value,
-        "sk-file-2"
-    );
+    assert_eq!(first_key(&store, "openai").await, "sk-file-2");
 
     // Database: only providers the store lacks are imported.
     store
@@ -278,22 +269,15 @@ async fn import_file_modes(db: &TestDb) {
     let mut file_v3 = file_v2.clone();
     file_v3[1].keys = vec![key("a1", "sk-ant-file-3")];
     file_v3.push(provider("gemini", vec![key("g1", "g-file")]));
-    let d = store
-        .import_file(&file_v3, SourceOfTruth::Database)
-        .await
-        .unwrap();
     assert_eq!(
-        winners(&d),
+        import(&store, &file_v3, SourceOfTruth::Database).await,
         vec![
             ("openai".into(), "database"),
             ("anthropic".into(), "database"),
             ("gemini".into(), "config.json")
         ]
     );
-    assert_eq!(
-        store.provider("anthropic").await.unwrap().unwrap().keys[0].value,
-        "sk-ant-ui"
-    );
+    assert_eq!(first_key(&store, "anthropic").await, "sk-ant-ui");
     assert!(store.provider("gemini").await.unwrap().is_some());
 
     // ConfigJson: the file wins for every provider it names, even unchanged ones.
@@ -307,14 +291,8 @@ async fn import_file_modes(db: &TestDb) {
             .all(|d| d.winner == "config.json" && !d.reason.is_empty()),
         "{d:?}"
     );
-    assert_eq!(
-        store.provider("anthropic").await.unwrap().unwrap().keys[0].value,
-        "sk-ant-file-3"
-    );
-    assert_eq!(
-        store.provider("gemini").await.unwrap().unwrap().keys[0].value,
-        "g-file"
-    );
+    assert_eq!(first_key(&store, "anthropic").await, "sk-ant-file-3");
+    assert_eq!(first_key(&store, "gemini").await, "g-file");
     // Providers only in the database are left alone.
     store
         .put_provider(&provider("ui-only", vec![]))
@@ -331,23 +309,8 @@ async fn import_file_modes(db: &TestDb) {
 }
 
 async fn newer_schema_is_refused(db: &TestDb) {
-    drop(ConfigStore::open(&db.backend, None).await.unwrap());
-    let raw = db.raw().await;
-    sqlx::query("UPDATE bifrost_schema_version SET version = 7 WHERE store = 'config'")
-        .execute(&raw)
-        .await
-        .unwrap();
-    let err = ConfigStore::open(&db.backend, None)
-        .await
-        .err()
-        .expect("must refuse");
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "config schema version 7 is newer than this binary supports ({}); upgrade bifrost-http or point it at another database",
-            ConfigStore::schema_version()
-        )
-    );
+    let open = async || ConfigStore::open(&db.backend, None).await;
+    assert_newer_schema_refused(db, "config", ConfigStore::schema_version(), open).await;
 }
 
 on_both_backends!(
@@ -374,10 +337,7 @@ async fn postgres_changes_reach_other_instances() {
         .await
         .expect("b was not told about a's write")
         .unwrap();
-    assert_eq!(
-        b.provider("openai").await.unwrap().unwrap().keys[0].value,
-        "sk"
-    );
+    assert_eq!(first_key(&b, "openai").await, "sk");
     // a hears its own write once (locally), not again through NOTIFY.
     on_a.recv().await.unwrap();
     b.put_kv("ns", "k", &json!(1)).await.unwrap();

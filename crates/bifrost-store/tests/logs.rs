@@ -11,7 +11,7 @@ use bifrost_store::{
     latency_bucket, latency_bucket_bounds, LogFilter, LogQuery, LogRow, LogStore, LogWriter, Order,
     SortBy, QUEUE_CONTENT_BUDGET,
 };
-use common::TestDb;
+use common::{assert_newer_schema_refused, TestDb};
 use serde_json::json;
 
 /// A minute boundary, so tests can place rows on and off minute edges.
@@ -669,23 +669,8 @@ async fn writer_drops_when_full(db: &TestDb) {
 }
 
 async fn newer_schema_is_refused(db: &TestDb) {
-    drop(LogStore::open(&db.backend).await.unwrap());
-    let raw = db.raw().await;
-    sqlx::query("UPDATE bifrost_schema_version SET version = 7 WHERE store = 'logs'")
-        .execute(&raw)
-        .await
-        .unwrap();
-    let err = LogStore::open(&db.backend)
-        .await
-        .err()
-        .expect("must refuse");
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "logs schema version 7 is newer than this binary supports ({}); upgrade bifrost-http or point it at another database",
-            LogStore::schema_version()
-        )
-    );
+    let open = async || LogStore::open(&db.backend).await;
+    assert_newer_schema_refused(db, "logs", LogStore::schema_version(), open).await;
 }
 
 async fn seed_inserts_n_rows(db: &TestDb) {

@@ -68,6 +68,31 @@ impl TestDb {
     }
 }
 
+/// Opens a store with `open` (creating its schema), marks `store`'s schema as version 7, newer
+/// than this binary's `supported`, and checks that opening it again is refused, naming both.
+pub async fn assert_newer_schema_refused<T, E: std::fmt::Debug + std::fmt::Display>(
+    db: &TestDb,
+    store: &str,
+    supported: i64,
+    open: impl AsyncFn() -> Result<T, E>,
+) {
+    drop(open().await.unwrap());
+    let raw = db.raw().await;
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE bifrost_schema_version SET version = 7 WHERE store = '{store}'"
+    )))
+    .execute(&raw)
+    .await
+    .unwrap();
+    let err = open().await.err().expect("must refuse");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{store} schema version 7 is newer than this binary supports ({supported}); upgrade bifrost-http or point it at another database"
+        )
+    );
+}
+
 /// Runs each listed `async fn name(db: &TestDb)` once on SQLite and once on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_backends {
