@@ -28,6 +28,7 @@ pub mod fuzzing {
 }
 pub mod governance;
 pub mod health;
+mod logfmt;
 pub mod logs;
 pub mod metrics;
 pub mod openapi;

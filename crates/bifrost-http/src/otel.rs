@@ -266,7 +266,10 @@ pub fn init(level: &str, style: &str, otel: Option<&OtelConfig>) -> anyhow::Resu
     let fmt = if style == "pretty" {
         fmt.with_filter(filter).boxed()
     } else {
-        fmt.json().with_filter(filter).boxed()
+        fmt.json()
+            .event_format(crate::logfmt::FastJson::default())
+            .with_filter(filter)
+            .boxed()
     };
     let registry = tracing_subscriber::registry().with(fmt);
 
@@ -277,10 +280,14 @@ pub fn init(level: &str, style: &str, otel: Option<&OtelConfig>) -> anyhow::Resu
             // The trace plugin builds attempt spans through the global tracer.
             opentelemetry::global::set_tracer_provider(p.clone());
         }
-        registry
-            .with(provider.as_ref().map(layer))
-            .try_init()
-            .map_err(|e| anyhow::anyhow!("installing the tracing subscriber: {e}"))?;
+        // No layer at all without an exporter: an absent (`None`) layer still declares interest in
+        // every callsite, which made the request and attempt spans live at `info` for nothing
+        // (~4k instructions a request building spans for the no-op tracer).
+        match &provider {
+            Some(p) => registry.with(layer(p)).try_init(),
+            None => registry.try_init(),
+        }
+        .map_err(|e| anyhow::anyhow!("installing the tracing subscriber: {e}"))?;
         Ok(Telemetry { provider })
     }
     #[cfg(not(feature = "otel"))]
