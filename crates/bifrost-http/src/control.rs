@@ -9,7 +9,7 @@
 //! same way. Providers detected from the environment and the built-in mock are fixed: served,
 //! listed, not editable.
 
-use crate::api::{bad_request, store_error, ApiError};
+use crate::api::{store_error, unprocessable, ApiError};
 use crate::config::{self, ProviderEntry};
 use bifrost_core::{Bifrost, ModelAlias, StaticAccount};
 use bifrost_store::{ConfigStore, SourceOfTruth, StoredKey, StoredProvider};
@@ -137,11 +137,9 @@ impl ControlPlane {
         let mut current = self.current.lock().await;
         let mut next = current.clone();
         change(&mut next)?;
-        let account = self.account(&next).map_err(|e| {
-            let mut a = bad_request(&e.path, e.to_string());
-            a.status = 422;
-            a
-        })?;
+        let account = self
+            .account(&next)
+            .map_err(|e| unprocessable(&e.path, e.to_string()))?;
         let before = current.iter().find(|p| p.name == touched);
         let after = next.iter().find(|p| p.name == touched);
         if let Some(store) = &self.store {
@@ -163,9 +161,7 @@ impl ControlPlane {
                     tracing::error!(error = %u, "could not undo a refused provider change");
                 }
             }
-            let mut a = bad_request("", e.message.clone());
-            a.status = 422;
-            return Err(a);
+            return Err(unprocessable("", e.message.clone()));
         }
         *current = next;
         Ok(())

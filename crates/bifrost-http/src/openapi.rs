@@ -16,7 +16,7 @@ use bifrost_store::{FilterData, HistogramBucket, LogPage, LogRow, LogStats, Stor
 use serde_json::Value;
 use std::collections::BTreeMap;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 /// `GET /api/openapi.json`: open even with admin auth (see [`crate::auth::classify`]), as
@@ -159,15 +159,8 @@ impl Modify for Security {
                 "The session cookie POST /api/session/login sets; needed only with admin auth enabled",
             ))),
         );
-        let unauthorized = ResponseBuilder::new()
-            .description("Admin auth is enabled and the request has no valid session")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build();
+        let unauthorized =
+            error_answer("Admin auth is enabled and the request has no valid session");
         for item in openapi.paths.paths.values_mut() {
             let ops = [
                 &mut item.get,
@@ -183,6 +176,49 @@ impl Modify for Security {
             }
         }
     }
+}
+
+/// An [`ErrorBody`] answer described as `description`.
+fn error_answer(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
+/// Error answers that many operations share: in `#[utoipa::path(responses(…))]`, the type
+/// stands for its `(status = …, description = …, body = ErrorBody)` tuple, written once here.
+macro_rules! error_answers {
+    ($($(#[$doc:meta])* $name:ident = $status:literal, $description:literal;)*) => {$(
+        $(#[$doc])*
+        pub(crate) struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+                BTreeMap::from([($status.to_owned(), error_answer($description).into())])
+            }
+        }
+    )*};
+}
+
+error_answers! {
+    /// 400: the caller's request is wrong, and says where.
+    BadParam = "400", "A bad parameter or body; `param` names it";
+    /// 404 of the provider routes.
+    NoSuchProvider = "404", "No such provider";
+    /// 422 of a provider or key setting the gateway would not accept.
+    InvalidSetting = "422", "An invalid setting; `param` is its JSON path";
+    /// 503 of the provider and config routes.
+    NotEnabled = "503", "The management API is not enabled";
+    /// 503 of the logs routes.
+    LogsOff = "503", "Request logging is off, or the logs store is unavailable";
+    /// 503 of the governance usage routes.
+    CountersDown = "503", "The counter store is unavailable";
 }
 
 /// Every 4xx/5xx answer.
@@ -231,6 +267,24 @@ pub(crate) struct LogFilterParams {
     max_cost: Option<f64>,
     /// Case-insensitive substring of the input, output or error.
     content_search: Option<String>,
+}
+
+/// The path of the provider routes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ProviderPath {
+    /// The provider's name
+    provider: String,
+}
+
+/// The path of the routes of one provider key.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct KeyPath {
+    /// The provider's name
+    provider: String,
+    /// The key's id
+    id: String,
 }
 
 /// Paging and order of `GET /api/logs`.

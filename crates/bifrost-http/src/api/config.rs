@@ -2,7 +2,7 @@
 //! `client` object). Logging and direct-key settings apply at once; the others are stored and
 //! apply at the next start, which the answer says (`restart_required`).
 
-use super::{bad_request, store_error, ApiError};
+use super::{bad_request, control, store_error, ApiError};
 use crate::config::FileConfig;
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
@@ -230,8 +230,8 @@ pub(crate) async fn show(State(st): State<AppState>) -> Response {
     request_body = crate::openapi::ClientPatchBody,
     responses(
         (status = 200, description = "Changed; the settings now in effect", body = crate::openapi::ConfigChanged),
-        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+        crate::openapi::BadParam,
+        crate::openapi::NotEnabled,
     )
 )]
 pub(crate) async fn change(
@@ -259,10 +259,7 @@ pub(crate) async fn change(
         ),
         None => None,
     };
-    let cp = st
-        .control
-        .as_ref()
-        .ok_or_else(|| ApiError::new(503, "unavailable", "the management API is not enabled"))?;
+    let cp = control(&st)?;
     if let Some(store) = cp.store() {
         let stored: ClientPatch = match store.client_config().await.map_err(store_error)? {
             Some(v) => serde_json::from_value(v).unwrap_or_default(),

@@ -6,11 +6,13 @@
 pub mod config;
 pub mod providers;
 
+use crate::control::ControlPlane;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bifrost_store::StoreError;
 use serde_json::json;
+use std::sync::Arc;
 
 /// An API error: status, machine-readable type, message, and the field it is about.
 #[derive(Debug)]
@@ -66,6 +68,21 @@ pub fn bad_request(field: &str, message: impl Into<String>) -> ApiError {
         param: Some(field.to_owned()).filter(|f| !f.is_empty()),
         ..ApiError::new(400, "invalid_request_error", message)
     }
+}
+
+/// 422 about `field`: a well-formed setting the gateway cannot take.
+pub fn unprocessable(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: 422,
+        ..bad_request(field, message)
+    }
+}
+
+/// The control plane behind the provider and config routes, or a 503 when there is none.
+pub(crate) fn control(st: &crate::AppState) -> Result<&Arc<ControlPlane>, ApiError> {
+    st.control
+        .as_ref()
+        .ok_or_else(|| ApiError::new(503, "unavailable", "the management API is not enabled"))
 }
 
 /// A store failure: the caller's argument (400), else the store is unavailable (503). The

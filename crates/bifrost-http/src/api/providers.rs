@@ -3,7 +3,7 @@
 //! are config.json's provider and key objects; answers show secrets masked (or as the
 //! `env.NAME` they reference). A change serves the next request, with no restart.
 
-use super::{bad_request, json_object as object, ApiError};
+use super::{bad_request, control, json_object as object, unprocessable, ApiError};
 use crate::control::{self, redacted, stored, stored_key, unmask, ControlPlane};
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use bifrost_store::StoredProvider;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,12 +27,6 @@ pub fn router() -> Router<AppState> {
             "/api/providers/{provider}/keys/{id}",
             put(update_key).delete(remove_key),
         )
-}
-
-fn control(st: &AppState) -> Result<&Arc<ControlPlane>, ApiError> {
-    st.control
-        .as_ref()
-        .ok_or_else(|| ApiError::new(503, "unavailable", "the management API is not enabled"))
 }
 
 /// A key object, whose `id`, `name` and `value` are strings when given (`at`: its JSON path).
@@ -51,6 +45,15 @@ fn check_key(k: &Value, at: &str) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// The body of a key route: one key object.
+fn key_object(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let m = object(body)?;
+    check_key(&Value::Object(m.clone()), "")?;
+    Ok(m)
 }
 
 /// `keys`, when given, must be an array of key objects.
@@ -73,13 +76,36 @@ fn not_found(provider: &str) -> ApiError {
     )
 }
 
+fn no_key(provider: &str, id: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "not_found",
+        format!("provider {provider:?} has no key with id {id:?}"),
+    )
+}
+
+/// The served provider `name`, or a 404.
+async fn existing(cp: &ControlPlane, name: &str) -> Result<StoredProvider, ApiError> {
+    cp.get(name).await.ok_or_else(|| not_found(name))
+}
+
+/// Provider `name` in the list a change edits, or a 404 (it may have gone meanwhile).
+fn find_mut<'a>(
+    all: &'a mut [StoredProvider],
+    name: &str,
+) -> Result<&'a mut StoredProvider, ApiError> {
+    all.iter_mut()
+        .find(|x| x.name == name)
+        .ok_or_else(|| not_found(name))
+}
+
 #[utoipa::path(
     get,
     path = "/api/providers",
     tag = "providers",
     responses(
         (status = 200, description = "Every provider, secrets masked", body = crate::openapi::ProviderList),
-        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+        crate::openapi::NotEnabled,
     )
 )]
 pub(crate) async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
@@ -92,21 +118,19 @@ pub(crate) async fn list(State(st): State<AppState>) -> Result<Response, ApiErro
     get,
     path = "/api/providers/{provider}",
     tag = "providers",
-    params(("provider" = String, Path, description = "The provider's name")),
+    params(crate::openapi::ProviderPath),
     responses(
         (status = 200, description = "The provider, secrets masked", body = bifrost_store::StoredProvider),
-        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+        crate::openapi::NoSuchProvider,
+        crate::openapi::NotEnabled,
     )
 )]
 pub(crate) async fn one(
     State(st): State<AppState>,
     Path(provider): Path<String>,
 ) -> Result<Response, ApiError> {
-    match control(&st)?.get(&provider).await {
-        Some(p) => Ok(Json(redacted(&p)).into_response()),
-        None => Err(not_found(&provider)),
-    }
+    let p = existing(control(&st)?, &provider).await?;
+    Ok(Json(redacted(&p)).into_response())
 }
 
 /// `POST /api/providers`: `{"name": "openai", "keys": [...], "network_config": {...}, …}`
@@ -118,10 +142,10 @@ pub(crate) async fn one(
     request_body = crate::openapi::ProviderBody,
     responses(
         (status = 201, description = "Created; secrets masked", body = bifrost_store::StoredProvider),
-        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        crate::openapi::BadParam,
         (status = 409, description = "The provider exists", body = crate::openapi::ErrorBody),
-        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+        crate::openapi::InvalidSetting,
+        crate::openapi::NotEnabled,
     )
 )]
 pub(crate) async fn create(
@@ -159,14 +183,14 @@ pub(crate) async fn create(
     put,
     path = "/api/providers/{provider}",
     tag = "providers",
-    params(("provider" = String, Path, description = "The provider's name")),
+    params(crate::openapi::ProviderPath),
     request_body = crate::openapi::ProviderBody,
     responses(
         (status = 200, description = "Changed; secrets masked", body = bifrost_store::StoredProvider),
-        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
-        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+        crate::openapi::BadParam,
+        crate::openapi::NoSuchProvider,
+        crate::openapi::InvalidSetting,
+        crate::openapi::NotEnabled,
     )
 )]
 pub(crate) async fn update(
@@ -186,7 +210,7 @@ pub(crate) async fn update(
     check_keys(&m)?;
     let has_keys = m.contains_key("keys");
     let mut p = stored(&name, &Value::Object(m), "api");
-    let old = cp.get(&name).await.ok_or_else(|| not_found(&name))?;
+    let old = existing(cp, &name).await?;
     if has_keys {
         for k in &mut p.keys {
             if let Some(o) = old.keys.iter().find(|o| o.id == k.id) {
@@ -198,12 +222,9 @@ pub(crate) async fn update(
     }
     cp.validate(&p)?;
     let out = p.clone();
-    cp.change(&name, |all| match all.iter_mut().find(|x| x.name == name) {
-        Some(x) => {
-            *x = p;
-            Ok(())
-        }
-        None => Err(not_found(&name)),
+    cp.change(&name, |all| {
+        *find_mut(all, &name)? = p;
+        Ok(())
     })
     .await?;
     Ok(Json(redacted(&out)).into_response())
@@ -213,11 +234,11 @@ pub(crate) async fn update(
     delete,
     path = "/api/providers/{provider}",
     tag = "providers",
-    params(("provider" = String, Path, description = "The provider's name")),
+    params(crate::openapi::ProviderPath),
     responses(
         (status = 200, description = "Deleted", body = crate::openapi::Deleted),
-        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+        crate::openapi::NoSuchProvider,
+        crate::openapi::NotEnabled,
     )
 )]
 pub(crate) async fn remove(
@@ -241,21 +262,18 @@ pub(crate) async fn remove(
     get,
     path = "/api/providers/{provider}/keys",
     tag = "providers",
-    params(("provider" = String, Path, description = "The provider's name")),
+    params(crate::openapi::ProviderPath),
     responses(
         (status = 200, description = "The provider's keys, secrets masked", body = crate::openapi::KeyList),
-        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+        crate::openapi::NoSuchProvider,
+        crate::openapi::NotEnabled,
     )
 )]
 pub(crate) async fn keys(
     State(st): State<AppState>,
     Path(provider): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = control(&st)?
-        .get(&provider)
-        .await
-        .ok_or_else(|| not_found(&provider))?;
+    let p = existing(control(&st)?, &provider).await?;
     Ok(Json(json!({ "keys": redacted(&p).keys })).into_response())
 }
 
@@ -264,15 +282,15 @@ pub(crate) async fn keys(
     post,
     path = "/api/providers/{provider}/keys",
     tag = "providers",
-    params(("provider" = String, Path, description = "The provider's name")),
+    params(crate::openapi::ProviderPath),
     request_body = crate::openapi::KeyBody,
     responses(
         (status = 201, description = "Added; secrets masked", body = bifrost_store::StoredKey),
-        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such provider", body = crate::openapi::ErrorBody),
+        crate::openapi::BadParam,
+        crate::openapi::NoSuchProvider,
         (status = 409, description = "A key with this id exists", body = crate::openapi::ErrorBody),
-        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+        crate::openapi::InvalidSetting,
+        crate::openapi::NotEnabled,
     )
 )]
 pub(crate) async fn add_key(
@@ -281,16 +299,12 @@ pub(crate) async fn add_key(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let cp = control(&st)?;
-    let mut m = object(body)?;
-    check_key(&Value::Object(m.clone()), "")?;
+    let mut m = key_object(body)?;
     if !m.contains_key("id") {
         let id = format!("{provider}-{:08x}", fastrand::u32(..));
         m.insert("id".into(), Value::String(id));
     }
-    let mut p = cp
-        .get(&provider)
-        .await
-        .ok_or_else(|| not_found(&provider))?;
+    let mut p = existing(cp, &provider).await?;
     let key = stored_key(&provider, p.keys.len(), Value::Object(m));
     if p.keys.iter().any(|k| k.id == key.id) {
         return Err(ApiError::new(
@@ -306,13 +320,8 @@ pub(crate) async fn add_key(
     cp.validate(&p)?;
     offered(&st, cp, &p, p.keys.len() - 1).await?;
     cp.change(&provider, |all| {
-        match all.iter_mut().find(|x| x.name == provider) {
-            Some(x) => {
-                x.keys.push(key);
-                Ok(())
-            }
-            None => Err(not_found(&provider)),
-        }
+        find_mut(all, &provider)?.keys.push(key);
+        Ok(())
     })
     .await?;
     let shown = redacted(&p);
@@ -323,17 +332,14 @@ pub(crate) async fn add_key(
     put,
     path = "/api/providers/{provider}/keys/{id}",
     tag = "providers",
-    params(
-        ("provider" = String, Path, description = "The provider's name"),
-        ("id" = String, Path, description = "The key's id"),
-    ),
+    params(crate::openapi::KeyPath),
     request_body = crate::openapi::KeyBody,
     responses(
         (status = 200, description = "Changed; secrets masked", body = bifrost_store::StoredKey),
-        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
+        crate::openapi::BadParam,
         (status = 404, description = "No such provider or key", body = crate::openapi::ErrorBody),
-        (status = 422, description = "An invalid setting; `param` is its JSON path", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+        crate::openapi::InvalidSetting,
+        crate::openapi::NotEnabled,
     )
 )]
 pub(crate) async fn update_key(
@@ -342,19 +348,11 @@ pub(crate) async fn update_key(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let cp = control(&st)?;
-    let mut m = object(body)?;
-    check_key(&Value::Object(m.clone()), "")?;
+    let mut m = key_object(body)?;
     m.insert("id".into(), Value::String(id.clone()));
-    let mut p = cp
-        .get(&provider)
-        .await
-        .ok_or_else(|| not_found(&provider))?;
+    let mut p = existing(cp, &provider).await?;
     let Some(i) = p.keys.iter().position(|k| k.id == id) else {
-        return Err(ApiError::new(
-            404,
-            "not_found",
-            format!("provider {provider:?} has no key with id {id:?}"),
-        ));
+        return Err(no_key(&provider, &id));
     };
     let mut key = stored_key(&provider, i, Value::Object(m));
     unmask(&mut key, &p.keys[i]);
@@ -363,17 +361,10 @@ pub(crate) async fn update_key(
     offered(&st, cp, &p, i).await?;
     let shown = redacted(&p).keys[i].clone();
     cp.change(&provider, |all| {
-        let x = all
-            .iter_mut()
-            .find(|x| x.name == provider)
-            .ok_or_else(|| not_found(&provider))?;
-        match x.keys.iter_mut().find(|k| k.id == id) {
-            Some(k) => {
-                *k = key;
-                Ok(())
-            }
-            None => Err(ApiError::new(404, "not_found", "the key is gone")),
-        }
+        let x = find_mut(all, &provider)?;
+        let k = x.keys.iter_mut().find(|k| k.id == id);
+        *k.ok_or_else(|| ApiError::new(404, "not_found", "the key is gone"))? = key;
+        Ok(())
     })
     .await?;
     Ok(Json(shown).into_response())
@@ -383,14 +374,11 @@ pub(crate) async fn update_key(
     delete,
     path = "/api/providers/{provider}/keys/{id}",
     tag = "providers",
-    params(
-        ("provider" = String, Path, description = "The provider's name"),
-        ("id" = String, Path, description = "The key's id"),
-    ),
+    params(crate::openapi::KeyPath),
     responses(
         (status = 200, description = "Deleted", body = crate::openapi::Deleted),
         (status = 404, description = "No such provider or key", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The management API is not enabled", body = crate::openapi::ErrorBody),
+        crate::openapi::NotEnabled,
     )
 )]
 pub(crate) async fn remove_key(
@@ -399,18 +387,11 @@ pub(crate) async fn remove_key(
 ) -> Result<Response, ApiError> {
     let cp = control(&st)?;
     cp.change(&provider, |all| {
-        let x = all
-            .iter_mut()
-            .find(|x| x.name == provider)
-            .ok_or_else(|| not_found(&provider))?;
+        let x = find_mut(all, &provider)?;
         let before = x.keys.len();
         x.keys.retain(|k| k.id != id);
         if x.keys.len() == before {
-            return Err(ApiError::new(
-                404,
-                "not_found",
-                format!("provider {provider:?} has no key with id {id:?}"),
-            ));
+            return Err(no_key(&provider, &id));
         }
         Ok(())
     })
@@ -424,7 +405,7 @@ pub(crate) async fn remove_key(
 async fn offered(
     st: &AppState,
     cp: &ControlPlane,
-    p: &bifrost_store::StoredProvider,
+    p: &StoredProvider,
     i: usize,
 ) -> Result<(), ApiError> {
     let Ok((entry, _)) =
@@ -442,7 +423,7 @@ async fn offered(
         None => Ok(()),
         Some(j) => {
             let field = format!("models[{j}]");
-            let mut e = bad_request(
+            Err(unprocessable(
                 &field,
                 format!(
                     "{field}: provider {:?} does not offer model {:?} (its upstream lists {} models)",
@@ -450,23 +431,17 @@ async fn offered(
                     key.models[j],
                     listed.len()
                 ),
-            );
-            e.status = 422;
-            Err(e)
+            ))
         }
     }
 }
 
 impl ControlPlane {
     /// Refuses unknown fields and invalid settings, naming the field.
-    pub fn validate(&self, p: &bifrost_store::StoredProvider) -> Result<(), ApiError> {
+    pub fn validate(&self, p: &StoredProvider) -> Result<(), ApiError> {
         let (_, unknown) =
             crate::config::provider_from_json(&p.name, &control::provider_json(p), &**self.env())
-                .map_err(|e| {
-                let mut a = bad_request(&e.path, e.to_string());
-                a.status = 422;
-                a
-            })?;
+                .map_err(|e| unprocessable(&e.path, e.to_string()))?;
         if let Some(f) = unknown.first() {
             return Err(bad_request(f, format!("{f}: unknown field")));
         }

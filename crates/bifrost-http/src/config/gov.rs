@@ -86,6 +86,27 @@ fn field<T: for<'de> Deserialize<'de>>(
     }
 }
 
+/// The settings object at `path` (null: empty) less the settings that both the plugin entry
+/// and the section take (`is_vk_mandatory`, `required_headers`), which go into `settings`.
+fn with_shared_settings(
+    v: Value,
+    path: &str,
+    settings: &mut Settings,
+) -> Result<serde_json::Map<String, Value>, ConfigError> {
+    let mut obj = match v {
+        Value::Object(o) => o,
+        Value::Null => Default::default(),
+        _ => return Err(err(path, "must be an object")),
+    };
+    if field::<bool>(&mut obj, path, "is_vk_mandatory")? == Some(true) {
+        settings.mandatory = true;
+    }
+    if let Some(h) = field::<Vec<String>>(&mut obj, path, "required_headers")? {
+        settings.required_headers = h.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    }
+    Ok(obj)
+}
+
 pub(super) fn governance(
     inputs: Inputs<'_>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -97,18 +118,8 @@ pub(super) fn governance(
     };
     g.settings.mandatory = inputs.enforce;
     if let Some(p) = inputs.plugin {
-        let mut obj = match p.clone() {
-            Value::Object(o) => o,
-            Value::Null => Default::default(),
-            _ => return Err(err("plugins.governance.config", "must be an object")),
-        };
         let path = "plugins.governance.config";
-        if field::<bool>(&mut obj, path, "is_vk_mandatory")? == Some(true) {
-            g.settings.mandatory = true;
-        }
-        if let Some(h) = field::<Vec<String>>(&mut obj, path, "required_headers")? {
-            g.settings.required_headers = h.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-        }
+        let obj = with_shared_settings(p.clone(), path, &mut g.settings)?;
         if let Some(k) = obj.keys().next() {
             return Err(err(
                 format!("{path}.{k}"),
@@ -117,18 +128,8 @@ pub(super) fn governance(
         }
     }
     if let Some(section) = inputs.section {
-        let mut obj = match section {
-            Value::Object(o) => o,
-            Value::Null => Default::default(),
-            _ => return Err(err("governance", "must be an object")),
-        };
         let path = "governance";
-        if field::<bool>(&mut obj, path, "is_vk_mandatory")? == Some(true) {
-            g.settings.mandatory = true;
-        }
-        if let Some(h) = field::<Vec<String>>(&mut obj, path, "required_headers")? {
-            g.settings.required_headers = h.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-        }
+        let mut obj = with_shared_settings(section, path, &mut g.settings)?;
         match field::<String>(&mut obj, path, "on_store_failure")?.as_deref() {
             None | Some("open") => {}
             Some("closed") => g.on_store_failure = OnFailure::Closed,

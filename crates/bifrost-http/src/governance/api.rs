@@ -497,7 +497,7 @@ documented!(
     responses(
         (status = 200, description = "The team's own limits in their current windows", body = Object),
         (status = 404, description = "No such team", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The counter store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::CountersDown,
     ))]
 pub(crate) async fn team_usage(
     st: State<AppState>,
@@ -512,7 +512,7 @@ pub(crate) async fn team_usage(
     responses(
         (status = 200, description = "The customer's own limits in their current windows", body = Object),
         (status = 404, description = "No such customer", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The counter store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::CountersDown,
     ))]
 pub(crate) async fn customer_usage(
     st: State<AppState>,
@@ -527,7 +527,7 @@ pub(crate) async fn customer_usage(
     responses(
         (status = 200, description = "Each limit of the key's chain in its current window", body = Object),
         (status = 404, description = "No such virtual key", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The counter store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::CountersDown,
     ))]
 pub(crate) async fn usage_doc(st: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
     usage(st, id).await

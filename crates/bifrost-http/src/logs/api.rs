@@ -39,6 +39,13 @@ fn store(st: &AppState) -> Result<&LogStore, ApiError> {
     })
 }
 
+/// The request-log writer (what `dropped` and `tail` read), or a 503 when logging is off.
+fn logs(st: &AppState) -> Result<&crate::logs::RequestLogs, ApiError> {
+    st.logs
+        .as_ref()
+        .ok_or_else(|| ApiError::new(503, "logs_disabled", "request logging is off"))
+}
+
 /// Filters from the query string: list fields comma-separated (or repeated), times RFC 3339
 /// or unix milliseconds, `metadata.<key>=<value>` pairs.
 fn filter(params: &[(String, String)], known: &[&str]) -> Result<LogFilter, ApiError> {
@@ -78,14 +85,12 @@ fn filter(params: &[(String, String)], known: &[&str]) -> Result<LogFilter, ApiE
                 Value::Array(items)
             }
             "start_time" | "end_time" => Value::from(time_ms(k, v)?),
-            "min_latency" | "max_latency" | "min_cost" | "max_cost" => Value::from(
-                v.parse::<f64>()
-                    .map_err(|_| bad_request(k, format!("{k} must be a number, got {v:?}")))?,
-            ),
-            "min_tokens" | "max_tokens" => Value::from(
-                v.parse::<i64>()
-                    .map_err(|_| bad_request(k, format!("{k} must be an integer, got {v:?}")))?,
-            ),
+            "min_latency" | "max_latency" | "min_cost" | "max_cost" => {
+                Value::from(v.parse::<f64>().map_err(|_| must_be(k, "a number", v))?)
+            }
+            "min_tokens" | "max_tokens" => {
+                Value::from(v.parse::<i64>().map_err(|_| must_be(k, "an integer", v))?)
+            }
             "content_search" => Value::String(v.clone()),
             other if known.contains(&other) => continue,
             other => {
@@ -110,12 +115,7 @@ fn time_ms(field: &str, v: &str) -> Result<i64, ApiError> {
         return Ok(ms.clamp(-LIMIT, LIMIT));
     }
     let t = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            bad_request(
-                field,
-                format!("{field} must be an RFC 3339 time or unix milliseconds, got {v:?}"),
-            )
-        })?;
+        .map_err(|_| must_be(field, "an RFC 3339 time or unix milliseconds", v))?;
     Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
@@ -127,6 +127,29 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// 400: query parameter `field` is `got`, where it takes `what`.
+fn must_be(field: &str, what: &str, got: &str) -> ApiError {
+    bad_request(field, format!("{field} must be {what}, got {got:?}"))
+}
+
+/// Parameter `name` as one of the named `choices`; `default` when it is absent.
+fn one_of<T: Copy>(
+    params: &[(String, String)],
+    name: &str,
+    default: T,
+    choices: &[(&str, T)],
+    what: &str,
+) -> Result<T, ApiError> {
+    let Some(v) = param(params, name) else {
+        return Ok(default);
+    };
+    choices
+        .iter()
+        .find(|(c, _)| *c == v)
+        .map(|&(_, t)| t)
+        .ok_or_else(|| must_be(name, what, v))
+}
+
 #[utoipa::path(
     get,
     path = "/api/logs",
@@ -135,8 +158,8 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params(crate::openapi::LogFilterParams, crate::openapi::LogPageParams),
     responses(
         (status = 200, description = "A page of logs", body = bifrost_store::LogPage),
-        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::BadParam,
+        crate::openapi::LogsOff,
     )
 )]
 pub(crate) async fn search(
@@ -146,15 +169,11 @@ pub(crate) async fn search(
     let store = store(&st)?;
     let f = filter(&params, &["limit", "offset", "cursor", "sort_by", "order"])?;
     let limit = match param(&params, "limit") {
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                return Err(bad_request(
-                    "limit",
-                    format!("limit must be 1..=1000, got {v:?}"),
-                ))
-            }
-        },
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| must_be("limit", "1..=1000", v))?,
         None => 50,
     };
     let offset = match param(&params, "offset") {
@@ -163,37 +182,29 @@ pub(crate) async fn search(
             v.parse::<u64>()
                 .ok()
                 .filter(|&n| i64::try_from(n).is_ok())
-                .ok_or_else(|| {
-                    bad_request(
-                        "offset",
-                        format!("offset must be an integer in 0..=2^63-1, got {v:?}"),
-                    )
-                })?,
+                .ok_or_else(|| must_be("offset", "an integer in 0..=2^63-1", v))?,
         ),
         None => None,
     };
-    let sort_by = match param(&params, "sort_by").unwrap_or("timestamp") {
-        "timestamp" => SortBy::Timestamp,
-        "latency" => SortBy::Latency,
-        "tokens" => SortBy::Tokens,
-        "cost" => SortBy::Cost,
-        other => {
-            return Err(bad_request(
-                "sort_by",
-                format!("sort_by must be timestamp, latency, tokens or cost, got {other:?}"),
-            ))
-        }
-    };
-    let order = match param(&params, "order").unwrap_or("desc") {
-        "desc" => Order::Desc,
-        "asc" => Order::Asc,
-        other => {
-            return Err(bad_request(
-                "order",
-                format!("order must be asc or desc, got {other:?}"),
-            ))
-        }
-    };
+    let sort_by = one_of(
+        &params,
+        "sort_by",
+        SortBy::Timestamp,
+        &[
+            ("timestamp", SortBy::Timestamp),
+            ("latency", SortBy::Latency),
+            ("tokens", SortBy::Tokens),
+            ("cost", SortBy::Cost),
+        ],
+        "timestamp, latency, tokens or cost",
+    )?;
+    let order = one_of(
+        &params,
+        "order",
+        Order::Desc,
+        &[("desc", Order::Desc), ("asc", Order::Asc)],
+        "asc or desc",
+    )?;
     let q = LogQuery {
         filter: f,
         limit,
@@ -214,7 +225,7 @@ pub(crate) async fn search(
     responses(
         (status = 200, description = "The log", body = bifrost_store::LogRow),
         (status = 404, description = "No such log", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::LogsOff,
     )
 )]
 pub(crate) async fn one(
@@ -239,8 +250,8 @@ pub(crate) async fn one(
     params(crate::openapi::LogFilterParams),
     responses(
         (status = 200, description = "Totals over the matching logs", body = bifrost_store::LogStats),
-        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::BadParam,
+        crate::openapi::LogsOff,
     )
 )]
 pub(crate) async fn stats(
@@ -262,8 +273,8 @@ pub(crate) async fn stats(
     params(crate::openapi::LogFilterParams, ("bucket" = Option<i64>, Query, minimum = 1, description = "Bucket width in seconds (default: about 60 buckets over the range)")),
     responses(
         (status = 200, description = "Buckets by time, provider and model", body = crate::openapi::Histogram),
-        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::BadParam,
+        crate::openapi::LogsOff,
     )
 )]
 pub(crate) async fn histogram(
@@ -277,19 +288,11 @@ pub(crate) async fn histogram(
     f.start_time = Some(start);
     f.end_time = Some(end);
     let bucket_ms = match param(&params, "bucket") {
-        Some(v) => match v
+        Some(v) => v
             .parse::<i64>()
             .ok()
             .and_then(|s| (s > 0).then_some(s)?.checked_mul(1000))
-        {
-            Some(ms) => ms,
-            None => {
-                return Err(bad_request(
-                    "bucket",
-                    format!("bucket must be a positive number of seconds, got {v:?}"),
-                ))
-            }
-        },
+            .ok_or_else(|| must_be("bucket", "a positive number of seconds", v))?,
         None => ((end.saturating_sub(start) / 60).max(60_000) / 60_000) * 60_000,
     };
     let buckets = store(&st)?
@@ -311,7 +314,7 @@ pub(crate) async fn histogram(
     tag = "logs",
     responses(
         (status = 200, description = "Distinct values of the filter fields", body = bifrost_store::FilterData),
-        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::LogsOff,
     )
 )]
 pub(crate) async fn filter_data(State(st): State<AppState>) -> Result<Response, ApiError> {
@@ -325,14 +328,11 @@ pub(crate) async fn filter_data(State(st): State<AppState>) -> Result<Response, 
     tag = "logs",
     responses(
         (status = 200, description = "The log writer's counters", body = crate::openapi::Dropped),
-        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::LogsOff,
     )
 )]
 pub(crate) async fn dropped(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let logs = st
-        .logs
-        .as_ref()
-        .ok_or_else(|| ApiError::new(503, "logs_disabled", "request logging is off"))?;
+    let logs = logs(&st)?;
     Ok(Json(json!({
         "dropped": logs.writer.dropped(),
         "written": logs.writer.written(),
@@ -350,8 +350,8 @@ pub(crate) async fn dropped(State(st): State<AppState>) -> Result<Response, ApiE
     params(crate::openapi::LogFilterParams, ("all" = Option<bool>, Query, description = "Required (true) to delete every log")),
     responses(
         (status = 200, description = "Deleted", body = crate::openapi::DeletedCount),
-        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::BadParam,
+        crate::openapi::LogsOff,
     )
 )]
 pub(crate) async fn delete(
@@ -360,10 +360,7 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let f = filter(&params, &["all"])?;
     if let Some(v) = param(&params, "all").filter(|v| !matches!(*v, "true" | "false")) {
-        return Err(bad_request(
-            "all",
-            format!("all must be true or false, got {v:?}"),
-        ));
+        return Err(must_be("all", "true or false", v));
     }
     let everything = params.iter().all(|(k, _)| k == "all");
     if everything && param(&params, "all") != Some("true") {
@@ -386,18 +383,15 @@ pub(crate) async fn delete(
     params(crate::openapi::LogFilterParams),
     responses(
         (status = 200, description = "Server-sent events `log`, each a LogRow as JSON; never ends", body = String, content_type = "text/event-stream"),
-        (status = 400, description = "A bad parameter or body; `param` names it", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Request logging is off, or the logs store is unavailable", body = crate::openapi::ErrorBody),
+        crate::openapi::BadParam,
+        crate::openapi::LogsOff,
     )
 )]
 pub(crate) async fn tail(
     State(st): State<AppState>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let logs = st
-        .logs
-        .as_ref()
-        .ok_or_else(|| ApiError::new(503, "logs_disabled", "request logging is off"))?;
+    let logs = logs(&st)?;
     let f = Arc::new(filter(&params, &[])?);
     let rx = logs.writer.subscribe();
     let mut closing = logs.closing.subscribe();

@@ -23,6 +23,11 @@ fn named(event: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
+/// Each `(event, data)` pair of an encoder, framed.
+fn all_named(events: &[(&str, Value)]) -> Vec<Bytes> {
+    events.iter().map(|(e, d)| named(e, d)).collect()
+}
+
 fn data(data: &Value) -> Bytes {
     Bytes::from(format!("data: {data}\r\n\r\n"))
 }
@@ -31,14 +36,10 @@ pub(crate) struct Responses(pub inbound::responses::StreamEncoder);
 
 impl Encoder for Responses {
     fn chunk(&mut self, c: &ChatCompletionChunk) -> Vec<Bytes> {
-        self.0
-            .on_chunk(c)
-            .iter()
-            .map(|(e, d)| named(e, d))
-            .collect()
+        all_named(&self.0.on_chunk(c))
     }
     fn end(&mut self) -> Vec<Bytes> {
-        self.0.finish().iter().map(|(e, d)| named(e, d)).collect()
+        all_named(&self.0.finish())
     }
     fn error(&mut self, e: &BifrostError) -> Vec<Bytes> {
         let (event, body) = self.0.failed_event(e);
@@ -50,14 +51,10 @@ pub(crate) struct Anthropic(pub inbound::anthropic::StreamEncoder);
 
 impl Encoder for Anthropic {
     fn chunk(&mut self, c: &ChatCompletionChunk) -> Vec<Bytes> {
-        self.0
-            .on_chunk(c)
-            .iter()
-            .map(|(e, d)| named(e, d))
-            .collect()
+        all_named(&self.0.on_chunk(c))
     }
     fn end(&mut self) -> Vec<Bytes> {
-        self.0.finish().iter().map(|(e, d)| named(e, d)).collect()
+        all_named(&self.0.finish())
     }
     fn error(&mut self, e: &BifrostError) -> Vec<Bytes> {
         let (event, body) = inbound::anthropic::error_event(e);
@@ -163,20 +160,34 @@ pub(crate) fn relayed(
 /// A forwarded SSE stream (text completions): the upstream's bytes as they come; a failure
 /// adds one OpenAI-shaped error event.
 pub(crate) fn raw_sse_response(stream: bifrost_core::RawStream) -> Response {
-    let events = futures::stream::unfold((stream, false), |(mut stream, done)| async move {
-        if done {
-            return None;
-        }
-        match stream.next().await {
-            Some(Ok(bytes)) => Some((Ok::<_, std::convert::Infallible>(bytes), (stream, false))),
-            Some(Err(e)) => {
-                let frame = Bytes::from(format!("data: {}\n\n", e.to_json()));
-                Some((Ok(frame), (stream, true)))
-            }
-            None => None,
-        }
+    let events = ending_with(stream, |e| {
+        Bytes::from(format!("data: {}\n\n", e.to_json()))
     });
     event_stream(Body::from_stream(events))
+}
+
+/// The upstream's bytes as they come, until the first failure, which ends the stream with
+/// the one frame `error_frame` makes of it.
+fn ending_with(
+    stream: bifrost_core::RawStream,
+    error_frame: impl Fn(&BifrostError) -> Bytes + Send + 'static,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    futures::stream::unfold(
+        (stream, false, error_frame),
+        |(mut stream, done, error_frame)| async move {
+            if done {
+                return None;
+            }
+            match stream.next().await {
+                Some(Ok(bytes)) => Some((Ok(bytes), (stream, false, error_frame))),
+                Some(Err(e)) => {
+                    let frame = error_frame(&e);
+                    Some((Ok(frame), (stream, true, error_frame)))
+                }
+                None => None,
+            }
+        },
+    )
 }
 
 /// A forwarded native stream (Cohere SSE, Bedrock event-stream): the upstream's bytes as they
@@ -187,28 +198,18 @@ pub(crate) fn native_stream(
     content_type: &'static str,
     aws: bool,
 ) -> Response {
-    let events = futures::stream::unfold((stream, false), move |(mut stream, done)| async move {
-        if done {
-            return None;
-        }
-        match stream.next().await {
-            Some(Ok(bytes)) => Some((Ok::<_, std::convert::Infallible>(bytes), (stream, false))),
-            Some(Err(e)) => {
-                let frame = if aws {
-                    let payload = serde_json::json!({ "message": e.message }).to_string();
-                    bifrost_core::providers::bedrock::eventstream::encode(
-                        "exception",
-                        Some((":exception-type", "internalServerException")),
-                        payload.as_bytes(),
-                    )
-                    .unwrap_or_default()
-                } else {
-                    let data = serde_json::json!({"type": "error", "message": e.message});
-                    Bytes::from(format!("event: error\ndata: {data}\n\n"))
-                };
-                Some((Ok(frame), (stream, true)))
-            }
-            None => None,
+    let events = ending_with(stream, move |e| {
+        if aws {
+            let payload = serde_json::json!({ "message": e.message }).to_string();
+            bifrost_core::providers::bedrock::eventstream::encode(
+                "exception",
+                Some((":exception-type", "internalServerException")),
+                payload.as_bytes(),
+            )
+            .unwrap_or_default()
+        } else {
+            let data = serde_json::json!({"type": "error", "message": e.message});
+            Bytes::from(format!("event: error\ndata: {data}\n\n"))
         }
     });
     let mut resp = event_stream(Body::from_stream(events));
