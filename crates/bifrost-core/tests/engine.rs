@@ -208,6 +208,35 @@ fn engine(
     Bifrost::init(cfg).unwrap()
 }
 
+/// An engine over provider `a` alone, with `retries` and the one key `key_name`.
+fn a_alone(retries: u32, key_name: &str, a: &Arc<Scripted>) -> Bifrost {
+    engine(
+        vec![(
+            "a",
+            provider_config(retries),
+            vec![key(key_name)],
+            a.clone(),
+        )],
+        vec![],
+    )
+}
+
+/// An engine over providers `a` (key `ka`) and `b` (key `kb`), both with `retries`.
+fn a_then_b(
+    retries: u32,
+    a: &Arc<Scripted>,
+    b: &Arc<Scripted>,
+    plugins: Vec<Arc<dyn Plugin>>,
+) -> Bifrost {
+    engine(
+        vec![
+            ("a", provider_config(retries), vec![key("ka")], a.clone()),
+            ("b", provider_config(retries), vec![key("kb")], b.clone()),
+        ],
+        plugins,
+    )
+}
+
 fn chat(model: &str) -> ChatRequest {
     let mut r = ChatRequest::new("", model, vec![ChatMessage::user("hi")]);
     r.provider = None;
@@ -233,10 +262,7 @@ async fn transient_failures_retry_with_backoff_then_succeed() {
             Step::Answer("ok"),
         ],
     );
-    let e = engine(
-        vec![("a", provider_config(2), vec![key("k1")], p.clone())],
-        vec![],
-    );
+    let e = a_alone(2, "k1", &p);
     let t = Instant::now();
     let out = e.chat_completion(chat("a/m")).await.unwrap();
     assert_eq!(
@@ -262,13 +288,7 @@ async fn transient_failures_retry_with_backoff_then_succeed() {
 async fn exhausted_retries_fall_back_and_the_header_counts_retries_only() {
     let a = Scripted::new("a", &[Step::Fail(500, None)]);
     let b = Scripted::new("b", &[Step::Answer("from b")]);
-    let e = engine(
-        vec![
-            ("a", provider_config(1), vec![key("ka")], a.clone()),
-            ("b", provider_config(1), vec![key("kb")], b.clone()),
-        ],
-        vec![],
-    );
+    let e = a_then_b(1, &a, &b, vec![]);
     let out = e
         .chat_completion(with_fallback("a/m", "b/n"))
         .await
@@ -285,13 +305,7 @@ async fn exhausted_retries_fall_back_and_the_header_counts_retries_only() {
 async fn a_dead_provider_is_skipped_until_a_probe_finds_it_back() {
     let a = Scripted::new("a", &[Step::Unreachable]);
     let b = Scripted::new("b", &[Step::Answer("from b")]);
-    let e = engine(
-        vec![
-            ("a", provider_config(2), vec![key("ka")], a.clone()),
-            ("b", provider_config(2), vec![key("kb")], b.clone()),
-        ],
-        vec![],
-    );
+    let e = a_then_b(2, &a, &b, vec![]);
     let ask = || e.chat_completion(with_fallback("a/m", "b/n"));
 
     // The first request pays 3 attempts and the backoff between them before the fallback.
@@ -340,10 +354,7 @@ async fn a_dead_provider_is_skipped_until_a_probe_finds_it_back() {
 async fn upstream_errors_are_not_a_dead_provider() {
     // An upstream that answers 500s is up: every request keeps its retries.
     let a = Scripted::new("a", &[Step::Fail(500, None)]);
-    let e = engine(
-        vec![("a", provider_config(2), vec![key("ka")], a.clone())],
-        vec![],
-    );
+    let e = a_alone(2, "ka", &a);
     for n in 1..=4 {
         let err = e.chat_completion(chat("a/m")).await.unwrap_err();
         assert_eq!(err.status, 500);
@@ -355,13 +366,7 @@ async fn upstream_errors_are_not_a_dead_provider() {
 async fn caller_faults_neither_retry_nor_fall_back() {
     let a = Scripted::new("a", &[Step::Fail(422, None)]);
     let b = Scripted::new("b", &[Step::Answer("never")]);
-    let e = engine(
-        vec![
-            ("a", provider_config(3), vec![key("ka")], a.clone()),
-            ("b", provider_config(3), vec![key("kb")], b.clone()),
-        ],
-        vec![],
-    );
+    let e = a_then_b(3, &a, &b, vec![]);
     let err = e
         .chat_completion(with_fallback("a/m", "b/n"))
         .await
@@ -436,10 +441,7 @@ async fn a_cooling_key_is_probed_once_a_second_and_back_as_soon_as_it_answers() 
     // One key, one 429 without Retry-After: the key cools for 10 s, but the provider is not
     // out for all of them — one request a second probes it, and the first success restores it.
     let p = Scripted::new("a", &[Step::Fail(429, None), Step::Answer("ok")]);
-    let e = engine(
-        vec![("a", provider_config(0), vec![key("only")], p.clone())],
-        vec![],
-    );
+    let e = a_alone(0, "only", &p);
     assert_eq!(
         e.chat_completion(chat("a/m")).await.unwrap_err().status,
         429
@@ -460,10 +462,7 @@ async fn a_cooling_key_is_probed_once_a_second_and_back_as_soon_as_it_answers() 
 #[tokio::test(start_paused = true)]
 async fn a_403_does_not_lock_the_key_for_everyone() {
     let p = Scripted::new("a", &[Step::Fail(403, None), Step::Answer("ok")]);
-    let e = engine(
-        vec![("a", provider_config(2), vec![key("k1")], p.clone())],
-        vec![],
-    );
+    let e = a_alone(2, "k1", &p);
     assert_eq!(
         e.chat_completion(chat("a/m")).await.unwrap_err().status,
         403
@@ -590,13 +589,7 @@ async fn a_stream_failing_before_content_falls_back_and_after_content_ends_with_
             fail: true,
         }],
     );
-    let e = engine(
-        vec![
-            ("a", provider_config(0), vec![key("ka")], a),
-            ("b", provider_config(0), vec![key("kb")], b),
-        ],
-        vec![],
-    );
+    let e = a_then_b(0, &a, &b, vec![]);
     let out = e
         .chat_completion_stream(with_fallback("a/m", "b/n"))
         .await
@@ -713,13 +706,7 @@ async fn hooks_run_per_target_not_per_retry_and_unwind_in_reverse() {
     });
     let a = Scripted::new("a", &[Step::Fail(500, None)]);
     let b = Scripted::new("b", &[Step::Answer("ok")]);
-    let e = engine(
-        vec![
-            ("a", provider_config(2), vec![key("ka")], a.clone()),
-            ("b", provider_config(2), vec![key("kb")], b),
-        ],
-        vec![first.clone(), second],
-    );
+    let e = a_then_b(2, &a, &b, vec![first.clone(), second]);
     e.chat_completion(with_fallback("a/m", "b/n"))
         .await
         .unwrap();
@@ -767,13 +754,7 @@ async fn a_short_circuit_answers_or_refuses_and_only_earlier_plugins_unwind() {
     });
     let a = Scripted::new("a", &[Step::Answer("upstream")]);
     let b = Scripted::new("b", &[Step::Answer("upstream")]);
-    let e = engine(
-        vec![
-            ("a", provider_config(0), vec![key("ka")], a.clone()),
-            ("b", provider_config(0), vec![key("kb")], b.clone()),
-        ],
-        vec![gate, cache, later],
-    );
+    let e = a_then_b(0, &a, &b, vec![gate, cache, later]);
     let out = e.chat_completion(chat("a/m")).await.unwrap();
     assert_eq!(
         out.body.choices[0].message.text_content().as_deref(),

@@ -6,3 +6,12 @@
 pub mod anthropic;
 pub mod genai;
 pub mod responses;
+
+/// The non-empty `reasoning_content` of a message or delta (where OpenAI-compatible servers
+/// put reasoning), which each inbound format turns into its own thinking or reasoning item.
+pub(crate) fn reasoning_content(extra: &crate::schemas::Extra) -> Option<&str> {
+    extra
+        .get("reasoning_content")
+        .and_then(serde_json::Value::as_str)
+        .filter(|r| !r.is_empty())
+}

@@ -10,6 +10,19 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// Sets header `name` to an API key, marked sensitive (kept out of debug output). An empty
+/// key sets nothing: keyless setups (a local proxy holding the key) must not send an empty
+/// header.
+pub(crate) fn insert_key(h: &mut HeaderMap, name: &'static str, key: &str) {
+    if key.is_empty() {
+        return;
+    }
+    if let Ok(mut v) = HeaderValue::from_str(key) {
+        v.set_sensitive(true);
+        h.insert(http::header::HeaderName::from_static(name), v);
+    }
+}
+
 /// Refresh this long before expiry, so no request carries a token that lapses in flight.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 

@@ -2,17 +2,15 @@
 //! `{endpoint}/openai/deployments/{deployment}/…?api-version=…`, authenticated with the
 //! `api-key` header or an Entra ID token.
 
-use super::http::{ByteStream, Upstream};
-use super::pipeline::{self, Sse, Target};
+use super::http::{ByteStream, EventStream, Upstream};
+use super::pipeline::{self, Call, ChatCodec, Sse, Target, TargetFuture};
 use super::{auth, openai, parse_url, path_segment, CallContext, ChunkStream, Provider};
 use crate::config::RequestType;
 use crate::config::{AzureKeyConfig, CloudKeyConfig, AZURE_DEFAULT_API_VERSION};
 use crate::error::BifrostError;
-use crate::schemas::{
-    ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse,
-};
+use crate::schemas::{ChatCompletion, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse};
 use futures::future::BoxFuture;
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderMap, CONTENT_TYPE};
 
 pub struct Azure {
     upstream: Upstream,
@@ -62,62 +60,57 @@ impl Azure {
         Ok(Target::new(url, self.headers(&cx).await?))
     }
 
+    /// The URL, headers and body of a forwarded operation (for `raw` and `raw_stream`).
+    async fn raw_request(
+        &self,
+        cx: &CallContext<'_>,
+        op: RequestType,
+        body: &RawBody,
+    ) -> Result<(http::Uri, HeaderMap, Vec<u8>), BifrostError> {
+        let url = self.url(cx, op.openai_path())?;
+        let (content_type, bytes) = openai::raw_body(cx.key.deployment(cx.model), body)?;
+        let mut headers = self.headers(cx).await?;
+        headers.insert(CONTENT_TYPE, content_type);
+        Ok((url, headers, bytes))
+    }
+
     async fn headers(&self, cx: &CallContext<'_>) -> Result<HeaderMap, BifrostError> {
         if let Some(entra) = self.key_config(cx).and_then(|c| c.entra.as_ref()) {
             let token = auth::entra_token(&self.upstream, entra).await?;
             return Ok(openai::bearer(token.expose()));
         }
         let mut h = HeaderMap::new();
-        let key = cx.key.value.expose();
-        if !key.is_empty() {
-            if let Ok(mut v) = HeaderValue::from_str(key) {
-                v.set_sensitive(true);
-                h.insert(HeaderName::from_static("api-key"), v);
-            }
-        }
+        auth::insert_key(&mut h, "api-key", cx.key.value.expose());
         Ok(h)
     }
 }
 
+/// Azure is OpenAI's codec with the deployment as the model.
+impl ChatCodec for Azure {
+    type Wire<'r> = openai::WireRequest<'r>;
+    type Address = ();
+    type Framing = Sse;
+
+    fn request(c: Call<'_>) -> Result<openai::WireRequest<'_>, BifrostError> {
+        let deployment = c.cx.key.deployment(c.cx.model);
+        Ok(openai::wire_request(deployment, c.req, c.stream))
+    }
+
+    fn target<'r>(&'r self, c: Call<'r>, _: (), _: &[u8]) -> impl TargetFuture + use<'r> {
+        self.target(c.cx, "chat/completions")
+    }
+
+    fn response(&self, _: Call<'_>, bytes: &[u8]) -> Result<ChatCompletion, BifrostError> {
+        openai::parse_completion(&self.upstream.name, bytes)
+    }
+
+    fn chunks(&self, _: Call<'_>, events: EventStream) -> ChunkStream {
+        openai::chunk_stream(&self.upstream.name, events)
+    }
+}
+
 impl Provider for Azure {
-    fn name(&self) -> &str {
-        &self.upstream.name
-    }
-
-    fn chat<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(pipeline::complete(
-            &self.upstream,
-            cx,
-            move || {
-                Ok(openai::wire_request(
-                    cx.key.deployment(cx.model),
-                    req,
-                    false,
-                ))
-            },
-            move |_: &[u8]| self.target(cx, "chat/completions"),
-            |bytes| openai::parse_completion(&self.upstream.name, bytes),
-        ))
-    }
-
-    fn chat_stream<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(pipeline::stream(
-            &self.upstream,
-            cx,
-            move || Ok(openai::wire_request(cx.key.deployment(cx.model), req, true)),
-            move |_: &[u8]| self.target(cx, "chat/completions"),
-            Sse,
-            |events| openai::chunk_stream(&self.upstream.name, events),
-        ))
-    }
+    pipeline::translated_chat!();
 
     fn embed<'a>(
         &'a self,
@@ -140,10 +133,7 @@ impl Provider for Azure {
         body: &'a RawBody,
     ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
         Box::pin(async move {
-            let url = self.url(&cx, op.openai_path())?;
-            let (content_type, bytes) = openai::raw_body(cx.key.deployment(cx.model), body)?;
-            let mut headers = self.headers(&cx).await?;
-            headers.insert(CONTENT_TYPE, content_type);
+            let (url, headers, bytes) = self.raw_request(&cx, op, body).await?;
             let (ct, resp) = self.upstream.post(&url, headers, bytes).await?;
             Ok(openai::raw_response(ct, resp))
         })
@@ -156,10 +146,7 @@ impl Provider for Azure {
         body: &'a RawBody,
     ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
         Box::pin(async move {
-            let url = self.url(&cx, op.openai_path())?;
-            let (content_type, bytes) = openai::raw_body(cx.key.deployment(cx.model), body)?;
-            let mut headers = self.headers(&cx).await?;
-            headers.insert(CONTENT_TYPE, content_type);
+            let (url, headers, bytes) = self.raw_request(&cx, op, body).await?;
             self.upstream.post_stream(&url, headers, bytes).await
         })
     }

@@ -3,8 +3,11 @@
 //! its state machine.
 
 use crate::error::BifrostError;
-use crate::schemas::{ChatCompletionChunk, ChunkChoice, ChunkDelta, ToolCallDelta};
+use crate::schemas::{
+    ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta,
+};
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 
 /// The identity of one translated stream: the provider (named in errors) and the id, time and
 /// model every chunk repeats.
@@ -65,12 +68,92 @@ impl ChunkHead {
         })
     }
 
+    /// Reasoning text, as `reasoning_content` (OpenAI-compatible servers' field).
+    pub fn reasoning(&self, text: String) -> ChatCompletionChunk {
+        let mut delta = ChunkDelta::default();
+        delta
+            .extra
+            .insert("reasoning_content".into(), serde_json::Value::String(text));
+        self.chunk(delta)
+    }
+
+    /// The first chunk of a stream: the assistant role, with empty content as OpenAI sends.
+    pub fn opening(&self) -> ChatCompletionChunk {
+        self.chunk(opening_delta())
+    }
+
+    /// More arguments of tool call `index`.
+    pub fn arguments(&self, index: u32, arguments: String) -> ChatCompletionChunk {
+        self.tool_delta(ToolCallDelta {
+            index,
+            function: Some(FunctionCallDelta {
+                name: None,
+                arguments: Some(arguments),
+            }),
+            ..ToolCallDelta::default()
+        })
+    }
+
     /// An `error` event after the 200: the upstream's failure, reported as a bad gateway, its
     /// error type (`overloaded_error`, …) kept as sent.
     pub fn error_event(&self, data: &str) -> BifrostError {
         let mut e = BifrostError::upstream(&self.provider, 500, data.as_bytes(), None);
         e.status = 502;
         e
+    }
+}
+
+/// The delta of a stream's first chunk: the assistant role and empty content.
+pub(crate) fn opening_delta() -> ChunkDelta {
+    ChunkDelta {
+        role: Some("assistant".to_owned()),
+        content: Some(String::new()),
+        ..ChunkDelta::default()
+    }
+}
+
+/// An event's kind: its `event:` name, or, where a proxy dropped the `event:` lines (leaving
+/// none or the default `message`), the `type` the data repeats it as (Anthropic, Cohere).
+pub(crate) fn event_kind(event: &str, data: &str) -> String {
+    if event.is_empty() || event == "message" {
+        serde_json::from_str::<serde_json::Value>(data)
+            .ok()
+            .and_then(|v| {
+                v.get("type")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default()
+    } else {
+        event.to_owned()
+    }
+}
+
+/// Upstream content-block (or tool) index → OpenAI tool-call index, so a block's deltas keep
+/// its tool call's index even when several tool calls interleave.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ToolIndex {
+    by_block: HashMap<u64, u32>,
+    next: u32,
+}
+
+impl ToolIndex {
+    /// The index the next tool call will get.
+    pub fn next(&self) -> u32 {
+        self.next
+    }
+
+    /// Numbers the tool call starting at `block`.
+    pub fn start(&mut self, block: u64) -> u32 {
+        let index = self.next;
+        self.next += 1;
+        self.by_block.insert(block, index);
+        index
+    }
+
+    /// The tool call started at `block`, if one did.
+    pub fn get(&self, block: u64) -> Option<u32> {
+        self.by_block.get(&block).copied()
     }
 }
 

@@ -14,6 +14,8 @@ pub mod native;
 pub mod openai;
 mod pipeline;
 pub mod reasons;
+#[cfg(test)]
+pub(crate) mod test_fixtures;
 pub mod vertex;
 
 use crate::config::{ApiFormat, Key, ProviderConfig, RequestType};
@@ -171,6 +173,53 @@ pub const fn format_requests(format: ApiFormat) -> &'static [RequestType] {
     }
 }
 
+/// The assistant message of a translated completion; `reasoning` goes in
+/// `reasoning_content`, where OpenAI-compatible servers put it.
+pub(crate) fn assistant_message(
+    text: Option<String>,
+    reasoning: Option<String>,
+    tool_calls: Vec<crate::schemas::ToolCall>,
+) -> crate::schemas::ChatMessage {
+    use crate::schemas::{ChatMessage, MessageContent};
+    use serde_json::Value;
+    let mut message = ChatMessage {
+        role: "assistant".to_owned(),
+        content: text.map(MessageContent::Text),
+        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+        ..ChatMessage::default()
+    };
+    if let Some(r) = reasoning {
+        message
+            .extra
+            .insert("reasoning_content".into(), Value::String(r));
+    }
+    message
+}
+
+/// The `data` of an embeddings response: one entry per vector, in order.
+pub(crate) fn embedding_data<V: serde::Serialize>(
+    vectors: impl IntoIterator<Item = V>,
+) -> Vec<crate::schemas::Embedding> {
+    vectors
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| crate::schemas::Embedding {
+            object: "embedding".to_owned(),
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            embedding: serde_json::json!(v),
+        })
+        .collect()
+}
+
+/// The current Unix time in seconds, as `created` fields carry it (0 before the epoch).
+pub(crate) fn unix_now() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// The function of an OpenAI tool; other tool types have no equivalent in the native APIs.
 pub(crate) fn function_tool<'t>(
     tool: &'t crate::schemas::Tool,
@@ -243,6 +292,21 @@ pub(crate) fn file_data<'p>(
         .and_then(|f| f.get("filename"))
         .and_then(serde_json::Value::as_str);
     Ok((media_type, data, name))
+}
+
+/// An OpenAI `image_url` content part's URL; `i` is the message index, for the message.
+pub(crate) fn image_url(
+    i: usize,
+    part: &crate::schemas::ContentPart,
+) -> Result<&str, BifrostError> {
+    part.image_url
+        .as_ref()
+        .map(|u| u.url.as_str())
+        .ok_or_else(|| {
+            BifrostError::invalid_request(format!(
+                "messages[{i}]: an image_url part needs 'image_url.url'"
+            ))
+        })
 }
 
 /// A tool call's arguments as the JSON object the native APIs take (`{}` when empty);

@@ -71,6 +71,19 @@ pub(crate) fn operation(api: WireApi) -> &'static str {
     }
 }
 
+/// Errs (unsupported) unless `req` is in `api`, the one API `provider` forwards.
+pub(crate) fn expect_api(
+    provider: &str,
+    req: &NativeRequest,
+    api: WireApi,
+) -> Result<(), BifrostError> {
+    if req.api == api {
+        Ok(())
+    } else {
+        Err(BifrostError::unsupported(provider, operation(req.api)))
+    }
+}
+
 /// A request exactly as the client sent it, in one API's wire format.
 #[derive(Debug, Clone)]
 pub struct NativeRequest {

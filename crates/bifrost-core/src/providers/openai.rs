@@ -5,11 +5,10 @@ use super::http::{ByteStream, EventStream, Upstream};
 use super::native::{
     self, NativeRequest, NativeResponse, OpenAiChatRelay, OpenAiResponsesRelay, WireApi,
 };
-use super::pipeline::{self, serialize, Sse, Target};
+use super::pipeline::{self, serialize, timed_http, Call, ChatCodec, Sse, Target, TargetFuture};
 use super::{CallContext, ChunkStream, Provider};
 use crate::config::RequestType;
 use crate::error::BifrostError;
-use crate::observe::Stage;
 use crate::schemas::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody,
     RawResponse, StreamOptions,
@@ -23,7 +22,6 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 pub struct OpenAi {
     upstream: Upstream,
@@ -63,6 +61,20 @@ impl OpenAi {
         self.op_urls
             .get(&op)
             .ok_or_else(|| BifrostError::unsupported(&self.upstream.name, op.as_str()))
+    }
+
+    /// The URL, headers and body of a forwarded operation (for `raw` and `raw_stream`).
+    fn raw_request(
+        &self,
+        cx: &CallContext<'_>,
+        op: RequestType,
+        body: &RawBody,
+    ) -> Result<(&Uri, HeaderMap, Vec<u8>), BifrostError> {
+        let url = self.op_url(op)?;
+        let (content_type, bytes) = raw_body(cx.model, body)?;
+        let mut headers = auth_headers(cx);
+        headers.insert(CONTENT_TYPE, content_type);
+        Ok((url, headers, bytes))
     }
 }
 
@@ -213,24 +225,30 @@ pub fn parse_chunk(
     Ok(Some(chunk))
 }
 
-impl Provider for OpenAi {
-    fn name(&self) -> &str {
-        &self.upstream.name
+impl ChatCodec for OpenAi {
+    type Wire<'r> = WireRequest<'r>;
+    type Address = ();
+    type Framing = Sse;
+
+    fn request(c: Call<'_>) -> Result<WireRequest<'_>, BifrostError> {
+        Ok(wire_request(c.cx.model, c.req, c.stream))
     }
 
-    fn chat<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(pipeline::complete(
-            &self.upstream,
-            cx,
-            move || Ok(wire_request(cx.model, req, false)),
-            move |_: &[u8]| Target::new(self.chat_url.clone(), auth_headers(&cx)).ready(),
-            |bytes| parse_completion(&self.upstream.name, bytes),
-        ))
+    fn target<'r>(&'r self, c: Call<'r>, _: (), _: &[u8]) -> impl TargetFuture + use<'r> {
+        Target::new(self.chat_url.clone(), auth_headers(&c.cx)).ready()
     }
+
+    fn response(&self, _: Call<'_>, bytes: &[u8]) -> Result<ChatCompletion, BifrostError> {
+        parse_completion(&self.upstream.name, bytes)
+    }
+
+    fn chunks(&self, _: Call<'_>, events: EventStream) -> ChunkStream {
+        chunk_stream(&self.upstream.name, events)
+    }
+}
+
+impl Provider for OpenAi {
+    pipeline::translated_chat!();
 
     fn list_models<'a>(
         &'a self,
@@ -256,13 +274,8 @@ impl Provider for OpenAi {
         body: &'a RawBody,
     ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
         Box::pin(async move {
-            let url = self.op_url(op)?;
-            let (content_type, bytes) = raw_body(cx.model, body)?;
-            let mut headers = auth_headers(&cx);
-            headers.insert(CONTENT_TYPE, content_type);
-            let t = Instant::now();
-            let (ct, resp) = self.upstream.post(url, headers, bytes).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
+            let (url, headers, bytes) = self.raw_request(&cx, op, body)?;
+            let (ct, resp) = timed_http(cx, self.upstream.post(url, headers, bytes)).await?;
             Ok(raw_response(ct, resp))
         })
     }
@@ -274,14 +287,8 @@ impl Provider for OpenAi {
         body: &'a RawBody,
     ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
         Box::pin(async move {
-            let url = self.op_url(op)?;
-            let (content_type, bytes) = raw_body(cx.model, body)?;
-            let mut headers = auth_headers(&cx);
-            headers.insert(CONTENT_TYPE, content_type);
-            let t = Instant::now();
-            let stream = self.upstream.post_stream(url, headers, bytes).await?;
-            cx.clock.record(Stage::Http, t.elapsed());
-            Ok(stream)
+            let (url, headers, bytes) = self.raw_request(&cx, op, body)?;
+            timed_http(cx, self.upstream.post_stream(url, headers, bytes)).await
         })
     }
 
@@ -292,12 +299,9 @@ impl Provider for OpenAi {
     ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
         Box::pin(async move {
             let body = embed_body(cx.model, req)?;
-            let t = Instant::now();
-            let bytes = self
-                .upstream
-                .post_json(&self.embed_url, auth_headers(&cx), body)
-                .await?;
-            cx.clock.record(Stage::Http, t.elapsed());
+            let headers = auth_headers(&cx);
+            let exchange = self.upstream.post_json(&self.embed_url, headers, body);
+            let bytes = timed_http(cx, exchange).await?;
             parse_embedding(&self.upstream.name, &bytes)
         })
     }
@@ -351,21 +355,6 @@ impl Provider for OpenAi {
                 (api, _) => Err(BifrostError::unsupported(name, native::operation(api))),
             }
         })
-    }
-
-    fn chat_stream<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(pipeline::stream(
-            &self.upstream,
-            cx,
-            move || Ok(wire_request(cx.model, req, true)),
-            move |_: &[u8]| Target::new(self.chat_url.clone(), auth_headers(&cx)).ready(),
-            Sse,
-            |events| chunk_stream(&self.upstream.name, events),
-        ))
     }
 }
 

@@ -11,6 +11,7 @@ use super::http::{ByteStream, EventStream, Upstream};
 use super::{CallContext, ChunkStream};
 use crate::error::BifrostError;
 use crate::observe::Stage;
+use crate::schemas::{ChatCompletion, ChatRequest};
 use http::header::HeaderMap;
 use http::Uri;
 use serde::Serialize;
@@ -141,7 +142,6 @@ pub(crate) async fn stream<W, F, T, Fut>(
     cx: CallContext<'_>,
     translate: impl FnOnce() -> Result<W, BifrostError>,
     target: T,
-    _framing: F,
     decode: impl FnOnce(F::Items) -> ChunkStream,
 ) -> Result<ChunkStream, BifrostError>
 where
@@ -154,6 +154,142 @@ where
         send::<_, F, _, _>(upstream, cx, translate, target).await?,
     ))
 }
+
+/// One chat call as a [`ChatCodec`] sees it; `stream` tells `chat_stream` from `chat`.
+#[derive(Clone, Copy)]
+pub(crate) struct Call<'r> {
+    pub cx: CallContext<'r>,
+    pub req: &'r ChatRequest,
+    pub stream: bool,
+}
+
+/// What a translating provider brings to its chat calls: its codec and where each call goes.
+/// [`translated_chat!`] writes the provider's `name`, `chat` and `chat_stream` from it, so that
+/// every provider wires the stages the same way.
+pub(crate) trait ChatCodec: Sync {
+    /// The upstream request body.
+    type Wire<'r>: Serialize;
+    /// What is settled before the request is translated (so that its errors come first), for
+    /// [`ChatCodec::target`]: a URL, or `()` where nothing needs to be.
+    type Address: Send + Default;
+    /// How the upstream frames a streamed answer.
+    type Framing: Framing;
+
+    fn address(&self, _c: Call<'_>) -> Result<Self::Address, BifrostError> {
+        Ok(Self::Address::default())
+    }
+
+    /// Translates the request (`Formatting`).
+    fn request(c: Call<'_>) -> Result<Self::Wire<'_>, BifrostError>;
+
+    /// URL and headers, given the serialized body (which SigV4 signs).
+    fn target<'r>(
+        &'r self,
+        c: Call<'r>,
+        address: Self::Address,
+        body: &[u8],
+    ) -> impl TargetFuture + use<'r, Self>;
+
+    /// Decodes a whole answer (`Parsing`).
+    fn response(&self, c: Call<'_>, bytes: &[u8]) -> Result<ChatCompletion, BifrostError>;
+
+    /// Translates a streamed answer as it arrives.
+    fn chunks(&self, c: Call<'_>, items: <Self::Framing as Framing>::Items) -> ChunkStream;
+}
+
+/// The future of a [`Target`] (a short name for [`ChatCodec::target`]'s signatures).
+pub(crate) trait TargetFuture: Future<Output = Result<Target, BifrostError>> + Send {}
+
+impl<F: Future<Output = Result<Target, BifrostError>> + Send> TargetFuture for F {}
+
+/// `chat` of a [`ChatCodec`] provider: [`complete`] with its codec.
+pub(crate) async fn chat<C: ChatCodec>(
+    codec: &C,
+    upstream: &Upstream,
+    cx: CallContext<'_>,
+    req: &ChatRequest,
+) -> Result<ChatCompletion, BifrostError> {
+    let c = Call {
+        cx,
+        req,
+        stream: false,
+    };
+    let address = codec.address(c)?;
+    complete(
+        upstream,
+        cx,
+        || C::request(c),
+        |body: &[u8]| codec.target(c, address, body),
+        |bytes| codec.response(c, bytes),
+    )
+    .await
+}
+
+/// `chat_stream` of a [`ChatCodec`] provider: [`stream`] with its codec.
+pub(crate) async fn chat_stream<C: ChatCodec>(
+    codec: &C,
+    upstream: &Upstream,
+    cx: CallContext<'_>,
+    req: &ChatRequest,
+) -> Result<ChunkStream, BifrostError> {
+    let c = Call {
+        cx,
+        req,
+        stream: true,
+    };
+    let address = codec.address(c)?;
+    stream::<_, C::Framing, _, _>(
+        upstream,
+        cx,
+        || C::request(c),
+        |body: &[u8]| codec.target(c, address, body),
+        |items| codec.chunks(c, items),
+    )
+    .await
+}
+
+/// `name`, `chat` and `chat_stream` of the `impl Provider` of a [`ChatCodec`] provider with an
+/// `upstream: Upstream` field: the trait's signatures are fixed, so they are written once here.
+macro_rules! translated_chat {
+    () => {
+        fn name(&self) -> &str {
+            &self.upstream.name
+        }
+
+        fn chat<'a>(
+            &'a self,
+            cx: $crate::providers::CallContext<'a>,
+            req: &'a $crate::schemas::ChatRequest,
+        ) -> ::futures::future::BoxFuture<
+            'a,
+            Result<$crate::schemas::ChatCompletion, $crate::error::BifrostError>,
+        > {
+            Box::pin($crate::providers::pipeline::chat(
+                self,
+                &self.upstream,
+                cx,
+                req,
+            ))
+        }
+
+        fn chat_stream<'a>(
+            &'a self,
+            cx: $crate::providers::CallContext<'a>,
+            req: &'a $crate::schemas::ChatRequest,
+        ) -> ::futures::future::BoxFuture<
+            'a,
+            Result<$crate::providers::ChunkStream, $crate::error::BifrostError>,
+        > {
+            Box::pin($crate::providers::pipeline::chat_stream(
+                self,
+                &self.upstream,
+                cx,
+                req,
+            ))
+        }
+    };
+}
+pub(crate) use translated_chat;
 
 /// [`encode`], then `target` (given the body, which SigV4 signs), then the POST (`Http`).
 async fn send<W, F, T, Fut>(
@@ -170,8 +306,16 @@ where
 {
     let body = encode(cx, translate)?;
     let Target { url, headers } = target(&body).await?;
+    timed_http(cx, F::open(upstream, &url, headers, body)).await
+}
+
+/// Awaits an upstream exchange, recording it as the `Http` stage when it succeeds.
+pub(crate) async fn timed_http<T>(
+    cx: CallContext<'_>,
+    exchange: impl Future<Output = Result<T, BifrostError>>,
+) -> Result<T, BifrostError> {
     let t = Instant::now();
-    let items = F::open(upstream, &url, headers, body).await?;
+    let out = exchange.await?;
     cx.clock.record(Stage::Http, t.elapsed());
-    Ok(items)
+    Ok(out)
 }

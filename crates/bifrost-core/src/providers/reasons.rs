@@ -104,23 +104,26 @@ mod tests {
     /// The reasons OpenAI defines for a chat completion.
     const OPENAI: [&str; 4] = ["stop", "length", "tool_calls", "content_filter"];
 
+    /// `map` takes each case's provider reason to the case's OpenAI one.
+    fn assert_maps<T: PartialEq + std::fmt::Debug>(map: impl Fn(&str) -> T, cases: Vec<(&str, T)>) {
+        for (reason, openai) in cases {
+            assert_eq!(map(reason), openai, "{reason}");
+        }
+    }
+
     #[test]
     fn anthropic_stop_reasons() {
-        let cases = [
-            ("end_turn", "stop"),
-            ("stop_sequence", "stop"),
-            ("max_tokens", "length"),
-            ("tool_use", "tool_calls"),
-            ("refusal", "content_filter"),
-            ("pause_turn", "stop"),
-        ];
-        for (anthropic, openai) in cases {
-            assert_eq!(
-                super::anthropic::to_openai(anthropic),
-                openai,
-                "{anthropic}"
-            );
-        }
+        assert_maps(
+            super::anthropic::to_openai,
+            vec![
+                ("end_turn", "stop"),
+                ("stop_sequence", "stop"),
+                ("max_tokens", "length"),
+                ("tool_use", "tool_calls"),
+                ("refusal", "content_filter"),
+                ("pause_turn", "stop"),
+            ],
+        );
         let cases = [
             (Some("stop"), false, "end_turn"),
             (None, false, "end_turn"),
@@ -155,21 +158,21 @@ mod tests {
 
     #[test]
     fn gemini_finish_reasons() {
-        let cases = [
-            ("STOP", "stop"),
-            ("MAX_TOKENS", "length"),
-            ("SAFETY", "content_filter"),
-            ("RECITATION", "content_filter"),
-            ("BLOCKLIST", "content_filter"),
-            ("PROHIBITED_CONTENT", "content_filter"),
-            ("SPII", "content_filter"),
-            ("IMAGE_SAFETY", "content_filter"),
-            ("MALFORMED_FUNCTION_CALL", "stop"),
-            ("OTHER", "stop"),
-        ];
-        for (gemini, openai) in cases {
-            assert_eq!(super::gemini::to_openai(gemini), openai, "{gemini}");
-        }
+        assert_maps(
+            super::gemini::to_openai,
+            vec![
+                ("STOP", "stop"),
+                ("MAX_TOKENS", "length"),
+                ("SAFETY", "content_filter"),
+                ("RECITATION", "content_filter"),
+                ("BLOCKLIST", "content_filter"),
+                ("PROHIBITED_CONTENT", "content_filter"),
+                ("SPII", "content_filter"),
+                ("IMAGE_SAFETY", "content_filter"),
+                ("MALFORMED_FUNCTION_CALL", "stop"),
+                ("OTHER", "stop"),
+            ],
+        );
         use super::gemini::to_openai_choice;
         assert_eq!(to_openai_choice(Some("STOP"), true), "tool_calls");
         assert_eq!(to_openai_choice(None, true), "tool_calls");
@@ -190,33 +193,34 @@ mod tests {
 
     #[test]
     fn bedrock_stop_reasons() {
-        let cases = [
-            ("end_turn", "stop"),
-            ("stop_sequence", "stop"),
-            ("max_tokens", "length"),
-            ("model_context_window_exceeded", "length"),
-            ("tool_use", "tool_calls"),
-            ("guardrail_intervened", "content_filter"),
-            ("content_filtered", "content_filter"),
-            ("something_new", "stop"),
-        ];
-        for (bedrock, openai) in cases {
-            assert_eq!(super::bedrock::to_openai(bedrock), openai, "{bedrock}");
-        }
+        assert_maps(
+            super::bedrock::to_openai,
+            vec![
+                ("end_turn", "stop"),
+                ("stop_sequence", "stop"),
+                ("max_tokens", "length"),
+                ("model_context_window_exceeded", "length"),
+                ("tool_use", "tool_calls"),
+                ("guardrail_intervened", "content_filter"),
+                ("content_filtered", "content_filter"),
+                ("something_new", "stop"),
+            ],
+        );
     }
 
     #[test]
     fn cohere_finish_reasons() {
-        for (cohere, openai) in [
-            ("COMPLETE", Some("stop")),
-            ("STOP_SEQUENCE", Some("stop")),
-            ("MAX_TOKENS", Some("length")),
-            ("TOOL_CALL", Some("tool_calls")),
-            ("ERROR", None),
-            ("TIMEOUT", None),
-            ("SOMETHING_NEW", Some("stop")),
-        ] {
-            assert_eq!(super::cohere::to_openai(cohere), openai, "{cohere}");
-        }
+        assert_maps(
+            super::cohere::to_openai,
+            vec![
+                ("COMPLETE", Some("stop")),
+                ("STOP_SEQUENCE", Some("stop")),
+                ("MAX_TOKENS", Some("length")),
+                ("TOOL_CALL", Some("tool_calls")),
+                ("ERROR", None),
+                ("TIMEOUT", None),
+                ("SOMETHING_NEW", Some("stop")),
+            ],
+        );
     }
 }

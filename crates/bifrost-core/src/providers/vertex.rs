@@ -3,15 +3,15 @@
 //! and no `model` field), embeddings through `predict`; a service-account access token as
 //! Bearer.
 
-use super::http::Upstream;
-use super::pipeline::{self, serialize, Sse, Target};
+use super::http::{EventStream, Upstream};
+use super::pipeline::{self, serialize, Call, ChatCodec, Sse, Target, TargetFuture};
 use super::{
     anthropic, auth, gemini, openai, parse_url, path_segment, CallContext, ChunkStream, Provider,
 };
 use crate::config::{CloudKeyConfig, VertexKeyConfig};
 use crate::error::BifrostError;
 use crate::schemas::{
-    ChatCompletion, ChatRequest, Embedding, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage,
+    ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage,
 };
 use futures::future::BoxFuture;
 use http::header::HeaderMap;
@@ -154,20 +154,17 @@ pub fn embed_response(
 ) -> Result<EmbeddingResponse, BifrostError> {
     let r: PredictResponse = serde_json::from_slice(body)
         .map_err(|e| BifrostError::bad_upstream_response(provider, e))?;
-    let mut tokens = 0u64;
-    let data = r
+    let tokens = r
         .predictions
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            tokens += p.embeddings.statistics.map_or(0, |s| s.token_count as u64);
-            Embedding {
-                object: "embedding".into(),
-                index: i as u32,
-                embedding: json!(p.embeddings.values),
-            }
+        .iter()
+        .map(|p| {
+            p.embeddings
+                .statistics
+                .as_ref()
+                .map_or(0, |s| s.token_count as u64)
         })
-        .collect();
+        .sum();
+    let data = super::embedding_data(r.predictions.into_iter().map(|p| p.embeddings.values));
     Ok(EmbeddingResponse {
         object: "list".into(),
         data,
@@ -180,76 +177,68 @@ pub fn embed_response(
     })
 }
 
+/// A Vertex request body: Anthropic's for Claude models, Gemini's for the rest; either
+/// serializes as itself.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+// One value a call, serialized at once: boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum VertexRequest {
+    Anthropic(Value),
+    Gemini(gemini::request::GenerateContentRequest),
+}
+
+/// Claude models go through the Anthropic codec, the rest through Gemini's. The URL comes
+/// first: a key without vertex_key_config fails before translating.
+impl ChatCodec for Vertex {
+    type Wire<'r> = VertexRequest;
+    type Address = http::Uri;
+    type Framing = Sse;
+
+    fn address(&self, c: Call<'_>) -> Result<http::Uri, BifrostError> {
+        let action = match (is_anthropic(c.cx.key.deployment(c.cx.model)), c.stream) {
+            (true, false) => "rawPredict",
+            (true, true) => "streamRawPredict",
+            (false, false) => "generateContent",
+            (false, true) => "streamGenerateContent?alt=sse",
+        };
+        self.url(&c.cx, action)
+    }
+
+    fn request(c: Call<'_>) -> Result<VertexRequest, BifrostError> {
+        let model = c.cx.key.deployment(c.cx.model);
+        if is_anthropic(model) {
+            anthropic_request(c.req, model, c.stream).map(VertexRequest::Anthropic)
+        } else {
+            gemini::request::to_gemini(c.req).map(VertexRequest::Gemini)
+        }
+    }
+
+    fn target<'r>(&'r self, c: Call<'r>, url: http::Uri, _: &[u8]) -> impl TargetFuture + use<'r> {
+        self.target(c.cx, url)
+    }
+
+    fn response(&self, c: Call<'_>, bytes: &[u8]) -> Result<ChatCompletion, BifrostError> {
+        let model = c.cx.key.deployment(c.cx.model);
+        if is_anthropic(model) {
+            anthropic::response::from_anthropic(&self.upstream.name, bytes)
+        } else {
+            gemini::response::from_gemini(&self.upstream.name, model, bytes)
+        }
+    }
+
+    fn chunks(&self, c: Call<'_>, events: EventStream) -> ChunkStream {
+        let model = c.cx.key.deployment(c.cx.model);
+        if is_anthropic(model) {
+            anthropic::chunk_stream(&self.upstream.name, events)
+        } else {
+            gemini::chunk_stream(&self.upstream.name, model, events)
+        }
+    }
+}
+
 impl Provider for Vertex {
-    fn name(&self) -> &str {
-        &self.upstream.name
-    }
-
-    fn chat<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(async move {
-            let model = cx.key.deployment(cx.model);
-            let name = &self.upstream.name;
-            if is_anthropic(model) {
-                let url = self.url(&cx, "rawPredict")?;
-                pipeline::complete(
-                    &self.upstream,
-                    cx,
-                    || anthropic_request(req, model, false),
-                    |_: &[u8]| self.target(cx, url),
-                    |bytes| anthropic::response::from_anthropic(name, bytes),
-                )
-                .await
-            } else {
-                let url = self.url(&cx, "generateContent")?;
-                pipeline::complete(
-                    &self.upstream,
-                    cx,
-                    || gemini::request::to_gemini(req),
-                    |_: &[u8]| self.target(cx, url),
-                    |bytes| gemini::response::from_gemini(name, model, bytes),
-                )
-                .await
-            }
-        })
-    }
-
-    fn chat_stream<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(async move {
-            let model = cx.key.deployment(cx.model);
-            let name = &self.upstream.name;
-            if is_anthropic(model) {
-                let url = self.url(&cx, "streamRawPredict")?;
-                pipeline::stream(
-                    &self.upstream,
-                    cx,
-                    || anthropic_request(req, model, true),
-                    |_: &[u8]| self.target(cx, url),
-                    Sse,
-                    |events| anthropic::chunk_stream(name, events),
-                )
-                .await
-            } else {
-                let url = self.url(&cx, "streamGenerateContent?alt=sse")?;
-                pipeline::stream(
-                    &self.upstream,
-                    cx,
-                    || gemini::request::to_gemini(req),
-                    |_: &[u8]| self.target(cx, url),
-                    Sse,
-                    |events| gemini::chunk_stream(name, model, events),
-                )
-                .await
-            }
-        })
-    }
+    pipeline::translated_chat!();
 
     fn embed<'a>(
         &'a self,

@@ -35,12 +35,7 @@ pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
                             "signature": signature.unwrap_or_default()}),
                 redacted => serde_json::to_value(redacted).unwrap_or_default(),
             }));
-        } else if let Some(r) = msg
-            .extra
-            .get("reasoning_content")
-            .and_then(Value::as_str)
-            .filter(|r| !r.is_empty())
-        {
+        } else if let Some(r) = crate::inbound::reasoning_content(&msg.extra) {
             content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
         }
         if let Some(text) = msg.text_content().filter(|t| !t.is_empty()) {
@@ -209,12 +204,7 @@ impl StreamEncoder {
         if let Some(choice) = chunk.choices.iter().find(|c| c.index == 0) {
             if self.stop_reason.is_none() {
                 let delta = &choice.delta;
-                if let Some(r) = delta
-                    .extra
-                    .get("reasoning_content")
-                    .and_then(Value::as_str)
-                    .filter(|r| !r.is_empty())
-                {
+                if let Some(r) = crate::inbound::reasoning_content(&delta.extra) {
                     self.block_delta(BlockKind::Thinking, "thinking", r, &mut out);
                 }
                 for block in ThinkingBlock::read(&delta.extra).unwrap_or_default() {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::error::ErrorClass;
 use crate::providers::anthropic::request::to_anthropic;
+use crate::providers::test_fixtures::with_fields;
 
 fn chat(body: Value) -> ChatRequest {
     to_chat(body.to_string().as_bytes()).unwrap()
@@ -418,6 +419,18 @@ fn completion(body: Value) -> ChatCompletion {
     serde_json::from_value(body).unwrap()
 }
 
+/// A completion `id` of one choice, the assistant's `message` ending for `finish_reason`,
+/// with `usage` unless it is null.
+fn answer(id: &str, finish_reason: &str, message: Value, usage: Value) -> ChatCompletion {
+    let message = with_fields(json!({"role": "assistant"}), message);
+    let mut body = json!({"id": id, "choices": [
+        {"index": 0, "finish_reason": finish_reason, "message": message}]});
+    if !usage.is_null() {
+        body["usage"] = usage;
+    }
+    completion(body)
+}
+
 #[test]
 fn response_text() {
     let resp = completion(json!({
@@ -432,49 +445,50 @@ fn response_text() {
 
 #[test]
 fn response_tool_use_and_text() {
-    let resp = completion(json!({
-        "id": "chatcmpl-tools",
-        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-            "role": "assistant", "content": "Let me check both.",
-            "tool_calls": [
-                {"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
-                {"id": "call_def", "type": "function", "function": {"name": "get_time", "arguments": ""}},
-                {"id": "", "type": "function", "function": {"name": "broken", "arguments": "{\"city\": \"Par"}}
-            ]}}],
-        "usage": {"prompt_tokens": 80, "completion_tokens": 40, "total_tokens": 120}
-    }));
+    let resp = answer(
+        "chatcmpl-tools",
+        "tool_calls",
+        json!({"content": "Let me check both.", "tool_calls": [
+            {"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+            {"id": "call_def", "type": "function", "function": {"name": "get_time", "arguments": ""}},
+            {"id": "", "type": "function", "function": {"name": "broken", "arguments": "{\"city\": \"Par"}}
+        ]}),
+        json!({"prompt_tokens": 80, "completion_tokens": 40, "total_tokens": 120}),
+    );
     insta::assert_json_snapshot!(from_chat(&resp, "claude-sonnet-4"));
 }
 
 #[test]
 fn response_reasoning() {
-    let resp = completion(json!({
-        "id": "msg_already_anthropic",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {
-            "role": "assistant", "content": "12,231",
-            "reasoning_content": "27 * 453 = 10800 + 1431."}}],
-        "usage": {"prompt_tokens": 48, "completion_tokens": 310, "total_tokens": 358}
-    }));
+    let resp = answer(
+        "msg_already_anthropic",
+        "stop",
+        json!({"content": "12,231", "reasoning_content": "27 * 453 = 10800 + 1431."}),
+        json!({"prompt_tokens": 48, "completion_tokens": 310, "total_tokens": 358}),
+    );
     insta::assert_json_snapshot!(from_chat(&resp, "deepseek/deepseek-reasoner"));
 }
 
 #[test]
 fn response_max_tokens_without_usage() {
-    let resp = completion(json!({
-        "id": "chatcmpl-len",
-        "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "The answer is"}}]
-    }));
+    let resp = answer(
+        "chatcmpl-len",
+        "length",
+        json!({"content": "The answer is"}),
+        Value::Null,
+    );
     insta::assert_json_snapshot!(from_chat(&resp, "m"));
 }
 
 #[test]
 fn response_usage_with_cached_tokens() {
-    let resp = completion(json!({
-        "id": "chatcmpl-cache",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "24 months."}}],
-        "usage": {"prompt_tokens": 2009, "completion_tokens": 12, "total_tokens": 2021,
-                  "prompt_tokens_details": {"cached_tokens": 1800, "audio_tokens": 0}}
-    }));
+    let resp = answer(
+        "chatcmpl-cache",
+        "stop",
+        json!({"content": "24 months."}),
+        json!({"prompt_tokens": 2009, "completion_tokens": 12, "total_tokens": 2021,
+               "prompt_tokens_details": {"cached_tokens": 1800, "audio_tokens": 0}}),
+    );
     insta::assert_json_snapshot!(from_chat(&resp, "m"));
 }
 
@@ -690,18 +704,19 @@ fn errors_map_status_to_anthropic_types() {
 /// without the signature the client cannot continue a tool turn with thinking on.
 #[test]
 fn thinking_blocks_keep_their_signatures() {
-    let resp = completion(json!({
-        "id": "msg_1",
-        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-            "role": "assistant", "content": null,
+    let resp = answer(
+        "msg_1",
+        "tool_calls",
+        json!({
+            "content": null,
             "reasoning_content": "Check the weather.",
             "thinking_blocks": [
                 {"type": "thinking", "thinking": "Check the weather.", "signature": "EuYB"},
                 {"type": "redacted_thinking", "data": "EmwK"}],
             "tool_calls": [{"id": "toolu_1", "type": "function",
-                            "function": {"name": "weather", "arguments": "{}"}}]}}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
-    }));
+                            "function": {"name": "weather", "arguments": "{}"}}]}),
+        json!({"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}),
+    );
     let msg = from_chat(&resp, "claude-sonnet-4");
     assert_eq!(
         msg["content"],

@@ -2,16 +2,9 @@
 
 use super::ResponsesEcho;
 use crate::error::{BifrostError, ErrorClass};
+pub(super) use crate::providers::unix_now;
 use crate::schemas::{ChatCompletion, Usage};
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// Status and incomplete reason of a response that ended with `finish_reason`.
 pub(super) fn status_of(finish_reason: Option<&str>) -> (&'static str, Option<&'static str>) {
@@ -138,12 +131,7 @@ pub fn from_chat(resp: &ChatCompletion, echo: &ResponsesEcho) -> Value {
     let (status, reason) = status_of(choice.and_then(|c| c.finish_reason.as_deref()));
     let mut output = Vec::new();
     if let Some(msg) = choice.map(|c| &c.message) {
-        if let Some(r) = msg
-            .extra
-            .get("reasoning_content")
-            .and_then(Value::as_str)
-            .filter(|r| !r.is_empty())
-        {
+        if let Some(r) = crate::inbound::reasoning_content(&msg.extra) {
             output.push(reasoning_item(&echo.item_id("rs", output.len()), Some(r)));
         }
         let text = msg.text_content().unwrap_or_default();

@@ -132,12 +132,7 @@ impl StreamEncoder {
             return out;
         };
         let delta = &choice.delta;
-        if let Some(r) = delta
-            .extra
-            .get("reasoning_content")
-            .and_then(Value::as_str)
-            .filter(|r| !r.is_empty())
-        {
+        if let Some(r) = crate::inbound::reasoning_content(&delta.extra) {
             self.text_delta(ItemKind::Reasoning, r, &mut out);
         }
         if let Some(text) = delta.content.as_deref().filter(|t| !t.is_empty()) {

@@ -10,7 +10,7 @@ pub mod stream;
 
 use super::http::{EventStream, Upstream};
 use super::native::{self, AnthropicRelay, NativeRequest, NativeResponse, WireApi};
-use super::pipeline::{self, serialize, Sse, Target};
+use super::pipeline::{self, serialize, Call, ChatCodec, Sse, Target, TargetFuture};
 use super::{CallContext, ChunkStream, Provider};
 use crate::error::BifrostError;
 use crate::schemas::{ChatCompletion, ChatRequest};
@@ -53,14 +53,7 @@ pub(crate) fn headers(cx: &CallContext<'_>) -> HeaderMap {
         HeaderName::from_static("anthropic-version"),
         HeaderValue::from_static(ANTHROPIC_VERSION),
     );
-    let key = cx.key.value.expose();
-    // Keyless setups (a local proxy holding the key) must not send an empty header.
-    if !key.is_empty() {
-        if let Ok(mut v) = HeaderValue::from_str(key) {
-            v.set_sensitive(true);
-            h.insert(HeaderName::from_static("x-api-key"), v);
-        }
-    }
+    super::auth::insert_key(&mut h, "x-api-key", cx.key.value.expose());
     h
 }
 
@@ -76,10 +69,30 @@ pub fn chunk_stream(name: &str, events: EventStream) -> ChunkStream {
     )
 }
 
-impl Provider for Anthropic {
-    fn name(&self) -> &str {
-        &self.upstream.name
+impl ChatCodec for Anthropic {
+    type Wire<'r> = serde_json::Value;
+    type Address = ();
+    type Framing = Sse;
+
+    fn request(c: Call<'_>) -> Result<serde_json::Value, BifrostError> {
+        request::to_anthropic(c.req, c.cx.model, c.stream)
     }
+
+    fn target<'r>(&'r self, c: Call<'r>, _: (), _: &[u8]) -> impl TargetFuture + use<'r> {
+        Target::new(self.url.clone(), headers(&c.cx)).ready()
+    }
+
+    fn response(&self, _: Call<'_>, bytes: &[u8]) -> Result<ChatCompletion, BifrostError> {
+        response::from_anthropic(&self.upstream.name, bytes)
+    }
+
+    fn chunks(&self, _: Call<'_>, events: EventStream) -> ChunkStream {
+        chunk_stream(&self.upstream.name, events)
+    }
+}
+
+impl Provider for Anthropic {
+    pipeline::translated_chat!();
 
     fn list_models<'a>(
         &'a self,
@@ -95,20 +108,6 @@ impl Provider for Anthropic {
         })
     }
 
-    fn chat<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(pipeline::complete(
-            &self.upstream,
-            cx,
-            move || request::to_anthropic(req, cx.model, false),
-            move |_: &[u8]| Target::new(self.url.clone(), headers(&cx)).ready(),
-            |bytes| response::from_anthropic(&self.upstream.name, bytes),
-        ))
-    }
-
     fn native_api(&self, _model: &str) -> Option<WireApi> {
         Some(WireApi::Anthropic)
     }
@@ -119,12 +118,7 @@ impl Provider for Anthropic {
         req: &'a NativeRequest,
     ) -> BoxFuture<'a, Result<NativeResponse, BifrostError>> {
         Box::pin(async move {
-            if req.api != WireApi::Anthropic {
-                return Err(BifrostError::unsupported(
-                    &self.upstream.name,
-                    native::operation(req.api),
-                ));
-            }
+            native::expect_api(&self.upstream.name, req, WireApi::Anthropic)?;
             let body = native::timed(&cx, || native::model_body(&req.body, cx.model))?;
             let relay = req.stream.then(|| AnthropicRelay::new(&self.upstream.name));
             native::forward(
@@ -138,21 +132,6 @@ impl Provider for Anthropic {
             )
             .await
         })
-    }
-
-    fn chat_stream<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(pipeline::stream(
-            &self.upstream,
-            cx,
-            move || request::to_anthropic(req, cx.model, true),
-            move |_: &[u8]| Target::new(self.url.clone(), headers(&cx)).ready(),
-            Sse,
-            |events| chunk_stream(&self.upstream.name, events),
-        ))
     }
 }
 

@@ -321,15 +321,7 @@ fn text_block(part: &ContentPart) -> Value {
 }
 
 fn image_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
-    let url = part
-        .image_url
-        .as_ref()
-        .map(|u| u.url.as_str())
-        .ok_or_else(|| {
-            BifrostError::invalid_request(format!(
-                "messages[{i}]: an image_url part needs 'image_url.url'"
-            ))
-        })?;
+    let url = super::super::image_url(i, part)?;
     let source = if let Some(rest) = url.strip_prefix("data:") {
         let (media_type, data) = rest
             .split_once(";base64,")
@@ -427,11 +419,13 @@ fn translate_tool_choice(tc: &Value) -> Result<Value, BifrostError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::test_fixtures::{
+        audio_part, call_arguments_body, chat_request as request, claude_options, error_summary,
+        field, lookup_tools, minimal_body, openai_options, parts_body, raw_data_url_image_part,
+        rejections, time_result, tool_message_without_id_body, unknown_role_body,
+        weather_and_time_calls, with_fields, with_tool_choice,
+    };
     use serde_json::json;
-
-    fn request(body: Value) -> ChatRequest {
-        serde_json::from_value(body).unwrap()
-    }
 
     fn translate(body: Value) -> Value {
         to_anthropic(&request(body), "claude-sonnet-4-20250514", false).unwrap()
@@ -439,7 +433,7 @@ mod tests {
 
     #[test]
     fn tool_results_keep_cache_control_and_the_error_flag() {
-        let req: ChatRequest = serde_json::from_value(json!({
+        let req = request(json!({
             "model": "claude", "max_tokens": 10,
             "messages": [
                 {"role": "user", "content": "weather?"},
@@ -450,8 +444,7 @@ mod tests {
                 {"role": "tool", "tool_call_id": "t2", "content": [
                     {"type": "text", "text": "18C", "cache_control": {"type": "ephemeral"}}]}
             ]
-        }))
-        .unwrap();
+        }));
         let out = to_anthropic(&req, "claude", false).unwrap();
         let results = &out["messages"][2]["content"];
         assert_eq!(
@@ -467,7 +460,7 @@ mod tests {
 
     #[test]
     fn full_conversation_with_images_tools_and_cache_control() {
-        let out = translate(json!({
+        let conversation = json!({
             "model": "anthropic/claude-sonnet-4",
             "messages": [
                 {"role": "system", "content": [
@@ -482,48 +475,21 @@ mod tests {
                      "cache_control": {"type": "ephemeral"}},
                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}}
                 ]},
-                {"role": "assistant", "content": "Paris, France. Let me check the weather.", "tool_calls": [
-                    {"id": "toolu_01", "type": "function",
-                     "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\",\"unit\":\"c\"}"}},
-                    {"id": "toolu_02", "type": "function",
-                     "function": {"name": "get_time", "arguments": ""}}
-                ]},
+                {"role": "assistant", "content": "Paris, France. Let me check the weather.",
+                 "tool_calls": weather_and_time_calls("toolu_01", "toolu_02")},
                 {"role": "tool", "tool_call_id": "toolu_01", "content": "18°C, light rain"},
-                {"role": "tool", "tool_call_id": "toolu_02", "content": [{"type": "text", "text": "14:05 CEST"}]},
+                time_result("toolu_02"),
                 {"role": "user", "content": "Should I bring an umbrella?"},
                 {"role": "assistant", "content": "Yes, light rain is expected."},
                 {"role": "user", "content": "Thanks!"}
-            ],
-            "max_completion_tokens": 1024,
-            "max_tokens": 99,
-            "temperature": 0.3,
-            "top_p": 0.9,
-            "stop": "\n\nHuman:",
-            "user": "user-1234",
-            "tools": [
-                {"type": "function", "function": {
-                    "name": "get_weather", "description": "Current weather for a city",
-                    "parameters": {"type": "object", "properties": {
-                        "location": {"type": "string"},
-                        "unit": {"type": "string", "enum": ["c", "f"]}
-                    }, "required": ["location"]}
-                }},
-                {"type": "function", "function": {"name": "get_time"},
-                 "cache_control": {"type": "ephemeral"}}
-            ],
-            "tool_choice": "required",
-            "parallel_tool_calls": false,
-            "top_k": 40,
-            "thinking": {"type": "enabled", "budget_tokens": 2048},
-            "metadata": {"user_id": "native-id"},
-            "response_format": {"type": "json_object"},
-            "seed": 42,
-            "logprobs": true,
-            "frequency_penalty": 0.5,
-            "presence_penalty": 0.5,
-            "logit_bias": {"50256": -100},
-            "fallbacks": ["openai/gpt-4o"]
-        }));
+            ]
+        });
+        let body = with_fields(conversation, claude_options());
+        let body = with_fields(body, json!({"metadata": {"user_id": "native-id"}}));
+        let out = translate(with_fields(
+            body,
+            openai_options(json!({"type": "json_object"}), true),
+        ));
         insta::assert_json_snapshot!(out);
     }
 
@@ -564,117 +530,62 @@ mod tests {
 
     #[test]
     fn tool_choice_variants() {
-        let tools = json!([{"type": "function", "function": {"name": "lookup"}}]);
+        let lookup = json!({"type": "function", "function": {"name": "lookup"}});
         let cases = [
             ("auto", json!("auto"), None),
             ("none", json!("none"), None),
             ("required", json!("required"), None),
-            (
-                "function",
-                json!({"type": "function", "function": {"name": "lookup"}}),
-                None,
-            ),
+            ("function", lookup.clone(), None),
             ("auto_no_parallel", json!("auto"), Some(false)),
-            (
-                "function_no_parallel",
-                json!({"type": "function", "function": {"name": "lookup"}}),
-                Some(false),
-            ),
+            ("function_no_parallel", lookup, Some(false)),
             ("none_no_parallel", json!("none"), Some(false)),
             ("absent_no_parallel", Value::Null, Some(false)),
             ("absent_parallel_true", Value::Null, Some(true)),
         ];
         let mut out = Map::new();
         for (name, choice, parallel) in cases {
-            let mut body = json!({
-                "model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools
-            });
-            if !choice.is_null() {
-                body["tool_choice"] = choice;
-            }
+            let mut body = with_tool_choice(minimal_body(json!({"tools": lookup_tools()})), choice);
             if let Some(p) = parallel {
                 body["parallel_tool_calls"] = json!(p);
             }
-            let translated = translate(body);
-            out.insert(
-                name.into(),
-                translated
-                    .get("tool_choice")
-                    .cloned()
-                    .unwrap_or(Value::Null),
-            );
+            out.insert(name.into(), field(&translate(body), "tool_choice"));
         }
         insta::assert_json_snapshot!(out);
     }
 
     #[test]
     fn parallel_tool_calls_false_without_tools_adds_no_tool_choice() {
-        let out = translate(json!({
-            "model": "m", "messages": [{"role": "user", "content": "x"}],
-            "parallel_tool_calls": false
-        }));
+        let out = translate(minimal_body(json!({"parallel_tool_calls": false})));
         assert!(out.get("tool_choice").is_none());
     }
 
     #[test]
     fn rejected_requests() {
-        let user = json!([{"role": "user", "content": "x"}]);
         let cases = [
-            ("n_2", json!({"model": "m", "messages": user, "n": 2})),
-            (
-                "unknown_role",
-                json!({"model": "m", "messages": [{"role": "function", "name": "f", "content": "x"}]}),
-            ),
+            ("n_2", minimal_body(json!({"n": 2}))),
+            ("unknown_role", unknown_role_body()),
             (
                 "tool_choice_unknown_string",
-                json!({"model": "m", "messages": user, "tool_choice": "any"}),
+                minimal_body(json!({"tool_choice": "any"})),
             ),
             (
                 "tool_choice_function_without_name",
-                json!({"model": "m", "messages": user, "tool_choice": {"type": "function"}}),
+                minimal_body(json!({"tool_choice": {"type": "function"}})),
             ),
-            (
-                "tool_args_invalid_json",
-                json!({"model": "m", "messages": [
-                    {"role": "user", "content": "x"},
-                    {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
-                        "function": {"name": "f", "arguments": "{\"a\": 1"}}]}
-                ]}),
-            ),
-            (
-                "tool_args_not_an_object",
-                json!({"model": "m", "messages": [
-                    {"role": "user", "content": "x"},
-                    {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
-                        "function": {"name": "f", "arguments": "[1, 2]"}}]}
-                ]}),
-            ),
-            (
-                "unsupported_part_type",
-                json!({"model": "m", "messages": [{"role": "user", "content": [
-                    {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
-                ]}]}),
-            ),
+            ("tool_args_invalid_json", call_arguments_body("{\"a\": 1")),
+            ("tool_args_not_an_object", call_arguments_body("[1, 2]")),
+            ("unsupported_part_type", parts_body("user", audio_part())),
             (
                 "image_data_url_not_base64",
-                json!({"model": "m", "messages": [{"role": "user", "content": [
-                    {"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}}
-                ]}]}),
+                parts_body("user", raw_data_url_image_part()),
             ),
-            (
-                "tool_message_without_id",
-                json!({"model": "m", "messages": [{"role": "tool", "content": "42"}]}),
-            ),
+            ("tool_message_without_id", tool_message_without_id_body()),
         ];
-        let mut out = Map::new();
-        for (name, body) in cases {
-            let e = to_anthropic(&request(body), "m", false).unwrap_err();
-            assert_eq!(e.class, crate::error::ErrorClass::InvalidRequest, "{name}");
-            out.insert(
-                name.into(),
-                json!({"status": e.status, "type": e.error_type, "message": e.message}),
-            );
-        }
+        let out = rejections(
+            cases,
+            |body| to_anthropic(&request(body), "m", false),
+            error_summary,
+        );
         insta::assert_json_snapshot!(out);
     }
 
@@ -692,10 +603,11 @@ mod tests {
         assert_eq!(out["messages"][0]["content"][0], doc);
 
         // An OpenAI client's text file becomes a text document.
-        let req: ChatRequest = serde_json::from_value(json!({"model": "m", "messages": [
-            {"role": "user", "content": [{"type": "file", "file": {
-                "filename": "notes.txt", "file_data": "data:text/plain;base64,aGVsbG8="}}]}]}))
-        .unwrap();
+        let req = request(parts_body(
+            "user",
+            json!([{"type": "file", "file": {
+                "filename": "notes.txt", "file_data": "data:text/plain;base64,aGVsbG8="}}]),
+        ));
         let out = to_anthropic(&req, "m", false).unwrap();
         assert_eq!(
             out["messages"][0]["content"][0],
@@ -703,9 +615,10 @@ mod tests {
                    "source": {"type": "text", "media_type": "text/plain", "data": "hello"}})
         );
         // A file id cannot cross.
-        let req: ChatRequest = serde_json::from_value(json!({"model": "m", "messages": [
-            {"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}]}))
-        .unwrap();
+        let req = request(parts_body(
+            "user",
+            json!([{"type": "file", "file": {"file_id": "file-1"}}]),
+        ));
         let e = to_anthropic(&req, "m", false).unwrap_err();
         assert!(e.message.contains("file ids"), "{}", e.message);
     }

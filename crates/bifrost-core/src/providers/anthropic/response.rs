@@ -2,12 +2,10 @@
 
 use crate::error::BifrostError;
 use crate::providers::reasons;
-use crate::schemas::{
-    ChatCompletion, ChatMessage, Choice, MessageContent, ThinkingBlock, ToolCall, Usage,
-};
+use crate::providers::{assistant_message, unix_now};
+use crate::schemas::{ChatCompletion, Choice, ThinkingBlock, ToolCall, Usage};
 use serde::Deserialize;
 use serde_json::Value;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The parts of an Anthropic `message` object the translation reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -124,17 +122,7 @@ pub fn from_anthropic_value(resp: AnthropicResponse, created: u64) -> ChatComple
         }
     }
 
-    let mut message = ChatMessage {
-        role: "assistant".to_owned(),
-        content: text.map(MessageContent::Text),
-        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-        ..ChatMessage::default()
-    };
-    if let Some(r) = reasoning {
-        message
-            .extra
-            .insert("reasoning_content".into(), Value::String(r));
-    }
+    let mut message = assistant_message(text, reasoning, tool_calls);
     ThinkingBlock::write(&mut message.extra, &thinking_blocks);
 
     ChatCompletion {
@@ -164,20 +152,13 @@ fn tool_arguments(input: &Value) -> String {
     }
 }
 
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorClass;
     use serde_json::json;
 
-    const CREATED: u64 = 1_750_000_000;
+    use crate::providers::test_fixtures::CREATED;
 
     fn translate(body: Value) -> ChatCompletion {
         from_anthropic_value(serde_json::from_value(body).unwrap(), CREATED)

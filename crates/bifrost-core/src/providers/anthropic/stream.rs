@@ -1,26 +1,20 @@
 //! Anthropic Messages SSE events → OpenAI `chat.completion.chunk`s, as a pure state machine:
 //! the provider feeds it one event at a time and forwards whatever chunks it returns.
 
-use super::response::{unix_now, AnthropicUsage};
+use super::response::AnthropicUsage;
 use crate::error::BifrostError;
-use crate::providers::chunks::ChunkHead;
+use crate::providers::chunks::{event_kind, ChunkHead, ToolIndex};
 use crate::providers::reasons;
-use crate::schemas::{
-    ChatCompletionChunk, ChunkDelta, FunctionCallDelta, ThinkingBlock, ToolCallDelta,
-};
+use crate::providers::unix_now;
+use crate::schemas::{ChatCompletionChunk, ChunkDelta, ThinkingBlock, ToolCallDelta};
 use serde::Deserialize;
-use serde_json::Value;
-use std::collections::HashMap;
 
 /// Translation state of one Anthropic stream.
 #[derive(Debug, Clone)]
 pub struct StreamState {
     head: ChunkHead,
     usage: AnthropicUsage,
-    /// Content-block index → OpenAI tool-call index, so a block's deltas keep its tool call's
-    /// index even when several tool calls interleave.
-    tool_index: HashMap<u64, u32>,
-    next_tool_index: u32,
+    tools: ToolIndex,
     finished: bool,
 }
 
@@ -123,8 +117,7 @@ impl StreamState {
                 ..ChunkHead::default()
             },
             usage: AnthropicUsage::default(),
-            tool_index: HashMap::new(),
-            next_tool_index: 0,
+            tools: ToolIndex::default(),
             finished: false,
         }
     }
@@ -150,16 +143,7 @@ impl StreamState {
             // Nothing may follow message_stop; whatever does is not part of this message.
             return Ok(Vec::new());
         }
-        // Anthropic always names its events, and repeats the name as `type` in the data; a
-        // proxy that drops `event:` lines leaves the default name, so fall back to `type`.
-        let kind = if event.is_empty() || event == "message" {
-            serde_json::from_str::<Value>(data)
-                .ok()
-                .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_default()
-        } else {
-            event.to_owned()
-        };
+        let kind = event_kind(event, data);
 
         match kind.as_str() {
             "message_start" => {
@@ -167,11 +151,7 @@ impl StreamState {
                 self.head.id = start.message.id;
                 self.head.model = start.message.model;
                 self.usage = start.message.usage;
-                Ok(vec![self.head.chunk(ChunkDelta {
-                    role: Some("assistant".to_owned()),
-                    content: Some(String::new()),
-                    ..ChunkDelta::default()
-                })])
+                Ok(vec![self.head.opening()])
             }
             "content_block_start" => {
                 let start: BlockStart = self.head.parse(&kind, data)?;
@@ -180,9 +160,7 @@ impl StreamState {
                         Ok(vec![self.head.content(text)])
                     }
                     StartBlock::ToolUse { id, name } => {
-                        let index = self.next_tool_index;
-                        self.next_tool_index += 1;
-                        self.tool_index.insert(start.index, index);
+                        let index = self.tools.start(start.index);
                         Ok(vec![self.head.tool_delta(ToolCallDelta::start(
                             index,
                             id,
@@ -201,7 +179,7 @@ impl StreamState {
                 match delta.delta {
                     DeltaBody::TextDelta { text } => Ok(vec![self.head.content(text)]),
                     DeltaBody::InputJsonDelta { partial_json } => {
-                        let index = self.tool_index.get(&delta.index).copied().ok_or_else(|| {
+                        let index = self.tools.get(delta.index).ok_or_else(|| {
                             BifrostError::bad_upstream_response(
                                 &self.head.provider,
                                 format!(
@@ -210,20 +188,10 @@ impl StreamState {
                                 ),
                             )
                         })?;
-                        Ok(vec![self.head.tool_delta(ToolCallDelta {
-                            index,
-                            function: Some(FunctionCallDelta {
-                                name: None,
-                                arguments: Some(partial_json),
-                            }),
-                            ..ToolCallDelta::default()
-                        })])
+                        Ok(vec![self.head.arguments(index, partial_json)])
                     }
                     DeltaBody::ThinkingDelta { thinking } => {
-                        let mut d = ChunkDelta::default();
-                        d.extra
-                            .insert("reasoning_content".into(), Value::String(thinking));
-                        Ok(vec![self.head.chunk(d)])
+                        Ok(vec![self.head.reasoning(thinking)])
                     }
                     DeltaBody::SignatureDelta { signature } => {
                         let block = ThinkingBlock::Thinking {
@@ -283,21 +251,20 @@ pub(crate) mod tests {
     use super::*;
     use crate::error::ErrorClass;
     use crate::providers::chunks::tests::events;
+    use crate::providers::test_fixtures::{feed, CREATED};
 
     pub(crate) const TEXT_AND_TOOLS: &str =
         include_str!("../../../tests/fixtures/anthropic/stream_text_and_tools.sse");
 
-    const CREATED: u64 = 1_750_000_000;
-
     fn translate(sse: &str) -> Vec<ChatCompletionChunk> {
         let mut state = StreamState::new(CREATED);
-        let mut chunks = Vec::new();
-        for (event, data) in events(sse) {
-            assert!(!state.is_finished(), "event after message_stop");
-            chunks.extend(state.on_event(&event, &data).unwrap());
-        }
-        assert!(state.is_finished());
-        chunks
+        feed(
+            &mut state,
+            events(sse),
+            StreamState::is_finished,
+            |s, (event, data)| s.on_event(&event, &data),
+            "message_stop",
+        )
     }
 
     #[test]

@@ -10,11 +10,11 @@ pub mod sign;
 pub mod stream;
 
 use super::http::{ByteStream, Upstream};
-use super::pipeline::{self, Chunks, Target};
+use super::pipeline::{self, Call, ChatCodec, Chunks, Target, TargetFuture};
 use super::{openai, parse_url, CallContext, ChunkStream, Provider};
 use crate::config::{BedrockKeyConfig, CloudKeyConfig, RequestType};
 use crate::error::BifrostError;
-use crate::schemas::{ChatCompletion, ChatRequest, RawBody, RawResponse};
+use crate::schemas::{ChatCompletion, RawBody, RawResponse};
 use futures::future::BoxFuture;
 use futures::Stream;
 use http::header::HeaderMap;
@@ -106,6 +106,24 @@ impl Bedrock {
         )?;
         Ok(Target::new(url, headers))
     }
+
+    /// The signed target and body of a Converse body forwarded as is (`raw`, `raw_stream`):
+    /// only a native body of operation `want` is.
+    fn native(
+        &self,
+        cx: &CallContext<'_>,
+        op: RequestType,
+        want: RequestType,
+        raw: &RawBody,
+        action: &str,
+    ) -> Result<(Target, Vec<u8>), BifrostError> {
+        match raw {
+            RawBody::Native(bytes) if op == want => {
+                Ok((self.prepare(cx, action, bytes)?, bytes.to_vec()))
+            }
+            _ => Err(BifrostError::unsupported(&self.upstream.name, op.as_str())),
+        }
+    }
 }
 
 /// The standard AWS environment variables.
@@ -151,42 +169,37 @@ pub fn chunk_stream(name: &str, model: &str, frames: Frames) -> ChunkStream {
     )
 }
 
+/// The URL is built with the signature, after the body.
+impl ChatCodec for Bedrock {
+    type Wire<'r> = request::ConverseRequest;
+    type Address = ();
+    type Framing = Chunks;
+
+    fn request(c: Call<'_>) -> Result<request::ConverseRequest, BifrostError> {
+        request::to_converse(c.req)
+    }
+
+    fn target<'r>(&'r self, c: Call<'r>, _: (), body: &[u8]) -> impl TargetFuture + use<'r> {
+        let action = if c.stream {
+            "converse-stream"
+        } else {
+            "converse"
+        };
+        std::future::ready(self.prepare(&c.cx, action, body))
+    }
+
+    fn response(&self, c: Call<'_>, bytes: &[u8]) -> Result<ChatCompletion, BifrostError> {
+        response::from_converse(&self.upstream.name, c.cx.model, bytes)
+    }
+
+    fn chunks(&self, c: Call<'_>, bytes: ByteStream) -> ChunkStream {
+        let frames: Frames = Box::pin(eventstream::decode(bytes));
+        chunk_stream(&self.upstream.name, c.cx.model, frames)
+    }
+}
+
 impl Provider for Bedrock {
-    fn name(&self) -> &str {
-        &self.upstream.name
-    }
-
-    fn chat<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(pipeline::complete(
-            &self.upstream,
-            cx,
-            || request::to_converse(req),
-            move |body: &[u8]| std::future::ready(self.prepare(&cx, "converse", body)),
-            move |bytes| response::from_converse(&self.upstream.name, cx.model, bytes),
-        ))
-    }
-
-    fn chat_stream<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(pipeline::stream(
-            &self.upstream,
-            cx,
-            || request::to_converse(req),
-            move |body: &[u8]| std::future::ready(self.prepare(&cx, "converse-stream", body)),
-            Chunks,
-            move |bytes| {
-                let frames: Frames = Box::pin(eventstream::decode(bytes));
-                chunk_stream(&self.upstream.name, cx.model, frames)
-            },
-        ))
-    }
+    pipeline::translated_chat!();
 
     /// `/bedrock/model/{id}/converse`: a Converse body forwarded as is, re-signed.
     fn raw<'a>(
@@ -196,11 +209,9 @@ impl Provider for Bedrock {
         raw: &'a RawBody,
     ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
         Box::pin(async move {
-            let (RequestType::ChatCompletion, RawBody::Native(bytes)) = (op, raw) else {
-                return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
-            };
-            let Target { url, headers } = self.prepare(&cx, "converse", bytes)?;
-            let (ct, resp) = self.upstream.post(&url, headers, bytes.to_vec()).await?;
+            let (Target { url, headers }, body) =
+                self.native(&cx, op, RequestType::ChatCompletion, raw, "converse")?;
+            let (ct, resp) = self.upstream.post(&url, headers, body).await?;
             Ok(openai::raw_response(ct, resp))
         })
     }
@@ -213,13 +224,14 @@ impl Provider for Bedrock {
         raw: &'a RawBody,
     ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
         Box::pin(async move {
-            let (RequestType::ChatCompletionStream, RawBody::Native(bytes)) = (op, raw) else {
-                return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
-            };
-            let Target { url, headers } = self.prepare(&cx, "converse-stream", bytes)?;
-            self.upstream
-                .post_stream(&url, headers, bytes.to_vec())
-                .await
+            let (Target { url, headers }, body) = self.native(
+                &cx,
+                op,
+                RequestType::ChatCompletionStream,
+                raw,
+                "converse-stream",
+            )?;
+            self.upstream.post_stream(&url, headers, body).await
         })
     }
 }

@@ -508,15 +508,7 @@ fn result_text(t: &str) -> Value {
 }
 
 fn image_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
-    let url = part
-        .image_url
-        .as_ref()
-        .map(|u| u.url.as_str())
-        .ok_or_else(|| {
-            BifrostError::invalid_request(format!(
-                "messages[{i}]: an image_url part needs 'image_url.url'"
-            ))
-        })?;
+    let url = super::super::image_url(i, part)?;
     let Some(rest) = url.strip_prefix("data:") else {
         return Err(BifrostError::invalid_request(format!(
             "messages[{i}]: Bedrock needs image bytes: send images as base64 data URLs \
@@ -587,23 +579,26 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorClass;
+    use crate::providers::test_fixtures::{
+        audio_part, call_arguments_body, chat_request as request, claude_options, field,
+        lookup_tools, minimal_body, openai_options, parts_body, raw_data_url_image_part,
+        rejections, time_result, tool_message_without_id_body, unknown_role_body,
+        weather_and_time_calls, with_fields, with_tool_choice,
+    };
 
     #[test]
     fn file_parts_become_converse_documents() {
-        let out = translate(json!({"model": "m", "messages": [
-            {"role": "user", "content": [{"type": "file", "file": {
+        let out = translate(parts_body(
+            "user",
+            json!([{"type": "file", "file": {
                 "filename": "Q3 report (final).pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
-                {"type": "text", "text": "Summarise."}]}]}));
+                {"type": "text", "text": "Summarise."}]),
+        ));
         assert_eq!(
             out["messages"][0]["content"][0],
             json!({"document": {"format": "pdf", "name": "Q3 report (final)",
                                 "source": {"bytes": "JVBERi0="}}})
         );
-    }
-
-    fn request(body: Value) -> ChatRequest {
-        serde_json::from_value(body).unwrap()
     }
 
     fn translate(body: Value) -> Value {
@@ -612,7 +607,9 @@ mod tests {
 
     #[test]
     fn full_conversation_with_images_tools_and_cache_points() {
-        let out = translate(json!({
+        let mut time_result = time_result("tooluse_02");
+        time_result["status"] = json!("success");
+        let conversation = json!({
             "model": "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
             "messages": [
                 {"role": "system", "content": [
@@ -628,51 +625,27 @@ mod tests {
                 ]},
                 {"role": "assistant", "content": "Paris, France. Let me check the weather.",
                  "reasoning_content": "The Eiffel tower is in Paris.",
-                 "tool_calls": [
-                    {"id": "tooluse_01", "type": "function",
-                     "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\",\"unit\":\"c\"}"}},
-                    {"id": "tooluse_02", "type": "function",
-                     "function": {"name": "get_time", "arguments": ""}}
-                ]},
+                 "tool_calls": weather_and_time_calls("tooluse_01", "tooluse_02")},
                 {"role": "tool", "tool_call_id": "tooluse_01", "content": "{\"temp_c\": 18, \"sky\": \"light rain\"}"},
-                {"role": "tool", "tool_call_id": "tooluse_02", "content": [{"type": "text", "text": "14:05 CEST"}],
-                 "status": "success"},
+                time_result,
                 {"role": "user", "content": "Should I bring an umbrella?", "cache_control": {"type": "ephemeral"}},
                 {"role": "assistant", "content": "Yes, light rain is expected."},
                 {"role": "user", "content": "Thanks!"},
                 {"role": "user", "content": "One more thing: is the Louvre open today?"}
-            ],
-            "max_completion_tokens": 1024,
-            "max_tokens": 99,
-            "temperature": 0.3,
-            "top_p": 0.9,
-            "stop": "\n\nHuman:",
-            "user": "user-1234",
-            "tools": [
-                {"type": "function", "function": {
-                    "name": "get_weather", "description": "Current weather for a city",
-                    "parameters": {"type": "object", "properties": {
-                        "location": {"type": "string"},
-                        "unit": {"type": "string", "enum": ["c", "f"]}
-                    }, "required": ["location"]}
-                }},
-                {"type": "function", "function": {"name": "get_time"},
-                 "cache_control": {"type": "ephemeral"}}
-            ],
-            "tool_choice": "required",
-            "parallel_tool_calls": false,
-            "top_k": 40,
-            "thinking": {"type": "enabled", "budget_tokens": 2048},
-            "additionalModelRequestFields": {"anthropic_beta": ["token-efficient-tools-2025-02-19"]},
-            "guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "1"},
-            "response_format": {"type": "text"},
-            "seed": 42,
-            "logprobs": false,
-            "frequency_penalty": 0.5,
-            "presence_penalty": 0.5,
-            "logit_bias": {"50256": -100},
-            "fallbacks": ["openai/gpt-4o"]
-        }));
+            ]
+        });
+        let body = with_fields(conversation, claude_options());
+        let body = with_fields(
+            body,
+            json!({
+                "additionalModelRequestFields": {"anthropic_beta": ["token-efficient-tools-2025-02-19"]},
+                "guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "1"}
+            }),
+        );
+        let out = translate(with_fields(
+            body,
+            openai_options(json!({"type": "text"}), false),
+        ));
         insta::assert_json_snapshot!(out);
     }
 
@@ -718,16 +691,12 @@ mod tests {
         // `cache_control: null` is no checkpoint.
         assert_eq!(req.messages[2].content, vec![json!({"text": "d"})]);
 
-        let plain = to_converse(&request(json!({
-            "model": "m", "messages": [{"role": "user", "content": "x"}]
-        })))
-        .unwrap();
+        let plain = to_converse(&request(minimal_body(json!({})))).unwrap();
         assert_eq!(cache_points(&plain), 0);
     }
 
     #[test]
     fn tool_choice_variants() {
-        let tools = json!([{"type": "function", "function": {"name": "lookup"}}]);
         let history = json!([
             {"role": "user", "content": "x"},
             {"role": "assistant", "tool_calls": [{"id": "t1", "type": "function",
@@ -748,20 +717,12 @@ mod tests {
         ];
         let mut out = Map::new();
         for (name, choice, with_history) in cases {
-            let messages = if with_history {
-                history.clone()
-            } else {
-                json!([{"role": "user", "content": "x"}])
-            };
-            let mut body = json!({"model": "m", "messages": messages, "tools": tools});
-            if !choice.is_null() {
-                body["tool_choice"] = choice;
+            let mut body = minimal_body(json!({"tools": lookup_tools()}));
+            if with_history {
+                body["messages"] = history.clone();
             }
-            let translated = translate(body);
-            out.insert(
-                name.into(),
-                translated.get("toolConfig").cloned().unwrap_or(Value::Null),
-            );
+            let translated = translate(with_tool_choice(body, choice));
+            out.insert(name.into(), field(&translated, "toolConfig"));
         }
         insta::assert_json_snapshot!(out);
     }
@@ -769,10 +730,7 @@ mod tests {
     #[test]
     fn tool_choice_auto_or_none_without_tools_adds_nothing() {
         for choice in ["auto", "none"] {
-            let out = translate(json!({
-                "model": "m", "messages": [{"role": "user", "content": "x"}],
-                "tool_choice": choice, "tools": []
-            }));
+            let out = translate(minimal_body(json!({"tool_choice": choice, "tools": []})));
             assert!(out.get("toolConfig").is_none(), "{choice}");
         }
     }
@@ -801,104 +759,74 @@ mod tests {
 
     #[test]
     fn rejected_requests() {
-        let user = json!([{"role": "user", "content": "x"}]);
         let cases = [
-            ("n_2", json!({"model": "m", "messages": user, "n": 2})),
-            (
-                "logprobs",
-                json!({"model": "m", "messages": user, "logprobs": true}),
-            ),
-            (
-                "top_logprobs",
-                json!({"model": "m", "messages": user, "top_logprobs": 3}),
-            ),
+            ("n_2", minimal_body(json!({"n": 2}))),
+            ("logprobs", minimal_body(json!({"logprobs": true}))),
+            ("top_logprobs", minimal_body(json!({"top_logprobs": 3}))),
             (
                 "response_format_json_schema",
-                json!({"model": "m", "messages": user, "response_format": {"type": "json_schema",
-                    "json_schema": {"name": "x", "schema": {"type": "object"}}}}),
+                minimal_body(json!({"response_format": {"type": "json_schema",
+                    "json_schema": {"name": "x", "schema": {"type": "object"}}}})),
             ),
             (
                 "response_format_json_object",
-                json!({"model": "m", "messages": user, "response_format": {"type": "json_object"}}),
+                minimal_body(json!({"response_format": {"type": "json_object"}})),
             ),
             (
                 "additional_fields_not_an_object",
-                json!({"model": "m", "messages": user, "additionalModelRequestFields": [1]}),
+                minimal_body(json!({"additionalModelRequestFields": [1]})),
             ),
-            (
-                "unknown_role",
-                json!({"model": "m", "messages": [{"role": "function", "name": "f", "content": "x"}]}),
-            ),
+            ("unknown_role", unknown_role_body()),
             (
                 "tool_choice_unknown_string",
-                json!({"model": "m", "messages": user, "tool_choice": "any"}),
+                minimal_body(json!({"tool_choice": "any"})),
             ),
             (
                 "tool_choice_required_without_tools",
-                json!({"model": "m", "messages": user, "tool_choice": "required"}),
+                minimal_body(json!({"tool_choice": "required"})),
             ),
             (
                 "tool_type_not_function",
-                json!({"model": "m", "messages": user, "tools": [{"type": "web_search", "function": {"name": "w"}}]}),
+                minimal_body(json!({"tools": [{"type": "web_search", "function": {"name": "w"}}]})),
             ),
-            (
-                "tool_args_invalid_json",
-                json!({"model": "m", "messages": [
-                    {"role": "user", "content": "x"},
-                    {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
-                        "function": {"name": "f", "arguments": "{\"a\": 1"}}]}
-                ]}),
-            ),
-            (
-                "tool_args_not_an_object",
-                json!({"model": "m", "messages": [
-                    {"role": "user", "content": "x"},
-                    {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
-                        "function": {"name": "f", "arguments": "[1, 2]"}}]}
-                ]}),
-            ),
+            ("tool_args_invalid_json", call_arguments_body("{\"a\": 1")),
+            ("tool_args_not_an_object", call_arguments_body("[1, 2]")),
             (
                 "image_http_url",
-                json!({"model": "m", "messages": [{"role": "user", "content": [
-                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
-                ]}]}),
+                parts_body(
+                    "user",
+                    json!([{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]),
+                ),
             ),
             (
                 "image_unsupported_type",
-                json!({"model": "m", "messages": [{"role": "user", "content": [
-                    {"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0="}}
-                ]}]}),
+                parts_body(
+                    "user",
+                    json!([{"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0="}}]),
+                ),
             ),
             (
                 "image_data_url_not_base64",
-                json!({"model": "m", "messages": [{"role": "user", "content": [
-                    {"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}}
-                ]}]}),
+                parts_body("user", raw_data_url_image_part()),
             ),
-            (
-                "unsupported_part_type",
-                json!({"model": "m", "messages": [{"role": "user", "content": [
-                    {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
-                ]}]}),
-            ),
+            ("unsupported_part_type", parts_body("user", audio_part())),
             (
                 "system_image",
-                json!({"model": "m", "messages": [{"role": "system", "content": [
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
-                ]}]}),
+                parts_body(
+                    "system",
+                    json!([{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]),
+                ),
             ),
-            (
-                "tool_message_without_id",
-                json!({"model": "m", "messages": [{"role": "tool", "content": "42"}]}),
-            ),
+            ("tool_message_without_id", tool_message_without_id_body()),
         ];
-        let mut out = Map::new();
-        for (name, body) in cases {
-            let e = to_converse(&request(body)).unwrap_err();
-            assert_eq!(e.class, ErrorClass::InvalidRequest, "{name}");
-            assert_eq!(e.status, 400, "{name}");
-            out.insert(name.into(), Value::String(e.message.clone()));
-        }
+        let out = rejections(
+            cases,
+            |body| to_converse(&request(body)),
+            |e| {
+                assert_eq!(e.status, 400, "{}", e.message);
+                Value::String(e.message.clone())
+            },
+        );
         insta::assert_json_snapshot!(out);
     }
 }

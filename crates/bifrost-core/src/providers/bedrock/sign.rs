@@ -315,31 +315,23 @@ mod tests {
     #[test]
     fn a_relative_uri_without_host_is_an_error_not_a_panic() {
         let uri: http::Uri = "/model/m/converse".parse().unwrap();
+        let sign_post = |headers: &mut HeaderMap| {
+            sign(
+                "POST",
+                &uri,
+                headers,
+                b"",
+                &example_creds(None),
+                "us-east-1",
+                SERVICE,
+                suite_time(),
+            )
+        };
         let mut headers = HeaderMap::new();
-        let e = sign(
-            "POST",
-            &uri,
-            &mut headers,
-            b"",
-            &example_creds(None),
-            "us-east-1",
-            SERVICE,
-            suite_time(),
-        )
-        .unwrap_err();
+        let e = sign_post(&mut headers).unwrap_err();
         assert_eq!(e.status, 500);
         headers.insert(HOST, HeaderValue::from_static("localhost:9000"));
-        sign(
-            "POST",
-            &uri,
-            &mut headers,
-            b"",
-            &example_creds(None),
-            "us-east-1",
-            SERVICE,
-            suite_time(),
-        )
-        .unwrap();
+        sign_post(&mut headers).unwrap();
     }
 
     /// What `sign` produces passes the mock's verification (same crate, AWS's settings), and

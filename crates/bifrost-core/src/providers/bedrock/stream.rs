@@ -7,16 +7,16 @@
 //! [`StreamState::is_finished`] turns true then, and [`StreamState::message_stopped`] tells a
 //! stream cut between the two apart from one cut earlier.
 
-use super::response::{completion_id, unix_now, ConverseUsage};
+use super::response::{completion_id, ConverseUsage};
 use crate::error::BifrostError;
-use crate::providers::chunks::ChunkHead;
+use crate::providers::chunks::{ChunkHead, ToolIndex};
 use crate::providers::reasons;
-use crate::schemas::{
-    ChatCompletionChunk, ChunkDelta, FunctionCallDelta, ThinkingBlock, ToolCallDelta,
-};
+use crate::providers::unix_now;
+use crate::schemas::{ChatCompletionChunk, ChunkDelta, ThinkingBlock, ToolCallDelta};
 use serde::Deserialize;
-use serde_json::Value;
 use std::borrow::Cow;
+// Only the tests (through `use super::*`) still map by hand.
+#[cfg(test)]
 use std::collections::HashMap;
 
 /// Translation state of one ConverseStream.
@@ -24,8 +24,7 @@ use std::collections::HashMap;
 pub struct StreamState {
     head: ChunkHead,
     /// `contentBlockIndex` → OpenAI tool-call index, so each tool call keeps its own index.
-    tool_index: HashMap<u64, u32>,
-    next_tool_index: u32,
+    tools: ToolIndex,
     stopped: bool,
     finished: bool,
 }
@@ -114,8 +113,7 @@ impl StreamState {
                 created: unix_now(),
                 model: model.to_owned(),
             },
-            tool_index: HashMap::new(),
-            next_tool_index: 0,
+            tools: ToolIndex::default(),
             stopped: false,
             finished: false,
         }
@@ -148,19 +146,13 @@ impl StreamState {
             return Ok(Vec::new());
         }
         match event_type {
-            "messageStart" => Ok(vec![self.head.chunk(ChunkDelta {
-                role: Some("assistant".to_owned()),
-                content: Some(String::new()),
-                ..ChunkDelta::default()
-            })]),
+            "messageStart" => Ok(vec![self.head.opening()]),
             "contentBlockStart" => {
                 let start: BlockStart = self.head.parse(event_type, payload)?;
                 let Some(tool) = start.start.tool_use else {
                     return Ok(Vec::new());
                 };
-                let index = self.next_tool_index;
-                self.next_tool_index += 1;
-                self.tool_index.insert(start.content_block_index, index);
+                let index = self.tools.start(start.content_block_index);
                 Ok(vec![self.head.tool_delta(ToolCallDelta::start(
                     index,
                     tool.tool_use_id,
@@ -179,9 +171,8 @@ impl StreamState {
                 }
                 if let Some(tool) = d.tool_use {
                     let index = self
-                        .tool_index
-                        .get(&delta.content_block_index)
-                        .copied()
+                        .tools
+                        .get(delta.content_block_index)
                         .ok_or_else(|| {
                             BifrostError::bad_upstream_response(
                                 &self.head.provider,
@@ -191,25 +182,14 @@ impl StreamState {
                                 ),
                             )
                         })?;
-                    return Ok(vec![self.head.tool_delta(ToolCallDelta {
-                        index,
-                        function: Some(FunctionCallDelta {
-                            name: None,
-                            arguments: Some(tool.input),
-                        }),
-                        ..ToolCallDelta::default()
-                    })]);
+                    return Ok(vec![self.head.arguments(index, tool.input)]);
                 }
                 let Some(r) = d.reasoning_content else {
                     return Ok(Vec::new());
                 };
                 let mut out = Vec::new();
                 if let Some(text) = r.text {
-                    let mut delta = ChunkDelta::default();
-                    delta
-                        .extra
-                        .insert("reasoning_content".into(), Value::String(text));
-                    out.push(self.head.chunk(delta));
+                    out.push(self.head.reasoning(text));
                 }
                 if let Some(signature) = r.signature {
                     let block = ThinkingBlock::Thinking {
@@ -283,7 +263,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorClass;
 
-    const CREATED: u64 = 1_750_000_000;
+    use crate::providers::test_fixtures::CREATED;
 
     /// A ConverseStream with reasoning, text and two tool calls whose deltas interleave.
     const EVENTS: &[(&str, &str)] = &[

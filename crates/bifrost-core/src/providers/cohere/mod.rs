@@ -6,13 +6,11 @@ pub mod response;
 pub mod stream;
 
 use super::http::{ByteStream, EventStream, Upstream};
-use super::pipeline::{self, serialize, Sse, Target};
+use super::pipeline::{self, serialize, Call, ChatCodec, Sse, Target, TargetFuture};
 use super::{openai, parse_url, path_override, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
-use crate::schemas::{
-    ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse,
-};
+use crate::schemas::{ChatCompletion, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse};
 use futures::future::BoxFuture;
 
 pub struct Cohere {
@@ -75,39 +73,30 @@ pub fn chunk_stream(name: &str, model: &str, events: EventStream) -> ChunkStream
     )
 }
 
+impl ChatCodec for Cohere {
+    type Wire<'r> = request::CohereChatRequest;
+    type Address = ();
+    type Framing = Sse;
+
+    fn request(c: Call<'_>) -> Result<request::CohereChatRequest, BifrostError> {
+        request::to_cohere(c.cx.model, c.req, c.stream)
+    }
+
+    fn target<'r>(&'r self, c: Call<'r>, _: (), _: &[u8]) -> impl TargetFuture + use<'r> {
+        Target::new(self.chat_url.clone(), auth(&c.cx)).ready()
+    }
+
+    fn response(&self, c: Call<'_>, bytes: &[u8]) -> Result<ChatCompletion, BifrostError> {
+        response::from_cohere(&self.upstream.name, c.cx.model, bytes)
+    }
+
+    fn chunks(&self, c: Call<'_>, events: EventStream) -> ChunkStream {
+        chunk_stream(&self.upstream.name, c.cx.model, events)
+    }
+}
+
 impl Provider for Cohere {
-    fn name(&self) -> &str {
-        &self.upstream.name
-    }
-
-    fn chat<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(pipeline::complete(
-            &self.upstream,
-            cx,
-            move || request::to_cohere(cx.model, req, false),
-            move |_: &[u8]| Target::new(self.chat_url.clone(), auth(&cx)).ready(),
-            move |bytes| response::from_cohere(&self.upstream.name, cx.model, bytes),
-        ))
-    }
-
-    fn chat_stream<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(pipeline::stream(
-            &self.upstream,
-            cx,
-            move || request::to_cohere(cx.model, req, true),
-            move |_: &[u8]| Target::new(self.chat_url.clone(), auth(&cx)).ready(),
-            Sse,
-            move |events| chunk_stream(&self.upstream.name, cx.model, events),
-        ))
-    }
+    pipeline::translated_chat!();
 
     fn embed<'a>(
         &'a self,

@@ -20,13 +20,10 @@
 use super::request::RerankRequest;
 use crate::error::BifrostError;
 use crate::providers::reasons;
-use crate::schemas::{
-    ChatCompletion, ChatMessage, Choice, Embedding, EmbeddingResponse, EmbeddingUsage,
-    MessageContent, ToolCall, Usage,
-};
+use crate::providers::{assistant_message, embedding_data, unix_now};
+use crate::schemas::{ChatCompletion, Choice, EmbeddingResponse, EmbeddingUsage, ToolCall, Usage};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The parts of a `/v2/chat` response the translation reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -213,17 +210,7 @@ pub fn from_cohere_value(
         })
         .collect();
 
-    let mut message = ChatMessage {
-        role: "assistant".to_owned(),
-        content: text.map(MessageContent::Text),
-        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-        ..ChatMessage::default()
-    };
-    if let Some(r) = reasoning {
-        message
-            .extra
-            .insert("reasoning_content".into(), Value::String(r));
-    }
+    let message = assistant_message(text, reasoning, tool_calls);
 
     Ok(ChatCompletion {
         id: resp.id,
@@ -287,15 +274,7 @@ pub fn embed_response(
     let vectors = resp.embeddings.float.ok_or_else(|| {
         BifrostError::bad_upstream_response(provider, "no float embeddings in the response")
     })?;
-    let data = vectors
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| Embedding {
-            object: "embedding".to_owned(),
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-            embedding: json!(v),
-        })
-        .collect();
+    let data = embedding_data(vectors);
     let tokens = resp
         .meta
         .billed_units
@@ -386,19 +365,12 @@ pub fn rerank_response(
     })
 }
 
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorClass;
 
-    const CREATED: u64 = 1_750_000_000;
+    use crate::providers::test_fixtures::CREATED;
     const MODEL: &str = "command-a-03-2025";
 
     fn translate(body: Value) -> ChatCompletion {

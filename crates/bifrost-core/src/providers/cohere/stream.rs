@@ -13,22 +13,20 @@
 //! - `content-start` (its text, if any, is emitted), `content-end`, `tool-call-end`,
 //!   `citation-start`/`citation-end`, `debug` and unknown events produce nothing.
 
-use super::response::{failed_generation, unix_now, CohereUsage};
+use super::response::{failed_generation, CohereUsage};
 use crate::error::BifrostError;
-use crate::providers::chunks::ChunkHead;
+use crate::providers::chunks::{event_kind, ChunkHead, ToolIndex};
 use crate::providers::reasons;
-use crate::schemas::{ChatCompletionChunk, ChunkDelta, FunctionCallDelta, ToolCallDelta};
+use crate::providers::unix_now;
+use crate::schemas::{ChatCompletionChunk, ChunkDelta, ToolCallDelta};
 use serde::Deserialize;
-use serde_json::Value;
-use std::collections::HashMap;
 
 /// Translation state of one Cohere stream.
 #[derive(Debug, Clone)]
 pub struct StreamState {
     head: ChunkHead,
     /// Cohere tool-call index → OpenAI tool-call index.
-    tool_index: HashMap<u64, u32>,
-    next_tool_index: u32,
+    tools: ToolIndex,
     finished: bool,
 }
 
@@ -118,8 +116,7 @@ impl StreamState {
                 created: unix_now(),
                 model: model.to_owned(),
             },
-            tool_index: HashMap::new(),
-            next_tool_index: 0,
+            tools: ToolIndex::default(),
             finished: false,
         }
     }
@@ -144,16 +141,7 @@ impl StreamState {
         if self.finished {
             return Ok(Vec::new());
         }
-        // Cohere names every event and repeats the name as `type`; a proxy that drops the
-        // `event:` lines leaves none (or the default `message`), so read `type` then.
-        let kind = if event.is_empty() || event == "message" {
-            serde_json::from_str::<Value>(data)
-                .ok()
-                .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_default()
-        } else {
-            event.to_owned()
-        };
+        let kind = event_kind(event, data);
 
         match kind.as_str() {
             "message-start" => {
@@ -161,21 +149,14 @@ impl StreamState {
                 if let Some(id) = start.id {
                     self.head.id = id;
                 }
-                Ok(vec![self.head.chunk(ChunkDelta {
-                    role: Some("assistant".to_owned()),
-                    content: Some(String::new()),
-                    ..ChunkDelta::default()
-                })])
+                Ok(vec![self.head.opening()])
             }
             "content-start" | "content-delta" => {
                 let ev: Envelope<ContentMessage> = self.head.parse(&kind, data)?;
                 let piece = ev.delta.message.content;
                 let mut out = Vec::new();
                 if let Some(thinking) = piece.thinking.filter(|t| !t.is_empty()) {
-                    let mut d = ChunkDelta::default();
-                    d.extra
-                        .insert("reasoning_content".into(), Value::String(thinking));
-                    out.push(self.head.chunk(d));
+                    out.push(self.head.reasoning(thinking));
                 }
                 if let Some(text) = piece.text.filter(|t| !t.is_empty()) {
                     out.push(self.head.content(text));
@@ -193,10 +174,8 @@ impl StreamState {
             }
             "tool-call-start" => {
                 let ev: Envelope<ToolCallMessage> = self.head.parse(&kind, data)?;
-                let cohere_index = ev.index.unwrap_or(u64::from(self.next_tool_index));
-                let index = self.next_tool_index;
-                self.next_tool_index += 1;
-                self.tool_index.insert(cohere_index, index);
+                let cohere_index = ev.index.unwrap_or(u64::from(self.tools.next()));
+                let index = self.tools.start(cohere_index);
                 let call = ev.delta.message.tool_calls;
                 Ok(vec![self.head.tool_delta(ToolCallDelta::start(
                     index,
@@ -207,28 +186,18 @@ impl StreamState {
             }
             "tool-call-delta" => {
                 let ev: Envelope<ToolCallMessage> = self.head.parse(&kind, data)?;
-                let index = ev
-                    .index
-                    .and_then(|i| self.tool_index.get(&i).copied())
-                    .ok_or_else(|| {
-                        BifrostError::bad_upstream_response(
-                            &self.head.provider,
-                            format!(
-                                "tool-call-delta for index {:?} without a tool-call-start",
-                                ev.index
-                            ),
-                        )
-                    })?;
+                let index = ev.index.and_then(|i| self.tools.get(i)).ok_or_else(|| {
+                    BifrostError::bad_upstream_response(
+                        &self.head.provider,
+                        format!(
+                            "tool-call-delta for index {:?} without a tool-call-start",
+                            ev.index
+                        ),
+                    )
+                })?;
                 let arguments = ev.delta.message.tool_calls.function.arguments;
                 Ok(match arguments.filter(|a| !a.is_empty()) {
-                    Some(arguments) => vec![self.head.tool_delta(ToolCallDelta {
-                        index,
-                        function: Some(FunctionCallDelta {
-                            name: None,
-                            arguments: Some(arguments),
-                        }),
-                        ..ToolCallDelta::default()
-                    })],
+                    Some(arguments) => vec![self.head.arguments(index, arguments)],
                     None => Vec::new(),
                 })
             }
@@ -278,13 +247,12 @@ pub(crate) mod tests {
     use super::*;
     use crate::error::ErrorClass;
     use crate::providers::chunks::tests::events;
+    use crate::providers::test_fixtures::{feed, CREATED};
 
     pub(crate) const TOOLS_STREAM: &str =
         include_str!("../../../tests/fixtures/cohere/stream_tool_calls.sse");
     pub(crate) const TEXT_STREAM: &str =
         include_str!("../../../tests/fixtures/cohere/stream_text.sse");
-
-    const CREATED: u64 = 1_750_000_000;
 
     fn state() -> StreamState {
         StreamState::new("cohere", "command-a-03-2025").with_created(CREATED)
@@ -292,13 +260,13 @@ pub(crate) mod tests {
 
     fn translate(sse: &str) -> Vec<ChatCompletionChunk> {
         let mut state = state();
-        let mut chunks = Vec::new();
-        for (event, data) in events(sse) {
-            assert!(!state.is_finished(), "event after message-end");
-            chunks.extend(state.on_event(&event, &data).unwrap());
-        }
-        assert!(state.is_finished());
-        chunks
+        feed(
+            &mut state,
+            events(sse),
+            StreamState::is_finished,
+            |s, (event, data)| s.on_event(&event, &data),
+            "message-end",
+        )
     }
 
     #[test]

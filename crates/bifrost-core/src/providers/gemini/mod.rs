@@ -8,13 +8,13 @@ pub mod stream;
 
 use super::http::{EventStream, Upstream};
 use super::native::{self, GeminiRelay, NativeRequest, NativeResponse, WireApi};
-use super::pipeline::{self, serialize, Sse, Target};
+use super::pipeline::{self, serialize, Call, ChatCodec, Sse, Target, TargetFuture};
 use super::{parse_url, path_override, path_segment, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
-use crate::schemas::{ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse};
+use crate::schemas::{ChatCompletion, EmbeddingRequest, EmbeddingResponse};
 use futures::future::BoxFuture;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::HeaderMap;
 
 pub struct Gemini {
     upstream: Upstream,
@@ -50,17 +50,21 @@ impl Gemini {
         };
         parse_url(&self.upstream.name, &url)
     }
+
+    /// `generateContent`, or `streamGenerateContent` for a stream (translated or forwarded).
+    fn chat_url(&self, model: &str, stream: bool) -> Result<http::Uri, BifrostError> {
+        if stream {
+            let action = "streamGenerateContent?alt=sse";
+            self.url(self.stream_path.as_ref(), model, action)
+        } else {
+            self.url(self.chat_path.as_ref(), model, "generateContent")
+        }
+    }
 }
 
 fn headers(cx: &CallContext<'_>) -> HeaderMap {
     let mut h = HeaderMap::new();
-    let key = cx.key.value.expose();
-    if !key.is_empty() {
-        if let Ok(mut v) = HeaderValue::from_str(key) {
-            v.set_sensitive(true);
-            h.insert(HeaderName::from_static("x-goog-api-key"), v);
-        }
-    }
+    super::auth::insert_key(&mut h, "x-goog-api-key", cx.key.value.expose());
     h
 }
 
@@ -84,51 +88,35 @@ pub fn chunk_stream(name: &str, model: &str, events: EventStream) -> ChunkStream
     )
 }
 
+/// The URL comes first: its errors (a bad path override) come before the request's.
+impl ChatCodec for Gemini {
+    type Wire<'r> = request::GenerateContentRequest;
+    type Address = http::Uri;
+    type Framing = Sse;
+
+    fn address(&self, c: Call<'_>) -> Result<http::Uri, BifrostError> {
+        self.chat_url(c.cx.model, c.stream)
+    }
+
+    fn request(c: Call<'_>) -> Result<request::GenerateContentRequest, BifrostError> {
+        request::to_gemini(c.req)
+    }
+
+    fn target<'r>(&'r self, c: Call<'r>, url: http::Uri, _: &[u8]) -> impl TargetFuture + use<'r> {
+        Target::new(url, headers(&c.cx)).ready()
+    }
+
+    fn response(&self, c: Call<'_>, bytes: &[u8]) -> Result<ChatCompletion, BifrostError> {
+        response::from_gemini(&self.upstream.name, c.cx.model, bytes)
+    }
+
+    fn chunks(&self, c: Call<'_>, events: EventStream) -> ChunkStream {
+        chunk_stream(&self.upstream.name, c.cx.model, events)
+    }
+}
+
 impl Provider for Gemini {
-    fn name(&self) -> &str {
-        &self.upstream.name
-    }
-
-    fn chat<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatCompletion, BifrostError>> {
-        Box::pin(async move {
-            let url = self.url(self.chat_path.as_ref(), cx.model, "generateContent")?;
-            pipeline::complete(
-                &self.upstream,
-                cx,
-                || request::to_gemini(req),
-                |_: &[u8]| Target::new(url, headers(&cx)).ready(),
-                |bytes| response::from_gemini(&self.upstream.name, cx.model, bytes),
-            )
-            .await
-        })
-    }
-
-    fn chat_stream<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChunkStream, BifrostError>> {
-        Box::pin(async move {
-            let url = self.url(
-                self.stream_path.as_ref(),
-                cx.model,
-                "streamGenerateContent?alt=sse",
-            )?;
-            pipeline::stream(
-                &self.upstream,
-                cx,
-                || request::to_gemini(req),
-                |_: &[u8]| Target::new(url, headers(&cx)).ready(),
-                Sse,
-                |events| chunk_stream(&self.upstream.name, cx.model, events),
-            )
-            .await
-        })
-    }
+    pipeline::translated_chat!();
 
     fn native_api(&self, _model: &str) -> Option<WireApi> {
         Some(WireApi::Gemini)
@@ -142,21 +130,8 @@ impl Provider for Gemini {
         req: &'a NativeRequest,
     ) -> BoxFuture<'a, Result<NativeResponse, BifrostError>> {
         Box::pin(async move {
-            if req.api != WireApi::Gemini {
-                return Err(BifrostError::unsupported(
-                    &self.upstream.name,
-                    native::operation(req.api),
-                ));
-            }
-            let url = if req.stream {
-                self.url(
-                    self.stream_path.as_ref(),
-                    cx.model,
-                    "streamGenerateContent?alt=sse",
-                )?
-            } else {
-                self.url(self.chat_path.as_ref(), cx.model, "generateContent")?
-            };
+            native::expect_api(&self.upstream.name, req, WireApi::Gemini)?;
+            let url = self.chat_url(cx.model, req.stream)?;
             let relay = req.stream.then(|| GeminiRelay::new(&self.upstream.name));
             native::forward(
                 &self.upstream,

@@ -560,15 +560,7 @@ fn function_response(msg: &ChatMessage) -> Value {
 }
 
 fn image_part(i: usize, part: &ContentPart) -> Result<Part, BifrostError> {
-    let url = part
-        .image_url
-        .as_ref()
-        .map(|u| u.url.as_str())
-        .ok_or_else(|| {
-            BifrostError::invalid_request(format!(
-                "messages[{i}]: an image_url part needs 'image_url.url'"
-            ))
-        })?;
+    let url = super::super::image_url(i, part)?;
     if url.starts_with("data:") {
         data_url_part(i, url)
     } else if url.starts_with("https://") || url.starts_with("http://") {

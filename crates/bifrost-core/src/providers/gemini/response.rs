@@ -18,9 +18,9 @@
 
 use crate::error::BifrostError;
 use crate::providers::reasons;
+use crate::providers::{assistant_message, embedding_data, unix_now};
 use crate::schemas::{
-    ChatCompletion, ChatMessage, Choice, Embedding, EmbeddingResponse, EmbeddingUsage,
-    MessageContent, ToolCall, Usage,
+    ChatCompletion, ChatMessage, Choice, EmbeddingResponse, EmbeddingUsage, ToolCall, Usage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -251,17 +251,7 @@ fn translate_candidate(candidate: Candidate, position: u32) -> Choice {
         None if has_tool_calls => None,
         None => Some(String::new()),
     };
-    let mut message = ChatMessage {
-        role: "assistant".to_owned(),
-        content: content.map(MessageContent::Text),
-        tool_calls: has_tool_calls.then_some(tool_calls),
-        ..ChatMessage::default()
-    };
-    if let Some(r) = reasoning {
-        message
-            .extra
-            .insert("reasoning_content".into(), Value::String(r));
-    }
+    let message = assistant_message(content, reasoning, tool_calls);
     Choice {
         index: candidate.index.unwrap_or(position),
         message,
@@ -309,15 +299,7 @@ pub fn embed_response(
             ))
         }
     };
-    let data = vectors
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| Embedding {
-            object: "embedding".to_owned(),
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-            embedding: json!(v.values),
-        })
-        .collect();
+    let data = embedding_data(vectors.into_iter().map(|v| v.values));
     Ok(EmbeddingResponse {
         object: "list".to_owned(),
         data,
@@ -331,13 +313,6 @@ pub fn embed_response(
         }),
         ..EmbeddingResponse::default()
     })
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// An id for a response that came without `responseId`: unique within the process and across
@@ -356,7 +331,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorClass;
 
-    const CREATED: u64 = 1_750_000_000;
+    use crate::providers::test_fixtures::CREATED;
     const MODEL: &str = "gemini-2.5-flash";
 
     fn translate(body: Value) -> ChatCompletion {

@@ -11,9 +11,11 @@
 //! the usage of the latest `usageMetadata` (OpenAI's `include_usage` shape) and the stream is
 //! finished; later events are ignored.
 
-use super::response::{embedded_error, generated_id, unix_now, GeminiResponse, GeminiUsage};
+use super::response::{embedded_error, generated_id, GeminiResponse, GeminiUsage};
 use crate::error::BifrostError;
+use crate::providers::chunks::opening_delta;
 use crate::providers::reasons;
+use crate::providers::unix_now;
 use crate::schemas::{ChatCompletionChunk, ChunkChoice, ChunkDelta, ToolCall, ToolCallDelta};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -95,14 +97,7 @@ impl StreamState {
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
-            out.push(self.chunk(
-                0,
-                ChunkDelta {
-                    role: Some("assistant".to_owned()),
-                    content: Some(String::new()),
-                    ..ChunkDelta::default()
-                },
-            ));
+            out.push(self.chunk(0, opening_delta()));
         }
 
         let blocked = resp
@@ -222,8 +217,7 @@ fn set_finish(chunk: &mut ChatCompletionChunk, reason: &str) {
 mod tests {
     use super::*;
     use crate::error::ErrorClass;
-
-    const CREATED: u64 = 1_750_000_000;
+    use crate::providers::test_fixtures::{feed, CREATED};
 
     /// A `streamGenerateContent?alt=sse` recording: text in two events, then two function calls
     /// in one event, then the finish with the final usage. Frames end with `\r\n\r\n`, as
@@ -245,13 +239,13 @@ mod tests {
 
     fn translate(sse: &str) -> Vec<ChatCompletionChunk> {
         let mut state = StreamState::with_created("gemini", "gemini-2.5-flash", CREATED);
-        let mut chunks = Vec::new();
-        for data in data_lines(sse) {
-            assert!(!state.is_finished(), "event after the finish");
-            chunks.extend(state.on_data(data).unwrap());
-        }
-        assert!(state.is_finished());
-        chunks
+        feed(
+            &mut state,
+            data_lines(sse),
+            StreamState::is_finished,
+            |s, data| s.on_data(data),
+            "the finish",
+        )
     }
 
     #[test]

@@ -1,9 +1,10 @@
 use super::*;
 use crate::error::ErrorClass;
-
-fn request(body: Value) -> ChatRequest {
-    serde_json::from_value(body).unwrap()
-}
+use crate::providers::test_fixtures::{
+    audio_part, chat_request as request, error_summary, field, lookup_tools, minimal_body,
+    parts_body, rejections, time_result, time_tool, tool_message_without_id_body,
+    unknown_role_body, weather_and_time_calls, weather_tool, with_tool_choice,
+};
 
 fn translate(body: Value) -> Value {
     serde_json::to_value(to_cohere("command-a-03-2025", &request(body), false).unwrap()).unwrap()
@@ -11,6 +12,8 @@ fn translate(body: Value) -> Value {
 
 #[test]
 fn full_conversation_with_images_tools_and_results() {
+    let mut strict_weather = weather_tool();
+    strict_weather["function"]["strict"] = json!(true);
     let out = translate(json!({
         "model": "cohere/command-a",
         "messages": [
@@ -21,14 +24,10 @@ fn full_conversation_with_images_tools_and_results() {
                 {"type": "image_url", "image_url": {"url": "https://example.com/eiffel.jpg", "detail": "high"}},
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}}
             ]},
-            {"role": "assistant", "content": "Paris, France. Let me check the weather.", "tool_calls": [
-                {"id": "get_weather_1", "type": "function",
-                 "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\",\"unit\":\"c\"}"}},
-                {"id": "get_time_2", "type": "function",
-                 "function": {"name": "get_time", "arguments": ""}}
-            ]},
+            {"role": "assistant", "content": "Paris, France. Let me check the weather.",
+             "tool_calls": weather_and_time_calls("get_weather_1", "get_time_2")},
             {"role": "tool", "tool_call_id": "get_weather_1", "content": "{\"temp\":18,\"sky\":\"light rain\"}"},
-            {"role": "tool", "tool_call_id": "get_time_2", "content": [{"type": "text", "text": "14:05 CEST"}]},
+            time_result("get_time_2"),
             {"role": "assistant", "content": "", "tool_calls": [
                 {"id": "get_weather_3", "type": "function",
                  "function": {"name": "get_weather", "arguments": "{\"location\":\"Lyon\"}"}}
@@ -48,17 +47,7 @@ fn full_conversation_with_images_tools_and_results() {
         "frequency_penalty": 0.5,
         "presence_penalty": 0.25,
         "user": "user-1234",
-        "tools": [
-            {"type": "function", "function": {
-                "name": "get_weather", "description": "Current weather for a city",
-                "parameters": {"type": "object", "properties": {
-                    "location": {"type": "string"},
-                    "unit": {"type": "string", "enum": ["c", "f"]}
-                }, "required": ["location"]},
-                "strict": true
-            }},
-            {"type": "function", "function": {"name": "get_time"}}
-        ],
+        "tools": [strict_weather, time_tool()],
         "tool_choice": "required",
         "parallel_tool_calls": false,
         "reasoning_effort": "high",
@@ -91,7 +80,6 @@ fn minimal_streaming_request() {
 
 #[test]
 fn tool_choice_variants() {
-    let tools = json!([{"type": "function", "function": {"name": "lookup"}}]);
     let mut out = Map::new();
     for (name, choice) in [
         ("auto", json!("auto")),
@@ -99,19 +87,8 @@ fn tool_choice_variants() {
         ("required", json!("required")),
         ("absent", Value::Null),
     ] {
-        let mut body = json!({
-            "model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools
-        });
-        if !choice.is_null() {
-            body["tool_choice"] = choice;
-        }
-        out.insert(
-            name.into(),
-            translate(body)
-                .get("tool_choice")
-                .cloned()
-                .unwrap_or(Value::Null),
-        );
+        let body = with_tool_choice(minimal_body(json!({"tools": lookup_tools()})), choice);
+        out.insert(name.into(), field(&translate(body), "tool_choice"));
     }
     insta::assert_json_snapshot!(out);
 }
@@ -146,11 +123,7 @@ fn response_formats_and_reasoning() {
         ),
     ];
     for (name, fields) in cases {
-        let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
-        for (k, v) in fields.as_object().unwrap() {
-            body[k] = v.clone();
-        }
-        let mut translated = translate(body);
+        let mut translated = translate(minimal_body(fields));
         let obj = translated.as_object_mut().unwrap();
         for k in ["model", "messages", "stream"] {
             obj.remove(k);
@@ -162,83 +135,58 @@ fn response_formats_and_reasoning() {
 
 #[test]
 fn rejected_requests() {
-    let user = json!([{"role": "user", "content": "x"}]);
-    let tools = json!([{"type": "function", "function": {"name": "lookup"}}]);
     let cases = [
-        ("n_2", json!({"model": "m", "messages": user, "n": 2})),
+        ("n_2", minimal_body(json!({"n": 2}))),
         (
             "named_tool_choice",
-            json!({"model": "m", "messages": user, "tools": tools,
-                       "tool_choice": {"type": "function", "function": {"name": "lookup"}}}),
+            minimal_body(json!({"tools": lookup_tools(),
+                       "tool_choice": {"type": "function", "function": {"name": "lookup"}}})),
         ),
         (
             "tool_choice_unknown_string",
-            json!({"model": "m", "messages": user, "tool_choice": "any"}),
+            minimal_body(json!({"tool_choice": "any"})),
         ),
-        (
-            "logprobs",
-            json!({"model": "m", "messages": user, "logprobs": true}),
-        ),
-        (
-            "top_logprobs",
-            json!({"model": "m", "messages": user, "top_logprobs": 3}),
-        ),
+        ("logprobs", minimal_body(json!({"logprobs": true}))),
+        ("top_logprobs", minimal_body(json!({"top_logprobs": 3}))),
         (
             "logit_bias",
-            json!({"model": "m", "messages": user, "logit_bias": {"50256": -100}}),
+            minimal_body(json!({"logit_bias": {"50256": -100}})),
         ),
         (
             "response_format_unknown",
-            json!({"model": "m", "messages": user, "response_format": {"type": "xml"}}),
+            minimal_body(json!({"response_format": {"type": "xml"}})),
         ),
         (
             "json_schema_without_schema",
-            json!({"model": "m", "messages": user,
-                       "response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}),
+            minimal_body(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}),
+            ),
         ),
         (
             "reasoning_effort_unknown",
-            json!({"model": "m", "messages": user, "reasoning_effort": "extreme"}),
+            minimal_body(json!({"reasoning_effort": "extreme"})),
         ),
-        (
-            "seed_not_integer",
-            json!({"model": "m", "messages": user, "seed": "42"}),
-        ),
-        (
-            "unknown_role",
-            json!({"model": "m", "messages": [{"role": "function", "name": "f", "content": "x"}]}),
-        ),
-        (
-            "unsupported_part_type",
-            json!({"model": "m", "messages": [{"role": "user", "content": [
-                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
-            ]}]}),
-        ),
+        ("seed_not_integer", minimal_body(json!({"seed": "42"}))),
+        ("unknown_role", unknown_role_body()),
+        ("unsupported_part_type", parts_body("user", audio_part())),
         (
             "image_in_system",
-            json!({"model": "m", "messages": [{"role": "system", "content": [
-                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
-            ]}]}),
+            parts_body(
+                "system",
+                json!([{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]),
+            ),
         ),
-        (
-            "tool_message_without_id",
-            json!({"model": "m", "messages": [{"role": "tool", "content": "42"}]}),
-        ),
+        ("tool_message_without_id", tool_message_without_id_body()),
         (
             "non_function_tool",
-            json!({"model": "m", "messages": user,
-                       "tools": [{"type": "web_search", "function": {"name": "x"}}]}),
+            minimal_body(json!({"tools": [{"type": "web_search", "function": {"name": "x"}}]})),
         ),
     ];
-    let mut out = Map::new();
-    for (name, body) in cases {
-        let e = to_cohere("m", &request(body), false).unwrap_err();
-        assert_eq!(e.class, ErrorClass::InvalidRequest, "{name}");
-        out.insert(
-            name.into(),
-            json!({"status": e.status, "type": e.error_type, "message": e.message}),
-        );
-    }
+    let out = rejections(
+        cases,
+        |body| to_cohere("m", &request(body), false),
+        error_summary,
+    );
     insta::assert_json_snapshot!(out);
 }
 

@@ -1,10 +1,11 @@
 use super::*;
 use crate::error::ErrorClass;
+use crate::providers::test_fixtures::{
+    call_arguments_body, chat_request as request, error_summary, field, minimal_body, parts_body,
+    raw_data_url_image_part, rejections, time_result, time_tool, tool_message_without_id_body,
+    unknown_role_body, weather_and_time_calls, weather_tool, with_tool_choice,
+};
 use serde_json::Map;
-
-fn request(body: Value) -> ChatRequest {
-    serde_json::from_value(body).unwrap()
-}
 
 fn translate(body: Value) -> Value {
     serde_json::to_value(to_gemini(&request(body)).unwrap()).unwrap()
@@ -12,14 +13,8 @@ fn translate(body: Value) -> Value {
 
 fn weather_tools() -> Value {
     json!([
-        {"type": "function", "function": {
-            "name": "get_weather", "description": "Current weather for a city",
-            "parameters": {"type": "object", "properties": {
-                "location": {"type": "string"},
-                "unit": {"type": "string", "enum": ["c", "f"]}
-            }, "required": ["location"]}
-        }},
-        {"type": "function", "function": {"name": "get_time"}},
+        weather_tool(),
+        time_tool(),
         {"type": "function", "function": {
             "name": "book_table", "strict": true,
             "parameters": {"type": "object", "properties": {
@@ -42,14 +37,10 @@ fn full_conversation() {
                 {"type": "image_url", "image_url": {"url": "https://example.com/photo"}},
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}}
             ]},
-            {"role": "assistant", "content": "Paris, France. Let me check.", "tool_calls": [
-                {"id": "call_0", "type": "function",
-                 "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\",\"unit\":\"c\"}"}},
-                {"id": "call_1", "type": "function",
-                 "function": {"name": "get_time", "arguments": ""}}
-            ]},
+            {"role": "assistant", "content": "Paris, France. Let me check.",
+             "tool_calls": weather_and_time_calls("call_0", "call_1")},
             {"role": "tool", "tool_call_id": "call_0", "content": "{\"temperature\": 18, \"sky\": \"light rain\"}"},
-            {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "14:05 CEST"}]},
+            time_result("call_1"),
             {"role": "user", "content": "Should I bring an umbrella?"},
             {"role": "assistant", "content": ""},
             {"role": "assistant", "content": [{"type": "text", "text": "Yes, light rain is expected."}]},
@@ -112,24 +103,13 @@ fn tool_choice_variants() {
     ];
     let mut out = Map::new();
     for (name, choice) in cases {
-        let mut body = json!({
-            "model": "m", "messages": [{"role": "user", "content": "x"}],
-            "tools": weather_tools(), "parallel_tool_calls": false
-        });
-        if !choice.is_null() {
-            body["tool_choice"] = choice;
-        }
-        let translated = translate(body);
-        out.insert(
-            name.into(),
-            translated.get("toolConfig").cloned().unwrap_or(Value::Null),
-        );
+        let body = minimal_body(json!({"tools": weather_tools(), "parallel_tool_calls": false}));
+        let translated = translate(with_tool_choice(body, choice));
+        out.insert(name.into(), field(&translated, "toolConfig"));
     }
     // Without tools there is nothing to choose from.
     for choice in ["auto", "none"] {
-        let t = translate(json!({
-            "model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": choice
-        }));
+        let t = translate(minimal_body(json!({"tool_choice": choice})));
         assert!(t.get("toolConfig").is_none(), "{choice}");
     }
     insta::assert_json_snapshot!(out);
@@ -146,12 +126,10 @@ fn response_formats_and_reasoning_efforts() {
             json!({"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}}),
         ),
     ] {
-        let t = translate(json!({
-            "model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": format
-        }));
+        let t = translate(minimal_body(json!({"response_format": format})));
         out.insert(
             format!("response_format {name}"),
-            t.get("generationConfig").cloned().unwrap_or(Value::Null),
+            field(&t, "generationConfig"),
         );
     }
     for model in ["gemini-2.5-pro", "google/gemini-3-pro-preview"] {
@@ -171,74 +149,55 @@ fn response_formats_and_reasoning_efforts() {
 
 #[test]
 fn rejected_requests() {
-    let user = json!([{"role": "user", "content": "x"}]);
     let tools = weather_tools();
     let cases = [
         (
             "logit_bias",
-            json!({"model": "m", "messages": user, "logit_bias": {"50256": -100}}),
+            minimal_body(json!({"logit_bias": {"50256": -100}})),
         ),
         (
             "logprobs",
-            json!({"model": "m", "messages": user, "logprobs": true, "top_logprobs": 2}),
+            minimal_body(json!({"logprobs": true, "top_logprobs": 2})),
         ),
         (
             "response_format_unknown",
-            json!({"model": "m", "messages": user, "response_format": {"type": "grammar"}}),
+            minimal_body(json!({"response_format": {"type": "grammar"}})),
         ),
         (
             "response_format_schema_missing",
-            json!({"model": "m", "messages": user, "response_format": {"type": "json_schema", "json_schema": {"name": "n"}}}),
+            minimal_body(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "n"}}}),
+            ),
         ),
         (
             "reasoning_effort_unknown",
-            json!({"model": "m", "messages": user, "reasoning_effort": "xhigh"}),
+            minimal_body(json!({"reasoning_effort": "xhigh"})),
         ),
-        (
-            "seed_not_a_number",
-            json!({"model": "m", "messages": user, "seed": "7"}),
-        ),
-        (
-            "unknown_role",
-            json!({"model": "m", "messages": [{"role": "function", "name": "f", "content": "x"}]}),
-        ),
+        ("seed_not_a_number", minimal_body(json!({"seed": "7"}))),
+        ("unknown_role", unknown_role_body()),
         (
             "empty_user_message",
             json!({"model": "m", "messages": [{"role": "user", "content": ""}]}),
         ),
         (
             "tool_choice_unknown_string",
-            json!({"model": "m", "messages": user, "tools": tools, "tool_choice": "any"}),
+            minimal_body(json!({"tools": tools, "tool_choice": "any"})),
         ),
         (
             "tool_choice_required_without_tools",
-            json!({"model": "m", "messages": user, "tool_choice": "required"}),
+            minimal_body(json!({"tool_choice": "required"})),
         ),
         (
             "tool_choice_undeclared_function",
-            json!({"model": "m", "messages": user, "tools": tools,
-                       "tool_choice": {"type": "function", "function": {"name": "nope"}}}),
+            minimal_body(json!({"tools": tools,
+                       "tool_choice": {"type": "function", "function": {"name": "nope"}}})),
         ),
         (
             "tool_type_not_function",
-            json!({"model": "m", "messages": user, "tools": [{"type": "web_search", "function": {"name": "x"}}]}),
+            minimal_body(json!({"tools": [{"type": "web_search", "function": {"name": "x"}}]})),
         ),
-        (
-            "tool_args_invalid_json",
-            json!({"model": "m", "messages": [
-                {"role": "user", "content": "x"},
-                {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
-                    "function": {"name": "f", "arguments": "{\"a\": 1"}}]}
-            ]}),
-        ),
-        (
-            "tool_args_not_an_object",
-            json!({"model": "m", "messages": [
-                {"role": "user", "content": "x"},
-                {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
-                    "function": {"name": "f", "arguments": "[1, 2]"}}]}
-            ]}),
-        ),
+        ("tool_args_invalid_json", call_arguments_body("{\"a\": 1")),
+        ("tool_args_not_an_object", call_arguments_body("[1, 2]")),
         (
             "tool_result_for_unknown_call",
             json!({"model": "m", "messages": [
@@ -246,38 +205,27 @@ fn rejected_requests() {
                 {"role": "tool", "tool_call_id": "call_9", "content": "42"}
             ]}),
         ),
-        (
-            "tool_message_without_id",
-            json!({"model": "m", "messages": [{"role": "tool", "content": "42"}]}),
-        ),
+        ("tool_message_without_id", tool_message_without_id_body()),
         (
             "unsupported_part_type",
-            json!({"model": "m", "messages": [{"role": "user", "content": [
-                {"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}}
-            ]}]}),
+            parts_body(
+                "user",
+                json!([{"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}}]),
+            ),
         ),
         (
             "image_data_url_not_base64",
-            json!({"model": "m", "messages": [{"role": "user", "content": [
-                {"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}}
-            ]}]}),
+            parts_body("user", raw_data_url_image_part()),
         ),
         (
             "image_in_system_message",
-            json!({"model": "m", "messages": [{"role": "system", "content": [
-                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
-            ]}]}),
+            parts_body(
+                "system",
+                json!([{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]),
+            ),
         ),
     ];
-    let mut out = Map::new();
-    for (name, body) in cases {
-        let e = to_gemini(&request(body)).unwrap_err();
-        assert_eq!(e.class, ErrorClass::InvalidRequest, "{name}");
-        out.insert(
-            name.into(),
-            json!({"status": e.status, "type": e.error_type, "message": e.message}),
-        );
-    }
+    let out = rejections(cases, |body| to_gemini(&request(body)), error_summary);
     insta::assert_json_snapshot!(out);
 }
 
