@@ -316,7 +316,12 @@ impl ToolCall {
     /// OpenAI-compatible API puts it: `extra_content.google.thought_signature`. Gemini 3 refuses
     /// a function call in the history without it.
     pub fn thought_signature(&self) -> Option<&str> {
-        self.extra
+        Self::thought_signature_in(&self.extra)
+    }
+
+    /// [`ToolCall::thought_signature`] of a call's or a stream delta's `extra`.
+    pub fn thought_signature_in(extra: &Extra) -> Option<&str> {
+        extra
             .get("extra_content")?
             .get("google")?
             .get("thought_signature")?

@@ -19,7 +19,9 @@
 //!   - every block's `cache_control` is kept in its part's `extra`, which the outbound Anthropic
 //!     and Bedrock translations read again.
 //!   - assistant `tool_use` → `tool_calls` (arguments = the JSON text of `input`); the block's
-//!     `cache_control` is dropped (`ToolCall` has no extra map).
+//!     `cache_control` is dropped. An id this gateway gave out with a Gemini thought signature
+//!     in it (`<id>__thought__<signature>`, see `inbound::signed_id`) is split again:
+//!     the call gets the signature back, the call and its `tool_result` the id Gemini issued.
 //!   - assistant `thinking` / `redacted_thinking` → the message's `thinking_blocks`
 //!     ([`ThinkingBlock`], signatures kept), which the Anthropic and Bedrock translations send
 //!     back; removed for OpenAI-format targets, and never made `reasoning_content`
@@ -50,6 +52,7 @@
 //! [`count_tokens`] validates the same way (without requiring `max_tokens`) and estimates.
 
 use crate::error::BifrostError;
+use crate::inbound::signed_id;
 use crate::providers::reasons;
 use crate::schemas::{
     ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ContentPart, Extra, FunctionDef,
@@ -367,11 +370,12 @@ fn tool_call(block: &Value, path: &str) -> Result<ToolCall, BifrostError> {
         None | Some(Value::Null) => "{}".to_owned(),
         Some(input) => input.to_string(),
     };
-    Ok(ToolCall::function(
-        id.to_owned(),
-        name.to_owned(),
-        arguments,
-    ))
+    let (id, signature) = signed_id::split(id);
+    let mut call = ToolCall::function(id.to_owned(), name.to_owned(), arguments);
+    if let Some(sig) = signature {
+        ToolCall::set_thought_signature(&mut call.extra, sig);
+    }
+    Ok(call)
 }
 
 fn tool_result(
@@ -379,7 +383,7 @@ fn tool_result(
     path: &str,
     media: &mut Vec<ContentPart>,
 ) -> Result<ChatMessage, BifrostError> {
-    let id = req_str(block, "tool_use_id", path)?;
+    let (id, _) = signed_id::split(req_str(block, "tool_use_id", path)?);
     let mut texts = Vec::new();
     let mut inner_cache = None;
     match block.get("content") {

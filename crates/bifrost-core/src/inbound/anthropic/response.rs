@@ -9,7 +9,7 @@ use super::*;
 /// - `content`: the message's `thinking_blocks` as the upstream issued them (signatures and
 ///   redacted blocks included), else a `thinking` block for `reasoning_content` (with an empty
 ///   `signature`: the upstream issued none), a `text` block for non-empty text, a `tool_use` block per tool
-///   call. Arguments that are not a JSON object are kept as `{"_raw_arguments": "<text>"}`, so
+///   call (a Gemini thought signature rides in its id, see `inbound::signed_id`). Arguments that are not a JSON object are kept as `{"_raw_arguments": "<text>"}`, so
 ///   the client's tool validation reports them rather than running the tool with no input.
 /// - `stop_reason`: `stop` → `end_turn`, `length` → `max_tokens`, `tool_calls` (and
 ///   `function_call`) → `tool_use`, `content_filter` → `refusal`; a plain stop with tool calls
@@ -48,6 +48,7 @@ pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
             } else {
                 call.id.clone()
             };
+            let call_id = signed_id::join(&call_id, call.thought_signature());
             content.push(json!({
                 "type": "tool_use",
                 "id": call_id,
@@ -347,7 +348,7 @@ impl StreamEncoder {
         });
         if let Some(id) = call.id.as_deref().filter(|s| !s.is_empty()) {
             if slot.id.is_empty() {
-                id.clone_into(&mut slot.id);
+                slot.id = signed_id::join(id, ToolCall::thought_signature_in(&call.extra));
             }
         }
         let function = call.function.as_ref();

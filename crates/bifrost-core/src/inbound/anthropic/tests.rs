@@ -823,3 +823,60 @@ fn thinking_history_reaches_bedrock_signed() {
         .iter()
         .all(|m| !m.extra.contains_key("thinking_blocks")));
 }
+
+/// Gemini 3 through `/anthropic`: `tool_use` has no field for the call's thought signature, so it
+/// rides in the id the client sends back; the next request gives Gemini the signature again and
+/// every other upstream the id as Gemini issued it.
+#[test]
+fn a_gemini_thought_signature_rides_in_the_tool_use_id() {
+    let sig = "CiQB0e2K+/8=";
+    let resp = completion(json!({
+        "id": "r1",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_0", "type": "function",
+                            "function": {"name": "weather", "arguments": "{}"},
+                            "extra_content": {"google": {"thought_signature": sig}}}]}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
+    }));
+    let id = from_chat(&resp, "gemini-3-pro")["content"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(id.starts_with("call_0__thought__"), "{id}");
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "{id} is not a valid Anthropic tool_use id"
+    );
+    // Streamed, the block carries the same id.
+    let data = [json!({"id": "r1", "choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "id": "call_0", "type": "function",
+         "function": {"name": "weather", "arguments": "{}"},
+         "extra_content": {"google": {"thought_signature": sig}}}]}, "finish_reason": "tool_calls"}]})
+    .to_string()];
+    let refs: Vec<&str> = data.iter().map(String::as_str).collect();
+    let events = encode("gemini-3-pro", &chunks(&refs));
+    assert!(events
+        .iter()
+        .any(|e| e["data"]["content_block"]["id"] == id.as_str()));
+
+    let req = chat(json!({
+        "model": "gemini-3-pro", "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "weather", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "sun"}]}
+        ]
+    }));
+    let call = &req.messages[1].tool_calls.as_ref().unwrap()[0];
+    assert_eq!(call.id, "call_0");
+    assert_eq!(call.thought_signature(), Some(sig));
+    assert_eq!(req.messages[2].tool_call_id.as_deref(), Some("call_0"));
+    let gemini =
+        serde_json::to_value(crate::providers::gemini::request::to_gemini(&req).unwrap()).unwrap();
+    assert_eq!(
+        gemini["contents"][1]["parts"][0],
+        json!({"functionCall": {"name": "weather", "args": {}}, "thoughtSignature": sig})
+    );
+}
