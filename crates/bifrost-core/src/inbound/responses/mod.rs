@@ -357,11 +357,16 @@ fn push_input_item(i: usize, item: Value, out: &mut Vec<ChatMessage>) -> Result<
                 None | Some(Value::Null) => String::new(),
                 Some(other) => other.to_string(),
             };
-            let call = ToolCall::function(
-                required_str(&item, "call_id", &at)?,
+            let call_id = required_str(&item, "call_id", &at)?;
+            let (call_id, signature) = crate::inbound::signed_id::split(&call_id);
+            let mut call = ToolCall::function(
+                call_id.to_owned(),
                 required_str(&item, "name", &at)?,
                 arguments,
             );
+            if let Some(sig) = signature {
+                ToolCall::set_thought_signature(&mut call.extra, sig);
+            }
             match out.last_mut() {
                 Some(last) if last.role == "assistant" => {
                     last.tool_calls.get_or_insert_with(Vec::new).push(call);
@@ -385,7 +390,11 @@ fn push_input_item(i: usize, item: Value, out: &mut Vec<ChatMessage>) -> Result<
             out.push(ChatMessage {
                 role: "tool".into(),
                 content: Some(content),
-                tool_call_id: Some(required_str(&item, "call_id", &at)?),
+                tool_call_id: Some(
+                    crate::inbound::signed_id::split(&required_str(&item, "call_id", &at)?)
+                        .0
+                        .to_owned(),
+                ),
                 ..ChatMessage::default()
             });
         }

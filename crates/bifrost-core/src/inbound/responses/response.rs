@@ -159,7 +159,8 @@ pub fn from_chat(resp: &ChatCompletion, echo: &ResponsesEcho) -> Value {
         for call in calls {
             output.push(function_call_item(
                 &echo.item_id("fc", output.len()),
-                &call.id,
+                // The Responses item has no field for Gemini's thought signature either.
+                &crate::inbound::signed_id::join(&call.id, call.thought_signature()),
                 &call.function.name,
                 &call.function.arguments,
                 "completed",

@@ -250,6 +250,10 @@ impl StreamEncoder {
                     id.extend(std::iter::repeat_with(fastrand::alphanumeric).take(24));
                     id
                 });
+                let call_id = crate::inbound::signed_id::join(
+                    &call_id,
+                    crate::schemas::ToolCall::thought_signature_in(&call.extra),
+                );
                 let name = function.and_then(|f| f.name.clone()).unwrap_or_default();
                 let index = self.open_item(ItemKind::FunctionCall { call_id, name }, out);
                 self.tool_items.push((call.index, index));

@@ -529,3 +529,35 @@ fn empty_stream_still_completes() {
         ]
     );
 }
+
+/// Gemini 3 through `/v1/responses`: the function-call item has no field for the call's thought
+/// signature, so it rides in `call_id`, and the next request gives it back to the call.
+#[test]
+fn a_gemini_thought_signature_rides_in_the_call_id() {
+    let sig = "CiQB0e2K+/8=";
+    let mut call = ToolCall::function("call_0".into(), "weather".into(), "{}".into());
+    ToolCall::set_thought_signature(&mut call.extra, sig.into());
+    let message = ChatMessage {
+        role: "assistant".into(),
+        tool_calls: Some(vec![call]),
+        ..ChatMessage::default()
+    };
+    let out = from_chat(&completion(message, "tool_calls", None), &bare_echo());
+    let call_id = out["output"][0]["call_id"].as_str().unwrap().to_owned();
+    assert!(call_id.starts_with("call_0__thought__"), "{call_id}");
+    let req = to_chat(
+        json!({"model": "gemini-3-pro", "input": [
+            {"type": "message", "role": "user", "content": "weather?"},
+            {"type": "function_call", "call_id": call_id, "name": "weather", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": call_id, "output": "sun"}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let call = &req.messages[1].tool_calls.as_ref().unwrap()[0];
+    assert_eq!(
+        (call.id.as_str(), call.thought_signature()),
+        ("call_0", Some(sig))
+    );
+    assert_eq!(req.messages[2].tool_call_id.as_deref(), Some("call_0"));
+}
