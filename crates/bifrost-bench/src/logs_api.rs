@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::load::status_counts;
 use crate::options::Options;
-use crate::procs::{spawn, wait_ready};
+use crate::procs::spawn_gateway;
 use crate::{GATEWAY_PORT, MOCK_PORT};
 
 /// The logs API over a large store: `--log-rows` synthetic rows seeded (`bifrost-store-seed`)
@@ -67,22 +67,7 @@ pub(crate) fn logs_api(opts: &Options) -> Result<String> {
             ),
         )?;
         let app = dir.join(format!("app-{name}"));
-        let _g = spawn(
-            1,
-            &opts.bin_dir.join("bifrost-http").to_string_lossy(),
-            &[
-                "-config".into(),
-                config.to_string_lossy().into_owned(),
-                "-port".into(),
-                GATEWAY_PORT.to_string(),
-                "-log-level".into(),
-                "warn".into(),
-                "-app-dir".into(),
-                app.to_string_lossy().into_owned(),
-            ],
-            &[],
-        )?;
-        wait_ready(GATEWAY_PORT, "/health")?;
+        let _g = spawn_gateway(opts, &config, &app, &[])?;
         let mid = start_ms + span_ms / 2;
         let queries = [
             ("first page (limit 50)", "/api/logs?limit=50".to_owned()),

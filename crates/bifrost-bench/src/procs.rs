@@ -141,10 +141,19 @@ pub(crate) fn start_gateway_with(opts: &Options, config_json: &str) -> Result<Pr
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("config.json");
     std::fs::write(&config, config_json)?;
-    let bin = opts.bin_dir.join("bifrost-http");
+    spawn_gateway(opts, &config, &dir, &[("TOKIO_WORKER_THREADS", "1")])
+}
+
+/// The gateway on CPU 1 at `warn` on [`GATEWAY_PORT`], once `/health` answers.
+pub(crate) fn spawn_gateway(
+    opts: &Options,
+    config: &std::path::Path,
+    app_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Result<Proc> {
     let p = spawn(
         1,
-        &bin.to_string_lossy(),
+        &opts.bin_dir.join("bifrost-http").to_string_lossy(),
         &[
             "-config".into(),
             config.to_string_lossy().into_owned(),
@@ -153,9 +162,9 @@ pub(crate) fn start_gateway_with(opts: &Options, config_json: &str) -> Result<Pr
             "-log-level".into(),
             "warn".into(),
             "-app-dir".into(),
-            dir.to_string_lossy().into_owned(),
+            app_dir.to_string_lossy().into_owned(),
         ],
-        &[("TOKIO_WORKER_THREADS", "1")],
+        env,
     )?;
     wait_ready(GATEWAY_PORT, "/health")?;
     Ok(p)
