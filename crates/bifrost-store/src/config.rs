@@ -243,10 +243,7 @@ impl ConfigStore {
     pub async fn put_provider(&self, p: &StoredProvider) -> Result<(), StoreError> {
         let mut tx = self.inner.pool.begin().await?;
         self.put_provider_in(&mut tx, p).await?;
-        self.notify_in(&mut tx).await?;
-        tx.commit().await?;
-        self.changed();
-        Ok(())
+        self.commit(tx, true).await
     }
 
     async fn put_provider_in(
@@ -301,13 +298,7 @@ impl ConfigStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n > 0 {
-            self.notify_in(&mut tx).await?;
-        }
-        tx.commit().await?;
-        if n > 0 {
-            self.changed();
-        }
+        self.commit(tx, n > 0).await?;
         Ok(n > 0)
     }
 
@@ -339,28 +330,16 @@ impl ConfigStore {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        self.notify_in(&mut tx).await?;
-        tx.commit().await?;
-        self.changed();
-        Ok(())
+        self.commit(tx, true).await
     }
 
     pub async fn delete_key(&self, provider: &str, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.inner.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM config_keys WHERE provider = $1 AND id = $2")
-            .bind(provider.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n > 0 {
-            self.notify_in(&mut tx).await?;
-        }
-        tx.commit().await?;
-        if n > 0 {
-            self.changed();
-        }
-        Ok(n > 0)
+        self.delete_one(
+            "DELETE FROM config_keys WHERE provider = $1 AND id = $2",
+            provider,
+            id,
+        )
+        .await
     }
 
     pub async fn client_config(&self) -> Result<Option<Value>, StoreError> {
@@ -394,28 +373,12 @@ impl ConfigStore {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        self.notify_in(&mut tx).await?;
-        tx.commit().await?;
-        self.changed();
-        Ok(())
+        self.commit(tx, true).await
     }
 
     pub async fn delete_kv(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
-        let mut tx = self.inner.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM config_kv WHERE ns = $1 AND key = $2")
-            .bind(ns.to_string())
-            .bind(key.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n > 0 {
-            self.notify_in(&mut tx).await?;
-        }
-        tx.commit().await?;
-        if n > 0 {
-            self.changed();
-        }
-        Ok(n > 0)
+        self.delete_one("DELETE FROM config_kv WHERE ns = $1 AND key = $2", ns, key)
+            .await
     }
 
     /// Every `(key, value)` of a namespace, ordered by key.
@@ -504,6 +467,36 @@ impl ConfigStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").fetch_one(&self.inner.pool).await?;
         Ok(())
+    }
+
+    /// Commits a write. When it changed something, the other instances are told inside the
+    /// transaction and this one's subscribers after it.
+    async fn commit(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        changed: bool,
+    ) -> Result<(), StoreError> {
+        if changed {
+            self.notify_in(&mut tx).await?;
+        }
+        tx.commit().await?;
+        if changed {
+            self.changed();
+        }
+        Ok(())
+    }
+
+    /// Deletes the row with a two-column key; whether there was one.
+    async fn delete_one(&self, sql: &'static str, a: &str, b: &str) -> Result<bool, StoreError> {
+        let mut tx = self.inner.pool.begin().await?;
+        let n = sqlx::query(sql)
+            .bind(a.to_string())
+            .bind(b.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        self.commit(tx, n > 0).await?;
+        Ok(n > 0)
     }
 
     async fn notify_in(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {

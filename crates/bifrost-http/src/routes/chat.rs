@@ -539,28 +539,12 @@ async fn handle(
                 .ok_or_else(|| BifrostError::invalid_request("'model' is required"))?
                 .to_owned();
             let stream = map.get("stream") == Some(&Value::Bool(true));
-            native(
-                engine,
-                opts,
-                route_provider,
-                model,
-                body,
-                stream,
-                Native::Cohere,
-            )
-            .await
+            let call = Native::Cohere.call(model, stream);
+            native(engine, opts, route_provider, body, call).await
         }
         Operation::BedrockConverse { model, stream } => {
-            native(
-                engine,
-                opts,
-                route_provider,
-                model,
-                body,
-                stream,
-                Native::Bedrock,
-            )
-            .await
+            let call = Native::Bedrock.call(model, stream);
+            native(engine, opts, route_provider, body, call).await
         }
         Operation::GenAiEmbed { model, batch } => {
             let mut req = if batch {

@@ -37,6 +37,14 @@ impl Native {
         }
     }
 
+    pub fn call(self, model: String, stream: bool) -> NativeCall {
+        NativeCall {
+            kind: self,
+            model,
+            stream,
+        }
+    }
+
     /// The engine refuses a native body for a provider of another format with a generic
     /// "does not support the chat_completion operation"; this says what the route needs.
     fn wrong_format(self, e: &BifrostError, model: &str) -> BifrostError {
@@ -57,17 +65,27 @@ impl Native {
     }
 }
 
+/// What a native route read of its request: the format, the model and whether to stream.
+pub(super) struct NativeCall {
+    pub kind: Native,
+    pub model: String,
+    pub stream: bool,
+}
+
 /// A request in the provider's own format, forwarded to a provider of that format; its answer
 /// (or stream) goes back as it came.
 pub(super) async fn native(
     engine: &bifrost_core::Bifrost,
     opts: RequestOptions,
     route_provider: impl Fn(&mut Option<String>, &str),
-    model: String,
     body: Bytes,
-    stream: bool,
-    kind: Native,
+    call: NativeCall,
 ) -> Result<(Response, Answered, bool), BifrostError> {
+    let NativeCall {
+        kind,
+        model,
+        stream,
+    } = call;
     let mut provider = None;
     route_provider(&mut provider, &model);
     // Only the first target's format is known up front; the engine names the provider it

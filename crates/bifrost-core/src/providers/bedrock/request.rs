@@ -369,17 +369,20 @@ fn text(t: &str) -> Option<Value> {
     (!t.is_empty()).then(|| json!({ "text": t }))
 }
 
-fn system_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
+/// The blocks of a message's content: text content as one text block, each part from `block`
+/// (which refuses a kind the role cannot carry), a part marked with `cache_control` followed by
+/// a cache point.
+fn content_blocks(
+    msg: &ChatMessage,
+    block: impl Fn(&ContentPart) -> Result<Option<Value>, BifrostError>,
+) -> Result<Vec<Value>, BifrostError> {
     let mut out = Vec::new();
     match &msg.content {
         None => {}
         Some(MessageContent::Text(t)) => out.extend(text(t)),
         Some(MessageContent::Parts(parts)) => {
             for part in parts {
-                if part.kind != "text" {
-                    return Err(unsupported_part(i, &msg.role, &part.kind));
-                }
-                out.extend(text(part.text.as_deref().unwrap_or_default()));
+                out.extend(block(part)?);
                 if part_cached(part) {
                     out.push(cache_point());
                 }
@@ -389,26 +392,20 @@ fn system_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError
     Ok(out)
 }
 
+fn system_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
+    content_blocks(msg, |part| match part.kind.as_str() {
+        "text" => Ok(text(part.text.as_deref().unwrap_or_default())),
+        other => Err(unsupported_part(i, &msg.role, other)),
+    })
+}
+
 fn user_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
-    let mut out = Vec::new();
-    match &msg.content {
-        None => {}
-        Some(MessageContent::Text(t)) => out.extend(text(t)),
-        Some(MessageContent::Parts(parts)) => {
-            for part in parts {
-                match part.kind.as_str() {
-                    "text" => out.extend(text(part.text.as_deref().unwrap_or_default())),
-                    "image_url" => out.push(image_block(i, part)?),
-                    "file" => out.push(document_block(i, part)?),
-                    other => return Err(unsupported_part(i, &msg.role, other)),
-                }
-                if part_cached(part) {
-                    out.push(cache_point());
-                }
-            }
-        }
-    }
-    Ok(out)
+    content_blocks(msg, |part| match part.kind.as_str() {
+        "text" => Ok(text(part.text.as_deref().unwrap_or_default())),
+        "image_url" => image_block(i, part).map(Some),
+        "file" => document_block(i, part).map(Some),
+        other => Err(unsupported_part(i, &msg.role, other)),
+    })
 }
 
 fn assistant_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
@@ -433,28 +430,16 @@ fn assistant_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostEr
             }
         })
         .collect();
-    match &msg.content {
-        None => {}
-        Some(MessageContent::Text(t)) => out.extend(text(t)),
-        Some(MessageContent::Parts(parts)) => {
-            for part in parts {
-                match part.kind.as_str() {
-                    "text" => out.extend(text(part.text.as_deref().unwrap_or_default())),
-                    // A refusal is text the model said.
-                    "refusal" => out.extend(
-                        part.extra
-                            .get("refusal")
-                            .and_then(Value::as_str)
-                            .and_then(text),
-                    ),
-                    other => return Err(unsupported_part(i, &msg.role, other)),
-                }
-                if part_cached(part) {
-                    out.push(cache_point());
-                }
-            }
-        }
-    }
+    out.extend(content_blocks(msg, |part| match part.kind.as_str() {
+        "text" => Ok(text(part.text.as_deref().unwrap_or_default())),
+        // A refusal is text the model said.
+        "refusal" => Ok(part
+            .extra
+            .get("refusal")
+            .and_then(Value::as_str)
+            .and_then(text)),
+        other => Err(unsupported_part(i, &msg.role, other)),
+    })?);
     for call in msg.tool_calls.as_deref().unwrap_or_default() {
         let input = super::super::tool_call_input(i, call)?;
         out.push(json!({"toolUse": {

@@ -316,10 +316,10 @@ fn reasoning_effort(extra: &Extra) -> Result<Option<Value>, BifrostError> {
 fn translate_message(i: usize, msg: &ChatMessage) -> Result<CohereMessage, BifrostError> {
     match msg.role.as_str() {
         "system" | "developer" => Ok(CohereMessage::System {
-            content: text_content(i, msg)?,
+            content: content(i, msg, false)?,
         }),
         "user" => Ok(CohereMessage::User {
-            content: user_content(i, msg)?,
+            content: content(i, msg, true)?,
         }),
         "assistant" => assistant_message(i, msg),
         "tool" => {
@@ -344,8 +344,8 @@ fn translate_message(i: usize, msg: &ChatMessage) -> Result<CohereMessage, Bifro
     }
 }
 
-/// Text-only content (system and assistant messages).
-fn text_content(i: usize, msg: &ChatMessage) -> Result<CohereContent, BifrostError> {
+/// A message's content; image parts only where `images` (user messages), text elsewhere.
+fn content(i: usize, msg: &ChatMessage, images: bool) -> Result<CohereContent, BifrostError> {
     match &msg.content {
         None => Ok(CohereContent::Text(String::new())),
         Some(MessageContent::Text(t)) => Ok(CohereContent::Text(t.clone())),
@@ -353,22 +353,7 @@ fn text_content(i: usize, msg: &ChatMessage) -> Result<CohereContent, BifrostErr
             .iter()
             .map(|p| match p.kind.as_str() {
                 "text" => Ok(text_block(p)),
-                other => Err(unsupported_part(i, &msg.role, other)),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(CohereContent::Blocks),
-    }
-}
-
-fn user_content(i: usize, msg: &ChatMessage) -> Result<CohereContent, BifrostError> {
-    match &msg.content {
-        None => Ok(CohereContent::Text(String::new())),
-        Some(MessageContent::Text(t)) => Ok(CohereContent::Text(t.clone())),
-        Some(MessageContent::Parts(parts)) => parts
-            .iter()
-            .map(|p| match p.kind.as_str() {
-                "text" => Ok(text_block(p)),
-                "image_url" => {
+                "image_url" if images => {
                     let image = p.image_url.as_ref().ok_or_else(|| {
                         BifrostError::invalid_request(format!(
                             "messages[{i}]: an image_url part needs 'image_url.url'"
@@ -392,7 +377,7 @@ fn assistant_message(i: usize, msg: &ChatMessage) -> Result<CohereMessage, Bifro
     let calls = msg.tool_calls.as_deref().unwrap_or_default();
     if calls.is_empty() {
         return Ok(CohereMessage::Assistant {
-            content: Some(text_content(i, msg)?),
+            content: Some(content(i, msg, false)?),
             tool_plan: None,
             tool_calls: None,
         });
