@@ -1,7 +1,8 @@
 //! The Anthropic Messages API as an inbound format (`/anthropic/v1/messages`): an Anthropic
 //! request becomes the unified chat request, and the unified answer (plain, streamed, or an
 //! error) goes back in Anthropic's shape, so the Anthropic SDKs and Claude Code can be served by
-//! any provider. The reverse of `providers::anthropic`.
+//! any provider. The reverse of `providers::anthropic`, over the same types
+//! ([`crate::wire::anthropic`]).
 //!
 //! Request rules ([`to_chat`]):
 //! - `model`, `stream`, `max_tokens` (required: missing is a 400, as at Anthropic), `temperature`
@@ -59,6 +60,7 @@ use crate::schemas::{
     ImageUrl, MessageContent, Stop, ThinkingBlock, Tool, ToolCall, ToolCallDelta, Usage,
     THINKING_BLOCKS,
 };
+use crate::wire::anthropic::ThinkingConfig;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -207,25 +209,23 @@ fn parse_request(body: &[u8], require_max_tokens: bool) -> Result<ChatRequest, B
 /// Anthropic's minimum budget is 1024; Claude Code's "think", "think hard" and "ultrathink" ask
 /// for about 4k, 10k and 32k tokens, which land on low, medium and high.
 fn reasoning_effort(thinking: &Value) -> Result<Option<&'static str>, BifrostError> {
-    let obj = thinking
-        .as_object()
-        .ok_or_else(|| invalid("thinking: must be an object"))?;
-    match obj.get("type").and_then(Value::as_str) {
-        Some("enabled") => {
-            let budget = obj
-                .get("budget_tokens")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| {
-                    invalid("thinking.budget_tokens: Field required (a positive integer)")
-                })?;
-            Ok(Some(match budget {
-                0..=4095 => "low",
-                4096..=16383 => "medium",
-                _ => "high",
-            }))
-        }
-        Some(_) => Ok(None),
-        None => Err(invalid("thinking.type: Field required")),
+    if !thinking.is_object() {
+        return Err(invalid("thinking: must be an object"));
+    }
+    if thinking.get("type").and_then(Value::as_str).is_none() {
+        return Err(invalid("thinking.type: Field required"));
+    }
+    // With a string type, only `enabled` (its budget) can fail to parse.
+    match ThinkingConfig::deserialize(thinking) {
+        Ok(ThinkingConfig::Enabled { budget_tokens }) => Ok(Some(match budget_tokens {
+            0..=4095 => "low",
+            4096..=16383 => "medium",
+            _ => "high",
+        })),
+        Ok(_) => Ok(None),
+        Err(_) => Err(invalid(
+            "thinking.budget_tokens: Field required (a positive integer)",
+        )),
     }
 }
 

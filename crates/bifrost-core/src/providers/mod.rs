@@ -234,10 +234,17 @@ pub(crate) fn function_tool<'t>(
     Ok(&tool.function)
 }
 
-/// A function tool declared the way Anthropic, Bedrock and Cohere take one: `name`, the
-/// `description` (unless empty and `skip_empty_description`), and the parameters' JSON schema
-/// under `schema_key`, passed through `wrap` (Bedrock nests it). These APIs require a schema,
-/// so a function without one gets an empty object schema.
+/// A function's parameters as the native APIs take them (Anthropic, Bedrock, Cohere). These
+/// APIs require a schema, so a function without one gets an empty object schema.
+pub(crate) fn parameters(f: &crate::schemas::FunctionDef) -> serde_json::Value {
+    f.parameters
+        .clone()
+        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}))
+}
+
+/// A function tool declared the way Bedrock and Cohere take one: `name`, the `description`
+/// (unless empty and `skip_empty_description`), and the [`parameters`] under `schema_key`,
+/// passed through `wrap` (Bedrock nests it).
 pub(crate) fn function_declaration(
     f: &crate::schemas::FunctionDef,
     skip_empty_description: bool,
@@ -254,11 +261,7 @@ pub(crate) fn function_declaration(
     {
         out.insert("description".into(), Value::String(d.clone()));
     }
-    let schema = f
-        .parameters
-        .clone()
-        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
-    out.insert(schema_key.into(), wrap(schema));
+    out.insert(schema_key.into(), wrap(parameters(f)));
     out
 }
 

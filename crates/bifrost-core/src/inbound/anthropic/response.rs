@@ -1,6 +1,11 @@
 //! The unified answer → Anthropic Messages: plain (`from_chat`), streamed (`StreamEncoder`'s events) and as Anthropic errors.
 
 use super::*;
+use crate::wire::anthropic::{
+    self as wire, ContentBlock, ContentBlockStart, ContentBlockStop, Delta, MessageDeltaBody,
+    StreamEvent,
+};
+use std::borrow::Cow;
 
 /// The Anthropic `message` for a unified completion (first choice only).
 ///
@@ -27,19 +32,15 @@ pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
         // the readable reasoning is still worth showing.
         let blocks = ThinkingBlock::read(&msg.extra).unwrap_or_default();
         if !blocks.is_empty() {
-            content.extend(blocks.into_iter().map(|b| match b {
-                ThinkingBlock::Thinking {
-                    thinking,
-                    signature,
-                } => json!({"type": "thinking", "thinking": thinking,
-                            "signature": signature.unwrap_or_default()}),
-                redacted => serde_json::to_value(redacted).unwrap_or_default(),
+            content.extend(blocks.into_iter().map(|b| match ContentBlock::from(b) {
+                ContentBlock::Thinking(t) => thinking(t.thinking, t.signature.unwrap_or_default()),
+                redacted => redacted,
             }));
         } else if let Some(r) = crate::inbound::reasoning_content(&msg.extra) {
-            content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
+            content.push(thinking(r.into(), "".into()));
         }
         if let Some(text) = msg.text_content().filter(|t| !t.is_empty()) {
-            content.push(json!({"type": "text", "text": text}));
+            content.push(text_block(text.into()));
         }
         for (n, call) in msg.tool_calls.iter().flatten().enumerate() {
             has_tools = true;
@@ -48,25 +49,36 @@ pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
             } else {
                 call.id.clone()
             };
-            let call_id = signed_id::join(&call_id, call.thought_signature());
-            content.push(json!({
-                "type": "tool_use",
-                "id": call_id,
-                "name": call.function.name,
-                "input": tool_input(&call.function.arguments),
+            content.push(ContentBlock::ToolUse(wire::ToolUse {
+                id: signed_id::join(&call_id, call.thought_signature()).into(),
+                name: call.function.name.as_str().into(),
+                input: tool_input(&call.function.arguments),
             }));
         }
     }
     let finish = choice.and_then(|c| c.finish_reason.as_deref());
-    json!({
-        "id": id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": reasons::anthropic::from_openai(finish, has_tools),
-        "stop_sequence": null,
-        "usage": usage_json(resp.usage.as_ref()),
+    let message = wire::Message {
+        id: id.into(),
+        model: model.into(),
+        content,
+        stop_reason: Some(reasons::anthropic::from_openai(finish, has_tools).into()),
+        usage: wire_usage(resp.usage.as_ref()),
+        ..wire::Message::default()
+    };
+    serde_json::to_value(message).unwrap_or_default()
+}
+
+fn thinking<'a>(thinking: Cow<'a, str>, signature: Cow<'a, str>) -> ContentBlock<'a> {
+    ContentBlock::Thinking(wire::Thinking {
+        thinking,
+        signature: Some(signature),
+    })
+}
+
+fn text_block(text: Cow<'_, str>) -> ContentBlock<'_> {
+    ContentBlock::Text(wire::Text {
+        text,
+        cache_control: None,
     })
 }
 
@@ -80,25 +92,25 @@ fn tool_input(arguments: &str) -> Value {
     }
 }
 
-fn usage_json(usage: Option<&Usage>) -> Value {
+fn wire_usage(usage: Option<&Usage>) -> wire::Usage {
     let Some(u) = usage else {
-        return json!({"input_tokens": 0, "output_tokens": 0});
+        return wire::Usage {
+            input_tokens: Some(0),
+            output_tokens: Some(0),
+            ..wire::Usage::default()
+        };
     };
     let cached = u
         .extra
         .get("prompt_tokens_details")
         .and_then(|d| d.get("cached_tokens"))
         .and_then(Value::as_u64);
-    let mut out = Map::new();
-    out.insert(
-        "input_tokens".into(),
-        json!(u.prompt_tokens.saturating_sub(cached.unwrap_or(0))),
-    );
-    out.insert("output_tokens".into(), json!(u.completion_tokens));
-    if let Some(c) = cached {
-        out.insert("cache_read_input_tokens".into(), json!(c));
+    wire::Usage {
+        input_tokens: Some(u.prompt_tokens.saturating_sub(cached.unwrap_or(0))),
+        output_tokens: Some(u.completion_tokens),
+        cache_read_input_tokens: cached,
+        cache_creation_input_tokens: None,
     }
-    Value::Object(out)
 }
 
 fn message_id(id: &str) -> String {
@@ -167,9 +179,9 @@ pub struct StreamEncoder {
     model: String,
     id: String,
     started: bool,
-    next_index: u32,
+    next_index: u64,
     /// The open content block: its Anthropic index and kind.
-    open: Option<(u32, BlockKind)>,
+    open: Option<(u64, BlockKind)>,
     tools: BTreeMap<u32, ToolSlot>,
     stop_reason: Option<&'static str>,
     usage: Option<Usage>,
@@ -206,13 +218,13 @@ impl StreamEncoder {
             if self.stop_reason.is_none() {
                 let delta = &choice.delta;
                 if let Some(r) = crate::inbound::reasoning_content(&delta.extra) {
-                    self.block_delta(BlockKind::Thinking, "thinking", r, &mut out);
+                    self.block_delta(BlockKind::Thinking, r, &mut out);
                 }
                 for block in ThinkingBlock::read(&delta.extra).unwrap_or_default() {
                     self.thinking_block(block, &mut out);
                 }
                 if let Some(t) = delta.content.as_deref().filter(|t| !t.is_empty()) {
-                    self.block_delta(BlockKind::Text, "text", t, &mut out);
+                    self.block_delta(BlockKind::Text, t, &mut out);
                 }
                 for call in delta.tool_calls.iter().flatten() {
                     self.tool_delta(call, &mut out);
@@ -259,49 +271,42 @@ impl StreamEncoder {
     fn start(&mut self, chunk_id: &str, usage: Option<&Usage>, out: &mut Vec<Event>) {
         self.started = true;
         self.id = message_id(chunk_id);
-        let input = usage.map_or(0, |u| {
-            usage_json(Some(u))
-                .get("input_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        });
-        out.push((
-            "message_start",
-            json!({
-                "type": "message_start",
-                "message": {
-                    "id": self.id,
-                    "type": "message",
-                    "role": "assistant",
-                    "model": self.model,
-                    "content": [],
-                    "stop_reason": null,
-                    "stop_sequence": null,
-                    "usage": {"input_tokens": input, "output_tokens": 0},
-                },
-            }),
-        ));
+        let message = wire::Message {
+            id: self.id.as_str().into(),
+            model: self.model.as_str().into(),
+            usage: wire::Usage {
+                input_tokens: wire_usage(usage).input_tokens,
+                output_tokens: Some(0),
+                ..wire::Usage::default()
+            },
+            ..wire::Message::default()
+        };
+        push(
+            out,
+            StreamEvent::MessageStart(wire::MessageStart { message }),
+        );
     }
 
     /// Text or thinking: continues the open block of that kind, else opens one.
-    fn block_delta(&mut self, kind: BlockKind, field: &str, text: &str, out: &mut Vec<Event>) {
+    fn block_delta(&mut self, kind: BlockKind, text: &str, out: &mut Vec<Event>) {
         let index = match self.open {
             Some((index, open)) if open == kind => index,
             _ => {
                 self.close(out);
                 let block = match kind {
-                    BlockKind::Thinking => {
-                        json!({"type": "thinking", "thinking": "", "signature": ""})
-                    }
-                    _ => json!({"type": "text", "text": ""}),
+                    BlockKind::Thinking => thinking("".into(), "".into()),
+                    _ => text_block("".into()),
                 };
                 self.open_block(kind, block, out)
             }
         };
-        let mut delta = Map::new();
-        delta.insert("type".into(), Value::String(format!("{field}_delta")));
-        delta.insert(field.into(), Value::String(text.to_owned()));
-        out.push(delta_event(index, Value::Object(delta)));
+        let delta = match kind {
+            BlockKind::Thinking => Delta::ThinkingDelta {
+                thinking: text.into(),
+            },
+            _ => Delta::TextDelta { text: text.into() },
+        };
+        push(out, delta_event(index, delta));
     }
 
     /// A signature closes the open thinking block (opening one if the upstream sent no text);
@@ -309,31 +314,30 @@ impl StreamEncoder {
     fn thinking_block(&mut self, block: ThinkingBlock, out: &mut Vec<Event>) {
         match block {
             ThinkingBlock::Thinking {
-                thinking,
+                thinking: text,
                 signature,
             } => {
-                if !thinking.is_empty() {
-                    self.block_delta(BlockKind::Thinking, "thinking", &thinking, out);
+                if !text.is_empty() {
+                    self.block_delta(BlockKind::Thinking, &text, out);
                 }
                 let Some(signature) = signature else { return };
                 let index = match self.open {
                     Some((index, BlockKind::Thinking)) => index,
                     _ => {
                         self.close(out);
-                        let block = json!({"type": "thinking", "thinking": "", "signature": ""});
+                        let block = thinking("".into(), "".into());
                         self.open_block(BlockKind::Thinking, block, out)
                     }
                 };
-                out.push(delta_event(
-                    index,
-                    json!({"type": "signature_delta", "signature": signature}),
-                ));
+                let delta = Delta::SignatureDelta {
+                    signature: signature.into(),
+                };
+                push(out, delta_event(index, delta));
                 self.close(out);
             }
             redacted => {
                 self.close(out);
-                let block = serde_json::to_value(redacted).unwrap_or_default();
-                self.open_block(BlockKind::Thinking, block, out);
+                self.open_block(BlockKind::Thinking, redacted.into(), out);
                 self.close(out);
             }
         }
@@ -366,10 +370,10 @@ impl StreamEncoder {
         match slot.phase {
             ToolPhase::Open => {
                 if let (Some((index, _)), false) = (self.open, args.is_empty()) {
-                    out.push(delta_event(
-                        index,
-                        json!({"type": "input_json_delta", "partial_json": args}),
-                    ));
+                    let delta = Delta::InputJsonDelta {
+                        partial_json: args.into(),
+                    };
+                    push(out, delta_event(index, delta));
                 }
             }
             ToolPhase::Closed => {
@@ -393,44 +397,60 @@ impl StreamEncoder {
     }
 
     fn start_tool(&mut self, tool: u32, out: &mut Vec<Event>) {
-        let fallback_id = tool_use_id(&self.id, tool as usize);
+        if !self.tools.contains_key(&tool) {
+            return;
+        }
+        // The start event borrows the slot's id and name.
+        let index = self.next_block(BlockKind::Tool(tool));
         let Some(slot) = self.tools.get_mut(&tool) else {
             return;
         };
         slot.phase = ToolPhase::Open;
-        let id = if slot.id.is_empty() {
-            fallback_id
-        } else {
-            slot.id.clone()
-        };
-        let block = json!({"type": "tool_use", "id": id, "name": slot.name, "input": {}});
         let args = std::mem::take(&mut slot.args);
-        let index = self.open_block(BlockKind::Tool(tool), block, out);
+        let id = if slot.id.is_empty() {
+            Cow::Owned(tool_use_id(&self.id, tool as usize))
+        } else {
+            Cow::Borrowed(slot.id.as_str())
+        };
+        let block = ContentBlock::ToolUse(wire::ToolUse {
+            id,
+            name: slot.name.as_str().into(),
+            input: Value::Object(Map::new()),
+        });
+        push(out, block_start(index, block));
         if !args.is_empty() {
-            out.push(delta_event(
-                index,
-                json!({"type": "input_json_delta", "partial_json": args}),
-            ));
+            let delta = Delta::InputJsonDelta {
+                partial_json: args.into(),
+            };
+            push(out, delta_event(index, delta));
         }
     }
 
-    fn open_block(&mut self, kind: BlockKind, block: Value, out: &mut Vec<Event>) -> u32 {
+    fn open_block(
+        &mut self,
+        kind: BlockKind,
+        block: ContentBlock<'_>,
+        out: &mut Vec<Event>,
+    ) -> u64 {
+        let index = self.next_block(kind);
+        push(out, block_start(index, block));
+        index
+    }
+
+    /// Makes the next block the open one (its start event is the caller's) and returns its index.
+    fn next_block(&mut self, kind: BlockKind) -> u64 {
         let index = self.next_index;
         self.next_index += 1;
         self.open = Some((index, kind));
-        out.push((
-            "content_block_start",
-            json!({"type": "content_block_start", "index": index, "content_block": block}),
-        ));
         index
     }
 
     fn close(&mut self, out: &mut Vec<Event>) {
         if let Some((index, kind)) = self.open.take() {
-            out.push((
-                "content_block_stop",
-                json!({"type": "content_block_stop", "index": index}),
-            ));
+            push(
+                out,
+                StreamEvent::ContentBlockStop(ContentBlockStop { index }),
+            );
             if let BlockKind::Tool(tool) = kind {
                 if let Some(slot) = self.tools.get_mut(&tool) {
                     slot.phase = ToolPhase::Closed;
@@ -457,27 +477,41 @@ impl StreamEncoder {
     fn end_message(&mut self, out: &mut Vec<Event>) {
         // Anthropic's message_delta always has output_tokens; input counts are optional there.
         let usage = match &self.usage {
-            Some(u) => usage_json(Some(u)),
-            None => json!({"output_tokens": 0}),
+            Some(u) => wire_usage(Some(u)),
+            None => wire::Usage {
+                output_tokens: Some(0),
+                ..wire::Usage::default()
+            },
         };
-        out.push((
-            "message_delta",
-            json!({
-                "type": "message_delta",
-                "delta": {"stop_reason": self.stop_reason.unwrap_or("end_turn"), "stop_sequence": null},
-                "usage": usage,
-            }),
-        ));
-        out.push(("message_stop", json!({"type": "message_stop"})));
+        let delta = MessageDeltaBody {
+            stop_reason: Some(self.stop_reason.unwrap_or("end_turn").into()),
+            stop_sequence: None,
+        };
+        push(
+            out,
+            StreamEvent::MessageDelta(wire::MessageDelta { delta, usage }),
+        );
+        push(out, StreamEvent::MessageStop);
         self.done = true;
     }
 }
 
-fn delta_event(index: u32, delta: Value) -> Event {
-    (
-        "content_block_delta",
-        json!({"type": "content_block_delta", "index": index, "delta": delta}),
-    )
+/// Appends `event` as an SSE event: its name and its JSON.
+fn push(out: &mut Vec<Event>, event: StreamEvent<'_>) {
+    // Serializing these types cannot fail: every map key is a string.
+    let data = serde_json::to_value(&event).unwrap_or_default();
+    out.push((event.name(), data));
+}
+
+fn block_start(index: u64, content_block: ContentBlock<'_>) -> StreamEvent<'_> {
+    StreamEvent::ContentBlockStart(ContentBlockStart {
+        index,
+        content_block,
+    })
+}
+
+fn delta_event(index: u64, delta: Delta<'_>) -> StreamEvent<'_> {
+    StreamEvent::ContentBlockDelta(wire::ContentBlockDelta { index, delta })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,10 +526,11 @@ pub fn error_event(e: &BifrostError) -> Event {
 /// Anthropic SDKs expect for the status (they pick the exception class from the status and
 /// read `.message` from the body).
 pub fn error_body(e: &BifrostError) -> Value {
-    json!({
-        "type": "error",
-        "error": {"type": error_type(e.status), "message": e.message},
-    })
+    let error = wire::ApiError {
+        kind: error_type(e.status).into(),
+        message: e.message.as_str().into(),
+    };
+    serde_json::to_value(StreamEvent::Error(wire::ErrorEvent { error })).unwrap_or_default()
 }
 
 /// Anthropic documents one type per status; other 4xx are `invalid_request_error` (as at

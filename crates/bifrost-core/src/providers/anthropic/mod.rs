@@ -1,5 +1,6 @@
 //! Anthropic Messages API (`/v1/messages`): requests and responses are translated to and from
-//! OpenAI's shape by the pure functions of [`request`], [`response`] and [`stream`].
+//! OpenAI's shape by the pure functions of [`request`], [`response`] and [`stream`], over the
+//! types of [`crate::wire::anthropic`].
 
 // `BifrostError` is the engine-wide error every provider returns (the `Provider` trait fixes
 // it); boxing it only inside this module would change nothing for callers.
@@ -14,6 +15,7 @@ use super::pipeline::{self, serialize, Call, ChatCodec, Sse, Target, TargetFutur
 use super::{CallContext, ChunkStream, Provider};
 use crate::error::BifrostError;
 use crate::schemas::{ChatCompletion, ChatRequest};
+use crate::wire::anthropic::MessagesRequest;
 use futures::future::BoxFuture;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -33,7 +35,7 @@ impl Anthropic {
 
 /// Serializes the upstream body.
 pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, BifrostError> {
-    serialize(&request::to_anthropic(req, model, stream)?)
+    serialize(&request::messages_request(req, model, stream)?)
 }
 
 /// The client headers a forwarded request keeps: its API version and beta opt-ins.
@@ -70,12 +72,12 @@ pub fn chunk_stream(name: &str, events: EventStream) -> ChunkStream {
 }
 
 impl ChatCodec for Anthropic {
-    type Wire<'r> = serde_json::Value;
+    type Wire<'r> = MessagesRequest<'r>;
     type Address = ();
     type Framing = Sse;
 
-    fn request(c: Call<'_>) -> Result<serde_json::Value, BifrostError> {
-        request::to_anthropic(c.req, c.cx.model, c.stream)
+    fn request(c: Call<'_>) -> Result<MessagesRequest<'_>, BifrostError> {
+        request::messages_request(c.req, c.cx.model, c.stream)
     }
 
     fn target<'r>(&'r self, c: Call<'r>, _: (), _: &[u8]) -> impl TargetFuture + use<'r> {

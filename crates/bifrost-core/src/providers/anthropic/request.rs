@@ -24,15 +24,29 @@
 
 use crate::error::BifrostError;
 use crate::schemas::{
-    ChatMessage, ChatRequest, ContentPart, Extra, MessageContent, ThinkingBlock, Tool,
+    ChatMessage, ChatRequest, ContentPart, MessageContent, Stop, ThinkingBlock, Tool,
 };
-use serde_json::{json, Map, Value};
+use crate::wire::anthropic::{
+    self as wire, Content, ContentBlock, MessageParam, MessagesRequest, Role, Source, ToolChoice,
+};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Sent when the client gave no limit; Anthropic requires one and every current model allows it.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// Builds the body of `POST /v1/messages` for `model`.
+/// The body of `POST /v1/messages` for `model`, as JSON (which Vertex edits).
 pub fn to_anthropic(req: &ChatRequest, model: &str, stream: bool) -> Result<Value, BifrostError> {
+    serde_json::to_value(messages_request(req, model, stream)?)
+        .map_err(|e| BifrostError::internal(format!("serializing the request failed: {e}")))
+}
+
+/// Builds the body of `POST /v1/messages` for `model`.
+pub fn messages_request<'r>(
+    req: &'r ChatRequest,
+    model: &'r str,
+    stream: bool,
+) -> Result<MessagesRequest<'r>, BifrostError> {
     if req.n.is_some_and(|n| n > 1) {
         return Err(BifrostError::invalid_request(
             "Anthropic does not support n > 1",
@@ -40,36 +54,11 @@ pub fn to_anthropic(req: &ChatRequest, model: &str, stream: bool) -> Result<Valu
     }
 
     let (system, messages) = translate_messages(&req.messages)?;
-
-    let mut out = Map::new();
-    out.insert("model".into(), Value::String(model.to_owned()));
-    if let Some(system) = system {
-        out.insert("system".into(), system);
-    }
-    out.insert("messages".into(), Value::Array(messages));
-    let max_tokens = req
-        .max_completion_tokens
-        .or(req.max_tokens)
-        .unwrap_or(DEFAULT_MAX_TOKENS);
-    out.insert("max_tokens".into(), json!(max_tokens));
-    if let Some(t) = req.temperature {
-        out.insert("temperature".into(), json!(t));
-    }
-    if let Some(p) = req.top_p {
-        out.insert("top_p".into(), json!(p));
-    }
-    if let Some(stop) = &req.stop {
-        out.insert("stop_sequences".into(), json!(stop.clone().into_vec()));
-    }
-    if stream {
-        out.insert("stream".into(), Value::Bool(true));
-    }
-
-    let has_tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
-    if let Some(tools) = &req.tools {
-        let tools = tools.iter().map(translate_tool).collect::<Result<_, _>>()?;
-        out.insert("tools".into(), Value::Array(tools));
-    }
+    let tools = req
+        .tools
+        .as_ref()
+        .map(|t| t.iter().map(translate_tool).collect::<Result<Vec<_>, _>>())
+        .transpose()?;
     let mut tool_choice = req
         .tool_choice
         .as_ref()
@@ -78,29 +67,38 @@ pub fn to_anthropic(req: &ChatRequest, model: &str, stream: bool) -> Result<Valu
     if req.parallel_tool_calls == Some(false) {
         // Without tools there is nothing to parallelise, and Anthropic rejects a tool_choice
         // sent without tools; "none" does not accept the flag either.
+        let has_tools = tools.as_ref().is_some_and(|t| !t.is_empty());
         if tool_choice.is_none() && has_tools {
-            tool_choice = Some(json!({"type": "auto"}));
+            tool_choice = Some(ToolChoice::Auto {
+                disable_parallel_tool_use: None,
+            });
         }
-        if let Some(Value::Object(tc)) = &mut tool_choice {
-            if tc.get("type").and_then(Value::as_str) != Some("none") {
-                tc.insert("disable_parallel_tool_use".into(), Value::Bool(true));
-            }
+        if let Some(tc) = &mut tool_choice {
+            tc.disable_parallel_tool_use();
         }
-    }
-    if let Some(tc) = tool_choice {
-        out.insert("tool_choice".into(), tc);
     }
 
-    for key in ["top_k", "thinking"] {
-        if let Some(v) = req.extra.get(key) {
-            out.insert(key.into(), v.clone());
-        }
-    }
-    if let Some(metadata) = metadata(req)? {
-        out.insert("metadata".into(), metadata);
-    }
-
-    Ok(Value::Object(out))
+    Ok(MessagesRequest {
+        model: model.into(),
+        system,
+        messages,
+        max_tokens: req
+            .max_completion_tokens
+            .or(req.max_tokens)
+            .unwrap_or(DEFAULT_MAX_TOKENS),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop_sequences: req.stop.as_ref().map(|stop| match stop {
+            Stop::One(s) => vec![s.into()],
+            Stop::Many(v) => v.iter().map(Cow::from).collect(),
+        }),
+        stream: stream.then_some(true),
+        tools,
+        tool_choice,
+        top_k: req.extra.get("top_k").cloned(),
+        thinking: req.extra.get("thinking").cloned(),
+        metadata: metadata(req)?,
+    })
 }
 
 /// `extra.metadata` merged with `user` as `user_id`; an explicit `metadata.user_id` wins because
@@ -124,17 +122,17 @@ fn metadata(req: &ChatRequest) -> Result<Option<Value>, BifrostError> {
 }
 
 /// One piece of the top-level system prompt, before deciding between string and blocks.
-enum SystemPiece {
-    Plain(String),
-    Block(Value),
+enum SystemPiece<'r> {
+    Plain(&'r str),
+    Block(ContentBlock<'r>),
 }
 
 /// Splits the conversation into the system prompt and Anthropic's alternating messages.
 fn translate_messages(
     messages: &[ChatMessage],
-) -> Result<(Option<Value>, Vec<Value>), BifrostError> {
+) -> Result<(Option<Content<'_>>, Vec<MessageParam<'_>>), BifrostError> {
     let mut system: Vec<SystemPiece> = Vec::new();
-    let mut out: Vec<Value> = Vec::new();
+    let mut out: Vec<MessageParam> = Vec::new();
     // True while the last message in `out` is a user message made of tool results, which the
     // next tool result or user turn must join.
     let mut open_tool_results = false;
@@ -144,7 +142,7 @@ fn translate_messages(
             "system" | "developer" => {
                 match &msg.content {
                     None => {}
-                    Some(MessageContent::Text(t)) => system.push(SystemPiece::Plain(t.clone())),
+                    Some(MessageContent::Text(t)) => system.push(SystemPiece::Plain(t)),
                     Some(MessageContent::Parts(parts)) => {
                         for part in parts {
                             if part.kind != "text" {
@@ -162,17 +160,22 @@ fn translate_messages(
                 match last_blocks(&mut out).filter(|_| open_tool_results) {
                     Some(blocks) => match content {
                         // An empty text block would be rejected; the turn exists already.
-                        Value::String(s) if s.is_empty() => {}
-                        Value::String(s) => blocks.push(json!({"type": "text", "text": s})),
-                        Value::Array(parts) => blocks.extend(parts),
-                        other => blocks.push(other),
+                        Content::Text(s) if s.is_empty() => {}
+                        Content::Text(s) => blocks.push(text(s)),
+                        Content::Blocks(parts) => blocks.extend(parts),
                     },
-                    None => out.push(json!({"role": "user", "content": content})),
+                    None => out.push(MessageParam {
+                        role: Role::User,
+                        content,
+                    }),
                 }
                 open_tool_results = false;
             }
             "assistant" => {
-                out.push(json!({"role": "assistant", "content": assistant_content(i, msg)?}));
+                out.push(MessageParam {
+                    role: Role::Assistant,
+                    content: assistant_content(i, msg)?,
+                });
                 open_tool_results = false;
             }
             "tool" => {
@@ -181,29 +184,31 @@ fn translate_messages(
                         "messages[{i}]: a tool message needs 'tool_call_id'"
                     ))
                 })?;
-                let mut block = json!({
-                    "type": "tool_result",
-                    "tool_use_id": id,
-                    "content": msg.text_content().unwrap_or_default(),
-                });
                 // A cache breakpoint on the result (on the message, or on its last part that
                 // has one) and an error flag survive the trip, as on every other block.
-                copy_cache_control(&msg.extra, &mut block);
+                let mut cache_control = msg.extra.get("cache_control");
                 if let Some(MessageContent::Parts(parts)) = &msg.content {
-                    if let Some(p) = parts
+                    if let Some(cc) = parts
                         .iter()
                         .rev()
-                        .find(|p| p.extra.contains_key("cache_control"))
+                        .find_map(|p| p.extra.get("cache_control"))
                     {
-                        copy_cache_control(&p.extra, &mut block);
+                        cache_control = Some(cc);
                     }
                 }
-                if msg.extra.get("is_error") == Some(&Value::Bool(true)) {
-                    block["is_error"] = Value::Bool(true);
-                }
+                let block = ContentBlock::ToolResult(wire::ToolResult {
+                    tool_use_id: id.into(),
+                    content: Some(Content::Text(msg.text_content().unwrap_or_default().into())),
+                    cache_control: cache_control.cloned(),
+                    is_error: (msg.extra.get("is_error") == Some(&Value::Bool(true)))
+                        .then_some(true),
+                });
                 match last_blocks(&mut out).filter(|_| open_tool_results) {
                     Some(blocks) => blocks.push(block),
-                    None => out.push(json!({"role": "user", "content": [block]})),
+                    None => out.push(MessageParam {
+                        role: Role::User,
+                        content: Content::Blocks(vec![block]),
+                    }),
                 }
                 open_tool_results = true;
             }
@@ -219,38 +224,41 @@ fn translate_messages(
     let system = if system.is_empty() {
         None
     } else if system.iter().all(|p| matches!(p, SystemPiece::Plain(_))) {
-        let texts: Vec<String> = system
+        let texts: Vec<&str> = system
             .into_iter()
             .filter_map(|p| match p {
                 SystemPiece::Plain(t) => Some(t),
                 SystemPiece::Block(_) => None,
             })
             .collect();
-        Some(Value::String(texts.join("\n\n")))
+        Some(Content::Text(texts.join("\n\n").into()))
     } else {
         let blocks = system
             .into_iter()
             .map(|p| match p {
-                SystemPiece::Plain(t) => json!({"type": "text", "text": t}),
+                SystemPiece::Plain(t) => text(t.into()),
                 SystemPiece::Block(b) => b,
             })
             .collect();
-        Some(Value::Array(blocks))
+        Some(Content::Blocks(blocks))
     };
     Ok((system, out))
 }
 
-/// The content array of the last message, which tool results always create as an array.
-fn last_blocks(out: &mut [Value]) -> Option<&mut Vec<Value>> {
-    out.last_mut()?.get_mut("content")?.as_array_mut()
+/// The content blocks of the last message, which tool results always create as blocks.
+fn last_blocks<'o, 'r>(out: &'o mut [MessageParam<'r>]) -> Option<&'o mut Vec<ContentBlock<'r>>> {
+    match &mut out.last_mut()?.content {
+        Content::Blocks(blocks) => Some(blocks),
+        Content::Text(_) => None,
+    }
 }
 
-fn user_content(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError> {
+fn user_content(i: usize, msg: &ChatMessage) -> Result<Content<'_>, BifrostError> {
     match &msg.content {
         // Anthropic has no content-less user turn; an empty string is the closest and lets the
         // upstream report it if it objects.
-        None => Ok(Value::String(String::new())),
-        Some(MessageContent::Text(t)) => Ok(Value::String(t.clone())),
+        None => Ok(Content::Text("".into())),
+        Some(MessageContent::Text(t)) => Ok(Content::Text(t.into())),
         Some(MessageContent::Parts(parts)) => parts
             .iter()
             .map(|p| match p.kind.as_str() {
@@ -260,22 +268,22 @@ fn user_content(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError> {
                 other => Err(unsupported_part(i, &msg.role, other)),
             })
             .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
+            .map(Content::Blocks),
     }
 }
 
-fn assistant_content(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError> {
+fn assistant_content(i: usize, msg: &ChatMessage) -> Result<Content<'_>, BifrostError> {
     let tool_calls = msg.tool_calls.as_deref().unwrap_or_default();
     let thinking = thinking_blocks(i, msg)?;
     let plain = tool_calls.is_empty() && thinking.is_empty();
     let mut blocks = match &msg.content {
-        Some(MessageContent::Text(t)) if plain => return Ok(Value::String(t.clone())),
-        None if plain => return Ok(Value::String(String::new())),
+        Some(MessageContent::Text(t)) if plain => return Ok(Content::Text(t.into())),
+        None if plain => return Ok(Content::Text("".into())),
         None => Vec::new(),
         // Anthropic rejects empty text blocks, and OpenAI clients often send `""` next to
         // tool calls.
         Some(MessageContent::Text(t)) if t.is_empty() => Vec::new(),
-        Some(MessageContent::Text(t)) => vec![json!({"type": "text", "text": t})],
+        Some(MessageContent::Text(t)) => vec![text(t.into())],
         Some(MessageContent::Parts(parts)) => {
             let mut blocks = Vec::new();
             for p in parts {
@@ -292,35 +300,41 @@ fn assistant_content(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError>
     // Anthropic wants the signed reasoning first, as it issued it.
     blocks.splice(0..0, thinking);
     for call in tool_calls {
-        let input = super::super::tool_call_input(i, call)?;
-        blocks.push(json!({
-            "type": "tool_use",
-            "id": call.id,
-            "name": call.function.name,
-            "input": input,
+        blocks.push(ContentBlock::ToolUse(wire::ToolUse {
+            id: call.id.as_str().into(),
+            name: call.function.name.as_str().into(),
+            input: super::super::tool_call_input(i, call)?,
         }));
     }
-    Ok(Value::Array(blocks))
+    Ok(Content::Blocks(blocks))
 }
 
 /// The message's `thinking_blocks` as Anthropic blocks.
-fn thinking_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
+fn thinking_blocks(
+    i: usize,
+    msg: &ChatMessage,
+) -> Result<Vec<ContentBlock<'static>>, BifrostError> {
     let blocks = ThinkingBlock::read(&msg.extra).map_err(|e| {
         BifrostError::invalid_request(format!("messages[{i}].thinking_blocks: {e}"))
     })?;
-    Ok(blocks
-        .into_iter()
-        .map(|b| serde_json::to_value(b).unwrap_or_default())
-        .collect())
+    Ok(blocks.into_iter().map(ContentBlock::from).collect())
 }
 
-fn text_block(part: &ContentPart) -> Value {
-    let mut block = json!({"type": "text", "text": part.text.clone().unwrap_or_default()});
-    copy_cache_control(&part.extra, &mut block);
-    block
+fn text(text: Cow<'_, str>) -> ContentBlock<'_> {
+    ContentBlock::Text(wire::Text {
+        text,
+        cache_control: None,
+    })
 }
 
-fn image_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
+fn text_block(part: &ContentPart) -> ContentBlock<'_> {
+    ContentBlock::Text(wire::Text {
+        text: part.text.as_deref().unwrap_or_default().into(),
+        cache_control: cache_control(part),
+    })
+}
+
+fn image_block(i: usize, part: &ContentPart) -> Result<ContentBlock<'_>, BifrostError> {
     let url = super::super::image_url(i, part)?;
     let source = if let Some(rest) = url.strip_prefix("data:") {
         let (media_type, data) = rest
@@ -331,22 +345,26 @@ fn image_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
                     "messages[{i}]: a data URL image must look like data:<media type>;base64,<data>"
                 ))
             })?;
-        json!({"type": "base64", "media_type": media_type, "data": data})
+        Source::Base64 {
+            media_type: media_type.into(),
+            data: data.into(),
+        }
     } else if url.starts_with("https://") || url.starts_with("http://") {
-        json!({"type": "url", "url": url})
+        Source::Url { url: url.into() }
     } else {
         return Err(BifrostError::invalid_request(format!(
             "messages[{i}]: image URLs must be http(s) or base64 data URLs"
         )));
     };
-    let mut block = json!({"type": "image", "source": source});
-    copy_cache_control(&part.extra, &mut block);
-    Ok(block)
+    Ok(ContentBlock::Image(wire::Image {
+        source,
+        cache_control: cache_control(part),
+    }))
 }
 
 /// An OpenAI `file` part (a base64 data URL) → a `document` block: PDFs as base64, plain text
 /// as a text source; the file name becomes the title.
-fn document_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
+fn document_block(i: usize, part: &ContentPart) -> Result<ContentBlock<'_>, BifrostError> {
     use base64::Engine as _;
     let (media_type, data, name) = super::super::file_data(i, part, "Anthropic")?;
     let source = if media_type == "text/plain" {
@@ -357,24 +375,26 @@ fn document_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
                     "messages[{i}]: 'file.file_data' is not valid base64: {e}"
                 ))
             })?;
-        json!({"type": "text", "media_type": "text/plain",
-               "data": String::from_utf8_lossy(&bytes)})
+        Source::Text {
+            media_type: "text/plain".into(),
+            data: String::from_utf8_lossy(&bytes).into_owned().into(),
+        }
     } else {
-        json!({"type": "base64", "media_type": media_type, "data": data})
+        Source::Base64 {
+            media_type: media_type.into(),
+            data: data.into(),
+        }
     };
-    let mut block = json!({"type": "document", "source": source});
-    if let (Some(name), Some(obj)) = (name, block.as_object_mut()) {
-        obj.insert("title".into(), Value::String(name.to_owned()));
-    }
-    copy_cache_control(&part.extra, &mut block);
-    Ok(block)
+    Ok(ContentBlock::Document(wire::Document {
+        source,
+        title: name.map(Cow::from),
+        cache_control: cache_control(part),
+    }))
 }
 
 /// Prompt caching is opted into per block; losing the marker silently would cost the client.
-fn copy_cache_control(extra: &Extra, block: &mut Value) {
-    if let (Some(cc), Some(obj)) = (extra.get("cache_control"), block.as_object_mut()) {
-        obj.insert("cache_control".into(), cc.clone());
-    }
+fn cache_control(part: &ContentPart) -> Option<Value> {
+    part.extra.get("cache_control").cloned()
 }
 
 fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
@@ -383,20 +403,30 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
     ))
 }
 
-fn translate_tool(tool: &Tool) -> Result<Value, BifrostError> {
+fn translate_tool(tool: &Tool) -> Result<wire::Tool<'_>, BifrostError> {
     let f = super::super::function_tool(tool, "Anthropic")?;
-    let out = super::super::function_declaration(f, false, "input_schema", |schema| schema);
-    let mut out = Value::Object(out);
-    copy_cache_control(&tool.extra, &mut out);
-    Ok(out)
+    Ok(wire::Tool {
+        name: f.name.as_str().into(),
+        description: f.description.as_deref().map(Cow::from),
+        input_schema: super::super::parameters(f),
+        cache_control: tool.extra.get("cache_control").cloned(),
+    })
 }
 
-fn translate_tool_choice(tc: &Value) -> Result<Value, BifrostError> {
+fn translate_tool_choice(tc: &Value) -> Result<ToolChoice<'_>, BifrostError> {
     match tc {
         Value::String(s) => match s.as_str() {
-            "auto" => return Ok(json!({"type": "auto"})),
-            "none" => return Ok(json!({"type": "none"})),
-            "required" => return Ok(json!({"type": "any"})),
+            "auto" => {
+                return Ok(ToolChoice::Auto {
+                    disable_parallel_tool_use: None,
+                })
+            }
+            "none" => return Ok(ToolChoice::None),
+            "required" => {
+                return Ok(ToolChoice::Any {
+                    disable_parallel_tool_use: None,
+                })
+            }
             _ => {}
         },
         Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
@@ -405,7 +435,10 @@ fn translate_tool_choice(tc: &Value) -> Result<Value, BifrostError> {
                 .and_then(|f| f.get("name"))
                 .and_then(Value::as_str)
             {
-                return Ok(json!({"type": "tool", "name": name}));
+                return Ok(ToolChoice::Tool {
+                    name: name.into(),
+                    disable_parallel_tool_use: None,
+                });
             }
         }
         _ => {}

@@ -3,78 +3,9 @@
 use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::providers::{assistant_message, unix_now};
-use crate::schemas::{ChatCompletion, Choice, ThinkingBlock, ToolCall, Usage};
-use serde::Deserialize;
+use crate::schemas::{ChatCompletion, Choice, ThinkingBlock, ToolCall};
+use crate::wire::anthropic::{ContentBlock, Message};
 use serde_json::Value;
-
-/// The parts of an Anthropic `message` object the translation reads.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AnthropicResponse {
-    pub id: String,
-    #[serde(default)]
-    pub model: String,
-    /// Required: a message without it is not an answer (an empty one is `[]`).
-    pub content: Vec<ContentBlock>,
-    #[serde(default)]
-    pub stop_reason: Option<String>,
-    #[serde(default)]
-    pub usage: AnthropicUsage,
-}
-
-/// One block of a response's `content`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ContentBlock {
-    Text {
-        #[serde(default)]
-        text: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        #[serde(default)]
-        input: Value,
-    },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-        #[serde(default)]
-        signature: Option<String>,
-    },
-    RedactedThinking {
-        data: String,
-    },
-    /// Server tool blocks and whatever Anthropic adds later: OpenAI's shape has no place for
-    /// them.
-    #[serde(other)]
-    Other,
-}
-
-/// Anthropic's token counts. The cache fields are absent or `null` when caching was not used.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-pub struct AnthropicUsage {
-    #[serde(default)]
-    pub input_tokens: Option<u64>,
-    #[serde(default)]
-    pub output_tokens: Option<u64>,
-    #[serde(default)]
-    pub cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
-    pub cache_creation_input_tokens: Option<u64>,
-}
-
-impl AnthropicUsage {
-    /// OpenAI's usage. Anthropic's `input_tokens` excludes cached tokens, OpenAI's
-    /// `prompt_tokens` includes them, so both cache counts are added back.
-    pub fn to_openai(self) -> Usage {
-        Usage::with_cache(
-            self.input_tokens.unwrap_or(0),
-            self.output_tokens.unwrap_or(0),
-            self.cache_read_input_tokens.unwrap_or(0),
-            self.cache_creation_input_tokens.unwrap_or(0),
-        )
-    }
-}
 
 /// Parses and translates a 2xx response body, stamped with the current time.
 pub fn from_anthropic(provider: &str, body: &[u8]) -> Result<ChatCompletion, BifrostError> {
@@ -86,39 +17,51 @@ pub fn from_anthropic(provider: &str, body: &[u8]) -> Result<ChatCompletion, Bif
         e.status = 502;
         return Err(e);
     }
-    let resp: AnthropicResponse = serde_json::from_value(value)
+    // `Message` lets `message_start` leave these out; an answer must have them.
+    if let Value::Object(map) = &value {
+        if let Some(field) = ["id", "content"].iter().find(|f| !map.contains_key(**f)) {
+            return Err(BifrostError::bad_upstream_response(
+                provider,
+                format!("missing field `{field}`"),
+            ));
+        }
+    }
+    let resp: Message = serde_json::from_value(value)
         .map_err(|e| BifrostError::bad_upstream_response(provider, e))?;
     Ok(from_anthropic_value(resp, unix_now()))
 }
 
 /// The mapping itself, with `created` given so tests are deterministic.
-pub fn from_anthropic_value(resp: AnthropicResponse, created: u64) -> ChatCompletion {
+pub fn from_anthropic_value(resp: Message<'_>, created: u64) -> ChatCompletion {
     let mut text: Option<String> = None;
     let mut reasoning: Option<String> = None;
     let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in resp.content {
         match block {
-            ContentBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(&t),
-            ContentBlock::Thinking {
-                thinking,
-                signature,
-            } => {
+            ContentBlock::Text(t) => text.get_or_insert_with(String::new).push_str(&t.text),
+            ContentBlock::Thinking(t) => {
                 reasoning
                     .get_or_insert_with(String::new)
-                    .push_str(&thinking);
+                    .push_str(&t.thinking);
                 thinking_blocks.push(ThinkingBlock::Thinking {
-                    thinking,
-                    signature,
+                    thinking: t.thinking.into_owned(),
+                    signature: t.signature.map(|s| s.into_owned()),
                 });
             }
-            ContentBlock::RedactedThinking { data } => {
-                thinking_blocks.push(ThinkingBlock::RedactedThinking { data })
+            ContentBlock::RedactedThinking(r) => {
+                thinking_blocks.push(ThinkingBlock::RedactedThinking {
+                    data: r.data.into_owned(),
+                })
             }
-            ContentBlock::ToolUse { id, name, input } => {
-                tool_calls.push(ToolCall::function(id, name, tool_arguments(&input)))
-            }
-            ContentBlock::Other => {}
+            ContentBlock::ToolUse(t) => tool_calls.push(ToolCall::function(
+                t.id.into_owned(),
+                t.name.into_owned(),
+                tool_arguments(&t.input),
+            )),
+            // Server tool blocks and whatever Anthropic adds later: OpenAI's shape has no place
+            // for them.
+            _ => {}
         }
     }
 
@@ -126,10 +69,10 @@ pub fn from_anthropic_value(resp: AnthropicResponse, created: u64) -> ChatComple
     ThinkingBlock::write(&mut message.extra, &thinking_blocks);
 
     ChatCompletion {
-        id: resp.id,
+        id: resp.id.into_owned(),
         object: "chat.completion".to_owned(),
         created,
-        model: resp.model,
+        model: resp.model.into_owned(),
         choices: vec![Choice {
             index: 0,
             message,

@@ -1,19 +1,20 @@
 //! Anthropic Messages SSE events → OpenAI `chat.completion.chunk`s, as a pure state machine:
 //! the provider feeds it one event at a time and forwards whatever chunks it returns.
 
-use super::response::AnthropicUsage;
 use crate::error::BifrostError;
 use crate::providers::chunks::{event_kind, ChunkHead, ToolIndex};
 use crate::providers::reasons;
 use crate::providers::unix_now;
 use crate::schemas::{ChatCompletionChunk, ChunkDelta, ThinkingBlock, ToolCallDelta};
-use serde::Deserialize;
+use crate::wire::anthropic::{
+    ContentBlock, ContentBlockDelta, ContentBlockStart, Delta, MessageDelta, MessageStart, Usage,
+};
 
 /// Translation state of one Anthropic stream.
 #[derive(Debug, Clone)]
 pub struct StreamState {
     head: ChunkHead,
-    usage: AnthropicUsage,
+    usage: Usage,
     tools: ToolIndex,
     finished: bool,
 }
@@ -22,89 +23,6 @@ impl Default for StreamState {
     fn default() -> Self {
         Self::new(unix_now())
     }
-}
-
-#[derive(Deserialize)]
-struct MessageStart {
-    message: StartMessage,
-}
-
-#[derive(Deserialize)]
-struct StartMessage {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    usage: AnthropicUsage,
-}
-
-#[derive(Deserialize)]
-struct BlockStart {
-    index: u64,
-    content_block: StartBlock,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum StartBlock {
-    Text {
-        #[serde(default)]
-        text: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-    },
-    /// Arrives whole, never as deltas.
-    RedactedThinking {
-        data: String,
-    },
-    /// `thinking`, server tool blocks: their content (if any) arrives as deltas or has no
-    /// OpenAI equivalent.
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-struct BlockDelta {
-    index: u64,
-    delta: DeltaBody,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum DeltaBody {
-    TextDelta {
-        text: String,
-    },
-    InputJsonDelta {
-        partial_json: String,
-    },
-    ThinkingDelta {
-        thinking: String,
-    },
-    /// Closes a thinking block; the client needs it to send the block back.
-    SignatureDelta {
-        signature: String,
-    },
-    /// Kinds added after this was written.
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-struct MessageDelta {
-    #[serde(default)]
-    delta: MessageDeltaBody,
-    #[serde(default)]
-    usage: AnthropicUsage,
-}
-
-#[derive(Deserialize, Default)]
-struct MessageDeltaBody {
-    #[serde(default)]
-    stop_reason: Option<String>,
 }
 
 impl StreamState {
@@ -116,7 +34,7 @@ impl StreamState {
                 created,
                 ..ChunkHead::default()
             },
-            usage: AnthropicUsage::default(),
+            usage: Usage::default(),
             tools: ToolIndex::default(),
             finished: false,
         }
@@ -148,37 +66,43 @@ impl StreamState {
         match kind.as_str() {
             "message_start" => {
                 let start: MessageStart = self.head.parse(&kind, data)?;
-                self.head.id = start.message.id;
-                self.head.model = start.message.model;
+                self.head.id = start.message.id.into_owned();
+                self.head.model = start.message.model.into_owned();
                 self.usage = start.message.usage;
                 Ok(vec![self.head.opening()])
             }
             "content_block_start" => {
-                let start: BlockStart = self.head.parse(&kind, data)?;
+                let start: ContentBlockStart = self.head.parse(&kind, data)?;
                 match start.content_block {
-                    StartBlock::Text { text } if !text.is_empty() => {
-                        Ok(vec![self.head.content(text)])
+                    ContentBlock::Text(t) if !t.text.is_empty() => {
+                        Ok(vec![self.head.content(t.text.into_owned())])
                     }
-                    StartBlock::ToolUse { id, name } => {
+                    ContentBlock::ToolUse(t) => {
                         let index = self.tools.start(start.index);
                         Ok(vec![self.head.tool_delta(ToolCallDelta::start(
                             index,
-                            id,
-                            name,
+                            t.id.into_owned(),
+                            t.name.into_owned(),
                             String::new(),
                         ))])
                     }
-                    StartBlock::RedactedThinking { data } => Ok(vec![self
-                        .head
-                        .chunk(ThinkingBlock::RedactedThinking { data }.into_delta())]),
-                    StartBlock::Text { .. } | StartBlock::Other => Ok(Vec::new()),
+                    // Arrives whole, never as deltas.
+                    ContentBlock::RedactedThinking(r) => Ok(vec![self.head.chunk(
+                        ThinkingBlock::RedactedThinking {
+                            data: r.data.into_owned(),
+                        }
+                        .into_delta(),
+                    )]),
+                    // `thinking`, server tool blocks: their content (if any) arrives as deltas or
+                    // has no OpenAI equivalent.
+                    _ => Ok(Vec::new()),
                 }
             }
             "content_block_delta" => {
-                let delta: BlockDelta = self.head.parse(&kind, data)?;
+                let delta: ContentBlockDelta = self.head.parse(&kind, data)?;
                 match delta.delta {
-                    DeltaBody::TextDelta { text } => Ok(vec![self.head.content(text)]),
-                    DeltaBody::InputJsonDelta { partial_json } => {
+                    Delta::TextDelta { text } => Ok(vec![self.head.content(text.into_owned())]),
+                    Delta::InputJsonDelta { partial_json } => {
                         let index = self.tools.get(delta.index).ok_or_else(|| {
                             BifrostError::bad_upstream_response(
                                 &self.head.provider,
@@ -188,34 +112,24 @@ impl StreamState {
                                 ),
                             )
                         })?;
-                        Ok(vec![self.head.arguments(index, partial_json)])
+                        Ok(vec![self.head.arguments(index, partial_json.into_owned())])
                     }
-                    DeltaBody::ThinkingDelta { thinking } => {
-                        Ok(vec![self.head.reasoning(thinking)])
+                    Delta::ThinkingDelta { thinking } => {
+                        Ok(vec![self.head.reasoning(thinking.into_owned())])
                     }
-                    DeltaBody::SignatureDelta { signature } => {
+                    Delta::SignatureDelta { signature } => {
                         let block = ThinkingBlock::Thinking {
                             thinking: String::new(),
-                            signature: Some(signature),
+                            signature: Some(signature.into_owned()),
                         };
                         Ok(vec![self.head.chunk(block.into_delta())])
                     }
-                    DeltaBody::Other => Ok(Vec::new()),
+                    Delta::Other => Ok(Vec::new()),
                 }
             }
             "message_delta" => {
                 let md: MessageDelta = self.head.parse(&kind, data)?;
-                // Counts in message_delta are cumulative; input counts appear here only when
-                // they changed (server tools), so keep message_start's otherwise.
-                let u = md.usage;
-                self.usage.output_tokens = u.output_tokens.or(self.usage.output_tokens);
-                self.usage.input_tokens = u.input_tokens.or(self.usage.input_tokens);
-                self.usage.cache_read_input_tokens = u
-                    .cache_read_input_tokens
-                    .or(self.usage.cache_read_input_tokens);
-                self.usage.cache_creation_input_tokens = u
-                    .cache_creation_input_tokens
-                    .or(self.usage.cache_creation_input_tokens);
+                self.usage.merge(md.usage);
                 Ok(match md.delta.stop_reason {
                     Some(reason) => {
                         let mut chunk = self.head.chunk(ChunkDelta::default());

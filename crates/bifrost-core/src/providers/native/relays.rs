@@ -44,14 +44,8 @@ impl AnthropicRelay {
     }
 
     fn merge(&mut self, u: AnthropicUsage, cell: &UsageCell) {
-        let cur = &mut self.usage;
-        cur.input_tokens = u.input_tokens.or(cur.input_tokens);
-        cur.output_tokens = u.output_tokens.or(cur.output_tokens);
-        cur.cache_read_input_tokens = u.cache_read_input_tokens.or(cur.cache_read_input_tokens);
-        cur.cache_creation_input_tokens = u
-            .cache_creation_input_tokens
-            .or(cur.cache_creation_input_tokens);
-        cell.set(cur.to_openai());
+        self.usage.merge(u);
+        cell.set(self.usage.to_openai());
     }
 }
 
