@@ -33,6 +33,7 @@ pub mod queue;
 pub mod retry;
 pub mod routing;
 pub mod schemas;
+pub mod wire;
 
 pub use config::{
     Account, ApiFormat, AzureKeyConfig, BedrockKeyConfig, BifrostConfig, CloudKeyConfig,

@@ -10,12 +10,13 @@
 //! from — rather than bytes already sent to the client.
 
 use super::anthropic::response::AnthropicUsage;
-use super::gemini::response::{embedded_error, GeminiUsage};
+use super::gemini::response::embedded_error;
 use super::http::{ByteStream, EventStream, Upstream};
 use super::CallContext;
 use crate::error::BifrostError;
 use crate::observe::Stage;
 use crate::schemas::Usage;
+use crate::wire::gemini::UsageMetadata;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::header::{HeaderMap, HeaderName};
