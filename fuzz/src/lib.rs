@@ -41,7 +41,8 @@ pub fn echo() -> responses::ResponsesEcho {
 /// Renders a completion in every client format.
 pub fn encode_completion(c: &ChatCompletion) {
     let _ = anthropic::from_chat(c, "m");
-    let _ = genai::from_chat(c, "m");
+    // Typed: serialising it is the step that can fail.
+    let _ = serde_json::to_vec(&genai::from_chat(c, "m"));
     let _ = responses::from_chat(c, &echo());
     let _ = serde_json::to_vec(c);
 }

@@ -3,7 +3,8 @@
 //! `GenerateContentRequest` → the unified chat request, and the unified answer →
 //! `GenerateContentResponse`s, plain, streamed and as errors, so the google-genai SDKs can be
 //! served by any provider; embedding requests likewise, see [`to_embedding`]. Pure functions; the body is camelCase
-//! JSON, as the SDKs and Google's REST docs send it. Unknown fields are ignored.
+//! JSON, as the SDKs and Google's REST docs send it, read into and written from the types of
+//! [`crate::wire::gemini`], which the Gemini provider uses too. Unknown fields are ignored.
 //!
 //! Request rules ([`to_chat`]):
 //! - The model is the one in the URL, verbatim (it may carry a `provider/` prefix).
@@ -21,6 +22,7 @@
 //!     else a 400. The URI is passed as is: a Gemini Files API URI only means something to Gemini.
 //!   - `functionCall` (model turns) → an assistant `tool_calls` entry: the part's `id`, else
 //!     `call_<n>` (n counts the calls of the request, from 0); `args` as JSON text (`{}` if none).
+//!     A call without a name is a 400.
 //!   - `functionResponse` (user turns) → a `tool` message whose content is the JSON text of
 //!     `response` (`{}` if none). Its `tool_call_id` is the part's `id` when a call has that id;
 //!     else the earliest not yet answered call of that `name`, else the latest call of that
@@ -70,7 +72,11 @@ use crate::schemas::{
     EmbeddingRequest, EmbeddingResponse, FunctionDef, ImageUrl, MessageContent, Stop, Tool,
     ToolCall, Usage,
 };
-use serde::Deserialize;
+use crate::wire::gemini::{
+    self as wire, Blob, Candidate, Content, CountTokensResponse, FileData, FunctionCall,
+    FunctionCallingConfig, FunctionResponse, GenerateContentRequest, GenerateContentResponse,
+    GenerationConfig, Part, ThinkingConfig, UsageMetadata,
+};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -87,159 +93,9 @@ use tools::{tool_choice, translate_tools};
 mod generation;
 use generation::apply_generation_config;
 
-/// The fields of a `GenerateContentRequest` the translation reads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GenerateContentBody {
-    #[serde(default)]
-    contents: Option<Vec<Content>>,
-    #[serde(default)]
-    system_instruction: Option<Content>,
-    #[serde(default)]
-    tools: Option<Vec<Map<String, Value>>>,
-    #[serde(default)]
-    tool_config: Option<ToolConfig>,
-    #[serde(default)]
-    generation_config: Option<GenerationConfig>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Content {
-    #[serde(default)]
-    role: Option<String>,
-    #[serde(default)]
-    parts: Option<Vec<Part>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Part {
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    thought: Option<bool>,
-    #[serde(default)]
-    inline_data: Option<Blob>,
-    #[serde(default)]
-    file_data: Option<FileData>,
-    #[serde(default)]
-    function_call: Option<GenaiFunctionCall>,
-    #[serde(default)]
-    function_response: Option<GenaiFunctionResponse>,
-    #[serde(flatten)]
-    extra: Map<String, Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Blob {
-    #[serde(default)]
-    mime_type: String,
-    #[serde(default)]
-    data: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FileData {
-    #[serde(default)]
-    mime_type: Option<String>,
-    file_uri: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct GenaiFunctionCall {
-    #[serde(default)]
-    id: Option<String>,
-    name: String,
-    #[serde(default)]
-    args: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct GenaiFunctionResponse {
-    #[serde(default)]
-    id: Option<String>,
-    name: String,
-    #[serde(default)]
-    response: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FunctionDeclaration {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    parameters: Option<Value>,
-    #[serde(default)]
-    parameters_json_schema: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ToolConfig {
-    #[serde(default)]
-    function_calling_config: Option<FunctionCallingConfig>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FunctionCallingConfig {
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    allowed_function_names: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GenerationConfig {
-    #[serde(default)]
-    temperature: Option<f64>,
-    #[serde(default)]
-    top_p: Option<f64>,
-    #[serde(default)]
-    top_k: Option<f64>,
-    #[serde(default)]
-    max_output_tokens: Option<u32>,
-    #[serde(default)]
-    stop_sequences: Option<Vec<String>>,
-    #[serde(default)]
-    candidate_count: Option<u32>,
-    #[serde(default)]
-    seed: Option<i64>,
-    #[serde(default)]
-    presence_penalty: Option<f64>,
-    #[serde(default)]
-    frequency_penalty: Option<f64>,
-    #[serde(default)]
-    response_mime_type: Option<String>,
-    #[serde(default)]
-    response_schema: Option<Value>,
-    #[serde(default)]
-    response_json_schema: Option<Value>,
-    #[serde(default)]
-    response_modalities: Option<Vec<String>>,
-    #[serde(default)]
-    response_logprobs: Option<bool>,
-    #[serde(default)]
-    thinking_config: Option<ThinkingConfig>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ThinkingConfig {
-    #[serde(default)]
-    thinking_budget: Option<i64>,
-    #[serde(default)]
-    thinking_level: Option<String>,
-}
-
 /// Translates a `generateContent` body for `model` (from the URL) into a chat request.
 pub fn to_chat(model: &str, body: &[u8]) -> Result<ChatRequest, BifrostError> {
-    let body: GenerateContentBody = serde_json::from_slice(body).map_err(bad_body)?;
+    let body: GenerateContentRequest = serde_json::from_slice(body).map_err(bad_body)?;
     translate(model, body)
 }
 
@@ -247,22 +103,21 @@ fn bad_body(e: serde_json::Error) -> BifrostError {
     BifrostError::invalid_request(format!("invalid GenerateContentRequest body: {e}"))
 }
 
-fn translate(model: &str, body: GenerateContentBody) -> Result<ChatRequest, BifrostError> {
+fn translate(model: &str, body: GenerateContentRequest) -> Result<ChatRequest, BifrostError> {
     let mut messages = Vec::new();
     if let Some(system) = &body.system_instruction {
         if let Some(text) = system_text(system)? {
             messages.push(ChatMessage::system(text));
         }
     }
-    let contents = body.contents.unwrap_or_default();
-    if contents.is_empty() {
+    if body.contents.is_empty() {
         return Err(BifrostError::invalid_request(
             "'contents' must hold at least one turn",
         ));
     }
-    translate_contents(&contents, &mut messages)?;
+    translate_contents(&body.contents, &mut messages)?;
 
-    let mut tools = translate_tools(body.tools.as_deref().unwrap_or_default())?;
+    let mut tools = translate_tools(&body.tools)?;
     let tool_choice = match body.tool_config.and_then(|c| c.function_calling_config) {
         Some(config) => tool_choice(&config, &mut tools)?,
         None => None,
@@ -283,13 +138,7 @@ fn translate(model: &str, body: GenerateContentBody) -> Result<ChatRequest, Bifr
 
 fn system_text(system: &Content) -> Result<Option<String>, BifrostError> {
     let mut texts = Vec::new();
-    for (j, part) in system
-        .parts
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
+    for (j, part) in system.parts.iter().enumerate() {
         match classify(part) {
             Ok(Some(PartKind::Text(t))) => texts.push(t),
             Ok(None) => {}
@@ -309,17 +158,13 @@ enum PartKind<'a> {
     Text(&'a str),
     Inline(&'a Blob),
     File(&'a FileData),
-    Call(&'a GenaiFunctionCall),
-    Response(&'a GenaiFunctionResponse),
+    Call(&'a FunctionCall),
+    Response(&'a FunctionResponse),
 }
 
-/// Part fields that only annotate the data beside them.
-const ANNOTATIONS: &[&str] = &[
-    "thoughtSignature",
-    "videoMetadata",
-    "partMetadata",
-    "mediaResolution",
-];
+/// Part fields that only annotate the data beside them (besides `thought` and
+/// `thoughtSignature`, which [`Part`] reads itself).
+const ANNOTATIONS: &[&str] = &["videoMetadata", "partMetadata", "mediaResolution"];
 
 /// `Ok(None)`: a part with nothing to translate. `Err` names the unsupported keys.
 fn classify(part: &Part) -> Result<Option<PartKind<'_>>, String> {
@@ -364,7 +209,7 @@ fn translate_contents(
 ) -> Result<(), BifrostError> {
     let mut calls: Vec<CallRecord> = Vec::new();
     for (i, content) in contents.iter().enumerate() {
-        let parts = content.parts.as_deref().unwrap_or_default();
+        let parts = content.parts.as_slice();
         match content.role.as_deref().unwrap_or("user") {
             "model" => {
                 if let Some(msg) = model_turn(i, parts, &mut calls)? {
@@ -403,21 +248,17 @@ fn model_turn(
         match kind {
             None => {}
             Some(PartKind::Text(t)) => text.push_str(t),
+            Some(PartKind::Call(call)) if call.name.is_empty() => {
+                return Err(unsupported_part(i, j, "a functionCall needs a name"))
+            }
             Some(PartKind::Call(call)) => {
-                let id = match &call.id {
-                    Some(id) if !id.is_empty() => id.clone(),
-                    _ => format!("call_{}", calls.len()),
-                };
-                let arguments = match &call.args {
-                    None | Some(Value::Null) => "{}".to_owned(),
-                    Some(args) => args.to_string(),
-                };
+                let id = call.call_id(calls.len());
                 calls.push(CallRecord {
                     id: id.clone(),
                     name: call.name.clone(),
                     answered: false,
                 });
-                tool_calls.push(ToolCall::function(id, call.name.clone(), arguments));
+                tool_calls.push(ToolCall::function(id, call.name.clone(), call.arguments()));
             }
             Some(PartKind::Inline(_) | PartKind::File(_)) => {
                 return Err(unsupported_part(
@@ -520,7 +361,7 @@ fn user_turn(
 fn answer(
     i: usize,
     j: usize,
-    resp: &GenaiFunctionResponse,
+    resp: &FunctionResponse,
     calls: &mut [CallRecord],
 ) -> Result<String, BifrostError> {
     let by_id = resp
@@ -665,7 +506,10 @@ pub fn count_tokens(model: &str, body: &[u8]) -> Result<Value, BifrostError> {
             .map_or(0, |p| p.to_string().chars().count());
     }
     let total = (chars as u64).div_ceil(4) + media * MEDIA_TOKENS;
-    Ok(json!({ "totalTokens": total.max(1) }))
+    let answer = CountTokensResponse {
+        total_tokens: total.max(1),
+    };
+    Ok(serde_json::to_value(answer).unwrap_or_default())
 }
 
 #[cfg(test)]

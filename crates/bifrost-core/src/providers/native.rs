@@ -9,13 +9,14 @@
 //! so that an upstream error before it is an error of the attempt — retried or fallen back
 //! from — rather than bytes already sent to the client.
 
-use super::gemini::response::{embedded_error, GeminiUsage};
+use super::gemini::response::embedded_error;
 use super::http::{ByteStream, EventStream, Upstream};
 use super::CallContext;
 use crate::error::BifrostError;
 use crate::observe::Stage;
 use crate::schemas::Usage;
 use crate::wire::anthropic::Usage as AnthropicUsage;
+use crate::wire::gemini::UsageMetadata;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::header::{HeaderMap, HeaderName};

@@ -185,7 +185,7 @@ pub fn embed_response(
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum VertexRequest {
     Anthropic(Value),
-    Gemini(gemini::request::GenerateContentRequest),
+    Gemini(crate::wire::gemini::GenerateContentRequest),
 }
 
 /// Claude models go through the Anthropic codec, the rest through Gemini's. The URL comes

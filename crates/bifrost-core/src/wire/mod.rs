@@ -3,3 +3,4 @@
 //! gateway as the client of an upstream) read and write, so that each format is described once.
 
 pub mod anthropic;
+pub mod gemini;

@@ -1,32 +1,17 @@
 //! The GenAI embedding routes (`:embedContent`, `:batchEmbedContents`) ⇄ the unified embedding request and answer.
 
 use super::*;
-
-/// The fields of an `EmbedContentRequest` the translation reads; `taskType` and `title` are
-/// dropped (OpenAI-style embedding APIs have neither).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EmbedContentBody {
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    content: Option<Content>,
-    #[serde(default)]
-    output_dimensionality: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct BatchEmbedBody {
-    #[serde(default)]
-    requests: Vec<EmbedContentBody>,
-}
+use crate::wire::gemini::{
+    BatchEmbedContentsRequest, ContentEmbedding, EmbedContentRequest, EmbedContentResponse,
+};
 
 /// Translates an `embedContent` body for `model` (from the URL) into an embeddings request of
 /// one input: the content's text parts joined with `\n` (Google embeds one content as one
-/// vector). `outputDimensionality` → `dimensions`. A content without text, or with any other
-/// part kind (Google's multimodal embeddings), is a 400.
+/// vector). `outputDimensionality` → `dimensions`; `taskType` and `title` are dropped
+/// (OpenAI-style embedding APIs have neither). A content without text, or with any other part
+/// kind (Google's multimodal embeddings), is a 400.
 pub fn to_embedding(model: &str, body: &[u8]) -> Result<EmbeddingRequest, BifrostError> {
-    let body: EmbedContentBody = serde_json::from_slice(body).map_err(bad_embed_body)?;
+    let body: EmbedContentRequest = serde_json::from_slice(body).map_err(bad_embed_body)?;
     let text = embed_text(body.content.as_ref(), "content")?;
     Ok(EmbeddingRequest {
         model: model.to_owned(),
@@ -41,7 +26,7 @@ pub fn to_embedding(model: &str, body: &[u8]) -> Result<EmbeddingRequest, Bifros
 /// [`to_embedding`]). As at Google, each request's `model` (`models/…`, or absent) must be the
 /// URL's; their `outputDimensionality` must agree, since one upstream call serves them all.
 pub fn to_batch_embedding(model: &str, body: &[u8]) -> Result<EmbeddingRequest, BifrostError> {
-    let body: BatchEmbedBody = serde_json::from_slice(body).map_err(bad_embed_body)?;
+    let body: BatchEmbedContentsRequest = serde_json::from_slice(body).map_err(bad_embed_body)?;
     if body.requests.is_empty() {
         return Err(BifrostError::invalid_request(
             "batchEmbedContents needs at least one request",
@@ -83,7 +68,7 @@ fn bad_embed_body(e: serde_json::Error) -> BifrostError {
 
 /// The text of one content to embed; `at` names it in errors.
 fn embed_text(content: Option<&Content>, at: &str) -> Result<String, BifrostError> {
-    let parts = content.and_then(|c| c.parts.as_deref()).unwrap_or_default();
+    let parts = content.map(|c| c.parts.as_slice()).unwrap_or_default();
     let mut texts = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
         match &part.text {
@@ -105,23 +90,30 @@ fn embed_text(content: Option<&Content>, at: &str) -> Result<String, BifrostErro
 
 /// An embeddings answer of one input → an `EmbedContentResponse`:
 /// `{"embedding":{"values":[…]}}`.
-pub fn from_embedding(resp: &EmbeddingResponse) -> Value {
-    let values = embeddings_in_order(resp).next().unwrap_or(Value::Null);
-    json!({ "embedding": { "values": values } })
+pub fn from_embedding(resp: &EmbeddingResponse) -> EmbedContentResponse<Value> {
+    let values = embeddings_in_order(resp).next().unwrap_or_default();
+    EmbedContentResponse {
+        embedding: Some(values),
+        ..EmbedContentResponse::default()
+    }
 }
 
 /// An embeddings answer → a `BatchEmbedContentsResponse`: `{"embeddings":[{"values":[…]}…]}`,
 /// in input order.
-pub fn from_batch_embedding(resp: &EmbeddingResponse) -> Value {
-    let embeddings: Vec<Value> = embeddings_in_order(resp)
-        .map(|values| json!({ "values": values }))
-        .collect();
-    json!({ "embeddings": embeddings })
+pub fn from_batch_embedding(resp: &EmbeddingResponse) -> EmbedContentResponse<Value> {
+    EmbedContentResponse {
+        embeddings: Some(embeddings_in_order(resp).collect()),
+        ..EmbedContentResponse::default()
+    }
 }
 
-/// The vectors by their `index` (upstreams may answer out of order).
-fn embeddings_in_order(resp: &EmbeddingResponse) -> impl Iterator<Item = Value> + '_ {
+/// The vectors by their `index` (upstreams may answer out of order), as they came.
+fn embeddings_in_order(
+    resp: &EmbeddingResponse,
+) -> impl Iterator<Item = ContentEmbedding<Value>> + '_ {
     let mut data: Vec<_> = resp.data.iter().collect();
     data.sort_by_key(|e| e.index);
-    data.into_iter().map(|e| e.embedding.clone())
+    data.into_iter().map(|e| ContentEmbedding {
+        values: e.embedding.clone(),
+    })
 }

@@ -1,6 +1,7 @@
 //! `generationConfig` → sampling fields, `response_format` and `reasoning_effort`.
 
 use super::*;
+use serde_json::Number;
 
 pub(super) fn apply_generation_config(
     config: &GenerationConfig,
@@ -31,10 +32,20 @@ pub(super) fn apply_generation_config(
             req.extra.insert(key.to_owned(), v);
         }
     };
-    put("top_k", config.top_k.map(number));
-    put("seed", config.seed.map(Value::from));
-    put("presence_penalty", config.presence_penalty.map(number));
-    put("frequency_penalty", config.frequency_penalty.map(number));
+    let seed = config.seed.as_ref().map(|n| {
+        n.as_i64().map(Value::from).ok_or_else(|| {
+            BifrostError::invalid_request(format!(
+                "generationConfig.seed must be an integer, got {n}"
+            ))
+        })
+    });
+    put("top_k", number(config.top_k.as_ref()));
+    put("seed", seed.transpose()?);
+    put("presence_penalty", number(config.presence_penalty.as_ref()));
+    put(
+        "frequency_penalty",
+        number(config.frequency_penalty.as_ref()),
+    );
     put("response_format", response_format(config)?);
     if let Some(thinking) = &config.thinking_config {
         put(
@@ -45,13 +56,14 @@ pub(super) fn apply_generation_config(
     Ok(())
 }
 
-/// Integral floats print as integers (`topK: 40` stays `40`, not `40.0`).
-fn number(v: f64) -> Value {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+/// Integral numbers print as integers (`topK: 40.0` becomes `40`).
+fn number(n: Option<&Number>) -> Option<Value> {
+    let v = n?.as_f64()?;
+    Some(if v.fract() == 0.0 && v.abs() < 9.0e15 {
         Value::from(v as i64)
     } else {
         Value::from(v)
-    }
+    })
 }
 
 fn response_format(config: &GenerationConfig) -> Result<Option<Value>, BifrostError> {

@@ -7,22 +7,22 @@ use super::*;
 /// text), then a `functionCall` per tool call (`id`, `name`, `args` = the arguments parsed; see
 /// [`call_args`]). `finishReason`, see [`reasons::gemini::from_openai`]; `usageMetadata`, see
 /// [`usage_metadata`]; `modelVersion` is `model`, `responseId` the completion's id.
-pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
-    let candidates: Vec<Value> = resp
+pub fn from_chat(resp: &ChatCompletion, model: &str) -> GenerateContentResponse {
+    let candidates = resp
         .choices
         .iter()
         .map(|choice| {
             let msg = &choice.message;
             let mut parts = Vec::new();
             if let Some(r) = reasoning(&msg.extra) {
-                parts.push(json!({"text": r, "thought": true}));
+                parts.push(Part::thought(r));
             }
             let text = msg
                 .text_content()
                 .filter(|t| !t.is_empty())
                 .or_else(|| str_field(&msg.extra, "refusal"));
             if let Some(text) = text {
-                parts.push(json!({ "text": text }));
+                parts.push(Part::text(text));
             }
             for call in msg.tool_calls.iter().flatten() {
                 parts.push(function_call_part(
@@ -34,15 +34,27 @@ pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
             candidate(parts, choice.finish_reason.as_deref(), choice.index)
         })
         .collect();
-    let mut out = json!({
-        "candidates": candidates,
-        "modelVersion": model,
-        "responseId": resp.id,
-    });
-    if let Some(usage) = &resp.usage {
-        out["usageMetadata"] = usage_metadata(usage);
+    response(
+        candidates,
+        model,
+        &resp.id,
+        resp.usage.as_ref().map(usage_metadata),
+    )
+}
+
+fn response(
+    candidates: Vec<Candidate>,
+    model: &str,
+    id: &str,
+    usage_metadata: Option<UsageMetadata>,
+) -> GenerateContentResponse {
+    GenerateContentResponse {
+        candidates,
+        model_version: Some(model.to_owned()),
+        response_id: Some(id.to_owned()),
+        usage_metadata,
+        ..GenerateContentResponse::default()
     }
-    out
 }
 
 fn reasoning(extra: &Map<String, Value>) -> Option<String> {
@@ -58,23 +70,23 @@ fn str_field(extra: &Map<String, Value>, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn candidate(parts: Vec<Value>, finish: Option<&str>, index: u32) -> Value {
-    let mut c = json!({
-        "content": {"role": "model", "parts": parts},
-        "index": index,
-    });
-    if let Some(reason) = finish {
-        c["finishReason"] = Value::from(reasons::gemini::from_openai(reason));
+fn candidate(parts: Vec<Part>, finish: Option<&str>, index: u32) -> Candidate {
+    Candidate {
+        content: Some(Content {
+            role: Some("model".to_owned()),
+            parts,
+        }),
+        index: Some(index),
+        finish_reason: finish.map(|reason| reasons::gemini::from_openai(reason).to_owned()),
     }
-    c
 }
 
-fn function_call_part(id: &str, name: &str, arguments: &str) -> Value {
-    let mut call = json!({ "name": name, "args": call_args(arguments) });
-    if !id.is_empty() {
-        call["id"] = Value::from(id);
-    }
-    json!({ "functionCall": call })
+fn function_call_part(id: &str, name: &str, arguments: &str) -> Part {
+    Part::from(FunctionCall {
+        name: name.to_owned(),
+        args: Some(call_args(arguments)),
+        id: (!id.is_empty()).then(|| id.to_owned()),
+    })
 }
 
 /// Gemini's `args` is an object: the arguments parsed when they are one, `{}` when empty, and
@@ -95,7 +107,7 @@ pub fn call_args(arguments: &str) -> Value {
 /// `thoughtsTokenCount` = `completion_tokens_details.reasoning_tokens` (when non-zero);
 /// `cachedContentTokenCount` = `prompt_tokens_details.cached_tokens` (when non-zero);
 /// `totalTokenCount` = `total_tokens` (else prompt + completion).
-pub fn usage_metadata(usage: &Usage) -> Value {
+pub fn usage_metadata(usage: &Usage) -> UsageMetadata {
     let detail = |outer: &str, inner: &str| {
         usage
             .extra
@@ -111,18 +123,18 @@ pub fn usage_metadata(usage: &Usage) -> Value {
     } else {
         usage.prompt_tokens + usage.completion_tokens
     };
-    let mut out = json!({
-        "promptTokenCount": usage.prompt_tokens,
-        "candidatesTokenCount": usage.completion_tokens.saturating_sub(thoughts.unwrap_or(0)),
-        "totalTokenCount": total,
-    });
-    if let Some(c) = cached {
-        out["cachedContentTokenCount"] = Value::from(c);
+    UsageMetadata {
+        prompt_token_count: Some(usage.prompt_tokens),
+        candidates_token_count: Some(
+            usage
+                .completion_tokens
+                .saturating_sub(thoughts.unwrap_or(0)),
+        ),
+        total_token_count: Some(total),
+        cached_content_token_count: cached,
+        thoughts_token_count: thoughts,
+        ..UsageMetadata::default()
     }
-    if let Some(t) = thoughts {
-        out["thoughtsTokenCount"] = Value::from(t);
-    }
-    out
 }
 
 /// The Google error body for `e`: `{"error":{"code","message","status"}}`, the status named
@@ -130,13 +142,14 @@ pub fn usage_metadata(usage: &Usage) -> Value {
 /// status and read this body). Also the payload of the one `data:` line that reports an error
 /// after a stream has started.
 pub fn error_body(e: &BifrostError) -> Value {
-    json!({
-        "error": {
-            "code": e.status,
-            "message": e.message,
-            "status": google_status(e.status),
-        }
-    })
+    let body = wire::ErrorResponse {
+        error: wire::Status {
+            code: e.status,
+            message: e.message.clone(),
+            status: google_status(e.status).to_owned(),
+        },
+    };
+    serde_json::to_value(body).unwrap_or_default()
 }
 
 fn google_status(status: u16) -> &'static str {
@@ -173,8 +186,8 @@ pub struct StreamEncoder {
     pending: BTreeMap<(u32, u32), PendingCall>,
     calls_emitted: u32,
     /// The finishing candidates, waiting for usage.
-    held: Vec<Value>,
-    usage: Option<Value>,
+    held: Vec<Candidate>,
+    usage: Option<UsageMetadata>,
     finished: bool,
 }
 
@@ -209,10 +222,10 @@ impl StreamEncoder {
             let delta = &choice.delta;
             let mut parts = Vec::new();
             if let Some(r) = reasoning(&delta.extra) {
-                parts.push(json!({"text": r, "thought": true}));
+                parts.push(Part::thought(r));
             }
             if let Some(t) = delta.content.as_deref().filter(|t| !t.is_empty()) {
-                parts.push(json!({ "text": t }));
+                parts.push(Part::text(t));
             }
             for d in delta.tool_calls.iter().flatten() {
                 if !self.pending.contains_key(&(c, d.index)) {
@@ -284,7 +297,7 @@ impl StreamEncoder {
     }
 
     /// Removes the pending calls `which` selects, as `functionCall` parts in index order.
-    fn take_calls(&mut self, which: impl Fn((u32, u32)) -> bool) -> Vec<Value> {
+    fn take_calls(&mut self, which: impl Fn((u32, u32)) -> bool) -> Vec<Part> {
         let keys: Vec<(u32, u32)> = self.pending.keys().copied().filter(|k| which(*k)).collect();
         let mut parts = Vec::new();
         for key in keys {
@@ -301,15 +314,8 @@ impl StreamEncoder {
         parts
     }
 
-    fn response(&self, candidates: Vec<Value>, usage: Option<Value>) -> Value {
-        let mut out = json!({
-            "candidates": candidates,
-            "modelVersion": self.model,
-            "responseId": self.response_id,
-        });
-        if let Some(u) = usage {
-            out["usageMetadata"] = u;
-        }
-        out
+    fn response(&self, candidates: Vec<Candidate>, usage: Option<UsageMetadata>) -> Value {
+        let out = response(candidates, &self.model, &self.response_id, usage);
+        serde_json::to_value(out).unwrap_or_default()
     }
 }

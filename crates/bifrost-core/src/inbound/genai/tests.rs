@@ -514,3 +514,20 @@ fn counts_tokens_by_estimate() {
         400
     );
 }
+
+#[test]
+fn unnamed_calls_and_fractional_seeds_are_refused() {
+    let reject = |body: Value| to_chat("m", body.to_string().as_bytes()).unwrap_err();
+    let e = reject(json!({"contents": [user("hi"), {"role": "model", "parts": [
+        {"functionCall": {"args": {}}}]}]}));
+    assert_eq!(e.status, 400);
+    assert_eq!(
+        e.message,
+        "contents[1].parts[0]: a functionCall needs a name"
+    );
+    let e = reject(json!({"contents": [user("hi")], "generationConfig": {"seed": 1.5}}));
+    assert_eq!(
+        (e.status, e.message.as_str()),
+        (400, "generationConfig.seed must be an integer, got 1.5")
+    );
+}

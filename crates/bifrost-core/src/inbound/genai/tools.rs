@@ -2,40 +2,32 @@
 
 use super::*;
 
-pub(super) fn translate_tools(tools: &[Map<String, Value>]) -> Result<Vec<Tool>, BifrostError> {
+pub(super) fn translate_tools(tools: &[wire::Tool]) -> Result<Vec<Tool>, BifrostError> {
     let mut out = Vec::new();
     for (t, tool) in tools.iter().enumerate() {
-        for (key, value) in tool {
-            if value.is_null() {
-                continue;
-            }
-            if key != "functionDeclarations" {
-                return Err(BifrostError::invalid_request(format!(
-                    "tools[{t}]: the '{key}' tool is not supported through /genai; only \
-                     functionDeclarations can be served by every provider"
-                )));
-            }
-            let decls: Vec<FunctionDeclaration> =
-                serde_json::from_value(value.clone()).map_err(|e| {
-                    BifrostError::invalid_request(format!("tools[{t}].functionDeclarations: {e}"))
-                })?;
-            out.extend(decls.into_iter().map(|d| {
-                Tool {
-                    kind: "function".to_owned(),
-                    function: FunctionDef {
-                        name: d.name,
-                        description: d.description,
-                        parameters: d
-                            .parameters_json_schema
-                            .or(d.parameters)
-                            .filter(|p| !p.is_null())
-                            .map(|p| openai_schema(&p)),
-                        extra: Map::new(),
-                    },
-                    extra: Map::new(),
-                }
-            }));
+        if let Some((key, _)) = tool.extra.iter().find(|(_, v)| !v.is_null()) {
+            return Err(BifrostError::invalid_request(format!(
+                "tools[{t}]: the '{key}' tool is not supported through /genai; only \
+                 functionDeclarations can be served by every provider"
+            )));
         }
+        out.extend(tool.function_declarations.iter().map(|d| {
+            Tool {
+                kind: "function".to_owned(),
+                function: FunctionDef {
+                    name: d.name.clone(),
+                    description: d.description.clone(),
+                    parameters: d
+                        .parameters_json_schema
+                        .as_ref()
+                        .or(d.parameters.as_ref())
+                        .filter(|p| !p.is_null())
+                        .map(openai_schema),
+                    extra: Map::new(),
+                },
+                extra: Map::new(),
+            }
+        }));
     }
     Ok(out)
 }

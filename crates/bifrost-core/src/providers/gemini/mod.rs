@@ -1,6 +1,7 @@
 //! Google Gemini API (`generateContent`, `streamGenerateContent?alt=sse`,
 //! `batchEmbedContents`): requests and responses are translated by the pure functions of
-//! [`request`], [`response`] and [`stream`]. Vertex AI reuses them with its own URLs and auth.
+//! [`request`], [`response`] and [`stream`], to and from the types of [`crate::wire::gemini`].
+//! Vertex AI reuses them with its own URLs and auth.
 
 pub mod request;
 pub mod response;
@@ -13,6 +14,7 @@ use super::{parse_url, path_override, path_segment, CallContext, ChunkStream, Pr
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
 use crate::schemas::{ChatCompletion, EmbeddingRequest, EmbeddingResponse};
+use crate::wire::gemini::GenerateContentRequest;
 use futures::future::BoxFuture;
 use http::header::HeaderMap;
 
@@ -90,7 +92,7 @@ pub fn chunk_stream(name: &str, model: &str, events: EventStream) -> ChunkStream
 
 /// The URL comes first: its errors (a bad path override) come before the request's.
 impl ChatCodec for Gemini {
-    type Wire<'r> = request::GenerateContentRequest;
+    type Wire<'r> = GenerateContentRequest;
     type Address = http::Uri;
     type Framing = Sse;
 
@@ -98,7 +100,7 @@ impl ChatCodec for Gemini {
         self.chat_url(c.cx.model, c.stream)
     }
 
-    fn request(c: Call<'_>) -> Result<request::GenerateContentRequest, BifrostError> {
+    fn request(c: Call<'_>) -> Result<GenerateContentRequest, BifrostError> {
         request::to_gemini(c.req)
     }
 

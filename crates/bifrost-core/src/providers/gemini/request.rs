@@ -49,174 +49,13 @@ use crate::error::BifrostError;
 use crate::schemas::{
     ChatMessage, ChatRequest, ContentPart, EmbeddingRequest, MessageContent, Tool, ToolCall,
 };
-use serde::Serialize;
-use serde_json::{json, Value};
+use crate::wire::gemini::{
+    BatchEmbedContentsRequest, Blob, Content, EmbedContentRequest, FileData, FunctionCall,
+    FunctionCallingConfig, FunctionDeclaration, FunctionResponse, GenerateContentRequest,
+    GenerationConfig, Part, ThinkingConfig, Tool as GeminiTool, ToolConfig,
+};
+use serde_json::{json, Number, Value};
 use std::collections::HashMap;
-
-/// The body of `POST models/{model}:generateContent` (and `:streamGenerateContent`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct GenerateContentRequest {
-    pub contents: Vec<Content>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub system_instruction: Option<Content>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<GeminiTool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_config: Option<ToolConfig>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub generation_config: Option<GenerationConfig>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub safety_settings: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cached_content: Option<Value>,
-}
-
-/// One turn (`user`/`model`), or the system instruction (no role).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Content {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<&'static str>,
-    pub parts: Vec<Part>,
-}
-
-/// A part holds exactly one kind of data; serialized as `{"text":…}`, `{"inlineData":{…}}`, ….
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub enum Part {
-    Text(String),
-    InlineData {
-        #[serde(rename = "mimeType")]
-        mime_type: String,
-        data: String,
-    },
-    FileData {
-        #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
-        mime_type: Option<String>,
-        #[serde(rename = "fileUri")]
-        file_uri: String,
-    },
-    FunctionCall {
-        name: String,
-        args: Value,
-    },
-    FunctionResponse {
-        name: String,
-        response: Value,
-    },
-    /// `{"functionCall":{…},"thoughtSignature":"…"}`: a call with the signature Gemini issued
-    /// beside it (Gemini 3 refuses a call in the history without it).
-    #[serde(untagged)]
-    SignedFunctionCall(SignedCall),
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct SignedCall {
-    pub function_call: CallBody,
-    pub thought_signature: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CallBody {
-    pub name: String,
-    pub args: Value,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct GeminiTool {
-    pub function_declarations: Vec<FunctionDeclaration>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct FunctionDeclaration {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameters_json_schema: Option<Value>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ToolConfig {
-    pub function_calling_config: FunctionCallingConfig,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct FunctionCallingConfig {
-    /// `AUTO`, `ANY` or `NONE`.
-    pub mode: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed_function_names: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct GenerationConfig {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_output_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop_sequences: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub candidate_count: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seed: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub presence_penalty: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frequency_penalty: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_mime_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_json_schema: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thinking_config: Option<ThinkingConfig>,
-}
-
-impl GenerationConfig {
-    fn is_empty(&self) -> bool {
-        self == &Self::default()
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ThinkingConfig {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thinking_budget: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thinking_level: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub include_thoughts: Option<bool>,
-}
-
-/// The body of `POST models/{model}:batchEmbedContents`.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct BatchEmbedRequest {
-    pub requests: Vec<EmbedContentRequest>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct EmbedContentRequest {
-    /// `models/<model>`.
-    pub model: String,
-    pub content: Content,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output_dimensionality: Option<u32>,
-}
 
 /// Translates a chat request into a `generateContent` body.
 pub fn to_gemini(req: &ChatRequest) -> Result<GenerateContentRequest, BifrostError> {
@@ -226,6 +65,7 @@ pub fn to_gemini(req: &ChatRequest) -> Result<GenerateContentRequest, BifrostErr
     let tools = match &req.tools {
         Some(tools) if !tools.is_empty() => vec![GeminiTool {
             function_declarations: tools.iter().map(translate_tool).collect::<Result<_, _>>()?,
+            ..GeminiTool::default()
         }],
         _ => Vec::new(),
     };
@@ -250,7 +90,8 @@ pub fn to_gemini(req: &ChatRequest) -> Result<GenerateContentRequest, BifrostErr
         system_instruction,
         tools,
         tool_config,
-        generation_config: (!generation_config.is_empty()).then_some(generation_config),
+        generation_config: (generation_config != GenerationConfig::default())
+            .then_some(generation_config),
         safety_settings: native("safety_settings", "safetySettings"),
         cached_content: native("cached_content", "cachedContent"),
     })
@@ -276,10 +117,10 @@ fn reject_unsupported(req: &ChatRequest) -> Result<(), BifrostError> {
 }
 
 fn generation_config(req: &ChatRequest) -> Result<GenerationConfig, BifrostError> {
-    let number = |key: &str| -> Result<Option<Value>, BifrostError> {
+    let number = |key: &str| -> Result<Option<Number>, BifrostError> {
         match req.extra.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v @ Value::Number(_)) => Ok(Some(v.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.clone())),
             Some(other) => Err(BifrostError::invalid_request(format!(
                 "'{key}' must be a number, got {other}"
             ))),
@@ -314,7 +155,7 @@ fn generation_config(req: &ChatRequest) -> Result<GenerationConfig, BifrostError
 fn response_format(format: &Value, config: &mut GenerationConfig) -> Result<(), BifrostError> {
     match format.get("type").and_then(Value::as_str) {
         Some("text") => {}
-        Some("json_object") => config.response_mime_type = Some("application/json"),
+        Some("json_object") => config.response_mime_type = Some("application/json".to_owned()),
         Some("json_schema") => {
             let schema = format
                 .get("json_schema")
@@ -325,7 +166,7 @@ fn response_format(format: &Value, config: &mut GenerationConfig) -> Result<(), 
                         "response_format json_schema needs 'json_schema.schema' (an object)",
                     )
                 })?;
-            config.response_mime_type = Some("application/json");
+            config.response_mime_type = Some("application/json".to_owned());
             config.response_json_schema = Some(schema.clone());
         }
         _ => {
@@ -365,7 +206,7 @@ pub fn thinking_config(model: &str, effort: &str) -> Result<ThinkingConfig, Bifr
             _ => return Err(unknown()),
         };
         return Ok(ThinkingConfig {
-            thinking_level: Some(level),
+            thinking_level: Some(level.to_owned()),
             include_thoughts,
             ..ThinkingConfig::default()
         });
@@ -444,10 +285,11 @@ fn translate_messages(
                              Gemini needs the function name of each tool result"
                         ))
                     })?;
-                let part = Part::FunctionResponse {
+                let part = Part::from(FunctionResponse {
                     name: name.to_owned(),
-                    response: function_response(msg),
-                };
+                    response: Some(function_response(msg)),
+                    id: None,
+                });
                 match out.last_mut().filter(|_| open_tool_results) {
                     Some(last) => last.parts.push(part),
                     None => out.push(turn("user", vec![part])),
@@ -475,9 +317,9 @@ fn translate_messages(
     Ok((system, out))
 }
 
-fn turn(role: &'static str, parts: Vec<Part>) -> Content {
+fn turn(role: &str, parts: Vec<Part>) -> Content {
     Content {
-        role: Some(role),
+        role: Some(role.to_owned()),
         parts,
     }
 }
@@ -485,7 +327,7 @@ fn turn(role: &'static str, parts: Vec<Part>) -> Content {
 /// Gemini rejects empty text parts.
 fn push_text(parts: &mut Vec<Part>, text: &str) {
     if !text.is_empty() {
-        parts.push(Part::Text(text.to_owned()));
+        parts.push(Part::text(text));
     }
 }
 
@@ -532,14 +374,13 @@ fn assistant_parts(i: usize, msg: &ChatMessage) -> Result<Vec<Part>, BifrostErro
         }
     }
     for call in msg.tool_calls.as_deref().unwrap_or_default() {
-        let name = call.function.name.clone();
-        let args = call_args(i, call)?;
-        out.push(match call.thought_signature() {
-            Some(sig) => Part::SignedFunctionCall(SignedCall {
-                function_call: CallBody { name, args },
-                thought_signature: sig.to_owned(),
-            }),
-            None => Part::FunctionCall { name, args },
+        out.push(Part {
+            thought_signature: call.thought_signature().map(str::to_owned),
+            ..Part::from(FunctionCall {
+                name: call.function.name.clone(),
+                args: Some(call_args(i, call)?),
+                id: None,
+            })
         });
     }
     Ok(out)
@@ -564,10 +405,10 @@ fn image_part(i: usize, part: &ContentPart) -> Result<Part, BifrostError> {
     if url.starts_with("data:") {
         data_url_part(i, url)
     } else if url.starts_with("https://") || url.starts_with("http://") {
-        Ok(Part::FileData {
+        Ok(Part::from(FileData {
             mime_type: mime_from_extension(url).map(str::to_owned),
             file_uri: url.to_owned(),
-        })
+        }))
     } else {
         Err(BifrostError::invalid_request(format!(
             "messages[{i}]: image URLs must be http(s) or base64 data URLs"
@@ -579,9 +420,11 @@ fn data_url_part(i: usize, url: &str) -> Result<Part, BifrostError> {
     url.strip_prefix("data:")
         .and_then(|rest| rest.split_once(";base64,"))
         .filter(|(m, _)| !m.is_empty())
-        .map(|(mime, data)| Part::InlineData {
-            mime_type: mime.to_owned(),
-            data: data.to_owned(),
+        .map(|(mime, data)| {
+            Part::from(Blob {
+                mime_type: mime.to_owned(),
+                data: data.to_owned(),
+            })
         })
         .ok_or_else(|| {
             BifrostError::invalid_request(format!(
@@ -610,10 +453,10 @@ fn audio_part(i: usize, part: &ContentPart) -> Result<Part, BifrostError> {
     let audio = part.extra.get("input_audio");
     let field = |name: &str| audio.and_then(|a| a.get(name)).and_then(Value::as_str);
     match (field("data"), field("format")) {
-        (Some(data), Some(format)) => Ok(Part::InlineData {
+        (Some(data), Some(format)) => Ok(Part::from(Blob {
             mime_type: format!("audio/{format}"),
             data: data.to_owned(),
-        }),
+        })),
         _ => Err(BifrostError::invalid_request(format!(
             "messages[{i}]: an input_audio part needs 'input_audio.data' and 'input_audio.format'"
         ))),
@@ -705,12 +548,12 @@ fn fits_gemini_schema(schema: &Value) -> bool {
 
 /// `Ok(None)`: nothing to send (no tools and a choice that needs none).
 fn translate_tool_choice(tc: &Value, tools: &[Tool]) -> Result<Option<ToolConfig>, BifrostError> {
-    let config = |mode, names: Option<Vec<String>>| {
+    let config = |mode: &str, names: Option<Vec<String>>| {
         Some(ToolConfig {
-            function_calling_config: FunctionCallingConfig {
-                mode,
+            function_calling_config: Some(FunctionCallingConfig {
+                mode: Some(mode.to_owned()),
                 allowed_function_names: names,
-            },
+            }),
         })
     };
     let no_tools = tools.is_empty();
@@ -757,7 +600,7 @@ fn translate_tool_choice(tc: &Value, tools: &[Tool]) -> Result<Option<ToolConfig
 pub fn embed_request(
     model: &str,
     req: &EmbeddingRequest,
-) -> Result<BatchEmbedRequest, BifrostError> {
+) -> Result<BatchEmbedContentsRequest, BifrostError> {
     let texts = req.input.texts().ok_or_else(|| {
         BifrostError::invalid_request("Gemini embeddings accept text input only, not token arrays")
     })?;
@@ -774,15 +617,15 @@ pub fn embed_request(
     let requests = texts
         .into_iter()
         .map(|text| EmbedContentRequest {
-            model: model.clone(),
-            content: Content {
+            model: Some(model.clone()),
+            content: Some(Content {
                 role: None,
-                parts: vec![Part::Text(text.to_owned())],
-            },
+                parts: vec![Part::text(text)],
+            }),
             output_dimensionality: req.dimensions,
         })
         .collect();
-    Ok(BatchEmbedRequest { requests })
+    Ok(BatchEmbedContentsRequest { requests })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //!   reads `tool_calls` unless the reason is `length` or `content_filter`.
 //! - A prompt blocked before generation (`promptFeedback.blockReason`, no candidates) is one
 //!   choice with empty content and `content_filter`.
-//! - Usage, see [`GeminiUsage::to_openai`]. `id` is `responseId` (else generated), `model` is
+//! - Usage, see [`UsageMetadata::to_openai`]. `id` is `responseId` (else generated), `model` is
 //!   `modelVersion` (else the requested model).
 
 use crate::error::BifrostError;
@@ -22,112 +22,15 @@ use crate::providers::{assistant_message, embedding_data, unix_now};
 use crate::schemas::{
     ChatCompletion, ChatMessage, Choice, EmbeddingResponse, EmbeddingUsage, ToolCall, Usage,
 };
+use crate::wire::gemini::{
+    Candidate, EmbedContentResponse, GenerateContentResponse, UsageMetadata,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The parts of a `GenerateContentResponse` the translation reads (one per stream event too).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GeminiResponse {
-    #[serde(default)]
-    pub candidates: Vec<Candidate>,
-    #[serde(default)]
-    pub prompt_feedback: Option<PromptFeedback>,
-    #[serde(default)]
-    pub usage_metadata: Option<GeminiUsage>,
-    #[serde(default)]
-    pub model_version: Option<String>,
-    #[serde(default)]
-    pub response_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Candidate {
-    #[serde(default)]
-    pub content: Option<CandidateContent>,
-    #[serde(default)]
-    pub finish_reason: Option<String>,
-    #[serde(default)]
-    pub index: Option<u32>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct CandidateContent {
-    #[serde(default)]
-    pub parts: Vec<ResponsePart>,
-}
-
-/// One part of a candidate; only text (plain or thought) and function calls are read. Inline
-/// data (generated images, audio) has no place in OpenAI's chat shape.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResponsePart {
-    #[serde(default)]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub thought: Option<bool>,
-    #[serde(default)]
-    pub function_call: Option<GeminiFunctionCall>,
-    /// Gemini 3 wants it back with the part it came on (required for function calls).
-    #[serde(default)]
-    pub thought_signature: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct GeminiFunctionCall {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub args: Option<Value>,
-}
-
-impl GeminiFunctionCall {
-    /// The part's own id, else `call_<n>`.
-    pub fn call_id(&self, n: u32) -> String {
-        match &self.id {
-            Some(id) if !id.is_empty() => id.clone(),
-            _ => format!("call_{n}"),
-        }
-    }
-
-    /// OpenAI carries arguments as JSON text; missing args are an empty object.
-    pub fn arguments(&self) -> String {
-        match &self.args {
-            None | Some(Value::Null) => "{}".to_owned(),
-            Some(v) => v.to_string(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PromptFeedback {
-    #[serde(default)]
-    pub block_reason: Option<String>,
-}
-
-/// Gemini's `usageMetadata`.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct GeminiUsage {
-    #[serde(default)]
-    pub prompt_token_count: Option<u64>,
-    #[serde(default)]
-    pub candidates_token_count: Option<u64>,
-    #[serde(default)]
-    pub thoughts_token_count: Option<u64>,
-    #[serde(default)]
-    pub cached_content_token_count: Option<u64>,
-    #[serde(default)]
-    pub tool_use_prompt_token_count: Option<u64>,
-}
-
-impl GeminiUsage {
+impl UsageMetadata {
     /// OpenAI's usage: `prompt_tokens` = `promptTokenCount` (which already includes cached
     /// tokens) + `toolUsePromptTokenCount`; `completion_tokens` = `candidatesTokenCount` +
     /// `thoughtsTokenCount` (OpenAI counts reasoning as completion); `total_tokens` their sum.
@@ -166,7 +69,7 @@ pub fn from_gemini(
     model: &str,
     body: &[u8],
 ) -> Result<ChatCompletion, BifrostError> {
-    let resp: GeminiResponse = parse(provider, body)?;
+    let resp: GenerateContentResponse = parse(provider, body)?;
     Ok(from_gemini_value(resp, model, unix_now()))
 }
 
@@ -189,7 +92,11 @@ pub(crate) fn embedded_error(provider: &str, body: &[u8]) -> BifrostError {
 }
 
 /// The mapping itself, with `created` given so tests are deterministic.
-pub fn from_gemini_value(resp: GeminiResponse, model: &str, created: u64) -> ChatCompletion {
+pub fn from_gemini_value(
+    resp: GenerateContentResponse,
+    model: &str,
+    created: u64,
+) -> ChatCompletion {
     let blocked = resp
         .prompt_feedback
         .as_ref()
@@ -216,11 +123,13 @@ pub fn from_gemini_value(resp: GeminiResponse, model: &str, created: u64) -> Cha
         created,
         model: resp.model_version.unwrap_or_else(|| model.to_owned()),
         choices,
-        usage: resp.usage_metadata.map(GeminiUsage::to_openai),
+        usage: resp.usage_metadata.map(UsageMetadata::to_openai),
         ..ChatCompletion::default()
     }
 }
 
+/// Only text (plain or thought) and function calls are read: inline data (generated images,
+/// audio) has no place in OpenAI's chat shape.
 fn translate_candidate(candidate: Candidate, position: u32) -> Choice {
     let mut text: Option<String> = None;
     let mut reasoning: Option<String> = None;
@@ -228,7 +137,7 @@ fn translate_candidate(candidate: Candidate, position: u32) -> Choice {
     let parts = candidate.content.map(|c| c.parts).unwrap_or_default();
     for part in parts {
         if let Some(call) = part.function_call {
-            let n = u32::try_from(tool_calls.len()).unwrap_or(u32::MAX);
+            let n = tool_calls.len();
             let mut tool_call =
                 ToolCall::function(call.call_id(n), call.name.clone(), call.arguments());
             if let Some(sig) = part.thought_signature {
@@ -263,32 +172,14 @@ fn translate_candidate(candidate: Candidate, position: u32) -> Choice {
     }
 }
 
-#[derive(Deserialize)]
-struct EmbedBody {
-    /// `batchEmbedContents`.
-    #[serde(default)]
-    embeddings: Option<Vec<Values>>,
-    /// `embedContent`, accepted too.
-    #[serde(default)]
-    embedding: Option<Values>,
-    #[serde(default, rename = "usageMetadata")]
-    usage_metadata: Option<GeminiUsage>,
-}
-
-#[derive(Deserialize)]
-struct Values {
-    #[serde(default)]
-    values: Vec<f64>,
-}
-
-/// Translates a `batchEmbedContents` (or `embedContent`) response. Gemini reports no token
+/// Translates a `batchEmbedContents` (or `embedContent`, accepted too) response. Gemini reports no token
 /// counts for embeddings on most deployments, so `usage` is only set when `usageMetadata` came.
 pub fn embed_response(
     provider: &str,
     model: &str,
     body: &[u8],
 ) -> Result<EmbeddingResponse, BifrostError> {
-    let body: EmbedBody = parse(provider, body)?;
+    let body: EmbedContentResponse = parse(provider, body)?;
     let vectors = match (body.embeddings, body.embedding) {
         (Some(many), _) => many,
         (None, Some(one)) => vec![one],

@@ -11,12 +11,13 @@
 //! the usage of the latest `usageMetadata` (OpenAI's `include_usage` shape) and the stream is
 //! finished; later events are ignored.
 
-use super::response::{embedded_error, generated_id, GeminiResponse, GeminiUsage};
+use super::response::{embedded_error, generated_id};
 use crate::error::BifrostError;
 use crate::providers::chunks::opening_delta;
 use crate::providers::reasons;
 use crate::providers::unix_now;
 use crate::schemas::{ChatCompletionChunk, ChunkChoice, ChunkDelta, ToolCall, ToolCallDelta};
+use crate::wire::gemini::{GenerateContentResponse, UsageMetadata};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -28,7 +29,7 @@ pub struct StreamState {
     /// From the first event's `responseId`, else generated.
     id: Option<String>,
     model: String,
-    usage: Option<GeminiUsage>,
+    usage: Option<UsageMetadata>,
     /// Candidate index → what this stream has seen of it.
     candidates: BTreeMap<u32, CandidateState>,
     started: bool,
@@ -80,7 +81,7 @@ impl StreamState {
             // a bad gateway with Google's message kept.
             return Err(embedded_error(&self.provider, data.as_bytes()));
         }
-        let resp: GeminiResponse = serde_json::from_value(value).map_err(|e| {
+        let resp: GenerateContentResponse = serde_json::from_value(value).map_err(|e| {
             BifrostError::bad_upstream_response(&self.provider, format!("stream event: {e}"))
         })?;
 

@@ -224,7 +224,7 @@ impl Relay for GeminiRelay {
             #[serde(default)]
             candidates: Vec<Candidate>,
             #[serde(default)]
-            usage_metadata: Option<GeminiUsage>,
+            usage_metadata: Option<UsageMetadata>,
             #[serde(default)]
             error: Option<IgnoredAny>,
         }

@@ -78,10 +78,10 @@ pub fn gemini_usage(body: &[u8]) -> Option<Usage> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Body {
-        usage_metadata: Option<GeminiUsage>,
+        usage_metadata: Option<UsageMetadata>,
     }
     serde_json::from_slice::<Body>(body)
         .ok()?
         .usage_metadata
-        .map(GeminiUsage::to_openai)
+        .map(UsageMetadata::to_openai)
 }
