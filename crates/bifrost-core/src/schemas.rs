@@ -51,6 +51,20 @@ pub struct ChatRequest {
     pub parallel_tool_calls: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// OpenAI's `none` … `high`. Gemini and Cohere map it to their own thinking settings;
+    /// a translated Anthropic request sets it from `thinking`'s budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+
+    // What Anthropic-format clients send (and LiteLLM-style OpenAI clients may), for the
+    // providers that take it. The `/anthropic` route strips it for OpenAI-format targets.
+    /// Top-k sampling, kept as the client wrote the number; each provider checks what it takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<serde_json::Number>,
+    /// Anthropic's `{"type":"enabled","budget_tokens":…}` (Cohere spells its own
+    /// `token_budget`): passed as sent to a target of the format it was written for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Value>,
 
     /// Everything else (`response_format`, `seed`, `logprobs`, vendor extensions, …).
     #[serde(flatten)]
@@ -150,6 +164,9 @@ pub struct ChatMessage {
     pub tool_calls: Option<Vec<ToolCall>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// See [`ContentPart::cache_control`]: on a message, it marks its last block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -254,6 +271,11 @@ pub struct ContentPart {
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<ImageUrl>,
+    /// Anthropic's prompt-cache marker (`{"type":"ephemeral"}`), from Anthropic clients and
+    /// LiteLLM-style OpenAI ones: Anthropic-format targets get it on the block, Bedrock a cache
+    /// point after it, and the `/anthropic` route strips it for OpenAI-format targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -270,8 +292,23 @@ pub struct Tool {
     #[serde(rename = "type", default = "function_type")]
     pub kind: String,
     pub function: FunctionDef,
+    /// See [`ContentPart::cache_control`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl Tool {
+    /// A function tool.
+    pub fn function(function: FunctionDef) -> Self {
+        Self {
+            kind: function_type(),
+            function,
+            cache_control: None,
+            extra: Extra::new(),
+        }
+    }
 }
 
 fn function_type() -> String {

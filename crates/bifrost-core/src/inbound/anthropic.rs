@@ -17,8 +17,8 @@
 //!     data URL, `filename` from `title`), with a plain-text source → a text part; documents
 //!     with url, file or content sources are a 400 (no OpenAI equivalent the gateway can build
 //!     without fetching). `citations`, `context` and `title` (beyond the filename) are dropped.
-//!   - every block's `cache_control` is kept in its part's `extra`, which the outbound Anthropic
-//!     and Bedrock translations read again.
+//!   - every block's `cache_control` is kept in its part's `cache_control`, which the outbound
+//!     Anthropic and Bedrock translations read again.
 //!   - assistant `tool_use` → `tool_calls` (arguments = the JSON text of `input`); the block's
 //!     `cache_control` is dropped. An id this gateway gave out with a Gemini thought signature
 //!     in it (`<id>__thought__<signature>`, see `inbound::signed_id`) is split again:
@@ -36,13 +36,13 @@
 //!   - any other block type (server tool blocks, `search_result`, …), and a block in the wrong
 //!     role (`tool_use` from the user, `image` from the assistant), is a 400.
 //! - Roles other than `user` and `assistant` are a 400, as is an empty `messages` array.
-//! - `tools` (`name`, `description`, `input_schema`, `cache_control` → the tool's `extra`) become
+//! - `tools` (`name`, `description`, `input_schema`, `cache_control`) become
 //!   function tools; Anthropic server tools (any `type` other than `custom`) are a 400.
 //!   `tool_choice` `auto`/`any`/`tool`/`none` → `"auto"`/`"required"`/named function/`"none"`;
 //!   `disable_parallel_tool_use: true` → `parallel_tool_calls: false`.
-//! - `top_k` → `extra.top_k`; `thinking` is kept verbatim in `extra.thinking` (the Anthropic and
-//!   Bedrock translations send it on) and, when enabled, also mapped to `extra.reasoning_effort`
-//!   for OpenAI and Gemini upstreams: `budget_tokens` < 4096 → `low`, < 16384 → `medium`, else
+//! - `top_k` → `top_k`; `thinking` is kept verbatim in `thinking` (the Anthropic and Bedrock
+//!   translations send it on) and, when enabled, also mapped to `reasoning_effort` for OpenAI,
+//!   Gemini and Cohere upstreams: `budget_tokens` < 4096 → `low`, < 16384 → `medium`, else
 //!   `high`.
 //! - Every other top-level field (`service_tier`, `container`, `mcp_servers`,
 //!   `context_management`, future ones) is dropped: their meaning is Anthropic's, and OpenAI
@@ -80,23 +80,25 @@ pub fn to_chat(body: &[u8]) -> Result<ChatRequest, BifrostError> {
 }
 
 /// Removes what this translation keeps only for Anthropic-format upstreams (the Anthropic API,
-/// Claude on Vertex or Bedrock): `extra.top_k`, `extra.thinking`, `cache_control` on content
-/// parts and tools, `is_error` on tool messages and assistants' `thinking_blocks`. For routes whose target speaks OpenAI's
-/// format, which rejects unknown fields. (Gemini reads `top_k` itself and ignores the rest.)
+/// Claude on Vertex or Bedrock): `top_k`, `thinking`, `cache_control` on messages, content
+/// parts and tools, `is_error` on tool messages and assistants' `thinking_blocks`. For routes
+/// whose target speaks OpenAI's format, which rejects unknown fields. (`reasoning_effort`,
+/// set from `thinking`, stays: it is OpenAI's own.)
 pub fn strip_anthropic_fields(req: &mut ChatRequest) {
-    req.extra.remove("top_k");
-    req.extra.remove("thinking");
+    req.top_k = None;
+    req.thinking = None;
     for msg in &mut req.messages {
+        msg.cache_control = None;
         msg.extra.remove("is_error");
         msg.extra.remove(THINKING_BLOCKS);
         if let Some(MessageContent::Parts(parts)) = &mut msg.content {
             for part in parts {
-                part.extra.remove("cache_control");
+                part.cache_control = None;
             }
         }
     }
     for tool in req.tools.iter_mut().flatten() {
-        tool.extra.remove("cache_control");
+        tool.cache_control = None;
     }
 }
 
@@ -173,17 +175,14 @@ fn parse_request(body: &[u8], require_max_tokens: bool) -> Result<ChatRequest, B
         }
     }
     if let Some(v) = non_null(&obj, "top_k") {
-        if v.as_u64().is_none() {
-            return Err(invalid("top_k: must be a non-negative integer"));
+        match v {
+            Value::Number(n) if n.is_u64() => req.top_k = Some(n.clone()),
+            _ => return Err(invalid("top_k: must be a non-negative integer")),
         }
-        req.extra.insert("top_k".into(), v.clone());
     }
     if let Some(v) = non_null(&obj, "thinking") {
-        if let Some(effort) = reasoning_effort(v)? {
-            req.extra
-                .insert("reasoning_effort".into(), Value::String(effort.into()));
-        }
-        req.extra.insert("thinking".into(), v.clone());
+        req.reasoning_effort = reasoning_effort(v)?.map(str::to_owned);
+        req.thinking = Some(v.clone());
     }
     if let Some(v) = non_null(&obj, "tools") {
         let tools = v
@@ -418,8 +417,8 @@ fn tool_result(
         Some(cc) => MessageContent::Parts(vec![ContentPart {
             kind: "text".into(),
             text: Some(text),
-            image_url: None,
-            extra: Extra::from_iter([("cache_control".to_owned(), cc)]),
+            cache_control: Some(cc),
+            ..ContentPart::default()
         }]),
     };
     let mut msg = ChatMessage {
@@ -438,8 +437,8 @@ fn text_part(block: &Value, path: &str) -> Result<ContentPart, BifrostError> {
     Ok(ContentPart {
         kind: "text".into(),
         text: Some(req_str(block, "text", path)?.to_owned()),
-        image_url: None,
-        extra: cache_extra(block),
+        cache_control: cache_control(block),
+        ..ContentPart::default()
     })
 }
 
@@ -465,7 +464,8 @@ fn image_part(block: &Value, path: &str) -> Result<ContentPart, BifrostError> {
         kind: "image_url".into(),
         text: None,
         image_url: Some(ImageUrl { url, detail: None }),
-        extra: cache_extra(block),
+        cache_control: cache_control(block),
+        extra: Extra::new(),
     })
 }
 
@@ -482,26 +482,22 @@ fn document_part(block: &Value, path: &str) -> Result<ContentPart, BifrostError>
                 .get("title")
                 .and_then(Value::as_str)
                 .unwrap_or("document.pdf");
-            let mut extra = cache_extra(block);
-            extra.insert(
-                "file".into(),
-                json!({
-                    "filename": filename,
-                    "file_data": format!("data:{media_type};base64,{data}"),
-                }),
-            );
+            let file = json!({
+                "filename": filename,
+                "file_data": format!("data:{media_type};base64,{data}"),
+            });
             Ok(ContentPart {
                 kind: "file".into(),
-                text: None,
-                image_url: None,
-                extra,
+                cache_control: cache_control(block),
+                extra: Extra::from_iter([("file".to_owned(), file)]),
+                ..ContentPart::default()
             })
         }
         Some("text") => Ok(ContentPart {
             kind: "text".into(),
             text: Some(req_str(source, "data", &spath)?.to_owned()),
-            image_url: None,
-            extra: cache_extra(block),
+            cache_control: cache_control(block),
+            ..ContentPart::default()
         }),
         other => Err(invalid(format!(
             "{spath}.type: document source '{}' is not supported by the gateway (only base64 \
@@ -542,7 +538,8 @@ fn translate_tool(i: usize, tool: &Value) -> Result<Tool, BifrostError> {
             parameters: Some(schema),
             extra: Extra::new(),
         },
-        extra: cache_extra(tool),
+        cache_control: cache_control(tool),
+        extra: Extra::new(),
     })
 }
 
@@ -571,12 +568,8 @@ fn translate_tool_choice(tc: &Value) -> Result<(Value, Option<bool>), BifrostErr
     Ok((choice, parallel))
 }
 
-fn cache_extra(block: &Value) -> Extra {
-    let mut extra = Extra::new();
-    if let Some(cc) = non_null_field(block, "cache_control") {
-        extra.insert("cache_control".into(), cc.clone());
-    }
-    extra
+fn cache_control(block: &Value) -> Option<Value> {
+    non_null_field(block, "cache_control").cloned()
 }
 
 fn block_type<'a>(block: &'a Value, path: &str) -> Result<&'a str, BifrostError> {

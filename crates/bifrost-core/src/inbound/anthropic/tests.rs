@@ -381,7 +381,7 @@ fn strip_removes_anthropic_only_fields() {
     for gone in ["cache_control", "top_k", "\"thinking\"", "is_error"] {
         assert!(!text.contains(gone), "{gone} in {text}");
     }
-    assert_eq!(req.extra.get("reasoning_effort"), Some(&json!("low")));
+    assert_eq!(req.reasoning_effort.as_deref(), Some("low"));
 }
 
 #[test]

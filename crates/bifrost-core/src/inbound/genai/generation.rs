@@ -39,31 +39,31 @@ pub(super) fn apply_generation_config(
             ))
         })
     });
-    put("top_k", number(config.top_k.as_ref()));
     put("seed", seed.transpose()?);
-    put("presence_penalty", number(config.presence_penalty.as_ref()));
+    put(
+        "presence_penalty",
+        number(config.presence_penalty.as_ref()).map(Value::Number),
+    );
     put(
         "frequency_penalty",
-        number(config.frequency_penalty.as_ref()),
+        number(config.frequency_penalty.as_ref()).map(Value::Number),
     );
     put("response_format", response_format(config)?);
+    req.top_k = number(config.top_k.as_ref());
     if let Some(thinking) = &config.thinking_config {
-        put(
-            "reasoning_effort",
-            reasoning_effort(thinking)?.map(Value::from),
-        );
+        req.reasoning_effort = reasoning_effort(thinking)?.map(str::to_owned);
     }
     Ok(())
 }
 
 /// Integral numbers print as integers (`topK: 40.0` becomes `40`).
-fn number(n: Option<&Number>) -> Option<Value> {
+fn number(n: Option<&Number>) -> Option<Number> {
     let v = n?.as_f64()?;
-    Some(if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        Value::from(v as i64)
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        Some(Number::from(v as i64))
     } else {
-        Value::from(v)
-    })
+        Number::from_f64(v)
+    }
 }
 
 fn response_format(config: &GenerationConfig) -> Result<Option<Value>, BifrostError> {

@@ -12,21 +12,17 @@ pub(super) fn translate_tools(tools: &[wire::Tool]) -> Result<Vec<Tool>, Bifrost
             )));
         }
         out.extend(tool.function_declarations.iter().map(|d| {
-            Tool {
-                kind: "function".to_owned(),
-                function: FunctionDef {
-                    name: d.name.clone(),
-                    description: d.description.clone(),
-                    parameters: d
-                        .parameters_json_schema
-                        .as_ref()
-                        .or(d.parameters.as_ref())
-                        .filter(|p| !p.is_null())
-                        .map(openai_schema),
-                    extra: Map::new(),
-                },
+            Tool::function(FunctionDef {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                parameters: d
+                    .parameters_json_schema
+                    .as_ref()
+                    .or(d.parameters.as_ref())
+                    .filter(|p| !p.is_null())
+                    .map(openai_schema),
                 extra: Map::new(),
-            }
+            })
         }));
     }
     Ok(out)

@@ -289,7 +289,10 @@ pub fn parse(body: &[u8]) -> Result<(ChatRequest, ResponsesEcho), BifrostError> 
         .and_then(|r| r.get("effort"))
         .filter(|e| !e.is_null())
     {
-        chat.extra.insert("reasoning_effort".into(), effort.clone());
+        let effort = effort
+            .as_str()
+            .ok_or_else(|| BifrostError::invalid_request("reasoning.effort: must be a string"))?;
+        chat.reasoning_effort = Some(effort.to_owned());
     }
 
     if req.stream == Some(true) {
@@ -565,16 +568,12 @@ fn chat_tool(i: usize, tool: &Value) -> Result<Tool, BifrostError> {
     if let Some(strict) = def.get("strict").filter(|s| !s.is_null()) {
         extra.insert("strict".into(), strict.clone());
     }
-    Ok(Tool {
-        kind: "function".into(),
-        function: FunctionDef {
-            name: required_str(def, "name", &at)?,
-            description: str_field(def, "description").map(str::to_owned),
-            parameters: def.get("parameters").filter(|p| !p.is_null()).cloned(),
-            extra,
-        },
-        extra: Extra::new(),
-    })
+    Ok(Tool::function(FunctionDef {
+        name: required_str(def, "name", &at)?,
+        description: str_field(def, "description").map(str::to_owned),
+        parameters: def.get("parameters").filter(|p| !p.is_null()).cloned(),
+        extra,
+    }))
 }
 
 fn function_choice(name: &str) -> Value {

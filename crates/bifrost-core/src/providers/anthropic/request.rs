@@ -95,8 +95,8 @@ pub fn messages_request<'r>(
         stream: stream.then_some(true),
         tools,
         tool_choice,
-        top_k: req.extra.get("top_k").cloned(),
-        thinking: req.extra.get("thinking").cloned(),
+        top_k: req.top_k.clone().map(Value::Number),
+        thinking: req.thinking.clone(),
         metadata: metadata(req)?,
     })
 }
@@ -186,13 +186,9 @@ fn translate_messages(
                 })?;
                 // A cache breakpoint on the result (on the message, or on its last part that
                 // has one) and an error flag survive the trip, as on every other block.
-                let mut cache_control = msg.extra.get("cache_control");
+                let mut cache_control = msg.cache_control.as_ref();
                 if let Some(MessageContent::Parts(parts)) = &msg.content {
-                    if let Some(cc) = parts
-                        .iter()
-                        .rev()
-                        .find_map(|p| p.extra.get("cache_control"))
-                    {
+                    if let Some(cc) = parts.iter().rev().find_map(|p| p.cache_control.as_ref()) {
                         cache_control = Some(cc);
                     }
                 }
@@ -394,7 +390,7 @@ fn document_block(i: usize, part: &ContentPart) -> Result<ContentBlock<'_>, Bifr
 
 /// Prompt caching is opted into per block; losing the marker silently would cost the client.
 fn cache_control(part: &ContentPart) -> Option<Value> {
-    part.extra.get("cache_control").cloned()
+    part.cache_control.clone()
 }
 
 fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
@@ -409,7 +405,7 @@ fn translate_tool(tool: &Tool) -> Result<wire::Tool<'_>, BifrostError> {
         name: f.name.as_str().into(),
         description: f.description.as_deref().map(Cow::from),
         input_schema: super::super::parameters(f),
-        cache_control: tool.extra.get("cache_control").cloned(),
+        cache_control: tool.cache_control.clone(),
     })
 }
 

@@ -39,7 +39,7 @@
 //!   `guardrailConfig`, `performanceConfig`, `requestMetadata`, `promptVariables`,
 //!   `additionalModelResponseFieldPaths`; an explicit `additionalModelRequestFields` object is
 //!   merged into the generated one.
-//! - Every other field in `extra` (`top_k`, `thinking`, `reasoning_config`, …) goes to
+//! - `top_k`, `thinking` and every other field in `extra` (`reasoning_config`, …) go to
 //!   `additionalModelRequestFields`, which the model receives as native parameters.
 
 use crate::error::BifrostError;
@@ -59,7 +59,7 @@ const NATIVE_FIELDS: [&str; 5] = [
 ];
 
 /// OpenAI-only fields with no Converse equivalent; see the module doc.
-const DROPPED_FIELDS: [&str; 10] = [
+const DROPPED_FIELDS: [&str; 9] = [
     "seed",
     "frequency_penalty",
     "presence_penalty",
@@ -69,7 +69,6 @@ const DROPPED_FIELDS: [&str; 10] = [
     "service_tier",
     "prediction",
     "modalities",
-    "reasoning_effort",
 ];
 
 /// The body of `POST /model/{modelId}/converse` (and `/converse-stream`, which takes the same).
@@ -169,7 +168,14 @@ pub fn to_converse(req: &ChatRequest) -> Result<ConverseRequest, BifrostError> {
 
     let tool_config = tool_config(req, has_tool_blocks)?;
 
+    // Claude on Bedrock takes Anthropic's own sampling and thinking fields here.
     let mut additional = Map::new();
+    if let Some(k) = &req.top_k {
+        additional.insert("top_k".to_owned(), Value::Number(k.clone()));
+    }
+    if let Some(thinking) = &req.thinking {
+        additional.insert("thinking".to_owned(), thinking.clone());
+    }
     let mut native = Map::new();
     for (key, value) in &req.extra {
         let key = key.as_str();
@@ -259,7 +265,7 @@ fn tool_config(
     let mut specs = Vec::with_capacity(tools.len());
     for tool in tools {
         specs.push(tool_spec(tool)?);
-        if tool.extra.contains_key("cache_control") {
+        if tool.cache_control.is_some() {
             specs.push(cache_point());
         }
     }
@@ -355,13 +361,11 @@ fn translate_messages(
 }
 
 fn message_cached(msg: &ChatMessage) -> bool {
-    msg.extra.get("cache_control").is_some_and(|v| !v.is_null())
+    msg.cache_control.is_some()
 }
 
 fn part_cached(part: &ContentPart) -> bool {
-    part.extra
-        .get("cache_control")
-        .is_some_and(|v| !v.is_null())
+    part.cache_control.is_some()
 }
 
 /// A text block, or nothing for empty text.

@@ -27,12 +27,13 @@
 //!   → `{type:"json_object", json_schema:<schema>}`; anything else is rejected.
 //! - `reasoning_effort` → `thinking`: `none`/`minimal` → `{type:"disabled"}`, `low`/`medium`/
 //!   `high` → `{type:"enabled"}` (the model's default budget; Cohere's budget is in tokens and
-//!   has no effort scale). A native `thinking` object wins.
+//!   has no effort scale). A `thinking` object wins: Cohere's own as sent, Anthropic's with its
+//!   `budget_tokens` as Cohere's `token_budget`.
 //! - Rejected (400): `n > 1` (one generation per request), a non-empty `logit_bias`,
 //!   `logprobs: true` and `top_logprobs` (Cohere's log probabilities have another shape, which
 //!   this translation does not map back), unknown roles and content part types.
 //! - Cohere-native fields in `extra` are passed through: `k` (also spelled `top_k`),
-//!   `documents`, `citation_options`, `safety_mode`, `thinking`, `strict_tools`, `priority`.
+//!   `documents`, `citation_options`, `safety_mode`, `strict_tools`, `priority`.
 //!   Everything else (`user`, `metadata`, `service_tier`, `store`, `modalities`, vendor
 //!   extensions, …) is dropped: Cohere has no equivalent.
 
@@ -44,11 +45,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 /// Cohere-native chat fields taken from `extra` unchanged (besides `k`, handled with `top_k`).
-const CHAT_PASSTHROUGH: [&str; 6] = [
+const CHAT_PASSTHROUGH: [&str; 5] = [
     "documents",
     "citation_options",
     "safety_mode",
-    "thinking",
     "strict_tools",
     "priority",
 ];
@@ -202,7 +202,7 @@ pub fn to_cohere(
             passthrough.insert(key.to_owned(), v.clone());
         }
     }
-    // `strict_tools` and `thinking` are typed fields; a native value wins over the mapping.
+    // `strict_tools` is a typed field; a native value wins over the mapping.
     let strict_tools = match passthrough.remove("strict_tools") {
         Some(Value::Bool(b)) => Some(b),
         Some(_) => {
@@ -212,9 +212,9 @@ pub fn to_cohere(
         }
         None => strict.then_some(true),
     };
-    let thinking = match passthrough.remove("thinking") {
-        Some(t) => Some(t),
-        None => reasoning_effort(&req.extra)?,
+    let thinking = match &req.thinking {
+        Some(t) => Some(cohere_thinking(t)),
+        None => reasoning_effort(req.reasoning_effort.as_deref())?,
     };
 
     Ok(CohereChatRequest {
@@ -241,7 +241,7 @@ pub fn to_cohere(
         seed: integer(&req.extra, "seed")?,
         frequency_penalty: number(&req.extra, "frequency_penalty")?,
         presence_penalty: number(&req.extra, "presence_penalty")?,
-        k: top_k(&req.extra)?,
+        k: top_k(req)?,
         p: req.top_p,
         thinking,
         passthrough,
@@ -286,10 +286,14 @@ fn integer(extra: &Extra, key: &str) -> Result<Option<i64>, BifrostError> {
 }
 
 /// Cohere's `k`, or the `top_k` spelling other providers use.
-fn top_k(extra: &Extra) -> Result<Option<u64>, BifrostError> {
-    let k = match integer(extra, "k")? {
-        Some(k) => Some(k),
-        None => integer(extra, "top_k")?,
+fn top_k(req: &ChatRequest) -> Result<Option<u64>, BifrostError> {
+    let k = match (integer(&req.extra, "k")?, &req.top_k) {
+        (Some(k), _) => Some(k),
+        (None, Some(n)) => Some(
+            n.as_i64()
+                .ok_or_else(|| BifrostError::invalid_request("'top_k' must be an integer"))?,
+        ),
+        (None, None) => None,
     };
     k.map(|k| {
         u64::try_from(k).map_err(|_| BifrostError::invalid_request("'top_k' must not be negative"))
@@ -297,20 +301,29 @@ fn top_k(extra: &Extra) -> Result<Option<u64>, BifrostError> {
     .transpose()
 }
 
-fn reasoning_effort(extra: &Extra) -> Result<Option<Value>, BifrostError> {
-    match extra.get("reasoning_effort") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => match s.as_str() {
-            "none" | "minimal" => Ok(Some(json!({"type": "disabled"}))),
-            "low" | "medium" | "high" => Ok(Some(json!({"type": "enabled"}))),
-            other => Err(BifrostError::invalid_request(format!(
-                "unsupported reasoning_effort '{other}' (expected none, minimal, low, medium or high)"
-            ))),
-        },
-        Some(_) => Err(BifrostError::invalid_request(
-            "'reasoning_effort' must be a string",
-        )),
+fn reasoning_effort(effort: Option<&str>) -> Result<Option<Value>, BifrostError> {
+    match effort {
+        None => Ok(None),
+        Some("none" | "minimal") => Ok(Some(json!({"type": "disabled"}))),
+        Some("low" | "medium" | "high") => Ok(Some(json!({"type": "enabled"}))),
+        Some(other) => Err(BifrostError::invalid_request(format!(
+            "unsupported reasoning_effort '{other}' (expected none, minimal, low, medium or high)"
+        ))),
     }
+}
+
+/// A `thinking` object for Cohere: its own as sent; Anthropic's `budget_tokens` (which Cohere
+/// would refuse) becomes `token_budget`, the same budget in Cohere's words.
+fn cohere_thinking(thinking: &Value) -> Value {
+    let mut out = thinking.clone();
+    if let Some(obj) = out.as_object_mut() {
+        if !obj.contains_key("token_budget") {
+            if let Some(budget) = obj.remove("budget_tokens") {
+                obj.insert("token_budget".into(), budget);
+            }
+        }
+    }
+    out
 }
 
 fn translate_message(i: usize, msg: &ChatMessage) -> Result<CohereMessage, BifrostError> {

@@ -129,7 +129,7 @@ fn generation_config(req: &ChatRequest) -> Result<GenerationConfig, BifrostError
     let mut config = GenerationConfig {
         temperature: req.temperature,
         top_p: req.top_p,
-        top_k: number("top_k")?,
+        top_k: req.top_k.clone(),
         max_output_tokens: req.max_completion_tokens.or(req.max_tokens),
         stop_sequences: req.stop.clone().map(|s| s.into_vec()),
         candidate_count: req.n,
@@ -141,12 +141,7 @@ fn generation_config(req: &ChatRequest) -> Result<GenerationConfig, BifrostError
     if let Some(format) = req.extra.get("response_format").filter(|v| !v.is_null()) {
         response_format(format, &mut config)?;
     }
-    if let Some(effort) = req.extra.get("reasoning_effort").filter(|v| !v.is_null()) {
-        let effort = effort.as_str().ok_or_else(|| {
-            BifrostError::invalid_request(format!(
-                "'reasoning_effort' must be a string, got {effort}"
-            ))
-        })?;
+    if let Some(effort) = &req.reasoning_effort {
         config.thinking_config = Some(thinking_config(&req.model, effort)?);
     }
     Ok(config)

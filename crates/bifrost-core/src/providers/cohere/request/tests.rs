@@ -118,6 +118,10 @@ fn response_formats_and_reasoning() {
                        "thinking": {"type": "enabled", "token_budget": 2048}}),
         ),
         (
+            "anthropic_thinking_budget",
+            json!({"thinking": {"type": "enabled", "budget_tokens": 2048}}),
+        ),
+        (
             "native_k_and_strict",
             json!({"k": 5, "strict_tools": false}),
         ),
