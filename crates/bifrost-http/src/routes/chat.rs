@@ -14,6 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bifrost_core::providers::native::WireApi;
+use bifrost_core::wire::cohere::ChatHead;
 use bifrost_core::{
     inbound, BifrostError, ChatRequest, EmbeddingRequest, HttpRequest, NativeChat, RawRequest,
     RequestOptions, RequestType, ResponseMeta,
@@ -531,15 +532,13 @@ async fn handle(
             native_chat(engine, req, opts, ChatRender::GenAi(model)).await
         }
         Operation::CohereChat => {
-            let map: serde_json::Map<String, Value> =
-                serde_json::from_slice(&body).map_err(invalid)?;
-            let model = map
-                .get("model")
-                .and_then(Value::as_str)
+            // Only what routing needs is read; the body goes on as the client sent it.
+            let head: ChatHead = serde_json::from_slice(&body).map_err(invalid)?;
+            let model = head
+                .model
                 .ok_or_else(|| BifrostError::invalid_request("'model' is required"))?
-                .to_owned();
-            let stream = map.get("stream") == Some(&Value::Bool(true));
-            let call = Native::Cohere.call(model, stream);
+                .into_owned();
+            let call = Native::Cohere.call(model, head.stream);
             native(engine, opts, route_provider, body, call).await
         }
         Operation::BedrockConverse { model, stream } => {

@@ -1,5 +1,6 @@
 //! Cohere v2 (`/v2/chat`, `/v2/embed`): requests and responses are translated by the pure
-//! functions of [`request`], [`response`] and [`stream`].
+//! functions of [`request`], [`response`] and [`stream`], to and from the wire types of
+//! [`crate::wire::cohere`].
 
 pub mod request;
 pub mod response;
@@ -11,6 +12,7 @@ use super::{openai, parse_url, path_override, CallContext, ChunkStream, Provider
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
 use crate::schemas::{ChatCompletion, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse};
+use crate::wire::cohere::CohereChatRequest;
 use futures::future::BoxFuture;
 
 pub struct Cohere {
@@ -74,11 +76,11 @@ pub fn chunk_stream(name: &str, model: &str, events: EventStream) -> ChunkStream
 }
 
 impl ChatCodec for Cohere {
-    type Wire<'r> = request::CohereChatRequest;
+    type Wire<'r> = CohereChatRequest;
     type Address = ();
     type Framing = Sse;
 
-    fn request(c: Call<'_>) -> Result<request::CohereChatRequest, BifrostError> {
+    fn request(c: Call<'_>) -> Result<CohereChatRequest, BifrostError> {
         request::to_cohere(c.cx.model, c.req, c.stream)
     }
 

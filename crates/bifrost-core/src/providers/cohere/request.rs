@@ -41,8 +41,13 @@ use crate::error::BifrostError;
 use crate::schemas::{
     ChatMessage, ChatRequest, ContentPart, EmbeddingRequest, Extra, MessageContent, Tool,
 };
+use crate::wire::cohere::{
+    CohereChatRequest, CohereContent, CohereEmbedRequest, CohereFunctionCall, CohereMessage,
+    CohereRerankRequest, CohereToolCall, ContentBlock, ImageUrl, ToolContent, ToolDocument,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
 /// Cohere-native chat fields taken from `extra` unchanged (besides `k`, handled with `top_k`).
 const CHAT_PASSTHROUGH: [&str; 5] = [
@@ -52,119 +57,6 @@ const CHAT_PASSTHROUGH: [&str; 5] = [
     "strict_tools",
     "priority",
 ];
-
-/// The body of `POST /v2/chat`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CohereChatRequest {
-    pub model: String,
-    pub messages: Vec<CohereMessage>,
-    /// Always sent: Cohere answers with SSE only when it is `true`.
-    pub stream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Vec<Value>>,
-    /// `NONE` or `REQUIRED`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub strict_tools: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop_sequences: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seed: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frequency_penalty: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub presence_penalty: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub k: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thinking: Option<Value>,
-    /// The Cohere-native fields of [`CHAT_PASSTHROUGH`] the client sent.
-    #[serde(flatten)]
-    pub passthrough: Extra,
-}
-
-/// One message of a Cohere v2 conversation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "role", rename_all = "lowercase")]
-pub enum CohereMessage {
-    System {
-        content: CohereContent,
-    },
-    User {
-        content: CohereContent,
-    },
-    Assistant {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        content: Option<CohereContent>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tool_plan: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tool_calls: Option<Vec<CohereToolCall>>,
-    },
-    Tool {
-        tool_call_id: String,
-        content: Vec<ToolContent>,
-    },
-}
-
-/// Message content: a string or content blocks.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum CohereContent {
-    Text(String),
-    Blocks(Vec<ContentBlock>),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ContentBlock {
-    Text { text: String },
-    ImageUrl { image_url: ImageUrl },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ImageUrl {
-    pub url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CohereToolCall {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub function: CohereFunctionCall,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CohereFunctionCall {
-    pub name: String,
-    /// JSON text, as in OpenAI.
-    pub arguments: String,
-}
-
-/// A block of a tool message's content.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ToolContent {
-    Document { document: ToolDocument },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ToolDocument {
-    /// Cohere wants a string here (JSON text is fine); objects are rejected.
-    pub data: String,
-}
 
 /// Builds the body of `POST /v2/chat` for `model`.
 pub fn to_cohere(
@@ -406,14 +298,14 @@ fn assistant_message(i: usize, msg: &ChatMessage) -> Result<CohereMessage, Bifro
             let args = call.function.arguments.trim();
             CohereToolCall {
                 id: call.id.clone(),
-                kind: "function",
+                kind: "function".into(),
                 function: CohereFunctionCall {
                     name: call.function.name.clone(),
-                    arguments: if args.is_empty() {
+                    arguments: Some(if args.is_empty() {
                         "{}".to_owned()
                     } else {
                         call.function.arguments.clone()
-                    },
+                    }),
                 },
             }
         })
@@ -445,11 +337,11 @@ fn translate_tool(tool: &Tool) -> Result<Value, BifrostError> {
 }
 
 /// `Ok(None)` for `auto`, which is Cohere's behaviour when `tool_choice` is absent.
-fn translate_tool_choice(tc: &Value) -> Result<Option<&'static str>, BifrostError> {
+fn translate_tool_choice(tc: &Value) -> Result<Option<Cow<'static, str>>, BifrostError> {
     match tc {
         Value::String(s) if s == "auto" => Ok(None),
-        Value::String(s) if s == "none" => Ok(Some("NONE")),
-        Value::String(s) if s == "required" => Ok(Some("REQUIRED")),
+        Value::String(s) if s == "none" => Ok(Some("NONE".into())),
+        Value::String(s) if s == "required" => Ok(Some("REQUIRED".into())),
         Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
             Err(BifrostError::invalid_request(
                 "Cohere cannot force a specific tool: use tool_choice \"required\" \
@@ -487,19 +379,6 @@ fn translate_response_format(rf: &Value) -> Result<Option<Value>, BifrostError> 
              (expected type text, json_object or json_schema)"
         ))),
     }
-}
-
-/// The body of `POST /v2/embed`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CohereEmbedRequest {
-    pub model: String,
-    pub texts: Vec<String>,
-    pub input_type: String,
-    pub embedding_types: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output_dimension: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub truncate: Option<String>,
 }
 
 /// Cohere's `input_type` when the client names none: OpenAI's embeddings endpoint is mostly
@@ -546,7 +425,7 @@ pub fn embed_request(
         model: model.to_owned(),
         texts: texts.into_iter().map(str::to_owned).collect(),
         input_type: string_field("input_type")?.unwrap_or_else(|| DEFAULT_INPUT_TYPE.to_owned()),
-        embedding_types: vec!["float"],
+        embedding_types: vec!["float".into()],
         output_dimension: req.dimensions,
         truncate: string_field("truncate")?,
     })
@@ -568,18 +447,6 @@ pub struct RerankRequest {
     pub max_tokens_per_doc: Option<u32>,
     #[serde(flatten)]
     pub extra: Extra,
-}
-
-/// The body of `POST /v2/rerank`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CohereRerankRequest {
-    pub model: String,
-    pub query: String,
-    pub documents: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_n: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tokens_per_doc: Option<u32>,
 }
 
 /// Builds the body of `POST /v2/rerank` for `model`. Cohere v2 ranks strings: a `{text}` object

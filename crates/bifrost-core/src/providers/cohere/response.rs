@@ -22,87 +22,12 @@ use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::providers::{assistant_message, embedding_data, unix_now};
 use crate::schemas::{ChatCompletion, Choice, EmbeddingResponse, EmbeddingUsage, ToolCall, Usage};
-use serde::{Deserialize, Deserializer, Serialize};
+use crate::wire::cohere::{
+    CohereChatResponse, CohereEmbedResponse, CohereRerankResponse, CohereUsage, ContentBlock,
+    RerankResult, TokenCounts,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-
-/// The parts of a `/v2/chat` response the translation reads.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CohereChatResponse {
-    pub id: String,
-    pub message: CohereResponseMessage,
-    #[serde(default)]
-    pub finish_reason: Option<String>,
-    #[serde(default)]
-    pub usage: CohereUsage,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct CohereResponseMessage {
-    #[serde(default)]
-    pub content: Vec<ContentBlock>,
-    #[serde(default)]
-    pub tool_plan: Option<String>,
-    #[serde(default)]
-    pub tool_calls: Vec<CohereToolCall>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ContentBlock {
-    Text {
-        #[serde(default)]
-        text: String,
-    },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-    },
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct CohereToolCall {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub function: CohereFunction,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct CohereFunction {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub arguments: Option<String>,
-}
-
-/// Cohere's usage block. Counts are documented as numbers and typed as floats by Cohere's own
-/// SDK, so both `12` and `12.0` are read.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
-pub struct CohereUsage {
-    #[serde(default)]
-    pub billed_units: Option<TokenCounts>,
-    #[serde(default)]
-    pub tokens: Option<TokenCounts>,
-    #[serde(default, deserialize_with = "count")]
-    pub cached_tokens: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
-pub struct TokenCounts {
-    #[serde(default, deserialize_with = "count")]
-    pub input_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "count")]
-    pub output_tokens: Option<u64>,
-}
-
-/// A token count sent as an integer or a float (or `null`).
-fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let v: Option<f64> = Option::deserialize(d)?;
-    // Counts are small non-negative integers; the cast saturates on anything else.
-    Ok(v.map(|f| f.max(0.0).round() as u64))
-}
 
 impl CohereUsage {
     pub fn to_openai(self) -> Usage {
@@ -193,7 +118,7 @@ pub fn from_cohere_value(
             ContentBlock::Thinking { thinking } => reasoning
                 .get_or_insert_with(String::new)
                 .push_str(&thinking),
-            ContentBlock::Other => {}
+            ContentBlock::ImageUrl { .. } | ContentBlock::Other => {}
         }
     }
     let tool_calls: Vec<ToolCall> = resp
@@ -232,35 +157,6 @@ impl CohereChatResponse {
     fn tool_plan_text(&self) -> Option<String> {
         self.message.tool_plan.clone().filter(|p| !p.is_empty())
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct CohereEmbedResponse {
-    #[serde(default)]
-    id: Option<String>,
-    embeddings: EmbeddingsByType,
-    #[serde(default)]
-    meta: Meta,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct EmbeddingsByType {
-    #[serde(default)]
-    float: Option<Vec<Vec<f64>>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Meta {
-    #[serde(default)]
-    billed_units: Option<BilledUnits>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct BilledUnits {
-    #[serde(default, deserialize_with = "count")]
-    input_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "count")]
-    search_units: Option<u64>,
 }
 
 /// Parses and translates a 2xx `/v2/embed` body (float embeddings) into OpenAI's list. Usage is
@@ -308,26 +204,8 @@ pub struct RerankResponse {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct RerankResult {
-    pub index: u32,
-    pub relevance_score: f64,
-    /// The ranked document's text, when the request asked for `return_documents`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub document: Option<Value>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct RerankUsage {
     pub search_units: u64,
-}
-
-#[derive(Deserialize)]
-struct CohereRerankResponse {
-    #[serde(default)]
-    id: Option<String>,
-    results: Vec<RerankResult>,
-    #[serde(default)]
-    meta: Meta,
 }
 
 /// Parses a 2xx `/v2/rerank` body. Cohere v2 no longer returns the documents; when the request

@@ -13,13 +13,15 @@
 //! - `content-start` (its text, if any, is emitted), `content-end`, `tool-call-end`,
 //!   `citation-start`/`citation-end`, `debug` and unknown events produce nothing.
 
-use super::response::{failed_generation, CohereUsage};
+use super::response::failed_generation;
 use crate::error::BifrostError;
 use crate::providers::chunks::{event_kind, ChunkHead, ToolIndex};
 use crate::providers::reasons;
 use crate::providers::unix_now;
 use crate::schemas::{ChatCompletionChunk, ChunkDelta, ToolCallDelta};
-use serde::Deserialize;
+use crate::wire::cohere::{
+    ContentMessage, Envelope, MessageEnd, MessageStart, ToolCallMessage, ToolPlanMessage,
+};
 
 /// Translation state of one Cohere stream.
 #[derive(Debug, Clone)]
@@ -28,82 +30,6 @@ pub struct StreamState {
     /// Cohere tool-call index → OpenAI tool-call index.
     tools: ToolIndex,
     finished: bool,
-}
-
-#[derive(Deserialize)]
-struct MessageStart {
-    #[serde(default)]
-    id: Option<String>,
-}
-
-/// `{"delta":{"message":{…}}}`, the envelope of every content-bearing event.
-#[derive(Deserialize)]
-struct Envelope<M> {
-    #[serde(default)]
-    index: Option<u64>,
-    delta: DeltaOf<M>,
-}
-
-#[derive(Deserialize)]
-struct DeltaOf<M> {
-    message: M,
-}
-
-#[derive(Deserialize)]
-struct ContentMessage {
-    #[serde(default)]
-    content: ContentPiece,
-}
-
-#[derive(Deserialize, Default)]
-struct ContentPiece {
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    thinking: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ToolPlanMessage {
-    #[serde(default)]
-    tool_plan: String,
-}
-
-#[derive(Deserialize)]
-struct ToolCallMessage {
-    tool_calls: ToolCallPiece,
-}
-
-#[derive(Deserialize)]
-struct ToolCallPiece {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    function: FunctionPiece,
-}
-
-#[derive(Deserialize, Default)]
-struct FunctionPiece {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    arguments: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MessageEnd {
-    #[serde(default)]
-    delta: MessageEndDelta,
-}
-
-#[derive(Deserialize, Default)]
-struct MessageEndDelta {
-    #[serde(default)]
-    finish_reason: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    usage: CohereUsage,
 }
 
 impl StreamState {
