@@ -3,4 +3,5 @@
 //! gateway as the client of an upstream) read and write, so that each format is described once.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
