@@ -3,5 +3,6 @@
 //! gateway as the client of an upstream) read and write, so that each format is described once.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod cohere;
 pub mod gemini;

@@ -1,7 +1,8 @@
 //! AWS Bedrock Converse and ConverseStream: requests and responses are translated by the pure
-//! functions of [`request`], [`response`] and [`stream`]; requests are signed with SigV4
-//! ([`sign`]) or carry a Bedrock API key; streams arrive in AWS event-stream framing
-//! ([`eventstream`]) and are translated frame by frame.
+//! functions of [`request`], [`response`] and [`stream`], to and from the types of
+//! [`crate::wire::bedrock`]; requests are signed with SigV4 ([`sign`]) or carry a Bedrock API
+//! key; streams arrive in AWS event-stream framing ([`eventstream`]) and are translated frame
+//! by frame.
 
 pub mod eventstream;
 pub mod request;
@@ -15,6 +16,7 @@ use super::{openai, parse_url, CallContext, ChunkStream, Provider};
 use crate::config::{BedrockKeyConfig, CloudKeyConfig, RequestType};
 use crate::error::BifrostError;
 use crate::schemas::{ChatCompletion, RawBody, RawResponse};
+use crate::wire::bedrock::ConverseRequest;
 use futures::future::BoxFuture;
 use futures::Stream;
 use http::header::HeaderMap;
@@ -171,11 +173,11 @@ pub fn chunk_stream(name: &str, model: &str, frames: Frames) -> ChunkStream {
 
 /// The URL is built with the signature, after the body.
 impl ChatCodec for Bedrock {
-    type Wire<'r> = request::ConverseRequest;
+    type Wire<'r> = ConverseRequest;
     type Address = ();
     type Framing = Chunks;
 
-    fn request(c: Call<'_>) -> Result<request::ConverseRequest, BifrostError> {
+    fn request(c: Call<'_>) -> Result<ConverseRequest, BifrostError> {
         request::to_converse(c.req)
     }
 

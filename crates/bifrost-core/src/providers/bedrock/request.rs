@@ -46,8 +46,15 @@ use crate::error::BifrostError;
 use crate::schemas::{
     ChatMessage, ChatRequest, ContentPart, Extra, MessageContent, ThinkingBlock, Tool,
 };
-use serde::Serialize;
-use serde_json::{json, Map, Value};
+use crate::wire::bedrock::{
+    self as wire, CachePoint, ContentBlock, ConverseMessage, ConverseRequest, Document, Image,
+    InferenceConfig, InputSchema, ReasoningContent, ReasoningText, Role, Source, ToolChoice,
+    ToolConfig, ToolResult, ToolResultContent, ToolSpec, ToolUse,
+};
+// Only the tests (through `use super::*`) still write blocks as JSON.
+#[cfg(test)]
+use serde_json::json;
+use serde_json::{Map, Value};
 
 /// Converse-native top-level fields a client may send for Bedrock.
 const NATIVE_FIELDS: [&str; 5] = [
@@ -71,68 +78,22 @@ const DROPPED_FIELDS: [&str; 9] = [
     "modalities",
 ];
 
-/// The body of `POST /model/{modelId}/converse` (and `/converse-stream`, which takes the same).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ConverseRequest {
-    pub messages: Vec<ConverseMessage>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub system: Vec<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub inference_config: Option<InferenceConfig>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_config: Option<ToolConfig>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    pub additional_model_request_fields: Map<String, Value>,
-    /// Converse-native fields passed through as the client spelled them.
-    #[serde(flatten)]
-    pub native: Map<String, Value>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct ConverseMessage {
-    /// `user` or `assistant`.
-    pub role: &'static str,
-    /// Content blocks: `{"text":…}`, `{"image":…}`, `{"toolUse":…}`, `{"toolResult":…}`,
-    /// `{"cachePoint":…}`.
-    pub content: Vec<Value>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct InferenceConfig {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop_sequences: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ToolConfig {
-    /// `{"toolSpec":…}` entries, each possibly followed by a `{"cachePoint":…}` entry.
-    pub tools: Vec<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<Value>,
-}
-
-fn cache_point() -> Value {
-    json!({"cachePoint": {"type": "default"}})
+/// A cache checkpoint, where it goes: a content or system block, or a tools entry.
+fn cache_point<B: From<CachePoint>>() -> B {
+    CachePoint::default().into()
 }
 
 /// How many cache checkpoints the request sets, across `system`, `messages` and tools.
 /// Bedrock accepts a limited number per request (4 for Anthropic models) and answers a
 /// ValidationException beyond it; the translation keeps every one the client asked for.
 pub fn cache_points(req: &ConverseRequest) -> usize {
-    let is_point = |v: &&Value| v.get("cachePoint").is_some();
-    let tools = req
-        .tool_config
-        .as_ref()
-        .map_or(0, |t| t.tools.iter().filter(is_point).count());
+    let is_point = |b: &&ContentBlock| matches!(b, ContentBlock::CachePoint(_));
+    let tools = req.tool_config.as_ref().map_or(0, |t| {
+        t.tools
+            .iter()
+            .filter(|t| matches!(t, wire::Tool::CachePoint(_)))
+            .count()
+    });
     req.system.iter().filter(is_point).count()
         + req
             .messages
@@ -155,7 +116,7 @@ pub fn to_converse(req: &ChatRequest) -> Result<ConverseRequest, BifrostError> {
     let has_tool_blocks = messages.iter().any(|m| {
         m.content
             .iter()
-            .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some())
+            .any(|b| matches!(b, ContentBlock::ToolUse(_) | ContentBlock::ToolResult(_)))
     });
 
     let inference = InferenceConfig {
@@ -256,9 +217,9 @@ fn tool_config(
     let tool_choice = match choice {
         // Auto is Converse's default; leaving it out also suits models that take no toolChoice.
         None => None,
-        Some(Choice::Auto) => Some(json!({"auto": {}})),
-        Some(Choice::Required) => Some(json!({"any": {}})),
-        Some(Choice::Named(name)) => Some(json!({"tool": {"name": name}})),
+        Some(Choice::Auto) => Some(ToolChoice::Auto {}),
+        Some(Choice::Required) => Some(ToolChoice::Any {}),
+        Some(Choice::Named(name)) => Some(ToolChoice::Tool { name }),
         Some(Choice::None) if has_tool_blocks => None,
         Some(Choice::None) => return Ok(None),
     };
@@ -307,21 +268,20 @@ fn translate_tool_choice(tc: &Value) -> Result<Choice, BifrostError> {
     )))
 }
 
-fn tool_spec(tool: &Tool) -> Result<Value, BifrostError> {
+/// `toolSpec {name, description (unless empty), inputSchema.json}`.
+fn tool_spec(tool: &Tool) -> Result<wire::Tool, BifrostError> {
     let f = super::super::function_tool(tool, "Bedrock")?;
-    let spec = super::super::function_declaration(
-        f,
-        true,
-        "inputSchema",
-        |schema| json!({ "json": schema }),
-    );
-    Ok(json!({ "toolSpec": spec }))
+    Ok(wire::Tool::ToolSpec(ToolSpec {
+        name: f.name.clone(),
+        description: f.description.clone().filter(|d| !d.is_empty()),
+        input_schema: InputSchema::Json(super::super::parameters(f)),
+    }))
 }
 
 /// Splits the conversation into `system[]` and alternating `messages[]`.
 fn translate_messages(
     messages: &[ChatMessage],
-) -> Result<(Vec<Value>, Vec<ConverseMessage>), BifrostError> {
+) -> Result<(Vec<ContentBlock>, Vec<ConverseMessage>), BifrostError> {
     let mut system = Vec::new();
     let mut out: Vec<ConverseMessage> = Vec::new();
     for (i, msg) in messages.iter().enumerate() {
@@ -333,9 +293,9 @@ fn translate_messages(
                 }
                 continue;
             }
-            "user" => ("user", user_blocks(i, msg)?),
-            "assistant" => ("assistant", assistant_blocks(i, msg)?),
-            "tool" => ("user", vec![tool_result(i, msg)?]),
+            "user" => (Role::User, user_blocks(i, msg)?),
+            "assistant" => (Role::Assistant, assistant_blocks(i, msg)?),
+            "tool" => (Role::User, vec![tool_result(i, msg)?]),
             other => {
                 return Err(BifrostError::invalid_request(format!(
                     "messages[{i}]: unsupported role '{other}' for Bedrock \
@@ -369,8 +329,8 @@ fn part_cached(part: &ContentPart) -> bool {
 }
 
 /// A text block, or nothing for empty text.
-fn text(t: &str) -> Option<Value> {
-    (!t.is_empty()).then(|| json!({ "text": t }))
+fn text(t: &str) -> Option<ContentBlock> {
+    (!t.is_empty()).then(|| ContentBlock::Text(t.to_owned()))
 }
 
 /// The blocks of a message's content: text content as one text block, each part from `block`
@@ -378,8 +338,8 @@ fn text(t: &str) -> Option<Value> {
 /// a cache point.
 fn content_blocks(
     msg: &ChatMessage,
-    block: impl Fn(&ContentPart) -> Result<Option<Value>, BifrostError>,
-) -> Result<Vec<Value>, BifrostError> {
+    block: impl Fn(&ContentPart) -> Result<Option<ContentBlock>, BifrostError>,
+) -> Result<Vec<ContentBlock>, BifrostError> {
     let mut out = Vec::new();
     match &msg.content {
         None => {}
@@ -396,42 +356,47 @@ fn content_blocks(
     Ok(out)
 }
 
-fn system_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
+fn system_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<ContentBlock>, BifrostError> {
     content_blocks(msg, |part| match part.kind.as_str() {
         "text" => Ok(text(part.text.as_deref().unwrap_or_default())),
         other => Err(unsupported_part(i, &msg.role, other)),
     })
 }
 
-fn user_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
+fn user_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<ContentBlock>, BifrostError> {
     content_blocks(msg, |part| match part.kind.as_str() {
         "text" => Ok(text(part.text.as_deref().unwrap_or_default())),
-        "image_url" => image_block(i, part).map(Some),
-        "file" => document_block(i, part).map(Some),
+        "image_url" => image_block(i, part).map(ContentBlock::Image).map(Some),
+        "file" => document_block(i, part)
+            .map(ContentBlock::Document)
+            .map(Some),
         other => Err(unsupported_part(i, &msg.role, other)),
     })
 }
 
-fn assistant_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostError> {
+fn assistant_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<ContentBlock>, BifrostError> {
     let thinking = ThinkingBlock::read(&msg.extra).map_err(|e| {
         BifrostError::invalid_request(format!("messages[{i}].thinking_blocks: {e}"))
     })?;
-    let mut out: Vec<Value> = thinking
+    let mut out: Vec<ContentBlock> = thinking
         .into_iter()
-        .map(|b| match b {
-            ThinkingBlock::Thinking {
-                thinking,
-                signature,
-            } => {
-                let mut text = json!({"text": thinking});
-                if let Some(sig) = signature {
-                    text["signature"] = Value::String(sig);
-                }
-                json!({"reasoningContent": {"reasoningText": text}})
-            }
-            ThinkingBlock::RedactedThinking { data } => {
-                json!({"reasoningContent": {"redactedContent": data}})
-            }
+        .map(|b| {
+            ContentBlock::ReasoningContent(match b {
+                ThinkingBlock::Thinking {
+                    thinking,
+                    signature,
+                } => ReasoningContent {
+                    reasoning_text: Some(ReasoningText {
+                        text: thinking,
+                        signature,
+                    }),
+                    ..ReasoningContent::default()
+                },
+                ThinkingBlock::RedactedThinking { data } => ReasoningContent {
+                    redacted_content: Some(data),
+                    ..ReasoningContent::default()
+                },
+            })
         })
         .collect();
     out.extend(content_blocks(msg, |part| match part.kind.as_str() {
@@ -446,16 +411,16 @@ fn assistant_blocks(i: usize, msg: &ChatMessage) -> Result<Vec<Value>, BifrostEr
     })?);
     for call in msg.tool_calls.as_deref().unwrap_or_default() {
         let input = super::super::tool_call_input(i, call)?;
-        out.push(json!({"toolUse": {
-            "toolUseId": call.id,
-            "name": call.function.name,
-            "input": input,
-        }}));
+        out.push(ContentBlock::ToolUse(ToolUse {
+            tool_use_id: call.id.clone(),
+            name: call.function.name.clone(),
+            input,
+        }));
     }
     Ok(out)
 }
 
-fn tool_result(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError> {
+fn tool_result(i: usize, msg: &ChatMessage) -> Result<ContentBlock, BifrostError> {
     let id = msg.tool_call_id.as_deref().ok_or_else(|| {
         BifrostError::invalid_request(format!(
             "messages[{i}]: a tool message needs 'tool_call_id'"
@@ -469,7 +434,7 @@ fn tool_result(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError> {
             for part in parts {
                 match part.kind.as_str() {
                     "text" => content.push(result_text(part.text.as_deref().unwrap_or_default())),
-                    "image_url" => content.push(image_block(i, part)?),
+                    "image_url" => content.push(ToolResultContent::Image(image_block(i, part)?)),
                     other => return Err(unsupported_part(i, &msg.role, other)),
                 }
             }
@@ -477,26 +442,28 @@ fn tool_result(i: usize, msg: &ChatMessage) -> Result<Value, BifrostError> {
     }
     if content.is_empty() {
         // Converse needs some content; an empty result is still a result.
-        content.push(json!({"text": ""}));
+        content.push(ToolResultContent::Text(String::new()));
     }
-    let mut result = Map::new();
-    result.insert("toolUseId".into(), Value::String(id.to_owned()));
-    result.insert("content".into(), Value::Array(content));
-    if let Some(status @ ("success" | "error")) = msg.extra.get("status").and_then(Value::as_str) {
-        result.insert("status".into(), Value::String(status.to_owned()));
-    }
-    Ok(json!({ "toolResult": result }))
+    let status = match msg.extra.get("status").and_then(Value::as_str) {
+        Some(status @ ("success" | "error")) => Some(status.to_owned()),
+        _ => None,
+    };
+    Ok(ContentBlock::ToolResult(ToolResult {
+        tool_use_id: id.to_owned(),
+        content,
+        status,
+    }))
 }
 
 /// A JSON object result keeps its structure (`{json}`); anything else is text.
-fn result_text(t: &str) -> Value {
+fn result_text(t: &str) -> ToolResultContent {
     match serde_json::from_str::<Value>(t) {
-        Ok(v @ Value::Object(_)) => json!({ "json": v }),
-        _ => json!({ "text": t }),
+        Ok(v @ Value::Object(_)) => ToolResultContent::Json(v),
+        _ => ToolResultContent::Text(t.to_owned()),
     }
 }
 
-fn image_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
+fn image_block(i: usize, part: &ContentPart) -> Result<Image, BifrostError> {
     let url = super::super::image_url(i, part)?;
     let Some(rest) = url.strip_prefix("data:") else {
         return Err(BifrostError::invalid_request(format!(
@@ -521,13 +488,16 @@ fn image_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
             )))
         }
     };
-    Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
+    Ok(Image {
+        format: format.to_owned(),
+        source: Source::Bytes(data.to_owned()),
+    })
 }
 
 /// An OpenAI `file` part (a base64 data URL) → a Converse `document` block. Converse names the
 /// format (`pdf`, `txt`, …) and needs a name of letters, digits, spaces, hyphens, parentheses
 /// and brackets.
-fn document_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
+fn document_block(i: usize, part: &ContentPart) -> Result<Document, BifrostError> {
     let (media_type, data, name) = super::super::file_data(i, part, "Bedrock")?;
     let format = match media_type {
         "application/pdf" => "pdf",
@@ -556,7 +526,11 @@ fn document_block(i: usize, part: &ContentPart) -> Result<Value, BifrostError> {
             }
         })
         .collect();
-    Ok(json!({"document": {"format": format, "name": name, "source": {"bytes": data}}}))
+    Ok(Document {
+        format: format.to_owned(),
+        name,
+        source: Source::Bytes(data.to_owned()),
+    })
 }
 
 fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {

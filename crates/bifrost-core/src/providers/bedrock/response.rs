@@ -7,86 +7,8 @@ use crate::error::BifrostError;
 use crate::providers::reasons;
 use crate::providers::{assistant_message, unix_now};
 use crate::schemas::{ChatCompletion, Choice, ThinkingBlock, ToolCall, Usage};
-use serde::Deserialize;
+use crate::wire::bedrock::{ContentBlock, ConverseResponse, ConverseUsage};
 use serde_json::Value;
-
-/// The parts of a Converse response the translation reads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConverseResponse {
-    pub output: Output,
-    #[serde(default)]
-    pub stop_reason: Option<String>,
-    #[serde(default)]
-    pub usage: ConverseUsage,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Output {
-    pub message: OutputMessage,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OutputMessage {
-    #[serde(default)]
-    pub content: Vec<ContentBlock>,
-}
-
-/// One output content block; exactly one field is set.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContentBlock {
-    #[serde(default)]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub tool_use: Option<ToolUse>,
-    #[serde(default)]
-    pub reasoning_content: Option<ReasoningContent>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ToolUse {
-    pub tool_use_id: String,
-    pub name: String,
-    #[serde(default)]
-    pub input: Value,
-}
-
-/// `reasoningText` is readable reasoning with its signature; `redactedContent` is encrypted
-/// (base64). Both become `thinking_blocks`, so the client can send them back.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReasoningContent {
-    #[serde(default)]
-    pub reasoning_text: Option<ReasoningText>,
-    #[serde(default)]
-    pub redacted_content: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ReasoningText {
-    #[serde(default)]
-    pub text: String,
-    #[serde(default)]
-    pub signature: Option<String>,
-}
-
-/// Converse token counts; `inputTokens` excludes the cache reads and writes.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct ConverseUsage {
-    #[serde(default)]
-    pub input_tokens: Option<u64>,
-    #[serde(default)]
-    pub output_tokens: Option<u64>,
-    #[serde(default)]
-    pub total_tokens: Option<u64>,
-    #[serde(default)]
-    pub cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
-    pub cache_write_input_tokens: Option<u64>,
-}
 
 impl ConverseUsage {
     /// OpenAI's usage: `prompt_tokens` includes cached tokens (read and written), so both are
@@ -131,27 +53,29 @@ pub fn from_converse_value(
     let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in resp.output.message.content {
-        if let Some(t) = block.text {
-            text.get_or_insert_with(String::new).push_str(&t);
-        }
-        if let Some(r) = block.reasoning_content {
-            if let Some(t) = r.reasoning_text {
-                reasoning.get_or_insert_with(String::new).push_str(&t.text);
-                thinking_blocks.push(ThinkingBlock::Thinking {
-                    thinking: t.text,
-                    signature: t.signature,
-                });
+        match block {
+            ContentBlock::Text(t) => text.get_or_insert_with(String::new).push_str(&t),
+            ContentBlock::ReasoningContent(r) => {
+                if let Some(t) = r.reasoning_text {
+                    reasoning.get_or_insert_with(String::new).push_str(&t.text);
+                    thinking_blocks.push(ThinkingBlock::Thinking {
+                        thinking: t.text,
+                        signature: t.signature,
+                    });
+                }
+                if let Some(data) = r.redacted_content {
+                    thinking_blocks.push(ThinkingBlock::RedactedThinking { data });
+                }
             }
-            if let Some(data) = r.redacted_content {
-                thinking_blocks.push(ThinkingBlock::RedactedThinking { data });
+            ContentBlock::ToolUse(tu) => {
+                let arguments = match tu.input {
+                    Value::Null => "{}".to_owned(),
+                    v => v.to_string(),
+                };
+                tool_calls.push(ToolCall::function(tu.tool_use_id, tu.name, arguments));
             }
-        }
-        if let Some(tu) = block.tool_use {
-            let arguments = match tu.input {
-                Value::Null => "{}".to_owned(),
-                v => v.to_string(),
-            };
-            tool_calls.push(ToolCall::function(tu.tool_use_id, tu.name, arguments));
+            // Citations, guard content and kinds added later are not part of the answer.
+            _ => {}
         }
     }
 

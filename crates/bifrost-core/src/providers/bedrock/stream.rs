@@ -7,13 +7,15 @@
 //! [`StreamState::is_finished`] turns true then, and [`StreamState::message_stopped`] tells a
 //! stream cut between the two apart from one cut earlier.
 
-use super::response::{completion_id, ConverseUsage};
+use super::response::completion_id;
 use crate::error::BifrostError;
 use crate::providers::chunks::{ChunkHead, ToolIndex};
 use crate::providers::reasons;
 use crate::providers::unix_now;
 use crate::schemas::{ChatCompletionChunk, ChunkDelta, ThinkingBlock, ToolCallDelta};
-use serde::Deserialize;
+use crate::wire::bedrock::{
+    ContentBlockDeltaEvent, ContentBlockStartEvent, MessageStopEvent, MetadataEvent,
+};
 use std::borrow::Cow;
 // Only the tests (through `use super::*`) still map by hand.
 #[cfg(test)]
@@ -27,80 +29,6 @@ pub struct StreamState {
     tools: ToolIndex,
     stopped: bool,
     finished: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BlockStart {
-    #[serde(default)]
-    content_block_index: u64,
-    #[serde(default)]
-    start: StartBody,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct StartBody {
-    #[serde(default)]
-    tool_use: Option<ToolUseStart>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ToolUseStart {
-    tool_use_id: String,
-    name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BlockDelta {
-    #[serde(default)]
-    content_block_index: u64,
-    delta: DeltaBody,
-}
-
-/// Exactly one field is set; `reasoningContent` carries text, a `signature` (closing the
-/// reasoning block) or `redactedContent`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DeltaBody {
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    tool_use: Option<ToolUseDelta>,
-    #[serde(default)]
-    reasoning_content: Option<ReasoningDelta>,
-}
-
-#[derive(Deserialize)]
-struct ToolUseDelta {
-    #[serde(default)]
-    input: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReasoningDelta {
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    signature: Option<String>,
-    #[serde(default)]
-    redacted_content: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MessageStop {
-    #[serde(default)]
-    stop_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    #[serde(default)]
-    usage: ConverseUsage,
 }
 
 impl StreamState {
@@ -148,7 +76,7 @@ impl StreamState {
         match event_type {
             "messageStart" => Ok(vec![self.head.opening()]),
             "contentBlockStart" => {
-                let start: BlockStart = self.head.parse(event_type, payload)?;
+                let start: ContentBlockStartEvent = self.head.parse(event_type, payload)?;
                 let Some(tool) = start.start.tool_use else {
                     return Ok(Vec::new());
                 };
@@ -161,7 +89,7 @@ impl StreamState {
                 ))])
             }
             "contentBlockDelta" => {
-                let delta: BlockDelta = self.head.parse(event_type, payload)?;
+                let delta: ContentBlockDeltaEvent = self.head.parse(event_type, payload)?;
                 let d = delta.delta;
                 if let Some(text) = d.text {
                     return Ok(vec![self.head.chunk(ChunkDelta {
@@ -205,7 +133,7 @@ impl StreamState {
                 Ok(out)
             }
             "messageStop" => {
-                let stop: MessageStop = self.head.parse(event_type, payload)?;
+                let stop: MessageStopEvent = self.head.parse(event_type, payload)?;
                 self.stopped = true;
                 let mut chunk = self.head.chunk(ChunkDelta::default());
                 if let Some(choice) = chunk.choices.first_mut() {
@@ -217,7 +145,7 @@ impl StreamState {
                 Ok(vec![chunk])
             }
             "metadata" => {
-                let meta: Metadata = self.head.parse(event_type, payload)?;
+                let meta: MetadataEvent = self.head.parse(event_type, payload)?;
                 self.finished = true;
                 Ok(vec![ChatCompletionChunk {
                     choices: Vec::new(),
