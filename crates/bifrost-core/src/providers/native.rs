@@ -17,6 +17,7 @@ use crate::observe::Stage;
 use crate::schemas::Usage;
 use crate::wire::anthropic::Usage as AnthropicUsage;
 use crate::wire::gemini::UsageMetadata;
+use crate::wire::responses::Usage as ResponsesUsage;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::header::{HeaderMap, HeaderName};

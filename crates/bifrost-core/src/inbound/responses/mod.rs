@@ -50,8 +50,8 @@ use crate::schemas::{
     ChatMessage, ChatRequest, ContentPart, Extra, FunctionDef, ImageUrl, MessageContent,
     StreamOptions, Tool, ToolCall,
 };
+use crate::wire::responses::{self as wire, ResponsesRequest};
 pub use response::from_chat;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 pub use stream::StreamEncoder;
 
@@ -73,9 +73,9 @@ pub struct ResponsesEcho {
     /// `true` when absent, as OpenAI reports it.
     pub parallel_tool_calls: bool,
     /// `{"format": …}` (plus `verbosity` when sent); format `{"type":"text"}` when absent.
-    pub text: Value,
+    pub text: wire::TextConfig,
     /// `{"effort", "summary"}` when sent.
-    pub reasoning: Option<Value>,
+    pub reasoning: Option<wire::Reasoning>,
     /// As sent; `{}` when absent.
     pub metadata: Value,
     pub user: Option<String>,
@@ -94,7 +94,7 @@ impl ResponsesEcho {
             top_p: None,
             max_output_tokens: None,
             parallel_tool_calls: true,
-            text: json!({"format": {"type": "text"}}),
+            text: wire::TextConfig::default(),
             reasoning: None,
             metadata: Value::Object(Map::new()),
             user: None,
@@ -115,46 +115,6 @@ fn new_response_id() -> String {
     let mut id = String::from("resp_");
     id.extend(std::iter::repeat_with(fastrand::alphanumeric).take(32));
     id
-}
-
-/// The typed part of a Responses request body; everything else stays in `extra`.
-#[derive(Debug, Deserialize)]
-struct ResponsesRequest {
-    model: String,
-    #[serde(default)]
-    input: Option<Value>,
-    #[serde(default)]
-    instructions: Option<String>,
-    #[serde(default)]
-    tools: Option<Vec<Value>>,
-    #[serde(default)]
-    tool_choice: Option<Value>,
-    #[serde(default)]
-    parallel_tool_calls: Option<bool>,
-    #[serde(default)]
-    max_output_tokens: Option<u32>,
-    #[serde(default)]
-    temperature: Option<f64>,
-    #[serde(default)]
-    top_p: Option<f64>,
-    #[serde(default)]
-    text: Option<Value>,
-    #[serde(default)]
-    reasoning: Option<Value>,
-    #[serde(default)]
-    stream: Option<bool>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    metadata: Option<Value>,
-    #[serde(default)]
-    background: Option<bool>,
-    #[serde(default)]
-    provider: Option<Value>,
-    #[serde(default)]
-    fallbacks: Option<Value>,
-    #[serde(flatten)]
-    extra: Extra,
 }
 
 /// Fields that need state the gateway does not keep.
@@ -179,6 +139,10 @@ const DROPPED: [&str; 6] = [
 pub fn parse(body: &[u8]) -> Result<(ChatRequest, ResponsesEcho), BifrostError> {
     let mut req: ResponsesRequest = serde_json::from_slice(body)
         .map_err(|e| BifrostError::invalid_request(format!("invalid Responses request: {e}")))?;
+    // The gateway's own routing fields arrive among the unknown ones; taken out in place, so
+    // that the rest keep their order.
+    let provider = req.extra.shift_remove("provider");
+    let fallbacks = req.extra.shift_remove("fallbacks");
 
     for (field, message) in STATEFUL {
         if req.extra.remove(field).is_some_and(|v| !v.is_null()) {
@@ -208,12 +172,15 @@ pub fn parse(body: &[u8]) -> Result<(ChatRequest, ResponsesEcho), BifrostError> 
         max_output_tokens: req.max_output_tokens,
         parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
         text: echo_text(req.text.as_ref()),
-        reasoning: req.reasoning.as_ref().filter(|r| !r.is_null()).map(|r| {
-            json!({
-                "effort": r.get("effort").cloned().unwrap_or(Value::Null),
-                "summary": r.get("summary").cloned().unwrap_or(Value::Null),
-            })
-        }),
+        // A non-string effort is refused below.
+        reasoning: req
+            .reasoning
+            .as_ref()
+            .filter(|r| !r.is_null())
+            .map(|r| wire::Reasoning {
+                effort: r.get("effort").and_then(Value::as_str).map(str::to_owned),
+                summary: r.get("summary").filter(|s| !s.is_null()).cloned(),
+            }),
         metadata: req
             .metadata
             .clone()
@@ -227,8 +194,8 @@ pub fn parse(body: &[u8]) -> Result<(ChatRequest, ResponsesEcho), BifrostError> 
     let routing = json!({
         "model": req.model,
         "messages": [],
-        "provider": req.provider,
-        "fallbacks": req.fallbacks,
+        "provider": provider,
+        "fallbacks": fallbacks,
     });
     let mut chat: ChatRequest = serde_json::from_value(routing)
         .map_err(|e| BifrostError::invalid_request(format!("invalid Responses request: {e}")))?;
@@ -315,21 +282,16 @@ pub fn echo(body: &[u8]) -> Result<ResponsesEcho, BifrostError> {
     parse(body).map(|(_, echo)| echo)
 }
 
-fn echo_text(text: Option<&Value>) -> Value {
-    let mut out = Map::new();
-    let format = text
-        .and_then(|t| t.get("format"))
-        .filter(|f| !f.is_null())
-        .cloned()
-        .unwrap_or_else(|| json!({"type": "text"}));
-    out.insert("format".into(), format);
-    if let Some(v) = text
-        .and_then(|t| t.get("verbosity"))
-        .filter(|v| !v.is_null())
-    {
-        out.insert("verbosity".into(), v.clone());
+fn echo_text(text: Option<&Value>) -> wire::TextConfig {
+    let field = |key| {
+        text.and_then(|t| t.get(key))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    wire::TextConfig {
+        format: field("format").unwrap_or_else(|| wire::TextConfig::default().format),
+        verbosity: field("verbosity"),
     }
-    Value::Object(out)
 }
 
 fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {

@@ -4,7 +4,11 @@ use super::response::*;
 use super::ResponsesEcho;
 use crate::error::BifrostError;
 use crate::schemas::{ChatCompletionChunk, ToolCallDelta, Usage};
-use serde_json::{json, Value};
+use crate::wire::responses::{
+    self as wire, event, IncompleteReason, ItemStatus, OutputItem, Status,
+};
+use serde::Serialize;
+use serde_json::Value;
 
 #[derive(Debug)]
 pub(super) enum ItemKind {
@@ -20,11 +24,11 @@ pub(super) struct StreamItem {
     /// Summary text, message text or arguments.
     text: String,
     /// Set when the item's done events were sent.
-    status: Option<&'static str>,
+    status: Option<ItemStatus>,
 }
 
 impl StreamItem {
-    fn to_json(&self, status: &str) -> Value {
+    fn to_wire(&self, status: ItemStatus) -> OutputItem<'_> {
         match &self.kind {
             ItemKind::Reasoning => reasoning_item(&self.id, Some(&self.text)),
             ItemKind::Message => message_item(&self.id, status, vec![output_text_part(&self.text)]),
@@ -64,6 +68,31 @@ pub struct StreamEncoder {
 
 pub type Event = (&'static str, Value);
 
+/// The events of one call, numbered on from the last one sent.
+struct Events {
+    list: Vec<Event>,
+    sequence: u64,
+}
+
+impl Events {
+    /// The payload is serialised as it borrows from the encoder: the event's JSON is built
+    /// once, nothing copied for it first.
+    fn event<T: Serialize>(&mut self, name: &'static str, data: T) -> Event {
+        let event = wire::StreamEvent {
+            data,
+            kind: name.into(),
+            sequence_number: self.sequence,
+        };
+        self.sequence += 1;
+        (name, serde_json::to_value(event).unwrap_or_default())
+    }
+
+    fn emit<T: Serialize>(&mut self, name: &'static str, data: T) {
+        let event = self.event(name, data);
+        self.list.push(event);
+    }
+}
+
 impl StreamEncoder {
     pub fn new(echo: ResponsesEcho) -> Self {
         Self {
@@ -80,20 +109,29 @@ impl StreamEncoder {
         }
     }
 
-    fn emit(&mut self, out: &mut Vec<Event>, name: &'static str, mut data: Value) {
-        if let Value::Object(map) = &mut data {
-            map.insert("type".into(), Value::String(name.into()));
-            map.insert("sequence_number".into(), self.sequence.into());
+    /// A new list for the events of one call; [`Self::sent`] takes it back.
+    fn events(&self) -> Events {
+        Events {
+            list: Vec::new(),
+            sequence: self.sequence,
         }
-        self.sequence += 1;
-        out.push((name, data));
     }
 
-    fn response(&self, status: &str, reason: Option<&str>, error: Option<Value>) -> Value {
+    fn sent(&mut self, out: Events) -> Vec<Event> {
+        self.sequence = out.sequence;
+        out.list
+    }
+
+    fn response<'a>(
+        &'a self,
+        status: Status,
+        reason: Option<IncompleteReason>,
+        error: Option<wire::ResponseError<'a>>,
+    ) -> wire::Response<'a> {
         let output = self
             .items
             .iter()
-            .map(|item| item.to_json(item.status.unwrap_or("incomplete")))
+            .map(|item| item.to_wire(item.status.unwrap_or(ItemStatus::Incomplete)))
             .collect();
         response_object(
             &self.echo,
@@ -101,53 +139,56 @@ impl StreamEncoder {
             status,
             reason,
             output,
-            self.usage.as_ref().map(usage_json),
+            self.usage.as_ref().map(wire_usage),
             error,
         )
     }
 
-    fn start(&mut self, created: u64, out: &mut Vec<Event>) {
+    fn start(&mut self, created: u64, out: &mut Events) {
         if self.started {
             return;
         }
         self.started = true;
         self.created_at = if created > 0 { created } else { unix_now() };
-        let response = self.response("in_progress", None, None);
-        self.emit(out, "response.created", json!({"response": response}));
-        let response = self.response("in_progress", None, None);
-        self.emit(out, "response.in_progress", json!({"response": response}));
+        for name in [event::CREATED, event::IN_PROGRESS] {
+            let response = self.response(Status::InProgress, None, None);
+            out.emit(name, wire::ResponseEvent { response });
+        }
     }
 
     /// The events for one upstream chunk (only its first choice is read).
     pub fn on_chunk(&mut self, chunk: &ChatCompletionChunk) -> Vec<Event> {
-        let mut out = Vec::new();
-        if self.finished {
-            return out;
+        let mut out = self.events();
+        if !self.finished {
+            self.read_chunk(chunk, &mut out);
         }
-        self.start(chunk.created, &mut out);
+        self.sent(out)
+    }
+
+    fn read_chunk(&mut self, chunk: &ChatCompletionChunk, out: &mut Events) {
+        self.start(chunk.created, out);
         if let Some(usage) = &chunk.usage {
             self.usage = Some(usage.clone());
         }
         let Some(choice) = chunk.choices.iter().find(|c| c.index == 0) else {
-            return out;
+            return;
         };
         let delta = &choice.delta;
         if let Some(r) = crate::inbound::reasoning_content(&delta.extra) {
-            self.text_delta(ItemKind::Reasoning, r, &mut out);
+            self.text_delta(ItemKind::Reasoning, r, out);
         }
         if let Some(text) = delta.content.as_deref().filter(|t| !t.is_empty()) {
-            self.text_delta(ItemKind::Message, text, &mut out);
+            self.text_delta(ItemKind::Message, text, out);
         }
         for call in delta.tool_calls.iter().flatten() {
-            self.tool_delta(call, &mut out);
+            self.tool_delta(call, out);
         }
         if let Some(reason) = &choice.finish_reason {
             self.finish_reason = Some(reason.clone());
         }
-        out
     }
 
-    fn open_item(&mut self, kind: ItemKind, out: &mut Vec<Event>) -> usize {
+    fn open_item(&mut self, kind: ItemKind, out: &mut Events) -> usize {
         self.close_open(out);
         let index = self.items.len();
         let prefix = match kind {
@@ -155,42 +196,47 @@ impl StreamEncoder {
             ItemKind::Message => "msg",
             ItemKind::FunctionCall { .. } => "fc",
         };
-        let id = self.echo.item_id(prefix, index);
-        let added = match &kind {
-            ItemKind::Reasoning => reasoning_item(&id, None),
-            ItemKind::Message => message_item(&id, "in_progress", Vec::new()),
-            ItemKind::FunctionCall { call_id, name } => {
-                function_call_item(&id, call_id, name, "", "in_progress")
-            }
-        };
         self.items.push(StreamItem {
-            id: id.clone(),
+            id: self.echo.item_id(prefix, index),
             kind,
             text: String::new(),
             status: None,
         });
         self.open = Some(index);
-        self.emit(
-            out,
-            "response.output_item.added",
-            json!({"output_index": index, "item": added}),
+        let item = &self.items[index];
+        let id = item.id.as_str();
+        let added = match &item.kind {
+            ItemKind::Reasoning => reasoning_item(id, None),
+            ItemKind::Message => message_item(id, ItemStatus::InProgress, Vec::new()),
+            ItemKind::FunctionCall { call_id, name } => {
+                function_call_item(id, call_id, name, "", ItemStatus::InProgress)
+            }
+        };
+        out.emit(
+            event::OUTPUT_ITEM_ADDED,
+            wire::OutputItemEvent {
+                output_index: index,
+                item: added,
+            },
         );
-        match self.items[index].kind {
-            ItemKind::Reasoning => self.emit(
-                out,
-                "response.reasoning_summary_part.added",
-                json!({
-                    "item_id": id, "output_index": index, "summary_index": 0,
-                    "part": summary_part(""),
-                }),
+        match item.kind {
+            ItemKind::Reasoning => out.emit(
+                event::REASONING_SUMMARY_PART_ADDED,
+                wire::SummaryPartEvent {
+                    item_id: id.into(),
+                    output_index: index,
+                    summary_index: 0,
+                    part: summary_part(""),
+                },
             ),
-            ItemKind::Message => self.emit(
-                out,
-                "response.content_part.added",
-                json!({
-                    "item_id": id, "output_index": index, "content_index": 0,
-                    "part": output_text_part(""),
-                }),
+            ItemKind::Message => out.emit(
+                event::CONTENT_PART_ADDED,
+                wire::ContentPartEvent {
+                    item_id: id.into(),
+                    output_index: index,
+                    content_index: 0,
+                    part: output_text_part(""),
+                },
             ),
             ItemKind::FunctionCall { .. } => {}
         }
@@ -198,7 +244,7 @@ impl StreamEncoder {
     }
 
     /// A reasoning or text delta: appended to the open item of that kind, else to a new one.
-    fn text_delta(&mut self, kind: ItemKind, delta: &str, out: &mut Vec<Event>) {
+    fn text_delta(&mut self, kind: ItemKind, delta: &str, out: &mut Events) {
         let is_reasoning = matches!(kind, ItemKind::Reasoning);
         let reusable = |item: &StreamItem| match item.kind {
             ItemKind::Reasoning => is_reasoning,
@@ -211,26 +257,32 @@ impl StreamEncoder {
         };
         let item = &mut self.items[index];
         item.text.push_str(delta);
-        let id = item.id.clone();
+        let item_id = item.id.as_str().into();
         if is_reasoning {
-            self.emit(
-                out,
-                "response.reasoning_summary_text.delta",
-                json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": delta}),
+            out.emit(
+                event::REASONING_SUMMARY_TEXT_DELTA,
+                wire::SummaryTextDelta {
+                    item_id,
+                    output_index: index,
+                    summary_index: 0,
+                    delta: delta.into(),
+                },
             );
         } else {
-            self.emit(
-                out,
-                "response.output_text.delta",
-                json!({
-                    "item_id": id, "output_index": index, "content_index": 0,
-                    "delta": delta, "logprobs": [],
-                }),
+            out.emit(
+                event::OUTPUT_TEXT_DELTA,
+                wire::OutputTextDelta {
+                    item_id,
+                    output_index: index,
+                    content_index: 0,
+                    delta: delta.into(),
+                    logprobs: Vec::new(),
+                },
             );
         }
     }
 
-    fn tool_delta(&mut self, call: &ToolCallDelta, out: &mut Vec<Event>) {
+    fn tool_delta(&mut self, call: &ToolCallDelta, out: &mut Events) {
         let function = call.function.as_ref();
         let index = match self.tool_items.iter().find(|(i, _)| *i == call.index) {
             Some(&(_, index)) => {
@@ -268,115 +320,130 @@ impl StreamEncoder {
         };
         let item = &mut self.items[index];
         item.text.push_str(delta);
-        let id = item.id.clone();
-        self.emit(
-            out,
-            "response.function_call_arguments.delta",
-            json!({"item_id": id, "output_index": index, "delta": delta}),
+        out.emit(
+            event::FUNCTION_CALL_ARGUMENTS_DELTA,
+            wire::FunctionCallArgumentsDelta {
+                item_id: item.id.as_str().into(),
+                output_index: index,
+                delta: delta.into(),
+            },
         );
     }
 
-    fn close_open(&mut self, out: &mut Vec<Event>) {
+    fn close_open(&mut self, out: &mut Events) {
         let Some(index) = self.open.take() else {
             return;
         };
         let (status, _) = status_of(self.finish_reason.as_deref());
-        let item = &self.items[index];
-        let id = item.id.clone();
-        let text = item.text.clone();
+        let item = &mut self.items[index];
         let status = match item.kind {
-            ItemKind::Message if status == "incomplete" => "incomplete",
-            _ => "completed",
+            ItemKind::Message if status == Status::Incomplete => ItemStatus::Incomplete,
+            _ => ItemStatus::Completed,
         };
+        item.status = Some(status);
+        let item = &self.items[index];
+        let (id, text) = (item.id.as_str(), item.text.as_str());
         match &item.kind {
             ItemKind::Reasoning => {
-                self.emit(
-                    out,
-                    "response.reasoning_summary_text.done",
-                    json!({"item_id": id, "output_index": index, "summary_index": 0, "text": text}),
+                out.emit(
+                    event::REASONING_SUMMARY_TEXT_DONE,
+                    wire::SummaryTextDone {
+                        item_id: id.into(),
+                        output_index: index,
+                        summary_index: 0,
+                        text: text.into(),
+                    },
                 );
-                self.emit(
-                    out,
-                    "response.reasoning_summary_part.done",
-                    json!({
-                        "item_id": id, "output_index": index, "summary_index": 0,
-                        "part": summary_part(&text),
-                    }),
+                out.emit(
+                    event::REASONING_SUMMARY_PART_DONE,
+                    wire::SummaryPartEvent {
+                        item_id: id.into(),
+                        output_index: index,
+                        summary_index: 0,
+                        part: summary_part(text),
+                    },
                 );
             }
             ItemKind::Message => {
-                self.emit(
-                    out,
-                    "response.output_text.done",
-                    json!({
-                        "item_id": id, "output_index": index, "content_index": 0,
-                        "text": text, "logprobs": [],
-                    }),
+                out.emit(
+                    event::OUTPUT_TEXT_DONE,
+                    wire::OutputTextDone {
+                        item_id: id.into(),
+                        output_index: index,
+                        content_index: 0,
+                        text: text.into(),
+                        logprobs: Vec::new(),
+                    },
                 );
-                self.emit(
-                    out,
-                    "response.content_part.done",
-                    json!({
-                        "item_id": id, "output_index": index, "content_index": 0,
-                        "part": output_text_part(&text),
-                    }),
+                out.emit(
+                    event::CONTENT_PART_DONE,
+                    wire::ContentPartEvent {
+                        item_id: id.into(),
+                        output_index: index,
+                        content_index: 0,
+                        part: output_text_part(text),
+                    },
                 );
             }
             ItemKind::FunctionCall { name, .. } => {
-                let name = name.clone();
-                self.emit(
-                    out,
-                    "response.function_call_arguments.done",
-                    json!({"item_id": id, "output_index": index, "name": name, "arguments": text}),
+                out.emit(
+                    event::FUNCTION_CALL_ARGUMENTS_DONE,
+                    wire::FunctionCallArgumentsDone {
+                        item_id: id.into(),
+                        output_index: index,
+                        name: name.into(),
+                        arguments: text.into(),
+                    },
                 );
             }
         }
-        self.items[index].status = Some(status);
-        let item = self.items[index].to_json(status);
-        self.emit(
-            out,
-            "response.output_item.done",
-            json!({"output_index": index, "item": item}),
+        out.emit(
+            event::OUTPUT_ITEM_DONE,
+            wire::OutputItemEvent {
+                output_index: index,
+                item: item.to_wire(status),
+            },
         );
     }
 
     /// The closing events once upstream ended normally: the open item's done events, then
     /// `response.completed` (or `response.incomplete`). Later calls return nothing.
     pub fn finish(&mut self) -> Vec<Event> {
-        let mut out = Vec::new();
+        let mut out = self.events();
         if self.finished {
-            return out;
+            return out.list;
         }
         self.start(0, &mut out);
         self.close_open(&mut out);
         self.finished = true;
         let (status, reason) = status_of(self.finish_reason.as_deref());
-        let response = self.response(status, reason, None);
-        let name = if status == "incomplete" {
-            "response.incomplete"
+        let name = if status == Status::Incomplete {
+            event::INCOMPLETE
         } else {
-            "response.completed"
+            event::COMPLETED
         };
-        self.emit(&mut out, name, json!({"response": response}));
-        out
+        let response = self.response(status, reason, None);
+        out.emit(name, wire::ResponseEvent { response });
+        self.sent(out)
     }
 
     /// The one event that ends a stream that failed: `response.failed` with the response so far
     /// and its `error` set, or `error` when no response was announced yet. Nothing follows it.
     pub fn failed_event(&mut self, e: &BifrostError) -> Event {
-        let mut out = Vec::new();
         self.finished = true;
-        if self.started {
-            let response = self.response("failed", None, Some(response_error(e)));
-            self.emit(&mut out, "response.failed", json!({"response": response}));
+        let mut out = self.events();
+        let failed = if self.started {
+            let response = self.response(Status::Failed, None, Some(response_error(e)));
+            out.event(event::FAILED, wire::ResponseEvent { response })
         } else {
-            self.emit(
-                &mut out,
-                "error",
-                json!({"code": e.code, "message": e.message, "param": e.param}),
-            );
-        }
-        out.pop()
-            .unwrap_or_else(|| ("error", json!({"type": "error", "message": e.message})))
+            let error = wire::ErrorEvent {
+                code: e.code.as_deref().map(Into::into),
+                message: e.message.as_str().into(),
+                param: e.param.as_deref().map(Into::into),
+            };
+            out.event(event::ERROR, error)
+        };
+        self.sent(out);
+        failed
     }
 }

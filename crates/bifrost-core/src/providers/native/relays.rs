@@ -1,7 +1,7 @@
 //! Each API's `Relay`: how its stream events are classified and its usage read.
 
-use super::usage::ResponsesUsage;
 use super::*;
+use crate::wire::responses::event;
 
 /// An error reported inside a 200 stream: the upstream's failure, answered as a bad gateway
 /// with its type and message as sent (as the translated streams do).
@@ -163,9 +163,9 @@ impl OpenAiResponsesRelay {
 }
 
 impl Relay for OpenAiResponsesRelay {
-    const END_MARKER: &'static str = "response.completed";
+    const END_MARKER: &'static str = event::COMPLETED;
 
-    fn see(&mut self, event: &str, data: &str, usage: &UsageCell) -> Seen {
+    fn see(&mut self, name: &str, data: &str, usage: &UsageCell) -> Seen {
         #[derive(Deserialize)]
         struct Done {
             response: Body,
@@ -178,20 +178,20 @@ impl Relay for OpenAiResponsesRelay {
             error: Option<serde_json::Value>,
         }
         let done = || serde_json::from_str::<Done>(data).ok().map(|d| d.response);
-        match &*event_kind(event, data) {
-            "response.created" | "response.in_progress" | "response.queued" => Seen::Other,
-            "response.completed" | "response.incomplete" => {
+        match &*event_kind(name, data) {
+            event::CREATED | event::IN_PROGRESS | event::QUEUED => Seen::Other,
+            event::COMPLETED | event::INCOMPLETE => {
                 if let Some(u) = done().and_then(|b| b.usage) {
-                    usage.set(u.into_openai());
+                    usage.set(u.to_openai());
                 }
                 Seen::End
             }
-            "response.failed" => {
+            event::FAILED => {
                 let error = done().and_then(|b| b.error).unwrap_or_default();
                 let body = serde_json::json!({ "error": error }).to_string();
                 Seen::Failure(in_stream_error(&self.name, body.as_bytes()))
             }
-            "error" => Seen::Failure(in_stream_error(&self.name, data.as_bytes())),
+            event::ERROR => Seen::Failure(in_stream_error(&self.name, data.as_bytes())),
             _ => Seen::Content,
         }
     }
