@@ -242,29 +242,6 @@ pub(crate) fn parameters(f: &crate::schemas::FunctionDef) -> serde_json::Value {
         .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}))
 }
 
-/// A function tool declared the way Bedrock and Cohere take one: `name`, the `description`
-/// (unless empty and `skip_empty_description`), and the [`parameters`] under `schema_key`,
-/// passed through `wrap` (Bedrock nests it).
-pub(crate) fn function_declaration(
-    f: &crate::schemas::FunctionDef,
-    skip_empty_description: bool,
-    schema_key: &str,
-    wrap: fn(serde_json::Value) -> serde_json::Value,
-) -> serde_json::Map<String, serde_json::Value> {
-    use serde_json::Value;
-    let mut out = serde_json::Map::new();
-    out.insert("name".into(), Value::String(f.name.clone()));
-    if let Some(d) = f
-        .description
-        .as_ref()
-        .filter(|d| !(skip_empty_description && d.is_empty()))
-    {
-        out.insert("description".into(), Value::String(d.clone()));
-    }
-    out.insert(schema_key.into(), wrap(parameters(f)));
-    out
-}
-
 /// An OpenAI `file` content part's inline data: `(media type, base64 data, file name)`.
 /// Only `file.file_data` (a base64 data URL) can cross to another API; an OpenAI file id
 /// means nothing elsewhere. `provider` names the target in the error.

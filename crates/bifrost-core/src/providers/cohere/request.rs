@@ -332,7 +332,12 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
 
 fn translate_tool(tool: &Tool) -> Result<Value, BifrostError> {
     let f = super::super::function_tool(tool, "Cohere")?;
-    let function = super::super::function_declaration(f, false, "parameters", |schema| schema);
+    let mut function = Map::new();
+    function.insert("name".into(), Value::String(f.name.clone()));
+    if let Some(d) = &f.description {
+        function.insert("description".into(), Value::String(d.clone()));
+    }
+    function.insert("parameters".into(), super::super::parameters(f));
     Ok(json!({"type": "function", "function": function}))
 }
 
