@@ -6,6 +6,8 @@
 # a throwaway redis-server (saturation-vk-redis). NOLOG=1: request logging off (as in the
 # harness's saturation-nolog and saturation-vk; the log writer's thread adds noise).
 # LOG_LEVEL=warn: no per-request log line, as the harness runs the gateway.
+# ROUTE=anthropic: the requests go to /anthropic/v1/messages instead (an Anthropic client served
+# by the OpenAI-format mock: the Messages request and answer are translated both ways).
 set -u
 B=$1; N=$2; OUT=$3
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -31,9 +33,9 @@ cat > $work/config.json <<CFG
 {$GOV$CLIENT"providers":{"openai":{"keys":[{"value":"sk-x"}],"network_config":{"base_url":"http://127.0.0.1:$MP"}}}}
 CFG
 XDG_CONFIG_HOME=$work/app valgrind --tool=callgrind --callgrind-out-file=$OUT $B/bifrost-http -config $work/config.json -port $GP -host 127.0.0.1 ${LOG_LEVEL:+-log-level $LOG_LEVEL} >$work/gw.log 2>&1 & G=$!
-python3 - $GP $N "$VKH" <<'PY'
+python3 - $GP $N "$VKH" "${ROUTE:-chat}" <<'PY'
 import http.client, json, sys, time
-port, n, vk = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+port, n, vk, route = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 headers = {"content-type": "application/json"}
 if vk:
     headers["x-bf-vk"] = vk
@@ -42,10 +44,14 @@ for _ in range(600):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30); c.request("GET", "/health"); c.getresponse().read(); break
     except OSError:
         time.sleep(0.2)
-body = json.dumps({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello, how are you today?"}]})
+msgs = [{"role":"user","content":"Hello, how are you today?"}]
+if route == "anthropic":
+    path, body = "/anthropic/v1/messages", json.dumps({"model":"openai/gpt-4o-mini","max_tokens":64,"messages":msgs})
+else:
+    path, body = "/v1/chat/completions", json.dumps({"model":"openai/gpt-4o-mini","messages":msgs})
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 for i in range(n):
-    c.request("POST", "/v1/chat/completions", body, headers)
+    c.request("POST", path, body, headers)
     r = c.getresponse(); r.read(); assert r.status == 200, r.status
 PY
 sleep 1; kill -TERM $G; wait $G; kill $M; wait $M 2>/dev/null
