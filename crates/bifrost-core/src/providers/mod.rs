@@ -242,6 +242,27 @@ pub(crate) fn parameters(f: &crate::schemas::FunctionDef) -> serde_json::Value {
         .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}))
 }
 
+/// The function a `tool_choice` object (`{"type":"function","function":{"name":…}}`) names.
+pub(crate) fn named_function(choice: &serde_json::Map<String, serde_json::Value>) -> Option<&str> {
+    choice
+        .get("function")
+        .and_then(|f| f.get("name"))
+        .and_then(serde_json::Value::as_str)
+}
+
+/// The schema of a `response_format` of type `json_schema`, which must be an object.
+pub(crate) fn json_schema(format: &serde_json::Value) -> Result<&serde_json::Value, BifrostError> {
+    format
+        .get("json_schema")
+        .and_then(|s| s.get("schema"))
+        .filter(|s| s.is_object())
+        .ok_or_else(|| {
+            BifrostError::invalid_request(
+                "response_format json_schema needs 'json_schema.schema' (an object)",
+            )
+        })
+}
+
 /// An OpenAI `file` content part's inline data: `(media type, base64 data, file name)`.
 /// Only `file.file_data` (a base64 data URL) can cross to another API; an OpenAI file id
 /// means nothing elsewhere. `provider` names the target in the error.

@@ -252,11 +252,7 @@ fn translate_tool_choice(tc: &Value) -> Result<Choice, BifrostError> {
             _ => {}
         },
         Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
-            if let Some(name) = o
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-            {
+            if let Some(name) = super::super::named_function(o) {
                 return Ok(Choice::Named(name.to_owned()));
             }
         }

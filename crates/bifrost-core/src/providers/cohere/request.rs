@@ -368,15 +368,7 @@ fn translate_response_format(rf: &Value) -> Result<Option<Value>, BifrostError> 
         Some("text") => Ok(None),
         Some("json_object") => Ok(Some(json!({"type": "json_object"}))),
         Some("json_schema") => {
-            let schema = rf
-                .get("json_schema")
-                .and_then(|s| s.get("schema"))
-                .filter(|s| s.is_object())
-                .ok_or_else(|| {
-                    BifrostError::invalid_request(
-                        "response_format json_schema needs 'json_schema.schema' (an object)",
-                    )
-                })?;
+            let schema = super::super::json_schema(rf)?;
             Ok(Some(json!({"type": "json_object", "json_schema": schema})))
         }
         _ => Err(BifrostError::invalid_request(format!(

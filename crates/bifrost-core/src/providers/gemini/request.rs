@@ -152,15 +152,7 @@ fn response_format(format: &Value, config: &mut GenerationConfig) -> Result<(), 
         Some("text") => {}
         Some("json_object") => config.response_mime_type = Some("application/json".to_owned()),
         Some("json_schema") => {
-            let schema = format
-                .get("json_schema")
-                .and_then(|s| s.get("schema"))
-                .filter(|s| s.is_object())
-                .ok_or_else(|| {
-                    BifrostError::invalid_request(
-                        "response_format json_schema needs 'json_schema.schema' (an object)",
-                    )
-                })?;
+            let schema = super::super::json_schema(format)?;
             config.response_mime_type = Some("application/json".to_owned());
             config.response_json_schema = Some(schema.clone());
         }
@@ -567,11 +559,7 @@ fn translate_tool_choice(tc: &Value, tools: &[Tool]) -> Result<Option<ToolConfig
             _ => {}
         },
         Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
-            if let Some(name) = o
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-            {
+            if let Some(name) = super::super::named_function(o) {
                 if !tools.iter().any(|t| t.function.name == name) {
                     return Err(BifrostError::invalid_request(format!(
                         "tool_choice names function '{name}', which is not among the tools"
