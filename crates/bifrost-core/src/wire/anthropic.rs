@@ -163,6 +163,8 @@ pub struct ToolUse<'a> {
     pub name: Cow<'a, str>,
     #[serde(default)]
     pub input: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

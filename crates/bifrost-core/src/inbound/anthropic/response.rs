@@ -53,6 +53,7 @@ pub fn from_chat(resp: &ChatCompletion, model: &str) -> Value {
                 id: signed_id::join(&call_id, call.thought_signature()).into(),
                 name: call.function.name.as_str().into(),
                 input: tool_input(&call.function.arguments),
+                cache_control: None,
             }));
         }
     }
@@ -416,6 +417,7 @@ impl StreamEncoder {
             id,
             name: slot.name.as_str().into(),
             input: Value::Object(Map::new()),
+            cache_control: None,
         });
         push(out, block_start(index, block));
         if !args.is_empty() {

@@ -4,6 +4,8 @@
 //! - `system` and `developer` messages, wherever they appear, become the top-level `system`: one
 //!   string (joined with a blank line) when every one is plain text, else an array of text
 //!   blocks that keep each part's `cache_control`.
+//! - A message's own `cache_control` (LiteLLM's shape) marks its last block that can carry one;
+//!   string content becomes one text block so it can.
 //! - `tool` messages become `tool_result` blocks of a `user` message; consecutive ones, and a
 //!   user message right after them, share one `user` message because Anthropic requires the
 //!   roles to alternate.
@@ -142,7 +144,15 @@ fn translate_messages(
             "system" | "developer" => {
                 match &msg.content {
                     None => {}
-                    Some(MessageContent::Text(t)) => system.push(SystemPiece::Plain(t)),
+                    Some(MessageContent::Text(t)) if msg.cache_control.is_none() => {
+                        system.push(SystemPiece::Plain(t))
+                    }
+                    Some(MessageContent::Text(t)) => {
+                        system.push(SystemPiece::Block(ContentBlock::Text(wire::Text {
+                            text: t.into(),
+                            cache_control: msg.cache_control.clone(),
+                        })))
+                    }
                     Some(MessageContent::Parts(parts)) => {
                         for part in parts {
                             if part.kind != "text" {
@@ -150,13 +160,16 @@ fn translate_messages(
                             }
                             system.push(SystemPiece::Block(text_block(part)));
                         }
+                        if let Some(SystemPiece::Block(last)) = system.last_mut() {
+                            mark(last, msg.cache_control.as_ref());
+                        }
                     }
                 }
                 // A system message does not end a tool-result turn in Anthropic's view: it is
                 // moved out of the conversation.
             }
             "user" => {
-                let content = user_content(i, msg)?;
+                let content = marked(user_content(i, msg)?, msg.cache_control.as_ref());
                 match last_blocks(&mut out).filter(|_| open_tool_results) {
                     Some(blocks) => match content {
                         // An empty text block would be rejected; the turn exists already.
@@ -174,7 +187,7 @@ fn translate_messages(
             "assistant" => {
                 out.push(MessageParam {
                     role: Role::Assistant,
-                    content: assistant_content(i, msg)?,
+                    content: marked(assistant_content(i, msg)?, msg.cache_control.as_ref()),
                 });
                 open_tool_results = false;
             }
@@ -241,6 +254,42 @@ fn translate_messages(
     Ok((system, out))
 }
 
+/// A message-level `cache_control` (LiteLLM's shape) marks the message's last block, where
+/// Anthropic reads breakpoints; a plain string becomes one text block to carry it. A marker the
+/// block has of its own wins.
+fn marked<'r>(content: Content<'r>, cache_control: Option<&Value>) -> Content<'r> {
+    let Some(cc) = cache_control else {
+        return content;
+    };
+    let mut blocks = match content {
+        // Anthropic refuses an empty text block; an empty turn has nothing to cache.
+        Content::Text(t) if t.is_empty() => return Content::Text(t),
+        Content::Text(t) => vec![text(t)],
+        Content::Blocks(blocks) => blocks,
+    };
+    if let Some(last) = blocks.last_mut() {
+        mark(last, Some(cc));
+    }
+    Content::Blocks(blocks)
+}
+
+/// Puts `cache_control` on a block that can carry one and has none (thinking blocks cannot).
+fn mark(block: &mut ContentBlock<'_>, cache_control: Option<&Value>) {
+    let slot = match block {
+        ContentBlock::Text(b) => &mut b.cache_control,
+        ContentBlock::Image(b) => &mut b.cache_control,
+        ContentBlock::Document(b) => &mut b.cache_control,
+        ContentBlock::ToolUse(b) => &mut b.cache_control,
+        ContentBlock::ToolResult(b) => &mut b.cache_control,
+        ContentBlock::Thinking(_) | ContentBlock::RedactedThinking(_) | ContentBlock::Other(_) => {
+            return
+        }
+    };
+    if slot.is_none() {
+        *slot = cache_control.cloned();
+    }
+}
+
 /// The content blocks of the last message, which tool results always create as blocks.
 fn last_blocks<'o, 'r>(out: &'o mut [MessageParam<'r>]) -> Option<&'o mut Vec<ContentBlock<'r>>> {
     match &mut out.last_mut()?.content {
@@ -300,6 +349,7 @@ fn assistant_content(i: usize, msg: &ChatMessage) -> Result<Content<'_>, Bifrost
             id: call.id.as_str().into(),
             name: call.function.name.as_str().into(),
             input: super::super::tool_call_input(i, call)?,
+            cache_control: None,
         }));
     }
     Ok(Content::Blocks(blocks))
@@ -516,6 +566,47 @@ mod tests {
             openai_options(json!({"type": "json_object"}), true),
         ));
         insta::assert_json_snapshot!(out);
+    }
+
+    #[test]
+    fn a_message_level_cache_control_marks_the_last_block() {
+        let eph = json!({"type": "ephemeral"});
+        let ttl = json!({"type": "ephemeral", "ttl": "1h"});
+        let out = translate(json!({
+            "model": "claude",
+            "messages": [
+                {"role": "system", "content": "sys", "cache_control": eph},
+                {"role": "user", "content": "long document", "cache_control": eph},
+                {"role": "assistant", "content": "ok", "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "f", "arguments": "{}"}}], "cache_control": eph},
+                {"role": "tool", "tool_call_id": "c1", "content": "r"},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "a"},
+                    {"type": "text", "text": "b", "cache_control": ttl}], "cache_control": eph},
+                {"role": "user", "content": "", "cache_control": eph}
+            ]
+        }));
+        assert_eq!(
+            out["system"],
+            json!([{"type": "text", "text": "sys", "cache_control": eph}])
+        );
+        assert_eq!(
+            out["messages"][0]["content"],
+            json!([{"type": "text", "text": "long document", "cache_control": eph}])
+        );
+        // The tool call is the assistant turn's last block.
+        let assistant = &out["messages"][1]["content"];
+        assert_eq!(assistant[0], json!({"type": "text", "text": "ok"}));
+        assert_eq!(assistant[1]["cache_control"], eph);
+        // The part's own marker wins; the earlier part stays unmarked.
+        let turn = &out["messages"][2]["content"];
+        assert_eq!(turn[1], json!({"type": "text", "text": "a"}));
+        assert_eq!(
+            turn[2],
+            json!({"type": "text", "text": "b", "cache_control": ttl})
+        );
+        assert_eq!(out["messages"].as_array().unwrap().len(), 4);
+        assert_eq!(out["messages"][3]["content"], "");
     }
 
     #[test]
