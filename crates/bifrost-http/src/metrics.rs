@@ -70,6 +70,27 @@ impl Family for HistogramVec {
     }
 }
 
+/// The five stages of an upstream attempt, as `bifrost_stage_duration_seconds` names them.
+const ATTEMPT_STAGES: [&str; 5] = [
+    "key_selection",
+    "message_formatting",
+    "json_marshaling",
+    "http_request",
+    "response_parsing",
+];
+
+/// A provider's attempt stages resolved together: one lookup per attempt, not five.
+struct Stages(HistogramVec);
+
+impl Family for Stages {
+    type Child = std::sync::Arc<[Histogram; 5]>;
+    /// `values` is `[provider]`.
+    fn child(&self, values: &[&str]) -> Self::Child {
+        let provider = values.first().copied().unwrap_or_default();
+        std::sync::Arc::new(ATTEMPT_STAGES.map(|s| self.0.with_label_values(&[provider, s])))
+    }
+}
+
 impl<F: Family> Memo<F> {
     fn new(family: F) -> Self {
         Self {
@@ -108,7 +129,8 @@ impl<F: Family> Memo<F> {
 /// One custom label's distinct values seen so far.
 struct LabelCap {
     name: String,
-    seen: RwLock<HashSet<String>>,
+    /// Looked up on every request: a fast hash (the values are capped, so no flooding).
+    seen: RwLock<HashSet<String, foldhash::fast::RandomState>>,
 }
 
 pub struct Metrics {
@@ -134,6 +156,8 @@ pub struct Metrics {
     key_cooldowns: Memo<IntCounterVec>,
     queue_wait: Memo<HistogramVec>,
     stage: Memo<HistogramVec>,
+    /// The same family as `stage`, by provider.
+    stages: Memo<Stages>,
     overhead: Memo<HistogramVec>,
     label_overflow: Memo<IntCounterVec>,
     queue_depth: IntGaugeVec,
@@ -375,13 +399,13 @@ impl Metrics {
             registry,
             models: LabelCap {
                 name: "model".to_owned(),
-                seen: RwLock::new(HashSet::new()),
+                seen: RwLock::default(),
             },
             custom: custom
                 .iter()
                 .map(|name| LabelCap {
                     name: name.clone(),
-                    seen: RwLock::new(HashSet::new()),
+                    seen: RwLock::default(),
                 })
                 .collect(),
             http_requests,
@@ -400,6 +424,7 @@ impl Metrics {
             dropped,
             key_cooldowns,
             queue_wait,
+            stages: Memo::new(Stages(stage.family.clone())),
             stage,
             overhead,
             label_overflow,
@@ -480,14 +505,15 @@ impl Metrics {
         response_size: Option<u64>,
         custom: &[String],
     ) {
-        let status = status.to_string();
+        let mut status_text = itoa::Buffer::new();
+        let status = status_text.format(status);
         let c = custom.iter().map(String::as_str);
-        let l: Vec<&str> = [endpoint, endpoint, method, status.as_str()]
+        let l: Vec<&str> = [endpoint, endpoint, method, status]
             .into_iter()
             .chain(c.clone())
             .collect();
         self.http_requests.with_label_values(&l).inc();
-        let l: Vec<&str> = [endpoint, method, status.as_str()]
+        let l: Vec<&str> = [endpoint, method, status]
             .into_iter()
             .chain(c.clone())
             .collect();
@@ -696,11 +722,12 @@ impl Metrics {
         } else {
             "error"
         };
-        let code = ev.status.to_string();
+        let mut code = itoa::Buffer::new();
+        let code = code.format(ev.status);
         let model = self.model_label(ev.model);
         let model = model.as_ref();
         let c = labels.iter().map(String::as_str);
-        let l: Vec<&str> = [ev.provider, model, ev.request_type, status, code.as_str()]
+        let l: Vec<&str> = [ev.provider, model, ev.request_type, status, code]
             .into_iter()
             .chain(c.clone())
             .collect();
@@ -721,21 +748,21 @@ impl Metrics {
                 ev.provider,
                 model,
                 ev.request_type,
-                Some((code.as_str(), class)),
+                Some((code, class)),
                 labels,
             ),
         }
         let s = &ev.stages;
-        for (stage, d) in [
-            ("key_selection", s.key_selection),
-            ("message_formatting", s.message_formatting),
-            ("json_marshaling", s.json_marshaling),
-            ("http_request", s.http_request),
-            ("response_parsing", s.response_parsing),
-        ] {
-            self.stage
-                .with_label_values(&[ev.provider, stage])
-                .observe(d.as_secs_f64());
+        let durations = [
+            s.key_selection,
+            s.message_formatting,
+            s.json_marshaling,
+            s.http_request,
+            s.response_parsing,
+        ];
+        let stages = self.stages.with_label_values(&[ev.provider]);
+        for (h, d) in stages.iter().zip(durations) {
+            h.observe(d.as_secs_f64());
         }
     }
 }

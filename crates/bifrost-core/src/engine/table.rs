@@ -14,11 +14,14 @@ use crate::routing::sticky::StickyTable;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Looked up by name on every request; the names come from configuration, so a fast hash.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 pub(crate) struct RoutingTable {
-    pub(crate) providers: HashMap<String, Arc<ProviderState>>,
+    pub(crate) providers: FastMap<String, Arc<ProviderState>>,
     /// Provider names in configuration order (for listings).
     pub(crate) order: Vec<String>,
-    pub(crate) aliases: HashMap<String, ModelAlias>,
+    pub(crate) aliases: FastMap<String, ModelAlias>,
 }
 
 /// What one provider became in a rebuild, for the caller's log.
@@ -45,7 +48,7 @@ impl RoutingTable {
         initial_pool_size: usize,
         previous: Option<&RoutingTable>,
     ) -> Result<(Self, Vec<ProviderChange>), BifrostError> {
-        let mut providers = HashMap::new();
+        let mut providers = FastMap::default();
         let mut order = Vec::new();
         let mut changes = Vec::new();
         for name in account.configured_providers() {
@@ -94,7 +97,7 @@ impl RoutingTable {
         let table = Self {
             providers,
             order,
-            aliases,
+            aliases: aliases.into_iter().collect(),
         };
         table.check_aliases()?;
         Ok((table, changes))

@@ -5,7 +5,7 @@ use crate::error::BifrostError;
 use bytes::Bytes;
 use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -71,6 +71,26 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BifrostError>> + S
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
+/// `Host`, from the URI's authority (without a scheme's default port, as hyper-util writes it):
+/// written here because hyper-util builds it with `format!` on every request.
+fn host_header(url: &Uri) -> Option<HeaderValue> {
+    let authority = url.authority()?;
+    if authority.as_str().contains('@') {
+        // User info is not part of `Host`; hyper-util handles that rare case.
+        return None;
+    }
+    let default_port = match url.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    };
+    let host = match authority.port_u16() {
+        Some(port) if Some(port) != default_port => authority.as_str(),
+        _ => authority.host(),
+    };
+    HeaderValue::from_str(host).ok()
+}
+
 impl Upstream {
     pub fn new(name: &str, clients: Vec<HttpClient>, net: NetworkConfig) -> Self {
         let mut extra_headers = HeaderMap::new();
@@ -113,6 +133,9 @@ impl Upstream {
         *req.method_mut() = method;
         *req.uri_mut() = url.clone();
         let h = req.headers_mut();
+        if let Some(host) = host_header(url) {
+            h.insert(HOST, host);
+        }
         h.insert(CONTENT_TYPE, JSON);
         h.insert(USER_AGENT, GATEWAY_USER_AGENT);
         for (k, v) in &self.extra_headers {
@@ -371,6 +394,31 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_header_is_what_hyper_util_would_write() {
+        let host =
+            |u: &str| host_header(&u.parse().unwrap()).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            host("http://127.0.0.1:8080/v1").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(
+            host("https://api.openai.com/v1").as_deref(),
+            Some("api.openai.com")
+        );
+        assert_eq!(
+            host("https://api.openai.com:443/v1").as_deref(),
+            Some("api.openai.com")
+        );
+        assert_eq!(
+            host("http://example.com:443/").as_deref(),
+            Some("example.com:443")
+        );
+        assert_eq!(host("http://[::1]:80/").as_deref(), Some("[::1]"));
+        assert_eq!(host("http://u:p@example.com/"), None);
+        assert_eq!(host("/relative"), None);
+    }
 
     fn parse(name: &'static str, value: &'static str) -> Option<Duration> {
         let mut h = HeaderMap::new();

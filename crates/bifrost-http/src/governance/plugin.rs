@@ -239,11 +239,8 @@ impl Plugin for GovernancePlugin {
         let greq = ctx.options.extensions.get::<Arc<GovRequest>>()?;
         let cost = lock(&greq.used).as_ref().and_then(|(_, c)| *c);
         if let Some(c) = cost {
-            header(
-                &mut ctx.response_headers,
-                "x-bf-cost",
-                format!("{:.6}", c as f64 / 1e6),
-            );
+            ctx.response_headers
+                .insert(X_BF_COST.clone(), cost_header(c));
         }
         None
     }
@@ -296,6 +293,49 @@ impl GovernancePlugin {
                     .with_label_values(&[provider, model, request_type])
                     .inc_by(c);
             }
+        }
+    }
+}
+
+static X_BF_COST: HeaderName = HeaderName::from_static("x-bf-cost");
+
+/// `x-bf-cost`: the micro-dollars as USD with six decimals, as `{:.6}` writes them, without a
+/// formatter (this runs on every answer).
+fn cost_header(micros: i64) -> HeaderValue {
+    let (sign, m) = if micros < 0 {
+        ("-", micros.unsigned_abs())
+    } else {
+        ("", micros.unsigned_abs())
+    };
+    let (mut whole, mut frac) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let frac = frac.format(m % 1_000_000);
+    let mut s = String::with_capacity(28);
+    s.push_str(sign);
+    s.push_str(whole.format(m / 1_000_000));
+    s.push('.');
+    s.extend(std::iter::repeat_n('0', 6 - frac.len()));
+    s.push_str(frac);
+    HeaderValue::try_from(s).unwrap_or(HeaderValue::from_static("0.000000"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cost_header_writes_what_the_formatter_wrote() {
+        for c in [
+            0,
+            1,
+            9,
+            10,
+            999_999,
+            1_000_000,
+            1_234_567,
+            10_000,
+            123_456_789_012,
+            -5,
+        ] {
+            let want = format!("{:.6}", c as f64 / 1e6);
+            assert_eq!(super::cost_header(c).to_str().unwrap(), want, "{c}");
         }
     }
 }

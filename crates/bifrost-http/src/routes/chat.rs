@@ -3,14 +3,17 @@
 use super::native::{
     forwarded, native, native_chat, native_request, routed_chat, ChatRender, Native,
 };
-use super::request::{direct_key, header_text, multipart_request};
+use super::request::{
+    direct_key, header_text, multipart_request, X_BF_API_KEY, X_BF_API_KEY_ID, X_BF_SESSION_ID,
+    X_BF_SESSION_TTL,
+};
 use super::respond::{add_meta, json_response};
 use super::sse::raw_sse_response;
 use super::{error_in_shape, request_id, Endpoint, MetricLabels, X_REQUEST_ID};
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bifrost_core::providers::native::WireApi;
@@ -394,8 +397,8 @@ pub(crate) fn options(
     headers: &HeaderMap,
     base: RequestOptions,
 ) -> Result<RequestOptions, BifrostError> {
-    let text = |name: &str| header_text(headers, name).map(str::to_owned);
-    let session_ttl = match text("x-bf-session-ttl") {
+    let text = |name: &HeaderName| header_text(headers, name).map(str::to_owned);
+    let session_ttl = match text(&X_BF_SESSION_TTL) {
         Some(v) => Some(Duration::from_secs(v.parse::<u64>().map_err(|_| {
             BifrostError::invalid_request(format!(
                 "x-bf-session-ttl must be a number of seconds, got {v:?}"
@@ -404,9 +407,9 @@ pub(crate) fn options(
         None => None,
     };
     Ok(RequestOptions {
-        key_id: text("x-bf-api-key-id"),
-        key_name: text("x-bf-api-key"),
-        session_id: text("x-bf-session-id"),
+        key_id: text(&X_BF_API_KEY_ID),
+        key_name: text(&X_BF_API_KEY),
+        session_id: text(&X_BF_SESSION_ID),
         session_ttl,
         ..base
     })

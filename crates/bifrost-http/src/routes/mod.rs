@@ -258,10 +258,18 @@ pub(crate) fn request_id(headers: &HeaderMap) -> HeaderValue {
         .get(&X_REQUEST_ID)
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .cloned()
-        .unwrap_or_else(|| {
-            let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-            HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"))
-        })
+        .unwrap_or_else(new_request_id)
+}
+
+/// 32 random hex digits, written without a formatter (this runs on every request).
+fn new_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = fastrand::u128(..);
+    let mut id = [0u8; 32];
+    for (i, d) in id.iter_mut().enumerate() {
+        *d = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 /// The OpenAI-style error response for `e`: its status, `Retry-After` when known, and the JSON

@@ -5,7 +5,7 @@ use super::chat::Answered;
 use super::respond::{add_meta, json_response, sse_response};
 use super::sse::{self, encoded_sse};
 use axum::body::Bytes;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bifrost_core::providers::native::{NativeRequest, WireApi};
 use bifrost_core::schemas::RoutingFields;
@@ -150,8 +150,11 @@ pub(super) enum ChatRender {
 }
 
 /// The headers of a client's request that its API's upstream understands.
-pub(super) const FORWARDED_HEADERS: &[&str] =
-    &["anthropic-beta", "anthropic-version", "openai-beta"];
+static FORWARDED_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("anthropic-beta"),
+    HeaderName::from_static("anthropic-version"),
+    HeaderName::from_static("openai-beta"),
+];
 
 pub(super) fn native_request(
     api: WireApi,
@@ -160,9 +163,9 @@ pub(super) fn native_request(
     stream: bool,
 ) -> NativeRequest {
     let mut forwarded = HeaderMap::new();
-    for name in FORWARDED_HEADERS {
-        for v in headers.get_all(*name) {
-            forwarded.append(*name, v.clone());
+    for name in &FORWARDED_HEADERS {
+        for v in headers.get_all(name) {
+            forwarded.append(name.clone(), v.clone());
         }
     }
     NativeRequest {

@@ -2,12 +2,13 @@
 //! multipart upload.
 
 use axum::body::Bytes;
-use axum::http::{header, HeaderMap};
+use axum::http::header::AsHeaderName;
+use axum::http::{header, HeaderMap, HeaderName};
 use bifrost_core::schemas::FormPart;
 use bifrost_core::{BifrostError, RawBody, RawRequest, Secret};
 
 /// A header's value, trimmed; `None` when absent, empty or not text.
-pub(super) fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(super) fn header_text(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -15,11 +16,19 @@ pub(super) fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h 
         .filter(|v| !v.is_empty())
 }
 
+// Named once: a lookup by `&str` parses and validates the name on every request.
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+static X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
+pub(super) static X_BF_SESSION_TTL: HeaderName = HeaderName::from_static("x-bf-session-ttl");
+pub(super) static X_BF_API_KEY_ID: HeaderName = HeaderName::from_static("x-bf-api-key-id");
+pub(super) static X_BF_API_KEY: HeaderName = HeaderName::from_static("x-bf-api-key");
+pub(super) static X_BF_SESSION_ID: HeaderName = HeaderName::from_static("x-bf-session-id");
+
 /// The caller's own provider key: `x-api-key` (Anthropic SDK), `x-goog-api-key` (GenAI SDK),
 /// or `Authorization: Bearer` (OpenAI SDK) unless it is a Bifrost virtual key (`sk-bf-…`).
 pub(super) fn direct_key(headers: &HeaderMap) -> Option<Secret> {
-    let text = |name: &str| header_text(headers, name);
-    let bearer = text("authorization")
+    let text = |name: &HeaderName| header_text(headers, name);
+    let bearer = text(&header::AUTHORIZATION)
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
@@ -28,9 +37,9 @@ pub(super) fn direct_key(headers: &HeaderMap) -> Option<Secret> {
         .filter(|k| !k.is_empty() && !k.starts_with("sk-bf-"));
     // A virtual key (sk-bf-…) is never a provider key, in whichever header it came.
     let not_vk = |k: &&str| !k.trim().starts_with("sk-bf-");
-    text("x-api-key")
+    text(&X_API_KEY)
         .filter(not_vk)
-        .or_else(|| text("x-goog-api-key").filter(not_vk))
+        .or_else(|| text(&X_GOOG_API_KEY).filter(not_vk))
         .or(bearer)
         .map(Secret::new)
 }

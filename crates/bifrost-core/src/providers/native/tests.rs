@@ -105,6 +105,38 @@ fn usage_of_json_answers() {
     assert!(openai_chat_usage(b"{}").is_none());
 }
 
+#[test]
+fn usage_is_read_from_the_top_level_object_only() {
+    let tokens = |body: &str| openai_chat_usage(body.as_bytes()).map(|u| u.total_tokens);
+    // Where OpenAI writes it, after the choices, with fields after it.
+    let answer = r#"{"id":"x","choices":[{"message":{"content":"say \"usage\": {}"}}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"system_fingerprint":"fp"}"#;
+    assert_eq!(tokens(answer), Some(3));
+    // A nested `usage` after the real one: the tail from it does not parse, the body does.
+    let nested_last = r#"{"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2},"x":{"usage":{"total_tokens":99}}}"#;
+    assert_eq!(tokens(nested_last), Some(2));
+    // Only a nested one: none at the top level.
+    assert_eq!(
+        tokens(r#"{"choices":[{"usage":{"total_tokens":5}}]}"#),
+        None
+    );
+    // Text that looks like a key inside a string is not one.
+    assert_eq!(
+        tokens(r#"{"content":"a,\"usage\":{\"total_tokens\":7}}"}"#),
+        None
+    );
+    assert_eq!(tokens(r#"{"usage":null}"#), None);
+    // Pretty-printed (Gemini's style), and a key with a space before its colon (whole read).
+    let pretty = "{\n  \"usage\": {\"prompt_tokens\": 2, \"completion_tokens\": 2, \"total_tokens\": 4}\n}\n";
+    assert_eq!(tokens(pretty), Some(4));
+    let spaced = r#"{"usage" : {"prompt_tokens":1,"completion_tokens":0,"total_tokens":1}}"#;
+    assert_eq!(tokens(spaced), Some(1));
+    let gemini = "{\"candidates\": [],\n \"usageMetadata\": {\"promptTokenCount\": 2, \"candidatesTokenCount\": 3},\n \"modelVersion\": \"g\"}";
+    assert_eq!(
+        gemini_usage(gemini.as_bytes()).map(|u| u.total_tokens),
+        Some(5)
+    );
+}
+
 fn events(sse: &str) -> EventStream {
     let bytes = futures::stream::iter(
         sse.as_bytes()

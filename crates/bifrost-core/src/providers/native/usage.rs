@@ -1,6 +1,11 @@
 //! Usage of JSON answers: each API's usage object read from an answer's bytes.
+//!
+//! Every one of these APIs writes its usage object after the content, so it is read from where
+//! its key last stands ([`top_level_tail`]) rather than by skipping the whole answer again;
+//! the whole body is read only when that fails.
 
 use super::*;
+use serde::de::DeserializeOwned;
 
 /// `usage` of an Anthropic message.
 pub fn anthropic_usage(body: &[u8]) -> Option<Usage> {
@@ -8,8 +13,9 @@ pub fn anthropic_usage(body: &[u8]) -> Option<Usage> {
     struct Body {
         usage: Option<AnthropicUsage>,
     }
-    let body: Body = serde_json::from_slice(body).ok()?;
-    body.usage.map(AnthropicUsage::to_openai)
+    read::<Body>(body, b"\"usage\":")?
+        .usage
+        .map(AnthropicUsage::to_openai)
 }
 
 /// `usage` of an OpenAI chat completion.
@@ -18,7 +24,7 @@ pub fn openai_chat_usage(body: &[u8]) -> Option<Usage> {
     struct Body {
         usage: Option<Usage>,
     }
-    serde_json::from_slice::<Body>(body).ok()?.usage
+    read::<Body>(body, b"\"usage\":")?.usage
 }
 
 /// `usage` of an OpenAI response object.
@@ -27,8 +33,7 @@ pub fn responses_usage(body: &[u8]) -> Option<Usage> {
     struct Body {
         usage: Option<ResponsesUsage>,
     }
-    serde_json::from_slice::<Body>(body)
-        .ok()?
+    read::<Body>(body, b"\"usage\":")?
         .usage
         .map(ResponsesUsage::to_openai)
 }
@@ -40,8 +45,31 @@ pub fn gemini_usage(body: &[u8]) -> Option<Usage> {
     struct Body {
         usage_metadata: Option<UsageMetadata>,
     }
-    serde_json::from_slice::<Body>(body)
-        .ok()?
+    read::<Body>(body, b"\"usageMetadata\":")?
         .usage_metadata
         .map(UsageMetadata::to_openai)
+}
+
+/// `T`, a struct of one top-level field, from the tail that starts at `key`, else from the
+/// whole body.
+fn read<T: DeserializeOwned>(body: &[u8], key: &[u8]) -> Option<T> {
+    top_level_tail(body, key)
+        .and_then(|tail| serde_json::from_slice(&tail).ok())
+        .or_else(|| serde_json::from_slice(body).ok())
+}
+
+/// `{` and the body from the last `key` (`"name":`) on: the rest of the top-level object when
+/// that key is one of its own. A key of a nested object leaves closing brackets over, so the
+/// tail does not parse and the caller reads the whole body. In valid JSON, a quote right after
+/// `,` or `{` opens a key, never ends a string, so a match so preceded is a real key.
+fn top_level_tail(body: &[u8], key: &[u8]) -> Option<Vec<u8>> {
+    let at = memchr::memmem::rfind(body, key)?;
+    let before = body[..at].iter().rev().find(|b| !b.is_ascii_whitespace())?;
+    if !matches!(before, b',' | b'{') {
+        return None;
+    }
+    let mut tail = Vec::with_capacity(body.len() - at + 1);
+    tail.push(b'{');
+    tail.extend_from_slice(&body[at..]);
+    Some(tail)
 }
