@@ -4,13 +4,18 @@
 //!
 //! Strings are `Cow`s: what the gateway writes borrows from its own values, what it reads is
 //! owned. Fields are declared in the order they are written. Blocks of a type this was not
-//! written for are kept whole as JSON; fields it does not know are ignored on reading.
+//! written for are kept whole as JSON; fields it does not know are ignored on reading. Read
+//! through `serde_path_to_error`, an error names the bad field, also inside blocks (see
+//! `wire::error_path`).
 
+use super::{field_error, parse_buffered};
 use crate::schemas::{self, ThinkingBlock};
-use serde::de::DeserializeOwned;
+use serde::de::value::SeqAccessDeserializer;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
+use std::fmt;
 
 // ---------------------------------------------------------------------------------------------
 // Request
@@ -23,7 +28,9 @@ pub struct MessagesRequest<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<Content<'a>>,
     pub messages: Vec<MessageParam<'a>>,
-    pub max_tokens: u32,
+    /// Required by `/v1/messages` (the gateway always writes it); `count_tokens` takes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,22 +45,36 @@ pub struct MessagesRequest<'a> {
     pub tool_choice: Option<ToolChoice<'a>>,
     /// Kept as the client sent it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<Value>,
+    pub top_k: Option<Number>,
     /// A [`ThinkingConfig`], kept as the client sent it (with any field added later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thinking: Option<Value>,
     /// `user_id`, and whatever else the client put there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Value>,
+    pub metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
     /// The default: an answer's role.
     #[default]
     Assistant,
+}
+
+/// The usual mistake, a `system` or `tool` turn, is told where the system prompt goes.
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "user" => Ok(Self::User),
+            "assistant" => Ok(Self::Assistant),
+            other => Err(de::Error::custom(format_args!(
+                "unexpected role '{other}' (expected user or assistant; the system prompt goes in \
+                 the top-level 'system' field)"
+            ))),
+        }
+    }
 }
 
 /// One turn of the conversation.
@@ -64,11 +85,72 @@ pub struct MessageParam<'a> {
 }
 
 /// A turn's content, the system prompt or a tool result: a string or blocks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Content<'a> {
     Text(Cow<'a, str>),
     Blocks(Vec<ContentBlock<'a>>),
+}
+
+/// Unlike an untagged enum, which would only say that nothing matched, this reports the error
+/// of the block that does not parse, at its path.
+impl<'de> Deserialize<'de> for Content<'_> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ContentVisitor)
+    }
+}
+
+struct ContentVisitor;
+
+impl ContentVisitor {
+    /// For any other JSON type, `null` included.
+    fn wrong_type<E: de::Error>() -> Result<Content<'static>, E> {
+        Err(E::custom("must be a string or an array of content blocks"))
+    }
+}
+
+impl<'de> Visitor<'de> for ContentVisitor {
+    type Value = Content<'static>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string or an array of content blocks")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Content::Text(s.to_owned().into()))
+    }
+
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Content::Text(s.into()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Vec::deserialize(SeqAccessDeserializer::new(seq)).map(Content::Blocks)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Self::wrong_type()
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Self::wrong_type()
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Self::wrong_type()
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Self::wrong_type()
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Self::wrong_type()
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Self::wrong_type()
+    }
 }
 
 /// One block of a message's `content`. Answers hold text, thinking, redacted_thinking,
@@ -92,18 +174,15 @@ pub enum ContentBlock<'a> {
 /// an `Other`.
 impl<'de> Deserialize<'de> for ContentBlock<'_> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        fn parse<T: DeserializeOwned, E: serde::de::Error>(v: Value) -> Result<T, E> {
-            serde_json::from_value(v).map_err(E::custom)
-        }
         let v = Value::deserialize(d)?;
         let block = match v.get("type").and_then(Value::as_str) {
-            Some("text") => Self::Text(parse(v)?),
-            Some("image") => Self::Image(parse(v)?),
-            Some("document") => Self::Document(parse(v)?),
-            Some("tool_use") => Self::ToolUse(parse(v)?),
-            Some("tool_result") => Self::ToolResult(parse(v)?),
-            Some("thinking") => Self::Thinking(parse(v)?),
-            Some("redacted_thinking") => Self::RedactedThinking(parse(v)?),
+            Some("text") => Self::Text(parse_buffered(v)?),
+            Some("image") => Self::Image(parse_buffered(v)?),
+            Some("document") => Self::Document(parse_buffered(v)?),
+            Some("tool_use") => Self::ToolUse(parse_buffered(v)?),
+            Some("tool_result") => Self::ToolResult(parse_buffered(v)?),
+            Some("thinking") => Self::Thinking(parse_buffered(v)?),
+            Some("redacted_thinking") => Self::RedactedThinking(parse_buffered(v)?),
             _ => Self::Other(v),
         };
         Ok(block)
@@ -137,7 +216,7 @@ pub struct Document<'a> {
 }
 
 /// Where an image's or a document's data is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Source<'a> {
     Base64 {
@@ -155,6 +234,51 @@ pub enum Source<'a> {
     /// File ids, content sources and types added later, as sent.
     #[serde(untagged)]
     Other(Value),
+}
+
+/// As for blocks, a source of a known type that does not parse is an error, not an `Other`.
+impl<'de> Deserialize<'de> for Source<'_> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Base64 {
+            media_type: String,
+            data: String,
+        }
+        #[derive(Deserialize)]
+        struct Url {
+            url: String,
+        }
+        /// Read without its `media_type` (always `text/plain`), as the gateway always has.
+        #[derive(Deserialize)]
+        struct PlainText {
+            #[serde(default)]
+            media_type: String,
+            data: String,
+        }
+        let v = Value::deserialize(d)?;
+        let source = match v.get("type").and_then(Value::as_str) {
+            Some("base64") => {
+                let Base64 { media_type, data } = parse_buffered(v)?;
+                Self::Base64 {
+                    media_type: media_type.into(),
+                    data: data.into(),
+                }
+            }
+            Some("url") => {
+                let Url { url } = parse_buffered(v)?;
+                Self::Url { url: url.into() }
+            }
+            Some("text") => {
+                let PlainText { media_type, data } = parse_buffered(v)?;
+                Self::Text {
+                    media_type: media_type.into(),
+                    data: data.into(),
+                }
+            }
+            _ => Self::Other(v),
+        };
+        Ok(source)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,16 +338,22 @@ impl From<ThinkingBlock> for ContentBlock<'_> {
 /// A client tool: its name, description and JSON Schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tool<'a> {
+    /// `custom` or absent; a server tool's own type (`web_search_20250305`, …) when a client
+    /// asks for one.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Cow<'a, str>>,
     pub name: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Cow<'a, str>>,
+    /// `null` when absent on reading: server tools have none, and their reader says so.
+    #[serde(default)]
     pub input_schema: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_control: Option<Value>,
 }
 
 /// How the model may use the tools; `none` takes no `disable_parallel_tool_use`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToolChoice<'a> {
     Auto {
@@ -241,6 +371,50 @@ pub enum ToolChoice<'a> {
         disable_parallel_tool_use: Option<bool>,
     },
     None,
+}
+
+/// Read as one flat object rather than buffered as a tagged enum would be, so that an error
+/// names its field.
+impl<'de> Deserialize<'de> for ToolChoice<'_> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename = "ToolChoice")]
+        struct Flat {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+            name: Option<String>,
+            disable_parallel_tool_use: Option<bool>,
+        }
+        let Flat {
+            kind,
+            name,
+            disable_parallel_tool_use,
+        } = Flat::deserialize(d)?;
+        match kind.as_deref() {
+            Some("auto") => Ok(Self::Auto {
+                disable_parallel_tool_use,
+            }),
+            Some("any") => Ok(Self::Any {
+                disable_parallel_tool_use,
+            }),
+            Some("tool") => match name {
+                Some(name) => Ok(Self::Tool {
+                    name: name.into(),
+                    disable_parallel_tool_use,
+                }),
+                None => Err(field_error("name", "Field required (a string)")),
+            },
+            Some("none") => Ok(Self::None),
+            Some(other) => Err(field_error(
+                "type",
+                format_args!("unknown value '{other}' (expected auto, any, tool or none)"),
+            )),
+            None => Err(field_error(
+                "type",
+                "Field required (auto, any, tool or none)",
+            )),
+        }
+    }
 }
 
 impl ToolChoice<'_> {

@@ -880,3 +880,67 @@ fn a_gemini_thought_signature_rides_in_the_tool_use_id() {
         json!({"functionCall": {"name": "weather", "args": {}}, "thoughtSignature": sig})
     );
 }
+
+/// A body that does not parse is a 400 naming the bad field, inside blocks too.
+#[test]
+fn errors_name_the_path_of_the_bad_field() {
+    let user = |content: Value| json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": content}]});
+    let image = |source: Value| json!({"type": "image", "source": source});
+    let cases = [
+        (
+            json!(["m", [{"role": "user", "content": "x"}], 5]),
+            "the request body must be a JSON object",
+        ),
+        (
+            json!({"model": "m", "max_tokens": 5, "messages": [{"content": "x"}]}),
+            "messages[0].role: Field required",
+        ),
+        (
+            json!({"model": "m", "max_tokens": 5, "stream": "yes", "messages": []}),
+            "stream: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            json!({"model": "m", "max_tokens": 5, "tool_choice": {"type": "tool", "name": 5},
+                   "messages": []}),
+            "tool_choice.name: invalid type: integer `5`, expected a string",
+        ),
+        (
+            user(json!([{"type": "text", "text": "a"},
+                        image(json!({"type": "base64", "media_type": "image/png"}))])),
+            "messages[0].content[1].source.data: Field required",
+        ),
+        (
+            user(json!([image(json!({"type": "url", "url": 5}))])),
+            "messages[0].content[0].source.url: invalid type: integer `5`, expected a string",
+        ),
+        (
+            user(
+                json!([{"type": "tool_result", "tool_use_id": "t", "content": [
+                {"type": "text", "text": "ok"}, image(json!({"type": "base64", "data": "AA=="}))]}]),
+            ),
+            "messages[0].content[0].content[1].source.media_type: Field required",
+        ),
+        (
+            user(json!([{"type": "tool_result", "tool_use_id": "t", "is_error": "yes"}])),
+            "messages[0].content[0].is_error: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            json!({"model": "m", "max_tokens": 5, "messages": [
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t"}]}]}),
+            "messages[0].content[0].name: Field required",
+        ),
+    ];
+    for (body, expected) in cases {
+        let e = to_chat(body.to_string().as_bytes()).unwrap_err();
+        assert_eq!((e.status, e.class), (400, ErrorClass::InvalidRequest));
+        assert_eq!(e.message, expected, "{body}");
+    }
+    let trailing = format!("{} x", user(json!("hi")));
+    let e = to_chat(trailing.as_bytes()).unwrap_err();
+    assert!(
+        e.message
+            .starts_with("the request body is not valid JSON: trailing characters"),
+        "{}",
+        e.message
+    );
+}

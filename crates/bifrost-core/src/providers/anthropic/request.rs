@@ -84,10 +84,11 @@ pub fn messages_request<'r>(
         model: model.into(),
         system,
         messages,
-        max_tokens: req
-            .max_completion_tokens
-            .or(req.max_tokens)
-            .unwrap_or(DEFAULT_MAX_TOKENS),
+        max_tokens: Some(
+            req.max_completion_tokens
+                .or(req.max_tokens)
+                .unwrap_or(DEFAULT_MAX_TOKENS),
+        ),
         temperature: req.temperature,
         top_p: req.top_p,
         stop_sequences: req.stop.as_ref().map(|stop| match stop {
@@ -97,7 +98,7 @@ pub fn messages_request<'r>(
         stream: stream.then_some(true),
         tools,
         tool_choice,
-        top_k: req.top_k.clone().map(Value::Number),
+        top_k: req.top_k.clone(),
         thinking: req.thinking.clone(),
         metadata: metadata(req)?,
     })
@@ -105,7 +106,7 @@ pub fn messages_request<'r>(
 
 /// `extra.metadata` merged with `user` as `user_id`; an explicit `metadata.user_id` wins because
 /// it is the Anthropic-native spelling, so the client meant it for this provider.
-fn metadata(req: &ChatRequest) -> Result<Option<Value>, BifrostError> {
+fn metadata(req: &ChatRequest) -> Result<Option<Map<String, Value>>, BifrostError> {
     let mut metadata = match req.extra.get("metadata") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -120,7 +121,7 @@ fn metadata(req: &ChatRequest) -> Result<Option<Value>, BifrostError> {
             .entry("user_id")
             .or_insert_with(|| Value::String(user.clone()));
     }
-    Ok((!metadata.is_empty()).then_some(Value::Object(metadata)))
+    Ok((!metadata.is_empty()).then_some(metadata))
 }
 
 /// One piece of the top-level system prompt, before deciding between string and blocks.
@@ -452,6 +453,7 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
 fn translate_tool(tool: &Tool) -> Result<wire::Tool<'_>, BifrostError> {
     let f = super::super::function_tool(tool, "Anthropic")?;
     Ok(wire::Tool {
+        kind: None,
         name: f.name.as_str().into(),
         description: f.description.as_deref().map(Cow::from),
         input_schema: super::super::parameters(f),
