@@ -59,7 +59,9 @@ async fn one(p: &GovernancePlugin, vk: Option<&str>) {
     let mut ctx = RequestContext::new(options, RequestType::ChatCompletion);
     ctx.provider = Arc::from("openai");
     ctx.model = "gpt-4o-mini".to_owned();
-    let mut req = Request::Chat(serde_json::from_slice::<ChatRequest>(BODY).unwrap());
+    let mut req = Request::Chat(Box::new(
+        serde_json::from_slice::<ChatRequest>(BODY).unwrap(),
+    ));
     if let Some(f) = p.pre_hook(&mut ctx, &mut req) {
         let _ = f.await;
     }

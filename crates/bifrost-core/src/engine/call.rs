@@ -15,20 +15,20 @@ use futures::StreamExt;
 
 /// The client's request. Pre-hooks may change it; the target's provider and model are in the
 /// [`super::context::RequestContext`], not here (the request keeps the client's model name).
-// Made once per request and moved, not copied around: boxing the chat would only add an
-// allocation to every request.
-#[allow(clippy::large_enum_variant)]
+// The large variants are boxed: the request is held by value at several levels of the engine's
+// futures (the client's and a pristine copy per attempt), and a 576-byte enum made every
+// request in flight carry kilobytes of it (`-Zprint-type-sizes`).
 #[derive(Debug, Clone)]
 pub enum Request {
     /// A chat completion; streamed when the context's request type is a stream.
-    Chat(ChatRequest),
-    Embedding(EmbeddingRequest),
+    Chat(Box<ChatRequest>),
+    Embedding(Box<EmbeddingRequest>),
     /// An operation forwarded in OpenAI's shape (text completions, audio, images, rerank) or a
     /// body in a provider's own format (the Cohere and Bedrock drop-in routes).
     Raw(RawRequest),
     /// A chat in a client API's own format (a drop-in route, or OpenAI chat): forwarded as
     /// it came to targets that speak that API, translated for the others.
-    Native(NativeChat),
+    Native(Box<NativeChat>),
 }
 
 /// A chat request as the client sent it, in one API's wire format, with its routing fields
@@ -183,7 +183,7 @@ pub(crate) async fn call(
                 .await
                 .map(Response::Native);
         }
-        let chat = Request::Chat(n.chat_for(p.format)?);
+        let chat = Request::Chat(Box::new(n.chat_for(p.format)?));
         return Box::pin(call(p, cx, request_type, &chat)).await;
     }
     match (request_type, req) {

@@ -302,7 +302,7 @@ impl Bifrost {
         opts: RequestOptions,
     ) -> Result<BifrostResponse<ChatCompletion>, BifrostError> {
         let ctx = RequestContext::new(opts, RequestType::ChatCompletion);
-        match self.unary(ctx, Request::Chat(req)).await? {
+        match self.unary(ctx, Request::Chat(Box::new(req))).await? {
             (Response::Chat(body), meta) => Ok(BifrostResponse { body, meta }),
             _ => Err(BifrostError::internal(
                 "a plugin answered a chat with something else",
@@ -327,7 +327,7 @@ impl Bifrost {
     ) -> Result<BifrostResponse<EmbeddingResponse>, BifrostError> {
         let base64 = req.encoding_format.as_deref() == Some("base64");
         let ctx = RequestContext::new(opts, RequestType::Embedding);
-        match self.unary(ctx, Request::Embedding(req)).await? {
+        match self.unary(ctx, Request::Embedding(Box::new(req))).await? {
             (Response::Embedding(mut body), meta) => {
                 // Native embedding APIs answer floats; the client asked for OpenAI's base64.
                 if base64 {
@@ -412,7 +412,7 @@ impl Bifrost {
         let guard = self.admit()?;
         let include_usage = req.wants_stream_usage();
         let mut ctx = RequestContext::new(opts, RequestType::ChatCompletionStream);
-        let answer = self.run(&mut ctx, Request::Chat(req)).await;
+        let answer = self.run(&mut ctx, Request::Chat(Box::new(req))).await;
         let (answer, meta) = self.settle_stream(&mut ctx, answer)?;
         match answer.response {
             Response::ChatStream(s) => Ok(BifrostResponse {
@@ -448,7 +448,7 @@ impl Bifrost {
         };
         if !stream {
             let ctx = RequestContext::new(opts, request_type);
-            return match self.unary(ctx, Request::Native(req)).await? {
+            return match self.unary(ctx, Request::Native(Box::new(req))).await? {
                 (
                     Response::Native(NativeResponse::Json {
                         body, content_type, ..
@@ -467,7 +467,7 @@ impl Bifrost {
         }
         let guard = self.admit()?;
         let mut ctx = RequestContext::new(opts, request_type);
-        let answer = self.run(&mut ctx, Request::Native(req)).await;
+        let answer = self.run(&mut ctx, Request::Native(Box::new(req))).await;
         let (answer, meta) = self.settle_stream(&mut ctx, answer)?;
         let pipeline = self.inner.pipeline.clone();
         let body = match answer.response {

@@ -150,17 +150,18 @@ pub const SSE_CONTENT_TYPE: &str = "text/event-stream";
 pub const GATEWAY_FIELDS: &[&str] = &["provider", "fallbacks"];
 
 /// Copies the client's `allowed` headers (every value of each) onto `headers`, replacing what
-/// the gateway set under the same name. Names are lowercase.
-pub(crate) fn copy_client_headers(headers: &mut HeaderMap, client: &HeaderMap, allowed: &[&str]) {
+/// the gateway set under the same name.
+pub(crate) fn copy_client_headers(
+    headers: &mut HeaderMap,
+    client: &HeaderMap,
+    allowed: &[HeaderName],
+) {
     for name in allowed {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            continue;
-        };
-        let mut values = client.get_all(&name).iter().peekable();
+        let mut values = client.get_all(name).iter().peekable();
         if values.peek().is_none() {
             continue;
         }
-        headers.remove(&name);
+        headers.remove(name);
         for v in values {
             headers.append(name.clone(), v.clone());
         }

@@ -175,11 +175,13 @@ fn auth_headers(cx: &CallContext<'_>) -> HeaderMap {
     bearer(cx.key.value.expose())
 }
 
+static OPENAI_BETA: http::HeaderName = http::HeaderName::from_static("openai-beta");
+
 /// The headers of a forwarded request: the gateway's credentials and the client's beta
 /// opt-ins (the Assistants-era `OpenAI-Beta`).
 fn native_headers(cx: &CallContext<'_>, client: &HeaderMap) -> HeaderMap {
     let mut h = auth_headers(cx);
-    native::copy_client_headers(&mut h, client, &["openai-beta"]);
+    native::copy_client_headers(&mut h, client, std::slice::from_ref(&OPENAI_BETA));
     h
 }
 

@@ -39,13 +39,16 @@ pub fn wire_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>
 }
 
 /// The client headers a forwarded request keeps: its API version and beta opt-ins.
-const CLIENT_HEADERS: &[&str] = &["anthropic-version", "anthropic-beta"];
+static CLIENT_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("anthropic-version"),
+    HeaderName::from_static("anthropic-beta"),
+];
 
 /// The headers of a forwarded request: the gateway's credentials, and the client's API
 /// version (else ours) and beta opt-ins.
 pub(crate) fn native_headers(cx: &CallContext<'_>, client: &HeaderMap) -> HeaderMap {
     let mut h = headers(cx);
-    native::copy_client_headers(&mut h, client, CLIENT_HEADERS);
+    native::copy_client_headers(&mut h, client, &CLIENT_HEADERS);
     h
 }
 

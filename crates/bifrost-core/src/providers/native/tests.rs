@@ -73,7 +73,8 @@ fn client_headers_replace_the_gateways_and_keep_every_value() {
     client.insert("x-api-key", "client-key".parse().unwrap());
     let mut h = HeaderMap::new();
     h.insert("anthropic-version", "2023-06-01".parse().unwrap());
-    copy_client_headers(&mut h, &client, &["anthropic-version", "anthropic-beta"]);
+    let allowed = ["anthropic-version", "anthropic-beta"].map(HeaderName::from_static);
+    copy_client_headers(&mut h, &client, &allowed);
     assert_eq!(h["anthropic-version"], "2023-06-01");
     let betas: Vec<_> = h.get_all("anthropic-beta").iter().collect();
     assert_eq!(betas, ["a", "b"]);
