@@ -10,9 +10,9 @@
 //! written for are kept whole as JSON; fields it does not know are ignored on reading.
 
 use crate::schemas;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::borrow::Cow;
 
 /// What does not read as a `T` reads as absent: an odd detail must not cost the counts that
@@ -28,92 +28,27 @@ where
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Request
-
-/// The body of `POST /v1/responses`: the fields the gateway reads, every other one in `extra`.
-///
-/// What clients send in many shapes (`input`, `tools`, `tool_choice`, `text`, `reasoning`,
-/// `metadata`) stays the JSON they sent: its reader walks it, so that an error can name the
-/// place, and the answer echoes it back as sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResponsesRequest {
-    pub model: String,
-    /// A string (one user message), or a list of items: messages, `function_call_output`s,
-    /// the output items of earlier responses ([`OutputItem`]), ….
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instructions: Option<String>,
-    /// Function tools (`{type:"function", name, description, parameters, strict}`) and
-    /// built-in ones.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Vec<Value>>,
-    /// `"auto"`, `"none"`, `"required"`, `{type:"function", name}`, `{type:"allowed_tools", …}`
-    /// or a built-in tool.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parallel_tool_calls: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_output_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    /// A [`TextConfig`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Value>,
-    /// A [`Reasoning`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub background: Option<bool>,
-    /// `store`, `include`, `previous_response_id`, fields added after this was written, the
-    /// gateway's own routing fields (`provider`, `fallbacks`), ….
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+/// What does not read as a `T` reads as its default: for what the gateway never reads in an
+/// item a client sends back (its id, annotations, …), so that an odd one costs nothing.
+fn or_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    Ok(serde_json::from_value(Value::deserialize(d)?).unwrap_or_default())
 }
 
-/// `text`: the output's format and verbosity, as the client sent them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TextConfig {
-    /// `{"type": "text"}`, `{"type": "json_object"}` or
-    /// `{"type": "json_schema", "name", "schema", "strict", "description"}`.
-    pub format: Value,
-    /// `low`, `medium` or `high`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verbosity: Option<Value>,
+/// A function call's arguments: absent or `null` is empty, any other JSON value its JSON text.
+fn json_text<'de, 'a, D: Deserializer<'de>>(d: D) -> Result<Cow<'a, str>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s.into(),
+        Value::Null => Cow::Borrowed(""),
+        other => other.to_string().into(),
+    })
 }
 
-/// Plain text.
-impl Default for TextConfig {
-    fn default() -> Self {
-        Self {
-            format: json!({"type": "text"}),
-            verbosity: None,
-        }
-    }
-}
-
-/// `reasoning`: the effort asked for and the summary wanted; both are written, `null` when not
-/// set.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Reasoning {
-    /// `minimal`, `low`, `medium` or `high`.
-    #[serde(default)]
-    pub effort: Option<String>,
-    /// `auto`, `concise` or `detailed`, as sent.
-    #[serde(default)]
-    pub summary: Option<Value>,
-}
+mod request;
+pub use request::*;
 
 // ---------------------------------------------------------------------------------------------
 // Response
@@ -249,7 +184,7 @@ pub struct OutputMessage<'a> {
     pub content: Vec<OutputContent<'a>>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -258,6 +193,21 @@ pub enum Role {
     Assistant,
     System,
     Developer,
+}
+
+/// The error names the roles there are (a chat client may send `tool`).
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "user" => Ok(Self::User),
+            "assistant" => Ok(Self::Assistant),
+            "system" => Ok(Self::System),
+            "developer" => Ok(Self::Developer),
+            other => Err(de::Error::custom(format_args!(
+                "must be user, assistant, system or developer, not '{other}'"
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,10 +230,10 @@ pub enum OutputContent<'a> {
 pub struct OutputText<'a> {
     pub text: Cow<'a, str>,
     /// Citations (`url_citation`, `file_citation`, …), as sent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub annotations: Vec<Value>,
     /// Token logprobs when the request included them, as sent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub logprobs: Vec<Value>,
 }
 
@@ -297,13 +247,15 @@ pub struct Refusal<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall<'a> {
     /// The item's id (`fc_…`); a client's input item may leave it out.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub id: Cow<'a, str>,
     pub call_id: Cow<'a, str>,
     pub name: Cow<'a, str>,
     /// JSON text.
+    #[serde(default, deserialize_with = "json_text")]
     pub arguments: Cow<'a, str>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<ItemStatus>,
 }
 

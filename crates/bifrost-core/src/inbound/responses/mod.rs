@@ -42,15 +42,13 @@
 //! The request's settings are echoed back from [`ResponsesEcho`], `model` as the client named
 //! it. Ids are `resp_…`, `msg_…`, `rs_…`, `fc_…` built from one random suffix per response.
 
+mod request;
 mod response;
 mod stream;
 
 use crate::error::BifrostError;
-use crate::schemas::{
-    ChatMessage, ChatRequest, ContentPart, Extra, FunctionDef, ImageUrl, MessageContent,
-    StreamOptions, Tool, ToolCall,
-};
-use crate::wire::responses::{self as wire, ResponsesRequest};
+use crate::schemas::{ChatMessage, ChatRequest, Extra, StreamOptions};
+use crate::wire::responses as wire;
 pub use response::from_chat;
 use serde_json::{json, Map, Value};
 pub use stream::StreamEncoder;
@@ -137,8 +135,7 @@ const DROPPED: [&str; 6] = [
 /// Translates a Responses request body to the unified chat request and the fields its answer
 /// echoes back.
 pub fn parse(body: &[u8]) -> Result<(ChatRequest, ResponsesEcho), BifrostError> {
-    let mut req: ResponsesRequest = serde_json::from_slice(body)
-        .map_err(|e| BifrostError::invalid_request(format!("invalid Responses request: {e}")))?;
+    let mut req = request::read(body)?;
     // The gateway's own routing fields arrive among the unknown ones; taken out in place, so
     // that the rest keep their order.
     let provider = req.extra.shift_remove("provider");
@@ -204,17 +201,12 @@ pub fn parse(body: &[u8]) -> Result<(ChatRequest, ResponsesEcho), BifrostError> 
         chat.messages.push(ChatMessage::system(instructions));
     }
     match req.input {
-        None | Some(Value::Null) => {}
-        Some(Value::String(text)) => chat.messages.push(ChatMessage::user(text)),
-        Some(Value::Array(items)) => {
+        None => {}
+        Some(wire::Input::Text(text)) => chat.messages.push(ChatMessage::user(text)),
+        Some(wire::Input::Items(items)) => {
             for (i, item) in items.into_iter().enumerate() {
-                push_input_item(i, item, &mut chat.messages)?;
+                request::push_input_item(i, item, &mut chat.messages)?;
             }
-        }
-        Some(_) => {
-            return Err(BifrostError::invalid_request(
-                "input must be a string or a list of input items",
-            ))
         }
     }
     if chat.messages.is_empty() {
@@ -228,11 +220,15 @@ pub fn parse(body: &[u8]) -> Result<(ChatRequest, ResponsesEcho), BifrostError> 
             tools
                 .iter()
                 .enumerate()
-                .map(|(i, t)| chat_tool(i, t))
+                .map(|(i, t)| request::chat_tool(i, t))
                 .collect::<Result<_, _>>()?,
         );
     }
-    chat.tool_choice = req.tool_choice.as_ref().map(chat_tool_choice).transpose()?;
+    chat.tool_choice = req
+        .tool_choice
+        .as_ref()
+        .map(request::chat_tool_choice)
+        .transpose()?;
     chat.parallel_tool_calls = req.parallel_tool_calls;
     chat.max_completion_tokens = req.max_output_tokens;
     chat.temperature = req.temperature;
@@ -294,302 +290,6 @@ fn echo_text(text: Option<&Value>) -> wire::TextConfig {
     }
 }
 
-fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    obj.get(key).and_then(Value::as_str)
-}
-
-fn required_str(obj: &Map<String, Value>, key: &str, at: &str) -> Result<String, BifrostError> {
-    str_field(obj, key)
-        .map(str::to_owned)
-        .ok_or_else(|| BifrostError::invalid_request(format!("{at}.{key} must be a string")))
-}
-
-fn push_input_item(i: usize, item: Value, out: &mut Vec<ChatMessage>) -> Result<(), BifrostError> {
-    let at = format!("input[{i}]");
-    let Value::Object(item) = item else {
-        return Err(BifrostError::invalid_request(format!(
-            "{at} must be an object"
-        )));
-    };
-    match str_field(&item, "type").unwrap_or("message") {
-        "message" => {
-            let msg = input_message(&at, &item)?;
-            out.push(msg);
-        }
-        "function_call" => {
-            let arguments = match item.get("arguments") {
-                Some(Value::String(s)) => s.clone(),
-                None | Some(Value::Null) => String::new(),
-                Some(other) => other.to_string(),
-            };
-            let call_id = required_str(&item, "call_id", &at)?;
-            let (call_id, signature) = crate::inbound::signed_id::split(&call_id);
-            let mut call = ToolCall::function(
-                call_id.to_owned(),
-                required_str(&item, "name", &at)?,
-                arguments,
-            );
-            if let Some(sig) = signature {
-                ToolCall::set_thought_signature(&mut call.extra, sig);
-            }
-            match out.last_mut() {
-                Some(last) if last.role == "assistant" => {
-                    last.tool_calls.get_or_insert_with(Vec::new).push(call);
-                }
-                _ => out.push(ChatMessage {
-                    role: "assistant".into(),
-                    tool_calls: Some(vec![call]),
-                    ..ChatMessage::default()
-                }),
-            }
-        }
-        "function_call_output" => {
-            let content = match item.get("output") {
-                Some(Value::String(s)) => MessageContent::Text(s.clone()),
-                Some(Value::Array(parts)) => {
-                    MessageContent::Parts(input_parts(&format!("{at}.output"), parts)?)
-                }
-                None | Some(Value::Null) => MessageContent::Text(String::new()),
-                Some(other) => MessageContent::Text(other.to_string()),
-            };
-            out.push(ChatMessage {
-                role: "tool".into(),
-                content: Some(content),
-                tool_call_id: Some(
-                    crate::inbound::signed_id::split(&required_str(&item, "call_id", &at)?)
-                        .0
-                        .to_owned(),
-                ),
-                ..ChatMessage::default()
-            });
-        }
-        "reasoning" => {}
-        "item_reference" => {
-            return Err(BifrostError::invalid_request(format!(
-                "{at}: item_reference is not supported: the gateway keeps no stored items; \
-                 send the item itself"
-            )))
-        }
-        other => {
-            return Err(BifrostError::invalid_request(format!(
-                "{at}: input items of type '{other}' are not supported: only messages, \
-                 function_call, function_call_output and reasoning items translate to chat"
-            )))
-        }
-    }
-    Ok(())
-}
-
-fn input_message(at: &str, item: &Map<String, Value>) -> Result<ChatMessage, BifrostError> {
-    let role = required_str(item, "role", at)?;
-    if !matches!(role.as_str(), "user" | "assistant" | "system" | "developer") {
-        return Err(BifrostError::invalid_request(format!(
-            "{at}.role must be user, assistant, system or developer, not '{role}'"
-        )));
-    }
-    let mut msg = ChatMessage {
-        role,
-        ..ChatMessage::default()
-    };
-    match item.get("content") {
-        Some(Value::String(s)) => msg.content = Some(MessageContent::Text(s.clone())),
-        Some(Value::Array(parts)) if msg.role == "assistant" => {
-            let mut text = String::new();
-            for (j, part) in parts.iter().enumerate() {
-                let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
-                match kind {
-                    "output_text" | "input_text" | "text" => {
-                        text.push_str(part.get("text").and_then(Value::as_str).unwrap_or(""));
-                    }
-                    "refusal" => {
-                        let refusal = part.get("refusal").cloned().unwrap_or(Value::Null);
-                        msg.extra.insert("refusal".into(), refusal);
-                    }
-                    other => {
-                        return Err(BifrostError::invalid_request(format!(
-                            "{at}.content[{j}]: assistant content of type '{other}' is not \
-                             supported: use output_text or refusal"
-                        )))
-                    }
-                }
-            }
-            if !text.is_empty() {
-                msg.content = Some(MessageContent::Text(text));
-            }
-        }
-        Some(Value::Array(parts)) => {
-            msg.content = Some(MessageContent::Parts(input_parts(
-                &format!("{at}.content"),
-                parts,
-            )?));
-        }
-        None | Some(Value::Null) => {}
-        Some(_) => {
-            return Err(BifrostError::invalid_request(format!(
-                "{at}.content must be a string or a list of content parts"
-            )))
-        }
-    }
-    Ok(msg)
-}
-
-fn input_parts(at: &str, parts: &[Value]) -> Result<Vec<ContentPart>, BifrostError> {
-    parts
-        .iter()
-        .enumerate()
-        .map(|(j, part)| input_part(&format!("{at}[{j}]"), part))
-        .collect()
-}
-
-fn input_part(at: &str, part: &Value) -> Result<ContentPart, BifrostError> {
-    let Value::Object(part) = part else {
-        return Err(BifrostError::invalid_request(format!(
-            "{at} must be an object"
-        )));
-    };
-    let kind = str_field(part, "type").unwrap_or("");
-    let mut out = ContentPart::default();
-    match kind {
-        "input_text" | "output_text" | "text" => {
-            out.kind = "text".into();
-            out.text = Some(required_str(part, "text", at)?);
-        }
-        "input_image" => {
-            if part.get("file_id").is_some_and(|v| !v.is_null()) {
-                return Err(BifrostError::invalid_request(format!(
-                    "{at}: input_image with file_id is not supported: the gateway has no file \
-                     store; send image_url (an https: or data: URL)"
-                )));
-            }
-            let url = str_field(part, "image_url").ok_or_else(|| {
-                BifrostError::invalid_request(format!("{at}: input_image needs an image_url"))
-            })?;
-            out.kind = "image_url".into();
-            out.image_url = Some(ImageUrl {
-                url: url.to_owned(),
-                detail: str_field(part, "detail").map(str::to_owned),
-            });
-        }
-        "input_file" => {
-            if part.get("file_id").is_some_and(|v| !v.is_null())
-                || part.get("file_url").is_some_and(|v| !v.is_null())
-            {
-                return Err(BifrostError::invalid_request(format!(
-                    "{at}: input_file with file_id or file_url is not supported: the gateway has \
-                     no file store; send file_data (a base64 data: URL) and filename"
-                )));
-            }
-            let mut file = Map::new();
-            file.insert(
-                "file_data".into(),
-                Value::String(required_str(part, "file_data", at)?),
-            );
-            if let Some(name) = str_field(part, "filename") {
-                file.insert("filename".into(), Value::String(name.to_owned()));
-            }
-            out.kind = "file".into();
-            out.extra.insert("file".into(), Value::Object(file));
-        }
-        "input_audio" => {
-            out.kind = "input_audio".into();
-            let audio = part.get("input_audio").cloned().ok_or_else(|| {
-                BifrostError::invalid_request(format!("{at}: input_audio needs input_audio"))
-            })?;
-            out.extra.insert("input_audio".into(), audio);
-        }
-        other => {
-            return Err(BifrostError::invalid_request(format!(
-                "{at}: content parts of type '{other}' are not supported: use input_text, \
-                 input_image, input_file or input_audio"
-            )))
-        }
-    }
-    Ok(out)
-}
-
-fn chat_tool(i: usize, tool: &Value) -> Result<Tool, BifrostError> {
-    let at = format!("tools[{i}]");
-    let Value::Object(tool) = tool else {
-        return Err(BifrostError::invalid_request(format!(
-            "{at} must be an object"
-        )));
-    };
-    let kind = str_field(tool, "type").unwrap_or("function");
-    if kind != "function" {
-        return Err(BifrostError::invalid_request(format!(
-            "{at}: the built-in tool '{kind}' is not supported: the gateway translates Responses \
-             to chat for every provider, and only function tools exist there"
-        )));
-    }
-    // Chat's nested shape, sent here by mistake, is accepted as well.
-    let def = match tool.get("function") {
-        Some(Value::Object(nested)) => nested,
-        _ => tool,
-    };
-    let mut extra = Extra::new();
-    if let Some(strict) = def.get("strict").filter(|s| !s.is_null()) {
-        extra.insert("strict".into(), strict.clone());
-    }
-    Ok(Tool::function(FunctionDef {
-        name: required_str(def, "name", &at)?,
-        description: str_field(def, "description").map(str::to_owned),
-        parameters: def.get("parameters").filter(|p| !p.is_null()).cloned(),
-        extra,
-    }))
-}
-
-fn function_choice(name: &str) -> Value {
-    json!({"type": "function", "function": {"name": name}})
-}
-
-fn chat_tool_choice(choice: &Value) -> Result<Value, BifrostError> {
-    let bad = |what: &str| {
-        BifrostError::invalid_request(format!(
-            "tool_choice {what} is not supported: use \"auto\", \"none\", \"required\", \
-             {{\"type\":\"function\",\"name\":…}} or {{\"type\":\"allowed_tools\",…}}"
-        ))
-    };
-    match choice {
-        Value::String(s) if matches!(s.as_str(), "auto" | "none" | "required") => {
-            Ok(choice.clone())
-        }
-        Value::String(s) => Err(bad(&format!("'{s}'"))),
-        Value::Object(obj) => match str_field(obj, "type") {
-            Some("function") => {
-                let name =
-                    str_field(obj, "name").ok_or_else(|| bad("of type function without a name"))?;
-                Ok(function_choice(name))
-            }
-            Some("allowed_tools") => {
-                let tools = obj
-                    .get("tools")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| bad("allowed_tools without tools"))?
-                    .iter()
-                    .map(
-                        |t| match (t.get("type").and_then(Value::as_str), t.get("name")) {
-                            (Some("function"), Some(Value::String(name))) => {
-                                Ok(function_choice(name))
-                            }
-                            _ => Err(bad("allowed_tools naming a non-function tool")),
-                        },
-                    )
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(json!({
-                    "type": "allowed_tools",
-                    "allowed_tools": {
-                        "mode": obj.get("mode").cloned().unwrap_or_else(|| "auto".into()),
-                        "tools": tools,
-                    }
-                }))
-            }
-            Some(other) => Err(bad(&format!("of type '{other}' (a built-in tool)"))),
-            None => Err(bad("without a type")),
-        },
-        _ => Err(bad("of this shape")),
-    }
-}
-
 /// `text.format` → chat `response_format`; `None` for plain text.
 fn response_format(format: &Value) -> Result<Option<Value>, BifrostError> {
     match format.get("type").and_then(Value::as_str) {
@@ -616,9 +316,6 @@ fn response_format(format: &Value) -> Result<Option<Value>, BifrostError> {
         )),
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Response
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@ use super::*;
 use crate::error::ErrorClass;
 use crate::schemas::{
     ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, ChunkDelta, FunctionCallDelta,
-    ToolCallDelta,
+    ToolCall, ToolCallDelta,
 };
 use insta::assert_json_snapshot;
 
@@ -560,4 +560,35 @@ fn a_gemini_thought_signature_rides_in_the_call_id() {
         ("call_0", Some(sig))
     );
     assert_eq!(req.messages[2].tool_call_id.as_deref(), Some("call_0"));
+}
+
+/// A field of the wrong JSON type is named by its path.
+#[test]
+fn malformed_fields_are_named_by_path() {
+    let cases = [
+        (
+            json!({"input": [{"role": "user", "content": [
+                {"type": "input_text", "text": "hi"}, {"type": "input_image", "image_url": 1}]}]}),
+            "input[0].content[1].image_url: invalid type: integer `1`, expected a string",
+        ),
+        (
+            json!({"input": [{"type": "function_call_output", "call_id": "c",
+                              "output": [{"type": "input_text"}]}]}),
+            "input[0].output[0].text is required",
+        ),
+        (json!({"input": ["hi"]}), "input[0] must be an object"),
+        (
+            json!({"input": "x", "tools": [{"type": "function", "name": "f", "strict": "yes"}]}),
+            "tools[0].strict: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            json!({"input": "x", "tool_choice": {"type": "allowed_tools",
+                                                 "tools": [{"type": "function"}]}}),
+            "tool_choice.tools[0].name is required",
+        ),
+    ];
+    for (mut body, message) in cases {
+        body["model"] = json!("m");
+        assert_eq!(rejection(body), json!(message));
+    }
 }
