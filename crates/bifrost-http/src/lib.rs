@@ -580,7 +580,10 @@ async fn governance_service(
                 *port,
             ))
             .map_err(|e| anyhow::anyhow!("kv_store.redis: {e}"))?
-            .set_redis_settings(rc);
+            .set_redis_settings(rc)
+            // redis-rs leaves Nagle on: a reservation written while another is unacknowledged
+            // would wait for that reply first, on every request of a busy replica.
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
             let client =
                 redis::Client::open(info).map_err(|e| anyhow::anyhow!("kv_store.redis: {e}"))?;
             tracing::info!(
