@@ -415,3 +415,22 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     e.code = Some("method_not_allowed".to_owned());
     error_response(&e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_id_is_kept_or_made_of_32_hex_digits() {
+        let made = request_id(&HeaderMap::new());
+        let made = made.to_str().unwrap();
+        assert_eq!(made.len(), 32);
+        assert!(made
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_ne!(made, request_id(&HeaderMap::new()).to_str().unwrap());
+        let mut h = HeaderMap::new();
+        h.insert(&X_REQUEST_ID, HeaderValue::from_static("req-1"));
+        assert_eq!(request_id(&h), "req-1");
+    }
+}
