@@ -58,3 +58,8 @@ pub(crate) fn error_path(e: &serde_path_to_error::Error<serde_json::Error>) -> (
         None => (path, msg),
     }
 }
+
+/// The field serde's "missing field `x`" names, so that a route can word it its API's way.
+pub(crate) fn missing_field(msg: &str) -> Option<&str> {
+    msg.strip_prefix("missing field `")?.strip_suffix('`')
+}

@@ -13,7 +13,7 @@ use crate::wire::anthropic::{
     self as wire, Content, ContentBlock, MessageParam, MessagesRequest, Role, Source,
     ThinkingConfig, ToolChoice,
 };
-use crate::wire::error_path;
+use crate::wire::{error_path, missing_field};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -104,10 +104,7 @@ fn bad_field(e: &serde_path_to_error::Error<serde_json::Error>) -> BifrostError 
         return not_json(e.inner());
     }
     let (path, msg) = error_path(e);
-    let missing = msg
-        .strip_prefix("missing field `")
-        .and_then(|m| m.strip_suffix('`'));
-    invalid(match (missing, path.is_empty()) {
+    invalid(match (missing_field(&msg), path.is_empty()) {
         (Some(field), true) => format!("{field}: Field required"),
         (Some(field), false) => format!("{path}.{field}: Field required"),
         (None, true) => msg,

@@ -8,11 +8,11 @@ use crate::inbound::signed_id;
 use crate::schemas::{
     ChatMessage, ContentPart, Extra, FunctionDef, ImageUrl, MessageContent, Tool, ToolCall,
 };
-use crate::wire::error_path;
 use crate::wire::responses::{
     self as wire, Content, FunctionOutput, InputContent, InputItem, ResponsesRequest, Role,
     ToolChoice,
 };
+use crate::wire::{error_path, missing_field};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
@@ -43,10 +43,7 @@ fn bad_field(at: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> Bif
     if path.is_empty() || e.inner().is_syntax() || e.inner().is_eof() {
         return not_json(e.inner());
     }
-    let missing = msg
-        .strip_prefix("missing field `")
-        .and_then(|m| m.strip_suffix('`'));
-    invalid(match missing {
+    invalid(match missing_field(&msg) {
         Some(field) => format!("{path}.{field} is required"),
         None if msg.starts_with("must ") => format!("{path} {msg}"),
         None => format!("{path}: {msg}"),
