@@ -129,6 +129,23 @@ async fn assert_embedding(gw: &TestGateway, model: &str) {
     assert_ne!(data[0]["embedding"], data[1]["embedding"], "{model}");
 }
 
+/// Every call of `provider` ran through the same stages: a chat, a stream and an embedding
+/// each translated, serialized, sent and decoded.
+async fn assert_stages(gw: &TestGateway, provider: &str) {
+    let text = metrics_text(&gw.url).await;
+    let p = format!(r#"provider="{provider}""#);
+    for (stage, n) in [
+        ("message_formatting", 3.0),
+        ("json_marshaling", 3.0),
+        ("http_request", 3.0),
+        ("response_parsing", 3.0),
+    ] {
+        let s = format!(r#"stage="{stage}""#);
+        let count = metric_sum(&text, "bifrost_stage_duration_seconds_count", &[&p, &s]);
+        assert_eq!(count, n, "{provider} {stage}");
+    }
+}
+
 async fn assert_all(gw: &TestGateway, model: &str, embeddings: Option<&str>) {
     assert_chat(gw, model).await;
     assert_stream(gw, model).await;
@@ -230,10 +247,12 @@ async fn anthropic_gemini_and_cohere_native_formats() {
         last.path,
         "/v1beta/models/text-embedding-004:batchEmbedContents"
     );
+    assert_stages(&gw, "gemini").await;
 
     m.reset_stats();
     assert_all(&gw, "cohere/command-r-plus", Some("cohere/embed-v4.0")).await;
     assert_eq!(m.stats().requests_by_key["co-e2e"], 3);
+    assert_stages(&gw, "cohere").await;
     gw.stop().await;
 }
 
@@ -252,6 +271,7 @@ async fn azure_with_api_key_and_deployments() {
     let last = m.last_request().unwrap();
     assert_eq!(last.path, "/openai/deployments/embed-prod/embeddings");
     assert_eq!(m.stats().requests_by_key["az-key-e2e"], 3);
+    assert_stages(&gw, "azure").await;
     // The deployments map restricts the key to its models.
     let resp = post(&gw, "/v1/chat/completions", &ask("azure/gpt-3.5")).await;
     assert_eq!(resp.status(), 401);

@@ -2,14 +2,13 @@
 //! `{endpoint}/openai/deployments/{deployment}/…?api-version=…`, authenticated with the
 //! `api-key` header or an Entra ID token.
 
-use super::http::{ByteStream, EventStream, Upstream};
-use super::pipeline::{self, Call, ChatCodec, Sse, Target, TargetFuture};
+use super::http::{EventStream, Upstream};
+use super::pipeline::{self, Call, ChatCodec, EmbedCodec, RawCodec, Sse, Target, TargetFuture};
 use super::{auth, openai, parse_url, path_segment, CallContext, ChunkStream, Provider};
 use crate::config::RequestType;
 use crate::config::{AzureKeyConfig, CloudKeyConfig, AZURE_DEFAULT_API_VERSION};
 use crate::error::BifrostError;
-use crate::schemas::{ChatCompletion, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse};
-use futures::future::BoxFuture;
+use crate::schemas::{ChatCompletion, EmbeddingRequest, EmbeddingResponse, RawBody};
 use http::header::{HeaderMap, CONTENT_TYPE};
 
 pub struct Azure {
@@ -60,20 +59,6 @@ impl Azure {
         Ok(Target::new(url, self.headers(&cx).await?))
     }
 
-    /// The URL, headers and body of a forwarded operation (for `raw` and `raw_stream`).
-    async fn raw_request(
-        &self,
-        cx: &CallContext<'_>,
-        op: RequestType,
-        body: &RawBody,
-    ) -> Result<(http::Uri, HeaderMap, Vec<u8>), BifrostError> {
-        let url = self.url(cx, op.openai_path())?;
-        let (content_type, bytes) = openai::raw_body(cx.key.deployment(cx.model), body)?;
-        let mut headers = self.headers(cx).await?;
-        headers.insert(CONTENT_TYPE, content_type);
-        Ok((url, headers, bytes))
-    }
-
     async fn headers(&self, cx: &CallContext<'_>) -> Result<HeaderMap, BifrostError> {
         if let Some(entra) = self.key_config(cx).and_then(|c| c.entra.as_ref()) {
             let token = auth::entra_token(&self.upstream, entra).await?;
@@ -109,45 +94,47 @@ impl ChatCodec for Azure {
     }
 }
 
+impl EmbedCodec for Azure {
+    type Embed<'r> = openai::WireEmbedding<'r>;
+
+    fn embed_request<'r>(
+        cx: CallContext<'r>,
+        req: &'r EmbeddingRequest,
+    ) -> Result<openai::WireEmbedding<'r>, BifrostError> {
+        Ok(openai::WireEmbedding::new(cx.key.deployment(cx.model), req))
+    }
+
+    fn embed_target<'r>(&'r self, cx: CallContext<'r>) -> impl TargetFuture + use<'r> {
+        self.target(cx, "embeddings")
+    }
+
+    fn embed_response(
+        &self,
+        _: CallContext<'_>,
+        bytes: &[u8],
+    ) -> Result<EmbeddingResponse, BifrostError> {
+        openai::parse_embedding(&self.upstream.name, bytes)
+    }
+}
+
+/// Forwarded operations go to the deployment's URL of the operation.
+impl RawCodec for Azure {
+    async fn raw_target<'r>(
+        &'r self,
+        cx: CallContext<'r>,
+        op: RequestType,
+        body: &'r RawBody,
+    ) -> Result<(Target, Vec<u8>), BifrostError> {
+        let url = self.url(&cx, op.openai_path())?;
+        let (content_type, bytes) = openai::raw_body(cx.key.deployment(cx.model), body)?;
+        let mut headers = self.headers(&cx).await?;
+        headers.insert(CONTENT_TYPE, content_type);
+        Ok((Target::new(url, headers), bytes))
+    }
+}
+
 impl Provider for Azure {
     pipeline::translated_chat!();
-
-    fn embed<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a EmbeddingRequest,
-    ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
-        Box::pin(async move {
-            let url = self.url(&cx, "embeddings")?;
-            let body = openai::embed_body(cx.key.deployment(cx.model), req)?;
-            let headers = self.headers(&cx).await?;
-            let bytes = self.upstream.post_json(&url, headers, body).await?;
-            openai::parse_embedding(&self.upstream.name, &bytes)
-        })
-    }
-
-    fn raw<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        op: RequestType,
-        body: &'a RawBody,
-    ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
-        Box::pin(async move {
-            let (url, headers, bytes) = self.raw_request(&cx, op, body).await?;
-            let (ct, resp) = self.upstream.post(&url, headers, bytes).await?;
-            Ok(openai::raw_response(ct, resp))
-        })
-    }
-
-    fn raw_stream<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        op: RequestType,
-        body: &'a RawBody,
-    ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
-        Box::pin(async move {
-            let (url, headers, bytes) = self.raw_request(&cx, op, body).await?;
-            self.upstream.post_stream(&url, headers, bytes).await
-        })
-    }
+    pipeline::translated_embed!();
+    pipeline::forwarded_raw!();
 }

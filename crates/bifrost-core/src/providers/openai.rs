@@ -1,11 +1,13 @@
 //! OpenAI chat completions, and every OpenAI-compatible server: the request goes out as the
 //! client sent it (unknown fields included), with only the model and stream flags set.
 
-use super::http::{ByteStream, EventStream, Upstream};
+use super::http::{EventStream, Upstream};
 use super::native::{
     self, NativeRequest, NativeResponse, OpenAiChatRelay, OpenAiResponsesRelay, WireApi,
 };
-use super::pipeline::{self, serialize, timed_http, Call, ChatCodec, Sse, Target, TargetFuture};
+use super::pipeline::{
+    self, serialize, Call, ChatCodec, EmbedCodec, RawCodec, Sse, Target, TargetFuture,
+};
 use super::{CallContext, ChunkStream, Provider};
 use crate::config::RequestType;
 use crate::error::BifrostError;
@@ -21,6 +23,7 @@ use http::Uri;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
 pub struct OpenAi {
@@ -61,20 +64,6 @@ impl OpenAi {
         self.op_urls
             .get(&op)
             .ok_or_else(|| BifrostError::unsupported(&self.upstream.name, op.as_str()))
-    }
-
-    /// The URL, headers and body of a forwarded operation (for `raw` and `raw_stream`).
-    fn raw_request(
-        &self,
-        cx: &CallContext<'_>,
-        op: RequestType,
-        body: &RawBody,
-    ) -> Result<(&Uri, HeaderMap, Vec<u8>), BifrostError> {
-        let url = self.op_url(op)?;
-        let (content_type, bytes) = raw_body(cx.model, body)?;
-        let mut headers = auth_headers(cx);
-        headers.insert(CONTENT_TYPE, content_type);
-        Ok((url, headers, bytes))
     }
 }
 
@@ -128,14 +117,16 @@ pub fn raw_response(content_type: Option<HeaderValue>, body: Bytes) -> RawRespon
 
 /// The embeddings body: the client's request with the upstream model.
 #[derive(Serialize)]
-struct WireEmbedding<'a> {
+pub struct WireEmbedding<'a> {
     model: &'a str,
     #[serde(flatten)]
     req: &'a EmbeddingRequest,
 }
 
-pub fn embed_body(model: &str, req: &EmbeddingRequest) -> Result<Vec<u8>, BifrostError> {
-    serialize(&WireEmbedding { model, req })
+impl<'a> WireEmbedding<'a> {
+    pub fn new(model: &'a str, req: &'a EmbeddingRequest) -> Self {
+        Self { model, req }
+    }
 }
 
 /// The wire body: the client's request with the upstream model and our stream settings.
@@ -249,8 +240,49 @@ impl ChatCodec for OpenAi {
     }
 }
 
+impl EmbedCodec for OpenAi {
+    type Embed<'r> = WireEmbedding<'r>;
+
+    fn embed_request<'r>(
+        cx: CallContext<'r>,
+        req: &'r EmbeddingRequest,
+    ) -> Result<WireEmbedding<'r>, BifrostError> {
+        Ok(WireEmbedding::new(cx.model, req))
+    }
+
+    fn embed_target<'r>(&'r self, cx: CallContext<'r>) -> impl TargetFuture + use<'r> {
+        Target::new(self.embed_url.clone(), auth_headers(&cx)).ready()
+    }
+
+    fn embed_response(
+        &self,
+        _: CallContext<'_>,
+        bytes: &[u8],
+    ) -> Result<EmbeddingResponse, BifrostError> {
+        parse_embedding(&self.upstream.name, bytes)
+    }
+}
+
+impl RawCodec for OpenAi {
+    fn raw_target<'r>(
+        &'r self,
+        cx: CallContext<'r>,
+        op: RequestType,
+        body: &'r RawBody,
+    ) -> impl Future<Output = Result<(Target, Vec<u8>), BifrostError>> + Send + use<'r> {
+        std::future::ready(self.op_url(op).and_then(|url| {
+            let (content_type, bytes) = raw_body(cx.model, body)?;
+            let mut headers = auth_headers(&cx);
+            headers.insert(CONTENT_TYPE, content_type);
+            Ok((Target::new(url.clone(), headers), bytes))
+        }))
+    }
+}
+
 impl Provider for OpenAi {
     pipeline::translated_chat!();
+    pipeline::translated_embed!();
+    pipeline::forwarded_raw!();
 
     fn list_models<'a>(
         &'a self,
@@ -266,45 +298,6 @@ impl Provider for OpenAi {
             )?;
             let bytes = self.upstream.get(&url, auth_headers(&cx)).await?;
             model_ids(&self.upstream.name, &bytes)
-        })
-    }
-
-    fn raw<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        op: RequestType,
-        body: &'a RawBody,
-    ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
-        Box::pin(async move {
-            let (url, headers, bytes) = self.raw_request(&cx, op, body)?;
-            let (ct, resp) = timed_http(cx, self.upstream.post(url, headers, bytes)).await?;
-            Ok(raw_response(ct, resp))
-        })
-    }
-
-    fn raw_stream<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        op: RequestType,
-        body: &'a RawBody,
-    ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
-        Box::pin(async move {
-            let (url, headers, bytes) = self.raw_request(&cx, op, body)?;
-            timed_http(cx, self.upstream.post_stream(url, headers, bytes)).await
-        })
-    }
-
-    fn embed<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a EmbeddingRequest,
-    ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
-        Box::pin(async move {
-            let body = embed_body(cx.model, req)?;
-            let headers = auth_headers(&cx);
-            let exchange = self.upstream.post_json(&self.embed_url, headers, body);
-            let bytes = timed_http(cx, exchange).await?;
-            parse_embedding(&self.upstream.name, &bytes)
         })
     }
 

@@ -4,14 +4,19 @@
 //! (`Http`) → decode (`Parsing`), or for a stream → open (`Http`) → translate as it arrives.
 //!
 //! A provider brings the rest: its codec (the pure request, response and stream functions of
-//! its module), its auth (headers, signing) and its URL. Since every provider runs through
-//! here, each stage metric means the same thing for all of them.
+//! its module), its auth (headers, signing) and its URL — for chat ([`ChatCodec`]),
+//! embeddings ([`EmbedCodec`]) and the bodies it forwards untranslated ([`RawCodec`]: the
+//! POST (`Http`), the answer relayed). Since every provider runs through here, each stage
+//! metric means the same thing for all of them.
 
 use super::http::{ByteStream, EventStream, Upstream};
 use super::{CallContext, ChunkStream};
+use crate::config::RequestType;
 use crate::error::BifrostError;
 use crate::observe::Stage;
-use crate::schemas::{ChatCompletion, ChatRequest};
+use crate::schemas::{
+    ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse,
+};
 use http::header::HeaderMap;
 use http::Uri;
 use serde::Serialize;
@@ -290,6 +295,149 @@ macro_rules! translated_chat {
     };
 }
 pub(crate) use translated_chat;
+
+/// What a translating provider brings to embeddings: its codec and where the call goes.
+/// [`translated_embed!`] writes the provider's `embed` from it.
+pub(crate) trait EmbedCodec: Sync {
+    /// The upstream request body.
+    type Embed<'r>: Serialize;
+
+    /// Translates the request (`Formatting`).
+    fn embed_request<'r>(
+        cx: CallContext<'r>,
+        req: &'r EmbeddingRequest,
+    ) -> Result<Self::Embed<'r>, BifrostError>;
+
+    /// URL and headers of the call.
+    fn embed_target<'r>(&'r self, cx: CallContext<'r>) -> impl TargetFuture + use<'r, Self>;
+
+    /// Decodes the answer (`Parsing`).
+    fn embed_response(
+        &self,
+        cx: CallContext<'_>,
+        bytes: &[u8],
+    ) -> Result<EmbeddingResponse, BifrostError>;
+}
+
+/// `embed` of an [`EmbedCodec`] provider: [`complete`] with its codec.
+pub(crate) async fn embed<C: EmbedCodec>(
+    codec: &C,
+    upstream: &Upstream,
+    cx: CallContext<'_>,
+    req: &EmbeddingRequest,
+) -> Result<EmbeddingResponse, BifrostError> {
+    complete(
+        upstream,
+        cx,
+        || C::embed_request(cx, req),
+        |_: &[u8]| codec.embed_target(cx),
+        |bytes| codec.embed_response(cx, bytes),
+    )
+    .await
+}
+
+/// `embed` of the `impl Provider` of an [`EmbedCodec`] provider with an `upstream: Upstream`
+/// field.
+macro_rules! translated_embed {
+    () => {
+        fn embed<'a>(
+            &'a self,
+            cx: $crate::providers::CallContext<'a>,
+            req: &'a $crate::schemas::EmbeddingRequest,
+        ) -> ::futures::future::BoxFuture<
+            'a,
+            Result<$crate::schemas::EmbeddingResponse, $crate::error::BifrostError>,
+        > {
+            Box::pin($crate::providers::pipeline::embed(
+                self,
+                &self.upstream,
+                cx,
+                req,
+            ))
+        }
+    };
+}
+pub(crate) use translated_embed;
+
+/// What a provider that forwards bodies it does not translate (OpenAI-shaped operations,
+/// native bodies) brings: the URL, headers and body of each. [`forwarded_raw!`] writes the
+/// provider's `raw` and `raw_stream` from it.
+pub(crate) trait RawCodec: Sync {
+    fn raw_target<'r>(
+        &'r self,
+        cx: CallContext<'r>,
+        op: RequestType,
+        body: &'r RawBody,
+    ) -> impl Future<Output = Result<(Target, Vec<u8>), BifrostError>> + Send + use<'r, Self>;
+}
+
+/// `raw` of a [`RawCodec`] provider: the POST (`Http`), the answer relayed as it is.
+pub(crate) async fn raw<C: RawCodec>(
+    codec: &C,
+    upstream: &Upstream,
+    cx: CallContext<'_>,
+    op: RequestType,
+    body: &RawBody,
+) -> Result<RawResponse, BifrostError> {
+    let (Target { url, headers }, bytes) = codec.raw_target(cx, op, body).await?;
+    let (content_type, answer) = timed_http(cx, upstream.post(&url, headers, bytes)).await?;
+    Ok(super::openai::raw_response(content_type, answer))
+}
+
+/// `raw_stream` of a [`RawCodec`] provider: the upstream's bytes as they come.
+pub(crate) async fn raw_stream<C: RawCodec>(
+    codec: &C,
+    upstream: &Upstream,
+    cx: CallContext<'_>,
+    op: RequestType,
+    body: &RawBody,
+) -> Result<ByteStream, BifrostError> {
+    let (Target { url, headers }, bytes) = codec.raw_target(cx, op, body).await?;
+    timed_http(cx, upstream.post_stream(&url, headers, bytes)).await
+}
+
+/// `raw` and `raw_stream` of the `impl Provider` of a [`RawCodec`] provider with an
+/// `upstream: Upstream` field.
+macro_rules! forwarded_raw {
+    () => {
+        fn raw<'a>(
+            &'a self,
+            cx: $crate::providers::CallContext<'a>,
+            op: $crate::config::RequestType,
+            body: &'a $crate::schemas::RawBody,
+        ) -> ::futures::future::BoxFuture<
+            'a,
+            Result<$crate::schemas::RawResponse, $crate::error::BifrostError>,
+        > {
+            Box::pin($crate::providers::pipeline::raw(
+                self,
+                &self.upstream,
+                cx,
+                op,
+                body,
+            ))
+        }
+
+        fn raw_stream<'a>(
+            &'a self,
+            cx: $crate::providers::CallContext<'a>,
+            op: $crate::config::RequestType,
+            body: &'a $crate::schemas::RawBody,
+        ) -> ::futures::future::BoxFuture<
+            'a,
+            Result<$crate::providers::ByteStream, $crate::error::BifrostError>,
+        > {
+            Box::pin($crate::providers::pipeline::raw_stream(
+                self,
+                &self.upstream,
+                cx,
+                op,
+                body,
+            ))
+        }
+    };
+}
+pub(crate) use forwarded_raw;
 
 /// [`encode`], then `target` (given the body, which SigV4 signs), then the POST (`Http`).
 async fn send<W, F, T, Fut>(

@@ -4,7 +4,7 @@
 //! Bearer.
 
 use super::http::{EventStream, Upstream};
-use super::pipeline::{self, serialize, Call, ChatCodec, Sse, Target, TargetFuture};
+use super::pipeline::{self, Call, ChatCodec, EmbedCodec, Sse, Target, TargetFuture};
 use super::{
     anthropic, auth, gemini, openai, parse_url, path_segment, CallContext, ChunkStream, Provider,
 };
@@ -13,7 +13,6 @@ use crate::error::BifrostError;
 use crate::schemas::{
     ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage,
 };
-use futures::future::BoxFuture;
 use http::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -135,7 +134,7 @@ struct Statistics {
 }
 
 /// `predict` for text-embedding models: one instance per input text.
-pub fn embed_body(req: &EmbeddingRequest) -> Result<Vec<u8>, BifrostError> {
+pub fn embed_body(req: &EmbeddingRequest) -> Result<Value, BifrostError> {
     let texts = req.input.texts().ok_or_else(|| {
         BifrostError::invalid_request("Vertex embeddings take text input, not token arrays")
     })?;
@@ -144,7 +143,7 @@ pub fn embed_body(req: &EmbeddingRequest) -> Result<Vec<u8>, BifrostError> {
     if let Some(d) = req.dimensions {
         body["parameters"] = json!({ "outputDimensionality": d });
     }
-    serialize(&body)
+    Ok(body)
 }
 
 pub fn embed_response(
@@ -237,20 +236,27 @@ impl ChatCodec for Vertex {
     }
 }
 
+impl EmbedCodec for Vertex {
+    type Embed<'r> = Value;
+
+    fn embed_request(_: CallContext<'_>, req: &EmbeddingRequest) -> Result<Value, BifrostError> {
+        embed_body(req)
+    }
+
+    fn embed_target<'r>(&'r self, cx: CallContext<'r>) -> impl TargetFuture + use<'r> {
+        async move { self.target(cx, self.url(&cx, "predict")?).await }
+    }
+
+    fn embed_response(
+        &self,
+        cx: CallContext<'_>,
+        bytes: &[u8],
+    ) -> Result<EmbeddingResponse, BifrostError> {
+        embed_response(&self.upstream.name, cx.key.deployment(cx.model), bytes)
+    }
+}
+
 impl Provider for Vertex {
     pipeline::translated_chat!();
-
-    fn embed<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a EmbeddingRequest,
-    ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
-        Box::pin(async move {
-            let url = self.url(&cx, "predict")?;
-            let body = embed_body(req)?;
-            let headers = self.headers(&cx).await?;
-            let bytes = self.upstream.post_json(&url, headers, body).await?;
-            embed_response(&self.upstream.name, cx.key.deployment(cx.model), &bytes)
-        })
-    }
+    pipeline::translated_embed!();
 }

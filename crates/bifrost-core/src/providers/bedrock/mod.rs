@@ -11,15 +11,15 @@ pub mod sign;
 pub mod stream;
 
 use super::http::{ByteStream, Upstream};
-use super::pipeline::{self, Call, ChatCodec, Chunks, Target, TargetFuture};
+use super::pipeline::{self, Call, ChatCodec, Chunks, RawCodec, Target, TargetFuture};
 use super::{openai, parse_url, CallContext, ChunkStream, Provider};
 use crate::config::{BedrockKeyConfig, CloudKeyConfig, RequestType};
 use crate::error::BifrostError;
-use crate::schemas::{ChatCompletion, RawBody, RawResponse};
+use crate::schemas::{ChatCompletion, RawBody};
 use crate::wire::bedrock::ConverseRequest;
-use futures::future::BoxFuture;
 use futures::Stream;
 use http::header::HeaderMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -108,24 +108,6 @@ impl Bedrock {
         )?;
         Ok(Target::new(url, headers))
     }
-
-    /// The signed target and body of a Converse body forwarded as is (`raw`, `raw_stream`):
-    /// only a native body of operation `want` is.
-    fn native(
-        &self,
-        cx: &CallContext<'_>,
-        op: RequestType,
-        want: RequestType,
-        raw: &RawBody,
-        action: &str,
-    ) -> Result<(Target, Vec<u8>), BifrostError> {
-        match raw {
-            RawBody::Native(bytes) if op == want => {
-                Ok((self.prepare(cx, action, bytes)?, bytes.to_vec()))
-            }
-            _ => Err(BifrostError::unsupported(&self.upstream.name, op.as_str())),
-        }
-    }
 }
 
 /// The standard AWS environment variables.
@@ -200,40 +182,30 @@ impl ChatCodec for Bedrock {
     }
 }
 
+/// `/bedrock/model/{id}/converse` and `…/converse-stream`: a Converse body forwarded as is,
+/// re-signed; the answer (JSON, or event-stream bytes) relayed as it comes.
+impl RawCodec for Bedrock {
+    fn raw_target<'r>(
+        &'r self,
+        cx: CallContext<'r>,
+        op: RequestType,
+        raw: &'r RawBody,
+    ) -> impl Future<Output = Result<(Target, Vec<u8>), BifrostError>> + Send + use<'r> {
+        let action = match op {
+            RequestType::ChatCompletion => Some("converse"),
+            RequestType::ChatCompletionStream => Some("converse-stream"),
+            _ => None,
+        };
+        std::future::ready(match (action, raw) {
+            (Some(action), RawBody::Native(bytes)) => self
+                .prepare(&cx, action, bytes)
+                .map(|target| (target, bytes.to_vec())),
+            _ => Err(BifrostError::unsupported(&self.upstream.name, op.as_str())),
+        })
+    }
+}
+
 impl Provider for Bedrock {
     pipeline::translated_chat!();
-
-    /// `/bedrock/model/{id}/converse`: a Converse body forwarded as is, re-signed.
-    fn raw<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        op: RequestType,
-        raw: &'a RawBody,
-    ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
-        Box::pin(async move {
-            let (Target { url, headers }, body) =
-                self.native(&cx, op, RequestType::ChatCompletion, raw, "converse")?;
-            let (ct, resp) = self.upstream.post(&url, headers, body).await?;
-            Ok(openai::raw_response(ct, resp))
-        })
-    }
-
-    /// `/bedrock/model/{id}/converse-stream`: the upstream's event-stream bytes as they come.
-    fn raw_stream<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        op: RequestType,
-        raw: &'a RawBody,
-    ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
-        Box::pin(async move {
-            let (Target { url, headers }, body) = self.native(
-                &cx,
-                op,
-                RequestType::ChatCompletionStream,
-                raw,
-                "converse-stream",
-            )?;
-            self.upstream.post_stream(&url, headers, body).await
-        })
-    }
+    pipeline::forwarded_raw!();
 }

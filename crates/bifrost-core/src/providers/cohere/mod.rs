@@ -7,13 +7,16 @@ pub mod response;
 pub mod stream;
 
 use super::http::{ByteStream, EventStream, Upstream};
-use super::pipeline::{self, serialize, Call, ChatCodec, Sse, Target, TargetFuture};
+use super::pipeline::{
+    self, serialize, Call, ChatCodec, EmbedCodec, RawCodec, Sse, Target, TargetFuture,
+};
 use super::{openai, parse_url, path_override, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
 use crate::schemas::{ChatCompletion, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse};
-use crate::wire::cohere::CohereChatRequest;
+use crate::wire::cohere::{CohereChatRequest, CohereEmbedRequest};
 use futures::future::BoxFuture;
+use std::future::Future;
 
 pub struct Cohere {
     upstream: Upstream,
@@ -97,23 +100,51 @@ impl ChatCodec for Cohere {
     }
 }
 
-impl Provider for Cohere {
-    pipeline::translated_chat!();
+impl EmbedCodec for Cohere {
+    type Embed<'r> = CohereEmbedRequest;
 
-    fn embed<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a EmbeddingRequest,
-    ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
-        Box::pin(async move {
-            let bytes = serialize(&request::embed_request(cx.model, req)?)?;
-            let resp = self
-                .upstream
-                .post_json(&self.embed_url, auth(&cx), bytes)
-                .await?;
-            response::embed_response(&self.upstream.name, cx.model, &resp)
+    fn embed_request(
+        cx: CallContext<'_>,
+        req: &EmbeddingRequest,
+    ) -> Result<CohereEmbedRequest, BifrostError> {
+        request::embed_request(cx.model, req)
+    }
+
+    fn embed_target<'r>(&'r self, cx: CallContext<'r>) -> impl TargetFuture + use<'r> {
+        Target::new(self.embed_url.clone(), auth(&cx)).ready()
+    }
+
+    fn embed_response(
+        &self,
+        cx: CallContext<'_>,
+        bytes: &[u8],
+    ) -> Result<EmbeddingResponse, BifrostError> {
+        response::embed_response(&self.upstream.name, cx.model, bytes)
+    }
+}
+
+/// `/cohere/v2/chat` bodies (streamed or not) go to the chat URL with the upstream model.
+impl RawCodec for Cohere {
+    fn raw_target<'r>(
+        &'r self,
+        cx: CallContext<'r>,
+        op: RequestType,
+        raw: &'r RawBody,
+    ) -> impl Future<Output = Result<(Target, Vec<u8>), BifrostError>> + Send + use<'r> {
+        std::future::ready(match (op, raw) {
+            (
+                RequestType::ChatCompletion | RequestType::ChatCompletionStream,
+                RawBody::Native(bytes),
+            ) => native_body(cx.model, bytes)
+                .map(|body| (Target::new(self.chat_url.clone(), auth(&cx)), body)),
+            _ => Err(BifrostError::unsupported(&self.upstream.name, op.as_str())),
         })
     }
+}
+
+impl Provider for Cohere {
+    pipeline::translated_chat!();
+    pipeline::translated_embed!();
 
     /// `/v1/rerank` (Cohere's own shape) through `/v2/rerank`.
     fn raw<'a>(
@@ -122,24 +153,24 @@ impl Provider for Cohere {
         op: RequestType,
         raw: &'a RawBody,
     ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
+        if op != RequestType::Rerank {
+            return Box::pin(pipeline::raw(self, &self.upstream, cx, op, raw));
+        }
         Box::pin(async move {
-            if let (RequestType::ChatCompletion, RawBody::Native(bytes)) = (op, raw) {
-                let body = native_body(cx.model, bytes)?;
-                let (ct, resp) = self.upstream.post(&self.chat_url, auth(&cx), body).await?;
-                return Ok(openai::raw_response(ct, resp));
-            }
             let (RequestType::Rerank, RawBody::Json(map)) = (op, raw) else {
                 return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
             };
             let req: request::RerankRequest =
                 serde_json::from_value(serde_json::Value::Object(map.clone()))
                     .map_err(|e| BifrostError::invalid_request(format!("rerank request: {e}")))?;
-            let bytes = serialize(&request::rerank_request(cx.model, &req)?)?;
-            let resp = self
-                .upstream
-                .post_json(&self.rerank_url, auth(&cx), bytes)
-                .await?;
-            let out = response::rerank_response(&self.upstream.name, cx.model, &req, &resp)?;
+            let out = pipeline::complete(
+                &self.upstream,
+                cx,
+                || request::rerank_request(cx.model, &req),
+                |_: &[u8]| Target::new(self.rerank_url.clone(), auth(&cx)).ready(),
+                |bytes| response::rerank_response(&self.upstream.name, cx.model, &req, bytes),
+            )
+            .await?;
             Ok(RawResponse {
                 content_type: "application/json".into(),
                 body: serialize(&out)?.into(),
@@ -154,15 +185,7 @@ impl Provider for Cohere {
         op: RequestType,
         raw: &'a RawBody,
     ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
-        Box::pin(async move {
-            let (RequestType::ChatCompletionStream, RawBody::Native(bytes)) = (op, raw) else {
-                return Err(BifrostError::unsupported(&self.upstream.name, op.as_str()));
-            };
-            let body = native_body(cx.model, bytes)?;
-            self.upstream
-                .post_stream(&self.chat_url, auth(&cx), body)
-                .await
-        })
+        Box::pin(pipeline::raw_stream(self, &self.upstream, cx, op, raw))
     }
 }
 

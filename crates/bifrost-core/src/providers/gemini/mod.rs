@@ -9,12 +9,12 @@ pub mod stream;
 
 use super::http::{EventStream, Upstream};
 use super::native::{self, GeminiRelay, NativeRequest, NativeResponse, WireApi};
-use super::pipeline::{self, serialize, Call, ChatCodec, Sse, Target, TargetFuture};
+use super::pipeline::{self, Call, ChatCodec, EmbedCodec, Sse, Target, TargetFuture};
 use super::{parse_url, path_override, path_segment, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
 use crate::error::BifrostError;
 use crate::schemas::{ChatCompletion, EmbeddingRequest, EmbeddingResponse};
-use crate::wire::gemini::GenerateContentRequest;
+use crate::wire::gemini::{BatchEmbedContentsRequest, GenerateContentRequest};
 use futures::future::BoxFuture;
 use http::header::HeaderMap;
 
@@ -117,8 +117,33 @@ impl ChatCodec for Gemini {
     }
 }
 
+impl EmbedCodec for Gemini {
+    type Embed<'r> = BatchEmbedContentsRequest;
+
+    fn embed_request(
+        cx: CallContext<'_>,
+        req: &EmbeddingRequest,
+    ) -> Result<BatchEmbedContentsRequest, BifrostError> {
+        request::embed_request(cx.model, req)
+    }
+
+    fn embed_target<'r>(&'r self, cx: CallContext<'r>) -> impl TargetFuture + use<'r> {
+        let url = self.url(self.embed_path.as_ref(), cx.model, "batchEmbedContents");
+        std::future::ready(url.map(|url| Target::new(url, headers(&cx))))
+    }
+
+    fn embed_response(
+        &self,
+        cx: CallContext<'_>,
+        bytes: &[u8],
+    ) -> Result<EmbeddingResponse, BifrostError> {
+        response::embed_response(&self.upstream.name, cx.model, bytes)
+    }
+}
+
 impl Provider for Gemini {
     pipeline::translated_chat!();
+    pipeline::translated_embed!();
 
     fn native_api(&self, _model: &str) -> Option<WireApi> {
         Some(WireApi::Gemini)
@@ -145,19 +170,6 @@ impl Provider for Gemini {
                 native::gemini_usage,
             )
             .await
-        })
-    }
-
-    fn embed<'a>(
-        &'a self,
-        cx: CallContext<'a>,
-        req: &'a EmbeddingRequest,
-    ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
-        Box::pin(async move {
-            let url = self.url(self.embed_path.as_ref(), cx.model, "batchEmbedContents")?;
-            let body = serialize(&request::embed_request(cx.model, req)?)?;
-            let bytes = self.upstream.post_json(&url, headers(&cx), body).await?;
-            response::embed_response(&self.upstream.name, cx.model, &bytes)
         })
     }
 }
