@@ -253,6 +253,22 @@ pub(crate) async fn chat_stream<C: ChatCodec>(
     .await
 }
 
+/// One `Provider` method as the pipeline function of the same name, given the provider, its
+/// `upstream` field and the call's arguments (the trait's signatures are fixed, so the macros
+/// below write them once).
+macro_rules! delegate {
+    ($lt:lifetime, $name:ident($($arg:ident: $ty:ty),*) -> $out:ty) => {
+        fn $name<$lt>(
+            &$lt self,
+            cx: $crate::providers::CallContext<$lt>,
+            $($arg: $ty),*
+        ) -> ::futures::future::BoxFuture<$lt, Result<$out, $crate::error::BifrostError>> {
+            Box::pin($crate::providers::pipeline::$name(self, &self.upstream, cx, $($arg),*))
+        }
+    };
+}
+pub(crate) use delegate;
+
 /// `name`, `chat` and `chat_stream` of the `impl Provider` of a [`ChatCodec`] provider with an
 /// `upstream: Upstream` field: the trait's signatures are fixed, so they are written once here.
 macro_rules! translated_chat {
@@ -260,38 +276,10 @@ macro_rules! translated_chat {
         fn name(&self) -> &str {
             &self.upstream.name
         }
-
-        fn chat<'a>(
-            &'a self,
-            cx: $crate::providers::CallContext<'a>,
-            req: &'a $crate::schemas::ChatRequest,
-        ) -> ::futures::future::BoxFuture<
-            'a,
-            Result<$crate::schemas::ChatCompletion, $crate::error::BifrostError>,
-        > {
-            Box::pin($crate::providers::pipeline::chat(
-                self,
-                &self.upstream,
-                cx,
-                req,
-            ))
-        }
-
-        fn chat_stream<'a>(
-            &'a self,
-            cx: $crate::providers::CallContext<'a>,
-            req: &'a $crate::schemas::ChatRequest,
-        ) -> ::futures::future::BoxFuture<
-            'a,
-            Result<$crate::providers::ChunkStream, $crate::error::BifrostError>,
-        > {
-            Box::pin($crate::providers::pipeline::chat_stream(
-                self,
-                &self.upstream,
-                cx,
-                req,
-            ))
-        }
+        $crate::providers::pipeline::delegate!('a, chat(req: &'a $crate::schemas::ChatRequest)
+            -> $crate::schemas::ChatCompletion);
+        $crate::providers::pipeline::delegate!('a, chat_stream(req: &'a $crate::schemas::ChatRequest)
+            -> $crate::providers::ChunkStream);
     };
 }
 pub(crate) use translated_chat;
@@ -340,21 +328,8 @@ pub(crate) async fn embed<C: EmbedCodec>(
 /// field.
 macro_rules! translated_embed {
     () => {
-        fn embed<'a>(
-            &'a self,
-            cx: $crate::providers::CallContext<'a>,
-            req: &'a $crate::schemas::EmbeddingRequest,
-        ) -> ::futures::future::BoxFuture<
-            'a,
-            Result<$crate::schemas::EmbeddingResponse, $crate::error::BifrostError>,
-        > {
-            Box::pin($crate::providers::pipeline::embed(
-                self,
-                &self.upstream,
-                cx,
-                req,
-            ))
-        }
+        $crate::providers::pipeline::delegate!('a, embed(req: &'a $crate::schemas::EmbeddingRequest)
+            -> $crate::schemas::EmbeddingResponse);
     };
 }
 pub(crate) use translated_embed;
@@ -400,41 +375,14 @@ pub(crate) async fn raw_stream<C: RawCodec>(
 /// `upstream: Upstream` field.
 macro_rules! forwarded_raw {
     () => {
-        fn raw<'a>(
-            &'a self,
-            cx: $crate::providers::CallContext<'a>,
+        $crate::providers::pipeline::delegate!('a, raw(
             op: $crate::config::RequestType,
-            body: &'a $crate::schemas::RawBody,
-        ) -> ::futures::future::BoxFuture<
-            'a,
-            Result<$crate::schemas::RawResponse, $crate::error::BifrostError>,
-        > {
-            Box::pin($crate::providers::pipeline::raw(
-                self,
-                &self.upstream,
-                cx,
-                op,
-                body,
-            ))
-        }
-
-        fn raw_stream<'a>(
-            &'a self,
-            cx: $crate::providers::CallContext<'a>,
+            body: &'a $crate::schemas::RawBody
+        ) -> $crate::schemas::RawResponse);
+        $crate::providers::pipeline::delegate!('a, raw_stream(
             op: $crate::config::RequestType,
-            body: &'a $crate::schemas::RawBody,
-        ) -> ::futures::future::BoxFuture<
-            'a,
-            Result<$crate::providers::ByteStream, $crate::error::BifrostError>,
-        > {
-            Box::pin($crate::providers::pipeline::raw_stream(
-                self,
-                &self.upstream,
-                cx,
-                op,
-                body,
-            ))
-        }
+            body: &'a $crate::schemas::RawBody
+        ) -> $crate::providers::ByteStream);
     };
 }
 pub(crate) use forwarded_raw;
