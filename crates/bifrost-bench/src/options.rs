@@ -16,6 +16,9 @@ pub(crate) struct Options {
     pub(crate) target_url: Option<String>,
     /// Rows the `logs-api` scenario seeds into each logs store.
     pub(crate) log_rows: u64,
+    /// The CPU Redis is pinned to: 0 (with the load generator and the mock, the default) or 1
+    /// (with the gateway, which is idle while it waits for Redis's answer).
+    pub(crate) redis_cpu: u32,
 }
 
 pub(crate) fn parse_args() -> Result<Options> {
@@ -27,6 +30,7 @@ pub(crate) fn parse_args() -> Result<Options> {
         out: None,
         target_url: None,
         log_rows: 1_000_000,
+        redis_cpu: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -39,10 +43,11 @@ pub(crate) fn parse_args() -> Result<Options> {
             "--out" => o.out = Some(PathBuf::from(val()?)),
             "--target-url" => o.target_url = Some(val()?),
             "--log-rows" => o.log_rows = val()?.parse()?,
+            "--redis-cpu" => o.redis_cpu = val()?.parse()?,
             "-h" | "--help" => {
                 println!(
                     "bifrost-bench [--duration S] [--warmup S] [--scenarios all|{}|idle|vk-pairs|faults|faults-no429|slow-clients|control-plane|logs-api,…] \
-                     [--out FILE] [--target-url URL] [--bin-dir DIR] [--log-rows N]",
+                     [--out FILE] [--target-url URL] [--bin-dir DIR] [--log-rows N] [--redis-cpu 0|1]",
                     scenarios()
                         .iter()
                         .map(|s| s.name)

@@ -170,13 +170,13 @@ pub(crate) fn spawn_gateway(
     Ok(p)
 }
 
-/// A throwaway Redis (no persistence) pinned with the load generator, for the counters of the
-/// governance scenarios.
-pub(crate) fn start_redis() -> Result<Proc> {
+/// A throwaway Redis (no persistence) pinned to `--redis-cpu` (by default with the load
+/// generator), for the counters of the governance scenarios.
+pub(crate) fn start_redis(opts: &Options) -> Result<Proc> {
     let dir = std::env::temp_dir().join("bifrost-bench-redis");
     std::fs::create_dir_all(&dir)?;
     let p = spawn(
-        0,
+        opts.redis_cpu,
         "redis-server",
         &[
             "--port".into(),

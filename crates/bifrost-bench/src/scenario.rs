@@ -174,7 +174,7 @@ pub(crate) fn run_scenario(opts: &Options, sc: &Scenario, nginx: Option<&str>) -
         ),
         None => {
             let _redis = match sc.vk {
-                Vk::Redis => Some(start_redis()?),
+                Vk::Redis => Some(start_redis(opts)?),
                 _ => None,
             };
             let g = start_gateway(opts, sc.logging, sc.vk)?;

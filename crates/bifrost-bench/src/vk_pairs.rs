@@ -20,7 +20,7 @@ pub(crate) fn vk_pairs(opts: &Options) -> Result<String> {
         .find(|s| s.name == "saturation-nolog")
         .context("the saturation-nolog scenario")?;
     let _mock = start_mock(opts, 0)?;
-    let _redis = start_redis()?;
+    let _redis = start_redis(opts)?;
     let url = format!("http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions");
     let body = body_for(&base, false);
     let variants = [Vk::None, Vk::Memory, Vk::Redis];

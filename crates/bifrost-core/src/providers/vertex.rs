@@ -13,6 +13,7 @@ use crate::error::BifrostError;
 use crate::schemas::{
     ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage,
 };
+use crate::wire::anthropic::MessagesRequest;
 use http::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -96,17 +97,26 @@ impl Vertex {
 
 /// The Anthropic Messages request as Vertex wants it: the version in the body, the model in
 /// the URL.
-pub fn anthropic_request(
-    req: &ChatRequest,
-    model: &str,
+pub fn anthropic_request<'r>(
+    req: &'r ChatRequest,
+    model: &'r str,
     stream: bool,
-) -> Result<Value, BifrostError> {
-    let mut body = anthropic::request::to_anthropic(req, model, stream)?;
-    if let Value::Object(map) = &mut body {
-        map.remove("model");
-        map.insert("anthropic_version".into(), json!(VERTEX_ANTHROPIC_VERSION));
-    }
-    Ok(body)
+) -> Result<ClaudeRequest<'r>, BifrostError> {
+    let mut body = anthropic::request::messages_request(req, model, stream)?;
+    body.model = "".into();
+    Ok(ClaudeRequest {
+        anthropic_version: VERTEX_ANTHROPIC_VERSION,
+        body,
+    })
+}
+
+/// A Claude request on Vertex: Anthropic's body without `model` (the URL names it), with
+/// Vertex's `anthropic_version`.
+#[derive(serde::Serialize)]
+pub struct ClaudeRequest<'r> {
+    anthropic_version: &'static str,
+    #[serde(flatten)]
+    body: MessagesRequest<'r>,
 }
 
 #[derive(Deserialize)]
@@ -182,15 +192,15 @@ pub fn embed_response(
 #[serde(untagged)]
 // One value a call, serialized at once: boxing the large variant would only add an allocation.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum VertexRequest {
-    Anthropic(Value),
+pub(crate) enum VertexRequest<'r> {
+    Anthropic(ClaudeRequest<'r>),
     Gemini(crate::wire::gemini::GenerateContentRequest),
 }
 
 /// Claude models go through the Anthropic codec, the rest through Gemini's. The URL comes
 /// first: a key without vertex_key_config fails before translating.
 impl ChatCodec for Vertex {
-    type Wire<'r> = VertexRequest;
+    type Wire<'r> = VertexRequest<'r>;
     type Address = http::Uri;
     type Framing = Sse;
 
@@ -204,7 +214,7 @@ impl ChatCodec for Vertex {
         self.url(&c.cx, action)
     }
 
-    fn request(c: Call<'_>) -> Result<VertexRequest, BifrostError> {
+    fn request(c: Call<'_>) -> Result<VertexRequest<'_>, BifrostError> {
         let model = c.cx.key.deployment(c.cx.model);
         if is_anthropic(model) {
             anthropic_request(c.req, model, c.stream).map(VertexRequest::Anthropic)

@@ -23,6 +23,8 @@ use std::fmt;
 /// The body of `POST /v1/messages`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessagesRequest<'a> {
+    /// Empty where the model is in the URL instead (Vertex), and then not written.
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub model: Cow<'a, str>,
     /// A string, or text blocks (which may carry `cache_control`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
