@@ -270,3 +270,31 @@ impl Provider for Vertex {
     pipeline::translated_chat!();
     pipeline::translated_embed!();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::test_fixtures::chat_request;
+
+    #[test]
+    fn claude_bodies_name_the_vertex_version_and_no_model() {
+        let req = chat_request(json!({
+            "model": "vertex/claude-sonnet-4",
+            "max_tokens": 64,
+            "top_k": 5,
+            "messages": [{"role": "system", "content": "Be brief."},
+                         {"role": "user", "content": "Hi"}]
+        }));
+        let body = anthropic_request(&req, "claude-sonnet-4", true).unwrap();
+        let v: Value = serde_json::from_slice(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys[0], "anthropic_version", "{v}");
+        assert_eq!(v["anthropic_version"], VERTEX_ANTHROPIC_VERSION);
+        assert!(v.get("model").is_none(), "{v}");
+        assert_eq!(v["system"], "Be brief.");
+        assert_eq!(v["max_tokens"], 64);
+        assert_eq!(v["top_k"], 5);
+        assert_eq!(v["stream"], true);
+        assert_eq!(v["messages"][0]["role"], "user");
+    }
+}
