@@ -4,7 +4,7 @@
 //! memory, and an `Err` is a parser doing its job.
 
 use bifrost_core::inbound::{anthropic, genai, responses};
-use bifrost_core::providers::{bedrock, cohere, gemini, openai, EventStream};
+use bifrost_core::providers::{bedrock, cohere, gemini, openai, vertex, EventStream};
 use bifrost_core::{
     BifrostError, ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingRequest,
 };
@@ -28,7 +28,8 @@ pub fn translate(req: &ChatRequest) {
 
 /// Sends an embedding request through every provider's translation.
 pub fn translate_embedding(req: &EmbeddingRequest) {
-    let _ = openai::embed_body("m", req);
+    let _ = serde_json::to_vec(&openai::WireEmbedding::new("m", req));
+    let _ = vertex::embed_body(req);
     let _ = gemini::request::embed_request("m", req);
     let _ = cohere::request::embed_request("m", req);
 }

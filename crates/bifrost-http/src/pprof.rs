@@ -3,7 +3,7 @@
 //! the binary is not needed to read them.
 //!
 //! The heap profile needs jemalloc started with `prof:true`; `.cargo/config.toml` bakes
-//! `prof:true,prof_active:true,lg_prof_sample:19` into the build (no `malloc_conf` symbol: this
+//! `prof:true,prof_active:true,lg_prof_sample:21` (one sample per 2 MiB) into the build (no `malloc_conf` symbol: this
 //! workspace forbids unsafe code). `_RJEM_MALLOC_CONF=prof_active:false` disarms it at startup.
 
 use axum::extract::RawQuery;
@@ -39,7 +39,7 @@ async fn index() -> &'static str {
     "Bifrost-RS profiles (gzipped pprof profile.proto; read with `go tool pprof URL`):\n\
      \n\
      /debug/pprof/profile?seconds=N  CPU profile over N seconds (1-300, default 30), 100 Hz\n\
-     /debug/pprof/heap               in-use heap (jemalloc, sampled every 512 KiB on average)\n"
+     /debug/pprof/heap               in-use heap (jemalloc, sampled every 2 MiB on average)\n"
 }
 
 /// One CPU profile at a time: the sampler is process-wide (`SIGPROF`).
