@@ -6,7 +6,8 @@ use super::native::{
     self, NativeRequest, NativeResponse, OpenAiChatRelay, OpenAiResponsesRelay, WireApi,
 };
 use super::pipeline::{
-    self, serialize, Call, ChatCodec, EmbedCodec, RawCodec, Sse, Target, TargetFuture,
+    self, serialize, Call, ChatCodec, EmbedCodec, RawCodec, RawTargetFuture, Sse, Target,
+    TargetFuture,
 };
 use super::{CallContext, ChunkStream, Provider};
 use crate::config::RequestType;
@@ -23,7 +24,6 @@ use http::Uri;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 
 pub struct OpenAi {
@@ -269,7 +269,7 @@ impl RawCodec for OpenAi {
         cx: CallContext<'r>,
         op: RequestType,
         body: &'r RawBody,
-    ) -> impl Future<Output = Result<(Target, Vec<u8>), BifrostError>> + Send + use<'r> {
+    ) -> impl RawTargetFuture + use<'r> {
         std::future::ready(self.op_url(op).and_then(|url| {
             let (content_type, bytes) = raw_body(cx.model, body)?;
             let mut headers = auth_headers(&cx);

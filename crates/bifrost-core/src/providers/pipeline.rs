@@ -343,8 +343,17 @@ pub(crate) trait RawCodec: Sync {
         cx: CallContext<'r>,
         op: RequestType,
         body: &'r RawBody,
-    ) -> impl Future<Output = Result<(Target, Vec<u8>), BifrostError>> + Send + use<'r, Self>;
+    ) -> impl RawTargetFuture + use<'r, Self>;
 }
+
+/// The future of a [`Target`] and its body (a short name for [`RawCodec::raw_target`]'s
+/// signatures).
+pub(crate) trait RawTargetFuture:
+    Future<Output = Result<(Target, Vec<u8>), BifrostError>> + Send
+{
+}
+
+impl<F: Future<Output = Result<(Target, Vec<u8>), BifrostError>> + Send> RawTargetFuture for F {}
 
 /// `raw` of a [`RawCodec`] provider: the POST (`Http`), the answer relayed as it is.
 pub(crate) async fn raw<C: RawCodec>(

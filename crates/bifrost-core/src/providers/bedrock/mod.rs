@@ -11,7 +11,9 @@ pub mod sign;
 pub mod stream;
 
 use super::http::{ByteStream, Upstream};
-use super::pipeline::{self, Call, ChatCodec, Chunks, RawCodec, Target, TargetFuture};
+use super::pipeline::{
+    self, Call, ChatCodec, Chunks, RawCodec, RawTargetFuture, Target, TargetFuture,
+};
 use super::{openai, parse_url, CallContext, ChunkStream, Provider};
 use crate::config::{BedrockKeyConfig, CloudKeyConfig, RequestType};
 use crate::error::BifrostError;
@@ -19,7 +21,6 @@ use crate::schemas::{ChatCompletion, RawBody};
 use crate::wire::bedrock::ConverseRequest;
 use futures::Stream;
 use http::header::HeaderMap;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -190,7 +191,7 @@ impl RawCodec for Bedrock {
         cx: CallContext<'r>,
         op: RequestType,
         raw: &'r RawBody,
-    ) -> impl Future<Output = Result<(Target, Vec<u8>), BifrostError>> + Send + use<'r> {
+    ) -> impl RawTargetFuture + use<'r> {
         let action = match op {
             RequestType::ChatCompletion => Some("converse"),
             RequestType::ChatCompletionStream => Some("converse-stream"),

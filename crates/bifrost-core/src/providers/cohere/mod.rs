@@ -8,7 +8,8 @@ pub mod stream;
 
 use super::http::{ByteStream, EventStream, Upstream};
 use super::pipeline::{
-    self, serialize, Call, ChatCodec, EmbedCodec, RawCodec, Sse, Target, TargetFuture,
+    self, serialize, Call, ChatCodec, EmbedCodec, RawCodec, RawTargetFuture, Sse, Target,
+    TargetFuture,
 };
 use super::{openai, parse_url, path_override, CallContext, ChunkStream, Provider};
 use crate::config::{ProviderConfig, RequestType};
@@ -16,7 +17,6 @@ use crate::error::BifrostError;
 use crate::schemas::{ChatCompletion, EmbeddingRequest, EmbeddingResponse, RawBody, RawResponse};
 use crate::wire::cohere::{CohereChatRequest, CohereEmbedRequest};
 use futures::future::BoxFuture;
-use std::future::Future;
 
 pub struct Cohere {
     upstream: Upstream,
@@ -130,7 +130,7 @@ impl RawCodec for Cohere {
         cx: CallContext<'r>,
         op: RequestType,
         raw: &'r RawBody,
-    ) -> impl Future<Output = Result<(Target, Vec<u8>), BifrostError>> + Send + use<'r> {
+    ) -> impl RawTargetFuture + use<'r> {
         std::future::ready(match (op, raw) {
             (
                 RequestType::ChatCompletion | RequestType::ChatCompletionStream,
