@@ -222,6 +222,69 @@ async fn three_replicas_on_one_redis_allow_exactly_the_limit() {
     }
 }
 
+/// The script answers its clock only, and the gateway places each window again from it: for
+/// calendar windows (a team's two weeks, a key's month) both must name the same counter. The
+/// usage read back under the gateway's keys holds every request's cost (the reservation and the
+/// reconciliation landed in one counter), and every counter the script created expires.
+#[tokio::test]
+async fn calendar_windows_in_redis_are_the_counters_the_gateway_reads_and_they_expire() {
+    let Some(redis) = Redis::start(None) else {
+        return;
+    };
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gov = r#"{"budgets":[{"id":"month","max_limit":100.0,"reset_duration":"1M","calendar_aligned":true},
+                             {"id":"fortnight","max_limit":100.0,"reset_duration":"2w","calendar_aligned":true}],
+        "rate_limits":[{"id":"rl","request_max_limit":1000,"request_reset_duration":"1h",
+                        "token_max_limit":1000000,"token_reset_duration":"1h"}],
+        "teams":[{"id":"t","name":"t","budget_id":"fortnight"}],
+        "virtual_keys":[{"id":"cal","value":"sk-bf-calendar","budget_id":"month","rate_limit_id":"rl","team_id":"t"}]}"#;
+    let gw = replica(&config(&mock, &redis, gov)).await;
+    let mut cost = 0.0;
+    for left in ["999", "998", "997"] {
+        let (s, h, b) = chat(&gw.url, "sk-bf-calendar", "/v1/chat/completions", body()).await;
+        assert_eq!(s, 200, "{b}");
+        cost += h["x-bf-cost"].to_str().unwrap().parse::<f64>().unwrap();
+        assert_eq!(h["x-ratelimit-remaining-requests"], left, "{h:?}");
+    }
+    assert!(cost > 0.0);
+    let near = |v: &Value| (v.as_f64().unwrap() - cost).abs() < 1e-6;
+    eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        async || {
+            let u = usage(&gw.url, "cal").await;
+            let limits = u["limits"].as_array().cloned().unwrap_or_default();
+            let budgets: Vec<&Value> = limits.iter().filter(|l| l["kind"] == "budget").collect();
+            let requests = limits.iter().find(|l| l["kind"] == "requests");
+            if budgets.len() == 2
+                && budgets.iter().all(|b| near(&b["used"]))
+                && requests.is_some_and(|r| r["used"] == 3)
+            {
+                Ok(())
+            } else {
+                Err(format!("{u} vs ${cost}"))
+            }
+        },
+    )
+    .await;
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("bf:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    for k in keys {
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(&k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "{k} has no expiry ({ttl})");
+    }
+}
+
 /// Key `id`'s usage report, from the gateway at `url`.
 async fn usage(url: &str, id: &str) -> Value {
     get_json(format!("{url}/api/governance/virtual-keys/{id}/usage")).await

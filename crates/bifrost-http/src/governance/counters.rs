@@ -7,7 +7,6 @@
 
 use super::FastMap;
 use redis::aio::ConnectionManager;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -33,7 +32,6 @@ use redis_store::{
 /// How long a lease of `max_concurrent_requests` lives in Redis if its holder never returns it
 /// (a replica that died mid-request). A request still running after this no longer counts.
 const LEASE: Duration = Duration::from_secs(3600);
-/// How long a Redis call may take before it counts as a failure.
 /// How long a request waits for Redis by default (`kv_store.redis.timeout_ms`).
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -198,9 +196,9 @@ impl Counters {
             if let (Err(Ok(values)), true) = (tx.send(answer), reserved) {
                 // Nobody took the reservation: return it.
                 let mut cmd = evalsha_cmd(&settle);
-                for (i, (spec, amount)) in undo.iter().enumerate() {
-                    let start = values.get(2 + i * 3).copied().unwrap_or(0);
-                    let key = redis_key(spec, start);
+                let now = values.get(1).copied().unwrap_or(0);
+                for (spec, amount) in &undo {
+                    let key = redis_key(spec, spec.window.bounds(now).0);
                     match spec.kind {
                         Kind::Concurrency => cmd.arg(key).arg(&member_owned).arg(-1),
                         _ => cmd.arg(key).arg(-amount).arg(spec.window.ttl_secs()),
@@ -236,15 +234,23 @@ impl Counters {
             self.remember(&ex);
             return Err(Refusal::Exceeded(ex));
         }
+        // The windows as the script placed them, from Redis's clock.
+        let now = int(1);
         let entries = checks
             .iter()
             .enumerate()
-            .map(|(i, c)| Reserved {
-                spec: c.spec.clone(),
-                window_start: int(2 + i * 3),
-                amount: c.amount,
-                used: int(1 + i * 3),
-                window_end_ms: int(3 + i * 3) * 1000,
+            .map(|(i, c)| {
+                let (start, end) = match c.spec.kind {
+                    Kind::Concurrency => (0, 0),
+                    _ => c.spec.window.bounds(now),
+                };
+                Reserved {
+                    spec: c.spec.clone(),
+                    window_start: start,
+                    amount: c.amount,
+                    used: int(2 + i),
+                    window_end_ms: end * 1000,
+                }
             })
             .collect();
         Ok(Reservation {

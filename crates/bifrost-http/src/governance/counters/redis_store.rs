@@ -20,7 +20,7 @@ pub(super) async fn flush_loop(
     {
         while let Some(first) = rx.recv().await {
             let mut batches = 1;
-            let mut adds: HashMap<String, (i64, i64)> = HashMap::new();
+            let mut adds: FastMap<String, (i64, i64)> = FastMap::default();
             let mut leases: Vec<(String, String)> = Vec::new();
             let mut take = |items: Vec<Settle>| {
                 for it in items {
@@ -74,10 +74,17 @@ pub(super) enum Settle {
 
 /// A reserved counter's key in Redis: the lease set, or the window's counter.
 pub(super) fn redis_key(spec: &LimitSpec, window_start: i64) -> String {
-    match spec.kind {
-        Kind::Concurrency => spec.base.to_string(),
-        _ => format!("{}:{window_start}", spec.base),
+    if spec.kind == Kind::Concurrency {
+        return spec.base.to_string();
     }
+    // `base:window_start` without a formatter (two per reconciled request).
+    let mut n = itoa::Buffer::new();
+    let n = n.format(window_start);
+    let mut key = String::with_capacity(spec.base.len() + 1 + n.len());
+    key.push_str(&spec.base);
+    key.push(':');
+    key.push_str(n);
+    key
 }
 
 /// `EVALSHA <script> 0`, to which the call's arguments are added (written once, integers as
@@ -106,10 +113,12 @@ pub(super) async fn evalsha<T: redis::FromRedisValue>(
 
 /// Check and reserve every counter, or none. ARGV: n, lease member, lease ms, then per counter:
 /// key base, limit, window spec (`s<secs>`, `w<weeks>`, `M<months>`, `c` for a lease set),
-/// amount. Answers integers only (cheap to parse): `{1, used, window_start_s, window_end_s, …}`
-/// (the key is `base:window_start`; 0, 0 for a lease set) or `{0, index, retry_ms, used}`.
+/// amount. Answers integers only, as few as it can (each costs the gateway a parse):
+/// `{1, now_s, used, …}` — Redis's clock, from which the gateway places each window as this
+/// script did (`Window::bounds`, the same algorithm; the key is `base:window_start`) — or
+/// `{0, index, retry_ms, used}`.
 pub(super) const RESERVE_LUA: &str = r#"
--- bf_gov_reserve_v2
+-- bf_gov_reserve_v3
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
   local era = math.floor(y / 400)
@@ -155,7 +164,7 @@ local n = tonumber(ARGV[1])
 local member = ARGV[2]
 local lease = tonumber(ARGV[3])
 local plan = {}
-local out = {1}
+local out = {1, now}
 for i = 0, n - 1 do
   local base = ARGV[4 + i * 4]
   local limit = tonumber(ARGV[5 + i * 4])
@@ -166,17 +175,19 @@ for i = 0, n - 1 do
     redis.call('ZREMRANGEBYSCORE', base, '-inf', now_ms)
     local used = redis.call('ZCARD', base)
     if used + 1 > limit then return {0, i, 1000, used} end
-    plan[#plan + 1] = {'c', base, 0, 0}
-    out[#out + 1] = used + 1; out[#out + 1] = 0; out[#out + 1] = 0
+    plan[#plan + 1] = {'c', base}
+    out[#out + 1] = used + 1
   else
     local ws, we = bounds(kind, tonumber(string.sub(spec, 2)), now)
     local key = base .. ':' .. ws
-    local used = tonumber(redis.call('GET', key) or '0')
+    local raw = redis.call('GET', key)
+    local used = tonumber(raw or '0')
     if used >= limit or used + amount > limit then
       return {0, i, we * 1000 - now_ms, used}
     end
-    plan[#plan + 1] = {'w', key, amount, (we - ws) * 2}
-    out[#out + 1] = used + amount; out[#out + 1] = ws; out[#out + 1] = we
+    -- A counter this request creates gets its expiry (no TTL call for one that exists).
+    plan[#plan + 1] = {'w', key, amount, (not raw) and (we - ws) * 2}
+    out[#out + 1] = used + amount
   end
 end
 for _, p in ipairs(plan) do
@@ -185,7 +196,7 @@ for _, p in ipairs(plan) do
     redis.call('PEXPIRE', p[2], lease * 2)
   elseif p[3] ~= 0 then
     redis.call('INCRBY', p[2], p[3])
-    if redis.call('TTL', p[2]) < 0 then redis.call('EXPIRE', p[2], p[4]) end
+    if p[4] then redis.call('EXPIRE', p[2], p[4]) end
   end
 end
 return out
@@ -194,7 +205,7 @@ return out
 /// Reconcile: ARGV triples: (key, delta, ttl) adds to a counter; (key, member, -1) returns a
 /// lease.
 pub(super) const SETTLE_LUA: &str = r#"
--- bf_gov_settle_v2
+-- bf_gov_settle_v3
 local i = 1
 while ARGV[i] do
   local key, v, ttl = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
@@ -202,9 +213,10 @@ while ARGV[i] do
     redis.call('ZREM', key, v)
   else
     local delta = tonumber(v)
-    if delta ~= 0 then
-      redis.call('INCRBY', key, delta)
-      if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
+    -- A counter whose window expired comes back as `delta` alone: it gets its expiry again
+    -- (one that is at 0 gets it renewed, which is harmless), with no TTL call per counter.
+    if delta ~= 0 and redis.call('INCRBY', key, delta) == delta then
+      redis.call('EXPIRE', key, ttl)
     end
   end
   i = i + 3

@@ -90,3 +90,16 @@ fn memory_settles_into_a_window_a_zero_reservation_did_not_open() {
         Err(Refusal::Exceeded(Exceeded { used: 20, .. }))
     ));
 }
+
+#[test]
+fn redis_keys_name_the_window_or_the_lease_set() {
+    let w = Window::Seconds(3600);
+    let rl = LimitSpec::new(Kind::Requests, "r", 10, w);
+    assert_eq!(
+        redis_store::redis_key(&rl, 1_796_652_000),
+        "bf:rl:r:req:1796652000"
+    );
+    assert_eq!(redis_store::redis_key(&rl, -3600), "bf:rl:r:req:-3600");
+    let conc = LimitSpec::new(Kind::Concurrency, "vk", 2, w);
+    assert_eq!(redis_store::redis_key(&conc, 5), "bf:vk:vk:conc");
+}
