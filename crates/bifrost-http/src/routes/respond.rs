@@ -29,15 +29,21 @@ static X_BF_RETRIES: HeaderName = HeaderName::from_static("x-bf-retries");
 
 /// Who answered, and the headers plugins added (moved out of `meta`, not copied).
 pub(super) fn add_meta(h: &mut HeaderMap, meta: &mut ResponseMeta) {
+    // Room for the five `x-bf-*` below and the request id, `vary` and `content-length` that
+    // join the map before it is written: the map is sized once and never grows (growing the
+    // route's one-header map reallocated and rehashed it on every request).
+    const LATER: usize = 8;
+    let route = std::mem::take(h);
     let plugins = std::mem::take(&mut meta.headers);
-    if plugins.len() > h.len() {
-        // The plugins' map becomes the response's and the route's few headers (content type)
-        // move into it: each header is hashed once.
-        let route = std::mem::replace(h, plugins);
-        // Room for the route's headers and the five below: no growth on the way.
-        h.reserve(route.len() + 5);
+    let need = route.len() + plugins.len() + LATER;
+    if plugins.capacity() >= need {
+        // The plugins' map (sized by them) becomes the response's; the route's few headers
+        // (content type) move into it: each header is hashed once.
+        *h = plugins;
         prepend(h, route);
     } else {
+        *h = HeaderMap::with_capacity(need);
+        append(h, route);
         append(h, plugins);
     }
     let mut put = |name: &HeaderName, v: &str| {
@@ -58,7 +64,6 @@ pub(super) fn add_meta(h: &mut HeaderMap, meta: &mut ResponseMeta) {
 
 /// Appends every value of `from` to `h` (a name comes with the first of its values only).
 fn append(h: &mut HeaderMap, from: HeaderMap) {
-    h.reserve(from.len());
     let mut last: Option<HeaderName> = None;
     for (name, value) in from {
         if let Some(name) = name {
