@@ -103,3 +103,42 @@ fn redis_keys_name_the_window_or_the_lease_set() {
     let conc = LimitSpec::new(Kind::Concurrency, "vk", 2, w);
     assert_eq!(redis_store::redis_key(&conc, 5), "bf:vk:vk:conc");
 }
+
+#[test]
+fn a_compiled_limit_counts_in_each_memory_apart() {
+    // The limit keeps the first memory's slot; a second memory still counts on its own.
+    let (a, b) = (Memory::default(), Memory::default());
+    let now = 1_796_438_554_000;
+    let one = [check(Kind::Requests, 1, 1)];
+    assert!(a.reserve(&one, "1", now).is_ok());
+    assert!(a.reserve(&one, "2", now).is_err());
+    assert!(b.reserve(&one, "3", now).is_ok());
+    assert!(b.reserve(&one, "4", now).is_err());
+    // A limit compiled again (a new snapshot) finds the counter by its key.
+    let again = [check(Kind::Requests, 1, 1)];
+    assert!(a.reserve(&again, "5", now).is_err());
+}
+
+#[test]
+fn kept_counters_survive_the_sweep_of_expired_ones() {
+    let m = Memory::default();
+    let hour = 3_600_000;
+    let now = 1_796_436_000_000;
+    let kept = [check(Kind::Requests, 5000, 1)];
+    m.reserve(&kept, "k", now).unwrap();
+    let other = |i: usize| {
+        [Check {
+            spec: LimitSpec::new(Kind::Tokens, &format!("t{i}"), 10, Window::Seconds(3600)),
+            amount: 1,
+        }]
+    };
+    for i in 0..4094 {
+        m.reserve(&other(i), "o", now).unwrap();
+    }
+    // The 4,096th write sweeps expired counters, the kept limit's among them by time; but a
+    // compiled limit keeps its slot, so the slot stays the one its key names.
+    m.reserve(&other(4094), "o", now + 3 * hour).unwrap();
+    m.reserve(&kept, "k", now + 3 * hour).unwrap();
+    let later = (now + 3 * hour) / 1000;
+    assert_eq!(lock(&m.state).used("bf:rl:x:req", later, later), 1);
+}

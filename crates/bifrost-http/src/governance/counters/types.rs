@@ -66,6 +66,8 @@ pub struct Spec {
     pub limit_header: http::HeaderValue,
     /// The window as the Redis script spells it.
     pub window_arg: Box<str>,
+    /// This limit's counter in memory, once looked up (with the `Memory` that owns it).
+    pub(super) slot: std::sync::OnceLock<(usize, Arc<super::memory::Slot>)>,
 }
 
 impl std::ops::Deref for LimitSpec {
@@ -92,6 +94,7 @@ impl LimitSpec {
             window,
             limit_header: limit.into(),
             window_arg: window.spec(kind).into(),
+            slot: Default::default(),
         }))
     }
 
@@ -102,6 +105,7 @@ impl LimitSpec {
             base: self.base.clone(),
             limit_header: self.limit_header.clone(),
             window_arg: self.window_arg.clone(),
+            slot: Default::default(),
             ..*self.0
         }))
     }
