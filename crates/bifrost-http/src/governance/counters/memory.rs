@@ -4,9 +4,21 @@ use super::*;
 use std::sync::atomic::AtomicI64;
 
 /// The same logic as the script, in this process.
-#[derive(Default)]
 pub(super) struct Memory {
     pub(super) state: Mutex<MemoryState>,
+    /// Which `Memory` a compiled limit's kept slot belongs to (unique for the process, unlike
+    /// an address, which a later `Memory` may reuse).
+    id: u64,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self {
+            state: Mutex::default(),
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -64,7 +76,7 @@ impl std::ops::Deref for SlotRef<'_> {
 
 impl MemoryState {
     /// The slot of `spec`'s limit: the one it keeps, or found (made) by its key and kept.
-    fn slot<'s>(&mut self, spec: &'s Spec, memory: usize) -> SlotRef<'s> {
+    fn slot<'s>(&mut self, spec: &'s Spec, memory: u64) -> SlotRef<'s> {
         if let Some((owner, slot)) = spec.slot.get() {
             if *owner == memory {
                 return SlotRef::Kept(slot);
@@ -79,7 +91,7 @@ impl MemoryState {
 
     /// Sets the counter of `e`'s limit to `f(window start, used)`, opened at `e`'s window when
     /// it held an older or expired one (a new window starts from zero).
-    fn update(&mut self, e: &Reserved, now: i64, memory: usize, f: impl FnOnce(i64, i64) -> i64) {
+    fn update(&mut self, e: &Reserved, now: i64, memory: u64, f: impl FnOnce(i64, i64) -> i64) {
         let slot = self.slot(&e.spec, memory);
         let (mut start, mut used, exp) = slot.get();
         if start < e.window_start || exp <= now {
@@ -105,7 +117,7 @@ impl Memory {
         now_ms: i64,
     ) -> Result<Reservation, Refusal> {
         let now = now_ms.div_euclid(1000);
-        let me = self as *const Memory as usize;
+        let me = self.id;
         let mut st = lock(&self.state);
         let mut entries = Vec::with_capacity(checks.len());
         for c in checks {
@@ -167,7 +179,7 @@ impl Memory {
 
     pub(super) fn settle(&self, r: &Reservation, deltas: &[i64], now_ms: i64) {
         let now = now_ms.div_euclid(1000);
-        let me = self as *const Memory as usize;
+        let me = self.id;
         let mut st = lock(&self.state);
         for (e, d) in r
             .entries

@@ -67,7 +67,7 @@ pub struct Spec {
     /// The window as the Redis script spells it.
     pub window_arg: Box<str>,
     /// This limit's counter in memory, once looked up (with the `Memory` that owns it).
-    pub(super) slot: std::sync::OnceLock<(usize, Arc<super::memory::Slot>)>,
+    pub(super) slot: std::sync::OnceLock<(u64, Arc<super::memory::Slot>)>,
 }
 
 impl std::ops::Deref for LimitSpec {
