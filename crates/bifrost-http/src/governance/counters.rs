@@ -295,10 +295,10 @@ impl Counters {
         let keys: Vec<(String, Option<i64>)> = specs
             .iter()
             .map(|s| match s.kind {
-                Kind::Concurrency => (s.base.to_string(), None),
+                Kind::Concurrency => (redis_key(s, 0), None),
                 _ => {
                     let (start, end) = s.window.bounds(now);
-                    (format!("{}:{start}", s.base), Some(end * 1000))
+                    (redis_key(s, start), Some(end * 1000))
                 }
             })
             .collect();

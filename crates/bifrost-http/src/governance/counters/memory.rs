@@ -37,7 +37,7 @@ pub(super) struct MemoryState {
 /// written only under [`Memory::state`]'s lock, which makes a request's counters all or none;
 /// the fields are atomics only so that a compiled limit can hold its slot.
 #[derive(Default, Debug)]
-pub struct Slot {
+pub(super) struct Slot {
     start: AtomicI64,
     used: AtomicI64,
     exp: AtomicI64,
