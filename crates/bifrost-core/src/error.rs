@@ -192,9 +192,7 @@ impl BifrostError {
             503 => "service_unavailable",
             _ => "invalid_request_error",
         };
-        let mut e = Self::gateway(class, status, error_type, msg.into());
-        e.code = Some(code.to_owned());
-        e
+        Self::gateway(class, status, error_type, msg.into()).coded(code)
     }
 
     pub fn invalid_request(msg: impl Into<String>) -> Self {
@@ -225,93 +223,62 @@ impl BifrostError {
     }
 
     pub fn queue_full(provider: &str) -> Self {
-        let mut e = Self::gateway(
-            ErrorClass::QueueFull,
-            503,
-            "server_error",
-            format!(
-                "request dropped: the queue for provider '{provider}' is full \
-                 (drop_excess_requests is on); retry later"
-            ),
+        let msg = format!(
+            "request dropped: the queue for provider '{provider}' is full \
+             (drop_excess_requests is on); retry later"
         );
-        e.retry_after = Some(Duration::from_secs(1));
-        e.provider = Some(provider.to_owned());
-        e
+        Self::gateway(ErrorClass::QueueFull, 503, "server_error", msg)
+            .at(provider)
+            .retry_in(Duration::from_secs(1))
     }
 
     pub fn queue_timeout(provider: &str, waited: Duration) -> Self {
-        let mut e = Self::gateway(
-            ErrorClass::QueueTimeout,
-            504,
-            "server_error",
-            format!(
-                "request timed out after {} ms waiting for a free slot at provider '{provider}'",
-                waited.as_millis()
-            ),
+        let msg = format!(
+            "request timed out after {} ms waiting for a free slot at provider '{provider}'",
+            waited.as_millis()
         );
-        e.provider = Some(provider.to_owned());
-        e
+        Self::gateway(ErrorClass::QueueTimeout, 504, "server_error", msg).at(provider)
     }
 
     pub fn shutting_down() -> Self {
-        let mut e = Self::gateway(
-            ErrorClass::ShuttingDown,
-            503,
-            "server_error",
-            "the gateway is shutting down and accepts no new requests".to_owned(),
-        );
-        e.retry_after = Some(Duration::from_secs(1));
-        e
+        let msg = "the gateway is shutting down and accepts no new requests".to_owned();
+        Self::gateway(ErrorClass::ShuttingDown, 503, "server_error", msg)
+            .retry_in(Duration::from_secs(1))
     }
 
     /// Every key that could serve the request is cooling down after a rate limit.
     pub fn all_keys_cooling(provider: &str, wait: Duration) -> Self {
-        let mut e = Self::gateway(
-            ErrorClass::RateLimited,
-            429,
-            "rate_limit_error",
-            format!(
-                "every API key of provider '{provider}' is cooling down after rate limits or \
-                 auth failures; the first is usable again in {} ms",
-                wait.as_millis()
-            ),
+        let msg = format!(
+            "every API key of provider '{provider}' is cooling down after rate limits or auth \
+             failures; the first is usable again in {} ms",
+            wait.as_millis()
         );
-        e.code = Some("upstream_rate_limited".to_owned());
-        e.retry_after = Some(wait);
-        e.provider = Some(provider.to_owned());
-        e
+        Self::gateway(ErrorClass::RateLimited, 429, "rate_limit_error", msg)
+            .at(provider)
+            .coded("upstream_rate_limited")
+            .retry_in(wait)
     }
 
     /// The provider's circuit breaker is open (its upstream could not be reached too often in
     /// a row): the request skips it without calling; `wait` is when the next probe goes.
     pub fn provider_unavailable(provider: &str, wait: Duration) -> Self {
-        let mut e = Self::gateway(
-            ErrorClass::Transient,
-            503,
-            "server_error",
-            format!(
-                "provider '{provider}' is down (its last {} attempts could not reach it); it is \
-                 tried again in {} ms",
-                crate::routing::breaker::THRESHOLD,
-                wait.as_millis()
-            ),
+        let msg = format!(
+            "provider '{provider}' is down (its last {} attempts could not reach it); it is \
+             tried again in {} ms",
+            crate::routing::breaker::THRESHOLD,
+            wait.as_millis()
         );
-        e.code = Some("provider_unavailable".to_owned());
-        e.retry_after = Some(wait);
-        e.provider = Some(provider.to_owned());
-        e
+        Self::gateway(ErrorClass::Transient, 503, "server_error", msg)
+            .at(provider)
+            .coded("provider_unavailable")
+            .retry_in(wait)
     }
 
     pub fn connection(provider: &str, detail: impl fmt::Display) -> Self {
-        let mut e = Self::gateway(
-            ErrorClass::Connection,
-            502,
-            "server_error",
-            format!("could not reach provider '{provider}': {detail}"),
-        );
-        e.code = Some("upstream_connection_error".to_owned());
-        e.provider = Some(provider.to_owned());
-        e
+        let msg = format!("could not reach provider '{provider}': {detail}");
+        Self::gateway(ErrorClass::Connection, 502, "server_error", msg)
+            .at(provider)
+            .coded("upstream_connection_error")
     }
 
     /// `which` names the limit that fired: `connect`, `ttft`, `idle` or `total`.
@@ -322,50 +289,51 @@ impl BifrostError {
             "idle" => "stream idle timeout (no chunk)",
             _ => "request timeout",
         };
-        let mut e = Self::gateway(
-            ErrorClass::Timeout,
-            504,
-            "server_error",
-            format!(
-                "provider '{provider}' did not answer in time: {what} of {} ms exceeded",
-                after.as_millis()
-            ),
+        let msg = format!(
+            "provider '{provider}' did not answer in time: {what} of {} ms exceeded",
+            after.as_millis()
         );
-        e.code = Some(format!("upstream_timeout_{which}"));
-        e.provider = Some(provider.to_owned());
-        e
+        Self::gateway(ErrorClass::Timeout, 504, "server_error", msg)
+            .at(provider)
+            .coded(format!("upstream_timeout_{which}"))
     }
 
     pub fn stream_error(provider: &str, msg: impl Into<String>, code: &'static str) -> Self {
-        let mut e = Self::gateway(ErrorClass::StreamError, 502, "server_error", msg.into());
-        e.code = Some(code.to_owned());
-        e.provider = Some(provider.to_owned());
-        e
+        Self::gateway(ErrorClass::StreamError, 502, "server_error", msg.into())
+            .at(provider)
+            .coded(code)
     }
 
     pub fn bad_upstream_response(provider: &str, detail: impl fmt::Display) -> Self {
-        let mut e = Self::gateway(
-            ErrorClass::BadUpstreamResponse,
-            502,
-            "server_error",
-            format!("provider '{provider}' sent a response the gateway could not read: {detail}"),
-        );
-        e.provider = Some(provider.to_owned());
-        e
+        let msg =
+            format!("provider '{provider}' sent a response the gateway could not read: {detail}");
+        Self::gateway(ErrorClass::BadUpstreamResponse, 502, "server_error", msg).at(provider)
     }
 
     /// The provider does not offer this operation (or its configuration forbids it): never
     /// forwarded; another provider may still serve it.
     pub fn unsupported(provider: &str, operation: &str) -> Self {
-        let mut e = Self::gateway(
-            ErrorClass::ModelAccess,
-            400,
-            "invalid_request_error",
-            format!("provider '{provider}' does not support the {operation} operation"),
-        );
-        e.code = Some("unsupported_operation".into());
-        e.provider = Some(provider.to_owned());
-        e
+        let msg = format!("provider '{provider}' does not support the {operation} operation");
+        Self::gateway(ErrorClass::ModelAccess, 400, "invalid_request_error", msg)
+            .at(provider)
+            .coded("unsupported_operation")
+    }
+
+    /// Names the provider the error is about.
+    fn at(mut self, provider: &str) -> Self {
+        self.provider = Some(provider.to_owned());
+        self
+    }
+
+    /// Replaces the class's code with a more specific one.
+    fn coded(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    fn retry_in(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     pub fn internal(msg: impl Into<String>) -> Self {

@@ -326,23 +326,14 @@ impl Pipeline {
         } = req;
         for p in self.plugins.iter() {
             let start = Instant::now();
-            let result = {
-                let o = &mut *options;
-                let req = HttpRequest {
-                    method,
-                    path,
-                    headers: &mut *headers,
-                    body: &mut *body,
-                };
-                let hook = std::panic::catch_unwind(AssertUnwindSafe(move || {
-                    let (o, req) = (o, req);
-                    p.http_pre_hook(o, req)
-                }));
-                match hook {
-                    Ok(None) => continue,
-                    Ok(Some(fut)) => AssertUnwindSafe(fut).catch_unwind().await,
-                    Err(panic) => Err(panic),
-                }
+            let req = HttpRequest {
+                method,
+                path,
+                headers: &mut *headers,
+                body: &mut *body,
+            };
+            let Some(result) = guarded(|| p.http_pre_hook(&mut *options, req)).await else {
+                continue;
             };
             // Hook events need a context; before parsing there is only the options.
             let ctx =
@@ -367,17 +358,8 @@ impl Pipeline {
     ) -> (usize, Option<ShortCircuit>) {
         for (i, p) in self.plugins.iter().enumerate() {
             let start = Instant::now();
-            let result = {
-                let (c, r) = (&mut *ctx, &mut *req);
-                let hook = std::panic::catch_unwind(AssertUnwindSafe(move || {
-                    let (c, r) = (c, r);
-                    p.pre_hook(c, r)
-                }));
-                match hook {
-                    Ok(None) => continue,
-                    Ok(Some(fut)) => AssertUnwindSafe(fut).catch_unwind().await,
-                    Err(panic) => Err(panic),
-                }
+            let Some(result) = guarded(|| p.pre_hook(&mut *ctx, &mut *req)).await else {
+                continue;
             };
             match result {
                 Ok(PreHook::Continue) => self.timed(ctx, &**p, HookKind::Pre, start),
@@ -400,17 +382,8 @@ impl Pipeline {
     ) {
         for p in self.plugins[..ran.min(self.plugins.len())].iter().rev() {
             let start = Instant::now();
-            let outcome = {
-                let (c, r) = (&mut *ctx, &mut *result);
-                let hook = std::panic::catch_unwind(AssertUnwindSafe(move || {
-                    let (c, r) = (c, r);
-                    p.post_hook(c, r)
-                }));
-                match hook {
-                    Ok(None) => continue,
-                    Ok(Some(fut)) => AssertUnwindSafe(fut).catch_unwind().await,
-                    Err(panic) => Err(panic),
-                }
+            let Some(outcome) = guarded(|| p.post_hook(&mut *ctx, &mut *result)).await else {
+                continue;
             };
             match outcome {
                 Ok(()) => self.timed(ctx, &**p, HookKind::Post, start),
@@ -437,5 +410,17 @@ impl Pipeline {
             }
         }
         ChunkAction::Keep
+    }
+}
+
+/// Calls a hook with panics caught both in its synchronous part and in its future: `None` when
+/// the plugin has nothing to do for this request, `Some(Err(_))` when it panicked.
+async fn guarded<'f, T>(
+    hook: impl FnOnce() -> Option<BoxFuture<'f, T>>,
+) -> Option<std::thread::Result<T>> {
+    match std::panic::catch_unwind(AssertUnwindSafe(hook)) {
+        Ok(None) => None,
+        Ok(Some(fut)) => Some(AssertUnwindSafe(fut).catch_unwind().await),
+        Err(panic) => Some(Err(panic)),
     }
 }

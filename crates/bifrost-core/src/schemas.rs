@@ -403,6 +403,31 @@ fn chat_completion_object() -> String {
     "chat.completion".to_owned()
 }
 
+impl ChatCompletion {
+    /// An answer translated from another API, as OpenAI writes one; usage is set by the caller.
+    pub fn translated(id: String, created: u64, model: String, choices: Vec<Choice>) -> Self {
+        Self {
+            id,
+            object: chat_completion_object(),
+            created,
+            model,
+            choices,
+            ..Self::default()
+        }
+    }
+}
+
+impl Choice {
+    /// The single choice of a translated answer.
+    pub fn only(message: ChatMessage, finish_reason: &str) -> Self {
+        Self {
+            message,
+            finish_reason: Some(finish_reason.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct Choice {
     #[serde(default)]

@@ -60,7 +60,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use streams::{ChatStream, InFlightGuard, RawStream};
+use streams::{ChatStream, Holding, InFlightGuard, RawStream};
 pub use table::ProviderChange;
 use table::RoutingTable;
 use tokio::sync::Notify;
@@ -367,19 +367,9 @@ impl Bifrost {
         req: RawRequest,
         opts: RequestOptions,
     ) -> Result<BifrostResponse<RawStream>, BifrostError> {
-        let guard = self.admit()?;
-        let mut ctx = RequestContext::new(opts, op);
-        let answer = self.run(&mut ctx, Request::Raw(req)).await;
-        let (answer, meta) = self.settle_stream(&mut ctx, answer)?;
-        match answer.response {
-            Response::RawStream(s) => Ok(BifrostResponse {
-                body: RawStream::new(
-                    s,
-                    None,
-                    ctx,
-                    self.inner.pipeline.clone(),
-                    (answer.permit, guard),
-                ),
+        match self.open_stream(opts, op, Request::Raw(req)).await? {
+            (Response::RawStream(s), held, meta) => Ok(BifrostResponse {
+                body: RawStream::new(s, None, held),
                 meta,
             }),
             _ => Err(BifrostError::internal(
@@ -409,20 +399,14 @@ impl Bifrost {
         req: ChatRequest,
         opts: RequestOptions,
     ) -> Result<BifrostResponse<ChatStream>, BifrostError> {
-        let guard = self.admit()?;
         let include_usage = req.wants_stream_usage();
-        let mut ctx = RequestContext::new(opts, RequestType::ChatCompletionStream);
-        let answer = self.run(&mut ctx, Request::Chat(Box::new(req))).await;
-        let (answer, meta) = self.settle_stream(&mut ctx, answer)?;
-        match answer.response {
-            Response::ChatStream(s) => Ok(BifrostResponse {
-                body: ChatStream::new(
-                    s,
-                    include_usage,
-                    ctx,
-                    self.inner.pipeline.clone(),
-                    (answer.permit, guard),
-                ),
+        let op = RequestType::ChatCompletionStream;
+        match self
+            .open_stream(opts, op, Request::Chat(Box::new(req)))
+            .await?
+        {
+            (Response::ChatStream(s), held, meta) => Ok(BifrostResponse {
+                body: ChatStream::new(s, include_usage, held),
                 meta,
             }),
             _ => Err(BifrostError::internal(
@@ -465,29 +449,16 @@ impl Bifrost {
                 _ => Err(BifrostError::internal("wrong answer for a chat")),
             };
         }
-        let guard = self.admit()?;
-        let mut ctx = RequestContext::new(opts, request_type);
-        let answer = self.run(&mut ctx, Request::Native(Box::new(req))).await;
-        let (answer, meta) = self.settle_stream(&mut ctx, answer)?;
-        let pipeline = self.inner.pipeline.clone();
-        let body = match answer.response {
+        let req = Request::Native(Box::new(req));
+        let (response, held, meta) = self.open_stream(opts, request_type, req).await?;
+        let body = match response {
             Response::Native(NativeResponse::Stream(s)) => NativeAnswer::Stream {
                 content_type: s.content_type,
-                stream: RawStream::new(
-                    s.bytes,
-                    Some(s.usage),
-                    ctx,
-                    pipeline,
-                    (answer.permit, guard),
-                ),
+                stream: RawStream::new(s.bytes, Some(s.usage), held),
             },
-            Response::ChatStream(s) => NativeAnswer::ChatStream(ChatStream::new(
-                s,
-                include_usage,
-                ctx,
-                pipeline,
-                (answer.permit, guard),
-            )),
+            Response::ChatStream(s) => {
+                NativeAnswer::ChatStream(ChatStream::new(s, include_usage, held))
+            }
             _ => return Err(BifrostError::internal("wrong answer for a chat stream")),
         };
         Ok(BifrostResponse { body, meta })
@@ -556,6 +527,23 @@ impl Bifrost {
 
     /// [`Bifrost::settle`] for a stream: only a failure ends the request here (a stream's end
     /// is reported by the stream).
+    /// Phases 1–4 of a stream: admitted, run up to its first chunk and settled. The answer's
+    /// wrapper keeps what is held until the stream ends.
+    async fn open_stream(
+        &self,
+        opts: RequestOptions,
+        op: RequestType,
+        req: Request,
+    ) -> Result<(Response, Holding, ResponseMeta), BifrostError> {
+        let guard = self.admit()?;
+        let mut ctx = RequestContext::new(opts, op);
+        let answer = self.run(&mut ctx, req).await;
+        let (answer, meta) = self.settle_stream(&mut ctx, answer)?;
+        let pipeline = self.inner.pipeline.clone();
+        let held = Holding::new(ctx, pipeline, (answer.permit, guard));
+        Ok((answer.response, held, meta))
+    }
+
     fn settle_stream(
         &self,
         ctx: &mut RequestContext,

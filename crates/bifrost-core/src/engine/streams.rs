@@ -29,6 +29,28 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// What an answered stream holds until it ends: the end to report and the provider slot.
+pub(crate) struct Holding {
+    end: StreamEnd,
+    permit: Option<Permit>,
+}
+
+impl Holding {
+    pub(crate) fn new(
+        ctx: RequestContext,
+        pipeline: Pipeline,
+        (permit, guard): (Option<Permit>, InFlightGuard),
+    ) -> Self {
+        let end = StreamEnd {
+            ctx,
+            pipeline,
+            guard,
+            outcome: None,
+        };
+        Self { end, permit }
+    }
+}
+
 /// The end of a streamed request, reported once: at its last item, or when it is dropped early.
 struct StreamEnd {
     ctx: RequestContext,
@@ -92,24 +114,13 @@ pub struct ChatStream {
 }
 
 impl ChatStream {
-    pub(crate) fn new(
-        inner: ChunkStream,
-        include_usage: bool,
-        ctx: RequestContext,
-        pipeline: Pipeline,
-        (permit, guard): (Option<Permit>, InFlightGuard),
-    ) -> Self {
+    pub(crate) fn new(inner: ChunkStream, include_usage: bool, held: Holding) -> Self {
         Self {
             inner,
             include_usage,
             usage_reported: false,
-            end: StreamEnd {
-                ctx,
-                pipeline,
-                guard,
-                outcome: None,
-            },
-            _permit: permit,
+            end: held.end,
+            _permit: held.permit,
         }
     }
 
@@ -172,23 +183,12 @@ pub struct RawStream {
 }
 
 impl RawStream {
-    pub(crate) fn new(
-        inner: ByteStream,
-        usage: Option<UsageCell>,
-        ctx: RequestContext,
-        pipeline: Pipeline,
-        (permit, guard): (Option<Permit>, InFlightGuard),
-    ) -> Self {
+    pub(crate) fn new(inner: ByteStream, usage: Option<UsageCell>, held: Holding) -> Self {
         Self {
             inner,
             usage,
-            end: StreamEnd {
-                ctx,
-                pipeline,
-                guard,
-                outcome: None,
-            },
-            _permit: permit,
+            end: held.end,
+            _permit: held.permit,
         }
     }
 

@@ -231,6 +231,27 @@ fn unsupported_part(i: usize, j: usize, what: &str) -> BifrostError {
     BifrostError::invalid_request(format!("contents[{i}].parts[{j}]: {what}"))
 }
 
+/// The parts of turn `i` the translation reads, classified with their index; thoughts are
+/// skipped, and a part of an unknown kind is an error naming the `role`'s turn.
+fn turn_parts<'p>(
+    i: usize,
+    parts: &'p [Part],
+    role: &'static str,
+) -> impl Iterator<Item = Result<(usize, PartKind<'p>), BifrostError>> {
+    let read = parts
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.thought != Some(true));
+    read.filter_map(move |(j, part)| match classify(part) {
+        Ok(kind) => kind.map(|k| Ok((j, k))),
+        Err(keys) => Some(Err(unsupported_part(
+            i,
+            j,
+            &format!("unsupported part ({keys}) in a {role} turn"),
+        ))),
+    })
+}
+
 fn model_turn(
     i: usize,
     parts: &[Part],
@@ -238,20 +259,14 @@ fn model_turn(
 ) -> Result<Option<ChatMessage>, BifrostError> {
     let mut text = String::new();
     let mut tool_calls = Vec::new();
-    for (j, part) in parts.iter().enumerate() {
-        if part.thought == Some(true) {
-            continue;
-        }
-        let kind = classify(part).map_err(|keys| {
-            unsupported_part(i, j, &format!("unsupported part ({keys}) in a model turn"))
-        })?;
+    for item in turn_parts(i, parts, "model") {
+        let (j, kind) = item?;
         match kind {
-            None => {}
-            Some(PartKind::Text(t)) => text.push_str(t),
-            Some(PartKind::Call(call)) if call.name.is_empty() => {
+            PartKind::Text(t) => text.push_str(t),
+            PartKind::Call(call) if call.name.is_empty() => {
                 return Err(unsupported_part(i, j, "a functionCall needs a name"))
             }
-            Some(PartKind::Call(call)) => {
+            PartKind::Call(call) => {
                 let id = call.call_id(calls.len());
                 calls.push(CallRecord {
                     id: id.clone(),
@@ -260,7 +275,7 @@ fn model_turn(
                 });
                 tool_calls.push(ToolCall::function(id, call.name.clone(), call.arguments()));
             }
-            Some(PartKind::Inline(_) | PartKind::File(_)) => {
+            PartKind::Inline(_) | PartKind::File(_) => {
                 return Err(unsupported_part(
                     i,
                     j,
@@ -268,7 +283,7 @@ fn model_turn(
                      carry no media)",
                 ))
             }
-            Some(PartKind::Response(_)) => {
+            PartKind::Response(_) => {
                 return Err(unsupported_part(
                     i,
                     j,
@@ -296,24 +311,18 @@ fn user_turn(
 ) -> Result<(), BifrostError> {
     let mut content: Vec<ContentPart> = Vec::new();
     let mut results: Vec<ChatMessage> = Vec::new();
-    for (j, part) in parts.iter().enumerate() {
-        if part.thought == Some(true) {
-            continue;
-        }
-        let kind = classify(part).map_err(|keys| {
-            unsupported_part(i, j, &format!("unsupported part ({keys}) in a user turn"))
-        })?;
+    for item in turn_parts(i, parts, "user") {
+        let (j, kind) = item?;
         match kind {
-            None => {}
-            Some(PartKind::Text("")) => {}
-            Some(PartKind::Text(t)) => content.push(ContentPart {
+            PartKind::Text("") => {}
+            PartKind::Text(t) => content.push(ContentPart {
                 kind: "text".to_owned(),
                 text: Some(t.to_owned()),
                 ..ContentPart::default()
             }),
-            Some(PartKind::Inline(blob)) => content.push(inline_part(i, j, blob)?),
-            Some(PartKind::File(file)) => content.push(file_part(i, j, file)?),
-            Some(PartKind::Response(resp)) => {
+            PartKind::Inline(blob) => content.push(inline_part(i, j, blob)?),
+            PartKind::File(file) => content.push(file_part(i, j, file)?),
+            PartKind::Response(resp) => {
                 let id = answer(i, j, resp, calls)?;
                 let response = match &resp.response {
                     None | Some(Value::Null) => "{}".to_owned(),
@@ -326,7 +335,7 @@ fn user_turn(
                     ..ChatMessage::default()
                 });
             }
-            Some(PartKind::Call(_)) => {
+            PartKind::Call(_) => {
                 return Err(unsupported_part(
                     i,
                     j,

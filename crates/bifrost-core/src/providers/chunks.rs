@@ -20,6 +20,16 @@ pub(crate) struct ChunkHead {
 }
 
 impl ChunkHead {
+    /// The head of a stream of `model` answered by `provider`, stamped now; the id comes later.
+    pub fn now(provider: &str, model: &str) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            id: String::new(),
+            created: super::unix_now(),
+            model: model.to_owned(),
+        }
+    }
+
     /// Parses one event's payload; `kind` names the event in the error.
     pub fn parse<T: DeserializeOwned>(
         &self,

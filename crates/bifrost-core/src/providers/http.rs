@@ -162,23 +162,8 @@ impl Upstream {
 
     /// A GET (model listings), within the request timeout.
     pub async fn get(&self, url: &Uri, headers: HeaderMap) -> Result<Bytes, BifrostError> {
-        let timeout = self.net.request_timeout;
-        let call = async {
-            let resp = self
-                .check_status(
-                    self.send_with(Method::GET, url, headers, Vec::new())
-                        .await?,
-                )
-                .await?;
-            resp.into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .map_err(|e| self.body_error(&e))
-        };
-        tokio::time::timeout(timeout, call)
-            .await
-            .map_err(|_| BifrostError::timeout(&self.name, "total", timeout))?
+        let answer = self.exchange(Method::GET, url, headers, Bytes::new()).await;
+        answer.map(|(_, b)| b)
     }
 
     /// [`Upstream::post_json`] that also returns the answer's content type (audio, say).
@@ -188,17 +173,26 @@ impl Upstream {
         headers: HeaderMap,
         body: impl Into<Bytes>,
     ) -> Result<(Option<HeaderValue>, Bytes), BifrostError> {
+        self.exchange(Method::POST, url, headers, body.into()).await
+    }
+
+    /// One whole exchange, connect to last byte, within the request timeout: the content type
+    /// and body of a 2xx answer.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<(Option<HeaderValue>, Bytes), BifrostError> {
         let timeout = self.net.request_timeout;
         let call = async {
-            let resp = self
-                .check_status(self.send(url, headers, body).await?)
-                .await?;
+            let head = self.send_with(method, url, headers, body).await?;
+            let resp = self.check_status(head).await?;
             let content_type = resp.headers().get(CONTENT_TYPE).cloned();
-            resp.into_body()
-                .collect()
-                .await
-                .map(|b| (content_type, b.to_bytes()))
-                .map_err(|e| self.body_error(&e))
+            let body = resp.into_body().collect().await;
+            let body = body.map_err(|e| self.body_error(&e))?;
+            Ok((content_type, body.to_bytes()))
         };
         tokio::time::timeout(timeout, call)
             .await
@@ -216,13 +210,7 @@ impl Upstream {
     ) -> Result<EventStream, BifrostError> {
         let resp = self.stream_head(url, headers, body).await?;
         let events = resp.into_body().into_data_stream().eventsource();
-        Ok(self.with_deadlines(events, |e, name| {
-            BifrostError::stream_error(
-                name,
-                format!("upstream stream from '{name}' broke: {e}"),
-                "upstream_stream_error",
-            )
-        }))
+        Ok(self.with_deadlines(events, stream_broke))
     }
 
     /// A streaming call with a binary body: chunks as they arrive, under the same deadlines
@@ -235,13 +223,7 @@ impl Upstream {
     ) -> Result<ByteStream, BifrostError> {
         let resp = self.stream_head(url, headers, body).await?;
         let chunks = resp.into_body().into_data_stream();
-        Ok(self.with_deadlines(chunks, |e, name| {
-            BifrostError::stream_error(
-                name,
-                format!("upstream stream from '{name}' broke: {e}"),
-                "upstream_stream_error",
-            )
-        }))
+        Ok(self.with_deadlines(chunks, stream_broke))
     }
 
     async fn stream_head(
@@ -389,6 +371,12 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .then(|| Duration::try_from_secs_f64(v.min(RETRY_AFTER_CAP.as_secs_f64())).ok())?
     };
     secs("retry-after-ms", 1000.0).or_else(|| secs("retry-after", 1.0))
+}
+
+/// An upstream stream that failed mid-way (the connection broke, or its framing did).
+fn stream_broke(e: &impl std::fmt::Display, name: &str) -> BifrostError {
+    let msg = format!("upstream stream from '{name}' broke: {e}");
+    BifrostError::stream_error(name, msg, "upstream_stream_error")
 }
 
 #[cfg(test)]

@@ -196,6 +196,55 @@ pub(crate) fn assistant_message(
     message
 }
 
+/// The assistant message of an Anthropic-format answer (Anthropic, Bedrock Claude), gathered
+/// block by block: text, thinking (as `reasoning_content` and as signed blocks a later turn
+/// can send back) and tool calls.
+#[derive(Default)]
+pub(crate) struct ClaudeMessage {
+    text: Option<String>,
+    reasoning: Option<String>,
+    thinking_blocks: Vec<crate::schemas::ThinkingBlock>,
+    tool_calls: Vec<crate::schemas::ToolCall>,
+}
+
+impl ClaudeMessage {
+    pub fn text(&mut self, text: &str) {
+        self.text.get_or_insert_with(String::new).push_str(text);
+    }
+
+    pub fn thinking(&mut self, thinking: String, signature: Option<String>) {
+        self.reasoning
+            .get_or_insert_with(String::new)
+            .push_str(&thinking);
+        let block = crate::schemas::ThinkingBlock::Thinking {
+            thinking,
+            signature,
+        };
+        self.thinking_blocks.push(block);
+    }
+
+    pub fn redacted_thinking(&mut self, data: String) {
+        let block = crate::schemas::ThinkingBlock::RedactedThinking { data };
+        self.thinking_blocks.push(block);
+    }
+
+    /// OpenAI carries arguments as JSON text; a missing input is an empty object, not `null`.
+    pub fn tool_use(&mut self, id: String, name: String, input: &serde_json::Value) {
+        let arguments = match input {
+            serde_json::Value::Null => "{}".to_owned(),
+            v => v.to_string(),
+        };
+        let call = crate::schemas::ToolCall::function(id, name, arguments);
+        self.tool_calls.push(call);
+    }
+
+    pub fn finish(self) -> crate::schemas::ChatMessage {
+        let mut message = assistant_message(self.text, self.reasoning, self.tool_calls);
+        crate::schemas::ThinkingBlock::write(&mut message.extra, &self.thinking_blocks);
+        message
+    }
+}
+
 /// The `data` of an embeddings response: one entry per vector, in order.
 pub(crate) fn embedding_data<V: serde::Serialize>(
     vectors: impl IntoIterator<Item = V>,
@@ -333,21 +382,27 @@ pub(crate) fn tool_call_input(
     }
 }
 
+/// A stream translator's state machine, as [`translate_stream`] drives it.
+pub(crate) trait Translator: Send + 'static {
+    /// What completes a stream; an end before it is a truncation naming it.
+    const END: &'static str;
+
+    /// True once the end arrived: the stream is complete and nothing more is read.
+    fn is_finished(&self) -> bool;
+}
+
 /// Translates an upstream stream item by item as each arrives: `step` turns one item (an SSE
-/// event, an event-stream frame) into zero or more chunks. Once `finished` holds, nothing more
-/// is read — the upstream connection goes with the stream; an end before that is a truncation
-/// naming `end_marker`. An error item ends the stream.
+/// event, an event-stream frame) into zero or more chunks. Once the state is finished, nothing
+/// more is read — the upstream connection goes with the stream. An error item ends the stream.
 pub(crate) fn translate_stream<T, St, F>(
     name: &str,
     items: Pin<Box<dyn Stream<Item = Result<T, BifrostError>> + Send>>,
     state: St,
-    finished: fn(&St) -> bool,
-    end_marker: &'static str,
     step: F,
 ) -> ChunkStream
 where
     T: Send + 'static,
-    St: Send + 'static,
+    St: Translator,
     F: FnMut(&mut St, T) -> Result<Vec<ChatCompletionChunk>, BifrostError> + Send + 'static,
 {
     struct Pump<T, St, F> {
@@ -372,13 +427,13 @@ where
             if let Some(chunk) = p.pending.pop_front() {
                 return Some((Ok(chunk), p));
             }
-            if p.failed || finished(&p.state) {
+            if p.failed || p.state.is_finished() {
                 return None;
             }
             let err = match p.items.next().await {
                 None => BifrostError::stream_error(
                     &p.name,
-                    format!("the stream from '{}' ended without {end_marker}", p.name),
+                    format!("the stream from '{}' ended without {}", p.name, St::END),
                     "upstream_stream_truncated",
                 ),
                 Some(Err(e)) => e,
@@ -394,6 +449,27 @@ where
             return Some((Err(err), p));
         }
     }))
+}
+
+/// [`translate_stream`] over SSE events, skipping events without data (keep-alives).
+pub(crate) fn translate_sse<St: Translator>(
+    name: &str,
+    events: EventStream,
+    state: St,
+    step: fn(&mut St, &eventsource_stream::Event) -> Result<Vec<ChatCompletionChunk>, BifrostError>,
+) -> ChunkStream {
+    translate_stream(
+        name,
+        events,
+        state,
+        move |s, ev: eventsource_stream::Event| {
+            if ev.data.trim().is_empty() {
+                Ok(Vec::new())
+            } else {
+                step(s, &ev)
+            }
+        },
+    )
 }
 
 /// A built-in provider: its wire format, default address and whether it needs a key.

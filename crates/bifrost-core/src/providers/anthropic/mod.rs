@@ -64,14 +64,10 @@ pub(crate) fn headers(cx: &CallContext<'_>) -> HeaderMap {
 
 /// Translates upstream events into chunks as they arrive; `message_stop` ends the stream.
 pub fn chunk_stream(name: &str, events: EventStream) -> ChunkStream {
-    super::translate_stream(
-        name,
-        events,
-        stream::StreamState::default().with_provider(name),
-        stream::StreamState::is_finished,
-        "message_stop",
-        |state, ev: eventsource_stream::Event| state.on_event(&ev.event, &ev.data),
-    )
+    let state = stream::StreamState::default().with_provider(name);
+    super::translate_stream(name, events, state, |s, ev: eventsource_stream::Event| {
+        s.on_event(&ev.event, &ev.data)
+    })
 }
 
 impl ChatCodec for Anthropic {

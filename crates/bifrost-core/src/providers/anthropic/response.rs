@@ -2,8 +2,8 @@
 
 use crate::error::BifrostError;
 use crate::providers::reasons;
-use crate::providers::{assistant_message, unix_now};
-use crate::schemas::{ChatCompletion, Choice, ThinkingBlock, ToolCall};
+use crate::providers::{unix_now, ClaudeMessage};
+use crate::schemas::{ChatCompletion, Choice};
 use crate::wire::anthropic::{ContentBlock, Message};
 use serde_json::Value;
 
@@ -33,65 +33,30 @@ pub fn from_anthropic(provider: &str, body: &[u8]) -> Result<ChatCompletion, Bif
 
 /// The mapping itself, with `created` given so tests are deterministic.
 pub fn from_anthropic_value(resp: Message<'_>, created: u64) -> ChatCompletion {
-    let mut text: Option<String> = None;
-    let mut reasoning: Option<String> = None;
-    let mut thinking_blocks = Vec::new();
-    let mut tool_calls = Vec::new();
+    let mut gathered = ClaudeMessage::default();
     for block in resp.content {
         match block {
-            ContentBlock::Text(t) => text.get_or_insert_with(String::new).push_str(&t.text),
+            ContentBlock::Text(t) => gathered.text(&t.text),
             ContentBlock::Thinking(t) => {
-                reasoning
-                    .get_or_insert_with(String::new)
-                    .push_str(&t.thinking);
-                thinking_blocks.push(ThinkingBlock::Thinking {
-                    thinking: t.thinking.into_owned(),
-                    signature: t.signature.map(|s| s.into_owned()),
-                });
+                gathered.thinking(t.thinking.into_owned(), t.signature.map(|s| s.into_owned()))
             }
-            ContentBlock::RedactedThinking(r) => {
-                thinking_blocks.push(ThinkingBlock::RedactedThinking {
-                    data: r.data.into_owned(),
-                })
+            ContentBlock::RedactedThinking(r) => gathered.redacted_thinking(r.data.into_owned()),
+            ContentBlock::ToolUse(t) => {
+                gathered.tool_use(t.id.into_owned(), t.name.into_owned(), &t.input)
             }
-            ContentBlock::ToolUse(t) => tool_calls.push(ToolCall::function(
-                t.id.into_owned(),
-                t.name.into_owned(),
-                tool_arguments(&t.input),
-            )),
             // Server tool blocks and whatever Anthropic adds later: OpenAI's shape has no place
             // for them.
             _ => {}
         }
     }
+    let message = gathered.finish();
 
-    let mut message = assistant_message(text, reasoning, tool_calls);
-    ThinkingBlock::write(&mut message.extra, &thinking_blocks);
-
+    // A finished, non-streamed message always has a reason in OpenAI's shape.
+    let finish = reasons::anthropic::to_openai(resp.stop_reason.as_deref().unwrap_or(""));
+    let choices = vec![Choice::only(message, finish)];
     ChatCompletion {
-        id: resp.id.into_owned(),
-        object: "chat.completion".to_owned(),
-        created,
-        model: resp.model.into_owned(),
-        choices: vec![Choice {
-            index: 0,
-            message,
-            // A finished, non-streamed message always has a reason in OpenAI's shape.
-            finish_reason: Some(
-                reasons::anthropic::to_openai(resp.stop_reason.as_deref().unwrap_or("")).to_owned(),
-            ),
-            ..Choice::default()
-        }],
         usage: Some(resp.usage.to_openai()),
-        ..ChatCompletion::default()
-    }
-}
-
-/// OpenAI carries arguments as JSON text; a missing input is an empty object, not `null`.
-fn tool_arguments(input: &Value) -> String {
-    match input {
-        Value::Null => "{}".to_owned(),
-        v => v.to_string(),
+        ..ChatCompletion::translated(resp.id.into(), created, resp.model.into(), choices)
     }
 }
 

@@ -5,6 +5,7 @@ use crate::error::BifrostError;
 use crate::providers::chunks::{event_kind, ChunkHead, ToolIndex};
 use crate::providers::reasons;
 use crate::providers::unix_now;
+use crate::providers::Translator;
 use crate::schemas::{ChatCompletionChunk, ChunkDelta, ThinkingBlock, ToolCallDelta};
 use crate::wire::anthropic::{
     ContentBlock, ContentBlockDelta, ContentBlockStart, Delta, MessageDelta, MessageStart, Usage,
@@ -44,11 +45,6 @@ impl StreamState {
     pub fn with_provider(mut self, provider: &str) -> Self {
         provider.clone_into(&mut self.head.provider);
         self
-    }
-
-    /// True once `message_stop` arrived: the stream is complete.
-    pub fn is_finished(&self) -> bool {
-        self.finished
     }
 
     /// Translates one SSE event (`event:` name and `data:` payload).
@@ -160,6 +156,15 @@ impl StreamState {
     }
 }
 
+impl Translator for StreamState {
+    const END: &'static str = "message_stop";
+
+    /// True once `message_stop` arrived: the stream is complete.
+    fn is_finished(&self) -> bool {
+        self.finished
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -188,40 +193,7 @@ pub(crate) mod tests {
 
     #[test]
     fn thinking_then_text() {
-        let sse = r#"event: message_start
-data: {"type":"message_start","message":{"id":"msg_01Thk","type":"message","role":"assistant","model":"claude-3-7-sonnet-20250219","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":48,"output_tokens":1}}}
-
-event: content_block_start
-data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"27 * 453 = 10800"}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":" + 1431 = 12231."}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":0}
-
-event: content_block_start
-data: {"type":"content_block_start","index":1,"content_block":{"type":"text","text":"27 × 453"}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":" = 12,231"}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":1}
-
-event: message_delta
-data: {"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},"usage":{"output_tokens":310}}
-
-event: message_stop
-data: {"type":"message_stop"}
-
-"#;
+        let sse = include_str!("../../../tests/fixtures/anthropic/stream_thinking_then_text.sse");
         insta::assert_json_snapshot!(translate(sse));
     }
 

@@ -81,6 +81,15 @@ struct Decoder<S> {
     done: bool,
 }
 
+impl<S> Decoder<S> {
+    /// Ends the stream with an error saying what went wrong with it.
+    fn fail(&mut self, what: std::fmt::Arguments<'_>, code: &'static str) -> BifrostError {
+        self.done = true;
+        let msg = format!("the event stream from '{}' {what}", self.provider);
+        BifrostError::stream_error(&self.provider, msg, code)
+    }
+}
+
 /// [`decode`], with errors attributed to `provider`.
 pub fn decode_for<S, E>(
     provider: &str,
@@ -110,25 +119,13 @@ where
                 }
                 Ok(DecodedFrame::Incomplete) => {}
                 Err(e) => {
-                    d.done = true;
-                    let e = BifrostError::stream_error(
-                        &d.provider,
-                        format!("the event stream from '{}' is corrupt: {e}", d.provider),
-                        "upstream_stream_corrupt",
-                    );
+                    let e = d.fail(format_args!("is corrupt: {e}"), "upstream_stream_corrupt");
                     return Some((Err(e), d));
                 }
             }
             if d.partial > MAX_FRAME_BYTES {
-                d.done = true;
-                let e = BifrostError::stream_error(
-                    &d.provider,
-                    format!(
-                        "the event stream from '{}' has a frame longer than {MAX_FRAME_BYTES} bytes",
-                        d.provider
-                    ),
-                    "upstream_stream_corrupt",
-                );
+                let what = format_args!("has a frame longer than {MAX_FRAME_BYTES} bytes");
+                let e = d.fail(what, "upstream_stream_corrupt");
                 return Some((Err(e), d));
             }
             match d.body.next().await {
@@ -137,27 +134,16 @@ where
                     d.buf.extend_from_slice(&chunk);
                 }
                 Some(Err(e)) => {
-                    d.done = true;
-                    let e = BifrostError::stream_error(
-                        &d.provider,
-                        format!("reading the event stream from '{}' failed: {e}", d.provider),
-                        "upstream_stream_error",
-                    );
+                    let e = d.fail(format_args!("broke: {e}"), "upstream_stream_error");
                     return Some((Err(e), d));
                 }
                 None => {
-                    d.done = true;
                     if d.partial == 0 {
                         return None;
                     }
-                    let e = BifrostError::stream_error(
-                        &d.provider,
-                        format!(
-                            "the event stream from '{}' ended inside a frame ({} bytes of it arrived)",
-                            d.provider, d.partial
-                        ),
-                        "upstream_stream_truncated",
-                    );
+                    let partial = d.partial;
+                    let what = format_args!("ended inside a frame ({partial} bytes of it arrived)");
+                    let e = d.fail(what, "upstream_stream_truncated");
                     return Some((Err(e), d));
                 }
             }

@@ -133,12 +133,11 @@ type Frames = Pin<Box<dyn Stream<Item = Result<eventstream::Frame, BifrostError>
 /// typed upstream error (before the first chunk, the engine still retries or falls back).
 pub fn chunk_stream(name: &str, model: &str, frames: Frames) -> ChunkStream {
     let provider: Arc<str> = name.into();
+    let state = stream::StreamState::new(name, model);
     super::translate_stream(
         name,
         frames,
-        stream::StreamState::new(name, model),
-        stream::StreamState::is_finished,
-        "metadata",
+        state,
         move |state, frame: eventstream::Frame| {
             if frame.message_type == "event" {
                 state.on_event(frame.event_type.as_deref().unwrap_or(""), &frame.payload)

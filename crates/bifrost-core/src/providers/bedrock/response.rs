@@ -5,10 +5,9 @@
 
 use crate::error::BifrostError;
 use crate::providers::reasons;
-use crate::providers::{assistant_message, unix_now};
-use crate::schemas::{ChatCompletion, Choice, ThinkingBlock, ToolCall, Usage};
+use crate::providers::{unix_now, ClaudeMessage};
+use crate::schemas::{ChatCompletion, Choice, Usage};
 use crate::wire::bedrock::{ContentBlock, ConverseResponse, ConverseUsage};
-use serde_json::Value;
 
 impl ConverseUsage {
     /// OpenAI's usage: `prompt_tokens` includes cached tokens (read and written), so both are
@@ -48,55 +47,30 @@ pub fn from_converse_value(
     model: &str,
     created: u64,
 ) -> ChatCompletion {
-    let mut text: Option<String> = None;
-    let mut reasoning: Option<String> = None;
-    let mut thinking_blocks = Vec::new();
-    let mut tool_calls = Vec::new();
+    let mut gathered = ClaudeMessage::default();
     for block in resp.output.message.content {
         match block {
-            ContentBlock::Text(t) => text.get_or_insert_with(String::new).push_str(&t),
+            ContentBlock::Text(t) => gathered.text(&t),
             ContentBlock::ReasoningContent(r) => {
                 if let Some(t) = r.reasoning_text {
-                    reasoning.get_or_insert_with(String::new).push_str(&t.text);
-                    thinking_blocks.push(ThinkingBlock::Thinking {
-                        thinking: t.text,
-                        signature: t.signature,
-                    });
+                    gathered.thinking(t.text, t.signature);
                 }
                 if let Some(data) = r.redacted_content {
-                    thinking_blocks.push(ThinkingBlock::RedactedThinking { data });
+                    gathered.redacted_thinking(data);
                 }
             }
-            ContentBlock::ToolUse(tu) => {
-                let arguments = match tu.input {
-                    Value::Null => "{}".to_owned(),
-                    v => v.to_string(),
-                };
-                tool_calls.push(ToolCall::function(tu.tool_use_id, tu.name, arguments));
-            }
+            ContentBlock::ToolUse(tu) => gathered.tool_use(tu.tool_use_id, tu.name, &tu.input),
             // Citations, guard content and kinds added later are not part of the answer.
             _ => {}
         }
     }
+    let message = gathered.finish();
 
-    let mut message = assistant_message(text, reasoning, tool_calls);
-    ThinkingBlock::write(&mut message.extra, &thinking_blocks);
-
+    let finish = reasons::bedrock::to_openai(resp.stop_reason.as_deref().unwrap_or(""));
+    let choices = vec![Choice::only(message, finish)];
     ChatCompletion {
-        id: id.to_owned(),
-        object: "chat.completion".to_owned(),
-        created,
-        model: model.to_owned(),
-        choices: vec![Choice {
-            index: 0,
-            message,
-            finish_reason: Some(
-                reasons::bedrock::to_openai(resp.stop_reason.as_deref().unwrap_or("")).to_owned(),
-            ),
-            ..Choice::default()
-        }],
         usage: Some(resp.usage.to_openai()),
-        ..ChatCompletion::default()
+        ..ChatCompletion::translated(id.to_owned(), created, model.to_owned(), choices)
     }
 }
 
@@ -112,7 +86,7 @@ pub(crate) fn completion_id() -> String {
 mod tests {
     use super::*;
     use crate::error::ErrorClass;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use crate::providers::test_fixtures::CREATED;
     const MODEL: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";

@@ -11,13 +11,22 @@ use super::response::completion_id;
 use crate::error::BifrostError;
 use crate::providers::chunks::{ChunkHead, ToolIndex};
 use crate::providers::reasons;
-use crate::providers::unix_now;
+use crate::providers::Translator;
 use crate::schemas::{ChatCompletionChunk, ChunkDelta, ThinkingBlock, ToolCallDelta};
 use crate::wire::bedrock::{
     ContentBlockDeltaEvent, ContentBlockStartEvent, MessageStopEvent, MetadataEvent,
 };
 use std::borrow::Cow;
 // Only the tests (through `use super::*`) still map by hand.
+impl Translator for StreamState {
+    const END: &'static str = "metadata";
+
+    /// True once `metadata` arrived: the stream is complete.
+    fn is_finished(&self) -> bool {
+        self.finished
+    }
+}
+
 #[cfg(test)]
 use std::collections::HashMap;
 
@@ -36,10 +45,8 @@ impl StreamState {
     pub fn new(provider: &str, model: &str) -> Self {
         Self {
             head: ChunkHead {
-                provider: provider.to_owned(),
                 id: completion_id(),
-                created: unix_now(),
-                model: model.to_owned(),
+                ..ChunkHead::now(provider, model)
             },
             tools: ToolIndex::default(),
             stopped: false,
@@ -52,11 +59,6 @@ impl StreamState {
         id.clone_into(&mut self.head.id);
         self.head.created = created;
         self
-    }
-
-    /// True once `metadata` arrived: the stream is complete.
-    pub fn is_finished(&self) -> bool {
-        self.finished
     }
 
     /// True once `messageStop` arrived: the answer is complete, only usage may be missing.

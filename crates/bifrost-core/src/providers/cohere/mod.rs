@@ -62,20 +62,8 @@ fn auth(cx: &CallContext<'_>) -> http::HeaderMap {
 
 /// Translates Cohere's SSE events into chunks as they arrive; `message-end` ends the stream.
 pub fn chunk_stream(name: &str, model: &str, events: EventStream) -> ChunkStream {
-    super::translate_stream(
-        name,
-        events,
-        stream::StreamState::new(name, model),
-        stream::StreamState::is_finished,
-        "message-end",
-        |state, ev: eventsource_stream::Event| {
-            if ev.data.trim().is_empty() {
-                Ok(Vec::new())
-            } else {
-                state.on_event(&ev.event, &ev.data)
-            }
-        },
-    )
+    let state = stream::StreamState::new(name, model);
+    super::translate_sse(name, events, state, |s, ev| s.on_event(&ev.event, &ev.data))
 }
 
 impl ChatCodec for Cohere {

@@ -137,19 +137,10 @@ pub fn from_cohere_value(
 
     let message = assistant_message(text, reasoning, tool_calls);
 
+    let choices = vec![Choice::only(message, finish)];
     Ok(ChatCompletion {
-        id: resp.id,
-        object: "chat.completion".to_owned(),
-        created,
-        model: model.to_owned(),
-        choices: vec![Choice {
-            index: 0,
-            message,
-            finish_reason: Some(finish.to_owned()),
-            ..Choice::default()
-        }],
         usage: Some(resp.usage.to_openai()),
-        ..ChatCompletion::default()
+        ..ChatCompletion::translated(resp.id, created, model.to_owned(), choices)
     })
 }
 

@@ -17,7 +17,7 @@ use super::response::failed_generation;
 use crate::error::BifrostError;
 use crate::providers::chunks::{event_kind, ChunkHead, ToolIndex};
 use crate::providers::reasons;
-use crate::providers::unix_now;
+use crate::providers::Translator;
 use crate::schemas::{ChatCompletionChunk, ChunkDelta, ToolCallDelta};
 use crate::wire::cohere::{
     ContentMessage, Envelope, MessageEnd, MessageStart, ToolCallMessage, ToolPlanMessage,
@@ -36,12 +36,7 @@ impl StreamState {
     /// A stream for `model` (Cohere's events do not name it) at `provider`, stamped now.
     pub fn new(provider: &str, model: &str) -> Self {
         Self {
-            head: ChunkHead {
-                provider: provider.to_owned(),
-                id: String::new(),
-                created: unix_now(),
-                model: model.to_owned(),
-            },
+            head: ChunkHead::now(provider, model),
             tools: ToolIndex::default(),
             finished: false,
         }
@@ -51,11 +46,6 @@ impl StreamState {
     pub fn with_created(mut self, created: u64) -> Self {
         self.head.created = created;
         self
-    }
-
-    /// True once `message-end` arrived: the stream is complete.
-    pub fn is_finished(&self) -> bool {
-        self.finished
     }
 
     /// Translates one SSE event (`event:` name, possibly empty, and `data:` payload).
@@ -165,6 +155,15 @@ impl StreamState {
             // content-end, tool-call-end, citation-start/end, debug, and later additions.
             _ => Ok(Vec::new()),
         }
+    }
+}
+
+impl Translator for StreamState {
+    const END: &'static str = "message-end";
+
+    /// True once `message-end` arrived: the stream is complete.
+    fn is_finished(&self) -> bool {
+        self.finished
     }
 }
 

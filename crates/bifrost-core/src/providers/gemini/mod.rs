@@ -74,20 +74,8 @@ fn headers(cx: &CallContext<'_>) -> HeaderMap {
 /// terminator: the stream is complete once every candidate has a `finishReason`, and an end
 /// before that is a truncation.
 pub fn chunk_stream(name: &str, model: &str, events: EventStream) -> ChunkStream {
-    super::translate_stream(
-        name,
-        events,
-        stream::StreamState::new(name, model),
-        stream::StreamState::is_finished,
-        "a finishReason",
-        |state, ev: eventsource_stream::Event| {
-            if ev.data.trim().is_empty() {
-                Ok(Vec::new())
-            } else {
-                state.on_data(&ev.data)
-            }
-        },
-    )
+    let state = stream::StreamState::new(name, model);
+    super::translate_sse(name, events, state, |s, ev| s.on_data(&ev.data))
 }
 
 /// The URL comes first: its errors (a bad path override) come before the request's.

@@ -109,22 +109,17 @@ pub fn from_gemini_value(
         .map(|(pos, c)| translate_candidate(c, u32::try_from(pos).unwrap_or(u32::MAX)))
         .collect();
     if choices.is_empty() && blocked {
-        choices.push(Choice {
-            index: 0,
-            message: ChatMessage::text("assistant", ""),
-            finish_reason: Some("content_filter".to_owned()),
-            ..Choice::default()
-        });
+        choices.push(Choice::only(
+            ChatMessage::text("assistant", ""),
+            "content_filter",
+        ));
     }
 
+    let id = resp.response_id.unwrap_or_else(generated_id);
+    let model = resp.model_version.unwrap_or_else(|| model.to_owned());
     ChatCompletion {
-        id: resp.response_id.unwrap_or_else(generated_id),
-        object: "chat.completion".to_owned(),
-        created,
-        model: resp.model_version.unwrap_or_else(|| model.to_owned()),
-        choices,
         usage: resp.usage_metadata.map(UsageMetadata::to_openai),
-        ..ChatCompletion::default()
+        ..ChatCompletion::translated(id, created, model, choices)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::error::BifrostError;
 use crate::providers::chunks::opening_delta;
 use crate::providers::reasons;
 use crate::providers::unix_now;
+use crate::providers::Translator;
 use crate::schemas::{ChatCompletionChunk, ChunkChoice, ChunkDelta, ToolCall, ToolCallDelta};
 use crate::wire::gemini::{GenerateContentResponse, UsageMetadata};
 use serde_json::Value;
@@ -60,11 +61,6 @@ impl StreamState {
             started: false,
             finished: false,
         }
-    }
-
-    /// True once every candidate has its `finishReason` (the stream is complete).
-    pub fn is_finished(&self) -> bool {
-        self.finished
     }
 
     /// Translates the payload of one `data:` line.
@@ -211,6 +207,15 @@ impl StreamState {
 fn set_finish(chunk: &mut ChatCompletionChunk, reason: &str) {
     if let Some(choice) = chunk.choices.first_mut() {
         choice.finish_reason = Some(reason.to_owned());
+    }
+}
+
+impl Translator for StreamState {
+    const END: &'static str = "a finishReason";
+
+    /// True once every candidate has its `finishReason` (the stream is complete).
+    fn is_finished(&self) -> bool {
+        self.finished
     }
 }
 

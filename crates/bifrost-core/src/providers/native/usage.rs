@@ -9,33 +9,27 @@ use serde::de::DeserializeOwned;
 
 /// `usage` of an Anthropic message.
 pub fn anthropic_usage(body: &[u8]) -> Option<Usage> {
-    #[derive(Deserialize)]
-    struct Body {
-        usage: Option<AnthropicUsage>,
-    }
-    read::<Body>(body, b"\"usage\":")?
-        .usage
-        .map(AnthropicUsage::to_openai)
+    usage_field::<AnthropicUsage>(body).map(AnthropicUsage::to_openai)
 }
 
 /// `usage` of an OpenAI chat completion.
 pub fn openai_chat_usage(body: &[u8]) -> Option<Usage> {
-    #[derive(Deserialize)]
-    struct Body {
-        usage: Option<Usage>,
-    }
-    read::<Body>(body, b"\"usage\":")?.usage
+    usage_field::<Usage>(body)
 }
 
 /// `usage` of an OpenAI response object.
 pub fn responses_usage(body: &[u8]) -> Option<Usage> {
+    usage_field::<ResponsesUsage>(body).map(ResponsesUsage::to_openai)
+}
+
+/// The top-level `usage` object of an answer, in its API's own shape.
+fn usage_field<U: DeserializeOwned>(body: &[u8]) -> Option<U> {
     #[derive(Deserialize)]
-    struct Body {
-        usage: Option<ResponsesUsage>,
+    #[serde(bound = "U: DeserializeOwned")]
+    struct Body<U> {
+        usage: Option<U>,
     }
-    read::<Body>(body, b"\"usage\":")?
-        .usage
-        .map(ResponsesUsage::to_openai)
+    read::<Body<U>>(body, b"\"usage\":")?.usage
 }
 
 /// `usageMetadata` of a Gemini answer.
