@@ -1,13 +1,12 @@
 //! The `control-plane` scenario: request-log accounting and key changes under load.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::http::{http, http_get};
-use crate::load::status_counts;
+use crate::load::{post_json, run_oha, status_counts};
 use crate::options::Options;
 use crate::procs::{start_gateway, start_mock};
 use crate::scenario::Vk;
@@ -27,30 +26,11 @@ pub(crate) fn control_plane(opts: &Options) -> Result<String> {
     let body = r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
     let chat = format!("http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions");
     let load = |extra: &[&str]| -> Result<Value> {
-        let o = Command::new("taskset")
-            .args([
-                "-c",
-                "0",
-                "oha",
-                "--no-tui",
-                "--output-format",
-                "json",
-                "-c",
-                "64",
-            ])
-            .args(extra)
-            .args([
-                "-m",
-                "POST",
-                "-H",
-                "content-type: application/json",
-                "-d",
-                body,
-                &chat,
-            ])
-            .output()
-            .context("running oha")?;
-        serde_json::from_slice(&o.stdout).context("oha's JSON")
+        let mut args = vec!["-c", "64"];
+        args.extend(extra);
+        args.extend(post_json(body));
+        args.push(&chat);
+        run_oha(args)
     };
 
     let v = load(&["-n", "10000", "-q", "2000"])?;

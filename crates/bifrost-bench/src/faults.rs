@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::http::http_get;
 use crate::load::{figures, oha, status_counts};
 use crate::options::Options;
-use crate::procs::{rss_kb, spawn, start_gateway_with, start_mock, wait_ready};
+use crate::procs::{rss_kb, start_gateway_with, start_mock, start_mock_on};
 use crate::report::us;
 use crate::scenario::{Scenario, Vk};
 use crate::{GATEWAY_PORT, MOCK_PORT};
@@ -44,24 +44,18 @@ pub(crate) fn faults(opts: &Options, mix: &str) -> Result<String> {
         opts.duration
     )?;
     let _healthy = start_mock(opts, 0)?;
-    let bin = opts.bin_dir.join("bifrost-mock");
-    let _faulty = spawn(
-        0,
-        &bin.to_string_lossy(),
+    let _faulty = start_mock_on(
+        opts,
+        FAULTY_MOCK_PORT,
         &[
-            "-port".into(),
-            FAULTY_MOCK_PORT.to_string(),
             "-fail-rate".into(),
             "0.3".into(),
             "-faults".into(),
             mix.into(),
             "-hang-ms".into(),
             "2000".into(),
-            "-no-auth".into(),
         ],
-        &[],
     )?;
-    wait_ready(FAULTY_MOCK_PORT, "/health")?;
     // The primary fails over to the fallback at once (no retries): the fallback is the policy
     // under test, and a retry's backoff would only add latency.
     let gw = start_gateway_with(

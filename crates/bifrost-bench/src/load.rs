@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
+use std::ffi::OsStr;
 use std::process::Command;
 
 use crate::options::Options;
@@ -24,48 +25,54 @@ pub(crate) struct Run {
 }
 
 pub(crate) fn oha(url: &str, body: &str, sc: &Scenario, seconds: u64, vk: bool) -> Result<Value> {
+    let mut args = vec![
+        "-w".to_owned(),
+        "-z".into(),
+        format!("{seconds}s"),
+        "-c".into(),
+        sc.connections.to_string(),
+    ];
+    args.extend(post_json(body).map(String::from));
+    if let Some(rate) = sc.rate {
+        args.extend(["-q".into(), rate.to_string(), "--latency-correction".into()]);
+    }
+    if vk {
+        args.extend(["-H".into(), format!("x-bf-vk: {BENCH_VK}")]);
+    }
     // Straight to the mock's Anthropic endpoint, the client must speak Anthropic's headers.
-    let anthropic_direct = url.ends_with("/v1/messages");
-    let mut cmd = Command::new("taskset");
-    cmd.args([
-        "-c",
-        "0",
-        "oha",
-        "--no-tui",
-        "--output-format",
-        "json",
-        "-w",
-    ])
-    .args([
-        "-z",
-        &format!("{seconds}s"),
-        "-c",
-        &sc.connections.to_string(),
-    ])
-    .args([
+    if url.ends_with("/v1/messages") {
+        args.extend(
+            [
+                "-H",
+                "anthropic-version: 2023-06-01",
+                "-H",
+                "x-api-key: sk-bench",
+            ]
+            .map(String::from),
+        );
+    }
+    args.push(url.into());
+    run_oha(args)
+}
+
+/// oha's options to POST `body` as JSON.
+pub(crate) fn post_json(body: &str) -> [&str; 6] {
+    [
         "-m",
         "POST",
         "-H",
         "content-type: application/json",
         "-d",
         body,
-    ]);
-    if let Some(rate) = sc.rate {
-        cmd.args(["-q", &rate.to_string(), "--latency-correction"]);
-    }
-    if vk {
-        cmd.args(["-H", &format!("x-bf-vk: {BENCH_VK}")]);
-    }
-    if anthropic_direct {
-        cmd.args([
-            "-H",
-            "anthropic-version: 2023-06-01",
-            "-H",
-            "x-api-key: sk-bench",
-        ]);
-    }
-    let out = cmd
-        .arg(url)
+    ]
+}
+
+/// Runs oha with `args` on CPU 0 (beside the mock, away from the gateway) and returns its JSON
+/// report.
+pub(crate) fn run_oha(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Result<Value> {
+    let out = Command::new("taskset")
+        .args(["-c", "0", "oha", "--no-tui", "--output-format", "json"])
+        .args(args)
         .output()
         .context("running oha (bench/run.sh installs it)")?;
     if !out.status.success() {

@@ -1,12 +1,11 @@
 //! The `logs-api` scenario: `GET /api/logs` over a large seeded logs store.
 
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
 use std::fmt::Write as _;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::load::status_counts;
+use crate::load::{run_oha, status_counts};
 use crate::options::Options;
 use crate::procs::spawn_gateway;
 use crate::{GATEWAY_PORT, MOCK_PORT};
@@ -89,12 +88,7 @@ pub(crate) fn logs_api(opts: &Options) -> Result<String> {
         ];
         for (what, path) in queries {
             let url = format!("http://127.0.0.1:{GATEWAY_PORT}{path}");
-            let o = Command::new("taskset")
-                .args(["-c", "0", "oha", "--no-tui", "--output-format", "json"])
-                .args(["-n", "200", "-c", "4", &url])
-                .output()
-                .context("running oha")?;
-            let v: Value = serde_json::from_slice(&o.stdout).context("oha's JSON")?;
+            let v = run_oha(["-n", "200", "-c", "4", &url])?;
             let p = |k: &str| v["latencyPercentiles"][k].as_f64().unwrap_or(f64::NAN) * 1000.0;
             let (_, non_2xx) = status_counts(&v);
             writeln!(

@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use control_plane::control_plane;
 use faults::faults;
 use logs_api::logs_api;
-use options::parse_args;
+use options::{parse_args, Options};
 use procs::which;
 use report::machine_description;
 use scenario::{idle, run_scenario, scenarios};
@@ -38,6 +38,9 @@ const NGINX_PORT: u16 = 18081;
 const REDIS_PORT: u16 = 18082;
 /// The virtual key of the governance scenarios.
 const BENCH_VK: &str = "sk-bf-bench";
+
+/// A scenario run on its own: its section of the report.
+type Section = fn(&Options) -> Result<String>;
 
 fn main() -> Result<()> {
     let opts = parse_args()?;
@@ -60,38 +63,24 @@ fn main() -> Result<()> {
         report.push_str(&idle);
         eprintln!("{idle}");
     }
-    // `faults`: 500 / 429 / cut / hang; a 429 without a hint cools the primary's only key, so
-    // most requests go straight to the fallback. `faults-no429`: the other three, so the
-    // primary stays in rotation and takes its full share of faults.
-    for (name, mix) in [
-        ("faults", "500,429,reset,hang"),
-        ("faults-no429", "500,reset,hang"),
-    ] {
+    // Run only when named (not by `all`).
+    let named: [(&str, Section); 6] = [
+        // `faults`: 500 / 429 / cut / hang; a 429 without a hint cools the primary's only key,
+        // so most requests go straight to the fallback. `faults-no429`: the other three, so the
+        // primary stays in rotation and takes its full share of faults.
+        ("faults", |o| faults(o, "500,429,reset,hang")),
+        ("faults-no429", |o| faults(o, "500,reset,hang")),
+        ("vk-pairs", vk_pairs),
+        ("slow-clients", slow_clients),
+        ("control-plane", control_plane),
+        ("logs-api", logs_api),
+    ];
+    for (name, run) in named {
         if opts.scenarios.iter().any(|s| s == name) {
-            let section = faults(&opts, mix)?;
+            let section = run(&opts)?;
             report.push_str(&section);
             eprintln!("{section}");
         }
-    }
-    if opts.scenarios.iter().any(|s| s == "vk-pairs") {
-        let section = vk_pairs(&opts)?;
-        report.push_str(&section);
-        eprintln!("{section}");
-    }
-    if opts.scenarios.iter().any(|s| s == "slow-clients") {
-        let section = slow_clients(&opts)?;
-        report.push_str(&section);
-        eprintln!("{section}");
-    }
-    if opts.scenarios.iter().any(|s| s == "control-plane") {
-        let section = control_plane(&opts)?;
-        report.push_str(&section);
-        eprintln!("{section}");
-    }
-    if opts.scenarios.iter().any(|s| s == "logs-api") {
-        let section = logs_api(&opts)?;
-        report.push_str(&section);
-        eprintln!("{section}");
     }
     println!("{report}");
     if let Some(out) = &opts.out {

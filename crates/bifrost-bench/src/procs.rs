@@ -80,20 +80,21 @@ pub(crate) fn wait_ready(port: u16, path: &str) -> Result<Duration> {
 }
 
 pub(crate) fn start_mock(opts: &Options, latency_ms: u64) -> Result<Proc> {
+    start_mock_on(
+        opts,
+        MOCK_PORT,
+        &["-latency-ms".into(), latency_ms.to_string()],
+    )
+}
+
+/// A mock on CPU 0 (beside the load generator), without auth, listening on `port` with the
+/// given `flags`; returned once it answers.
+pub(crate) fn start_mock_on(opts: &Options, port: u16, flags: &[String]) -> Result<Proc> {
     let bin = opts.bin_dir.join("bifrost-mock");
-    let p = spawn(
-        0,
-        &bin.to_string_lossy(),
-        &[
-            "-port".into(),
-            MOCK_PORT.to_string(),
-            "-latency-ms".into(),
-            latency_ms.to_string(),
-            "-no-auth".into(),
-        ],
-        &[],
-    )?;
-    wait_ready(MOCK_PORT, "/health")?;
+    let mut args = vec!["-port".into(), port.to_string(), "-no-auth".into()];
+    args.extend_from_slice(flags);
+    let p = spawn(0, &bin.to_string_lossy(), &args, &[])?;
+    wait_ready(port, "/health")?;
     Ok(p)
 }
 

@@ -3,9 +3,11 @@
 //! `cargo run -p bifrost-core --example chat` talks to OpenAI when `OPENAI_API_KEY` is set, and
 //! otherwise to a mock provider started in-process, so it runs anywhere.
 
+mod common;
+
 use bifrost_core::{
-    ApiFormat, Bifrost, BifrostConfig, ChatMessage, ChatRequest, ConcurrencyAndBufferSize,
-    CustomProviderConfig, Key, NetworkConfig, ProviderConfig, StaticAccount,
+    Bifrost, BifrostConfig, ChatMessage, ChatRequest, ConcurrencyAndBufferSize, Key, NetworkConfig,
+    ProviderConfig, StaticAccount,
 };
 use futures::StreamExt;
 use std::time::{Duration, Instant};
@@ -20,22 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             vec![Key::new(key).with_models(&["gpt-4o-mini"])],
         ),
         Err(_) => {
-            let mock = bifrost_mock::MockServer::start(bifrost_mock::MockConfig {
-                require_auth: false,
-                ..Default::default()
-            })
-            .await?;
-            let config = ProviderConfig {
-                network: NetworkConfig {
-                    base_url: Some(mock.url()),
-                    ..NetworkConfig::default()
-                },
-                custom: Some(CustomProviderConfig {
-                    is_key_less: true,
-                    ..CustomProviderConfig::new(ApiFormat::OpenAi)
-                }),
-                ..ProviderConfig::default()
-            };
+            let (mock, config) = common::start_mock_provider().await?;
             _mock = Some(mock);
             ("mock", config, Vec::new())
         }

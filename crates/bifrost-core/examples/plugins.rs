@@ -5,10 +5,11 @@
 //! `cargo run -p bifrost-core --example plugins` runs against an in-process mock provider and
 //! checks what it prints (scripts/test.sh runs it).
 
+mod common;
+
 use bifrost_core::{
-    ApiFormat, Bifrost, BifrostConfig, BifrostError, ChatMessage, ChatRequest,
-    CustomProviderConfig, Event, NetworkConfig, Plugin, PreHook, ProviderConfig, Request,
-    RequestContext, Response, ShortCircuit, StaticAccount,
+    Bifrost, BifrostConfig, BifrostError, ChatMessage, ChatRequest, Event, Plugin, PreHook,
+    Request, RequestContext, Response, ShortCircuit, StaticAccount,
 };
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,22 +84,7 @@ impl Plugin for ServedBy {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mock = bifrost_mock::MockServer::start(bifrost_mock::MockConfig {
-        require_auth: false,
-        ..Default::default()
-    })
-    .await?;
-    let config = ProviderConfig {
-        network: NetworkConfig {
-            base_url: Some(mock.url()),
-            ..NetworkConfig::default()
-        },
-        custom: Some(CustomProviderConfig {
-            is_key_less: true,
-            ..CustomProviderConfig::new(ApiFormat::OpenAi)
-        }),
-        ..ProviderConfig::default()
-    };
+    let (mock, config) = common::start_mock_provider().await?;
     let served_by = Arc::new(ServedBy::default());
     let engine = Bifrost::init(
         BifrostConfig::new(StaticAccount::new().with_provider("mock", config, Vec::new()))

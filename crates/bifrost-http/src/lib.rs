@@ -246,29 +246,21 @@ impl Gateway {
         }
 
         let dir = app_dir(cli);
-        let config_store = match Backend::from_section(
+        let config_store = open_store(
             "config_store",
-            file.stores
-                .config_store
-                .as_ref()
-                .unwrap_or(&serde_json::Value::Null),
+            file.stores.config_store.as_ref(),
             &dir.join("config.db"),
             env,
-        )? {
-            Some(b) => {
+            |b| {
                 let cipher = file
                     .stores
                     .encryption_key
                     .as_deref()
                     .map(bifrost_store::Cipher::from_passphrase);
-                let store = ConfigStore::open(&b, cipher)
-                    .await
-                    .with_context(|| format!("config_store: {}", b.describe()))?;
-                tracing::info!(store = %b.describe(), "config store open");
-                Some(store)
-            }
-            None => None,
-        };
+                async move { ConfigStore::open(&b, cipher).await }
+            },
+        )
+        .await?;
         // Client settings changed through the API (`PUT /api/config`) win over the file's,
         // unless the file is the source of truth.
         if let Some(store) = &config_store {
@@ -369,24 +361,14 @@ impl Gateway {
         engine_cfg.aliases = aliases.clone();
         // Request logs: the SQLite default in the app dir unless `logs_store` says otherwise.
         let log_store = if stores.enable_logging {
-            match Backend::from_section(
+            open_store(
                 "logs_store",
-                stores
-                    .logs_store
-                    .as_ref()
-                    .unwrap_or(&serde_json::Value::Null),
+                stores.logs_store.as_ref(),
                 &dir.join("logs.db"),
                 env,
-            )? {
-                Some(b) => {
-                    let store = LogStore::open(&b)
-                        .await
-                        .with_context(|| format!("logs_store: {}", b.describe()))?;
-                    tracing::info!(store = %b.describe(), "logs store open");
-                    Some(store)
-                }
-                None => None,
-            }
+                |b| async move { LogStore::open(&b).await },
+            )
+            .await?
         } else {
             None
         };
@@ -679,6 +661,30 @@ fn env_snapshot(
         .into_iter()
         .filter_map(|n| env(&n).map(|v| (n, v)))
         .collect()
+}
+
+/// Opens the store that the `config_store` / `logs_store` section `section` names (`None`: the
+/// section turns it off; an absent section means SQLite at `default_sqlite`).
+async fn open_store<S, Fut>(
+    section: &str,
+    value: Option<&serde_json::Value>,
+    default_sqlite: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    open: impl FnOnce(Backend) -> Fut,
+) -> anyhow::Result<Option<S>>
+where
+    Fut: Future<Output = Result<S, bifrost_store::StoreError>>,
+{
+    let value = value.unwrap_or(&serde_json::Value::Null);
+    let Some(b) = Backend::from_section(section, value, default_sqlite, env)? else {
+        return Ok(None);
+    };
+    let described = b.describe();
+    let store = open(b)
+        .await
+        .with_context(|| format!("{section}: {described}"))?;
+    tracing::info!(store = %described, "{} open", section.replace('_', " "));
+    Ok(Some(store))
 }
 
 fn read_config(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<FileConfig> {

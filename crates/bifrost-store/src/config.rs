@@ -293,13 +293,8 @@ impl ConfigStore {
             .bind(name.to_string())
             .execute(&mut *tx)
             .await?;
-        let n = sqlx::query("DELETE FROM config_providers WHERE name = $1")
-            .bind(name.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        self.commit(tx, n > 0).await?;
-        Ok(n > 0)
+        self.delete_in(tx, "DELETE FROM config_providers WHERE name = $1", &[name])
+            .await
     }
 
     /// Upserts one key by id; the provider must exist.
@@ -488,13 +483,23 @@ impl ConfigStore {
 
     /// Deletes the row with a two-column key; whether there was one.
     async fn delete_one(&self, sql: &'static str, a: &str, b: &str) -> Result<bool, StoreError> {
-        let mut tx = self.inner.pool.begin().await?;
-        let n = sqlx::query(sql)
-            .bind(a.to_string())
-            .bind(b.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let tx = self.inner.pool.begin().await?;
+        self.delete_in(tx, sql, &[a, b]).await
+    }
+
+    /// Deletes the row `sql` names by `key` as the last write of `tx`, and commits; whether
+    /// there was one.
+    async fn delete_in(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        sql: &'static str,
+        key: &[&str],
+    ) -> Result<bool, StoreError> {
+        let mut query = sqlx::query(sql);
+        for k in key {
+            query = query.bind(k.to_string());
+        }
+        let n = query.execute(&mut *tx).await?.rows_affected();
         self.commit(tx, n > 0).await?;
         Ok(n > 0)
     }

@@ -112,33 +112,14 @@ pub(crate) fn parts_body(role: &str, parts: Value) -> Value {
     json!({"model": "m", "messages": [{"role": role, "content": parts}]})
 }
 
-/// A user turn, then an assistant call of `f` whose `arguments` are the given text.
-pub(crate) fn call_arguments_body(arguments: &str) -> Value {
-    json!({"model": "m", "messages": [
-        {"role": "user", "content": "x"},
-        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
-            "function": {"name": "f", "arguments": arguments}}]}
-    ]})
-}
-
-/// A message of role `function`, which no translator takes.
-pub(crate) fn unknown_role_body() -> Value {
-    json!({"model": "m", "messages": [{"role": "function", "name": "f", "content": "x"}]})
-}
-
-/// A tool result that names no call.
-pub(crate) fn tool_message_without_id_body() -> Value {
-    json!({"model": "m", "messages": [{"role": "tool", "content": "42"}]})
-}
-
 /// A user `input_audio` part (a WAV).
 pub(crate) fn audio_part() -> Value {
     json!([{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}])
 }
 
-/// An image part whose data URL is not base64.
-pub(crate) fn raw_data_url_image_part() -> Value {
-    json!([{"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}}])
+/// Content parts of one image, at `url`.
+pub(crate) fn image_parts(url: &str) -> Value {
+    json!([{"type": "image_url", "image_url": {"url": url}}])
 }
 
 /// `body` with `tool_choice` set, unless `choice` is null.
@@ -175,6 +156,115 @@ pub(crate) fn rejections<T>(
         out.insert(name.into(), describe(&e));
     }
     out
+}
+
+/// Requests every translator must reject: each provider's `rejected_requests` runs these
+/// with its own.
+pub(crate) fn common_rejections() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "unknown_role",
+            json!({"model": "m", "messages": [{"role": "function", "name": "f", "content": "x"}]}),
+        ),
+        (
+            "tool_message_without_id",
+            json!({"model": "m", "messages": [{"role": "tool", "content": "42"}]}),
+        ),
+        (
+            "tool_choice_unknown_string",
+            minimal_body(json!({"tools": lookup_tools(), "tool_choice": "any"})),
+        ),
+        (
+            "tool_choice_function_without_name",
+            minimal_body(json!({"tool_choice": {"type": "function"}})),
+        ),
+        (
+            "tool_type_not_function",
+            minimal_body(json!({"tools": [{"type": "web_search", "function": {"name": "x"}}]})),
+        ),
+        (
+            "video_part",
+            parts_body(
+                "user",
+                json!([{"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}}]),
+            ),
+        ),
+        (
+            "image_in_system",
+            parts_body("system", image_parts("https://example.com/a.png")),
+        ),
+    ]
+}
+
+/// Requests the translators that parse call arguments and decode data-URL images reject
+/// (all but Cohere's, which passes both on as text).
+pub(crate) fn decoding_rejections() -> Vec<(&'static str, Value)> {
+    let call_arguments = |arguments: &str| {
+        json!({"model": "m", "messages": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "f", "arguments": arguments}}]}
+        ]})
+    };
+    vec![
+        ("tool_args_invalid_json", call_arguments("{\"a\": 1")),
+        ("tool_args_not_an_object", call_arguments("[1, 2]")),
+        (
+            "image_data_url_not_base64",
+            parts_body("user", image_parts("data:image/png,rawbytes")),
+        ),
+    ]
+}
+
+/// OpenAI options whose values Cohere's and Gemini's translators check.
+pub(crate) fn option_rejections() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "logit_bias",
+            minimal_body(json!({"logit_bias": {"50256": -100}})),
+        ),
+        ("logprobs", minimal_body(json!({"logprobs": true}))),
+        (
+            "response_format_unknown",
+            minimal_body(json!({"response_format": {"type": "xml"}})),
+        ),
+        (
+            "json_schema_without_schema",
+            minimal_body(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}),
+            ),
+        ),
+        (
+            "reasoning_effort_unknown",
+            minimal_body(json!({"reasoning_effort": "extreme"})),
+        ),
+        ("seed_not_integer", minimal_body(json!({"seed": "42"}))),
+    ]
+}
+
+/// Embedding requests every embeddings translator rejects: token ids, batches of them, nothing.
+pub(crate) fn rejected_embeddings() -> Vec<Value> {
+    [json!([1, 2, 3]), json!([[1, 2], [3]]), json!([])]
+        .into_iter()
+        .map(|input| json!({"model": "m", "input": input}))
+        .collect()
+}
+
+/// Checks that `translate` rejects each of `bodies` as an invalid request (400).
+pub(crate) fn assert_all_rejected<T>(
+    bodies: impl IntoIterator<Item = Value>,
+    translate: impl Fn(&Value) -> Result<T, BifrostError>,
+) {
+    for body in bodies {
+        let Err(e) = translate(&body) else {
+            panic!("{body} was accepted");
+        };
+        assert_eq!(
+            (e.status, e.class),
+            (400, ErrorClass::InvalidRequest),
+            "{body}"
+        );
+    }
 }
 
 /// Feeds each of `items` to `state` with `on`, checking that none comes once the stream is

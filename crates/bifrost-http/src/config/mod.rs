@@ -51,6 +51,28 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Deserializes the object at JSON path `base`: an error names the full path, and the unknown
+/// fields come back as full paths.
+fn deserialize_at<'de, T, D>(base: &str, value: D) -> Result<(T, Vec<String>), ConfigError>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    let mut unknown = Vec::new();
+    let mut on_unknown = |p: serde_ignored::Path<'_>| unknown.push(format!("{base}.{p}"));
+    let tracked = serde_ignored::Deserializer::new(value, &mut on_unknown);
+    let raw = serde_path_to_error::deserialize(tracked).map_err(|e| {
+        let at = e.path().to_string();
+        let path = if at == "." {
+            base.to_string()
+        } else {
+            format!("{base}.{at}")
+        };
+        err(path, e.inner().to_string())
+    })?;
+    Ok((raw, unknown))
+}
+
 /// A provider ready for the engine.
 #[derive(Debug, Clone)]
 pub struct ProviderEntry {
@@ -506,22 +528,11 @@ fn otel_plugin(
     let raw: RawOtel = match config {
         None | Some(serde_json::Value::Null) => RawOtel::default(),
         Some(value) => {
-            let mut unknown = Vec::new();
-            let mut on_unknown = |p: serde_ignored::Path<'_>| unknown.push(p.to_string());
-            let tracked = serde_ignored::Deserializer::new(value, &mut on_unknown);
-            let raw = serde_path_to_error::deserialize(tracked).map_err(|e| {
-                let inner = e.path().to_string();
-                let at = if inner == "." {
-                    cpath.clone()
-                } else {
-                    format!("{cpath}.{inner}")
-                };
-                err(at, e.inner().to_string())
-            })?;
+            let (raw, unknown) = deserialize_at(&cpath, value)?;
             warnings.extend(
                 unknown
                     .into_iter()
-                    .map(|p| format!("{cpath}.{p}: unknown setting, ignored")),
+                    .map(|p| format!("{p}: unknown setting, ignored")),
             );
             raw
         }

@@ -187,20 +187,22 @@ fn cloud_config(
             None => Ok(String::new()),
         }
     };
-    let wrong = |field: &str| {
-        err(
-            format!("{kpath}.{field}"),
-            format!("provider {provider:?} does not use {field}"),
-        )
+    // Each section belongs to one format; its name prefixes the paths of errors inside it.
+    let section = |field: &'static str, own: ApiFormat| {
+        if format == Some(own) {
+            Ok(field)
+        } else {
+            Err(err(
+                format!("{kpath}.{field}"),
+                format!("provider {provider:?} does not use {field}"),
+            ))
+        }
     };
     let deployments = |d: &Option<BTreeMap<String, String>>| -> Deployments {
         d.clone().unwrap_or_default().into_iter().collect()
     };
     if let Some(a) = &k.azure_key_config {
-        if format != Some(ApiFormat::Azure) {
-            return Err(wrong("azure_key_config"));
-        }
-        let p = "azure_key_config";
+        let p = section("azure_key_config", ApiFormat::Azure)?;
         let endpoint = secret(&a.endpoint, &format!("{p}.endpoint"))?;
         let client_id = secret(&a.client_id, &format!("{p}.client_id"))?;
         let entra = if client_id.is_empty() {
@@ -237,10 +239,7 @@ fn cloud_config(
         ));
     }
     if let Some(b) = &k.bedrock_key_config {
-        if format != Some(ApiFormat::Bedrock) {
-            return Err(wrong("bedrock_key_config"));
-        }
-        let p = "bedrock_key_config";
+        let p = section("bedrock_key_config", ApiFormat::Bedrock)?;
         let session_token = secret(&b.session_token, &format!("{p}.session_token"))?;
         let cfg = BedrockKeyConfig {
             access_key: secret(&b.access_key, &format!("{p}.access_key"))?,
@@ -260,10 +259,7 @@ fn cloud_config(
         ));
     }
     if let Some(v) = &k.vertex_key_config {
-        if format != Some(ApiFormat::Vertex) {
-            return Err(wrong("vertex_key_config"));
-        }
-        let p = "vertex_key_config";
+        let p = section("vertex_key_config", ApiFormat::Vertex)?;
         let credentials = match &v.auth_credentials {
             None | Some(serde_json::Value::Null) => String::new(),
             Some(serde_json::Value::String(s)) => {
@@ -468,19 +464,7 @@ pub fn provider_from_json(
     value: &serde_json::Value,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(ProviderEntry, Vec<String>), ConfigError> {
-    let base = format!("providers.{name}");
-    let mut unknown = Vec::new();
-    let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(format!("{base}.{path}"));
-    let tracked = serde_ignored::Deserializer::new(value, &mut on_unknown);
-    let raw: RawProvider = serde_path_to_error::deserialize(tracked).map_err(|e| {
-        let at = e.path().to_string();
-        let path = if at == "." {
-            base.clone()
-        } else {
-            format!("{base}.{at}")
-        };
-        err(path, e.inner().to_string())
-    })?;
+    let (raw, unknown): (RawProvider, _) = deserialize_at(&format!("providers.{name}"), value)?;
     let mut warnings = Vec::new();
     let entry = provider(name, raw, env, &mut warnings)?;
     Ok((entry, unknown))

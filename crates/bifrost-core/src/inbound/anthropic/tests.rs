@@ -443,53 +443,59 @@ fn response_text() {
     insta::assert_json_snapshot!(from_chat(&resp, "openai/gpt-4o"));
 }
 
+/// Each case's snapshot is named after it.
 #[test]
-fn response_tool_use_and_text() {
-    let resp = answer(
-        "chatcmpl-tools",
-        "tool_calls",
-        json!({"content": "Let me check both.", "tool_calls": [
-            {"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
-            {"id": "call_def", "type": "function", "function": {"name": "get_time", "arguments": ""}},
-            {"id": "", "type": "function", "function": {"name": "broken", "arguments": "{\"city\": \"Par"}}
-        ]}),
-        json!({"prompt_tokens": 80, "completion_tokens": 40, "total_tokens": 120}),
-    );
-    insta::assert_json_snapshot!(from_chat(&resp, "claude-sonnet-4"));
-}
-
-#[test]
-fn response_reasoning() {
-    let resp = answer(
-        "msg_already_anthropic",
-        "stop",
-        json!({"content": "12,231", "reasoning_content": "27 * 453 = 10800 + 1431."}),
-        json!({"prompt_tokens": 48, "completion_tokens": 310, "total_tokens": 358}),
-    );
-    insta::assert_json_snapshot!(from_chat(&resp, "deepseek/deepseek-reasoner"));
-}
-
-#[test]
-fn response_max_tokens_without_usage() {
-    let resp = answer(
-        "chatcmpl-len",
-        "length",
-        json!({"content": "The answer is"}),
-        Value::Null,
-    );
-    insta::assert_json_snapshot!(from_chat(&resp, "m"));
-}
-
-#[test]
-fn response_usage_with_cached_tokens() {
-    let resp = answer(
-        "chatcmpl-cache",
-        "stop",
-        json!({"content": "24 months."}),
-        json!({"prompt_tokens": 2009, "completion_tokens": 12, "total_tokens": 2021,
-               "prompt_tokens_details": {"cached_tokens": 1800, "audio_tokens": 0}}),
-    );
-    insta::assert_json_snapshot!(from_chat(&resp, "m"));
+fn responses() {
+    let cases = [
+        (
+            "response_tool_use_and_text",
+            answer(
+                "chatcmpl-tools",
+                "tool_calls",
+                json!({"content": "Let me check both.", "tool_calls": [
+                    {"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                    {"id": "call_def", "type": "function", "function": {"name": "get_time", "arguments": ""}},
+                    {"id": "", "type": "function", "function": {"name": "broken", "arguments": "{\"city\": \"Par"}}
+                ]}),
+                json!({"prompt_tokens": 80, "completion_tokens": 40, "total_tokens": 120}),
+            ),
+            "claude-sonnet-4",
+        ),
+        (
+            "response_reasoning",
+            answer(
+                "msg_already_anthropic",
+                "stop",
+                json!({"content": "12,231", "reasoning_content": "27 * 453 = 10800 + 1431."}),
+                json!({"prompt_tokens": 48, "completion_tokens": 310, "total_tokens": 358}),
+            ),
+            "deepseek/deepseek-reasoner",
+        ),
+        (
+            "response_max_tokens_without_usage",
+            answer(
+                "chatcmpl-len",
+                "length",
+                json!({"content": "The answer is"}),
+                Value::Null,
+            ),
+            "m",
+        ),
+        (
+            "response_usage_with_cached_tokens",
+            answer(
+                "chatcmpl-cache",
+                "stop",
+                json!({"content": "24 months."}),
+                json!({"prompt_tokens": 2009, "completion_tokens": 12, "total_tokens": 2021,
+                       "prompt_tokens_details": {"cached_tokens": 1800, "audio_tokens": 0}}),
+            ),
+            "m",
+        ),
+    ];
+    for (name, resp, model) in cases {
+        insta::assert_json_snapshot!(name, from_chat(&resp, model));
+    }
 }
 
 // -----------------------------------------------------------------------------------------
@@ -514,6 +520,12 @@ fn chunks(data: &[&str]) -> Vec<ChatCompletionChunk> {
     data.iter()
         .map(|d| serde_json::from_str(d).unwrap())
         .collect()
+}
+
+/// [`chunks`] written as JSON values.
+fn value_chunks(data: &[Value]) -> Vec<ChatCompletionChunk> {
+    let text: Vec<String> = data.iter().map(Value::to_string).collect();
+    chunks(&text.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// Feeds every chunk, then `finish()`, and checks the event grammar Anthropic clients rely
@@ -587,36 +599,28 @@ fn stream_text_and_interleaved_tool_calls() {
 
 #[test]
 fn stream_reasoning_then_text() {
-    let data: Vec<String> = [
-            json!({"id": "r1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}),
-            json!({"id": "r1", "choices": [{"index": 0, "delta": {"reasoning_content": "27 * 453 = 10800"}, "finish_reason": null}]}),
-            json!({"id": "r1", "choices": [{"index": 0, "delta": {"reasoning_content": " + 1431."}, "finish_reason": null}]}),
-            json!({"id": "r1", "choices": [{"index": 0, "delta": {"content": "12,231"}, "finish_reason": null}]}),
-            json!({"id": "r1", "choices": [{"index": 0, "delta": {"content": "."}, "finish_reason": "stop"}],
+    let data = [
+        json!({"id": "r1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}),
+        json!({"id": "r1", "choices": [{"index": 0, "delta": {"reasoning_content": "27 * 453 = 10800"}, "finish_reason": null}]}),
+        json!({"id": "r1", "choices": [{"index": 0, "delta": {"reasoning_content": " + 1431."}, "finish_reason": null}]}),
+        json!({"id": "r1", "choices": [{"index": 0, "delta": {"content": "12,231"}, "finish_reason": null}]}),
+        json!({"id": "r1", "choices": [{"index": 0, "delta": {"content": "."}, "finish_reason": "stop"}],
                    "usage": {"prompt_tokens": 48, "completion_tokens": 310, "total_tokens": 358}}),
-        ]
-        .iter()
-        .map(Value::to_string)
-        .collect();
-    let refs: Vec<&str> = data.iter().map(String::as_str).collect();
-    insta::assert_json_snapshot!(encode("deepseek-reasoner", &chunks(&refs)));
+    ];
+    insta::assert_json_snapshot!(encode("deepseek-reasoner", &value_chunks(&data)));
 }
 
 #[test]
 fn stream_text_then_tool_and_truncated_without_usage() {
     // A provider that sends whole tool calls, no usage, and ends without a finish reason.
-    let data: Vec<String> = [
+    let data = [
         json!({"id": "chatcmpl-g", "choices": [{"index": 0, "delta": {"content": "Sure."}}]}),
         json!({"id": "chatcmpl-g", "choices": [{"index": 0, "delta": {"tool_calls": [
             {"index": 0, "id": "call_1", "function": {"name": "ls", "arguments": "{}"}},
             {"index": 1, "function": {"name": "pwd", "arguments": "{}"}}
         ]}}]}),
-    ]
-    .iter()
-    .map(Value::to_string)
-    .collect();
-    let refs: Vec<&str> = data.iter().map(String::as_str).collect();
-    insta::assert_json_snapshot!(encode("gemini-2.5-flash", &chunks(&refs)));
+    ];
+    insta::assert_json_snapshot!(encode("gemini-2.5-flash", &value_chunks(&data)));
 }
 
 #[test]
@@ -626,19 +630,15 @@ fn held_back_tool_starts_once_text_closed_the_open_tool() {
             {"index": index, "id": id, "function": {"name": id.map(|_| "f"), "arguments": args}}
         ]}}]})
     };
-    let data: Vec<String> = [
+    let data = [
         tool(0, Some("call_a"), "{\"a\":"),
         tool(1, Some("call_b"), "{\"b\":"),
         json!({"id": "c", "choices": [{"index": 0, "delta": {"content": "odd text"}}]}),
         tool(0, None, "1}"),
         tool(1, None, "2}"),
         json!({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
-    ]
-    .iter()
-    .map(Value::to_string)
-    .collect();
-    let refs: Vec<&str> = data.iter().map(String::as_str).collect();
-    let events = encode("m", &chunks(&refs));
+    ];
+    let events = encode("m", &value_chunks(&data));
     let blocks: Vec<Value> = events
         .iter()
         .filter(|e| e["event"] == "content_block_start")
@@ -727,7 +727,7 @@ fn thinking_blocks_keep_their_signatures() {
         ])
     );
 
-    let data: Vec<String> = [
+    let data = [
         json!({"id": "s1", "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": null}]}),
         json!({"id": "s1", "choices": [{"index": 0, "delta": {"reasoning_content": "Check "}, "finish_reason": null}]}),
         json!({"id": "s1", "choices": [{"index": 0, "delta": {"reasoning_content": "the weather."}, "finish_reason": null}]}),
@@ -740,12 +740,8 @@ fn thinking_blocks_keep_their_signatures() {
             {"type": "thinking", "thinking": "", "signature": "EqQB"}]}, "finish_reason": null}]}),
         json!({"id": "s1", "choices": [{"index": 0, "delta": {"content": "Sunny."}, "finish_reason": "stop"}],
                "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}),
-    ]
-    .iter()
-    .map(Value::to_string)
-    .collect();
-    let refs: Vec<&str> = data.iter().map(String::as_str).collect();
-    let events = encode("claude-sonnet-4", &chunks(&refs));
+    ];
+    let events = encode("claude-sonnet-4", &value_chunks(&data));
     // The blocks as an Anthropic client's accumulator rebuilds them.
     let mut blocks: Vec<Value> = Vec::new();
     for e in &events {
@@ -850,13 +846,13 @@ fn a_gemini_thought_signature_rides_in_the_tool_use_id() {
         "{id} is not a valid Anthropic tool_use id"
     );
     // Streamed, the block carries the same id.
-    let data = [json!({"id": "r1", "choices": [{"index": 0, "delta": {"tool_calls": [
+    let data = [
+        json!({"id": "r1", "choices": [{"index": 0, "delta": {"tool_calls": [
         {"index": 0, "id": "call_0", "type": "function",
          "function": {"name": "weather", "arguments": "{}"},
-         "extra_content": {"google": {"thought_signature": sig}}}]}, "finish_reason": "tool_calls"}]})
-    .to_string()];
-    let refs: Vec<&str> = data.iter().map(String::as_str).collect();
-    let events = encode("gemini-3-pro", &chunks(&refs));
+         "extra_content": {"google": {"thought_signature": sig}}}]}, "finish_reason": "tool_calls"}]}),
+    ];
+    let events = encode("gemini-3-pro", &value_chunks(&data));
     assert!(events
         .iter()
         .any(|e| e["data"]["content_block"]["id"] == id.as_str()));

@@ -497,10 +497,9 @@ fn translate_tool_choice(tc: &Value) -> Result<ToolChoice<'_>, BifrostError> {
 mod tests {
     use super::*;
     use crate::providers::test_fixtures::{
-        audio_part, call_arguments_body, chat_request as request, claude_options, error_summary,
-        field, lookup_tools, minimal_body, openai_options, parts_body, raw_data_url_image_part,
-        rejections, time_result, tool_message_without_id_body, unknown_role_body,
-        weather_and_time_calls, with_fields, with_tool_choice,
+        audio_part, chat_request as request, claude_options, common_rejections,
+        decoding_rejections, error_summary, field, lookup_tools, minimal_body, openai_options,
+        parts_body, rejections, time_result, weather_and_time_calls, with_fields, with_tool_choice,
     };
     use serde_json::json;
 
@@ -679,26 +678,13 @@ mod tests {
 
     #[test]
     fn rejected_requests() {
-        let cases = [
-            ("n_2", minimal_body(json!({"n": 2}))),
-            ("unknown_role", unknown_role_body()),
-            (
-                "tool_choice_unknown_string",
-                minimal_body(json!({"tool_choice": "any"})),
-            ),
-            (
-                "tool_choice_function_without_name",
-                minimal_body(json!({"tool_choice": {"type": "function"}})),
-            ),
-            ("tool_args_invalid_json", call_arguments_body("{\"a\": 1")),
-            ("tool_args_not_an_object", call_arguments_body("[1, 2]")),
-            ("unsupported_part_type", parts_body("user", audio_part())),
-            (
-                "image_data_url_not_base64",
-                parts_body("user", raw_data_url_image_part()),
-            ),
-            ("tool_message_without_id", tool_message_without_id_body()),
-        ];
+        let cases = common_rejections()
+            .into_iter()
+            .chain(decoding_rejections())
+            .chain([
+                ("n_2", minimal_body(json!({"n": 2}))),
+                ("unsupported_part_type", parts_body("user", audio_part())),
+            ]);
         let out = rejections(
             cases,
             |body| to_anthropic(&request(body), "m", false),

@@ -539,10 +539,9 @@ fn unsupported_part(i: usize, role: &str, kind: &str) -> BifrostError {
 mod tests {
     use super::*;
     use crate::providers::test_fixtures::{
-        audio_part, call_arguments_body, chat_request as request, claude_options, field,
-        lookup_tools, minimal_body, openai_options, parts_body, raw_data_url_image_part,
-        rejections, time_result, tool_message_without_id_body, unknown_role_body,
-        weather_and_time_calls, with_fields, with_tool_choice,
+        audio_part, chat_request as request, claude_options, common_rejections,
+        decoding_rejections, field, image_parts, lookup_tools, minimal_body, openai_options,
+        parts_body, rejections, time_result, weather_and_time_calls, with_fields, with_tool_choice,
     };
 
     #[test]
@@ -718,66 +717,40 @@ mod tests {
 
     #[test]
     fn rejected_requests() {
-        let cases = [
-            ("n_2", minimal_body(json!({"n": 2}))),
-            ("logprobs", minimal_body(json!({"logprobs": true}))),
-            ("top_logprobs", minimal_body(json!({"top_logprobs": 3}))),
-            (
-                "response_format_json_schema",
-                minimal_body(json!({"response_format": {"type": "json_schema",
-                    "json_schema": {"name": "x", "schema": {"type": "object"}}}})),
-            ),
-            (
-                "response_format_json_object",
-                minimal_body(json!({"response_format": {"type": "json_object"}})),
-            ),
-            (
-                "additional_fields_not_an_object",
-                minimal_body(json!({"additionalModelRequestFields": [1]})),
-            ),
-            ("unknown_role", unknown_role_body()),
-            (
-                "tool_choice_unknown_string",
-                minimal_body(json!({"tool_choice": "any"})),
-            ),
-            (
-                "tool_choice_required_without_tools",
-                minimal_body(json!({"tool_choice": "required"})),
-            ),
-            (
-                "tool_type_not_function",
-                minimal_body(json!({"tools": [{"type": "web_search", "function": {"name": "w"}}]})),
-            ),
-            ("tool_args_invalid_json", call_arguments_body("{\"a\": 1")),
-            ("tool_args_not_an_object", call_arguments_body("[1, 2]")),
-            (
-                "image_http_url",
-                parts_body(
-                    "user",
-                    json!([{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]),
+        let cases = common_rejections()
+            .into_iter()
+            .chain(decoding_rejections())
+            .chain([
+                ("n_2", minimal_body(json!({"n": 2}))),
+                ("logprobs", minimal_body(json!({"logprobs": true}))),
+                ("top_logprobs", minimal_body(json!({"top_logprobs": 3}))),
+                (
+                    "response_format_json_schema",
+                    minimal_body(json!({"response_format": {"type": "json_schema",
+                        "json_schema": {"name": "x", "schema": {"type": "object"}}}})),
                 ),
-            ),
-            (
-                "image_unsupported_type",
-                parts_body(
-                    "user",
-                    json!([{"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0="}}]),
+                (
+                    "response_format_json_object",
+                    minimal_body(json!({"response_format": {"type": "json_object"}})),
                 ),
-            ),
-            (
-                "image_data_url_not_base64",
-                parts_body("user", raw_data_url_image_part()),
-            ),
-            ("unsupported_part_type", parts_body("user", audio_part())),
-            (
-                "system_image",
-                parts_body(
-                    "system",
-                    json!([{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]),
+                (
+                    "additional_fields_not_an_object",
+                    minimal_body(json!({"additionalModelRequestFields": [1]})),
                 ),
-            ),
-            ("tool_message_without_id", tool_message_without_id_body()),
-        ];
+                (
+                    "tool_choice_required_without_tools",
+                    minimal_body(json!({"tool_choice": "required"})),
+                ),
+                (
+                    "image_http_url",
+                    parts_body("user", image_parts("https://example.com/cat.png")),
+                ),
+                (
+                    "image_unsupported_type",
+                    parts_body("user", image_parts("data:image/bmp;base64,Qk0=")),
+                ),
+                ("unsupported_part_type", parts_body("user", audio_part())),
+            ]);
         let out = rejections(
             cases,
             |body| to_converse(&request(body)),

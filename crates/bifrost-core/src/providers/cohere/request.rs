@@ -158,22 +158,25 @@ fn reject_logprobs(extra: &Extra) -> Result<(), BifrostError> {
 }
 
 fn number(extra: &Extra, key: &str) -> Result<Option<f64>, BifrostError> {
-    match extra.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| BifrostError::invalid_request(format!("'{key}' must be a number"))),
-    }
+    typed(extra, key, Value::as_f64, "a number")
 }
 
 fn integer(extra: &Extra, key: &str) -> Result<Option<i64>, BifrostError> {
+    typed(extra, key, Value::as_i64, "an integer")
+}
+
+/// `extra[key]` as `read` takes it: `None` when absent or null, a 400 when it is not `what`.
+fn typed<T>(
+    extra: &Extra,
+    key: &str,
+    read: fn(&Value) -> Option<T>,
+    what: &str,
+) -> Result<Option<T>, BifrostError> {
     match extra.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_i64()
+        Some(v) => read(v)
             .map(Some)
-            .ok_or_else(|| BifrostError::invalid_request(format!("'{key}' must be an integer"))),
+            .ok_or_else(|| BifrostError::invalid_request(format!("'{key}' must be {what}"))),
     }
 }
 

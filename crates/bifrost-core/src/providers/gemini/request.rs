@@ -226,18 +226,9 @@ fn translate_messages(
     for (i, msg) in messages.iter().enumerate() {
         let mut tool_turn = false;
         match msg.role.as_str() {
-            "system" | "developer" => match &msg.content {
-                None => {}
-                Some(MessageContent::Text(t)) => push_text(&mut system, t),
-                Some(MessageContent::Parts(parts)) => {
-                    for part in parts {
-                        if part.kind != "text" {
-                            return Err(unsupported_part(i, &msg.role, &part.kind));
-                        }
-                        push_text(&mut system, part.text.as_deref().unwrap_or_default());
-                    }
-                }
-            },
+            "system" | "developer" => system.extend(content_parts(msg, |p| {
+                Err(unsupported_part(i, &msg.role, &p.kind))
+            })?),
             "user" => {
                 let parts = user_parts(i, msg)?;
                 if parts.is_empty() {
@@ -318,7 +309,11 @@ fn push_text(parts: &mut Vec<Part>, text: &str) {
     }
 }
 
-fn user_parts(i: usize, msg: &ChatMessage) -> Result<Vec<Part>, BifrostError> {
+/// The message's text, plus what `other` makes of each part that is not text (`None`: nothing).
+fn content_parts(
+    msg: &ChatMessage,
+    mut other: impl FnMut(&ContentPart) -> Result<Option<Part>, BifrostError>,
+) -> Result<Vec<Part>, BifrostError> {
     let mut out = Vec::new();
     match &msg.content {
         None => {}
@@ -327,10 +322,7 @@ fn user_parts(i: usize, msg: &ChatMessage) -> Result<Vec<Part>, BifrostError> {
             for p in parts {
                 match p.kind.as_str() {
                     "text" => push_text(&mut out, p.text.as_deref().unwrap_or_default()),
-                    "image_url" => out.push(image_part(i, p)?),
-                    "input_audio" => out.push(audio_part(i, p)?),
-                    "file" => out.push(file_part(i, p)?),
-                    other => return Err(unsupported_part(i, &msg.role, other)),
+                    _ => out.extend(other(p)?),
                 }
             }
         }
@@ -338,28 +330,24 @@ fn user_parts(i: usize, msg: &ChatMessage) -> Result<Vec<Part>, BifrostError> {
     Ok(out)
 }
 
+fn user_parts(i: usize, msg: &ChatMessage) -> Result<Vec<Part>, BifrostError> {
+    content_parts(msg, |p| match p.kind.as_str() {
+        "image_url" => image_part(i, p).map(Some),
+        "input_audio" => audio_part(i, p).map(Some),
+        "file" => file_part(i, p).map(Some),
+        other => Err(unsupported_part(i, &msg.role, other)),
+    })
+}
+
 fn assistant_parts(i: usize, msg: &ChatMessage) -> Result<Vec<Part>, BifrostError> {
-    let mut out = Vec::new();
-    match &msg.content {
-        None => {}
-        Some(MessageContent::Text(t)) => push_text(&mut out, t),
-        Some(MessageContent::Parts(parts)) => {
-            for p in parts {
-                match p.kind.as_str() {
-                    "text" => push_text(&mut out, p.text.as_deref().unwrap_or_default()),
-                    // OpenAI's refusal part is text the model said.
-                    "refusal" => push_text(
-                        &mut out,
-                        p.extra
-                            .get("refusal")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default(),
-                    ),
-                    other => return Err(unsupported_part(i, &msg.role, other)),
-                }
-            }
+    let mut out = content_parts(msg, |p| match p.kind.as_str() {
+        // OpenAI's refusal part is text the model said.
+        "refusal" => {
+            let refusal = p.extra.get("refusal").and_then(Value::as_str);
+            Ok(refusal.filter(|r| !r.is_empty()).map(Part::text))
         }
-    }
+        other => Err(unsupported_part(i, &msg.role, other)),
+    })?;
     for call in msg.tool_calls.as_deref().unwrap_or_default() {
         out.push(Part {
             thought_signature: call.thought_signature().map(str::to_owned),

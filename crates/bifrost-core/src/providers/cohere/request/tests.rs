@@ -1,9 +1,9 @@
 use super::*;
 use crate::error::ErrorClass;
 use crate::providers::test_fixtures::{
-    audio_part, chat_request as request, error_summary, field, lookup_tools, minimal_body,
-    parts_body, rejections, time_result, time_tool, tool_message_without_id_body,
-    unknown_role_body, weather_and_time_calls, weather_tool, with_tool_choice,
+    assert_all_rejected, audio_part, chat_request as request, common_rejections, error_summary,
+    field, lookup_tools, minimal_body, option_rejections, parts_body, rejected_embeddings,
+    rejections, time_result, time_tool, weather_and_time_calls, weather_tool, with_tool_choice,
 };
 
 fn translate(body: Value) -> Value {
@@ -139,53 +139,19 @@ fn response_formats_and_reasoning() {
 
 #[test]
 fn rejected_requests() {
-    let cases = [
-        ("n_2", minimal_body(json!({"n": 2}))),
-        (
-            "named_tool_choice",
-            minimal_body(json!({"tools": lookup_tools(),
+    let cases = common_rejections()
+        .into_iter()
+        .chain(option_rejections())
+        .chain([
+            ("n_2", minimal_body(json!({"n": 2}))),
+            (
+                "named_tool_choice",
+                minimal_body(json!({"tools": lookup_tools(),
                        "tool_choice": {"type": "function", "function": {"name": "lookup"}}})),
-        ),
-        (
-            "tool_choice_unknown_string",
-            minimal_body(json!({"tool_choice": "any"})),
-        ),
-        ("logprobs", minimal_body(json!({"logprobs": true}))),
-        ("top_logprobs", minimal_body(json!({"top_logprobs": 3}))),
-        (
-            "logit_bias",
-            minimal_body(json!({"logit_bias": {"50256": -100}})),
-        ),
-        (
-            "response_format_unknown",
-            minimal_body(json!({"response_format": {"type": "xml"}})),
-        ),
-        (
-            "json_schema_without_schema",
-            minimal_body(
-                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}),
             ),
-        ),
-        (
-            "reasoning_effort_unknown",
-            minimal_body(json!({"reasoning_effort": "extreme"})),
-        ),
-        ("seed_not_integer", minimal_body(json!({"seed": "42"}))),
-        ("unknown_role", unknown_role_body()),
-        ("unsupported_part_type", parts_body("user", audio_part())),
-        (
-            "image_in_system",
-            parts_body(
-                "system",
-                json!([{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]),
-            ),
-        ),
-        ("tool_message_without_id", tool_message_without_id_body()),
-        (
-            "non_function_tool",
-            minimal_body(json!({"tools": [{"type": "web_search", "function": {"name": "x"}}]})),
-        ),
-    ];
+            ("top_logprobs", minimal_body(json!({"top_logprobs": 3}))),
+            ("unsupported_part_type", parts_body("user", audio_part())),
+        ]);
     let out = rejections(
         cases,
         |body| to_cohere("m", &request(body), false),
@@ -225,20 +191,12 @@ fn embed_requests() {
 
 #[test]
 fn embed_rejections() {
-    for body in [
-        json!({"model": "m", "input": [1, 2, 3]}),
-        json!({"model": "m", "input": [[1, 2], [3]]}),
-        json!({"model": "m", "input": []}),
+    let mut bodies = rejected_embeddings();
+    bodies.extend([
         json!({"model": "m", "input": "x", "encoding_format": "int8"}),
         json!({"model": "m", "input": "x", "input_type": 3}),
-    ] {
-        let e = embed_request("m", &embedding(body.clone())).unwrap_err();
-        assert_eq!(
-            (e.status, e.class),
-            (400, ErrorClass::InvalidRequest),
-            "{body}"
-        );
-    }
+    ]);
+    assert_all_rejected(bodies, |body| embed_request("m", &embedding(body.clone())));
 }
 
 #[test]

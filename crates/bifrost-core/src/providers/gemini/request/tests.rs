@@ -1,9 +1,8 @@
 use super::*;
-use crate::error::ErrorClass;
 use crate::providers::test_fixtures::{
-    call_arguments_body, chat_request as request, error_summary, field, minimal_body, parts_body,
-    raw_data_url_image_part, rejections, time_result, time_tool, tool_message_without_id_body,
-    unknown_role_body, weather_and_time_calls, weather_tool, with_tool_choice,
+    assert_all_rejected, chat_request as request, common_rejections, decoding_rejections,
+    error_summary, field, minimal_body, option_rejections, rejected_embeddings, rejections,
+    time_result, time_tool, weather_and_time_calls, weather_tool, with_tool_choice,
 };
 use serde_json::Map;
 
@@ -149,82 +148,32 @@ fn response_formats_and_reasoning_efforts() {
 
 #[test]
 fn rejected_requests() {
-    let tools = weather_tools();
-    let cases = [
-        (
-            "logit_bias",
-            minimal_body(json!({"logit_bias": {"50256": -100}})),
-        ),
-        (
-            "logprobs",
-            minimal_body(json!({"logprobs": true, "top_logprobs": 2})),
-        ),
-        (
-            "response_format_unknown",
-            minimal_body(json!({"response_format": {"type": "grammar"}})),
-        ),
-        (
-            "response_format_schema_missing",
-            minimal_body(
-                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "n"}}}),
+    let cases = common_rejections()
+        .into_iter()
+        .chain(decoding_rejections())
+        .chain(option_rejections())
+        .chain([
+            (
+                "empty_user_message",
+                json!({"model": "m", "messages": [{"role": "user", "content": ""}]}),
             ),
-        ),
-        (
-            "reasoning_effort_unknown",
-            minimal_body(json!({"reasoning_effort": "xhigh"})),
-        ),
-        ("seed_not_a_number", minimal_body(json!({"seed": "7"}))),
-        ("unknown_role", unknown_role_body()),
-        (
-            "empty_user_message",
-            json!({"model": "m", "messages": [{"role": "user", "content": ""}]}),
-        ),
-        (
-            "tool_choice_unknown_string",
-            minimal_body(json!({"tools": tools, "tool_choice": "any"})),
-        ),
-        (
-            "tool_choice_required_without_tools",
-            minimal_body(json!({"tool_choice": "required"})),
-        ),
-        (
-            "tool_choice_undeclared_function",
-            minimal_body(json!({"tools": tools,
+            (
+                "tool_choice_required_without_tools",
+                minimal_body(json!({"tool_choice": "required"})),
+            ),
+            (
+                "tool_choice_undeclared_function",
+                minimal_body(json!({"tools": weather_tools(),
                        "tool_choice": {"type": "function", "function": {"name": "nope"}}})),
-        ),
-        (
-            "tool_type_not_function",
-            minimal_body(json!({"tools": [{"type": "web_search", "function": {"name": "x"}}]})),
-        ),
-        ("tool_args_invalid_json", call_arguments_body("{\"a\": 1")),
-        ("tool_args_not_an_object", call_arguments_body("[1, 2]")),
-        (
-            "tool_result_for_unknown_call",
-            json!({"model": "m", "messages": [
-                {"role": "user", "content": "x"},
-                {"role": "tool", "tool_call_id": "call_9", "content": "42"}
-            ]}),
-        ),
-        ("tool_message_without_id", tool_message_without_id_body()),
-        (
-            "unsupported_part_type",
-            parts_body(
-                "user",
-                json!([{"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}}]),
             ),
-        ),
-        (
-            "image_data_url_not_base64",
-            parts_body("user", raw_data_url_image_part()),
-        ),
-        (
-            "image_in_system_message",
-            parts_body(
-                "system",
-                json!([{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]),
+            (
+                "tool_result_for_unknown_call",
+                json!({"model": "m", "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "tool", "tool_call_id": "call_9", "content": "42"}
+                ]}),
             ),
-        ),
-    ];
+        ]);
     let out = rejections(cases, |body| to_gemini(&request(body)), error_summary);
     insta::assert_json_snapshot!(out);
 }
@@ -276,16 +225,9 @@ fn embeddings() {
         json!({"requests": [{"model": "models/m", "content": {"parts": [{"text": "one"}]}}]})
     );
 
-    for input in [json!([1, 2, 3]), json!([[1, 2], [3]]), json!([])] {
-        let req: EmbeddingRequest =
-            serde_json::from_value(json!({"model": "m", "input": input})).unwrap();
-        let e = embed_request("m", &req).unwrap_err();
-        assert_eq!(
-            (e.status, e.class),
-            (400, ErrorClass::InvalidRequest),
-            "{input}"
-        );
-    }
+    assert_all_rejected(rejected_embeddings(), |body| {
+        embed_request("m", &serde_json::from_value(body.clone()).unwrap())
+    });
 }
 
 /// Gemini's answer → OpenAI shape → the next request: the call's thought signature goes back
