@@ -6,6 +6,7 @@ pub mod auth;
 pub mod azure;
 pub mod bedrock;
 mod chunks;
+pub(crate) use chunks::{translate_sse, translate_stream, Translator};
 pub mod cohere;
 pub mod gemini;
 mod http;
@@ -380,96 +381,6 @@ pub(crate) fn tool_call_input(
             call.id
         ))),
     }
-}
-
-/// A stream translator's state machine, as [`translate_stream`] drives it.
-pub(crate) trait Translator: Send + 'static {
-    /// What completes a stream; an end before it is a truncation naming it.
-    const END: &'static str;
-
-    /// True once the end arrived: the stream is complete and nothing more is read.
-    fn is_finished(&self) -> bool;
-}
-
-/// Translates an upstream stream item by item as each arrives: `step` turns one item (an SSE
-/// event, an event-stream frame) into zero or more chunks. Once the state is finished, nothing
-/// more is read — the upstream connection goes with the stream. An error item ends the stream.
-pub(crate) fn translate_stream<T, St, F>(
-    name: &str,
-    items: Pin<Box<dyn Stream<Item = Result<T, BifrostError>> + Send>>,
-    state: St,
-    step: F,
-) -> ChunkStream
-where
-    T: Send + 'static,
-    St: Translator,
-    F: FnMut(&mut St, T) -> Result<Vec<ChatCompletionChunk>, BifrostError> + Send + 'static,
-{
-    struct Pump<T, St, F> {
-        items: Pin<Box<dyn Stream<Item = Result<T, BifrostError>> + Send>>,
-        state: St,
-        step: F,
-        pending: std::collections::VecDeque<ChatCompletionChunk>,
-        failed: bool,
-        name: Arc<str>,
-    }
-    let pump = Pump {
-        items,
-        state,
-        step,
-        pending: std::collections::VecDeque::new(),
-        failed: false,
-        name: name.into(),
-    };
-    Box::pin(futures::stream::unfold(pump, move |mut p| async move {
-        use futures::StreamExt;
-        loop {
-            if let Some(chunk) = p.pending.pop_front() {
-                return Some((Ok(chunk), p));
-            }
-            if p.failed || p.state.is_finished() {
-                return None;
-            }
-            let err = match p.items.next().await {
-                None => BifrostError::stream_error(
-                    &p.name,
-                    format!("the stream from '{}' ended without {}", p.name, St::END),
-                    "upstream_stream_truncated",
-                ),
-                Some(Err(e)) => e,
-                Some(Ok(item)) => match (p.step)(&mut p.state, item) {
-                    Ok(chunks) => {
-                        p.pending.extend(chunks);
-                        continue;
-                    }
-                    Err(e) => e,
-                },
-            };
-            p.failed = true;
-            return Some((Err(err), p));
-        }
-    }))
-}
-
-/// [`translate_stream`] over SSE events, skipping events without data (keep-alives).
-pub(crate) fn translate_sse<St: Translator>(
-    name: &str,
-    events: EventStream,
-    state: St,
-    step: fn(&mut St, &eventsource_stream::Event) -> Result<Vec<ChatCompletionChunk>, BifrostError>,
-) -> ChunkStream {
-    translate_stream(
-        name,
-        events,
-        state,
-        move |s, ev: eventsource_stream::Event| {
-            if ev.data.trim().is_empty() {
-                Ok(Vec::new())
-            } else {
-                step(s, &ev)
-            }
-        },
-    )
 }
 
 /// A built-in provider: its wire format, default address and whether it needs a key.

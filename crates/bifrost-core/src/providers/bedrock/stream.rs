@@ -18,15 +18,6 @@ use crate::wire::bedrock::{
 };
 use std::borrow::Cow;
 // Only the tests (through `use super::*`) still map by hand.
-impl Translator for StreamState {
-    const END: &'static str = "metadata";
-
-    /// True once `metadata` arrived: the stream is complete.
-    fn is_finished(&self) -> bool {
-        self.finished
-    }
-}
-
 #[cfg(test)]
 use std::collections::HashMap;
 
@@ -186,6 +177,15 @@ pub fn exception_error(provider: &str, exception_type: &str, payload: &[u8]) -> 
         e.error_type = Cow::Owned(exception_type.to_owned());
     }
     e
+}
+
+impl Translator for StreamState {
+    const END: &'static str = "metadata";
+
+    /// True once `metadata` arrived: the stream is complete.
+    fn is_finished(&self) -> bool {
+        self.finished
+    }
 }
 
 #[cfg(test)]
