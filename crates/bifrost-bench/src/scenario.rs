@@ -86,6 +86,17 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             )
         },
         Scenario {
+            vk: Vk::Memory,
+            ..s(
+                "saturation-cp",
+                "saturation with the control plane on: request logging and a virtual key \
+                 (counters in memory)",
+                None,
+                64,
+                0,
+            )
+        },
+        Scenario {
             logging: false,
             vk: Vk::Redis,
             ..s(
