@@ -47,6 +47,25 @@ impl SqlBuf {
         }
     }
 
+    /// Adds `params` and appends their placeholders to `sql` as one tuple, `(…, …)`: a row of
+    /// a multi-row insert, without a string per placeholder.
+    pub fn push_tuple(&mut self, sql: &mut String, params: impl IntoIterator<Item = Param>) {
+        use std::fmt::Write as _;
+        sql.push('(');
+        for (i, p) in params.into_iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            self.params.push(p);
+            if self.anonymous {
+                sql.push('?');
+            } else {
+                let _ = write!(sql, "${}", self.params.len());
+            }
+        }
+        sql.push(')');
+    }
+
     /// `col IN ($a, $b, …)` for a non-empty list.
     pub fn in_list(&mut self, col: &str, values: &[String]) -> String {
         let ph: Vec<String> = values

@@ -647,6 +647,23 @@ async fn writer_drops_when_full(db: &TestDb) {
     assert_eq!(w.written(), stored);
     assert_eq!(stored + w.dropped(), 3000);
 
+    // Rows offered through `admit` first: one refused there is counted at once and never
+    // built, one admitted is written or dropped (and counted) later, never both.
+    let w = LogWriter::spawn(store.clone(), 4, 2, Duration::from_millis(5));
+    let mut refused = 0;
+    for (i, mut r) in rows(3000, 11).into_iter().enumerate() {
+        r.id = format!("a{i:05}");
+        if w.admit() {
+            w.log(r);
+        } else {
+            refused += 1;
+        }
+    }
+    w.close(Duration::from_secs(60)).await;
+    assert!(refused > 0, "a 4-row queue cannot absorb 3000 rows at once");
+    assert!(w.dropped() >= refused);
+    assert_eq!(w.written() + w.dropped(), 3000);
+
     // A row whose content alone exceeds the queue's memory budget is dropped, not queued;
     // the budget it would have taken is given back, so the next row goes in.
     let store = LogStore::open(&db.backend).await.unwrap();
@@ -666,6 +683,57 @@ async fn writer_drops_when_full(db: &TestDb) {
         store.get("small").await.unwrap().unwrap().input,
         Some(serde_json::json!({"k": 1}))
     );
+}
+
+/// Bodies are written as the text they arrived as when they are JSON, and stay searchable:
+/// an escape serde_json would write otherwise (`\u00e9`) goes through the value.
+async fn raw_bodies_are_stored_readable_and_searchable(db: &TestDb) {
+    let store = LogStore::open(&db.backend).await.unwrap();
+    let w = LogWriter::spawn(store.clone(), 1000, 1000, Duration::from_millis(5));
+    let bodies: [(&str, &[u8]); 3] = [
+        (
+            "plain",
+            b"{\"messages\": [{\"role\": \"user\", \"content\": \"zebra\\n\\\"quokka\\\"\"}]}",
+        ),
+        (
+            "escaped",
+            b"{\"messages\":[{\"role\":\"user\",\"content\":\"caf\\u00e9 cr\\u00e8me\"}]}",
+        ),
+        ("not-json", b"{\"messages\": ["),
+    ];
+    // 75 rows: chunks of 64, 8 and three single rows.
+    let mut data = rows(75, 10);
+    for (i, r) in data.iter_mut().enumerate() {
+        r.id = format!("raw{i:02}");
+        r.input = None;
+        r.raw_input = Some(bytes::Bytes::from_static(bodies[i % 3].1));
+    }
+    for r in data {
+        w.log(r);
+    }
+    w.close(Duration::from_secs(60)).await;
+    assert_eq!((w.written(), w.dropped()), (75, 0));
+    let input = |id: &str| {
+        let store = store.clone();
+        let id = id.to_owned();
+        async move { store.get(&id).await.unwrap().unwrap().input }
+    };
+    assert_eq!(
+        input("raw00").await,
+        Some(json!({"messages": [{"role": "user", "content": "zebra\n\"quokka\""}]}))
+    );
+    assert_eq!(
+        input("raw01").await,
+        Some(json!({"messages": [{"role": "user", "content": "café crème"}]}))
+    );
+    assert_eq!(input("raw02").await, None);
+    for (term, expected) in [("crème", 25), ("quokka", 25), ("messages", 50)] {
+        let f = LogFilter {
+            content_search: Some(term.into()),
+            ..Default::default()
+        };
+        assert_eq!(all_ids(&store, &f).await.len(), expected, "search {term}");
+    }
 }
 
 async fn newer_schema_is_refused(db: &TestDb) {
@@ -691,6 +759,7 @@ on_both_backends!(
     filter_data_lists_distinct_values,
     writer_writes_everything_it_accepts,
     writer_drops_when_full,
+    raw_bodies_are_stored_readable_and_searchable,
     newer_schema_is_refused,
     seed_inserts_n_rows,
 );
@@ -738,4 +807,54 @@ fn a_relayed_stream_settles_into_its_answer() {
     let responses = "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hel\"}\n\n\
                      event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"status\":\"completed\"}}\n\n";
     assert_eq!(settle(responses)["id"], "resp_1");
+}
+
+/// The writer and SQLite's thread run under SCHED_IDLE: only on CPU the requests leave idle.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_writer_runs_only_on_idle_cpu() {
+    const SCHED_IDLE: &str = "5";
+    let db = TestDb::sqlite();
+    let store = LogStore::open(&db.backend).await.unwrap();
+    let w = LogWriter::spawn(store, 10, 10, Duration::from_millis(5));
+    // (name, scheduling policy) of this process's threads; field 41 of `stat`, after the
+    // parenthesised name.
+    let threads = || -> Vec<(String, String)> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| {
+                let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
+                let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+                Some((name.to_owned(), rest.split(' ').nth(38)?.to_owned()))
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen = threads();
+        // Until the writer's own connection has started its SQLite thread (the store's pool,
+        // and other tests', have theirs, at the normal policy).
+        let idle_sqlite =
+            |(n, p): &&(String, String)| n.starts_with("sqlx-sqlite") && p == SCHED_IDLE;
+        if seen.iter().any(|(n, _)| n.starts_with("bifrost-log"))
+            && seen.iter().any(|t| idle_sqlite(&t))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Other tests of this binary may have writers of their own running: every one is idle.
+    let writers: Vec<_> = seen
+        .iter()
+        .filter(|(n, _)| n.starts_with("bifrost-log"))
+        .collect();
+    assert!(!writers.is_empty(), "{seen:?}");
+    assert!(writers.iter().all(|(_, p)| p == SCHED_IDLE), "{seen:?}");
+    // The writer's own SQLite connection runs its statements on a thread started from it.
+    assert!(
+        seen.iter()
+            .any(|(n, p)| n.starts_with("sqlx-sqlite") && p == SCHED_IDLE),
+        "{seen:?}"
+    );
+    w.close(Duration::from_secs(10)).await;
 }

@@ -5,8 +5,9 @@
 //! key, attempts, tokens, time to first token, the answer), and the route records how the
 //! exchange ended. The row is submitted when the last holder lets go of the entry: the route
 //! for a unary answer, the stream when it ends or the client leaves. Submitting only enqueues
-//! ([`LogWriter::log`]); a background task writes batches, and a full queue drops the row
-//! (counted), never the request.
+//! ([`LogWriter::log`]); a background thread writes batches, and a full queue drops the row
+//! (counted), never the request. A request that arrives while the queue is full gets no entry
+//! at all ([`LogWriter::admit`]): its row is counted as dropped then.
 
 pub mod api;
 
@@ -43,7 +44,8 @@ pub struct RequestLogs {
 }
 
 impl RequestLogs {
-    /// Opens the entry of a request that just arrived.
+    /// Opens the entry of a request that just arrived; none when the writer's queue is full
+    /// (the row is counted as dropped now, and nothing is spent building it).
     pub(crate) fn open(
         &self,
         id: &str,
@@ -51,7 +53,10 @@ impl RequestLogs {
         object: &str,
         headers: &http::HeaderMap,
         body: Option<&bytes::Bytes>,
-    ) -> Arc<LogEntry> {
+    ) -> Option<Arc<LogEntry>> {
+        if !self.writer.admit() {
+            return None;
+        }
         let settings = self.settings.load();
         let timestamp = now_ms();
         let mut metadata = std::collections::BTreeMap::new();
@@ -75,7 +80,7 @@ impl RequestLogs {
             Some(Err(note)) => (None, Some(note)),
             None => (None, None),
         };
-        Arc::new(LogEntry {
+        Some(Arc::new(LogEntry {
             row: Mutex::new(LogRow {
                 id: id.to_owned(),
                 timestamp,
@@ -90,7 +95,7 @@ impl RequestLogs {
             started: Instant::now(),
             content: settings.content,
             writer: self.writer.clone(),
-        })
+        }))
     }
 }
 

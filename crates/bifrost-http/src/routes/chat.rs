@@ -269,7 +269,7 @@ async fn serve(
         labels,
         ..RequestOptions::default()
     };
-    let log = st.logs.as_ref().map(|l| {
+    let log = st.logs.as_ref().and_then(|l| {
         l.open(
             rid_text,
             &endpoint,

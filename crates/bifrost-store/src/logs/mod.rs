@@ -37,6 +37,13 @@ impl LogRow {
         if let Some(b) = self.raw_output.take() {
             self.output = serde_json::from_slice(&b).ok();
         }
+        self.settle_stream();
+    }
+
+    /// Turns `raw_output_sse` into `output`. The writer stops here: a JSON body goes into its
+    /// column as the text it arrived as (see `store::content_text`), never parsed into a
+    /// [`serde_json::Value`] and written out again.
+    pub fn settle_stream(&mut self) {
         if let Some(b) = self.raw_output_sse.take() {
             self.output = Some(sse_output(&b));
         }

@@ -15,8 +15,22 @@ use crate::sql::{get_string, where_clause, Param, SqlBuf};
 use crate::{Backend, StoreError};
 use query::row_conditions;
 
-/// Rows per multi-row INSERT (29 parameters each, well under SQLite's and Postgres' limits).
-const INSERT_CHUNK: usize = 500;
+/// Rows per multi-row INSERT (29 parameters each), largest first. A batch goes in chunks of
+/// these sizes only, so each statement's text recurs and the connection's statement cache
+/// spares SQLite parsing it again: a statement of fresh text per batch cost more to prepare
+/// than to run.
+const INSERT_CHUNKS: [usize; 3] = [64, 8, 1];
+
+/// `rows` in chunks of [`INSERT_CHUNKS`] sizes.
+fn insert_chunks(rows: &[LogRow]) -> impl Iterator<Item = &[LogRow]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let n = INSERT_CHUNKS.into_iter().find(|&n| n <= rest.len())?;
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 const LOG_COLUMNS: &str = "id, parent_request_id, ts, object, route, provider, model, \
      number_of_retries, fallback_index, key_id, key_name, virtual_key_id, virtual_key_name, \
@@ -104,16 +118,21 @@ pub struct LogStore {
 /// One multi-row `INSERT` of `chunk` (ignoring ids already there), then `tail`.
 fn insert_sql(kind: Kind, chunk: &[LogRow], tail: &str) -> Result<(SqlBuf, String), StoreError> {
     let mut buf = SqlBuf::positional(kind);
-    let mut tuples = Vec::with_capacity(chunk.len());
-    for r in chunk {
-        let ph: Vec<String> = row_params(r)?.into_iter().map(|p| buf.p(p)).collect();
-        debug_assert_eq!(ph.len(), LOG_COLUMN_COUNT);
-        tuples.push(format!("({})", ph.join(", ")));
+    buf.params.reserve(chunk.len() * LOG_COLUMN_COUNT);
+    let mut sql =
+        String::with_capacity(LOG_COLUMNS.len() + 100 + chunk.len() * 8 * LOG_COLUMN_COUNT);
+    sql.push_str("INSERT INTO logs (");
+    sql.push_str(LOG_COLUMNS);
+    sql.push_str(") VALUES ");
+    for (i, r) in chunk.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        buf.push_tuple(&mut sql, row_params(r)?);
     }
-    let sql = format!(
-        "INSERT INTO logs ({LOG_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING{tail}",
-        tuples.join(", ")
-    );
+    sql.push_str(" ON CONFLICT (id) DO NOTHING");
+    sql.push_str(tail);
+    debug_assert_eq!(buf.params.len(), chunk.len() * LOG_COLUMN_COUNT);
     Ok((buf, sql))
 }
 
@@ -165,7 +184,7 @@ impl LogStore {
         // which rows went in, and only when some did not, start again asking for each id.
         let mut tx = self.pool.begin().await?;
         let mut affected = 0;
-        for chunk in rows.chunks(INSERT_CHUNK) {
+        for chunk in insert_chunks(rows) {
             let (buf, sql) = insert_sql(self.kind, chunk, "")?;
             affected += buf.query(sql).execute(&mut *tx).await?.rows_affected();
         }
@@ -175,7 +194,7 @@ impl LogStore {
             tx.rollback().await?;
             tx = self.pool.begin().await?;
             let mut inserted = HashSet::with_capacity(rows.len());
-            for chunk in rows.chunks(INSERT_CHUNK) {
+            for chunk in insert_chunks(rows) {
                 let (buf, sql) = insert_sql(self.kind, chunk, " RETURNING id")?;
                 for row in buf.query(sql).fetch_all(&mut *tx).await? {
                     let id = get_string(&row, 0)?;
@@ -307,6 +326,43 @@ fn fact(r: &LogRow) -> Fact<'_> {
     }
 }
 
+/// A content column: a JSON body as the text it arrived as (checked, not parsed into a value),
+/// else the value it settles into. The text is kept only when its escapes are the ones
+/// serde_json writes: content search matches the column's text, so a `\u00e9` or `\/` from a
+/// client goes through the value and is stored as `é` or `/`, as before.
+fn content_text(
+    raw: &Option<bytes::Bytes>,
+    settled: &Option<serde_json::Value>,
+) -> Result<Option<String>, StoreError> {
+    let Some(b) = raw else {
+        return json_text(settled);
+    };
+    if !plain_escapes(b) {
+        return json_text(&serde_json::from_slice(b).ok());
+    }
+    Ok(serde_json::from_slice::<serde::de::IgnoredAny>(b)
+        .ok()
+        .and_then(|_| std::str::from_utf8(b).ok())
+        .map(str::to_owned))
+}
+
+/// Whether every escape in `b` is one serde_json writes the same way (`\"`, `\\`, `\n`, `\r`,
+/// `\t`, `\b`, `\f`).
+fn plain_escapes(b: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(i) = memchr::memchr(b'\\', &b[at..]) {
+        let next = at + i + 1;
+        if !matches!(
+            b.get(next),
+            Some(b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f')
+        ) {
+            return false;
+        }
+        at = next + 1;
+    }
+    true
+}
+
 fn json_text(v: &Option<serde_json::Value>) -> Result<Option<String>, StoreError> {
     v.as_ref()
         .map(serde_json::to_string)
@@ -314,7 +370,7 @@ fn json_text(v: &Option<serde_json::Value>) -> Result<Option<String>, StoreError
         .map_err(|e| StoreError::InvalidArgument(format!("log JSON field: {e}")))
 }
 
-fn row_params(r: &LogRow) -> Result<Vec<Param>, StoreError> {
+fn row_params(r: &LogRow) -> Result<[Param; LOG_COLUMN_COUNT], StoreError> {
     let metadata = if r.metadata.is_empty() {
         None
     } else {
@@ -323,7 +379,7 @@ fn row_params(r: &LogRow) -> Result<Vec<Param>, StoreError> {
                 .map_err(|e| StoreError::InvalidArgument(format!("log metadata: {e}")))?,
         )
     };
-    Ok(vec![
+    Ok([
         Param::Text(r.id.clone()),
         Param::OptText(r.parent_request_id.clone()),
         Param::Int(r.timestamp),
@@ -349,9 +405,47 @@ fn row_params(r: &LogRow) -> Result<Vec<Param>, StoreError> {
         Param::Int(r.reasoning_tokens),
         Param::OptReal(r.cost),
         Param::OptText(json_text(&r.error)?),
-        Param::OptText(json_text(&r.input)?),
-        Param::OptText(json_text(&r.output)?),
+        Param::OptText(content_text(&r.raw_input, &r.input)?),
+        Param::OptText(content_text(&r.raw_output, &r.output)?),
         Param::OptText(json_text(&r.params)?),
         Param::OptText(metadata),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_split_into_the_cached_statement_sizes() {
+        let rows = vec![LogRow::default(); 1000];
+        let sizes: Vec<usize> = insert_chunks(&rows).map(<[LogRow]>::len).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 1000);
+        assert!(sizes.iter().all(|n| INSERT_CHUNKS.contains(n)));
+        // 15 × 64 + 5 × 8: the largest sizes first.
+        assert_eq!(sizes.len(), 20);
+        assert_eq!(insert_chunks(&rows[..3]).count(), 3);
+        assert_eq!(insert_chunks(&[]).count(), 0);
+    }
+
+    #[test]
+    fn only_escapes_serde_json_writes_alike_are_kept_verbatim() {
+        for kept in [&br#"{"a":"x\"y\\z\n\r\t\b\f"}"#[..], b"{}", br#""\\u""#] {
+            assert!(plain_escapes(kept), "{}", String::from_utf8_lossy(kept));
+        }
+        for parsed in [&br#"{"a":"caf\u00e9"}"#[..], br#"{"a":"a\/b"}"#, b"\\"] {
+            assert!(
+                !plain_escapes(parsed),
+                "{}",
+                String::from_utf8_lossy(parsed)
+            );
+        }
+        let raw = |b: &'static [u8]| content_text(&Some(bytes::Bytes::from_static(b)), &None);
+        assert_eq!(raw(b"{\"a\": 1}").unwrap().as_deref(), Some("{\"a\": 1}"));
+        assert_eq!(
+            raw(br#"{"a":"caf\u00e9"}"#).unwrap().as_deref(),
+            Some(r#"{"a":"café"}"#)
+        );
+        assert_eq!(raw(b"{\"a\":").unwrap(), None);
+    }
 }

@@ -118,6 +118,18 @@ impl LogWriter {
         }
     }
 
+    /// Whether a row offered now would be queued. When the queue is full and no live tail
+    /// is open, the answer is no and the row counts as dropped here, so a saturated gateway
+    /// spends nothing on rows it would drop: the caller then does not build the row (nor
+    /// call [`LogWriter::log`] for it).
+    pub fn admit(&self) -> bool {
+        if self.inner.tx.capacity() > 0 || self.inner.tail.receiver_count() > 0 {
+            return true;
+        }
+        self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
     /// Rows dropped because the queue was full or the writer closed.
     pub fn dropped(&self) -> u64 {
         self.inner.counters.dropped.load(Ordering::Relaxed)
@@ -158,13 +170,26 @@ impl LogWriter {
     }
 }
 
-/// Puts the calling thread at nice 19 (on Linux, `setpriority` with no pid names the calling
-/// thread); threads it starts inherit that. Best effort: a failure leaves the default.
-/// Elsewhere it would name the whole process, so only Linux does it.
+/// Puts the calling thread, and the threads it starts (SQLite's), under SCHED_IDLE: the writer
+/// runs only on CPU the requests leave idle. Under nice 19 alone it still took its share of a
+/// saturated core, and evicted the requests' caches with it. Nice 19 where SCHED_IDLE is
+/// refused; best effort (a failure leaves the default). Linux only: elsewhere these calls
+/// would name the whole process.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    if let Err(error) = rustix::process::setpriority_process(None, 19) {
-        tracing::debug!(%error, "log writer priority unchanged");
+    {
+        use thread_priority::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadPriority, ThreadSchedulePolicy,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        match set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
+            Ok(()) => return,
+            Err(error) => tracing::debug!(?error, "log writer: SCHED_IDLE refused"),
+        }
+        if let Err(error) = rustix::process::setpriority_process(None, 19) {
+            tracing::debug!(%error, "log writer priority unchanged");
+        }
     }
 }
 
@@ -213,7 +238,7 @@ async fn write(store: &LogStore, buf: &mut Vec<LogRow>, counters: &Counters) {
     let n = buf.len() as u64;
     let weight: usize = buf.iter().map(LogRow::raw_bytes).sum();
     counters.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
-    buf.iter_mut().for_each(LogRow::settle);
+    buf.iter_mut().for_each(LogRow::settle_stream);
     match store.insert(buf).await {
         Ok(()) => counters.written.fetch_add(n, Ordering::Relaxed),
         Err(error) => {
