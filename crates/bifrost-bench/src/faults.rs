@@ -90,6 +90,7 @@ pub(crate) fn faults(opts: &Options, mix: &str) -> Result<String> {
         anthropic: false,
         logging: true,
         vk: Vk::None,
+        seed: false,
     };
     let v = oha(
         &format!("http://127.0.0.1:{GATEWAY_PORT}{route}"),

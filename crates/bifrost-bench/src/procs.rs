@@ -127,6 +127,18 @@ fn gateway_config(upstream: &str, logging: bool, vk: Vk) -> String {
     )
 }
 
+/// The seed's load-test setup as its table gives it (buffer 15,000, pool 10,000) with the
+/// provider concurrency of issue 15's run (10,000) and nothing else: no connection cap, so a
+/// limit the user did not set shows up here.
+pub(crate) fn seed_config(upstream: &str) -> String {
+    format!(
+        r#"{{"providers":{{"openai":{{"keys":[{{"value":"sk-bench"}}],
+            "concurrency_and_buffer_size":{{"concurrency":10000,"buffer_size":15000}},
+            "network_config":{{"base_url":"{upstream}"}}}}}},
+          "initial_pool_size":10000}}"#
+    )
+}
+
 pub(crate) fn start_gateway(opts: &Options, logging: bool, vk: Vk) -> Result<Proc> {
     start_gateway_with(
         opts,

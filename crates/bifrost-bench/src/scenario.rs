@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::load::{measure, Run};
 use crate::options::Options;
-use crate::procs::{start_gateway, start_mock, start_nginx, start_redis};
+use crate::procs::{
+    seed_config, start_gateway, start_gateway_with, start_mock, start_nginx, start_redis,
+};
 use crate::report::{stage_table, us};
 use crate::{GATEWAY_PORT, MOCK_PORT, NGINX_PORT};
 
@@ -24,6 +26,8 @@ pub(crate) struct Scenario {
     pub(crate) logging: bool,
     /// Requests through the gateway carry a virtual key (limits far above the load).
     pub(crate) vk: Vk,
+    /// The gateway runs on the seed's load-test config as written (see `procs::seed_config`).
+    pub(crate) seed: bool,
 }
 
 /// Where a governance scenario's counters live.
@@ -46,6 +50,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         anthropic: false,
         logging: true,
         vk: Vk::None,
+        seed: false,
     };
     vec![
         s("rate-1k", "1,000 RPS, mock 0 ms", Some(1000), 64, 0),
@@ -57,6 +62,17 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             7000,
             1000,
         ),
+        Scenario {
+            seed: true,
+            ..s(
+                "seed-5k",
+                "the seed's load test: 5,000 RPS, mock 1.5 s (≈7,500 in flight), the seed's \
+                 config (buffer 15,000, pool 10,000, concurrency 10,000)",
+                Some(5000),
+                9000,
+                1500,
+            )
+        },
         s(
             "saturation",
             "max throughput, 64 connections, mock 0 ms",
@@ -188,7 +204,11 @@ pub(crate) fn run_scenario(opts: &Options, sc: &Scenario, nginx: Option<&str>) -
                 Vk::Redis => Some(start_redis(opts)?),
                 _ => None,
             };
-            let g = start_gateway(opts, sc.logging, sc.vk)?;
+            let g = if sc.seed {
+                start_gateway_with(opts, &seed_config(&format!("http://127.0.0.1:{MOCK_PORT}")))?
+            } else {
+                start_gateway(opts, sc.logging, sc.vk)?
+            };
             let run = measure(
                 opts,
                 &format!("http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions"),

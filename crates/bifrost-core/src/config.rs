@@ -281,8 +281,10 @@ pub struct NetworkConfig {
     pub max_retries: u32,
     pub retry_backoff_initial: Duration,
     pub retry_backoff_max: Duration,
-    /// Upstream connections per host at most (caps the in-flight slots).
-    pub max_conns_per_host: usize,
+    /// Upstream connections per host at most; `None`: as many as the provider's
+    /// `concurrency`. A smaller value than `concurrency` is refused at init rather than
+    /// silently capping the requests in flight the user configured.
+    pub max_conns_per_host: Option<usize>,
     /// Speak HTTP/2 without TLS negotiation (h2c prior knowledge) to the upstream.
     pub enforce_http2: bool,
 }
@@ -299,7 +301,7 @@ impl Default for NetworkConfig {
             max_retries: 2,
             retry_backoff_initial: Duration::from_millis(500),
             retry_backoff_max: Duration::from_millis(5000),
-            max_conns_per_host: 5000,
+            max_conns_per_host: None,
             enforce_http2: false,
         }
     }

@@ -534,6 +534,48 @@ async fn a_full_queue_drops_at_once_or_times_out() {
     held.abort();
 }
 
+/// Issue 15: the seed's load test holds 7,500 requests in flight at a provider configured for
+/// 10,000; a connection cap the user did not set used to hold them at 5,000.
+#[tokio::test(start_paused = true)]
+async fn every_configured_slot_is_used_and_a_smaller_connection_cap_is_refused() {
+    let p = Scripted::new("a", &[Step::Hang]);
+    let e = engine(
+        vec![(
+            "a",
+            limited(10_000, 15_000, Duration::from_secs(30)),
+            vec![key("k")],
+            p,
+        )],
+        vec![],
+    );
+    let held: Vec<_> = (0..7_500)
+        .map(|_| {
+            let e = e.clone();
+            tokio::spawn(async move { e.chat_completion(chat("a/m")).await })
+        })
+        .collect();
+    // The clock only moves once every task waits: all have reached the provider by then.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(e.in_flight("a"), Some(7_500));
+    held.iter().for_each(|h| h.abort());
+
+    let mut cfg = limited(10_000, 15_000, Duration::from_secs(30));
+    cfg.network.max_conns_per_host = Some(5_000);
+    let account = StaticAccount::new().with_provider("a", cfg, vec![key("k")]);
+    let p = Scripted::new("a", &[Step::Hang]);
+    let err = Bifrost::init(
+        BifrostConfig::new(account).with_provider_instance("a", ProviderInstance::new(p)),
+    )
+    .err()
+    .expect("a connection cap below concurrency is refused");
+    assert!(
+        err.message
+            .contains("max_conns_per_host (5000) is below concurrency (10000)"),
+        "{}",
+        err.message
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_refuses_new_work_and_waits_for_open_streams() {
     let p = Scripted::new(

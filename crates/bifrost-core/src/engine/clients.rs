@@ -19,11 +19,8 @@ pub(crate) fn http_clients(pcfg: &ProviderConfig, pool_size: usize) -> Vec<provi
             .base_url
             .as_deref()
             .is_none_or(|u| u.starts_with("https://"));
-    let slots = pcfg
-        .concurrency
-        .concurrency
-        .min(net.max_conns_per_host)
-        .max(1);
+    // `ProviderState::build` refuses a connection cap below `concurrency`.
+    let slots = pcfg.concurrency.concurrency.max(1);
     let shards = if may_multiplex {
         slots
             .div_ceil(H2_STREAMS_PER_CONNECTION)

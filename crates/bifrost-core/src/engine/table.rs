@@ -4,7 +4,7 @@
 //! starts and finishes on it, so it never sees half a change.
 
 use super::{clients, ProviderState};
-use crate::config::{Account, ConcurrencyAndBufferSize, ProviderConfig, ProviderInstance};
+use crate::config::{Account, ProviderConfig, ProviderInstance};
 use crate::error::BifrostError;
 use crate::providers;
 use crate::queue::ProviderQueue;
@@ -141,6 +141,17 @@ impl ProviderState {
         instance: Option<&ProviderInstance>,
         initial_pool_size: usize,
     ) -> Result<Self, BifrostError> {
+        // Fewer connections than slots would cap the requests in flight below what the user
+        // configured, silently (the extra ones would wait inside the pool): refused instead.
+        if let Some(n) = pcfg.network.max_conns_per_host {
+            let c = pcfg.concurrency.concurrency;
+            if n < c {
+                return Err(BifrostError::invalid_request(format!(
+                    "provider '{name}': max_conns_per_host ({n}) is below concurrency ({c}); \
+                     raise max_conns_per_host or lower concurrency"
+                )));
+            }
+        }
         let built = match instance {
             Some(i) => providers::Built {
                 provider: i.provider.clone(),
@@ -153,14 +164,7 @@ impl ProviderState {
                 providers::build(name, &pcfg, clients)?
             }
         };
-        // Without more connections than this, more slots would only queue inside the pool.
-        let limits = ConcurrencyAndBufferSize {
-            concurrency: pcfg
-                .concurrency
-                .concurrency
-                .min(pcfg.network.max_conns_per_host.max(1)),
-            ..pcfg.concurrency
-        };
+        let limits = pcfg.concurrency;
         Ok(Self {
             name: Arc::from(name),
             provider: built.provider,

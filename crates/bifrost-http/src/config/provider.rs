@@ -86,6 +86,22 @@ pub(super) fn provider(
             concurrency.buffer_size = n;
         }
     }
+    // A connection cap below the slots would hold requests in flight under what was asked for,
+    // silently: refused, naming both settings.
+    if let Some(n) = network
+        .max_conns_per_host
+        .filter(|&n| n < concurrency.concurrency)
+    {
+        return Err(err(
+            format!("{path}.network_config.max_conns_per_host"),
+            format!(
+                "{n} is below {path}.concurrency_and_buffer_size.concurrency ({}): requests \
+                 past {n} would wait for a connection; raise max_conns_per_host or lower \
+                 concurrency",
+                concurrency.concurrency
+            ),
+        ));
+    }
     let mut key_health = KeyHealthConfig::default();
     if let Some(h) = raw.key_health {
         if let Some(ms) = h.rate_limit_cooldown_ms {
@@ -401,7 +417,7 @@ fn network(path: &str, raw: RawNetwork) -> Result<NetworkConfig, ConfigError> {
         if !(1..=10_000).contains(&n) {
             return Err(err(p("max_conns_per_host"), "must be 1–10000"));
         }
-        net.max_conns_per_host = n;
+        net.max_conns_per_host = Some(n);
     }
     if let Some(b) = raw.enforce_http2 {
         net.enforce_http2 = b;

@@ -66,6 +66,35 @@ fn the_seed_memory_efficient_config_loads_as_printed() {
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
 
+/// Issue 15: the seed's load test (5,000 RPS, 1.5 s upstream) configures 10,000 slots; no
+/// connection cap the user did not ask for may hold them under that.
+#[test]
+fn no_connection_cap_holds_requests_in_flight_under_concurrency() {
+    let config = |network: &str| {
+        format!(
+            r#"{{"providers":{{"openai":{{"keys":[{{"value":"k"}}],
+                "concurrency_and_buffer_size":{{"concurrency":10000,"buffer_size":15000}},
+                "network_config":{{{network}}}}}}}}}"#
+        )
+    };
+    let c = parse(&config(""), &env_of(&[])).unwrap();
+    let p = &c.providers[0];
+    assert_eq!(p.config.concurrency.concurrency, 10_000);
+    assert_eq!(p.config.network.max_conns_per_host, None);
+    let c = parse(&config(r#""max_conns_per_host":10000"#), &env_of(&[])).unwrap();
+    assert_eq!(
+        c.providers[0].config.network.max_conns_per_host,
+        Some(10_000)
+    );
+    let e = parse(&config(r#""max_conns_per_host":5000"#), &env_of(&[])).unwrap_err();
+    assert_eq!(e.path, "providers.openai.network_config.max_conns_per_host");
+    assert!(
+        e.message
+            .contains("below providers.openai.concurrency_and_buffer_size.concurrency (10000)"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_missing_env_variable_names_path_and_variable() {
     let e = parse(SEED_HIGH_PERF, &env_of(&[])).unwrap_err();
