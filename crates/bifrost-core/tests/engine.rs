@@ -484,6 +484,12 @@ fn limited(concurrency: usize, buffer_size: usize, timeout: Duration) -> Provide
     c
 }
 
+/// An engine whose only provider, `a`, never answers.
+fn hanging(config: ProviderConfig) -> Bifrost {
+    let p = Scripted::new("a", &[Step::Hang]);
+    engine(vec![("a", config, vec![key("k")], p)], vec![])
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_drops_at_once_or_times_out() {
     let p = Scripted::new("a", &[Step::Hang]);
@@ -509,16 +515,7 @@ async fn a_full_queue_drops_at_once_or_times_out() {
     held.abort();
 
     // Without dropping, a waiter gives up at the request timeout.
-    let p = Scripted::new("a", &[Step::Hang]);
-    let e = engine(
-        vec![(
-            "a",
-            limited(1, 5, Duration::from_secs(2)),
-            vec![key("k")],
-            p,
-        )],
-        vec![],
-    );
+    let e = hanging(limited(1, 5, Duration::from_secs(2)));
     let held = tokio::spawn({
         let e = e.clone();
         async move { e.chat_completion(chat("a/m")).await }
@@ -538,16 +535,7 @@ async fn a_full_queue_drops_at_once_or_times_out() {
 /// 10,000; a connection cap the user did not set used to hold them at 5,000.
 #[tokio::test(start_paused = true)]
 async fn every_configured_slot_is_used_and_a_smaller_connection_cap_is_refused() {
-    let p = Scripted::new("a", &[Step::Hang]);
-    let e = engine(
-        vec![(
-            "a",
-            limited(10_000, 15_000, Duration::from_secs(30)),
-            vec![key("k")],
-            p,
-        )],
-        vec![],
-    );
+    let e = hanging(limited(10_000, 15_000, Duration::from_secs(30)));
     let held: Vec<_> = (0..7_500)
         .map(|_| {
             let e = e.clone();
