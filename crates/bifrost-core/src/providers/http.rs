@@ -160,10 +160,18 @@ impl Upstream {
         self.post(url, headers, body).await.map(|(_, b)| b)
     }
 
-    /// A GET (model listings), within the request timeout.
-    pub async fn get(&self, url: &Uri, headers: HeaderMap) -> Result<Bytes, BifrostError> {
-        let answer = self.exchange(Method::GET, url, headers, Bytes::new()).await;
-        answer.map(|(_, b)| b)
+    /// The model ids the upstream lists at `url` (`GET`; an OpenAI-shaped list, `data[].id`,
+    /// which Anthropic's is too).
+    pub async fn model_ids(
+        &self,
+        url: String,
+        headers: HeaderMap,
+    ) -> Result<Vec<String>, BifrostError> {
+        let url = super::parse_url(&self.name, &url)?;
+        let (_, bytes) = self
+            .exchange(Method::GET, &url, headers, Bytes::new())
+            .await?;
+        super::openai::model_ids(&self.name, &bytes)
     }
 
     /// [`Upstream::post_json`] that also returns the answer's content type (audio, say).

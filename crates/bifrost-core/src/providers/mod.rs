@@ -71,7 +71,7 @@ pub trait Provider: Send + Sync {
         _cx: CallContext<'a>,
         _req: &'a EmbeddingRequest,
     ) -> BoxFuture<'a, Result<EmbeddingResponse, BifrostError>> {
-        Box::pin(async move { Err(BifrostError::unsupported(self.name(), "embedding")) })
+        unsupported(self.name(), "embedding")
     }
 
     /// An OpenAI-shaped operation forwarded without translation (text completions, audio,
@@ -82,7 +82,7 @@ pub trait Provider: Send + Sync {
         op: RequestType,
         _body: &'a RawBody,
     ) -> BoxFuture<'a, Result<RawResponse, BifrostError>> {
-        Box::pin(async move { Err(BifrostError::unsupported(self.name(), op.as_str())) })
+        unsupported(self.name(), op.as_str())
     }
 
     /// The upstream's model ids (its `/v1/models`), for listings of providers whose keys allow
@@ -91,7 +91,7 @@ pub trait Provider: Send + Sync {
         &'a self,
         _cx: CallContext<'a>,
     ) -> BoxFuture<'a, Result<Vec<String>, BifrostError>> {
-        Box::pin(async move { Err(BifrostError::unsupported(self.name(), "list_models")) })
+        unsupported(self.name(), "list_models")
     }
 
     /// A streamed [`Provider::raw`] (text completions): the upstream's SSE bytes as they come.
@@ -101,7 +101,7 @@ pub trait Provider: Send + Sync {
         op: RequestType,
         _body: &'a RawBody,
     ) -> BoxFuture<'a, Result<ByteStream, BifrostError>> {
-        Box::pin(async move { Err(BifrostError::unsupported(self.name(), op.as_str())) })
+        unsupported(self.name(), op.as_str())
     }
 
     /// The client API this provider speaks natively for `model` (requests in it are
@@ -127,12 +127,7 @@ pub trait Provider: Send + Sync {
         _cx: CallContext<'a>,
         req: &'a NativeRequest,
     ) -> BoxFuture<'a, Result<NativeResponse, BifrostError>> {
-        Box::pin(async move {
-            Err(BifrostError::unsupported(
-                self.name(),
-                native::operation(req.api),
-            ))
-        })
+        unsupported(self.name(), native::operation(req.api))
     }
 }
 
@@ -695,6 +690,16 @@ pub(crate) fn path_segment(name: &str) -> std::borrow::Cow<'_, str> {
         return name.replace('.', "%2E").into();
     }
     utf8_percent_encode(name, SEGMENT).into()
+}
+
+/// The answer to an operation a provider does not offer.
+fn unsupported<'a, T: Send + 'a>(
+    provider: &str,
+    op: &str,
+) -> BoxFuture<'a, Result<T, BifrostError>> {
+    Box::pin(std::future::ready(Err(BifrostError::unsupported(
+        provider, op,
+    ))))
 }
 
 /// Parses a URL built from configuration.

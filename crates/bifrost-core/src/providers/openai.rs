@@ -288,17 +288,11 @@ impl Provider for OpenAi {
         &'a self,
         cx: CallContext<'a>,
     ) -> BoxFuture<'a, Result<Vec<String>, BifrostError>> {
-        Box::pin(async move {
-            let url = super::parse_url(
-                &self.upstream.name,
-                &self
-                    .chat_url
-                    .to_string()
-                    .replace("chat/completions", "models"),
-            )?;
-            let bytes = self.upstream.get(&url, auth_headers(&cx)).await?;
-            model_ids(&self.upstream.name, &bytes)
-        })
+        let url = self
+            .chat_url
+            .to_string()
+            .replace("chat/completions", "models");
+        Box::pin(self.upstream.model_ids(url, auth_headers(&cx)))
     }
 
     fn native_api(&self, _model: &str) -> Option<WireApi> {

@@ -268,19 +268,17 @@ pub(crate) fn assert_all_rejected<T>(
 }
 
 /// Feeds each of `items` to `state` with `on`, checking that none comes once the stream is
-/// finished (`end` names what finishes it) and that it does finish; the chunks, in order.
-pub(crate) fn feed<S, I>(
+/// finished and that it does finish; the chunks, in order.
+pub(crate) fn feed<S: super::chunks::Translator, I>(
     state: &mut S,
     items: impl IntoIterator<Item = I>,
-    is_finished: impl Fn(&S) -> bool,
     mut on: impl FnMut(&mut S, I) -> Result<Vec<ChatCompletionChunk>, BifrostError>,
-    end: &str,
 ) -> Vec<ChatCompletionChunk> {
     let mut chunks = Vec::new();
     for item in items {
-        assert!(!is_finished(state), "event after {end}");
+        assert!(!state.is_finished(), "event after {}", S::END);
         chunks.extend(on(state, item).unwrap());
     }
-    assert!(is_finished(state));
+    assert!(state.is_finished());
     chunks
 }

@@ -26,7 +26,8 @@ use memory::Memory;
 
 mod redis_store;
 use redis_store::{
-    evalsha, evalsha_cmd, flush_loop, redis_key, RedisCounters, Settle, RESERVE_LUA, SETTLE_LUA,
+    evalsha, evalsha_cmd, flush_loop, redis_key, reserve_arg, Ints, RedisCounters, Settle,
+    RESERVE_LUA, SETTLE_LUA,
 };
 
 /// How long a lease of `max_concurrent_requests` lives in Redis if its holder never returns it
@@ -60,6 +61,74 @@ impl Queue {
     fn done(&self, n: usize) {
         if self.queued.fetch_sub(n, Ordering::SeqCst) == n {
             self.idle.notify_waiters();
+        }
+    }
+}
+
+type Answer = futures::future::BoxFuture<'static, redis::RedisResult<Ints>>;
+
+/// A reserve call in flight. Dropped before its answer came, it hands the call to a task that
+/// gives back what the script reserved, if it did.
+struct Call<'a> {
+    answer: Option<Answer>,
+    checks: &'a [Check],
+    member: &'a str,
+    redis: &'a RedisCounters,
+}
+
+impl std::future::Future for Call<'_> {
+    type Output = redis::RedisResult<Ints>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(answer) = self.answer.as_mut() else {
+            return std::task::Poll::Pending;
+        };
+        let out = std::task::ready!(answer.as_mut().poll(cx));
+        self.answer = None;
+        std::task::Poll::Ready(out)
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        let Some(answer) = self.answer.take() else {
+            return;
+        };
+        let undo: Vec<(LimitSpec, i64)> = self
+            .checks
+            .iter()
+            .map(|c| (c.spec.clone(), c.amount))
+            .collect();
+        let (mut conn, settle) = (self.redis.conn.clone(), self.redis.settle.clone());
+        let member = self.member.to_owned();
+        let give_back = async move {
+            let Ok(Ints(values)) = answer.await else {
+                return;
+            };
+            if values.first() != Some(&1) {
+                return;
+            }
+            let mut cmd = evalsha_cmd(&settle);
+            let now = values.get(1).copied().unwrap_or(0);
+            for (spec, amount) in &undo {
+                let key = redis_key(spec, spec.window.bounds(now).0);
+                match spec.kind {
+                    Kind::Concurrency => cmd.arg(key).arg(&member).arg(-1),
+                    _ => cmd.arg(key).arg(-amount).arg(spec.window.ttl_secs()),
+                };
+            }
+            let _ =
+                tokio::time::timeout(REDIS_TIMEOUT * 4, evalsha::<i64>(&mut conn, &settle, &cmd))
+                    .await;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn(give_back)),
+            // No runtime to finish on (a process shutting down): the reservation stays until
+            // its window ends or its lease expires.
+            Err(_) => tracing::warn!("governance: a Redis reservation could not be given back"),
         }
     }
 }
@@ -173,48 +242,26 @@ impl Counters {
         }
         // One command, built once: integers written as integers, names borrowed.
         let mut cmd = evalsha_cmd(&r.reserve);
-        cmd.arg(checks.len())
-            .arg(member)
-            .arg(LEASE.as_millis() as u64);
+        cmd.arg(member)
+            .arg(LEASE.as_millis() as u64)
+            .arg(reserve_arg(checks));
         for c in checks {
-            cmd.arg(&*c.spec.base)
-                .arg(c.spec.limit)
-                .arg(&*c.spec.window_arg)
-                .arg(c.amount);
+            cmd.arg(&*c.spec.base);
         }
-        // The call runs on a task of its own: if the reply comes too late (or this request is
-        // dropped meanwhile), the task takes back what the script reserved.
-        let undo: Vec<(LimitSpec, i64)> =
-            checks.iter().map(|c| (c.spec.clone(), c.amount)).collect();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let (conn, reserve, settle) = (r.conn.clone(), r.reserve.clone(), r.settle.clone());
-        let member_owned = member.to_owned();
-        tokio::spawn(async move {
-            let mut conn = conn;
-            let answer = evalsha::<Vec<i64>>(&mut conn, &reserve, &cmd).await;
-            let reserved = matches!(&answer, Ok(v) if v.first() == Some(&1));
-            if let (Err(Ok(values)), true) = (tx.send(answer), reserved) {
-                // Nobody took the reservation: return it.
-                let mut cmd = evalsha_cmd(&settle);
-                let now = values.get(1).copied().unwrap_or(0);
-                for (spec, amount) in &undo {
-                    let key = redis_key(spec, spec.window.bounds(now).0);
-                    match spec.kind {
-                        Kind::Concurrency => cmd.arg(key).arg(&member_owned).arg(-1),
-                        _ => cmd.arg(key).arg(-amount).arg(spec.window.ttl_secs()),
-                    };
-                }
-                let _ = tokio::time::timeout(
-                    REDIS_TIMEOUT * 4,
-                    evalsha::<i64>(&mut conn, &settle, &cmd),
-                )
-                .await;
-            }
-        });
-        let values = match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(Ok(v))) => v,
-            Ok(Ok(Err(e))) => return self.failed(checks, member, e.to_string()),
-            Ok(Err(_)) => return self.failed(checks, member, "the Redis call ended".to_owned()),
+        // Polled here (no task per request); if the reply comes too late, or this request is
+        // dropped meanwhile, the call moves to a task that takes back what the script reserved.
+        let mut call = Call {
+            answer: Some(Box::pin({
+                let (mut conn, script) = (r.conn.clone(), r.reserve.clone());
+                async move { evalsha::<Ints>(&mut conn, &script, &cmd).await }
+            })),
+            checks,
+            member,
+            redis: r,
+        };
+        let values = match tokio::time::timeout(self.timeout, &mut call).await {
+            Ok(Ok(v)) => v.0,
+            Ok(Err(e)) => return self.failed(checks, member, e.to_string()),
             Err(_) => return self.failed(checks, member, "timed out".to_owned()),
         };
         let int = |i: usize| values.get(i).copied().unwrap_or(0);

@@ -99,14 +99,8 @@ impl Provider for Anthropic {
         &'a self,
         cx: CallContext<'a>,
     ) -> BoxFuture<'a, Result<Vec<String>, BifrostError>> {
-        Box::pin(async move {
-            let url = super::parse_url(
-                &self.upstream.name,
-                &self.url.to_string().replace("/messages", "/models"),
-            )?;
-            let bytes = self.upstream.get(&url, headers(&cx)).await?;
-            super::openai::model_ids(&self.upstream.name, &bytes)
-        })
+        let url = self.url.to_string().replace("/messages", "/models");
+        Box::pin(self.upstream.model_ids(url, headers(&cx)))
     }
 
     fn native_api(&self, _model: &str) -> Option<WireApi> {

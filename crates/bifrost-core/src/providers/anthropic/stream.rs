@@ -177,13 +177,9 @@ pub(crate) mod tests {
 
     fn translate(sse: &str) -> Vec<ChatCompletionChunk> {
         let mut state = StreamState::new(CREATED);
-        feed(
-            &mut state,
-            events(sse),
-            StreamState::is_finished,
-            |s, (event, data)| s.on_event(&event, &data),
-            "message_stop",
-        )
+        feed(&mut state, events(sse), |s, (event, data)| {
+            s.on_event(&event, &data)
+        })
     }
 
     #[test]

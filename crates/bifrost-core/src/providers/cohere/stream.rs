@@ -185,13 +185,9 @@ pub(crate) mod tests {
 
     fn translate(sse: &str) -> Vec<ChatCompletionChunk> {
         let mut state = state();
-        feed(
-            &mut state,
-            events(sse),
-            StreamState::is_finished,
-            |s, (event, data)| s.on_event(&event, &data),
-            "message-end",
-        )
+        feed(&mut state, events(sse), |s, (event, data)| {
+            s.on_event(&event, &data)
+        })
     }
 
     #[test]

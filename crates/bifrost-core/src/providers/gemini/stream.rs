@@ -245,13 +245,7 @@ mod tests {
 
     fn translate(sse: &str) -> Vec<ChatCompletionChunk> {
         let mut state = StreamState::with_created("gemini", "gemini-2.5-flash", CREATED);
-        feed(
-            &mut state,
-            data_lines(sse),
-            StreamState::is_finished,
-            |s, data| s.on_data(data),
-            "the finish",
-        )
+        feed(&mut state, data_lines(sse), |s, data| s.on_data(data))
     }
 
     #[test]

@@ -111,14 +111,15 @@ pub(super) async fn evalsha<T: redis::FromRedisValue>(
     }
 }
 
-/// Check and reserve every counter, or none. ARGV: n, lease member, lease ms, then per counter:
-/// key base, limit, window spec (`s<secs>`, `w<weeks>`, `M<months>`, `c` for a lease set),
-/// amount. Answers integers only, as few as it can (each costs the gateway a parse):
-/// `{1, now_s, used, …}` — Redis's clock, from which the gateway places each window as this
-/// script did (`Window::bounds`, the same algorithm; the key is `base:window_start`) — or
-/// `{0, index, retry_ms, used}`.
+/// Check and reserve every counter, or none. ARGV: the lease member, the lease in ms, then
+/// `"{limit} {window} {amount};"` for each counter (window: `s<secs>`, `w<weeks>`, `M<months>`,
+/// `c` for a lease set), then each counter's key base. One packed argument and one string
+/// answer, because each argument and each reply value costs the gateway about as much to
+/// write or parse as the script costs Redis to run: `"1 {now_s} {used} …"` — Redis's clock,
+/// from which the gateway places each window as this script did (`Window::bounds`, the same
+/// algorithm; the key is `base:window_start`) — or `"0 {index} {retry_ms} {used}"`.
 pub(super) const RESERVE_LUA: &str = r#"
--- bf_gov_reserve_v3
+-- bf_gov_reserve_v4
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
   local era = math.floor(y / 400)
@@ -160,35 +161,35 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1])
 local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = tonumber(ARGV[1])
-local member = ARGV[2]
-local lease = tonumber(ARGV[3])
+local member = ARGV[1]
+local lease = tonumber(ARGV[2])
 local plan = {}
-local out = {1, now}
-for i = 0, n - 1 do
-  local base = ARGV[4 + i * 4]
-  local limit = tonumber(ARGV[5 + i * 4])
-  local spec = ARGV[6 + i * 4]
-  local amount = tonumber(ARGV[7 + i * 4])
+local out = {'1', string.format('%d', now)}
+local i = 0
+for limit, spec, amount in string.gmatch(ARGV[3], '(%-?%d+) (%a%d*) (%-?%d+);') do
+  local base = ARGV[4 + i]
+  limit = tonumber(limit)
+  amount = tonumber(amount)
   local kind = string.sub(spec, 1, 1)
   if kind == 'c' then
     redis.call('ZREMRANGEBYSCORE', base, '-inf', now_ms)
     local used = redis.call('ZCARD', base)
-    if used + 1 > limit then return {0, i, 1000, used} end
+    if used + 1 > limit then return string.format('0 %d 1000 %d', i, used) end
     plan[#plan + 1] = {'c', base}
-    out[#out + 1] = used + 1
+    out[#out + 1] = string.format('%d', used + 1)
   else
     local ws, we = bounds(kind, tonumber(string.sub(spec, 2)), now)
     local key = base .. ':' .. ws
     local raw = redis.call('GET', key)
     local used = tonumber(raw or '0')
     if used >= limit or used + amount > limit then
-      return {0, i, we * 1000 - now_ms, used}
+      return string.format('0 %d %d %d', i, we * 1000 - now_ms, used)
     end
     -- A counter this request creates gets its expiry (no TTL call for one that exists).
     plan[#plan + 1] = {'w', key, amount, (not raw) and (we - ws) * 2}
-    out[#out + 1] = used + amount
+    out[#out + 1] = string.format('%d', used + amount)
   end
+  i = i + 1
 end
 for _, p in ipairs(plan) do
   if p[1] == 'c' then
@@ -199,8 +200,58 @@ for _, p in ipairs(plan) do
     if p[4] then redis.call('EXPIRE', p[2], p[4]) end
   end
 end
-return out
+return table.concat(out, ' ')
 "#;
+
+/// The reserve script's packed argument: `"{limit} {window} {amount};"` per counter.
+pub(super) fn reserve_arg(checks: &[Check]) -> String {
+    let mut arg = String::with_capacity(checks.len() * 40);
+    let mut n = itoa::Buffer::new();
+    for c in checks {
+        arg.push_str(&c.spec.script_arg);
+        arg.push(' ');
+        arg.push_str(n.format(c.amount));
+        arg.push(';');
+    }
+    arg
+}
+
+/// The reserve script's answer: integers separated by spaces, in one string.
+pub(super) struct Ints(pub Vec<i64>);
+
+impl redis::FromRedisValue for Ints {
+    fn from_redis_value(v: redis::Value) -> Result<Self, redis::ParsingError> {
+        let bad = || redis::ParsingError::from(format!("integers expected, not {v:?}"));
+        let text = match &v {
+            redis::Value::BulkString(b) => b.as_slice(),
+            redis::Value::SimpleString(s) => s.as_bytes(),
+            _ => return Err(bad()),
+        };
+        // By hand: every reserve reads this (no char searcher, one allocation).
+        let mut out = Vec::with_capacity(8);
+        for n in text.split(|&b| b == b' ') {
+            let (sign, digits) = match n.split_first() {
+                Some((b'-', rest)) => (-1, rest),
+                _ => (1, n),
+            };
+            if digits.is_empty() {
+                return Err(bad());
+            }
+            let mut acc: i64 = 0;
+            for &d in digits {
+                acc = match d.checked_sub(b'0') {
+                    Some(d) if d <= 9 => acc
+                        .checked_mul(10)
+                        .and_then(|a| a.checked_add(i64::from(d)))
+                        .ok_or_else(bad)?,
+                    _ => return Err(bad()),
+                };
+            }
+            out.push(sign * acc);
+        }
+        Ok(Ints(out))
+    }
+}
 
 /// Reconcile: ARGV triples: (key, delta, ttl) adds to a counter; (key, member, -1) returns a
 /// lease.

@@ -142,3 +142,38 @@ fn kept_counters_survive_the_sweep_of_expired_ones() {
     let later = (now + 3 * hour) / 1000;
     assert_eq!(lock(&m.state).used("bf:rl:x:req", later, later), 1);
 }
+
+#[test]
+fn the_reserve_script_reads_one_packed_argument_and_answers_one_string() {
+    use redis::FromRedisValue;
+    let checks = [
+        check(Kind::Requests, 100, 1),
+        check(Kind::Budget, 5_000_000, -2),
+        Check {
+            spec: LimitSpec::new(Kind::Concurrency, "vk", 3, Window::Seconds(1)),
+            amount: 1,
+        },
+    ];
+    assert_eq!(
+        redis_store::reserve_arg(&checks),
+        "100 s3600 1;5000000 s3600 -2;3 c 1;"
+    );
+    let ints = |v| redis_store::Ints::from_redis_value(v).map(|i| i.0);
+    assert_eq!(
+        ints(redis::Value::BulkString(b"1 1796524954 7 -3".to_vec())).unwrap(),
+        [1, 1_796_524_954, 7, -3]
+    );
+    // Anything else is an error (the request then follows `on_store_failure`), never a panic.
+    for bad in [
+        redis::Value::BulkString(b"1 x".to_vec()),
+        redis::Value::BulkString(b"1  2".to_vec()),
+        redis::Value::BulkString(b"-".to_vec()),
+        redis::Value::BulkString(b"99999999999999999999".to_vec()),
+        redis::Value::BulkString(b"".to_vec()),
+        redis::Value::BulkString(vec![0xff]),
+        redis::Value::Int(1),
+        redis::Value::Nil,
+    ] {
+        assert!(ints(bad).is_err());
+    }
+}

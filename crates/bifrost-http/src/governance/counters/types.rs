@@ -64,8 +64,8 @@ pub struct Spec {
     pub window: Window,
     /// `limit` as a header value (`x-ratelimit-limit-*`), made once.
     pub limit_header: http::HeaderValue,
-    /// The window as the Redis script spells it.
-    pub window_arg: Box<str>,
+    /// `"{limit} {window}"` as the Redis script reads a counter (the request adds its amount).
+    pub script_arg: Box<str>,
     /// This limit's counter in memory, once looked up (with the `Memory` that owns it).
     pub(super) slot: std::sync::OnceLock<(u64, Arc<super::memory::Slot>)>,
 }
@@ -93,7 +93,7 @@ impl LimitSpec {
             limit,
             window,
             limit_header: limit.into(),
-            window_arg: window.spec(kind).into(),
+            script_arg: format!("{limit} {}", window.spec(kind)).into(),
             slot: Default::default(),
         }))
     }
@@ -104,7 +104,7 @@ impl LimitSpec {
             id: self.id.clone(),
             base: self.base.clone(),
             limit_header: self.limit_header.clone(),
-            window_arg: self.window_arg.clone(),
+            script_arg: self.script_arg.clone(),
             slot: Default::default(),
             ..*self.0
         }))
