@@ -8,6 +8,9 @@
 # LOG_LEVEL=warn: no per-request log line, as the harness runs the gateway.
 # ROUTE=anthropic: the requests go to /anthropic/v1/messages instead (an Anthropic client served
 # by the OpenAI-format mock: the Messages request and answer are translated both ways).
+# CLIENTS=64: the chat requests come from oha with 64 connections at once (installed by
+# bench/run.sh) instead of one keep-alive connection, as at saturation: what a request costs
+# when the runtime, Redis's connection and the log writer serve many at a time.
 set -u
 B=$1; N=$2; OUT=$3
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -33,6 +36,12 @@ cat > $work/config.json <<CFG
 {$GOV$CLIENT"providers":{"openai":{"keys":[{"value":"sk-x"}],"network_config":{"base_url":"http://127.0.0.1:$MP"}}}}
 CFG
 XDG_CONFIG_HOME=$work/app valgrind --tool=callgrind --callgrind-out-file=$OUT $B/bifrost-http -config $work/config.json -port $GP -host 127.0.0.1 ${LOG_LEVEL:+-log-level $LOG_LEVEL} >$work/gw.log 2>&1 & G=$!
+if [ -n "${CLIENTS:-}" ]; then
+    for _ in $(seq 600); do curl -sf http://127.0.0.1:$GP/health >/dev/null && break; sleep 0.2; done
+    oha --no-tui -n $N -c $CLIENTS -m POST -H 'content-type: application/json' ${VKH:+-H "x-bf-vk: $VKH"} \
+        -d '{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello, how are you today?"}]}' \
+        http://127.0.0.1:$GP/v1/chat/completions | grep -E "\[[0-9]{3}\] [0-9]+ responses"
+else
 python3 - $GP $N "$VKH" "${ROUTE:-chat}" <<'PY'
 import http.client, json, sys, time
 port, n, vk, route = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -54,6 +63,7 @@ for i in range(n):
     c.request("POST", path, body, headers)
     r = c.getresponse(); r.read(); assert r.status == 200, r.status
 PY
+fi
 sleep 1; kill -TERM $G; wait $G; kill $M; wait $M 2>/dev/null
 [ -n "$R" ] && { kill $R; wait $R 2>/dev/null; }
 grep -E "^summary|^totals" $OUT | head -2

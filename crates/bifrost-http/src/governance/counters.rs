@@ -420,16 +420,12 @@ impl Counters {
             .iter()
             .zip(deltas.iter().chain(std::iter::repeat(&0)))
         {
+            // Keys are spelled by the flush loop, once per counter and batch.
             match e.spec.kind {
-                Kind::Concurrency => items.push(Settle::Lease(
-                    redis_key(&e.spec, e.window_start),
-                    r.member.clone(),
-                )),
-                _ if *d != 0 => items.push(Settle::Add(
-                    redis_key(&e.spec, e.window_start),
-                    *d,
-                    e.spec.window.ttl_secs(),
-                )),
+                Kind::Concurrency => {
+                    items.push(Settle::Lease(e.spec.base.clone(), r.member.clone()));
+                }
+                _ if *d != 0 => items.push(Settle::Add(e.spec.clone(), e.window_start, *d)),
                 _ => {}
             }
         }

@@ -20,13 +20,16 @@ pub(super) async fn flush_loop(
     {
         while let Some(first) = rx.recv().await {
             let mut batches = 1;
-            let mut adds: FastMap<String, (i64, i64)> = FastMap::default();
-            let mut leases: Vec<(String, String)> = Vec::new();
+            // (key base, window start) → (delta, ttl): requests on one counter merge first.
+            let mut adds: FastMap<(Arc<str>, i64), (i64, i64)> = FastMap::default();
+            let mut leases: Vec<(Arc<str>, String)> = Vec::new();
             let mut take = |items: Vec<Settle>| {
                 for it in items {
                     match it {
-                        Settle::Add(k, d, ttl) => {
-                            let slot = adds.entry(k).or_insert((0, ttl));
+                        Settle::Add(spec, start, d) => {
+                            let slot = adds
+                                .entry((spec.base.clone(), start))
+                                .or_insert((0, spec.window.ttl_secs()));
                             slot.0 += d;
                         }
                         Settle::Lease(k, m) => leases.push((k, m)),
@@ -44,13 +47,13 @@ pub(super) async fn flush_loop(
                 }
             }
             let mut cmd = evalsha_cmd(&script);
-            for (k, (d, ttl)) in &adds {
+            for ((base, start), (d, ttl)) in &adds {
                 if *d != 0 {
-                    cmd.arg(k).arg(*d).arg(*ttl);
+                    cmd.arg(window_key(base, *start)).arg(*d).arg(*ttl);
                 }
             }
             for (k, m) in &leases {
-                cmd.arg(k).arg(m).arg(-1);
+                cmd.arg(&**k).arg(m).arg(-1);
             }
             let done =
                 tokio::time::timeout(REDIS_TIMEOUT * 4, evalsha::<i64>(&mut conn, &script, &cmd))
@@ -66,10 +69,11 @@ pub(super) async fn flush_loop(
     }
 }
 
-/// One reconciliation for Redis: add to a counter (key, delta, ttl), or return a lease.
+/// One reconciliation for Redis: add `delta` to a limit's counter of the window starting at
+/// `start`, or return a lease (the lease set's key, the member).
 pub(super) enum Settle {
-    Add(String, i64, i64),
-    Lease(String, String),
+    Add(LimitSpec, i64, i64),
+    Lease(Arc<str>, String),
 }
 
 /// A reserved counter's key in Redis: the lease set, or the window's counter.
@@ -77,11 +81,15 @@ pub(super) fn redis_key(spec: &LimitSpec, window_start: i64) -> String {
     if spec.kind == Kind::Concurrency {
         return spec.base.to_string();
     }
-    // `base:window_start` without a formatter (two per reconciled request).
+    window_key(&spec.base, window_start)
+}
+
+/// A window's counter: `base:window_start`, without a formatter.
+fn window_key(base: &str, window_start: i64) -> String {
     let mut n = itoa::Buffer::new();
     let n = n.format(window_start);
-    let mut key = String::with_capacity(spec.base.len() + 1 + n.len());
-    key.push_str(&spec.base);
+    let mut key = String::with_capacity(base.len() + 1 + n.len());
+    key.push_str(base);
     key.push(':');
     key.push_str(n);
     key
