@@ -425,7 +425,11 @@ impl Counters {
                 Kind::Concurrency => {
                     items.push(Settle::Lease(e.spec.base.clone(), r.member.clone()));
                 }
-                _ if *d != 0 => items.push(Settle::Add(e.spec.clone(), e.window_start, *d)),
+                _ if *d != 0 => items.push(Settle::Add {
+                    spec: e.spec.clone(),
+                    start: e.window_start,
+                    delta: *d,
+                }),
                 _ => {}
             }
         }

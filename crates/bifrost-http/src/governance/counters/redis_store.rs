@@ -26,11 +26,11 @@ pub(super) async fn flush_loop(
             let mut take = |items: Vec<Settle>| {
                 for it in items {
                     match it {
-                        Settle::Add(spec, start, d) => {
+                        Settle::Add { spec, start, delta } => {
                             let slot = adds
                                 .entry((spec.base.clone(), start))
                                 .or_insert((0, spec.window.ttl_secs()));
-                            slot.0 += d;
+                            slot.0 += delta;
                         }
                         Settle::Lease(k, m) => leases.push((k, m)),
                     }
@@ -72,7 +72,11 @@ pub(super) async fn flush_loop(
 /// One reconciliation for Redis: add `delta` to a limit's counter of the window starting at
 /// `start`, or return a lease (the lease set's key, the member).
 pub(super) enum Settle {
-    Add(LimitSpec, i64, i64),
+    Add {
+        spec: LimitSpec,
+        start: i64,
+        delta: i64,
+    },
     Lease(Arc<str>, String),
 }
 
